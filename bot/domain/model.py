@@ -1,0 +1,288 @@
+"""Plain value types shared by the pure rules.
+
+Standard library only. Every type here is immutable and JSON-friendly through
+``to_json``/``from_json`` helpers, so a draw's inputs can be stored as a snapshot
+and fed back later to recompute it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from fractions import Fraction
+
+
+class Category(str, Enum):
+    KEY = "重点监管"
+    GENERAL = "一般监管"
+    SPECIAL = "特殊监管"
+
+    @classmethod
+    def parse(cls, text: str) -> "Category | None":
+        """Accept the full name or its short form (重点 / 一般 / 特殊)."""
+        text = (text or "").strip()
+        for c in cls:
+            if text == c.value or text == c.value[:2]:
+                return c
+        return None
+
+
+class Status(str, Enum):  # 生产状态
+    RUNNING = "在产"
+    STOPPED = "停产"
+    CLOSED = "关闭"
+
+
+class PersonKind(str, Enum):  # 人员类型
+    OFFICER = "执法人员"
+    AUXILIARY = "辅助人员"
+
+
+class Duty(str, Enum):  # 状态
+    ON = "在岗"
+    OFF = "离岗"
+
+
+class Role(str, Enum):  # 角色
+    INSPECTOR = "检查员"
+    ADMIN = "管理员"
+
+
+@dataclass(frozen=True, slots=True)
+class Enterprise:
+    """What the draw needs to know of one object (检查对象)."""
+
+    uscc: str
+    name: str
+    category: Category
+    pollutants: tuple[str, ...] = ()
+    status: Status = Status.RUNNING
+    region: str = ""      # 行政区划
+    industry: str = ""    # 行业类别
+
+    def to_json(self) -> dict:
+        return {
+            "uscc": self.uscc, "name": self.name, "category": self.category.value,
+            "pollutants": list(self.pollutants), "status": self.status.value,
+            "region": self.region, "industry": self.industry,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Enterprise":
+        return cls(d["uscc"], d["name"], Category(d["category"]), tuple(d.get("pollutants", ())),
+                   Status(d.get("status", Status.RUNNING.value)), d.get("region", ""),
+                   d.get("industry", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Inspector:
+    """What the draw needs to know of one person (检查人员)."""
+
+    cert: str                      # 执法证号 (auxiliary staff: their work id)
+    name: str
+    department: str = ""           # 部门; empty means the bureau's own
+    kind: PersonKind = PersonKind.OFFICER
+    duty: Duty = Duty.ON
+    expertise: tuple[str, ...] = ()
+    region: str = ""               # 所在区域
+
+    def to_json(self) -> dict:
+        return {
+            "cert": self.cert, "name": self.name, "department": self.department,
+            "kind": self.kind.value, "duty": self.duty.value,
+            "expertise": list(self.expertise), "region": self.region,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Inspector":
+        return cls(d["cert"], d["name"], d.get("department", ""),
+                   PersonKind(d.get("kind", PersonKind.OFFICER.value)),
+                   Duty(d.get("duty", Duty.ON.value)), tuple(d.get("expertise", ())),
+                   d.get("region", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """An object's draw history as it stood before this draw (valid draws only)."""
+
+    draws_this_year: int = 0
+    last_drawn: date | None = None
+    last_team: tuple[str, ...] = ()
+    since: date | None = None  # when it entered the library (for the 3-year rule)
+
+    def to_json(self) -> dict:
+        return {
+            "draws_this_year": self.draws_this_year,
+            "last_drawn": self.last_drawn.isoformat() if self.last_drawn else None,
+            "last_team": list(self.last_team),
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "History":
+        return cls(
+            d.get("draws_this_year", 0),
+            date.fromisoformat(d["last_drawn"]) if d.get("last_drawn") else None,
+            tuple(d.get("last_team", ())),
+            date.fromisoformat(d["since"]) if d.get("since") else None,
+        )
+
+
+def _frac(x: "Fraction | str | int") -> Fraction:
+    return x if isinstance(x, Fraction) else Fraction(x)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Configurable rules of 第十四条 and the team rules. Defaults are the bureau's."""
+
+    ratio_key: Fraction = Fraction(25, 100)
+    ratio_general: Fraction = Fraction(10, 100)
+    ratio_special: Fraction = Fraction(50, 100)
+    key_per_year: int = 1
+    special_per_year: int = 2
+    general_years: int = 3
+    min_team: int = 2
+    own_department: str = "生态环境"
+    workload_extra: int = 1
+    # pollutant type -> expertise one team member must have
+    expert_rules: tuple[tuple[str, str], ...] = (("辐射", "辐射"),)
+
+    def ratio(self, category: Category) -> Fraction:
+        return {Category.KEY: self.ratio_key, Category.GENERAL: self.ratio_general,
+                Category.SPECIAL: self.ratio_special}[category]
+
+    def to_json(self) -> dict:
+        return {
+            "ratio_key": str(self.ratio_key), "ratio_general": str(self.ratio_general),
+            "ratio_special": str(self.ratio_special), "key_per_year": self.key_per_year,
+            "special_per_year": self.special_per_year, "general_years": self.general_years,
+            "min_team": self.min_team, "own_department": self.own_department,
+            "workload_extra": self.workload_extra,
+            "expert_rules": [list(r) for r in self.expert_rules],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Rules":
+        return cls(
+            _frac(d["ratio_key"]), _frac(d["ratio_general"]), _frac(d["ratio_special"]),
+            d["key_per_year"], d["special_per_year"], d["general_years"], d["min_team"],
+            d["own_department"], d["workload_extra"],
+            tuple(tuple(r) for r in d["expert_rules"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """Which task a draw is for, as the pure rules need it.
+
+    ``kind`` is ``quarterly`` (quotas and coverage apply), ``special`` (a campaign with
+    filters and a fixed count) or ``joint``. ``departments`` lists the departments that
+    staff teams; the first is the lead. ``count`` fixes the number of objects for
+    special/joint tasks (None: the quarterly quota rules).
+    """
+
+    task_id: str
+    kind: str = "quarterly"
+    year: int = 2027
+    quarter: int = 1
+    on: date = date(2027, 1, 1)          # the day the draw runs
+    departments: tuple[str, ...] = ("",)  # "" = the bureau's own people
+    categories: tuple[Category, ...] = (Category.KEY, Category.GENERAL, Category.SPECIAL)
+    count: int | None = None
+    object_filter: tuple[tuple[str, str], ...] = ()     # (field, value) must match
+    inspector_expertise: tuple[str, ...] = ()           # campaign filter on 业务专长
+    inspector_region: str = ""                          # campaign filter on 所在区域
+
+    def to_json(self) -> dict:
+        return {
+            "task_id": self.task_id, "kind": self.kind, "year": self.year,
+            "quarter": self.quarter, "on": self.on.isoformat(),
+            "departments": list(self.departments),
+            "categories": [c.value for c in self.categories], "count": self.count,
+            "object_filter": [list(f) for f in self.object_filter],
+            "inspector_expertise": list(self.inspector_expertise),
+            "inspector_region": self.inspector_region,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TaskSpec":
+        return cls(
+            d["task_id"], d["kind"], d["year"], d["quarter"], date.fromisoformat(d["on"]),
+            tuple(d["departments"]), tuple(Category(c) for c in d["categories"]), d["count"],
+            tuple(tuple(f) for f in d["object_filter"]), tuple(d["inspector_expertise"]),
+            d["inspector_region"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    department: str
+    members: tuple[str, ...]  # 执法证号, in the order they were chosen
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    uscc: str
+    name: str
+    category: Category
+    ticket: str
+    teams: tuple[Team, ...] = ()
+
+    @property
+    def inspectors(self) -> tuple[str, ...]:
+        return tuple(m for t in self.teams for m in t.members)
+
+    def to_json(self) -> dict:
+        return {
+            "uscc": self.uscc, "name": self.name, "category": self.category.value,
+            "ticket": self.ticket, "inspectors": list(self.inspectors),
+            "teams": [{"department": t.department, "members": list(t.members)}
+                      for t in self.teams],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Selection":
+        teams = tuple(Team(t["department"], tuple(t["members"])) for t in d.get("teams", ()))
+        return cls(d["uscc"], d["name"], Category(d["category"]), d["ticket"], teams)
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    category: Category
+    eligible: int
+    by_ratio: int
+    by_coverage: int
+    quota: int
+
+
+@dataclass(frozen=True, slots=True)
+class DrawResult:
+    selections: tuple[Selection, ...]
+    quotas: tuple[Quota, ...]
+    workload_cap: int
+    algorithm: str
+
+
+class DomainError(Exception):
+    """A rule refused the input. ``code`` names a message template; ``params`` fill it.
+
+    The pure core carries no user-visible text: the shell renders the message.
+    """
+
+    def __init__(self, code: str, **params):
+        super().__init__(code, params)
+        self.code = code
+        self.params = params
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    cert: str
+    uscc: str
+    note: str = ""
+
+
+ConflictSet = frozenset  # of (cert, uscc) pairs
+
+__all__ = [n for n in dir() if not n.startswith("_")] + ["field"]

@@ -1,0 +1,69 @@
+"""Verifiable randomness: Rivest's consistent-sampling tickets and the seed commitment.
+
+``ticket(id) = sha256_uniform(sha256_hex(seed) + id)``: the decimal digits of the
+SHA-256 of the text, zero-padded to 64 digits, reversed, after "0.". Tickets compare
+as strings, exactly as the published reference implementation orders them.
+"""
+from __future__ import annotations
+
+import hashlib
+
+ALGORITHM = (
+    "ssj-draw/1: ticket(id) = sha256_uniform(sha256_hex(seed) + id) "
+    "(Rivest consistent sampling); objects ordered by (draws this year, last draw, ticket); "
+    "inspectors by pairing ticket of 'USCC/执法证号'"
+)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _uniform(digest: bytes) -> str:
+    return "0." + f"{int.from_bytes(digest, 'big'):064d}"[::-1]
+
+
+def sha256_uniform(text: str) -> str:
+    return _uniform(hashlib.sha256(text.encode("utf-8")).digest())
+
+
+class Tickets:
+    """Ticket maker bound to one seed; hashes the seed's hex once and reuses the state."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, seed: str):
+        self._prefix = hashlib.sha256(sha256_hex(seed).encode("ascii"))
+
+    def __call__(self, ident: str) -> str:
+        h = self._prefix.copy()
+        h.update(ident.encode("utf-8"))
+        return _uniform(h.digest())
+
+    def pairing(self, uscc: str, cert: str) -> str:
+        return self(f"{uscc}/{cert}")
+
+    def many(self, idents) -> list[str]:
+        """Tickets for many ids, in the same order (the hot path of large draws)."""
+        copy = self._prefix.copy
+        out = []
+        append = out.append
+        frombytes = int.from_bytes
+        for ident in idents:
+            h = copy()
+            h.update(ident.encode("utf-8"))
+            append("0." + f"{frombytes(h.digest(), 'big'):064d}"[::-1])
+        return out
+
+
+def commitment(secret: str) -> str:
+    """C = SHA256-hex(S), recorded before any outside input is known."""
+    return sha256_hex(secret)
+
+
+def make_seed(secret: str, entropy: str | None) -> str:
+    return f"{secret}:{entropy or ''}"
+
+
+def check_reveal(commit: str, secret: str) -> bool:
+    return sha256_hex(secret) == commit

@@ -1,0 +1,45 @@
+"""Every user-visible string comes from templates/.
+
+``t("import.missing_header", column="企业名称")`` renders the macro ``missing_header``
+of ``templates/text/import.j2``. Whole-page or whole-message templates are rendered
+with ``render("name.j2", **context)``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def env() -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(TEMPLATES))
+    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]),
+                              trim_blocks=True, lstrip_blocks=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+
+
+@lru_cache(maxsize=64)
+def _module(group: str):
+    return env().get_template(f"text/{group}.j2").module
+
+
+def t(key: str, **params) -> str:
+    """Render one short message: ``group.name`` -> macro ``name`` of text/group.j2."""
+    group, _, name = key.partition(".")
+    macro = getattr(_module(group), name, None)
+    if macro is None:
+        raise KeyError(f"no message template {key!r}")
+    return str(macro(**params)).strip()
+
+
+def render(name: str, **context) -> str:
+    return env().get_template(name).render(**context)
+
+
+def domain_message(err) -> str:
+    """Render a ``DomainError`` from the pure core."""
+    return t(f"domain.{err.code}", **err.params)
