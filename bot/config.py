@@ -1,0 +1,48 @@
+"""Settings from the environment (``SSJ_*``). Read when asked, never at import."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from bot.domain.model import Rules
+from storage.db import database_url
+
+
+def _env(name: str, default: str) -> str:
+    v = os.environ.get(name)
+    return v if v not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    bureau_name: str = "新乡市生态环境局获嘉分局"
+    region: str = "获嘉县"
+    region_code: str = "410724"
+    own_department: str = "生态环境"
+    ratio_key: Fraction = Fraction(25, 100)
+    ratio_general: Fraction = Fraction(10, 100)
+    ratio_special: Fraction = Fraction(50, 100)
+    min_team: int = 2
+    actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
+
+    @classmethod
+    def from_env(cls, db: str | None = None) -> "Settings":
+        return cls(
+            database_url=database_url(db),
+            bureau_name=_env("SSJ_BUREAU_NAME", cls.bureau_name),
+            region=_env("SSJ_REGION", cls.region),
+            region_code=_env("SSJ_REGION_CODE", cls.region_code),
+            own_department=_env("SSJ_OWN_DEPARTMENT", cls.own_department),
+            ratio_key=Fraction(_env("SSJ_RATIO_KEY", "25/100")),
+            ratio_general=Fraction(_env("SSJ_RATIO_GENERAL", "10/100")),
+            ratio_special=Fraction(_env("SSJ_RATIO_SPECIAL", "50/100")),
+            min_team=int(_env("SSJ_MIN_TEAM", "2")),
+            actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
+        )
+
+    def rules(self) -> Rules:
+        return Rules(ratio_key=self.ratio_key, ratio_general=self.ratio_general,
+                     ratio_special=self.ratio_special, min_team=self.min_team,
+                     own_department=self.own_department)

@@ -1,0 +1,226 @@
+"""Draw use cases: prepare (commit), run, show, reveal, verify, redraw.
+
+Each function runs inside the caller's transaction; a DomainError leaves it to the
+caller to roll back, so a refused draw writes nothing.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.domain import recusal as recusal_rules
+from bot.domain import snapshot as snap
+from bot.domain.draw import draw as pure_draw
+from bot.domain.model import (Category, DomainError, Duty, Enterprise, History, Inspector,
+                              PersonKind, Selection, Status, Team)
+from bot.domain.tickets import check_reveal, commitment, make_seed
+from storage import audit, repo
+from storage.models import DrawRow, SelectionRow, TaskRow, TeamMemberRow
+
+from .tasks import ensure_task, existing_task, spec_for
+
+ENTROPY_LIMIT = 200
+Progress = Callable[[str, int, int], None]
+
+
+def enterprise(row) -> Enterprise:
+    return Enterprise(row.uscc, row.name, Category(row.category), tuple(row.pollutants or ()),
+                      Status(row.status), row.region or "", row.industry or "")
+
+
+def inspector(row) -> Inspector:
+    return Inspector(row.cert, row.name, row.department or "", PersonKind(row.kind),
+                     Duty(row.duty), tuple(row.expertise or ()), row.region or "")
+
+
+async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
+    """Each object's valid-draw history: draws in ``year``, last draw, last team."""
+    rows = await repo.valid_draw_history(session)
+    count: dict[str, int] = {}
+    last: dict[str, tuple] = {}
+    for uscc, drawn_at, task_year, sel_id in rows:
+        if task_year == year:
+            count[uscc] = count.get(uscc, 0) + 1
+        key = (drawn_at, sel_id)
+        if uscc not in last or key > last[uscc]:
+            last[uscc] = key
+    teams = await repo.active_members(session, [k[1] for k in last.values()])
+    return {u: History(count.get(u, 0), repo.as_date(last[u][0]),
+                       tuple(m.cert for m in teams.get(last[u][1], [])))
+            for u in last}
+
+
+async def prepare(session: AsyncSession, settings: Settings, task_id: str, actor: str,
+                  new_secret: Callable[[], str] = lambda: secrets.token_hex(32)) -> DrawRow:
+    task = await ensure_task(session, settings, task_id, actor)
+    valid = await repo.draw_with_status(session, task.id, "valid")
+    if valid is not None:
+        raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
+    return await _prepared(session, task, actor, new_secret)
+
+
+async def _prepared(session, task: TaskRow, actor: str, new_secret) -> DrawRow:
+    row = await repo.draw_with_status(session, task.id, "prepared")
+    if row is not None:
+        return row
+    secret = new_secret()
+    row = DrawRow(task_id=task.id, status="prepared", commitment=commitment(secret),
+                  secret=secret, prepared_by=actor)
+    session.add(row)
+    await session.flush()
+    await audit.append(session, actor, "draw.prepare", task.id,
+                       {"draw_id": row.id, "commitment": row.commitment})
+    return row
+
+
+async def run(session: AsyncSession, settings: Settings, task_id: str, actor: str, today: date,
+              entropy: str = "", redraw: bool = False, reason: str = "",
+              progress: Progress | None = None, new_secret=None) -> DrawRow:
+    entropy = (entropy or "").strip()
+    if len(entropy) > ENTROPY_LIMIT:
+        raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
+    task = await ensure_task(session, settings, task_id, actor)
+    valid = await repo.draw_with_status(session, task.id, "valid")
+    if valid is not None and not redraw:
+        raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
+    if redraw:
+        if not (reason or "").strip():
+            raise DomainError("redraw_needs_reason", task=task.id)
+        if valid is None:
+            raise DomainError("redraw_nothing", task=task.id)
+        valid.status, valid.void_reason, valid.voided_at = "void", reason.strip(), datetime.now()
+        await session.flush()
+        await audit.append(session, actor, "draw.void", task.id,
+                           {"draw_id": valid.id, "reason": reason.strip()})
+    row = await _prepared(session, task, actor, new_secret or (lambda: secrets.token_hex(32)))
+    if progress:
+        progress("load", 0, 3)
+    spec = spec_for(task, today)
+    pool = [enterprise(e) for e in await repo.enterprises(session)]
+    people = [inspector(p) for p in await repo.inspectors(session)]
+    conflicts = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
+    history = await history_for(session, task.year)
+    rules = settings.rules()
+    snapshot = snap.make(pool, people, conflicts, history, rules, spec)
+    seed = make_seed(row.secret, entropy)
+    if progress:
+        progress("draw", 1, 3)
+    result = pure_draw(pool, people, conflicts, history, rules, spec, seed)
+    if progress:
+        progress("save", 2, 3)
+    row.status, row.entropy, row.seed = "valid", entropy, seed
+    row.pool_digest, row.algorithm = snap.digest(snapshot), result.algorithm
+    row.snapshot, row.result = snapshot, [s.to_json() for s in result.selections]
+    row.drawn_at, row.drawn_by = datetime.now(), actor
+    await session.flush()
+    for pos, sel in enumerate(result.selections):
+        srow = SelectionRow(draw_id=row.id, task_id=task.id, position=pos, uscc=sel.uscc,
+                            name=sel.name, category=sel.category.value, ticket=sel.ticket)
+        session.add(srow)
+        await session.flush()
+        seq = 0
+        for team in sel.teams:
+            for cert in team.members:
+                session.add(TeamMemberRow(selection_id=srow.id, department=team.department,
+                                          cert=cert, seq=seq))
+                seq += 1
+    await session.flush()
+    await audit.append(session, actor, "draw.run", task.id, {
+        "draw_id": row.id, "commitment": row.commitment, "entropy": entropy,
+        "pool_digest": row.pool_digest, "selected": len(result.selections),
+        "quotas": [{"category": q.category.value, "eligible": q.eligible, "quota": q.quota}
+                   for q in result.quotas],
+        "workload_cap": result.workload_cap, "redraw": redraw})
+    if progress:
+        progress("done", 3, 3)
+    return row
+
+
+async def valid_draw(session: AsyncSession, task_id: str) -> tuple[TaskRow, DrawRow]:
+    task = await existing_task(session, task_id)
+    row = await repo.draw_with_status(session, task.id, "valid")
+    if row is None:
+        raise DomainError("not_drawn_task", task=task.id)
+    return task, row
+
+
+async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[int, Selection]]:
+    """(编号, selection) with teams as they stand after recusals."""
+    sels = await repo.selections(session, row.id)
+    members = await repo.active_members(session, [s.id for s in sels])
+    out = []
+    for s in sels:
+        teams: dict[str, list[str]] = {}
+        for m in members.get(s.id, []):
+            teams.setdefault(m.department, []).append(m.cert)
+        out.append((s.id, Selection(s.uscc, s.name, Category(s.category), s.ticket,
+                                    tuple(Team(d, tuple(ms)) for d, ms in teams.items()))))
+    return out
+
+
+def as_json(task_id: str, row: DrawRow, selections) -> dict:
+    return {
+        "task": task_id, "draw_id": row.id, "commitment": row.commitment,
+        "pool_digest": row.pool_digest, "algorithm": row.algorithm,
+        "selections": [{"ref": ref, **{k: v for k, v in s.to_json().items() if k != "teams"}}
+                       for ref, s in selections],
+    }
+
+
+async def reveal(session: AsyncSession, task_id: str, actor: str) -> dict:
+    task, row = await valid_draw(session, task_id)
+    if row.revealed_at is None:
+        row.revealed_at = datetime.now()
+        await audit.append(session, actor, "draw.reveal", task.id, {"draw_id": row.id})
+    return {"commitment": row.commitment, "secret": row.secret, "entropy": row.entropy,
+            "seed": row.seed}
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    draw_id: int
+    problems: list[str] = field(default_factory=list)   # codes for templates/text/verify.j2
+    checked: int = 0
+
+
+async def verify(session: AsyncSession, task_id: str) -> VerifyReport:
+    """Recompute from the recorded seed and pool snapshot, then replay recusals."""
+    task, row = await valid_draw(session, task_id)
+    rep = VerifyReport(True, row.id)
+    if not check_reveal(row.commitment, row.secret):
+        rep.problems.append("commitment")
+    if row.seed != make_seed(row.secret, row.entropy):
+        rep.problems.append("seed")
+    if snap.digest(row.snapshot) != row.pool_digest:
+        rep.problems.append("digest")
+    inp = snap.inputs(row.snapshot)
+    again = pure_draw(inp.pool, inp.inspectors, inp.conflicts, inp.history, inp.rules,
+                      inp.spec, row.seed)
+    recorded = [Selection.from_json(s) for s in row.result]
+    if list(again.selections) != recorded:
+        rep.problems.append("selections")
+    stored = [s for _, s in await current_selections(session, row)]
+    if [(s.uscc, s.ticket) for s in stored] != [(s.uscc, s.ticket) for s in again.selections]:
+        rep.problems.append("stored_selections")
+    requests = []
+    for r in await repo.approved_recusals(session, row.id):
+        extra = frozenset((c[0], c[1]) for c in (r.conflicts or []))
+        requests.append((recusal_rules.Recusal(r.uscc, r.cert, r.swap_with, r.swap_uscc),
+                         inp.conflicts | extra))
+    objs = {o.uscc: o for o in inp.pool}
+    try:
+        replayed = recusal_rules.replay(again.selections, requests, objs, inp.inspectors,
+                                        inp.history, inp.rules, inp.spec, row.seed)
+    except DomainError:
+        replayed = None
+    if replayed is None or [s.teams for s in replayed] != [s.teams for s in stored]:
+        rep.problems.append("teams")
+    rep.checked = len(again.selections)
+    rep.ok = not rep.problems
+    return rep

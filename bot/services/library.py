@@ -1,0 +1,138 @@
+"""Import the item list's two libraries and declared conflicts: all or nothing, audited."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import library_io
+from bot.config import Settings
+from bot.text import t
+from storage import audit, repo
+from storage.models import ConflictRow, EnterpriseRow, InspectorRow
+
+Progress = Callable[[str, int, int], None]
+_MODEL = {"enterprises": (EnterpriseRow, EnterpriseRow.uscc, "uscc"),
+          "inspectors": (InspectorRow, InspectorRow.cert, "cert")}
+
+
+@dataclass
+class ImportOutcome:
+    kind: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list = field(default_factory=list)     # library_io.RowError
+    warnings: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _error(row, column, reason):
+    return library_io.RowError(row, column, reason)
+
+
+async def import_file(session: AsyncSession, settings: Settings, kind: str, path: str | Path,
+                      actor: str, progress: Progress | None = None) -> ImportOutcome:
+    parsed = library_io.parse(kind, path)
+    out = ImportOutcome(kind, errors=list(parsed.errors), warnings=list(parsed.warnings))
+    if out.errors:
+        return out
+    rows = [dict(r, _row=n) for r, n in zip(parsed.rows, parsed.row_numbers or
+                                            [None] * len(parsed.rows))]
+    if kind == "conflicts":
+        await _check_conflict_refs(session, rows, out)
+    elif kind == "inspectors":
+        await _check_accounts(session, rows, out)
+    if out.errors:
+        return out
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    changes: dict = {"file": Path(path).name, "sha256": digest, "created": [], "updated": {}}
+    if kind == "conflicts":
+        await _upsert_conflicts(session, rows, out, changes)
+    else:
+        await _upsert(session, settings, kind, rows, out, changes, progress)
+    await audit.append(session, actor, f"import.{kind}", Path(path).name, changes)
+    return out
+
+
+def _clean(row: dict) -> dict:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+async def _upsert(session, settings, kind, rows, out, changes, progress) -> None:
+    model, column, key = _MODEL[kind]
+    existing = await repo.by_keys(session, model, column, [r[key] for r in rows])
+    now = datetime.now()
+    for i, raw in enumerate(rows):
+        row = _clean(raw)
+        if kind == "inspectors":
+            row["msg_account"] = row.get("msg_account") or None
+        cur = existing.get(row[key])
+        if cur is None:
+            session.add(model(bureau=settings.region_code, **row))
+            out.created += 1
+            changes["created"].append(row[key])
+        else:
+            diff = {f: [getattr(cur, f), v] for f, v in row.items() if getattr(cur, f) != v}
+            if diff:
+                for f, (_, v) in diff.items():
+                    setattr(cur, f, v)
+                cur.updated_at = now
+                out.updated += 1
+                changes["updated"][row[key]] = diff
+            else:
+                out.unchanged += 1
+        if progress and (i % 200 == 0 or i == len(rows) - 1):
+            progress("import", i + 1, len(rows))
+    await session.flush()
+
+
+async def _check_conflict_refs(session, rows, out) -> None:
+    people = await repo.by_keys(session, InspectorRow, InspectorRow.cert, {r["cert"] for r in rows})
+    objs = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, {r["uscc"] for r in rows})
+    headers = dict(zip(library_io.KEYS["conflicts"], library_io.HEADERS["conflicts"]))
+    for r in rows:
+        if r["cert"] not in people:
+            out.errors.append(_error(r.get("_row"), headers["cert"],
+                                     t("library.unknown_inspector", cert=r["cert"])))
+        if r["uscc"] not in objs:
+            out.errors.append(_error(r.get("_row"), headers["uscc"],
+                                     t("library.unknown_enterprise", uscc=r["uscc"])))
+
+
+async def _check_accounts(session, rows, out) -> None:
+    accounts = {r["msg_account"] for r in rows if r.get("msg_account")}
+    taken = await repo.by_keys(session, InspectorRow, InspectorRow.msg_account, accounts)
+    headers = dict(zip(library_io.KEYS["inspectors"], library_io.HEADERS["inspectors"]))
+    for r in rows:
+        holder = taken.get(r.get("msg_account") or "")
+        if holder is not None and holder.cert != r["cert"]:
+            out.errors.append(_error(r.get("_row"), headers["msg_account"],
+                                     t("library.msg_account_taken", account=r["msg_account"],
+                                       cert=holder.cert)))
+
+
+async def _upsert_conflicts(session, rows, out, changes) -> None:
+    existing = {(c.cert, c.uscc): c for c in await repo.conflicts(session)}
+    for raw in rows:
+        r = _clean(raw)
+        cur = existing.get((r["cert"], r["uscc"]))
+        if cur is None:
+            session.add(ConflictRow(cert=r["cert"], uscc=r["uscc"], note=r.get("note", ""),
+                                    source="import"))
+            out.created += 1
+            changes["created"].append(f'{r["cert"]}/{r["uscc"]}')
+        elif cur.note != r.get("note", ""):
+            changes["updated"][f'{r["cert"]}/{r["uscc"]}'] = {"note": [cur.note, r.get("note", "")]}
+            cur.note = r.get("note", "")
+            out.updated += 1
+        else:
+            out.unchanged += 1
+    await session.flush()

@@ -1,0 +1,121 @@
+"""回避: request, decide, apply (swap or withdraw), register the conflict, audit all."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import recusal as rules_
+from bot.domain import snapshot as snap
+from bot.domain.model import DomainError, Duty
+from storage import audit, repo
+from storage.models import ConflictRow, DrawRow, InspectorRow, RecusalRow, TeamMemberRow
+
+from .draws import current_selections, valid_draw
+
+
+async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, reason: str,
+                  actor: str, swap_with: str | None = None) -> RecusalRow:
+    task, row = await valid_draw(session, task_id)
+    if not (reason or "").strip():
+        raise DomainError("empty_reason")
+    sels = dict((s.uscc, s) for _, s in await current_selections(session, row))
+    sel = sels.get(uscc)
+    if sel is None:
+        raise DomainError("not_drawn", uscc=uscc)
+    if cert not in sel.inspectors:
+        raise DomainError("not_on_team", uscc=uscc, name=sel.name, cert=cert)
+    if swap_with and await session.scalar(select(InspectorRow.id).where(
+            InspectorRow.cert == swap_with)) is None:
+        raise DomainError("no_inspector", cert=swap_with)
+    rec = RecusalRow(draw_id=row.id, uscc=uscc, cert=cert, reason=reason.strip(),
+                     swap_with=swap_with or None, requested_by=actor)
+    session.add(rec)
+    await session.flush()
+    await audit.append(session, actor, "recusal.request", task.id,
+                       {"recusal_id": rec.id, "uscc": uscc, "cert": cert,
+                        "reason": rec.reason, "swap_with": swap_with})
+    return rec
+
+
+async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: str,
+                 note: str = "") -> tuple[RecusalRow, list[str]]:
+    """Approve (apply) or reject a pending request. Returns (row, changed USCCs)."""
+    rec = await session.get(RecusalRow, recusal_id)
+    if rec is None or rec.status != "pending":
+        raise DomainError("recusal_not_pending", recusal_id=recusal_id)
+    draw = await session.get(DrawRow, rec.draw_id)
+    rec.decided_by, rec.decided_at = actor, datetime.now()
+    if not approve:
+        rec.status = "rejected"
+        await audit.append(session, actor, "recusal.reject", draw.task_id,
+                           {"recusal_id": rec.id, "note": note})
+        return rec, []
+    inp = snap.inputs(draw.snapshot)
+    live = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
+    off_duty = frozenset((p.cert, rec.uscc) for p in await repo.inspectors(session)
+                         if p.duty != Duty.ON.value)
+    extra = (live | off_duty | {(rec.cert, rec.uscc)}) - inp.conflicts
+    before_pairs = await current_selections(session, draw)
+    before = tuple(s for _, s in before_pairs)
+    req = rules_.Recusal(rec.uscc, rec.cert, rec.swap_with)
+    after = rules_.apply(before, req, {o.uscc: o for o in inp.pool}, inp.inspectors,
+                         inp.conflicts | extra, inp.history, inp.rules, inp.spec, draw.seed)
+    req = rules_.resolved(before, after, req)
+    rec.swap_uscc = req.swap_uscc
+    rec.status, rec.conflicts = "approved", sorted([list(p) for p in extra])
+    rec.seq = await repo.next_recusal_seq(session, draw.id)
+    changed = await _apply_changes(session, before_pairs, after, bool(rec.swap_with))
+    if not await session.scalar(select(ConflictRow.id).where(
+            ConflictRow.cert == rec.cert, ConflictRow.uscc == rec.uscc)):
+        session.add(ConflictRow(cert=rec.cert, uscc=rec.uscc, note=rec.reason, source="recusal"))
+        await audit.append(session, actor, "conflict.register", rec.uscc,
+                           {"cert": rec.cert, "note": rec.reason, "source": "recusal"})
+    await session.flush()
+    await audit.append(session, actor, "recusal.approve", draw.task_id, {
+        "recusal_id": rec.id, "uscc": rec.uscc, "cert": rec.cert, "swap_with": rec.swap_with,
+        "swap_uscc": rec.swap_uscc,
+        "teams": {u: list(s.inspectors) for u, s in ((s.uscc, s) for s in after)
+                  if u in changed}})
+    return rec, changed
+
+
+async def _apply_changes(session, before_pairs, after, swap: bool) -> list[str]:
+    changed = []
+    for (sel_id, old), new in zip(before_pairs, after):
+        if old == new:
+            continue
+        changed.append(old.uscc)
+        rows = (await session.execute(select(TeamMemberRow).where(
+            TeamMemberRow.selection_id == sel_id, TeamMemberRow.active.is_(True)))).scalars().all()
+        by_cert = {r.cert: r for r in rows}
+        max_seq = max((r.seq for r in rows), default=-1)
+        for old_team, new_team in zip(old.teams, new.teams):
+            gone = [c for c in old_team.members if c not in new_team.members]
+            came = [c for c in new_team.members if c not in old_team.members]
+            for g, c in zip(gone, came) if swap else ((g, None) for g in gone):
+                r = by_cert[g]
+                r.active, r.ended_reason = False, "swapped" if swap else "recused"
+                if swap:
+                    session.add(TeamMemberRow(selection_id=sel_id, department=r.department,
+                                              cert=c, seq=r.seq))
+            if not swap:
+                for c in came:
+                    max_seq += 1
+                    session.add(TeamMemberRow(selection_id=sel_id,
+                                              department=new_team.department, cert=c,
+                                              seq=max_seq))
+    await session.flush()
+    return changed
+
+
+async def recuse(session: AsyncSession, task_id: str, uscc: str, cert: str, reason: str,
+                 actor: str, swap_with: str | None = None) -> list[str]:
+    """Request and approve at once (a supervisor acting on a paper request)."""
+    rec = await request(session, task_id, uscc, cert, reason, actor, swap_with)
+    _, changed = await decide(session, rec.id, True, actor)
+    return changed
+
+
+__all__ = ["request", "decide", "recuse"]
