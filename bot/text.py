@@ -27,7 +27,7 @@ def _module(group: str):
     return env().get_template(f"text/{group}.j2").module
 
 
-def t(key: str, **params) -> str:
+def t(key: str, /, **params) -> str:
     """Render one short message: ``group.name`` -> macro ``name`` of text/group.j2."""
     group, _, name = key.partition(".")
     macro = getattr(_module(group), name, None)

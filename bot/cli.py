@@ -1,0 +1,124 @@
+"""The ``ssj`` command: argument parsing and dispatch. Commands live in cli_commands."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from bot import cli_commands as cmd
+from bot.domain.model import DomainError
+from bot.terminal import chinese_argparse
+from bot.text import domain_message, t
+
+
+def _parser(sub, name: str, help_key: str, func=None, **kw) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=t(help_key), description=t(help_key), **kw)
+    if func:
+        p.set_defaults(func=func)
+    return p
+
+
+def _task(p) -> None:
+    p.add_argument("--task", required=True, help=t("cli.opt_task"))
+
+
+def _json(p) -> None:
+    p.add_argument("--json", action="store_true", help=t("cli.opt_json"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    chinese_argparse()
+    parser = argparse.ArgumentParser(prog="ssj", description=t("cli.prog_description"),
+                                     epilog=t("cli.prog_epilog"))
+    parser.add_argument("--db", metavar="URL", help=t("cli.opt_db"))
+    sub = parser.add_subparsers(dest="command", metavar="命令", required=True)
+
+    _parser(sub, "init", "cli.cmd_init", cmd.init)
+
+    p = _parser(sub, "import", "cli.cmd_import", cmd.import_)
+    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
+                   help=t("cli.arg_import_kind"))
+    p.add_argument("path", help=t("cli.arg_path"))
+    _json(p)
+
+    p = _parser(sub, "export", "cli.cmd_export")
+    esub = p.add_subparsers(dest="what", metavar="内容", required=True)
+    e = _parser(esub, "draw", "cli.cmd_export_draw", cmd.export_draw)
+    _task(e)
+    e.add_argument("path", help=t("cli.arg_out"))
+    e = _parser(esub, "library", "cli.cmd_export_library", cmd.export_library)
+    e.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
+                   help=t("cli.arg_export_kind"))
+    e.add_argument("path", help=t("cli.arg_out"))
+
+    p = _parser(sub, "draw", "cli.cmd_draw")
+    dsub = p.add_subparsers(dest="action", metavar="操作", required=True)
+    d = _parser(dsub, "prepare", "cli.cmd_draw_prepare", cmd.draw_prepare)
+    _task(d)
+    _json(d)
+    d = _parser(dsub, "run", "cli.cmd_draw_run", cmd.draw_run)
+    _task(d)
+    d.add_argument("--entropy", default="", help=t("cli.opt_entropy"))
+    d.add_argument("--redraw", action="store_true", help=t("cli.opt_redraw"))
+    d.add_argument("--reason", default="", help=t("cli.opt_reason"))
+    _json(d)
+    for name, func in (("show", cmd.draw_show), ("reveal", cmd.draw_reveal),
+                       ("verify", cmd.draw_verify)):
+        d = _parser(dsub, name, f"cli.cmd_draw_{name}", func)
+        _task(d)
+        _json(d)
+
+    p = _parser(sub, "recuse", "cli.cmd_recuse", cmd.recuse)
+    _task(p)
+    p.add_argument("--uscc", required=True, help=t("cli.opt_uscc"))
+    p.add_argument("--inspector", required=True, metavar="CERT", help=t("cli.opt_inspector"))
+    p.add_argument("--reason", required=True, help=t("cli.opt_reason"))
+    p.add_argument("--swap-with", metavar="CERT", help=t("cli.opt_swap"))
+    _json(p)
+
+    p = _parser(sub, "audit", "cli.cmd_audit")
+    asub = p.add_subparsers(dest="action", metavar="操作", required=True)
+    a = _parser(asub, "verify", "cli.cmd_audit_verify", cmd.audit_verify)
+    _json(a)
+    a = _parser(asub, "list", "cli.cmd_audit_list", cmd.audit_list)
+    a.add_argument("--limit", type=int, default=20, help=t("cli.opt_limit"))
+
+    p = _parser(sub, "demo-data", "cli.cmd_demo", cmd.demo_data)
+    p.add_argument("--dir", default="var/demo", help=t("cli.opt_demo_dir"))
+    p.add_argument("--files-only", action="store_true", help=t("cli.opt_files_only"))
+
+    _parser(sub, "items", "cli.cmd_items", cmd.items)
+    p = _parser(sub, "library", "cli.cmd_library", cmd.library)
+    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
+                   help=t("cli.arg_export_kind"))
+    p.add_argument("--year", type=int, help=t("cli.opt_year"))
+    _json(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(args.func(args))
+    except DomainError as exc:
+        print(domain_message(exc), file=sys.stderr)
+        return 1
+    except cmd.CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(t("cli.interrupted"), file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last resort: a Chinese message, not a trace
+        if os.environ.get("SSJ_DEBUG"):
+            raise
+        print(t("cli.unexpected", error=f"{type(exc).__name__}: {exc}"), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

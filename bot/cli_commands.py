@@ -1,0 +1,288 @@
+"""What each ``ssj`` command does: open the database, call a service, print."""
+from __future__ import annotations
+
+import sys
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.services import draws, export, library as library_svc, recusals
+from bot.terminal import Progress, print_json, table
+from bot.text import t
+from storage import audit, migrate, repo
+from storage.db import make_engine, session_factory
+from storage.models import AuditRow
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@asynccontextmanager
+async def database(args, ready: bool = True):
+    """A session factory on the chosen database; refuses a database not at head."""
+    settings = Settings.from_env(args.db)
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            rev = await migrate.current(engine)
+        except (OSError, Exception) as exc:  # unreachable server, bad path, bad URL
+            if isinstance(exc, CliError):
+                raise
+            raise CliError(t("cli.db_unreachable", url=_safe(settings.database_url),
+                             error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        if ready and rev != migrate.revisions()[-1]:
+            raise CliError(t("cli.db_not_ready"))
+        yield settings, session_factory(engine), engine
+    finally:
+        await engine.dispose()
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def today():
+    return datetime.now(audit.CST).date()
+
+
+async def init(args) -> int:
+    async with database(args, ready=False) as (settings, _, engine):
+        await migrate.upgrade(engine)
+        print(t("cli.init_done", url=_safe(settings.database_url),
+                revision=await migrate.current(engine)))
+    return 0
+
+
+def _print_problems(outcome) -> None:
+    for e in outcome.errors:
+        print(t("library.row_error", row=e.row, column=e.column, reason=e.reason), file=sys.stderr)
+
+
+async def import_(args) -> int:
+    if not Path(args.path).is_file():
+        raise CliError(t("cli.file_missing", path=args.path))
+    progress = Progress(not args.json)
+    async with database(args) as (settings, sf, _):
+        async with sf() as s, s.begin():
+            out = await library_svc.import_file(s, settings, args.kind, args.path,
+                                                settings.actor, progress)
+            progress.close()
+            if not out.ok:
+                await s.rollback()
+    summary = {"kind": args.kind, "ok": out.ok, "created": out.created, "updated": out.updated,
+               "unchanged": out.unchanged,
+               "errors": [e.__dict__ for e in out.errors],
+               "warnings": [w.__dict__ for w in out.warnings]}
+    if args.json:
+        print_json(summary)
+    for w in out.warnings:
+        print(t("library.row_warning", row=w.row, column=w.column, reason=w.reason), file=sys.stderr)
+    if not out.ok:
+        _print_problems(out)
+        print(t("library.import_failed", count=len(out.errors)), file=sys.stderr)
+        return 1
+    if not args.json:
+        print(t("library.import_done", kind=t("library.kind_name", kind=args.kind),
+                created=out.created, updated=out.updated, unchanged=out.unchanged))
+    return 0
+
+
+async def draw_prepare(args) -> int:
+    async with database(args) as (settings, sf, _):
+        async with sf() as s, s.begin():
+            row = await draws.prepare(s, settings, args.task, settings.actor)
+            task_id, draw_id, c = row.task_id, row.id, row.commitment
+    if args.json:
+        print_json({"task": task_id, "draw_id": draw_id, "commitment": c})
+    else:
+        print(t("cli.prepared", task=task_id, draw_id=draw_id, commitment=c))
+    return 0
+
+
+def _print_draw(doc: dict, names: dict) -> None:
+    cols = ["ref", "name", "uscc", "category", "ticket", "inspectors"]
+    table([t("cli.col", name=c) for c in cols],
+          [[s["ref"], s["name"], s["uscc"], s["category"], s["ticket"][:14],
+            "、".join(names.get(c, c) for c in s["inspectors"])] for s in doc["selections"]])
+
+
+async def _show(s, task_id) -> tuple[dict, dict]:
+    task, row = await draws.valid_draw(s, task_id)
+    doc = draws.as_json(task.id, row, await draws.current_selections(s, row))
+    names = {p.cert: p.name for p in await repo.inspectors(s)}
+    return doc, names
+
+
+async def draw_run(args) -> int:
+    progress = Progress(not args.json)
+    async with database(args) as (settings, sf, _):
+        async with sf() as s, s.begin():
+            await draws.run(s, settings, args.task, settings.actor, today(), args.entropy,
+                            args.redraw, args.reason, progress)
+        progress.close()
+        async with sf() as s:
+            doc, names = await _show(s, args.task)
+    if args.json:
+        print_json(doc)
+    else:
+        print(t("cli.drawn", task=doc["task"], draw_id=doc["draw_id"],
+                count=len(doc["selections"]), commitment=doc["commitment"],
+                pool_digest=doc["pool_digest"]))
+        _print_draw(doc, names)
+    return 0
+
+
+async def draw_show(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            doc, names = await _show(s, args.task)
+    if args.json:
+        print_json(doc)
+    else:
+        _print_draw(doc, names)
+    return 0
+
+
+async def draw_reveal(args) -> int:
+    async with database(args) as (settings, sf, _):
+        async with sf() as s, s.begin():
+            doc = await draws.reveal(s, args.task, settings.actor)
+    if args.json:
+        print_json(doc)
+    else:
+        table([t("cli.col", name="key"), t("cli.col", name="value")],
+              [[k, v] for k, v in doc.items()], max_col=140)
+    return 0
+
+
+async def draw_verify(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            rep = await draws.verify(s, args.task)
+    task = args.task.strip().upper()
+    if args.json:
+        print_json({"task": task, "draw_id": rep.draw_id, "ok": rep.ok,
+                    "checked": rep.checked, "problems": rep.problems})
+    if rep.ok:
+        if not args.json:
+            print(t("cli.verify_ok", task=task, draw_id=rep.draw_id, count=rep.checked))
+        return 0
+    print(t("cli.verify_failed", task=task, draw_id=rep.draw_id), file=sys.stderr)
+    for p in rep.problems:
+        print("- " + t("cli.verify_problem", code=p), file=sys.stderr)
+    return 1
+
+
+async def recuse(args) -> int:
+    async with database(args) as (settings, sf, _):
+        async with sf() as s, s.begin():
+            changed = await recusals.recuse(s, args.task, args.uscc.strip().upper(),
+                                            args.inspector.strip(), args.reason,
+                                            settings.actor, (args.swap_with or "").strip() or None)
+        async with sf() as s:
+            doc, names = await _show(s, args.task)
+    doc["selections"] = [x for x in doc["selections"] if x["uscc"] in changed]
+    if args.json:
+        print_json(doc)
+    else:
+        print(t("cli.recused", task=doc["task"], count=len(changed)))
+        _print_draw(doc, names)
+    return 0
+
+
+async def audit_verify(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            check = await audit.verify(s)
+    if args.json:
+        print_json({"ok": check.ok, "entries": check.entries, "first_bad": check.first_bad,
+                    "problem": check.problem, "head": check.head})
+    if check.ok:
+        if not args.json:
+            print(t("cli.audit_ok", count=check.entries, head=check.head))
+        return 0
+    print(t("cli.audit_bad", entry=check.first_bad, problem=check.problem), file=sys.stderr)
+    return 1
+
+
+async def audit_list(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            rows = (await s.execute(select(AuditRow).order_by(AuditRow.id.desc())
+                                    .limit(max(1, args.limit)))).scalars().all()
+    cols = ["id", "at", "actor", "action", "subject"]
+    table([t("cli.col", name=c) for c in cols],
+          [[r.id, r.at, r.actor, r.action, r.subject] for r in reversed(rows)])
+    return 0
+
+
+async def export_draw(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            await export.draw_workbook(s, args.task, args.path)
+    print(t("cli.exported", path=args.path))
+    return 0
+
+
+async def export_library(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            await export.library_workbook(s, args.kind, args.path)
+    print(t("cli.exported", path=args.path))
+    return 0
+
+
+async def demo_data(args) -> int:
+    from bot.demo import write_library
+
+    paths = write_library(args.dir)
+    print(t("cli.demo_written", dir=args.dir))
+    if args.files_only:
+        return 0
+    async with database(args, ready=False) as (_, _sf, engine):
+        await migrate.upgrade(engine)
+    for kind in ("enterprises", "inspectors", "conflicts"):
+        ns = type(args)(db=args.db, kind=kind, path=str(paths[kind]), json=False)
+        code = await import_(ns)
+        if code:
+            return code
+    return 0
+
+
+async def items(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            rows = await repo.items(s)
+    table([t("cli.col", name=c) for c in ("seq", "item", "target")],
+          [[i.seq, i.name, i.target] for i in rows], max_col=60)
+    return 0
+
+
+async def library(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            if args.kind == "enterprises":
+                cols = ["uscc", "name", "category", "status", "region"]
+                rows = [[getattr(e, c) for c in cols] for e in await repo.enterprises(s)]
+            elif args.kind == "inspectors":
+                counts = await repo.inspections_per_inspector(s, args.year or today().year)
+                cols = ["cert", "name", "department", "role", "duty", "expertise",
+                        "msg_account", "count"]
+                rows = [[p.cert, p.name, p.department, p.role, p.duty, "、".join(p.expertise),
+                         p.msg_account or "", counts.get(p.cert, 0)]
+                        for p in await repo.inspectors(s)]
+            else:
+                cols = ["cert", "uscc"]
+                rows = [[c.cert, c.uscc] for c in await repo.conflicts(s)]
+    if args.json:
+        print_json([dict(zip(cols, r)) for r in rows])
+    else:
+        table([t("cli.col", name=c) for c in cols], rows)
+    return 0

@@ -1,0 +1,43 @@
+"""Exports to .xlsx: a task's draw with its verification data, and the libraries."""
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import library_io
+from bot.text import t
+from bot.xlsx import library_rows, write_xlsx
+from storage import repo
+
+from .draws import current_selections, valid_draw
+
+
+async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
+    task, row = await valid_draw(session, task_id)
+    sels = await current_selections(session, row)
+    people = {p.cert: p.name for p in await repo.inspectors(session)}
+    cols = ["ref", "name", "uscc", "category", "ticket", "inspectors"]
+    rows = [[ref, s.name, s.uscc, s.category.value, s.ticket,
+             "、".join(f"{people.get(c, '')}（{c}）" for c in s.inspectors)] for ref, s in sels]
+    facts = [("task", task.id), ("task_name", task.name), ("draw_id", row.id),
+             ("commitment", row.commitment), ("pool_digest", row.pool_digest),
+             ("algorithm", row.algorithm), ("drawn_at", row.drawn_at)]
+    if row.revealed_at is not None:
+        facts += [("secret", row.secret), ("entropy", row.entropy), ("seed", row.seed)]
+    write_xlsx(path, [
+        (t("export.sheet_selections"), [t("cli.col", name=c) for c in cols], rows),
+        (t("export.sheet_verification"), [t("cli.col", name="key"), t("cli.col", name="value")],
+         [[t("export.fact", key=k), v] for k, v in facts]),
+    ])
+    return len(rows)
+
+
+_ROWS = {"enterprises": repo.enterprises, "inspectors": repo.inspectors,
+         "conflicts": repo.conflicts}
+
+
+async def library_workbook(session: AsyncSession, kind: str, path) -> int:
+    keys = library_io.KEYS[kind]
+    records = [{k: getattr(r, k) for k in keys} for r in await _ROWS[kind](session)]
+    write_xlsx(path, [(t("library.kind_name", kind=kind), library_io.HEADERS[kind],
+                       library_rows(kind, records))])
+    return len(records)
