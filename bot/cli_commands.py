@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.services import draws, export, library as library_svc, recusals
+from bot.services import draw_flow, draws, export, library as library_svc, recusals
 from bot.terminal import Progress, print_json, table
 from bot.text import t
 from storage import audit, migrate, repo
@@ -124,8 +124,8 @@ async def draw_run(args) -> int:
     progress = Progress(not args.json)
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            await draws.run(s, settings, args.task, settings.actor, today(), args.entropy,
-                            args.redraw, args.reason, progress)
+            await draw_flow.run_and_notify(s, settings, args.task, settings.actor, today(),
+                                           args.entropy, args.redraw, args.reason, progress)
         progress.close()
         async with sf() as s:
             doc, names = await _show(s, args.task)

@@ -25,6 +25,11 @@ class Settings:
     ratio_general: Fraction = Fraction(10, 100)
     ratio_special: Fraction = Fraction(50, 100)
     min_team: int = 2
+    bot_name: str = "双随机助手"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    web_chat: bool = False
+    dialogue_minutes: int = 30
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
 
     @classmethod
@@ -39,6 +44,11 @@ class Settings:
             ratio_general=Fraction(_env("SSJ_RATIO_GENERAL", "10/100")),
             ratio_special=Fraction(_env("SSJ_RATIO_SPECIAL", "50/100")),
             min_team=int(_env("SSJ_MIN_TEAM", "2")),
+            bot_name=_env("SSJ_BOT_NAME", cls.bot_name),
+            host=_env("SSJ_HOST", cls.host),
+            port=int(_env("SSJ_PORT", str(cls.port))),
+            web_chat=_env("SSJ_WEB_CHAT", "0") in ("1", "true", "yes", "on"),
+            dialogue_minutes=int(_env("SSJ_DIALOGUE_MINUTES", "30")),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
         )
 

@@ -40,6 +40,12 @@ def render(name: str, **context) -> str:
     return env().get_template(name).render(**context)
 
 
+MESSAGE_GROUPS = ("domain", "results")
+
+
 def domain_message(err) -> str:
-    """Render a ``DomainError`` from the pure core."""
-    return t(f"domain.{err.code}", **err.params)
+    """Render a ``DomainError`` from the pure core (templates/text/domain.j2, results.j2)."""
+    for group in MESSAGE_GROUPS:
+        if getattr(_module(group), err.code, None) is not None:
+            return t(f"{group}.{err.code}", **err.params)
+    raise KeyError(f"no message template for domain error {err.code!r}")

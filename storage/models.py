@@ -172,6 +172,7 @@ class TeamMemberRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     ended_reason: Mapped[str] = mapped_column(String(20), default="")  # recused | swapped
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class RecusalRow(Base):

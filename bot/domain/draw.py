@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 
 from .model import (Category, DrawResult, Enterprise, History, Inspector, Quota, Rules,
                     Selection, Status, TaskSpec, Team)
-from .quotas import quota
+from .quotas import general_due, quota
 from .teams import staff
 from .tickets import ALGORITHM, Tickets
 
@@ -61,10 +61,12 @@ def select_objects(pool: Sequence[Enterprise], history: Mapping[str, History], r
         q = quota(cat, [o for _, o in entries], history, rules, spec)
         quotas.append(q)
 
-        def key(entry, _h=history):
+        def key(entry, _h=history, _general=cat is Category.GENERAL):
             t, o = entry
             h = _h.get(o.uscc, _NO_HISTORY)
-            return (h.draws_this_year, h.last_drawn or _NEVER, t, o.uscc)
+            # a general object that is due (3-year rule) goes before a never-drawn newcomer
+            due = _general and general_due(h, spec.on, rules)
+            return (not due, h.draws_this_year, h.last_drawn or _NEVER, t, o.uscc)
 
         if q.quota < len(entries):
             top = heapq.nsmallest(q.quota, entries, key=key)

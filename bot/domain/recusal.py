@@ -83,13 +83,14 @@ def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping,
 
     remaining = tuple(m for m in sel.teams[ti].members if m != req.cert)
     pool = department_pool(inspectors, dept, rules, spec)
-    cap = workload_cap(len(sels), len(pool), rules)
     load: dict[str, int] = {}
     for s in sels:
         for t in s.teams:
             if t.department == dept_label:
                 for m in t.members:
                     load[m] = load.get(m, 0) + 1
+    # the draw may have had to raise the cap (teams.staff); never go below what it used
+    cap = max(workload_cap(len(sels), len(pool), rules), max(load.values(), default=0))
     need_skill = skill if skill and not _has_skill(remaining, skill, people) else None
     cands = [c for c in ranked(obj, pool, need_skill, Tickets(seed))
              if c.cert not in sel.teams[ti].members and (c.cert, obj.uscc) not in conflicts

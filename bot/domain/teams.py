@@ -65,10 +65,10 @@ class Candidate:
 def ranked(obj: Enterprise, pool: Sequence[Inspector], skill: str | None,
            tickets: Tickets) -> list[Candidate]:
     """Every pool member in ascending pairing-ticket order."""
-    cands = [Candidate(tickets.pairing(obj.uscc, p.cert), p.cert,
-                       bool(skill) and skill in p.expertise) for p in pool]
-    cands.sort(key=lambda c: (c.ticket, c.cert))
-    return cands
+    tks = tickets.many([f"{obj.uscc}/{p.cert}" for p in pool])
+    order = sorted(range(len(pool)), key=lambda i: (tks[i], pool[i].cert))
+    return [Candidate(tks[i], pool[i].cert, bool(skill) and skill in pool[i].expertise)
+            for i in order]
 
 
 def pick(cands: Sequence[Candidate], need: int, skill: str | None,
@@ -103,7 +103,12 @@ def _choose(group: Sequence[Candidate], need: int, skill: str | None) -> list[st
 def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
           conflicts: frozenset, history: Mapping[str, History], rules: Rules,
           spec: TaskSpec, tickets: Tickets) -> tuple[dict[str, list[tuple[str, list[str]]]], dict[str, int]]:
-    """Teams for drawn (object, ticket) pairs. Returns ({uscc: [(dept, members)]}, caps)."""
+    """Teams for drawn (object, ticket) pairs. Returns ({uscc: [(dept, members)]}, caps).
+
+    Staffing is greedy in ticket order under the workload cap. If that dead-ends on an
+    object only because the cap left someone out, the cap is raised by one and staffing
+    of that department starts again (deterministic; the cap used is returned).
+    """
     teams: dict[str, list[tuple[str, list[str]]]] = {o.uscc: [] for o, _ in objects}
     caps: dict[str, int] = {}
     for dept in spec.departments:
@@ -111,23 +116,43 @@ def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspec
         label = department_label(dept, rules)
         if not pool:
             raise DomainError("no_inspectors", department=label)
-        cap = caps[label] = workload_cap(len(objects), len(pool), rules)
-        load = {p.cert: 0 for p in pool}
         skills = {o.uscc: needed_expertise(o, dept, rules) for o, _ in objects}
         order = sorted(objects, key=lambda ot: (skills[ot[0].uscc] is None, ot[1], ot[0].uscc))
-        for obj, _ticket in order:
-            skill = skills[obj.uscc]
-            cands = [c for c in ranked(obj, pool, skill, tickets)
-                     if (c.cert, obj.uscc) not in conflicts and load[c.cert] < cap]
-            previous = history.get(obj.uscc, _NO_HISTORY).last_team
-            members, failure = pick(cands, rules.min_team, skill, previous)
-            if failure:
-                raise DomainError("team_unstaffable", uscc=obj.uscc, name=obj.name,
-                                  reason=failure, need=rules.min_team, have=len(cands),
-                                  expertise=skill or "")
-            for m in members:
-                load[m] += 1
-            teams[obj.uscc].append((label, members))
+        ranks = {o.uscc: ranked(o, pool, skills[o.uscc], tickets) for o, _ in order}
+        cap = workload_cap(len(objects), len(pool), rules)
+        while True:
+            chosen, failure = _staff_once(order, ranks, skills, conflicts, history, rules, cap)
+            if failure is None:
+                break
+            if not failure.pop("capped"):
+                raise DomainError("team_unstaffable", **failure)
+            cap += 1
+        caps[label] = cap
+        for uscc, members in chosen.items():
+            teams[uscc].append((label, members))
     return teams, caps
 
 
+def _staff_once(order, ranks, skills, conflicts, history, rules: Rules, cap: int):
+    load: dict[str, int] = {}
+    chosen: dict[str, list[str]] = {}
+    for obj, _ticket in order:
+        skill = skills[obj.uscc]
+        free = [c for c in ranks[obj.uscc] if (c.cert, obj.uscc) not in conflicts]
+        cands = [c for c in free if load.get(c.cert, 0) < cap]
+        previous = history.get(obj.uscc, _NO_HISTORY).last_team
+        members, failure = pick(cands, rules.min_team, skill, previous)
+        if failure:
+            return chosen, {"uscc": obj.uscc, "name": obj.name, "reason": failure,
+                            "need": rules.min_team, "have": len(cands),
+                            "expertise": skill or "",
+                            "capped": _staffable(free, rules.min_team, skill)}
+        for m in members:
+            load[m] = load.get(m, 0) + 1
+        chosen[obj.uscc] = members
+    return chosen, None
+
+
+def _staffable(cands: Sequence[Candidate], need: int, skill: str | None) -> bool:
+    """Could these candidates staff the team if nobody were at the cap?"""
+    return _choose(cands, need, skill) is not None

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 
 ALGORITHM = (
-    "ssj-draw/1: ticket(id) = sha256_uniform(sha256_hex(seed) + id) "
-    "(Rivest consistent sampling); objects ordered by (draws this year, last draw, ticket); "
-    "inspectors by pairing ticket of 'USCC/执法证号'"
+    "ssj-draw/2: ticket(id) = sha256_uniform(sha256_hex(seed) + id) "
+    "(Rivest consistent sampling); objects ordered by (general: due under the 3-year rule "
+    "first; draws this year, last draw, ticket); inspectors by pairing ticket of "
+    "'USCC/执法证号' under the workload cap, raised by one while it alone dead-ends staffing"
 )
 
 

@@ -98,6 +98,7 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
         await audit.append(session, actor, "draw.void", task.id,
                            {"draw_id": valid.id, "reason": reason.strip()})
     row = await _prepared(session, task, actor, new_secret or (lambda: secrets.token_hex(32)))
+    entropy = entropy or row.entropy or ""   # entropy given earlier (chat: 随机数) still counts
     if progress:
         progress("load", 0, 3)
     spec = spec_for(task, today)
@@ -224,3 +225,31 @@ async def verify(session: AsyncSession, task_id: str) -> VerifyReport:
     rep.checked = len(again.selections)
     rep.ok = not rep.problems
     return rep
+
+
+async def prepared_draws(session: AsyncSession) -> list[DrawRow]:
+    from sqlalchemy import select
+    q = select(DrawRow).where(DrawRow.status == "prepared").order_by(DrawRow.id)
+    return list((await session.execute(q)).scalars())
+
+
+async def draw_by_id(session: AsyncSession, draw_id: int) -> DrawRow:
+    row = await session.get(DrawRow, draw_id)
+    if row is None:
+        raise DomainError("stale_button")
+    return row
+
+
+async def set_entropy(session: AsyncSession, task_id: str, entropy: str, actor: str) -> DrawRow:
+    """Record public entropy on the prepared draw (after its commitment was shown)."""
+    entropy = (entropy or "").strip()
+    if len(entropy) > ENTROPY_LIMIT:
+        raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
+    row = await repo.draw_with_status(session, task_id, "prepared")
+    if row is None:
+        raise DomainError("not_prepared", task=task_id)
+    row.entropy = entropy
+    await session.flush()
+    await audit.append(session, actor, "draw.entropy", task_id,
+                       {"draw_id": row.id, "commitment": row.commitment, "entropy": entropy})
+    return row

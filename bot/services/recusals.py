@@ -119,3 +119,22 @@ async def recuse(session: AsyncSession, task_id: str, uscc: str, cert: str, reas
 
 
 __all__ = ["request", "decide", "recuse"]
+
+
+async def pending_team(session: AsyncSession, recusal_id: int) -> dict:
+    """Teams of the recusal's draw before the decision, and the 编号 of its object."""
+    from .assignments import draw_members
+    rec = await session.get(RecusalRow, recusal_id)
+    if rec is None:
+        raise DomainError("recusal_not_pending", recusal_id=recusal_id)
+    teams = await draw_members(session, rec.draw_id)
+    sels = {s.uscc: s.id for s in await repo.selections(session, rec.draw_id)}
+    return {"ref": sels.get(rec.uscc), "teams": teams}
+
+
+async def affected(session: AsyncSession, rec: RecusalRow, before: dict) -> dict[int, list[str]]:
+    """编号 -> the team before, for every object whose team the decision changed."""
+    from .assignments import draw_members
+    now = await draw_members(session, rec.draw_id)
+    return {ref: before["teams"].get(ref, []) for ref, certs in now.items()
+            if certs != before["teams"].get(ref, [])}

@@ -6,6 +6,7 @@ import asyncio
 from alembic import context
 
 from storage.db import database_url, make_engine
+from storage import models_chat  # noqa: F401  (registers the chat tables)
 from storage.models import Base
 
 config = context.config

@@ -93,13 +93,14 @@ _object_rows = st.tuples(
 
 
 def _status(roll: int) -> Status:
-    return Status.CLOSED if roll == 0 else Status.STOPPED if roll <= 2 else Status.RUNNING
+    # the simplest example (0) is a running object
+    return Status.CLOSED if roll == 19 else Status.STOPPED if roll >= 17 else Status.RUNNING
 
 
 def _objects(category: Category, rows) -> list[Enterprise]:
     out = []
     for i, (s, r, prefix, salt, polls) in enumerate(rows):
-        pollutants = tuple(polls) + ((RAD,) if r == 0 else ())
+        pollutants = tuple(polls) + ((RAD,) if r == 11 else ())
         out.append(Enterprise(object_uscc(prefix, category, i, salt),
                               f"{category.value[:2]}企业{i}号", category, pollutants,
                               _status(s), REGION))
@@ -262,14 +263,17 @@ def reference_quota(category: Category, objs: Sequence[Enterprise],
         need = -(-sum(max(0, rules.special_per_year - h.draws_this_year) for h in hist)
                  // left)
     else:
-        qi = spec.on.year * 4 + (spec.on.month - 1) // 3
-        need = 0
-        for h in hist:
-            ref = h.last_drawn or h.since
-            if ref is not None and qi - (ref.year * 4 + (ref.month - 1) // 3) >= \
-                    rules.general_years * 4 - 1:
-                need += 1
+        need = sum(1 for h in hist if _ref_general_due(h, spec, rules))
     return min(n, max(by_ratio, need))
+
+
+def _ref_general_due(h: History, spec: TaskSpec, rules: Rules) -> bool:
+    """Would the last draw (or the entry into the library) be 3 years old by next quarter?"""
+    ref = h.last_drawn or h.since
+    if ref is None:
+        return False
+    qi = spec.on.year * 4 + (spec.on.month - 1) // 3
+    return qi - (ref.year * 4 + (ref.month - 1) // 3) >= rules.general_years * 4 - 1
 
 
 def reference_objects(objects: Sequence[Enterprise], history: Mapping[str, History],
@@ -280,9 +284,10 @@ def reference_objects(objects: Sequence[Enterprise], history: Mapping[str, Histo
         objs = [o for o in objects if o.category is cat and o.status is not Status.CLOSED]
         q = reference_quota(cat, objs, history, rules, spec)
 
-        def key(o: Enterprise):
+        def key(o: Enterprise, _cat=cat):
             h = history.get(o.uscc, History())
-            return (h.draws_this_year, h.last_drawn or date.min, tk(o.uscc), o.uscc)
+            due = _cat is Category.GENERAL and _ref_general_due(h, spec, rules)
+            return (not due, h.draws_this_year, h.last_drawn or date.min, tk(o.uscc), o.uscc)
 
         out.extend(o.uscc for o in sorted(objs, key=key)[:q])
     return out
@@ -295,6 +300,7 @@ class StaffStep:
     previous: tuple[str, ...]
     rotation_possible: bool   # the eligible minus the previous team could staff it
     members: list[str]
+    capped: bool = False      # someone unconflicted was left out by the workload cap
 
 
 def _can_staff(cands: Sequence[str], need: int, skill: str | None,
@@ -318,7 +324,6 @@ def reference_staff(selected: Sequence[str], lib: Library, history: Mapping[str,
     people = lib.by_cert
     pool = [p.cert for p in lib.drawable(rules)]
     cap = -(-len(selected) * rules.min_team // len(pool)) + rules.workload_extra
-    load = {c: 0 for c in pool}
 
     def skill_of(u: str) -> str | None:
         for pollutant, skill in rules.expert_rules:
@@ -327,24 +332,34 @@ def reference_staff(selected: Sequence[str], lib: Library, history: Mapping[str,
         return None
 
     order = sorted(selected, key=lambda u: (skill_of(u) is None, tk(u), u))
-    teams: dict[str, list[str]] = {}
-    steps: list[StaffStep] = []
-    for u in order:
-        skill = skill_of(u)
-        ranked = sorted(pool, key=lambda c: (tk.pairing(u, c), c))
-        eligible = [c for c in ranked if (c, u) not in conflicts and load[c] < cap]
-        previous = history.get(u, History()).last_team
-        fresh = [c for c in eligible if c not in previous]
-        rotated = _can_staff(fresh, rules.min_team, skill, people)
-        members = rotated if rotated is not None else \
-            _can_staff(eligible, rules.min_team, skill, people)
-        if members is None:
-            raise LookupError(u)
-        for c in members:
-            load[c] += 1
-        teams[u] = members
-        steps.append(StaffStep(u, eligible, previous, rotated is not None, members))
-    return teams, steps, cap
+    while True:
+        load = {c: 0 for c in pool}
+        teams: dict[str, list[str]] = {}
+        steps: list[StaffStep] = []
+        dead = None
+        for u in order:
+            skill = skill_of(u)
+            ranked = sorted(pool, key=lambda c: (tk.pairing(u, c), c))
+            free = [c for c in ranked if (c, u) not in conflicts]
+            eligible = [c for c in free if load[c] < cap]
+            previous = history.get(u, History()).last_team
+            fresh = [c for c in eligible if c not in previous]
+            rotated = _can_staff(fresh, rules.min_team, skill, people)
+            members = rotated if rotated is not None else \
+                _can_staff(eligible, rules.min_team, skill, people)
+            if members is None:
+                dead = (u, _can_staff(free, rules.min_team, skill, people) is not None)
+                break
+            for c in members:
+                load[c] += 1
+            teams[u] = members
+            steps.append(StaffStep(u, eligible, previous, rotated is not None, members,
+                                   len(free) > len(eligible)))
+        if dead is None:
+            return teams, steps, cap
+        if not dead[1]:      # even without the cap nobody could staff it
+            raise LookupError(dead[0])
+        cap += 1             # the cap alone dead-ended staffing: raise it, start again
 
 
 # ---------------------------------------------------------------- invariants

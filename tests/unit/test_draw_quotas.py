@@ -231,7 +231,7 @@ def test_general_quota_takes_every_due_object():
 
 
 def test_bug_general_due_object_loses_its_slot_to_a_never_drawn_newcomer():
-    """BUG (bot/domain/draw.py select_objects): the quota counts an object whose last
+    """Regression (was a bug, fixed in bot/domain/draw.py select_objects): the quota counts an object whose last
     draw is 11 quarters old as due, but the sort key puts *any* never-drawn object
     first, so a newcomer (entered last quarter, not due) takes the slot and the due
     object goes 3 years without a draw (第十四条: at least once every 3 years)."""

@@ -1,0 +1,109 @@
+"""Messenger-neutral message types. Adapters translate to and from these; nothing else.
+
+Inbound: a text, a button click or a file from a person (identified by 消息账号) in a
+private chat or a group. Outbound: a text, a card (title, body, buttons with short keys,
+the 编号 it is about) or an update of a card already sent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRIVATE = "private"
+GROUP = "group"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone in the inspector library who has a 消息账号."""
+    account: str
+    cert: str
+    name: str
+    admin: bool
+    department: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    kind: str                  # text | click | file
+    user: str                  # the sender's 消息账号
+    room: str = PRIVATE        # private | group
+    group: str = ""            # the messenger's group id ("" = the supervisors' group)
+    text: str = ""
+    key: str = ""              # button key, for clicks
+    message_id: str = ""       # the card clicked, for clicks (outbox id)
+    file_name: str = ""
+    file_ref: str = ""         # adapter's handle to fetch the file
+    mentioned: bool = False    # the bot was @-mentioned (groups)
+    event_id: str = ""         # the messenger's id, for deduplication
+    channel: str = "webchat"
+
+    @property
+    def conversation(self) -> str:
+        if self.room == GROUP:
+            return f"{self.channel}:group:{self.group}"
+        return f"{self.channel}:private:{self.user}"
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Inbound":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Button:
+    key: str      # short typed payload, e.g. "acc:12" (see handlers.keys)
+    text: str
+
+
+@dataclass(frozen=True)
+class Card:
+    title: str
+    body: str
+    buttons: tuple[Button, ...] = ()
+    ref: int | None = None     # the 编号 the card is about
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "body": self.body, "ref": self.ref,
+                "buttons": [{"key": b.key, "text": b.text} for b in self.buttons]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Card":
+        return cls(d["title"], d["body"], tuple(Button(b["key"], b["text"]) for b in d["buttons"]),
+                   d.get("ref"))
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message to send. ``to`` is a 消息账号 (private) or a group id (group)."""
+    to: str
+    room: str = PRIVATE
+    text: str = ""
+    card: Card | None = None
+    update_of: str = ""        # message id of the card to replace (card updates)
+    dedupe_key: str | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.update_of:
+            return "card_update"
+        return "card" if self.card else "text"
+
+    def payload(self) -> dict:
+        return {"text": self.text, "card": self.card.to_json() if self.card else None,
+                "update_of": self.update_of}
+
+    @classmethod
+    def from_row(cls, recipient: str, room: str, payload: dict) -> "Outbound":
+        card = Card.from_json(payload["card"]) if payload.get("card") else None
+        return cls(recipient, room, payload.get("text", ""), card, payload.get("update_of", ""))
+
+
+@dataclass
+class Replies:
+    """What a handler decided to send; the dispatcher puts it in the outbox."""
+    messages: list[Outbound] = field(default_factory=list)
+
+    def add(self, msg: Outbound) -> None:
+        self.messages.append(msg)

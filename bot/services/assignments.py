@@ -1,0 +1,93 @@
+"""Assignments: a team member's view of a drawn object (编号 = selection id)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.items import applicable
+from bot.domain.model import DomainError
+from bot.domain.results import offsite_allowed
+from storage import repo
+from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
+                            TeamMemberRow)
+from storage.models_chat import ResultRow
+
+
+@dataclass
+class Assignment:
+    ref: int
+    task_id: str
+    task_name: str
+    deadline: date | None
+    uscc: str
+    name: str
+    category: str
+    address: str
+    industry: str
+    pollutants: list[str]
+    items: list[tuple[int, str]]
+    team: list[tuple[str, str, str]]     # (cert, name, 消息账号)
+    offsite_ok: bool
+    accepted: bool
+    result_status: str
+    drawn_on: date | None
+
+
+async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assignment:
+    """The assignment ``ref``; with ``cert``, only if that person is on its team now."""
+    sel = await session.get(SelectionRow, ref)
+    draw = await session.get(DrawRow, sel.draw_id) if sel else None
+    if sel is None or draw is None or draw.status != "valid":
+        raise DomainError("no_assignment", ref=ref)
+    members = (await repo.active_members(session, [ref])).get(ref, [])
+    if cert is not None and cert not in [m.cert for m in members]:
+        raise DomainError("not_your_assignment", ref=ref)
+    task = await session.get(TaskRow, sel.task_id)
+    ent = await session.scalar(select(EnterpriseRow).where(EnterpriseRow.uscc == sel.uscc))
+    people = {p.cert: p for p in (await session.execute(select(InspectorRow).where(
+        InspectorRow.cert.in_([m.cert for m in members])))).scalars()}
+    items = [(i.seq, i.name, i.pollutant) for i in await repo.items(session)]
+    pollutants = list(ent.pollutants or []) if ent else []
+    result = await session.scalar(select(ResultRow).where(ResultRow.selection_id == ref))
+    mine = next((m for m in members if m.cert == cert), None)
+    return Assignment(
+        ref, task.id, task.name, task.deadline, sel.uscc, sel.name, sel.category,
+        ent.address if ent else "", ent.industry if ent else "", pollutants,
+        applicable(items, pollutants, sel.category),
+        [(m.cert, people[m.cert].name if m.cert in people else m.cert,
+          people[m.cert].msg_account if m.cert in people else "") for m in members],
+        offsite_allowed(ent.credit_rating, ent.performance_grade, ent.positive_list) if ent else False,
+        bool(mine and mine.accepted_at), result.status if result else "未录入",
+        repo.as_date(draw.drawn_at))
+
+
+async def mine(session: AsyncSession, cert: str) -> list[int]:
+    """编号 of the person's current assignments in valid draws, newest task first."""
+    q = (select(SelectionRow.id).join(TeamMemberRow, TeamMemberRow.selection_id == SelectionRow.id)
+         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+         .where(TeamMemberRow.cert == cert, TeamMemberRow.active.is_(True),
+                DrawRow.status == "valid")
+         .order_by(SelectionRow.task_id.desc(), SelectionRow.position))
+    return list((await session.execute(q)).scalars())
+
+
+async def accept(session: AsyncSession, ref: int, cert: str, now: datetime) -> bool:
+    """Mark accepted; False if it already was (the same click twice acts once)."""
+    await load(session, ref, cert)
+    m = await session.scalar(select(TeamMemberRow).where(
+        TeamMemberRow.selection_id == ref, TeamMemberRow.cert == cert,
+        TeamMemberRow.active.is_(True)))
+    if m.accepted_at is not None:
+        return False
+    m.accepted_at = now
+    await session.flush()
+    return True
+
+
+async def draw_members(session: AsyncSession, draw_id: int) -> dict[int, list[str]]:
+    sels = await repo.selections(session, draw_id)
+    members = await repo.active_members(session, [s.id for s in sels])
+    return {s.id: [m.cert for m in members.get(s.id, [])] for s in sels}

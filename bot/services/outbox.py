@@ -1,0 +1,137 @@
+"""The durable outbox: messages are rows first, sent later by a relay.
+
+A relay claims due rows with a lease (so several instances never send one twice at
+the same time, and a crash mid-send is retried after the lease), sends them in id
+order per recipient, paces each recipient, and retries failures with exponential
+backoff and jitter; a message that keeps failing is parked, never dropped silently.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Awaitable, Callable, Iterable, Protocol
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.messages import Outbound
+from storage.models_chat import OutboxMessage
+
+MAX_ATTEMPTS = 8
+LEASE = timedelta(seconds=60)
+
+
+class SendError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None, permanent: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Sender(Protocol):
+    pace_seconds: float
+
+    async def send(self, msg: Outbound, outbox_id: int) -> str: ...
+
+
+async def enqueue(session: AsyncSession, messages: Iterable[Outbound]) -> list[OutboxMessage]:
+    rows = []
+    for m in messages:
+        if m.dedupe_key and await session.scalar(
+                select(OutboxMessage.id).where(OutboxMessage.dedupe_key == m.dedupe_key)):
+            continue
+        row = OutboxMessage(recipient=m.to, room=m.room, kind=m.kind, payload=m.payload(),
+                            dedupe_key=m.dedupe_key, next_attempt_at=datetime.now())
+        session.add(row)
+        rows.append(row)
+    await session.flush()
+    return rows
+
+
+def backoff(attempts: int, rnd: random.Random | None = None) -> float:
+    """Seconds before the next try: 1, 2, 4 … capped at 300, with ±20 % jitter."""
+    base = min(300.0, 2.0 ** max(0, attempts - 1))
+    return base * (0.8 + 0.4 * (rnd or random).random())
+
+
+@dataclass
+class RelayStats:
+    sent: int = 0
+    failed: int = 0
+    parked: int = 0
+
+
+class Relay:
+    def __init__(self, sf: async_sessionmaker, sender: Sender,
+                 clock: Callable[[], datetime] = datetime.now,
+                 on_parked: Callable[[OutboxMessage], Awaitable[None]] | None = None):
+        self.sf, self.sender, self.clock, self.on_parked = sf, sender, clock, on_parked
+        self._last_sent: dict[str, datetime] = {}
+
+    async def run_once(self, limit: int = 100) -> RelayStats:
+        stats = RelayStats()
+        now = self.clock()
+        async with self.sf() as s:
+            rows = (await s.execute(
+                select(OutboxMessage).where(
+                    or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
+                ).order_by(OutboxMessage.id).limit(limit * 5))).scalars().all()
+        blocked: set[str] = set()
+        for row in rows:
+            if row.recipient in blocked:
+                continue
+            due = row.next_attempt_at <= now
+            last = self._last_sent.get(row.recipient)
+            paced = last is None or (now - last).total_seconds() >= self.sender.pace_seconds
+            if not (due and paced) or not await self._claim(row.id, now):
+                blocked.add(row.recipient)   # keep per-recipient order
+                continue
+            if await self._send(row, now, stats):
+                self._last_sent[row.recipient] = self.clock()
+            else:
+                blocked.add(row.recipient)
+            if stats.sent + stats.failed >= limit:
+                break
+        return stats
+
+    async def _claim(self, row_id: int, now: datetime) -> bool:
+        async with self.sf() as s, s.begin():
+            res = await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id,
+                       or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
+                       OutboxMessage.next_attempt_at <= now)
+                .values(status="sending", next_attempt_at=now + LEASE))
+            return res.rowcount == 1
+
+    async def _send(self, row: OutboxMessage, now: datetime, stats: RelayStats) -> bool:
+        msg = Outbound.from_row(row.recipient, row.room, row.payload)
+        try:
+            external = await self.sender.send(msg, row.id)
+        except SendError as exc:
+            return await self._failed(row, now, str(exc), exc.retry_after, exc.permanent, stats)
+        except Exception as exc:  # noqa: BLE001 - a broken sender must not lose the message
+            return await self._failed(row, now, f"{type(exc).__name__}: {exc}", None, False, stats)
+        async with self.sf() as s, s.begin():
+            await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                status="sent", sent_at=self.clock(), external_id=external or "",
+                attempts=row.attempts + 1))
+        stats.sent += 1
+        return True
+
+    async def _failed(self, row, now, error, retry_after, permanent, stats) -> bool:
+        attempts = row.attempts + 1
+        park = permanent or attempts >= MAX_ATTEMPTS
+        delay = retry_after if retry_after is not None else backoff(attempts)
+        async with self.sf() as s, s.begin():
+            await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                status="parked" if park else "pending", attempts=attempts, last_error=error[:2000],
+                next_attempt_at=now + timedelta(seconds=delay)))
+        stats.failed += 1
+        if park:
+            stats.parked += 1
+            if self.on_parked:
+                row.last_error, row.attempts = error, attempts
+                await self.on_parked(row)
+        return False

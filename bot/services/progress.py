@@ -1,0 +1,50 @@
+"""How far a task has got: counts only (no names), so it may go to a group."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import repo
+from storage.models import DrawRow, TaskRow
+
+from .draws import current_selections, valid_draw
+from .results import by_task
+
+
+@dataclass
+class Report:
+    task: str
+    name: str
+    deadline: object
+    objects: int = 0
+    by_category: dict = field(default_factory=dict)
+    members: int = 0
+    accepted: int = 0
+    results: dict = field(default_factory=dict)
+    pending_recusals: int = 0
+
+
+async def latest_task(session: AsyncSession) -> str | None:
+    q = (select(DrawRow.task_id).where(DrawRow.status == "valid")
+         .order_by(DrawRow.drawn_at.desc(), DrawRow.id.desc()).limit(1))
+    return await session.scalar(q)
+
+
+async def report(session: AsyncSession, task_id: str) -> Report:
+    task, row = await valid_draw(session, task_id)
+    sels = await current_selections(session, row)
+    members = await repo.active_members(session, [ref for ref, _ in sels])
+    r = Report(task.id, task.name, task.deadline, len(sels))
+    for _, s in sels:
+        r.by_category[s.category.value] = r.by_category.get(s.category.value, 0) + 1
+    for ms in members.values():
+        r.members += len(ms)
+        r.accepted += sum(1 for m in ms if m.accepted_at is not None)
+    r.results = await by_task(session, task.id)
+    r.results["未录入"] = len(sels) - sum(r.results.values()) + r.results.get("未录入", 0)
+    return r
+
+
+__all__ = ["Report", "latest_task", "report", "TaskRow"]
