@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="var/demo", help=t("cli.opt_demo_dir"))
     p.add_argument("--files-only", action="store_true", help=t("cli.opt_files_only"))
 
+    p = _parser(sub, "serve", "cli.cmd_serve", cmd.serve)
+    p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))
+
     _parser(sub, "items", "cli.cmd_items", cmd.items)
     p = _parser(sub, "library", "cli.cmd_library", cmd.library)
     p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],

@@ -286,3 +286,32 @@ async def library(args) -> int:
     else:
         table([t("cli.col", name=c) for c in cols], rows)
     return 0
+
+
+async def serve(args) -> int:
+    """Run the bot service until interrupted."""
+    import asyncio as aio
+
+    from aiohttp import web
+
+    from bot.app import NotMigrated, create_app
+
+    settings = Settings.from_env(args.db)
+    if args.web_chat:
+        from dataclasses import replace
+        settings = replace(settings, web_chat=True)
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    try:
+        await runner.setup()
+    except NotMigrated as exc:
+        raise CliError(str(exc))
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        base = f"http://{settings.host}:{settings.port}"
+        print(t("webchat.serving", url=base, chat=f"{base}/chat" if settings.web_chat else ""),
+              flush=True)
+        await aio.Event().wait()
+    finally:
+        await runner.cleanup()
+    return 0

@@ -9,7 +9,7 @@ from bot.domain.model import DomainError
 from bot.messages import Button, Card
 from bot.services import assignments, dialogues, notify, people
 from bot.services import results as svc
-from bot.text import render, t
+from bot.text import domain_message, render, t
 
 from .router import Ctx, Router
 
@@ -92,11 +92,30 @@ async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
         return
     try:
         _take(st, step, text, ctx.today)
+        if _next_step(st) == "confirm":
+            a = await assignments.load(ctx.session, st["ref"], ctx.person.cert)
+            rules.validate(_draft(st), drawn_on=a.drawn_on or ctx.today, today=ctx.today,
+                           offsite_ok=a.offsite_ok)
     except DomainError as exc:
-        from bot.text import domain_message
+        _forget(st, exc)
+        await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=_ttl(ctx))
         ctx.reply(domain_message(exc))
         return
     await _ask(ctx, st)
+
+
+# which answer to ask again when the whole draft fails a rule
+_REASK = {"date_in_future": "date", "date_before_draw": "date", "offsite_not_allowed": "mode",
+          "rectify_by_not_after": "rectify_by", "findings_required": "findings",
+          "findings_too_long": "findings"}
+
+
+def _forget(st: dict, exc: DomainError) -> None:
+    step = exc.params.get("field") if exc.code == "missing_followup" else _REASK.get(exc.code)
+    if step in ("date", "mode", "findings"):
+        st.pop(step, None)
+    elif step:
+        st["followup"].pop(step, None)
 
 
 def _take(st: dict, step: str, text: str, today: date) -> None:

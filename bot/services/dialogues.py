@@ -1,10 +1,12 @@
 """Per-person guided dialogues stored in the database: they survive restarts and expire."""
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage.models_chat import Dialogue
 
@@ -28,7 +30,8 @@ async def save(session: AsyncSession, user: str, kind: str, state: dict, now: da
     if row is None:
         session.add(Dialogue(user=user, kind=kind, state=dict(state), expires_at=now + ttl))
     else:
-        row.kind, row.state, row.expires_at = kind, dict(state), now + ttl
+        row.kind, row.state, row.expires_at = kind, copy.deepcopy(state), now + ttl
+        flag_modified(row, "state")  # the caller may have mutated the loaded dict in place
     await session.flush()
 
 

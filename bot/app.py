@@ -1,0 +1,111 @@
+"""The service: ``create_app(settings)`` builds the aiohttp app; every resource is opened
+and closed through the app's cleanup contexts (engine, dispatcher, outbox relay)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.dispatch import Dispatcher
+from bot.services import outbox, people
+from bot.text import t
+from storage import migrate
+from storage.db import make_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+ENGINE = web.AppKey("engine", object)
+SESSIONS = web.AppKey("sessions", object)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+RELAY = web.AppKey("relay", object)
+SETTINGS = web.AppKey("settings", Settings)
+WAKE = web.AppKey("wake", asyncio.Event)
+SENDER = web.AppKey("sender", object)
+CHAT = web.AppKey("chat", object)
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+async def _database(app: web.Application):
+    settings = app[SETTINGS]
+    engine = make_engine(settings.database_url)
+    try:
+        if await migrate.current(engine) != migrate.revisions()[-1]:
+            raise NotMigrated(t("cli.db_not_ready"))
+        app[ENGINE], app[SESSIONS] = engine, session_factory(engine)
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def _dispatcher(app: web.Application):
+    wake = app[WAKE] = asyncio.Event()
+    d = app[DISPATCHER] = Dispatcher(app[SESSIONS], app[SETTINGS], on_outbox=wake.set)
+    await d.recover()
+    yield
+    await d.close()
+
+
+async def _relay(app: web.Application):
+    sender = app.get(SENDER)
+    if sender is None:
+        yield
+        return
+    relay = app[RELAY] = outbox.Relay(app[SESSIONS], sender)
+    task = asyncio.create_task(_relay_loop(relay, app[WAKE]))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, idle: float = 1.0) -> None:
+    while True:
+        try:
+            stats = await relay.run_once()
+        except Exception:  # noqa: BLE001 - keep relaying; the rows are still there
+            log.exception("outbox relay round failed")
+            stats = None
+        if stats is None or not stats.sent:
+            try:
+                await asyncio.wait_for(wake.wait(), idle)
+            except asyncio.TimeoutError:
+                pass
+            wake.clear()
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=256 * 1024)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([_database, _dispatcher])
+    app.router.add_get("/healthz", _health)
+    if settings.web_chat:
+        from bot.webchat import WebChat, WebChatSender
+
+        async def _webchat(app: web.Application):
+            app[SENDER] = WebChatSender(app[SESSIONS])
+            chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory)
+            app[CHAT] = chat
+            yield
+
+        app.cleanup_ctx.append(_webchat)
+        app.router.add_get("/chat", _via_chat("page"))
+        app.router.add_get("/chat/api/people", _via_chat("people"))
+        app.router.add_post("/chat/api/send", _via_chat("send"))
+        app.router.add_post("/chat/api/click", _via_chat("click"))
+        app.router.add_get("/chat/api/inbox", _via_chat("inbox"))
+    app.cleanup_ctx.append(_relay)
+    return app
+
+
+def _via_chat(name: str):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await getattr(request.app[CHAT], name)(request)
+    return handler
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

@@ -1,0 +1,84 @@
+"""An Errbot-style harness: push a message in, get the bot's replies, through the real
+dispatcher, handlers, services and database (SQLite or PostgreSQL)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.demo import write_library
+from bot.dispatch import Dispatcher
+from bot.messages import GROUP, PRIVATE, Inbound, Outbound
+from bot.services import library
+from storage import migrate
+from storage.db import make_engine, session_factory
+from storage.models import InspectorRow
+
+BOT = "@双随机助手"
+
+
+class Clock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += timedelta(**kw)
+
+
+class Harness:
+    def __init__(self, url: str, clock: Clock):
+        self.url, self.clock = url, clock
+        self.settings = replace(Settings.from_env(url), actor="test")
+        self.engine = make_engine(url)
+        self.sf = session_factory(self.engine)
+        self.dispatcher = Dispatcher(self.sf, self.settings, clock=clock)
+
+    async def setup_library(self, tmp_path) -> None:
+        await migrate.upgrade(self.engine)
+        paths = write_library(tmp_path / "lib")
+        for kind in ("enterprises", "inspectors", "conflicts"):
+            async with self.sf() as s, s.begin():
+                out = await library.import_file(s, self.settings, kind, paths[kind], "test")
+                assert out.ok, out.errors
+
+    async def restart(self) -> "Harness":
+        """A new process: new engine, new dispatcher; only the database is kept."""
+        await self.engine.dispose()
+        return Harness(self.url, self.clock)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def people(self) -> dict[str, InspectorRow]:
+        async with self.sf() as s:
+            rows = (await s.execute(select(InspectorRow))).scalars().all()
+        return {r.msg_account: r for r in rows if r.msg_account}
+
+    async def say(self, user: str, text: str, room: str = PRIVATE) -> list[Outbound]:
+        return await self.dispatcher.handle(Inbound("text", user, room, "", text))
+
+    async def group(self, user: str, text: str) -> list[Outbound]:
+        return await self.say(user, f"{BOT} {text}", GROUP)
+
+    async def click(self, user: str, key: str, message_id: str = "1",
+                    room: str = PRIVATE) -> list[Outbound]:
+        return await self.dispatcher.handle(Inbound("click", user, room, "", key=key,
+                                                    message_id=message_id))
+
+
+def texts(replies: list[Outbound]) -> str:
+    return "\n".join(r.text + (f"\n{r.card.title}\n{r.card.body}" if r.card else "")
+                     for r in replies)
+
+
+def cards(replies: list[Outbound], to: str | None = None):
+    return [r.card for r in replies if r.card and (to is None or r.to == to)]
+
+
+def button(card, label: str) -> str:
+    return next(b.key for b in card.buttons if b.text == label)

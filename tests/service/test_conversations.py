@@ -1,0 +1,175 @@
+"""The whole quarter by chat, through the real handlers (harness, both databases)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.messages import GROUP
+from storage.models import EnterpriseRow
+from storage.models_chat import OutboxMessage, ResultRow
+
+from .harness import button, cards, texts
+
+
+async def _roles(bot):
+    people = await bot.people()
+    admins = [a for a, p in people.items() if p.role == "管理员"]
+    inspectors = [a for a, p in people.items() if p.role != "管理员" and p.kind == "执法人员"
+                  and p.department == "生态环境" and p.duty == "在岗"]
+    return people, admins, inspectors
+
+
+async def _draw(bot, admin):
+    out = await bot.group(admin, "抽查 2027Q1")
+    card = cards(out)[0]
+    assert "承诺值" in card.body and len(card.buttons) == 2
+    return await bot.click(admin, button(card, "确认抽取"), room=GROUP)
+
+
+async def _first_assignment(bot, inspectors):
+    for a in inspectors:
+        got = cards(await bot.say(a, "我的任务"))
+        if got:
+            return a, got[0].ref
+    raise AssertionError("nobody was assigned")
+
+
+async def test_group_ignores_chatter_and_refuses_non_admins(bot):
+    people, admins, inspectors = await _roles(bot)
+    assert await bot.say(admins[0], "大家好", room=GROUP) == []
+    out = await bot.group(inspectors[0], "抽查 2027Q1")
+    assert "只有管理员" in texts(out)
+    out = await bot.group(admins[0], "不存在的命令")
+    assert "没有看懂" in texts(out) and "抽查" in texts(out)
+
+
+async def test_draw_by_chat_group_sees_counts_only(bot):
+    people, admins, inspectors = await _roles(bot)
+    out = await _draw(bot, admins[0])
+    group = [r for r in out if r.room == GROUP]
+    assert group and "共抽取检查对象" in texts(group)
+    async with bot.sf() as s:
+        names = [n for (n,) in (await s.execute(select(EnterpriseRow.name))).all()]
+        usccs = [u for (u,) in (await s.execute(select(EnterpriseRow.uscc))).all()]
+        queued = (await s.execute(select(OutboxMessage))).scalars().all()
+    group_text = texts(group) + "".join(str(q.payload) for q in queued if q.room == GROUP)
+    assert not any(n in group_text for n in names)
+    assert not any(u in group_text for u in usccs)
+    private = [q for q in queued if q.room == "private" and q.payload.get("card")]
+    assert private, "assignment cards are queued for the team members"
+    assert all(q.recipient in people for q in private)
+    assert any(n in private[0].payload["card"]["body"] for n in names)
+    # confirming twice draws once
+    again = await bot.click(admins[0], "dro:1", room=GROUP)
+    assert "已经处理过" in texts(again)
+
+
+async def test_inspector_sees_and_acts_only_on_own_assignments(bot):
+    people, admins, inspectors = await _roles(bot)
+    await _draw(bot, admins[0])
+    mine = {}
+    for a in inspectors:
+        out = await bot.say(a, "我的任务")
+        mine[a] = [c.ref for c in cards(out)]
+    someone = next(a for a in inspectors if mine[a])
+    other = next(a for a in inspectors if a != someone)
+    ref = next(r for r in mine[someone] if r not in mine[other])
+    out = await bot.say(other, f"回避 {ref} 不想去")
+    assert "不是您的检查任务" in texts(out)
+    out = await bot.click(other, f"acc:{ref}")
+    assert "不是您的检查任务" in texts(out)
+    out = await bot.say(other, f"结果 {ref} 1")
+    assert "不是您的检查任务" in texts(out)
+    # the same click twice acts once
+    first = await bot.click(someone, f"acc:{ref}")
+    second = await bot.click(someone, f"acc:{ref}")
+    assert "已接收编号" in texts(first) and "已接收过" in texts(second)
+
+
+async def test_recusal_request_approve_and_replacement(bot):
+    people, admins, inspectors = await _roles(bot)
+    await _draw(bot, admins[0])
+    asker, ref = None, None
+    for a in inspectors:
+        got = cards(await bot.say(a, "我的任务"))
+        if got:
+            asker, ref = a, got[0].ref
+            break
+    out = await bot.click(asker, f"rec:{ref}")
+    assert "理由" in texts(out)
+    out = await bot.say(asker, "其配偶在该企业任职")
+    assert "已提交" in texts(out)
+    admin_cards = [r for r in out if r.card and r.to in admins]
+    assert {r.to for r in admin_cards} == set(admins)
+    key = button(admin_cards[0].card, "同意")
+    out = await bot.click(admins[0], key)
+    told = texts([r for r in out if r.to == asker])
+    assert "已同意" in told
+    new_cards = [r for r in out if r.card and r.to != asker and "检查任务" in r.card.title]
+    assert len(new_cards) == 1 and new_cards[0].card.ref == ref
+    replacement = people[new_cards[0].to]
+    assert replacement.cert != people[asker].cert
+    # the asker no longer has it; a second decision is refused
+    assert ref not in [c.ref for c in cards(await bot.say(asker, "我的任务"))]
+    again = await bot.click(admins[1], key)
+    assert "不存在或已处理" in texts(again)
+
+
+async def test_guided_result_entry_survives_restart_and_review(bot):
+    people, admins, inspectors = await _roles(bot)
+    await _draw(bot, admins[0])
+    a, ref = await _first_assignment(bot, inspectors)
+    out = await bot.click(a, f"res:{ref}")
+    assert "1. 未发现问题" in texts(out)
+    assert "2027-01" not in texts(await bot.say(a, "2"))   # asks the date next
+    bot = await bot.restart()                              # the process restarts mid-entry
+    out = await bot.say(a, "今天")
+    assert "检查方式" in texts(out)
+    await bot.say(a, "1")
+    out = await bot.say(a, "废气收集设施未正常运行")
+    assert "整改要求" in texts(out)
+    await bot.say(a, "立即修复收集设施并提交整改报告")
+    out = await bot.say(a, "2027-01-01")                   # not after the inspection date
+    assert "须晚于检查日期" in texts(out)
+    out = await bot.say(a, "2027-02-15")
+    confirm = cards(out)[0]
+    assert "发现问题已责令整改" in confirm.body and "2027-02-15" in confirm.body
+    out = await bot.click(a, button(confirm, "提交"))
+    assert "等待管理员审核" in texts(out)
+    assert any(r.to in admins for r in out)
+    out = await bot.say(admins[0], "审核")
+    review = cards(out)[0]
+    out = await bot.click(admins[0], button(review, "通过"))
+    assert "审核通过" in texts([r for r in out if r.to == a])
+    async with bot.sf() as s:
+        row = (await s.execute(select(ResultRow))).scalars().one()
+    assert (row.status, row.conclusion) == ("已审核", "发现问题已责令整改")
+    assert row.followup["rectify_by"] == "2027-02-15"
+    await bot.close()
+
+
+async def test_quick_result_return_and_cancel_and_timeout(bot):
+    people, admins, inspectors = await _roles(bot)
+    await _draw(bot, admins[0])
+    a, ref = await _first_assignment(bot, inspectors)
+    out = await bot.say(a, f"结果 {ref} 未发现问题 现场检查未见异常")
+    assert "等待管理员审核" in texts(out)
+    review = cards(await bot.say(admins[0], "审核"))[0]
+    out = await bot.click(admins[0], button(review, "退回"))
+    assert "理由" in texts(out)
+    out = await bot.say(admins[0], "检查日期有误")
+    assert "检查日期有误" in texts([r for r in out if r.to == a])
+    # re-entry, cancelled, then a timed-out dialogue falls back to help
+    await bot.click(a, f"res:{ref}")
+    assert "已取消" in texts(await bot.say(a, "取消"))
+    await bot.click(a, f"res:{ref}")
+    bot.clock.advance(minutes=31)
+    out = await bot.say(a, "1")
+    assert "没有看懂" in texts(out)
+
+
+async def test_unknown_user_and_help(bot):
+    out = await bot.say("nobody", "帮助")
+    assert "未在检查人员名录库中找到" in texts(out)
+    people, admins, inspectors = await _roles(bot)
+    assert "抽查 任务编号" not in texts(await bot.say(inspectors[0], "帮助"))
+    assert "抽查 任务编号" in texts(await bot.say(admins[0], "帮助"))
