@@ -7,6 +7,7 @@ import os
 import sys
 
 from bot import cli_commands as cmd
+from bot import cli_results
 from bot.domain.model import DomainError
 from bot.terminal import chinese_argparse
 from bot.text import domain_message, t
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _parser(sub, "demo-data", "cli.cmd_demo", cmd.demo_data)
     p.add_argument("--dir", default="var/demo", help=t("cli.opt_demo_dir"))
     p.add_argument("--files-only", action="store_true", help=t("cli.opt_files_only"))
+
+    cli_results.add_parser(sub, _parser)
 
     p = _parser(sub, "serve", "cli.cmd_serve", cmd.serve)
     p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))

@@ -68,3 +68,23 @@ async def by_task(session: AsyncSession, task_id: str) -> dict[str, int]:
     for (status,) in rows:
         out[status] = out.get(status, 0) + 1
     return out
+
+
+async def ref_of(session: AsyncSession, task_id: str, uscc: str) -> int:
+    """The 编号 of an object in a task's valid draw."""
+    from .draws import current_selections, valid_draw
+    _, row = await valid_draw(session, task_id)
+    for ref, sel in await current_selections(session, row):
+        if sel.uscc == uscc:
+            return ref
+    raise DomainError("not_drawn", uscc=uscc)
+
+
+async def require_admin(session: AsyncSession, cert: str) -> None:
+    from sqlalchemy import select as select_
+    from storage.models import InspectorRow
+    row = await session.scalar(select_(InspectorRow).where(InspectorRow.cert == cert))
+    if row is None:
+        raise DomainError("no_inspector", cert=cert)
+    if row.role != "管理员":
+        raise DomainError("not_admin", cert=cert)
