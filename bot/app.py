@@ -9,9 +9,9 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.dispatch import Dispatcher
-from bot.services import outbox, people
+from bot.services import notify as people_svc, outbox, people
 from bot.text import t
-from storage import migrate
+from storage import audit, migrate
 from storage.db import make_engine, session_factory
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,19 @@ async def _relay(app: web.Application):
     if sender is None:
         yield
         return
-    relay = app[RELAY] = outbox.Relay(app[SESSIONS], sender)
+    sf = app[SESSIONS]
+
+    async def on_parked(row) -> None:
+        """Nothing is dropped silently: the supervisors hear of a message that failed."""
+        async with sf() as s, s.begin():
+            await audit.append(s, "relay", "outbox.parked", row.recipient,
+                               {"outbox_id": row.id, "error": row.last_error,
+                                "attempts": row.attempts})
+            note = t("chat.delivery_failed", to=row.recipient, error=row.last_error[:200])
+            await outbox.enqueue(s, [m for m in await people_svc.admins_messages(s, note, row.id)
+                                     if m.to != row.recipient])
+
+    relay = app[RELAY] = outbox.Relay(sf, sender, on_parked=on_parked)
     task = asyncio.create_task(_relay_loop(relay, app[WAKE]))
     yield
     task.cancel()
@@ -77,16 +89,20 @@ async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, idle: float = 1.
             wake.clear()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, sender=None) -> web.Application:
+    """The service. ``sender`` overrides the messenger's sender (tests, other adapters)."""
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
+    if sender is not None:
+        app[SENDER] = sender
     app.cleanup_ctx.extend([_database, _dispatcher])
     app.router.add_get("/healthz", _health)
     if settings.web_chat:
         from bot.webchat import WebChat, WebChatSender
 
         async def _webchat(app: web.Application):
-            app[SENDER] = WebChatSender(app[SESSIONS])
+            if SENDER not in app:
+                app[SENDER] = WebChatSender(app[SESSIONS])
             chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory)
             app[CHAT] = chat
             yield

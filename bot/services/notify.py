@@ -50,3 +50,8 @@ async def to_admins(session: AsyncSession, text: str = "", card: Card | None = N
     return [Outbound(p.account, text=text, card=card,
                      dedupe_key=f"{dedupe}:{p.account}" if dedupe else None)
             for p in await people.admins(session)]
+
+
+async def admins_messages(session: AsyncSession, text: str, outbox_id: int) -> list[Outbound]:
+    """A delivery-failure notice to every 管理员 (once per failed message)."""
+    return await to_admins(session, text, dedupe=f"parked{outbox_id}")

@@ -1,0 +1,71 @@
+"""The service as a whole: cleanup contexts, relay delivery, parked messages surface."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot.app import DISPATCHER, create_app
+from bot.messages import Inbound
+from bot.services.outbox import SendError
+from storage.models import AuditRow
+from storage.models_chat import OutboxMessage
+
+
+class Recorder:
+    pace_seconds = 0.0
+
+    def __init__(self, broken: set[str]):
+        self.broken, self.sent = broken, []
+
+    async def send(self, msg, outbox_id):
+        if msg.to in self.broken:
+            raise SendError("invaliduser", permanent=True)
+        self.sent.append(msg)
+        return str(outbox_id)
+
+
+async def _until(predicate, timeout=10.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_failed_delivery_is_reported_to_supervisors(bot, aiohttp_client):
+    people = await bot.people()
+    admins = [a for a, p in people.items() if p.role == "管理员"]
+    victim = next(a for a, p in people.items() if p.role != "管理员")
+    sender = Recorder({victim})
+    settings, sf = bot.settings, bot.sf
+    client = await aiohttp_client(create_app(settings, sender=sender))
+    assert (await client.get("/healthz")).status == 200
+    await client.app[DISPATCHER].receive(Inbound("text", victim, text="帮助", event_id="e1"))
+
+    async def reported():
+        return {m.to for m in sender.sent if "未能送达" in m.text} == set(admins)
+    await _until(reported)
+    async with sf() as s:
+        parked = (await s.execute(select(OutboxMessage).where(
+            OutboxMessage.status == "parked"))).scalars().all()
+        audit = (await s.execute(select(AuditRow.action))).scalars().all()
+    assert [p.recipient for p in parked] == [victim]
+    assert "outbox.parked" in audit
+
+
+async def test_retried_webhook_event_is_handled_once(bot, aiohttp_client):
+    people = await bot.people()
+    user = next(iter(people))
+    sender = Recorder(set())
+    client = await aiohttp_client(create_app(bot.settings, sender=sender))
+    d = client.app[DISPATCHER]
+    results = [await d.receive(Inbound("text", user, text="帮助", event_id="same"))
+               for _ in range(3)]
+    assert results == [True, False, False]
+
+    async def delivered():
+        return len(sender.sent) >= 1
+    await _until(delivered)
+    await asyncio.sleep(0.3)
+    assert len(sender.sent) == 1
