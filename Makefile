@@ -14,14 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The current quarter's task id, e.g. 2026Q4.
-TASK ?= $(shell date +%Y)Q$(shell echo $$(( ($$(date +%-m) - 1) / 3 + 1 )))
-
+# Demo: the embedded SQLite default, the 获嘉县 demo library, the bot with its web chat.
 demo: $(STAMP)
 	$(BIN)/ssj init
 	$(BIN)/ssj demo-data
-	$(BIN)/ssj draw show --task $(TASK) >/dev/null 2>&1 || $(BIN)/ssj draw run --task $(TASK)
-	$(BIN)/ssj draw verify --task $(TASK)
+	SSJ_WEB_CHAT=1 $(BIN)/ssj serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
