@@ -20,8 +20,20 @@ demo: $(STAMP)
 	$(BIN)/ssj demo-data
 	SSJ_WEB_CHAT=1 $(BIN)/ssj serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Debian's Chromium for tests/e2e (driven by playwright; never `playwright install`).
+# Nothing to do when /usr/bin/chromium is there. The CJK font makes screenshots readable.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "make browser: /usr/bin/chromium is missing and apt-get is unavailable;" \
+	         "install Chromium with your package manager (tests/e2e needs it)." >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update && apt-get install -y chromium fonts-wqy-microhei; \
+	fi
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

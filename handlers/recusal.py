@@ -80,7 +80,7 @@ async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
         ctx.send(requester.msg_account, t(verdict, ref=ref, reason=rec.reason))
     ctx.reply(card=Card(t("chat.recusal_card_title", id=rec.id),
                         t("chat.recusal_decided", id=rec.id, approved=approve_it,
-                          by=ctx.person.name)), update=True)
+                          by=ctx.person.name), ref=ref), update=True)
     if not approve_it:
         return
     for ref_changed, old in (await recusals.affected(ctx.session, rec, before)).items():

@@ -192,8 +192,8 @@ async def review_list(ctx: Ctx, _rest: str) -> None:
 async def approve(ctx: Ctx, key: str) -> None:
     _, ref = keys.parse(key)
     row = await svc.review(ctx.session, ref, True, ctx.person.cert, ctx.now, _actor(ctx))
-    ctx.reply(card=Card(t("chat.review_title", ref=ref), t("chat.review_done", ref=ref,
-                                                           approved=True)), update=True)
+    ctx.reply(card=Card(t("chat.review_title", ref=ref),
+                        t("chat.review_done", ref=ref, approved=True), ref=ref), update=True)
     await _tell_enterer(ctx, row, t("chat.result_approved", ref=ref))
 
 

@@ -28,5 +28,6 @@ def counts(selections) -> dict[str, int]:
     """Objects per category: what a group chat may see before publication."""
     out: dict[str, int] = {}
     for s in selections:
-        out[s.category] = out.get(s.category, 0) + 1
+        cat = getattr(s.category, "value", s.category)
+        out[cat] = out.get(cat, 0) + 1
     return out

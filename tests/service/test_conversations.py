@@ -47,6 +47,7 @@ async def test_draw_by_chat_group_sees_counts_only(bot):
     out = await _draw(bot, admins[0])
     group = [r for r in out if r.room == GROUP]
     assert group and "共抽取检查对象" in texts(group)
+    assert "重点监管" in texts(group) and "Category" not in texts(group)
     async with bot.sf() as s:
         names = [n for (n,) in (await s.execute(select(EnterpriseRow.name))).all()]
         usccs = [u for (u,) in (await s.execute(select(EnterpriseRow.uscc))).all()]
