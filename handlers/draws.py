@@ -60,11 +60,12 @@ async def confirm(ctx: Ctx, key: str) -> None:
                                           ctx.today, row.entropy)
     sels = [s for _, s in await draws.current_selections(ctx.session, done)]
     counts = draw_flow.counts(sels)
+    # one group message: the confirmation card becomes the result (counts only, no names);
+    # messengers whose group replies are single-use (WeCom's 智能机器人) need no second one
     ctx.reply(card=Card(t("chat.draw_card_title", task=row.task_id),
-                        t("chat.draw_done_card", task=row.task_id, commitment=done.commitment)),
+                        render("chat/draw_counts.j2", task=row.task_id, counts=counts,
+                               total=len(sels), commitment=done.commitment).strip()),
               update=True)
-    ctx.reply(render("chat/draw_counts.j2", task=row.task_id, counts=counts,
-                     total=len(sels), commitment=done.commitment).strip())
 
 
 @router.button(keys.DRAW_NO, admin=True)

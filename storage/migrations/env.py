@@ -7,6 +7,7 @@ from alembic import context
 
 from storage.db import database_url, make_engine
 from storage import models_chat  # noqa: F401  (registers the chat tables)
+from storage import models_calendar  # noqa: F401  (registers the calendar overrides)
 from storage.models import Base
 
 config = context.config

@@ -61,13 +61,16 @@ async def test_quarter_over_http(client):
     statuses.append(r.status)
     # accepted, or refused once the card no longer has the button
     assert statuses[0] == 200 and set(statuses) <= {200, 400}
-    done = await _wait_for(client, admins[0], "group", lambda m: "共抽取检查对象" in m["text"])
+    def counted(m):
+        return m["card"] and "共抽取检查对象" in m["card"]["body"]
+    done = await _wait_for(client, admins[0], "group", counted)
     await asyncio.sleep(0.3)
     group = await _inbox(client, admins[0], "group")
-    assert sum("共抽取检查对象" in m["text"] for m in group) == 1
-    assert len(done) == 1
+    assert sum(1 for m in group if counted(m)) == 1 and done[0]["id"] == card_msg["id"]
     updated = next(m for m in group if m["id"] == card_msg["id"])
     assert updated["card"]["buttons"] == [] and "已抽取" in updated["card"]["body"]
+    draws = sum(1 for m in group if m["card"] and "已抽取" in m["card"]["body"])
+    assert draws == 1
     # an inspector got a private card; another person cannot click it
     owner, card = None, None
     for a in others + admins:

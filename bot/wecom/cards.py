@@ -1,0 +1,150 @@
+"""Neutral outbound messages → WeCom ``message/send`` / ``message/update_template_card`` bodies.
+
+Limits (WeCom 发送应用消息 / 更新模版卡片消息): text content ≤ 2048 bytes; a
+``button_interaction`` card needs 1–6 buttons (button_list is required), button key
+≤ 1024 bytes and unique, button style 1–4; ``task_id`` ≤ 128 bytes of ``[0-9a-zA-Z_-@]``,
+unique per app. Display lengths are recommendations (建议不超过 N 个字): we cut safely with "…".
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from bot.messages import Card
+
+TEXT_LIMIT_BYTES = 2048
+MAX_BUTTONS = 6
+BUTTON_KEY_MAX_BYTES = 1024
+TASK_ID_MAX_BYTES = 128
+TITLE_MAX_CHARS = 36          # main_title.title
+TITLE_DESC_MAX_CHARS = 44     # main_title.desc
+SUB_TITLE_MAX_CHARS = 160     # sub_title_text
+SOURCE_DESC_MAX_CHARS = 20    # source.desc
+BUTTON_TEXT_MAX_CHARS = 10    # button_list.text
+DEFAULT_REPLACE_NAME = "已处理"
+_TASK_ID = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
+
+
+def clip(text: str, max_chars: int) -> str:
+    """At most ``max_chars`` characters; a cut text ends with "…"."""
+    return text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+
+
+def _cut_bytes(text: str, limit: int) -> tuple[str, str]:
+    """Split off the longest prefix of ≤ limit UTF-8 bytes, never inside a character."""
+    head = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+    return head, text[len(head):]
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
+    """Chunks of ≤ limit UTF-8 bytes, cut at line ends where possible; joined they give text."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        if len((current + line).encode("utf-8")) <= limit:
+            current += line
+            continue
+        if current:
+            chunks.append(current)
+            current = ""
+        while len(line.encode("utf-8")) > limit:     # a single over-long line
+            head, line = _cut_bytes(line, limit)
+            chunks.append(head)
+        current = line
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def text_body(to: str, agent_id: int, text: str) -> list[dict]:
+    """One ``msgtype: text`` body per ≤ 2048-byte chunk."""
+    if not text:
+        raise ValueError("cannot send an empty text")
+    return [{"touser": to, "msgtype": "text", "agentid": agent_id, "text": {"content": chunk}}
+            for chunk in split_text(text)]
+
+
+def card_text(card: Card) -> str:
+    """A card rendered as plain text (for a card without buttons, or a text-only channel)."""
+    return f"{card.title}\n{card.body}" if card.body else card.title
+
+
+def is_valid_task_id(task_id: str) -> bool:
+    return isinstance(task_id, str) and _TASK_ID.fullmatch(task_id) is not None
+
+
+def make_task_id(outbox_id: int, salt: str) -> str:
+    """``ssj-{outbox_id}-{salt}``; a new salt per send attempt keeps it unique per app."""
+    if isinstance(outbox_id, bool) or not isinstance(outbox_id, int) or outbox_id < 0:
+        raise ValueError("outbox_id must be a non-negative integer")
+    task_id = f"ssj-{outbox_id}-{salt}"
+    if not salt or not is_valid_task_id(task_id):
+        raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@]")
+    return task_id
+
+
+def _buttons(card: Card) -> list[dict]:
+    if not card.buttons:
+        raise ValueError("a WeCom button_interaction card needs at least one button; "
+                         "send a card without buttons as text (card_text)")
+    if len(card.buttons) > MAX_BUTTONS:
+        raise ValueError(f"WeCom cards carry at most {MAX_BUTTONS} buttons, got {len(card.buttons)}")
+    keys = [b.key for b in card.buttons]
+    if len(set(keys)) != len(keys):
+        raise ValueError("button keys must be unique within a card")
+    for key in keys:
+        if not key or len(key.encode("utf-8")) > BUTTON_KEY_MAX_BYTES:
+            raise ValueError(f"button key must be 1-{BUTTON_KEY_MAX_BYTES} bytes")
+    return [{"text": clip(b.text, BUTTON_TEXT_MAX_CHARS), "style": 1 if i == 0 else 2,
+             "key": b.key} for i, b in enumerate(card.buttons)]
+
+
+def _template_card(card: Card, task_id: str, source_desc: str, title_desc: str) -> dict:
+    main_title = {"title": clip(card.title, TITLE_MAX_CHARS)}
+    if title_desc:
+        main_title["desc"] = clip(title_desc, TITLE_DESC_MAX_CHARS)
+    tc: dict = {"card_type": "button_interaction", "main_title": main_title}
+    if source_desc:
+        tc["source"] = {"desc": clip(source_desc, SOURCE_DESC_MAX_CHARS)}
+    if card.body:
+        tc["sub_title_text"] = clip(card.body, SUB_TITLE_MAX_CHARS)
+    if task_id:
+        tc["task_id"] = task_id
+    tc["button_list"] = _buttons(card)
+    return tc
+
+
+def card_body(to: str, agent_id: int, card: Card, task_id: str, *,
+              source_desc: str = "", title_desc: str = "") -> dict:
+    """A ``template_card`` / ``button_interaction`` message for ``message/send``."""
+    if not is_valid_task_id(task_id):
+        raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@] (see make_task_id)")
+    return {"touser": to, "msgtype": "template_card", "agentid": agent_id,
+            "template_card": _template_card(card, task_id, source_desc, title_desc)}
+
+
+def update_card_body(agent_id: int, response_code: str, card: Card | None,
+                     replace_text: str = DEFAULT_REPLACE_NAME, *,
+                     userids: Sequence[str] = (), atall: bool = False,
+                     task_id: str = "") -> dict:
+    """A ``message/update_template_card`` body (response_code: single use, 72 h).
+
+    A new card with buttons replaces the whole card. Without a card, or with a card that has
+    no buttons (button_list is required for button_interaction), the buttons are turned
+    into one grey, unclickable button reading ``replace_text``.
+    """
+    if not response_code:
+        raise ValueError("response_code is required")
+    body: dict = {"agentid": agent_id, "response_code": response_code}
+    if userids:
+        body["userids"] = list(userids)
+    if atall:
+        body["atall"] = 1
+    if card is not None and card.buttons:
+        if task_id and not is_valid_task_id(task_id):
+            raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@]")
+        body["template_card"] = _template_card(card, task_id, "", "")
+    else:
+        body["button"] = {"replace_name": clip(replace_text or DEFAULT_REPLACE_NAME,
+                                               BUTTON_TEXT_MAX_CHARS)}
+    return body
