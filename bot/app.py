@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from bot.config import Settings
+from bot.config import Settings, wecom_enabled
 from bot.dispatch import Dispatcher
 from bot.services import notify as people_svc, outbox, people
 from bot.text import t
@@ -101,7 +101,7 @@ def create_app(settings: Settings, sender=None) -> web.Application:
         from bot.webchat import WebChat, WebChatSender
 
         async def _webchat(app: web.Application):
-            if SENDER not in app:
+            if SENDER not in app and not wecom_enabled(settings):
                 app[SENDER] = WebChatSender(app[SESSIONS])
             chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory)
             app[CHAT] = chat
@@ -113,6 +113,9 @@ def create_app(settings: Settings, sender=None) -> web.Application:
         app.router.add_post("/chat/api/send", _via_chat("send"))
         app.router.add_post("/chat/api/click", _via_chat("click"))
         app.router.add_get("/chat/api/inbox", _via_chat("inbox"))
+    if wecom_enabled(settings):
+        from bot.wecom.setup import install
+        install(app, settings, (SESSIONS, DISPATCHER, SENDER))
     app.cleanup_ctx.append(_relay)
     return app
 

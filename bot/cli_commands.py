@@ -300,7 +300,12 @@ async def serve(args) -> int:
     if args.web_chat:
         from dataclasses import replace
         settings = replace(settings, web_chat=True)
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    from bot.wecom.setup import ConfigError
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise CliError(str(exc))
+    runner = web.AppRunner(app, access_log=None)
     try:
         await runner.setup()
     except NotMigrated as exc:

@@ -30,6 +30,15 @@ class Settings:
     port: int = 8080
     web_chat: bool = False
     dialogue_minutes: int = 30
+    wecom_corp_id: str = ""
+    wecom_agent_id: int = 0
+    wecom_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_api_base: str = "https://qyapi.weixin.qq.com"
+    wecom_bot_token: str = ""
+    wecom_bot_aes_key: str = ""
+    wecom_group_webhook: str = ""
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
 
     @classmethod
@@ -49,6 +58,15 @@ class Settings:
             port=int(_env("SSJ_PORT", str(cls.port))),
             web_chat=_env("SSJ_WEB_CHAT", "0") in ("1", "true", "yes", "on"),
             dialogue_minutes=int(_env("SSJ_DIALOGUE_MINUTES", "30")),
+            wecom_corp_id=_env("SSJ_WECOM_CORP_ID", ""),
+            wecom_agent_id=int(_env("SSJ_WECOM_AGENT_ID", "0") or 0),
+            wecom_secret=_env("SSJ_WECOM_SECRET", ""),
+            wecom_token=_env("SSJ_WECOM_TOKEN", ""),
+            wecom_aes_key=_env("SSJ_WECOM_AES_KEY", ""),
+            wecom_api_base=_env("SSJ_WECOM_API_BASE", cls.wecom_api_base),
+            wecom_bot_token=_env("SSJ_WECOM_BOT_TOKEN", ""),
+            wecom_bot_aes_key=_env("SSJ_WECOM_BOT_AES_KEY", ""),
+            wecom_group_webhook=_env("SSJ_WECOM_GROUP_WEBHOOK", ""),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
         )
 
@@ -56,3 +74,7 @@ class Settings:
         return Rules(ratio_key=self.ratio_key, ratio_general=self.ratio_general,
                      ratio_special=self.ratio_special, min_team=self.min_team,
                      own_department=self.own_department)
+
+
+def wecom_enabled(settings: "Settings") -> bool:
+    return bool(settings.wecom_corp_id or settings.wecom_bot_token)

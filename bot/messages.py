@@ -36,6 +36,7 @@ class Inbound:
     mentioned: bool = False    # the bot was @-mentioned (groups)
     event_id: str = ""         # the messenger's id, for deduplication
     channel: str = "webchat"
+    reply_url: str = ""        # a messenger's handle to answer in context (e.g. WeCom response_url)
 
     @property
     def conversation(self) -> str:
@@ -83,6 +84,7 @@ class Outbound:
     card: Card | None = None
     update_of: str = ""        # message id of the card to replace (card updates)
     dedupe_key: str | None = None
+    via: str = ""              # the inbound's reply handle, when answering in context
 
     @property
     def kind(self) -> str:
@@ -92,12 +94,13 @@ class Outbound:
 
     def payload(self) -> dict:
         return {"text": self.text, "card": self.card.to_json() if self.card else None,
-                "update_of": self.update_of}
+                "update_of": self.update_of, "via": self.via}
 
     @classmethod
     def from_row(cls, recipient: str, room: str, payload: dict) -> "Outbound":
         card = Card.from_json(payload["card"]) if payload.get("card") else None
-        return cls(recipient, room, payload.get("text", ""), card, payload.get("update_of", ""))
+        return cls(recipient, room, payload.get("text", ""), card, payload.get("update_of", ""),
+                   via=payload.get("via", ""))
 
 
 @dataclass

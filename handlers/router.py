@@ -38,7 +38,8 @@ class Ctx:
         ib = self.inbound
         to = ib.group if ib.room == GROUP else ib.user
         self.replies.append(Outbound(to, ib.room, text, card,
-                                     update_of=ib.message_id if update else ""))
+                                     update_of=ib.message_id if update else "",
+                                     via=ib.reply_url))
 
     def send(self, account: str, text: str = "", card: Card | None = None,
              dedupe_key: str | None = None) -> None:

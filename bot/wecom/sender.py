@@ -1,0 +1,90 @@
+"""Deliver neutral outbound messages through WeCom.
+
+Private messages and cards go through the self-built app's ``message/send``; a card is
+updated after a click with ``update_template_card`` and the click's response code. Group
+messages answer the 智能机器人 callback they reply to (its one-time ``response_url``),
+else the configured group webhook. Rate limits back off; an invalid user and every other
+failure is raised to the relay, which retries or parks and reports — never a silent drop.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from bot.messages import GROUP, Outbound
+from bot.services.outbox import SendError
+
+from . import cards
+from .api import RATE_LIMITED, WeComClient, WeComError
+
+PERMANENT = {40003, 81013, 86001, 40058}  # invalid userid, all targets invalid, …
+
+
+class WeComSender:
+    pace_seconds = 2.0   # WeCom drops, silently, more than 30 messages a minute per member
+
+    def __init__(self, client: WeComClient, agent_id: int, salt: str,
+                 group_webhook: str = ""):
+        self.client, self.agent_id, self.salt = client, agent_id, salt
+        self.group_webhook = group_webhook
+
+    async def send(self, msg: Outbound, outbox_id: int) -> str:
+        try:
+            if msg.room == GROUP:
+                return await self._group(msg)
+            if msg.update_of:
+                return await self._update(msg)
+            if msg.card:
+                body = cards.card_body(msg.to, self.agent_id, msg.card,
+                                       cards.make_task_id(outbox_id, self.salt))
+                return self._checked(await self.client.send(body), msg.to)
+            ids = [self._checked(await self.client.send(b), msg.to)
+                   for b in cards.text_body(msg.to, self.agent_id, msg.text)]
+            return ",".join(i for i in ids if i)
+        except WeComError as exc:
+            if exc.errcode in RATE_LIMITED:
+                raise SendError(f"rate limited: {exc}", retry_after=60) from exc
+            raise SendError(str(exc), permanent=exc.errcode in PERMANENT) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise SendError(f"network: {type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _checked(doc: dict, to: str) -> str:
+        if doc.get("invaliduser"):
+            raise SendError(f"invaliduser: {doc['invaliduser']}", permanent=True)
+        return str(doc.get("msgid", ""))
+
+    async def _update(self, msg: Outbound) -> str:
+        _task_id, _, response_code = msg.update_of.partition("|")
+        if not response_code:
+            raise SendError("card update without a response code", permanent=True)
+        body = cards.update_card_body(self.agent_id, response_code, msg.card, msg.text)
+        body["userids"] = [msg.to]
+        await self.client.update_card(body)
+        return msg.update_of
+
+    async def _group(self, msg: Outbound) -> str:
+        body = group_body(msg.card, msg.text)
+        if msg.via:
+            try:
+                await self.client.post_url(msg.via, body)
+                return "response_url"
+            except WeComError:
+                if not self.group_webhook:
+                    raise
+        if not self.group_webhook:
+            raise SendError("no way to reach the group: no response_url left and "
+                            "SSJ_WECOM_GROUP_WEBHOOK is not set", permanent=True)
+        await self.client.post_url(self.group_webhook, body)
+        return "webhook"
+
+
+def group_body(card, text: str) -> dict:
+    """A group message as markdown (both response_url and the group webhook take it)."""
+    if card is None:
+        return {"msgtype": "markdown", "markdown": {"content": cards.clip(text, 4000)}}
+    lines = [f"**{card.title}**", card.body]
+    if card.buttons:
+        lines.append(" / ".join(b.text for b in card.buttons))
+    return {"msgtype": "markdown", "markdown": {"content": cards.clip("\n".join(lines), 4000)}}
