@@ -7,7 +7,7 @@ import os
 import sys
 
 from bot import cli_commands as cmd
-from bot import cli_results
+from bot import cli_calendar, cli_results
 from bot.domain.model import DomainError
 from bot.terminal import chinese_argparse
 from bot.text import domain_message, t
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files-only", action="store_true", help=t("cli.opt_files_only"))
 
     cli_results.add_parser(sub, _parser)
+    cli_calendar.add_parser(sub, _parser)
 
     p = _parser(sub, "serve", "cli.cmd_serve", cmd.serve)
     p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))

@@ -82,6 +82,12 @@ class WeComCrypto:
         return Cipher(algorithms.AES(self._key), modes.CBC(self._iv))
 
     def decrypt(self, encrypted_b64: str) -> str:
+        """Decrypt without checking the signature.
+
+        CBC has no integrity of its own: only the signature (over the ciphertext, keyed by the
+        secret token) detects tampering, so untrusted input goes through
+        :meth:`decrypt_message` / :meth:`verify_url`, never through this alone.
+        """
         try:
             raw = base64.b64decode(encrypted_b64, validate=True)
         except (binascii.Error, ValueError, TypeError):

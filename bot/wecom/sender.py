@@ -19,6 +19,7 @@ from . import cards
 from .api import RATE_LIMITED, WeComClient, WeComError
 
 PERMANENT = {40003, 81013, 86001, 40058}  # invalid userid, all targets invalid, …
+TASK_ID_EXISTS = 42014
 
 
 class WeComSender:
@@ -35,14 +36,21 @@ class WeComSender:
                 return await self._group(msg)
             if msg.update_of:
                 return await self._update(msg)
-            if msg.card:
+            text = msg.text
+            if msg.card and msg.card.buttons:
                 body = cards.card_body(msg.to, self.agent_id, msg.card,
                                        cards.make_task_id(outbox_id, self.salt))
                 return self._checked(await self.client.send(body), msg.to)
+            if msg.card:   # a card without buttons is a text on WeCom
+                text = "\n".join(x for x in (msg.text, cards.card_text(msg.card)) if x)
+            if not text.strip():
+                return ""
             ids = [self._checked(await self.client.send(b), msg.to)
-                   for b in cards.text_body(msg.to, self.agent_id, msg.text)]
+                   for b in cards.text_body(msg.to, self.agent_id, text)]
             return ",".join(i for i in ids if i)
         except WeComError as exc:
+            if exc.errcode == TASK_ID_EXISTS:   # an earlier attempt did get through
+                return "duplicate-task-id"
             if exc.errcode in RATE_LIMITED:
                 raise SendError(f"rate limited: {exc}", retry_after=60) from exc
             raise SendError(str(exc), permanent=exc.errcode in PERMANENT) from exc
