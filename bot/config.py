@@ -39,6 +39,7 @@ class Settings:
     wecom_bot_token: str = ""
     wecom_bot_aes_key: str = ""
     wecom_group_webhook: str = ""
+    wecom_pace_seconds: float = 2.0   # WeCom drops > 30 messages/min per member silently
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
 
     @classmethod
@@ -67,6 +68,7 @@ class Settings:
             wecom_bot_token=_env("SSJ_WECOM_BOT_TOKEN", ""),
             wecom_bot_aes_key=_env("SSJ_WECOM_BOT_AES_KEY", ""),
             wecom_group_webhook=_env("SSJ_WECOM_GROUP_WEBHOOK", ""),
+            wecom_pace_seconds=float(_env("SSJ_WECOM_PACE_SECONDS", "2.0")),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
         )
 

@@ -33,7 +33,7 @@ class WeComSender:
     async def send(self, msg: Outbound, outbox_id: int) -> str:
         try:
             if msg.room == GROUP:
-                return await self._group(msg)
+                return await self._group(msg, outbox_id)
             if msg.update_of:
                 return await self._update(msg)
             text = msg.text
@@ -72,8 +72,10 @@ class WeComSender:
         await self.client.update_card(body)
         return msg.update_of
 
-    async def _group(self, msg: Outbound) -> str:
-        body = group_body(msg.card, msg.text)
+    async def _group(self, msg: Outbound, outbox_id: int) -> str:
+        """A card update cannot be pushed to a group (WeCom updates bot cards only in a
+        passive reply, and we acknowledge at once): it is sent as a new message."""
+        body = group_body(msg.card, msg.text, cards.make_task_id(outbox_id, self.salt))
         if msg.via:
             try:
                 await self.client.post_url(msg.via, body)
@@ -88,11 +90,12 @@ class WeComSender:
         return "webhook"
 
 
-def group_body(card, text: str) -> dict:
-    """A group message as markdown (both response_url and the group webhook take it)."""
-    if card is None:
-        return {"msgtype": "markdown", "markdown": {"content": cards.clip(text, 4000)}}
-    lines = [f"**{card.title}**", card.body]
-    if card.buttons:
-        lines.append(" / ".join(b.text for b in card.buttons))
-    return {"msgtype": "markdown", "markdown": {"content": cards.clip("\n".join(lines), 4000)}}
+def group_body(card, text: str, task_id: str) -> dict:
+    """A group message: a button card stays a card (clicks come back to the 智能机器人),
+    anything else is markdown (which response_url and the group webhook both take)."""
+    if card is not None and card.buttons:
+        tc = cards.card_body("", 0, card, task_id)["template_card"]
+        return {"msgtype": "template_card", "template_card": tc}
+    content = text if card is None else "\n".join(
+        x for x in (text, f"**{card.title}**", card.body) if x)
+    return {"msgtype": "markdown", "markdown": {"content": cards.clip(content, 4000)}}

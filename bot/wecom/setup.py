@@ -52,8 +52,10 @@ def install(app: web.Application, settings: Settings, keys) -> None:
                 client = WeComClient(WeComConfig(settings.wecom_corp_id, settings.wecom_agent_id,
                                                  settings.wecom_secret, settings.wecom_api_base),
                                      http)
-                app[sender_key] = WeComSender(client, settings.wecom_agent_id,
-                                              secrets.token_hex(3), settings.wecom_group_webhook)
+                sender = WeComSender(client, settings.wecom_agent_id, secrets.token_hex(3),
+                                     settings.wecom_group_webhook)
+                sender.pace_seconds = settings.wecom_pace_seconds
+                app[sender_key] = sender
             holder["adapter"] = WeComAdapter(app[dispatcher_key], app_crypto, bot_crypto)
             yield
 

@@ -119,6 +119,9 @@ def bot_callback_to_inbound(doc: dict) -> Inbound | None:
     """The 智能机器人 (AI bot) decrypted JSON message → Inbound; None if not a text message."""
     if not isinstance(doc, dict):
         raise CodecError("AI bot callback is not a JSON object")
+    reply_url = doc.get("response_url") if isinstance(doc.get("response_url"), str) else ""
+    if doc.get("msgtype") == "event":
+        return _bot_event(doc, reply_url)
     if doc.get("msgtype") != "text":
         return None
     sender = doc.get("from")
@@ -133,7 +136,27 @@ def bot_callback_to_inbound(doc: dict) -> Inbound | None:
     chatid = doc.get("chatid") if isinstance(doc.get("chatid"), str) else ""
     return Inbound(kind="text", user=user, room=GROUP if in_group else PRIVATE,
                    group=chatid if in_group else "", text=content, mentioned=in_group,
-                   event_id="bot:" + msgid, channel=CHANNEL)
+                   event_id="bot:" + msgid, channel=CHANNEL, reply_url=reply_url)
+
+
+def _bot_event(doc: dict, reply_url: str) -> Inbound | None:
+    """A card button clicked in a chat with the 智能机器人 (event template_card_event)."""
+    event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+    if event.get("eventtype") != "template_card_event":
+        return None
+    card = event.get("template_card_event")
+    sender = doc.get("from")
+    user = sender.get("userid") if isinstance(sender, dict) else None
+    msgid = doc.get("msgid")
+    if not (isinstance(card, dict) and isinstance(user, str) and user
+            and isinstance(msgid, str) and msgid):
+        raise CodecError("AI bot card event lacks msgid, from.userid or template_card_event")
+    in_group = doc.get("chattype") == "group"
+    chatid = doc.get("chatid") if isinstance(doc.get("chatid"), str) else ""
+    return Inbound(kind="click", user=user, room=GROUP if in_group else PRIVATE,
+                   group=chatid if in_group else "", key=str(card.get("event_key", "")),
+                   message_id=str(card.get("task_id", "")), event_id="bot:" + msgid,
+                   channel=CHANNEL, reply_url=reply_url)
 
 
 def _cdata(value: str) -> str:
