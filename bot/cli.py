@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssj", description=t("cli.prog_description"),
                                      epilog=t("cli.prog_epilog"))
     parser.add_argument("--db", metavar="URL", help=t("cli.opt_db"))
-    sub = parser.add_subparsers(dest="command", metavar="命令", required=True)
+    sub = parser.add_subparsers(dest="command", metavar=t("cli.metavar", name="command"), required=True)
 
     _parser(sub, "init", "cli.cmd_init", cmd.init)
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json(p)
 
     p = _parser(sub, "export", "cli.cmd_export")
-    esub = p.add_subparsers(dest="what", metavar="内容", required=True)
+    esub = p.add_subparsers(dest="what", metavar=t("cli.metavar", name="what"), required=True)
     e = _parser(esub, "draw", "cli.cmd_export_draw", cmd.export_draw)
     _task(e)
     e.add_argument("path", help=t("cli.arg_out"))
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("path", help=t("cli.arg_out"))
 
     p = _parser(sub, "draw", "cli.cmd_draw")
-    dsub = p.add_subparsers(dest="action", metavar="操作", required=True)
+    dsub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
     d = _parser(dsub, "prepare", "cli.cmd_draw_prepare", cmd.draw_prepare)
     _task(d)
     _json(d)
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json(p)
 
     p = _parser(sub, "audit", "cli.cmd_audit")
-    asub = p.add_subparsers(dest="action", metavar="操作", required=True)
+    asub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
     a = _parser(asub, "verify", "cli.cmd_audit_verify", cmd.audit_verify)
     _json(a)
     a = _parser(asub, "list", "cli.cmd_audit_list", cmd.audit_list)

@@ -17,7 +17,7 @@ OFF = {"休", "休息", "放假", "休息日"}
 
 def add_parser(sub, _parser) -> None:
     p = _parser(sub, "calendar", "calendar.cmd_calendar")
-    csub = p.add_subparsers(dest="action", metavar="操作", required=True)
+    csub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
     c = _parser(csub, "set", "calendar.cmd_set", set_)
     c.add_argument("day", metavar="DATE", help=t("calendar.arg_day"))
     c.add_argument("kind", metavar="班|休", help=t("calendar.arg_kind"))

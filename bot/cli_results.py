@@ -16,7 +16,7 @@ FOLLOWUP_OPTS = {"rectification": "rectification", "rectify_by": "rectify_by",
 
 def add_parser(sub, _parser) -> None:
     p = _parser(sub, "result", "cli.cmd_result")
-    rsub = p.add_subparsers(dest="action", metavar="操作", required=True)
+    rsub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
     r = _parser(rsub, "record", "cli.cmd_result_record", record)
     _common(r)
     r.add_argument("--conclusion", required=True, help=t("cli.opt_conclusion"))

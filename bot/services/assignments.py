@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.items import applicable
 from bot.domain.model import DomainError
-from bot.domain.results import offsite_allowed
+from bot.domain.results import State, offsite_allowed
 from storage import repo
 from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
                             TeamMemberRow)
@@ -60,7 +60,7 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         [(m.cert, people[m.cert].name if m.cert in people else m.cert,
           people[m.cert].msg_account if m.cert in people else "") for m in members],
         offsite_allowed(ent.credit_rating, ent.performance_grade, ent.positive_list) if ent else False,
-        bool(mine and mine.accepted_at), result.status if result else "未录入",
+        bool(mine and mine.accepted_at), result.status if result else State.NOT_ENTERED.value,
         repo.as_date(draw.drawn_at))
 
 

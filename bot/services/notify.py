@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keys
+from bot.domain.results import State, can_enter
 from bot.messages import Button, Card, Outbound
 from bot.text import render, t
 
@@ -15,7 +16,7 @@ def assignment_card(a: assignments.Assignment, for_cert: str) -> Card:
     if not a.accepted:
         buttons.append(Button(keys.make(keys.ACCEPT, a.ref), t("chat.btn_accept")))
     buttons.append(Button(keys.make(keys.RECUSE, a.ref), t("chat.btn_recuse")))
-    if a.result_status in ("未录入", "已退回"):
+    if can_enter(State(a.result_status)):
         buttons.append(Button(keys.make(keys.RESULT, a.ref), t("chat.btn_result")))
     mates = [name for cert, name, _ in a.team if cert != for_cert]
     body = render("chat/assignment.j2", a=a, mates=mates)

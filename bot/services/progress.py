@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.results import State
 from storage import repo
 from storage.models import DrawRow, TaskRow
 
@@ -43,7 +44,8 @@ async def report(session: AsyncSession, task_id: str) -> Report:
         r.members += len(ms)
         r.accepted += sum(1 for m in ms if m.accepted_at is not None)
     r.results = await by_task(session, task.id)
-    r.results["未录入"] = len(sels) - sum(r.results.values()) + r.results.get("未录入", 0)
+    blank = State.NOT_ENTERED.value   # objects with no result row yet count as not entered
+    r.results[blank] = len(sels) - sum(r.results.values()) + r.results.get(blank, 0)
     return r
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import results as rules
-from bot.domain.model import DomainError
+from bot.domain.model import DomainError, Role
 from storage import audit
 from storage.models_chat import ResultRow
 
@@ -86,5 +86,5 @@ async def require_admin(session: AsyncSession, cert: str) -> None:
     row = await session.scalar(select_(InspectorRow).where(InspectorRow.cert == cert))
     if row is None:
         raise DomainError("no_inspector", cert=cert)
-    if row.role != "管理员":
+    if row.role != Role.ADMIN.value:
         raise DomainError("not_admin", cert=cert)

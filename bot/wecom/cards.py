@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from bot.text import t
 from bot.messages import Card
 
 TEXT_LIMIT_BYTES = 2048
@@ -21,7 +22,6 @@ TITLE_DESC_MAX_CHARS = 44     # main_title.desc
 SUB_TITLE_MAX_CHARS = 160     # sub_title_text
 SOURCE_DESC_MAX_CHARS = 20    # source.desc
 BUTTON_TEXT_MAX_CHARS = 10    # button_list.text
-DEFAULT_REPLACE_NAME = "已处理"
 _TASK_ID = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
 
 
@@ -124,7 +124,7 @@ def card_body(to: str, agent_id: int, card: Card, task_id: str, *,
 
 
 def update_card_body(agent_id: int, response_code: str, card: Card | None,
-                     replace_text: str = DEFAULT_REPLACE_NAME, *,
+                     replace_text: str = "", *,
                      userids: Sequence[str] = (), atall: bool = False,
                      task_id: str = "") -> dict:
     """A ``message/update_template_card`` body (response_code: single use, 72 h).
@@ -145,6 +145,6 @@ def update_card_body(agent_id: int, response_code: str, card: Card | None,
             raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@]")
         body["template_card"] = _template_card(card, task_id, "", "")
     else:
-        body["button"] = {"replace_name": clip(replace_text or DEFAULT_REPLACE_NAME,
+        body["button"] = {"replace_name": clip(replace_text or t("chat.card_done"),
                                                BUTTON_TEXT_MAX_CHARS)}
     return body
