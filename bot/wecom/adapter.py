@@ -59,13 +59,21 @@ class WeComAdapter:
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
 
-    async def app_callback(self, request: web.Request) -> web.Response:
-        if self.app_crypto is None:
+    async def _prelude(self, request: web.Request, crypto):
+        """(signature params, body) of a callback POST, or the refusal to answer."""
+        if crypto is None:
             return self._refuse(404, "not configured")
         p = self._params(request, "msg_signature", "timestamp", "nonce")
         body = await self._body(request)
         if p is None or body is None:
             return self._refuse(400 if body is not None else 413, "parameters or size")
+        return p, body
+
+    async def app_callback(self, request: web.Request) -> web.Response:
+        got = await self._prelude(request, self.app_crypto)
+        if isinstance(got, web.Response):
+            return got
+        p, body = got
         try:
             env = xmlcodec.parse_envelope(body)
             self.app_crypto.verify(p[0], p[1], p[2], env["encrypt"])
@@ -80,12 +88,10 @@ class WeComAdapter:
         return web.Response(text="")
 
     async def bot_callback(self, request: web.Request) -> web.Response:
-        if self.bot_crypto is None:
-            return self._refuse(404, "not configured")
-        p = self._params(request, "msg_signature", "timestamp", "nonce")
-        body = await self._body(request)
-        if p is None or body is None:
-            return self._refuse(400 if body is not None else 413, "parameters or size")
+        got = await self._prelude(request, self.bot_crypto)
+        if isinstance(got, web.Response):
+            return got
+        p, body = got
         try:
             doc = json.loads(body)
             encrypted = doc["encrypt"] if isinstance(doc, dict) else None
