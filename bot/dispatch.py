@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import Settings
@@ -45,21 +46,61 @@ class Dispatcher:
         self.on_outbox = on_outbox or (lambda: None)
         self._queues: dict[str, asyncio.Queue] = {}
         self._workers: dict[str, asyncio.Task] = {}
+        self._pending: list[tuple[Inbound, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
 
     async def receive(self, ib: Inbound) -> bool:
-        """Record and queue; False if this event was already received."""
-        try:
-            async with self.sf() as s, s.begin():
-                row = InboundEvent(dedupe_key=dedupe_key(ib), channel=ib.channel,
-                                   conversation=ib.conversation, payload=ib.to_json())
-                s.add(row)
-                await s.flush()
-                event_id = row.id
-        except IntegrityError:
-            return False
-        self._queue(ib.conversation).put_nowait(event_id)
-        self._ensure_worker(ib.conversation)
-        return True
+        """Record and queue; False if this event was already received.
+
+        Returns only after the event is committed to the database (so an acknowledgement
+        never precedes the durable record). Concurrent calls are written together in one
+        transaction (group commit): one INSERT … ON CONFLICT DO NOTHING per batch.
+        """
+        fut = asyncio.get_running_loop().create_future()
+        self._pending.append((ib, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                ids = await self._record(batch)
+            except Exception as exc:  # noqa: BLE001 - every caller of the batch hears of it
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (ib, fut), event_id in zip(batch, ids):
+                if event_id is not None:
+                    self._queue(ib.conversation).put_nowait(event_id)
+                    self._ensure_worker(ib.conversation)
+                if not fut.done():
+                    fut.set_result(event_id is not None)
+
+    async def _record(self, batch) -> list[int | None]:
+        """Insert a batch; the id of each new event, None for a duplicate."""
+        keys, rows, first = [], [], {}
+        for ib, _ in batch:
+            key = dedupe_key(ib)
+            keys.append(key)
+            if key not in first:            # a duplicate inside the batch itself
+                first[key] = len(rows)
+                rows.append({"dedupe_key": key, "channel": ib.channel,
+                             "conversation": ib.conversation, "payload": ib.to_json(),
+                             "status": "received"})
+        async with self.sf() as s, s.begin():
+            insert = (pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert)
+            stmt = (insert(InboundEvent).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                    .returning(InboundEvent.id, InboundEvent.dedupe_key))
+            got = {k: i for i, k in (await s.execute(stmt, rows)).all()} if rows else {}
+        seen: set[str] = set()
+        out: list[int | None] = []
+        for key in keys:
+            out.append(got.get(key) if key not in seen else None)
+            seen.add(key)
+        return out
 
     async def recover(self) -> int:
         """Queue events recorded but not handled (e.g. the process died)."""
@@ -101,21 +142,22 @@ class Dispatcher:
                 log.exception("inbound event %s failed", event_id)
 
     async def _handle_event(self, event_id: int) -> None:
-        async with self.sf() as s:
-            row = await s.get(InboundEvent, event_id)
-            if row is None or row.status != "received":
-                return
-            ib = Inbound.from_json(row.payload)
+        ib = None
         try:
             async with self.sf() as s, s.begin():
-                claimed = await s.execute(update(InboundEvent).where(
+                # claim and read in one statement: one transaction per event
+                claimed = (await s.execute(update(InboundEvent).where(
                     InboundEvent.id == event_id, InboundEvent.status == "received"
-                ).values(status="done", processed_at=self.clock()))
-                if claimed.rowcount != 1:
+                ).values(status="done", processed_at=self.clock())
+                    .returning(InboundEvent.payload))).first()
+                if claimed is None:
                     return
+                ib = Inbound.from_json(claimed[0])
                 replies = await self.handle_in(s, ib)
                 await outbox.enqueue(s, replies)
         except Exception as exc:  # noqa: BLE001
+            if ib is None:
+                raise
             async with self.sf() as s, s.begin():
                 await s.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(
                     status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],

@@ -76,19 +76,20 @@ class Relay:
             rows = (await s.execute(
                 select(OutboxMessage).where(
                     or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
-                ).order_by(OutboxMessage.id).limit(limit * 5))).scalars().all()
+                ).order_by(OutboxMessage.id).limit(limit * 2))).scalars().all()
         blocked: set[str] = set()
         for row in rows:
             if row.recipient in blocked:
                 continue
             due = row.next_attempt_at <= now
             last = self._last_sent.get(row.recipient)
-            paced = last is None or (now - last).total_seconds() >= self.sender.pace_seconds
+            paced = (last is None or self.sender.pace_seconds <= 0
+                     or (now - last).total_seconds() >= self.sender.pace_seconds)
             if not (due and paced) or not await self._claim(row.id, now):
                 blocked.add(row.recipient)   # keep per-recipient order
                 continue
             if await self._send(row, now, stats):
-                self._last_sent[row.recipient] = self.clock()
+                self._last_sent[row.recipient] = now   # the round's instant: pacing counts rounds
             else:
                 blocked.add(row.recipient)
             if stats.sent + stats.failed >= limit:

@@ -69,3 +69,20 @@ async def test_retried_webhook_event_is_handled_once(bot, aiohttp_client):
     await _until(delivered)
     await asyncio.sleep(0.3)
     assert len(sender.sent) == 1
+
+
+async def test_concurrent_receives_group_commit_once_per_key(bot):
+    """Receives are written in batches (group commit); duplicates inside one batch and
+    across batches are recognised; every accepted event is durably recorded."""
+    from bot.dispatch import Dispatcher
+    from storage.models_chat import InboundEvent
+    d = Dispatcher(bot.sf, bot.settings)
+    user = next(iter(await bot.people()))
+    events = [Inbound("text", user, text="帮助", event_id=f"k{i % 40}") for i in range(200)]
+    results = await asyncio.gather(*(d.receive(e) for e in events))
+    assert sum(results) == 40
+    async with bot.sf() as s:
+        keys = (await s.execute(select(InboundEvent.dedupe_key))).scalars().all()
+    assert sorted(keys) == sorted({f"webchat:k{i}" for i in range(40)})
+    await d.drain()
+    await d.close()
