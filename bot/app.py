@@ -68,14 +68,16 @@ async def _relay(app: web.Application):
                                      if m.to != row.recipient])
 
     relay = app[RELAY] = outbox.Relay(sf, sender, on_parked=on_parked)
-    task = asyncio.create_task(_relay_loop(relay, app[WAKE]))
+    task = asyncio.create_task(_relay_loop(relay, app[WAKE], app[DISPATCHER]))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, idle: float = 1.0) -> None:
+async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, dispatcher: Dispatcher,
+                      idle: float = 1.0) -> None:
     while True:
+        await dispatcher.yield_to_acks()
         try:
             stats = await relay.run_once()
         except Exception:  # noqa: BLE001 - keep relaying; the rows are still there
@@ -97,6 +99,8 @@ def create_app(settings: Settings, sender=None) -> web.Application:
         app[SENDER] = sender
     app.cleanup_ctx.extend([_database, _dispatcher])
     app.router.add_get("/healthz", _health)
+    from bot import public
+    public.install(app, SESSIONS, SETTINGS)   # /public/…: published tasks and plans, no login
     if settings.web_chat:
         from bot.webchat import WebChat, WebChatSender
 
@@ -117,6 +121,12 @@ def create_app(settings: Settings, sender=None) -> web.Application:
         from bot.wecom.setup import install
         install(app, settings, (SESSIONS, DISPATCHER, SENDER))
     app.cleanup_ctx.append(_relay)
+    if settings.publish_endpoint:   # the push to the national credit publicity system
+        from bot.push_runtime import cleanup_context as push_relay
+        app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
+    if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
+        from scheduler.runner import scheduler_ctx
+        app.cleanup_ctx.append(scheduler_ctx)
     return app
 
 

@@ -8,6 +8,9 @@ import sys
 
 from bot import cli_commands as cmd
 from bot import cli_calendar, cli_results
+from bot import cli_jobs
+from bot import cli_outbox, cli_plan
+from bot import cli_publish
 from bot.domain.model import DomainError
 from bot.terminal import chinese_argparse
 from bot.text import domain_message, t
@@ -91,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_results.add_parser(sub, _parser)
     cli_calendar.add_parser(sub, _parser)
+    cli_jobs.add_parser(sub, _parser)
+    cli_plan.add_parser(sub, _parser)
+    cli_outbox.add_parser(sub, _parser)
+    cli_publish.add_parser(sub, _parser)
 
     p = _parser(sub, "serve", "cli.cmd_serve", cmd.serve)
     p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))

@@ -40,6 +40,10 @@ class Settings:
     wecom_bot_aes_key: str = ""
     wecom_group_webhook: str = ""
     wecom_pace_seconds: float = 2.0   # WeCom drops > 30 messages/min per member silently
+    publish_endpoint: str = ""        # push to the national credit publicity system (JSON POST)
+    publish_token: str = ""           # optional bearer token for that endpoint
+    auto_draw: bool = False         # quarter_open draws by itself (SSJ_AUTO_DRAW=1)
+    scheduler: bool = True          # the service runs the scheduled jobs (SSJ_SCHEDULER=0: off)
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
 
     @classmethod
@@ -69,6 +73,10 @@ class Settings:
             wecom_bot_aes_key=_env("SSJ_WECOM_BOT_AES_KEY", ""),
             wecom_group_webhook=_env("SSJ_WECOM_GROUP_WEBHOOK", ""),
             wecom_pace_seconds=float(_env("SSJ_WECOM_PACE_SECONDS", "2.0")),
+            publish_endpoint=_env("SSJ_PUBLISH_ENDPOINT", ""),
+            publish_token=_env("SSJ_PUBLISH_TOKEN", ""),
+            auto_draw=_env("SSJ_AUTO_DRAW", "0") in ("1", "true", "yes", "on"),
+            scheduler=_env("SSJ_SCHEDULER", "1") not in ("0", "false", "no", "off"),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
         )
 

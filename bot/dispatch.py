@@ -132,10 +132,22 @@ class Dispatcher:
         if w is None or w.done():
             self._workers[conv] = asyncio.create_task(self._work(conv))
 
+    def acks_waiting(self) -> bool:
+        return bool(self._pending) or (self._flusher is not None and not self._flusher.done())
+
+    async def yield_to_acks(self, limit: float = 0.05) -> None:
+        """Background work gives way (up to ``limit`` seconds) while acknowledgements are
+        being recorded, so a burst of callbacks is answered first and handled just after."""
+        waited = 0.0
+        while self.acks_waiting() and waited < limit:
+            await asyncio.sleep(0.005)
+            waited += 0.005
+
     async def _work(self, conv: str) -> None:
         q = self._queues[conv]
         while not q.empty():
             event_id = q.get_nowait()
+            await self.yield_to_acks()
             try:
                 await self._handle_event(event_id)
             except Exception:  # noqa: BLE001 - recorded on the event; the worker goes on

@@ -30,6 +30,13 @@ def make_engine(url: str | None = None, **kw) -> AsyncEngine:
         u = make_url(url)
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        # One connection per process: SQLite has one writer anyway, and waiting in the
+        # pool's FIFO queue is far faster and fairer than SQLite's sleeping busy handler
+        # (1, 2, 5 … 100 ms retries) when many coroutines want to write at once. Other
+        # processes (the ssj command while the service runs) still wait on busy_timeout.
+        kw.setdefault("pool_size", 1)
+        kw.setdefault("max_overflow", 0)
+        kw.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
         _sqlite_setup(engine)
         return engine

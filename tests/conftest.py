@@ -13,6 +13,9 @@ import uuid
 import pytest
 
 PG_ADMIN = os.environ.get("SSJ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+# Apps built by tests run no scheduled jobs (they would message people at the real
+# time); tests of the scheduler turn it on with replace(settings, scheduler=True).
+os.environ.setdefault("SSJ_SCHEDULER", "0")
 
 
 def _pg_base() -> str:
@@ -46,6 +49,14 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
         return
+    name = _pg_fresh_database()
+    yield f"postgresql+asyncpg://{_pg_base().split('://', 1)[1]}/{name}"
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database, for tests that are about PostgreSQL only."""
     name = _pg_fresh_database()
     yield f"postgresql+asyncpg://{_pg_base().split('://', 1)[1]}/{name}"
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -8,6 +8,9 @@ from alembic import context
 from storage.db import database_url, make_engine
 from storage import models_chat  # noqa: F401  (registers the chat tables)
 from storage import models_calendar  # noqa: F401  (registers the calendar overrides)
+from storage import models_jobs  # noqa: F401  (scheduled-job claims)
+from storage import models_plan, models_push  # noqa: F401  (plans, push outbox)
+from storage import models_publication  # noqa: F401  (published task records)
 from storage.models import Base
 
 config = context.config

@@ -28,8 +28,10 @@ def test_cli_draw_queues_private_cards_for_the_running_service(drawn):
 
 def test_record_review_cycle(drawn, capsys):
     url, doc = drawn
-    sel = doc["selections"][0]
-    member = sel["inspectors"][0]
+    admins = {c for (c,) in query(url, "SELECT cert FROM inspectors WHERE role = '管理员'")}
+    # a team member who is not a 管理员 (supervisors are drawn too)
+    sel, member = next((s, c) for s in doc["selections"] for c in s["inspectors"]
+                       if c not in admins)
     outsider = next(c for (c,) in query(url, "SELECT cert FROM inspectors WHERE kind = '执法人员'")
                     if c not in sel["inspectors"])
     admin = next(c for (c,) in query(url, "SELECT cert FROM inspectors WHERE role = '管理员'"))

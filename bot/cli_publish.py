@@ -1,0 +1,81 @@
+"""``ssj publish`` and ``ssj export publication``: publish a task, export what was published."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from bot.cli_commands import CliError, database
+from bot.domain.model import DomainError
+from bot.messages import GROUP, Outbound
+from bot.services import outbox, publication as svc
+from bot.terminal import print_json
+from bot.text import domain_message, t
+from storage import audit
+
+
+def add_parser(sub, _parser) -> None:
+    p = _parser(sub, "publish", "publication.cmd_publish", publish)
+    p.add_argument("--task", required=True, help=t("cli.opt_task"))
+    p.add_argument("--withhold", action="append", default=[], metavar=t("publication.metavar_withhold"),
+                   help=t("publication.opt_withhold"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt_json"))
+    export = _subcommands(sub.choices["export"])
+    e = _parser(export, "publication", "publication.cmd_export", export_publication)
+    e.add_argument("--task", required=True, help=t("cli.opt_task"))
+    e.add_argument("path", help=t("cli.arg_out"))
+
+
+def _subcommands(parser: argparse.ArgumentParser):
+    """The sub-command group of an existing command (``ssj export``)."""
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def parse_withhold(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        uscc, sep, reason = item.replace("＝", "=").partition("=")
+        if not sep or not uscc.strip() or not reason.strip():
+            raise CliError(t("publication.bad_withhold", text=item))
+        out[uscc.strip().upper()] = reason.strip()
+    return out
+
+
+async def publish(args) -> int:
+    withhold = parse_withhold(args.withhold)
+    task_id = args.task.strip().upper()
+    async with database(args) as (settings, sf, _):
+        try:
+            async with sf() as s, s.begin():
+                now = datetime.now(audit.CST).replace(tzinfo=None)
+                doc = await svc.publish(s, settings, task_id, settings.actor, now, withhold)
+                # the supervisors' group hears of it, as when 公示 is sent in chat
+                await outbox.enqueue(s, [Outbound("", GROUP, svc.announcement(doc),
+                                                  dedupe_key=f"publish:{task_id}")])
+        except DomainError as exc:
+            if args.json and exc.code == "publish_incomplete":
+                print_json({"ok": False, "error": exc.code, **exc.params})
+                print(domain_message(exc), file=sys.stderr)
+                return 1
+            raise
+    if args.json:
+        print_json(doc)
+        return 0
+    s = doc["summary"]
+    print(t("publication.cli_published", task=task_id, name=doc["task"]["name"],
+            count=s["drawn"], inspected=s["inspected"], problems=s["problems_found"],
+            withheld=s["withheld"], path=svc.public_path(task_id),
+            seed=doc["verification"]["seed"]))
+    return 0
+
+
+async def export_publication(args) -> int:
+    task_id = args.task.strip().upper()
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            doc = await svc.document(s, task_id)
+    if doc is None:
+        raise CliError(t("publication.not_published", task=task_id))
+    svc.workbook(doc, args.path)
+    print(t("cli.exported", path=args.path))
+    return 0

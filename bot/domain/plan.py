@@ -1,0 +1,143 @@
+"""The annual plan (第十六条): planned objects (家) and visits (家次) per quarter and category.
+
+The plan is the quota rule of ``quotas.quota`` run forward through the four quarters of
+the year under an assumed perfect execution: every quarterly task draws exactly its
+quota, the draw takes the objects with the fewest draws this year first (as
+``draw.select_objects`` does), and the library does not change during the year.
+
+Definitions, per category and quarter:
+
+- **家次 (visits)** = the planned visits: the quota of that quarter's task,
+  ``min(N, max(⌈ratio·N⌉, coverage need))``. One visit is one drawn object of one task
+  (an object is drawn at most once per task).
+- **家 (objects)** = the distinct objects *newly* covered this year by that quarter's
+  visits: objects visited that quarter that had no visit earlier in the year. The
+  year's 家 is therefore the number of distinct objects visited in the year, and the
+  four quarters' 家 add up to it.
+
+Example (defaults, key ratio 25 %, key objects once a year): N = 60 gives 家次 15, 15,
+15, 15 and 家 15, 15, 15, 15; N = 5 gives 家次 2, 2, 2, 2 (⌈25 %·5⌉ = 2 every quarter)
+but 家 2, 2, 1, 0 — the later visits go to objects already visited.
+
+Coverage under perfect execution: key objects are all visited ``key_per_year`` times,
+special objects ``special_per_year`` times (twice by default). General objects follow
+the ratio only: the 3-year rule needs each object's draw history and adds, at draw
+time, any general object whose last draw would otherwise be 3 years old.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from fractions import Fraction
+from typing import Mapping
+
+from .model import Category, Enterprise, History, Rules, TaskSpec
+from .periods import quarter_start
+from .quotas import quota
+
+QUARTERS = (1, 2, 3, 4)
+_NEVER = date.min
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One category in one quarter (or in the whole year)."""
+    category: Category
+    eligible: int        # N: objects of the category not 关闭
+    by_ratio: int        # ⌈ratio·N⌉ (per quarter; for the year: the four quarters' sum)
+    visits: int          # 家次
+    objects: int         # 家
+    least: int = 0       # the year: fewest visits any one object gets (perfect execution)
+
+    def to_json(self) -> dict:
+        return {"category": self.category.value, "eligible": self.eligible,
+                "by_ratio": self.by_ratio, "visits": self.visits, "objects": self.objects,
+                "least_visits_per_object": self.least}
+
+
+@dataclass(frozen=True, slots=True)
+class QuarterPlan:
+    quarter: int
+    cells: tuple[Cell, ...]
+
+    @property
+    def visits(self) -> int:
+        return sum(c.visits for c in self.cells)
+
+    @property
+    def objects(self) -> int:
+        return sum(c.objects for c in self.cells)
+
+
+@dataclass(frozen=True, slots=True)
+class YearPlan:
+    year: int
+    quarters: tuple[QuarterPlan, ...]
+    totals: tuple[Cell, ...]          # per category, the whole year
+
+    @property
+    def visits(self) -> int:
+        return sum(c.visits for c in self.totals)
+
+    @property
+    def objects(self) -> int:
+        return sum(c.objects for c in self.totals)
+
+    def cell(self, quarter: int, category: Category) -> Cell:
+        return next(c for c in self.quarters[quarter - 1].cells if c.category is category)
+
+    def total(self, category: Category) -> Cell:
+        return next(c for c in self.totals if c.category is category)
+
+
+def per_year(category: Category, rules: Rules) -> int:
+    """How many visits a year coverage asks of each object (general: none within a year)."""
+    return {Category.KEY: rules.key_per_year, Category.SPECIAL: rules.special_per_year,
+            Category.GENERAL: 0}[category]
+
+
+def _simulate(category: Category, n: int, rules: Rules, year: int) -> list[tuple[int, int, int]]:
+    """(by_ratio, visits, newly covered) per quarter, and the fewest visits per object."""
+    objs = [Enterprise(f"{i:09d}", "", category) for i in range(n)]
+    draws = [0] * n
+    last: list[date | None] = [None] * n
+    out = []
+    for q in QUARTERS:
+        on = quarter_start(year, q)
+        history = {o.uscc: History(draws[i], last[i]) for i, o in enumerate(objs) if draws[i]}
+        spec = TaskSpec(task_id=f"{year}Q{q}", year=year, quarter=q, on=on)
+        qa = quota(category, objs, history, rules, spec)
+        # perfect execution: the draw's order (fewest draws this year, oldest draw first)
+        order = sorted(range(n), key=lambda i: (draws[i], last[i] or _NEVER, i))[:qa.quota]
+        new = sum(1 for i in order if draws[i] == 0)
+        for i in order:
+            draws[i] += 1
+            last[i] = on
+        out.append((qa.by_ratio, qa.quota, new))
+    out.append((0, 0, min(draws) if draws else 0))
+    return out
+
+
+def make_plan(year: int, counts: Mapping[Category, int], rules: Rules) -> YearPlan:
+    """The year's plan from the number of non-关闭 objects per category."""
+    cats = tuple(Category)
+    sims = {c: _simulate(c, max(0, int(counts.get(c, 0))), rules, year) for c in cats}
+    quarters = tuple(
+        QuarterPlan(q, tuple(Cell(c, counts.get(c, 0), *sims[c][q - 1]) for c in cats))
+        for q in QUARTERS)
+    totals = tuple(
+        Cell(c, counts.get(c, 0), sum(s[0] for s in sims[c][:4]),
+             sum(s[1] for s in sims[c][:4]), sum(s[2] for s in sims[c][:4]), sims[c][4][2])
+        for c in cats)
+    return YearPlan(year, quarters, totals)
+
+
+def percent(ratio: Fraction) -> str:
+    """A ratio as a percentage number without the sign: 1/4 -> "25", 1/8 -> "12.5"."""
+    x = Fraction(ratio) * 100
+    if x.denominator == 1:
+        return str(x.numerator)
+    return f"{float(x):.2f}".rstrip("0").rstrip(".")
+
+
+__all__ = ["Cell", "QuarterPlan", "YearPlan", "make_plan", "per_year", "percent"]

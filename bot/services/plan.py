@@ -1,0 +1,168 @@
+"""The annual plan: make a draft from the library and the rules, publish it.
+
+``make`` returns (and stores in ``plans.document``) the plan in the shape of 附件1::
+
+    {
+      "year": 2027, "status": "draft" | "published",
+      "bureau": "新乡市生态环境局获嘉分局", "region": "获嘉县", "region_code": "410724",
+      "title": "…2027年“双随机、一公开”监管随机抽查工作计划",
+      "made_at": "2026-12-01T10:00:00+08:00", "made_by": "…",
+      "published_at": null | "…", "published_by": "",
+      "rules": {"ratio_key": "1/4", "ratio_general": "1/10", "ratio_special": "1/2",
+                "key_per_year": 1, "special_per_year": 2, "general_years": 3},
+      "ratio_text": "每季度至少对…",                 # 抽查比例, as in 附件1
+      "library": {"重点监管": 60, "一般监管": 210, "特殊监管": 18},   # objects not 关闭
+      "tasks": [                                     # the four rows of 附件1
+        {"no": "202701",                             # 序号
+         "task_id": "2027Q1", "quarter": 1,
+         "name": "…2027年第1季度随机抽查",            # 抽查计划名称 (templates/text/task.j2)
+         "items": [{"seq": 1, "name": "放射性污染防治监督检查"}, …],   # 抽查事项 (all 14)
+         "item_kind": "一般检查事项",                 # 事项类别
+         "scope": "获嘉县行政区域内排放污染物的企业事业单位和其他生产经营者",  # 抽查对象范围
+         "ratio_text": "每季度至少对…",               # 抽查比例
+         "period": "第1季度",                         # 抽查时间
+         "starts_on": "2027-01-01", "ends_on": "2027-03-31",
+         "categories": [{"category": "重点监管", "eligible": 60, "by_ratio": 15,
+                         "visits": 15, "objects": 15, "least_visits_per_object": 0}, …],
+         "visits": 45, "objects": 45},               # 家次 and 家 of the task
+        …],
+      "totals": {"categories": [… per category, the whole year …], "visits": …, "objects": …},
+      "notes": ["…", "…"]                            # 备注
+    }
+
+家次 = planned visits (the quota); 家 = distinct objects newly covered this year by that
+quarter's visits (see ``bot.domain.plan``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.domain.model import Category, DomainError, Status
+from bot.domain.periods import plan_number, quarter_end, quarter_start
+from bot.domain.plan import YearPlan, make_plan, percent
+from bot.text import t
+from storage import audit, repo
+from storage.models import EnterpriseRow
+from storage.models_plan import PlanRow
+
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+
+def check_year(year: int) -> int:
+    if not isinstance(year, int) or not FIRST_YEAR <= year <= LAST_YEAR:
+        raise DomainError("plan_bad_year", year=year)
+    return year
+
+
+async def library_counts(session: AsyncSession) -> dict[Category, int]:
+    """Objects per category whose 生产状态 is not 关闭 (the draw's pool)."""
+    rows = await session.execute(
+        select(EnterpriseRow.category, func.count()).where(
+            EnterpriseRow.status != Status.CLOSED.value).group_by(EnterpriseRow.category))
+    counts = {c: 0 for c in Category}
+    for name, n in rows:
+        cat = Category.parse(name)
+        if cat is not None:
+            counts[cat] += n
+    return counts
+
+
+def ratio_text(settings: Settings) -> str:
+    r = settings.rules()
+    return t("plan.ratio_text", key=percent(r.ratio_key), general=percent(r.ratio_general),
+             special=percent(r.ratio_special), key_per_year=r.key_per_year,
+             special_per_year=r.special_per_year, general_years=r.general_years)
+
+
+def document(settings: Settings, plan: YearPlan, items: list[dict],
+             counts: dict[Category, int]) -> dict:
+    """The plan as stored and shown (pure: no database, no clock)."""
+    year, rules, ratio = plan.year, settings.rules(), ratio_text(settings)
+    tasks = []
+    for qp in plan.quarters:
+        q = qp.quarter
+        tasks.append({
+            "no": plan_number(year, q), "task_id": f"{year}Q{q}", "quarter": q,
+            "name": t("task.quarterly_name", org=settings.bureau_name, year=year, quarter=q),
+            "items": items, "item_kind": t("plan.item_kind"),
+            "scope": t("task.scope", region=settings.region), "ratio_text": ratio,
+            "period": t("plan.period", quarter=q),
+            "starts_on": quarter_start(year, q).isoformat(),
+            "ends_on": quarter_end(year, q).isoformat(),
+            "categories": [c.to_json() for c in qp.cells],
+            "visits": qp.visits, "objects": qp.objects})
+    return {
+        "year": year, "status": "draft", "bureau": settings.bureau_name,
+        "region": settings.region, "region_code": settings.region_code,
+        "title": t("plan.title", org=settings.bureau_name, year=year),
+        "rules": {"ratio_key": str(rules.ratio_key), "ratio_general": str(rules.ratio_general),
+                  "ratio_special": str(rules.ratio_special),
+                  "key_per_year": rules.key_per_year,
+                  "special_per_year": rules.special_per_year,
+                  "general_years": rules.general_years},
+        "ratio_text": ratio,
+        "library": {c.value: counts.get(c, 0) for c in Category},
+        "tasks": tasks,
+        "totals": {"categories": [c.to_json() for c in plan.totals],
+                   "visits": plan.visits, "objects": plan.objects},
+        "notes": [t("plan.note_items"), t("plan.note_counts")],
+        "made_at": None, "made_by": "", "published_at": None, "published_by": "",
+    }
+
+
+def digest(doc: dict) -> str:
+    return hashlib.sha256(audit.canonical(doc).encode("utf-8")).hexdigest()
+
+
+async def make(session: AsyncSession, settings: Settings, year: int,
+               actor: str | None = None, now: datetime | None = None) -> dict:
+    """Compute next year's plan from the library and store it as the year's draft."""
+    year = check_year(year)
+    actor = actor or settings.actor
+    row = await session.get(PlanRow, year)
+    if row is not None and row.status == "published":
+        raise DomainError("plan_published", year=year)
+    counts = await library_counts(session)
+    items = [{"seq": i.seq, "name": i.name} for i in await repo.items(session)]
+    doc = document(settings, make_plan(year, counts, settings.rules()), items, counts)
+    made = now or datetime.now(audit.CST).replace(tzinfo=None)
+    doc["made_at"], doc["made_by"] = audit.now_text(made.replace(tzinfo=audit.CST)), actor
+    if row is None:
+        row = PlanRow(year=year, bureau=settings.region_code, status="draft")
+        session.add(row)
+    row.document, row.made_at, row.made_by = doc, made, actor
+    await session.flush()
+    await audit.append(session, actor, "plan.make", str(year),
+                       {"library": doc["library"], "visits": doc["totals"]["visits"],
+                        "objects": doc["totals"]["objects"], "digest": digest(doc)})
+    return doc
+
+
+async def get(session: AsyncSession, year: int) -> PlanRow | None:
+    return await session.get(PlanRow, check_year(year))
+
+
+async def publish(session: AsyncSession, year: int, actor: str,
+                  now: datetime | None = None) -> dict:
+    """Publish the year's draft (the public page shows published plans only)."""
+    row = await session.get(PlanRow, check_year(year), with_for_update=True)
+    if row is None:
+        raise DomainError("plan_missing", year=year)
+    if row.status == "published":
+        raise DomainError("plan_published", year=year)
+    at = now or datetime.now(audit.CST).replace(tzinfo=None)
+    doc = json.loads(json.dumps(row.document))          # a new object: JSON columns
+    doc["status"], doc["published_by"] = "published", actor
+    doc["published_at"] = audit.now_text(at.replace(tzinfo=audit.CST))
+    row.status, row.published_at, row.published_by, row.document = "published", at, actor, doc
+    await session.flush()
+    await audit.append(session, actor, "plan.publish", str(year),
+                       {"visits": doc["totals"]["visits"], "objects": doc["totals"]["objects"],
+                        "digest": digest(doc)})
+    return doc

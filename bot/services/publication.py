@@ -1,0 +1,312 @@
+"""Publication (一公开, 第二十条, 第二十一条): once every result of a task is approved,
+reveal the draw's seed, mark the results 已公示, store the public record and queue the
+push to the national system, all in the caller's transaction.
+
+The record (``document``) is built once and served as stored: the public pages, the
+.xlsx export and the push never recompute it from tables that may change later.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.domain import results as rules
+from bot.domain.items import applicable
+from bot.domain.model import DomainError
+from bot.domain.tickets import Tickets, sha256_hex
+from bot.text import t
+from storage import audit, repo
+from storage.models import DrawRow, EnterpriseRow, TaskRow
+from storage.models_chat import ResultRow
+from storage.models_plan import PlanRow
+from storage.models_publication import PublicationRow
+
+from . import draws
+
+FORMAT = "ssj-publication/1"
+TICKET_RULE = "ticket(USCC) = sha256_uniform(sha256_hex(seed) + USCC)"
+PROBLEMS = (rules.Conclusion.RECTIFY, rules.Conclusion.CASE, rules.Conclusion.DEPARTMENT,
+            rules.Conclusion.JUDICIAL)
+
+
+def public_path(task_id: str) -> str:
+    return f"/public/tasks/{task_id}"
+
+
+def announcement(doc: dict) -> str:
+    """The short message for the supervisors' group: counts and the public page."""
+    s = doc["summary"]
+    return t("publication.published", task=doc["task"]["id"], name=doc["task"]["name"],
+             count=s["drawn"], inspected=s["inspected"], problems=s["problems_found"],
+             path=public_path(doc["task"]["id"]))
+
+
+def digest(document: dict) -> str:
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _missing(sels, results: dict[int, ResultRow]) -> list[dict]:
+    """Every drawn object whose result is not 已审核 (未录入 when there is none yet)."""
+    out = []
+    for ref, sel in sels:
+        status = results[ref].status if ref in results else rules.State.NOT_ENTERED.value
+        if status != rules.State.APPROVED.value:
+            out.append({"ref": ref, "name": sel.name, "status": status})
+    return out
+
+
+async def _results(session: AsyncSession, task_id: str) -> dict[int, ResultRow]:
+    rows = await session.execute(select(ResultRow).where(ResultRow.task_id == task_id))
+    return {r.selection_id: r for r in rows.scalars()}
+
+
+def _withheld(withhold: dict | None, task_id: str, drawn: set[str]) -> dict[str, str]:
+    out = {}
+    for uscc, reason in (withhold or {}).items():
+        uscc, reason = (uscc or "").strip().upper(), (reason or "").strip()
+        if uscc not in drawn:
+            raise DomainError("withhold_not_drawn", task=task_id, uscc=uscc)
+        if not reason:
+            raise DomainError("withhold_needs_reason", uscc=uscc)
+        out[uscc] = reason
+    return out
+
+
+async def publish(session: AsyncSession, settings: Settings, task_id: str, actor: str,
+                  now: datetime, withhold: dict[str, str] | None = None) -> dict:
+    """Publish a task; returns the public document. Checks come before any write."""
+    task, draw = await draws.valid_draw(session, task_id)
+    if await session.get(PublicationRow, task.id) is not None:
+        raise DomainError("already_published", task=task.id)
+    sels = await draws.current_selections(session, draw)
+    results = await _results(session, task.id)
+    lacking = _missing(sels, results)
+    if lacking:
+        raise DomainError("publish_incomplete", task=task.id, missing=lacking)
+    withheld = _withheld(withhold, task.id, {s.uscc for _, s in sels})
+
+    if draw.revealed_at is None:
+        draw.revealed_at = now
+        await audit.append(session, actor, "draw.reveal", task.id, {"draw_id": draw.id})
+    for ref, _ in sels:
+        row = results[ref]
+        row.status = rules.transition(rules.State(row.status), "publish").value
+    doc = await _document(session, settings, task, draw, sels, results, withheld, now)
+    row = PublicationRow(task_id=task.id, bureau=settings.region_code, draw_id=draw.id,
+                         published_at=now, published_by=actor, summary=doc["summary"],
+                         withheld=withheld, document=doc, digest=digest(doc))
+    session.add(row)
+    task.status = "published"
+    await session.flush()
+    await audit.append(session, actor, "task.publish", task.id, {
+        "draw_id": draw.id, "digest": row.digest, "objects": len(sels),
+        "withheld": withheld, "summary": doc["summary"]})
+    await _push(session, task.id, doc)
+    return doc
+
+
+async def _push(session: AsyncSession, task_id: str, doc: dict) -> None:
+    """Queue 发布结果, 基础库推送, 任务推送 in this transaction (bot/services/push.py)."""
+    try:
+        from . import push
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.push":
+            raise
+        return
+    # withheld objects are not pushed at all: they carry nothing to identify them
+    await push.enqueue_publication(session, task_id, {
+        **doc, "objects": [o for o in doc["objects"] if not o["withheld"]],
+        "completed_on": doc["summary"]["completed_on"]})
+
+
+async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, sels,
+                    results: dict[int, ResultRow], withheld: dict[str, str],
+                    now: datetime) -> dict:
+    items = [(i.seq, i.name, i.pollutant) for i in await repo.items(session)]
+    ents = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, [s.uscc for _, s in sels])
+    names = {p.cert: p.name for p in await repo.inspectors(session)}
+    pool = {o["uscc"]: o for o in (draw.snapshot or {}).get("pool", [])}
+    objects = []
+    for no, (ref, sel) in enumerate(sels, 1):
+        if sel.uscc in withheld:
+            objects.append({"no": no, "withheld": True, "notice": t("publication.withheld_notice")})
+            continue
+        r, ent = results[ref], ents.get(sel.uscc)
+        c = rules.Conclusion(r.conclusion)
+        pollutants = list(ent.pollutants or []) if ent else pool.get(sel.uscc, {}).get("pollutants", [])
+        problem = c in PROBLEMS
+        followup = dict(r.followup or {}) if problem else {}
+        objects.append({
+            "no": no, "withheld": False, "name": sel.name, "uscc": sel.uscc,
+            "category": sel.category.value, "address": ent.address if ent else "",
+            "inspected_on": r.inspected_on.isoformat() if r.inspected_on else "",
+            "mode": r.mode,
+            "items": [{"seq": seq, "name": name}
+                      for seq, name in applicable(items, pollutants, sel.category)],
+            "conclusion": rules.public_wording(c), "conclusion_no": c.number,
+            "inspected": rules.counts_as_inspected(c),
+            "findings": (r.findings or "").strip() if problem else "",
+            "outcome": t("publication.outcome", no=c.number, f=followup) if problem else "",
+            "followup": followup,
+            "teams": [{"department": team.department or settings.own_department,
+                       "inspectors": [names.get(m, m) for m in team.members]}
+                      for team in sel.teams],
+        })
+    doc = {
+        "format": FORMAT,
+        "bureau": {"name": settings.bureau_name, "region": settings.region,
+                   "region_code": settings.region_code},
+        "task": {"id": task.id, "name": task.name, "plan_no": task.plan_no, "kind": task.kind,
+                 "year": task.year, "quarter": task.quarter, "scope": task.scope,
+                 "starts_on": _iso(task.starts_on), "deadline": _iso(task.deadline)},
+        "published_at": now.isoformat(timespec="seconds"),
+        "objects": objects,
+        "summary": _summary(sels, results, withheld),
+        "verification": await _verification(session, task, draw, sels, withheld),
+    }
+    return doc
+
+
+def _iso(d) -> str:
+    return d.isoformat() if d else ""
+
+
+def _summary(sels, results: dict[int, ResultRow], withheld: dict[str, str]) -> dict:
+    by_conclusion = {c.value: 0 for c in rules.Conclusion}
+    by_category: dict[str, int] = {}
+    days = []
+    for ref, sel in sels:
+        r = results[ref]
+        by_conclusion[r.conclusion] += 1
+        by_category[sel.category.value] = by_category.get(sel.category.value, 0) + 1
+        if r.inspected_on:
+            days.append(r.inspected_on)
+    not_inspected = by_conclusion[rules.Conclusion.NOT_INSPECTED.value]
+    return {
+        "drawn": len(sels), "by_category": by_category,
+        "inspected": len(sels) - not_inspected, "not_inspected": not_inspected,
+        "by_conclusion": by_conclusion,
+        "problems_found": sum(by_conclusion[c.value] for c in PROBLEMS),
+        "withheld": len(withheld),
+        "first_inspected_on": _iso(min(days)) if days else "",
+        "completed_on": _iso(max(days)) if days else "",
+    }
+
+
+async def _verification(session, task: TaskRow, draw: DrawRow, sels,
+                        withheld: dict[str, str]) -> dict:
+    """What anyone needs to re-check the draw: the revealed seed, the pool with tickets."""
+    snap = draw.snapshot or {}
+    tickets = Tickets(draw.seed)
+    history = snap.get("history", {})
+    chosen = {s.uscc for _, s in sels}
+    pool, hidden = [], []
+    for o in snap.get("pool", []):
+        h = history.get(o["uscc"], {})
+        if o["uscc"] in withheld:   # neither code nor ticket: the ticket would identify it
+            hidden.append({"uscc": "", "withheld": True, "category": o["category"],
+                           "status": o.get("status", ""), "selected": True})
+            continue
+        pool.append({"uscc": o["uscc"], "withheld": False, "category": o["category"],
+                     "status": o.get("status", ""), "ticket": tickets(o["uscc"]),
+                     "draws_this_year": h.get("draws_this_year", 0),
+                     "last_drawn": h.get("last_drawn") or "", "selected": o["uscc"] in chosen})
+    voided = [d for d in await repo.draws_of(session, task.id) if d.status == "void"]
+    example = next((s.uscc for _, s in sels if s.uscc not in withheld), None)
+    return {
+        "draw_id": draw.id, "drawn_at": draw.drawn_at.isoformat(timespec="seconds")
+        if draw.drawn_at else "",
+        "commitment": draw.commitment, "secret": draw.secret, "entropy": draw.entropy or "",
+        "seed": draw.seed, "pool_digest": draw.pool_digest, "algorithm": draw.algorithm,
+        "ticket_rule": TICKET_RULE, "void_draws": len(voided),
+        "rules": snap.get("rules", {}), "spec": snap.get("spec", {}),
+        "selected": [{"uscc": s.uscc, "ticket": s.ticket} for _, s in sels
+                     if s.uscc not in withheld],
+        "pool": pool + hidden,
+        "example": _example(draw.seed, example) if example else None,
+    }
+
+
+def _example(seed: str, uscc: str) -> dict:
+    """A worked example of one ticket, step by step (the task page shows it)."""
+    seed_hash = sha256_hex(seed)
+    h = sha256_hex(seed_hash + uscc)
+    n = int(h, 16)
+    return {"uscc": uscc, "seed_hash": seed_hash, "input": seed_hash + uscc, "hash": h,
+            "decimal": f"{n:064d}", "ticket": "0." + f"{n:064d}"[::-1]}
+
+
+# ---- reading what was published (public pages, exports) -------------------------------
+
+async def document(session: AsyncSession, task_id: str) -> dict | None:
+    row = await session.get(PublicationRow, (task_id or "").strip().upper())
+    return row.document if row else None
+
+
+async def published_tasks(session: AsyncSession) -> list[dict]:
+    q = select(PublicationRow).order_by(PublicationRow.published_at.desc(),
+                                        PublicationRow.task_id.desc())
+    return [{"id": r.task_id, "name": r.document["task"]["name"],
+             "published_at": r.document["published_at"], "summary": r.summary}
+            for r in (await session.execute(q)).scalars()]
+
+
+async def published_plans(session: AsyncSession) -> list[dict]:
+    """Published annual plans (storage/models_plan.py), newest year first."""
+    q = (select(PlanRow).where(PlanRow.status == "published", PlanRow.published_at.is_not(None))
+         .order_by(PlanRow.year.desc()))
+    return [r.document for r in (await session.execute(q)).scalars()]
+
+
+async def published_plan(session: AsyncSession, year: int) -> dict | None:
+    row = await session.get(PlanRow, year)
+    return row.document if row is not None and row.status == "published" else None
+
+
+def workbook(doc: dict, path) -> int:
+    """The published record as .xlsx (for manual upload): results, summary, verification."""
+    from bot.xlsx import write_xlsx
+
+    cols = ["no", "name", "uscc", "category", "inspected_on", "items", "mode", "conclusion",
+            "findings", "outcome", "departments"]
+    rows = []
+    for o in doc["objects"]:
+        if o["withheld"]:
+            rows.append([o["no"], o["notice"]] + [""] * (len(cols) - 2))
+            continue
+        rows.append([o["no"], o["name"], o["uscc"], o["category"], o["inspected_on"],
+                     [f"{i['seq']}.{i['name']}" for i in o["items"]], o["mode"],
+                     o["conclusion"], o["findings"], o["outcome"],
+                     [team["department"] for team in o["teams"]]])
+    s, v = doc["summary"], doc["verification"]
+    facts = [("task", doc["task"]["id"]), ("task_name", doc["task"]["name"]),
+             ("plan_no", doc["task"]["plan_no"]), ("bureau", doc["bureau"]["name"]),
+             ("published_at", doc["published_at"]), ("drawn", s["drawn"]),
+             ("inspected", s["inspected"]), ("not_inspected", s["not_inspected"]),
+             ("problems_found", s["problems_found"]), ("withheld", s["withheld"]),
+             ("completed_on", s["completed_on"])]
+    checks = [(k, v[k]) for k in ("draw_id", "drawn_at", "commitment", "secret", "entropy",
+                                  "seed", "pool_digest", "algorithm", "void_draws")]
+    checks.append(("document_digest", digest(doc)))
+    pool_cols = ["uscc", "category", "status", "ticket", "draws_this_year", "last_drawn",
+                 "selected"]
+    write_xlsx(path, [
+        (t("publication.sheet", name="objects"), [t("publication.col", name=c) for c in cols], rows),
+        (t("publication.sheet", name="summary"),
+         [t("publication.col", name="key"), t("publication.col", name="value")],
+         [[t("publication.fact", key=k), val] for k, val in facts]
+         + [[c, n] for c, n in s["by_conclusion"].items()]),
+        (t("publication.sheet", name="verification"),
+         [t("publication.col", name="key"), t("publication.col", name="value")],
+         [[t("publication.fact", key=k), val] for k, val in checks]),
+        (t("publication.sheet", name="pool"), [t("publication.col", name=c) for c in pool_cols],
+         [[p.get(c, "") if c != "selected" else p["selected"] for c in pool_cols]
+          for p in v["pool"]]),
+    ])
+    return len(rows)
