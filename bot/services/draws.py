@@ -168,7 +168,8 @@ def as_json(task_id: str, row: DrawRow, selections) -> dict:
     return {
         "task": task_id, "draw_id": row.id, "commitment": row.commitment,
         "pool_digest": row.pool_digest, "algorithm": row.algorithm,
-        "selections": [{"ref": ref, **{k: v for k, v in s.to_json().items() if k != "teams"}}
+        "selections": [{"ref": ref, **{k: v for k, v in s.to_json().items() if k != "teams"},
+                        "teams": {t.department: list(t.members) for t in s.teams}}
                        for ref, s in selections],
     }
 

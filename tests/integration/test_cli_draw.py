@@ -33,6 +33,7 @@ def test_draw_run_json_shape_and_rules(library, capsys):
         assert s["category"] in ("重点监管", "一般监管", "特殊监管")
         assert s["ticket"].startswith("0.") and len(s["ticket"]) > 60
         assert len(s["inspectors"]) >= 2 and len(set(s["inspectors"])) == len(s["inspectors"])
+        assert s["teams"] == {"生态环境": s["inspectors"]}   # one team: the bureau's own
         by_cat[s["category"]] = by_cat.get(s["category"], 0) + 1
     pool = dict(query(url, "SELECT category, COUNT(*) FROM enterprises WHERE status <> '关闭' "
                             "GROUP BY category"))
