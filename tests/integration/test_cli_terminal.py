@@ -93,3 +93,12 @@ def test_json_output_has_no_progress_even_on_a_tty(tmp_path):
         shown += chunk
     os.close(master)
     assert "导入" in shown.decode(errors="replace")  # the terminal did get progress
+
+
+def test_serve_banner_is_on_separate_lines():
+    """Regression: trim_blocks ate the newlines of the start-up banner."""
+    from bot.text import t
+    lines = t("webchat.serving", url="http://127.0.0.1:8080",
+              chat="http://127.0.0.1:8080/chat").splitlines()
+    assert lines == ["双随机助手已启动：http://127.0.0.1:8080",
+                     "网页聊天：http://127.0.0.1:8080/chat", "按 Ctrl+C 停止。"]
