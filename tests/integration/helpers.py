@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from bot.cli import main
 from storage.db import make_engine

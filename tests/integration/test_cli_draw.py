@@ -6,18 +6,7 @@ import hashlib
 import openpyxl
 import pytest
 
-from bot.demo import write_library
 from .helpers import counts, execute, query, ssj, ssj_json
-
-
-@pytest.fixture
-def library(db_url, tmp_path, capsys):
-    paths = write_library(tmp_path / "lib")
-    assert ssj(capsys, db_url, "init")[0] == 0
-    for kind in ("enterprises", "inspectors", "conflicts"):
-        code, out, err = ssj(capsys, db_url, "import", kind, str(paths[kind]))
-        assert code == 0, err
-    return db_url
 
 
 def test_draw_run_json_shape_and_rules(library, capsys):

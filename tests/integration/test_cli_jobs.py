@@ -1,22 +1,10 @@
 """``ssj jobs run-due`` and ``ssj jobs list`` on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import pytest
 
-from bot.demo import write_library
 from .helpers import query, ssj, ssj_json
 
 QUARTER_OPEN = {"job": "quarter_open", "period": "2026Q4"}
-
-
-@pytest.fixture
-def library(db_url, tmp_path, capsys):
-    paths = write_library(tmp_path / "lib")
-    assert ssj(capsys, db_url, "init")[0] == 0
-    for kind in ("enterprises", "inspectors", "conflicts"):
-        code, _, err = ssj(capsys, db_url, "import", kind, str(paths[kind]))
-        assert code == 0, err
-    return db_url
 
 
 def outbox_count(url: str) -> int:

@@ -7,18 +7,14 @@ import consistent_sampler
 import openpyxl
 import pytest
 
-from bot.demo import write_library
 from .helpers import query, ssj, ssj_json
 
 TASK = "2027Q1"
 
 
 @pytest.fixture
-def drawn(db_url, tmp_path, capsys):
-    paths = write_library(tmp_path / "lib")
-    assert ssj(capsys, db_url, "init")[0] == 0
-    for kind in ("enterprises", "inspectors", "conflicts"):
-        assert ssj(capsys, db_url, "import", kind, str(paths[kind]))[0] == 0
+def drawn(library, capsys):
+    db_url = library
     doc = ssj_json(capsys, db_url, "draw", "run", "--task", TASK)
     admin = query(db_url, "SELECT cert FROM inspectors WHERE role = '管理员' ORDER BY cert")[0][0]
     return db_url, doc, admin

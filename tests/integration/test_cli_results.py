@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.demo import write_library
 from .helpers import counts, query, ssj, ssj_json
 
 
 @pytest.fixture
-def drawn(db_url, tmp_path, capsys):
-    paths = write_library(tmp_path / "lib")
-    assert ssj(capsys, db_url, "init")[0] == 0
-    for kind in ("enterprises", "inspectors", "conflicts"):
-        assert ssj(capsys, db_url, "import", kind, str(paths[kind]))[0] == 0
-    doc = ssj_json(capsys, db_url, "draw", "run", "--task", "2027Q1")
-    return db_url, doc
+def drawn(library, capsys):
+    doc = ssj_json(capsys, library, "draw", "run", "--task", "2027Q1")
+    return library, doc
 
 
 def test_cli_draw_queues_private_cards_for_the_running_service(drawn):

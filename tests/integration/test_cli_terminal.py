@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bot.cli import build_parser, main
+from bot.cli import main
 
 
 def _help(capsys, *args) -> str:
