@@ -90,11 +90,13 @@ class Dispatcher:
                 rows.append({"dedupe_key": key, "channel": ib.channel,
                              "conversation": ib.conversation, "payload": ib.to_json(),
                              "status": "received"})
-        async with self.sf() as s, s.begin():
-            insert = (pg_insert if s.bind.dialect.name == "postgresql" else sqlite_insert)
-            stmt = (insert(InboundEvent).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                    .returning(InboundEvent.id, InboundEvent.dedupe_key))
-            got = {k: i for i, k in (await s.execute(stmt, rows)).all()} if rows else {}
+        engine = self.sf.kw["bind"]
+        table = InboundEvent.__table__
+        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = (insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(table.c.id, table.c.dedupe_key))
+        async with engine.begin() as conn:   # Core, not the ORM: this is the ack's hot path
+            got = {k: i for i, k in (await conn.execute(stmt, rows)).all()} if rows else {}
         seen: set[str] = set()
         out: list[int | None] = []
         for key in keys:
