@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import Settings
@@ -26,6 +24,7 @@ from bot.services import outbox
 from bot.text import domain_message, t
 from handlers import registry
 from handlers.router import Ctx
+from storage.inbound import record_batch
 from storage.models_chat import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -90,13 +89,7 @@ class Dispatcher:
                 rows.append({"dedupe_key": key, "channel": ib.channel,
                              "conversation": ib.conversation, "payload": ib.to_json(),
                              "status": "received"})
-        engine = self.sf.kw["bind"]
-        table = InboundEvent.__table__
-        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        stmt = (insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                .returning(table.c.id, table.c.dedupe_key))
-        async with engine.begin() as conn:   # Core, not the ORM: this is the ack's hot path
-            got = {k: i for i, k in (await conn.execute(stmt, rows)).all()} if rows else {}
+        got = await record_batch(self.sf.kw["bind"], rows)
         seen: set[str] = set()
         out: list[int | None] = []
         for key in keys:
