@@ -11,6 +11,8 @@ from bot import cli_calendar, cli_results
 from bot import cli_jobs
 from bot import cli_outbox, cli_plan
 from bot import cli_publish
+from bot import cli_tasks
+from bot import cli_stats
 from bot.domain.model import DomainError
 from bot.terminal import chinese_argparse
 from bot.text import domain_message, t
@@ -98,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_plan.add_parser(sub, _parser)
     cli_outbox.add_parser(sub, _parser)
     cli_publish.add_parser(sub, _parser)
+    cli_tasks.add_parser(sub, _parser)
+    cli_stats.add_parser(sub, _parser)
 
     p = _parser(sub, "serve", "cli.cmd_serve", cmd.serve)
     p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))

@@ -13,6 +13,7 @@ import json
 from aiohttp import web
 
 from bot.services import publication as svc
+from bot.services import stats as stats_svc
 from bot.text import render
 
 TASK = r"{task:[0-9A-Za-z_-]{1,40}}"
@@ -49,8 +50,9 @@ class Pages:
         async with self._sf(request)() as s:
             tasks = await svc.published_tasks(s)
             plans = await svc.published_plans(s)
+            stats_years = await stats_svc.public_years(s)
         settings = request.app[self.settings_key]
-        return _html("public/index.html", tasks=tasks, plans=plans,
+        return _html("public/index.html", tasks=tasks, plans=plans, stats_years=stats_years,
                      bureau=settings.bureau_name, region=settings.region)
 
     async def task(self, request: web.Request) -> web.Response:
@@ -88,6 +90,15 @@ class Pages:
             raise _not_found(request)
         return _html("public/plan.html", plan=plan, merged=_merged(plan.get("tasks", [])))
 
+    async def stats(self, request: web.Request) -> web.Response:
+        year = int(request.match_info["year"])
+        async with self._sf(request)() as s:
+            doc = await stats_svc.stats(s, request.app[self.settings_key], year, public=True)
+        if not doc["tasks"]["total"]:
+            raise _not_found(request)
+        return _html("public/stats.html", s=doc, charts=stats_svc.charts(doc),
+                     bureau=request.app[self.settings_key].bureau_name)
+
 
 def _merged(tasks: list[dict]) -> set[str]:
     """Columns of 附件1 shown once for the four rows, when every row has the same value."""
@@ -115,4 +126,5 @@ def install(app: web.Application, sessions_key, settings_key) -> None:
     r.add_get(f"/public/tasks/{TASK}.json", pages.task_json)
     r.add_get(f"/public/tasks/{TASK}", pages.task)
     r.add_get(r"/public/plans/{year:\d{4}}", pages.plan)
+    r.add_get(r"/public/stats/{year:\d{4}}", pages.stats)
     r.add_get(f"/public/forms/{TASK}/{{uscc:[0-9A-Za-z]{{18}}}}", pages.form)

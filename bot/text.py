@@ -40,7 +40,7 @@ def render(name: str, **context) -> str:
     return env().get_template(name).render(**context)
 
 
-MESSAGE_GROUPS = ("domain", "results", "calendar", "plan", "push", "publication")
+MESSAGE_GROUPS = ("domain", "results", "calendar", "plan", "push", "publication", "tasks")
 
 
 def domain_message(err) -> str:

@@ -13,12 +13,18 @@ from typing import Iterable, Mapping, Sequence
 
 from .model import (Category, DrawResult, Enterprise, History, Inspector, Quota, Rules,
                     Selection, Status, TaskSpec, Team)
-from .quotas import general_due, quota
+from .quotas import ceil_ratio, general_due, quota
 from .teams import staff
 from .tickets import ALGORITHM, Tickets
 
 _NO_HISTORY = History()
 _NEVER = date.min
+def campaign_count(spec: TaskSpec, eligible: int) -> int | None:
+    """A campaign's fixed count, or ⌈ratio · eligible⌉ in exact arithmetic; None for the
+    quarterly quota rules."""
+    if spec.ratio is not None:
+        return ceil_ratio(spec.ratio, eligible)
+    return spec.count
 
 
 def matches(obj: Enterprise, filters: Iterable[tuple[str, str]]) -> bool:
@@ -49,9 +55,10 @@ def select_objects(pool: Sequence[Enterprise], history: Mapping[str, History], r
     ticket_list = tickets.many([o.uscc for o in objs])
     chosen: list[tuple[Enterprise, str]] = []
     quotas: list[Quota] = []
-    if spec.count is not None:
+    count = campaign_count(spec, len(objs))
+    if count is not None:
         ranked = sorted(zip(ticket_list, objs), key=lambda t: (t[0], t[1].uscc))
-        chosen = [(o, t) for t, o in ranked[: spec.count]]
+        chosen = [(o, t) for t, o in ranked[:count]]
         return chosen, quotas
     by_cat: dict[Category, list[tuple[str, Enterprise]]] = {c: [] for c in spec.categories}
     for t, o in zip(ticket_list, objs):

@@ -193,6 +193,7 @@ class TaskSpec:
     object_filter: tuple[tuple[str, str], ...] = ()     # (field, value) must match
     inspector_expertise: tuple[str, ...] = ()           # campaign filter on 业务专长
     inspector_region: str = ""                          # campaign filter on 所在区域
+    ratio: Fraction | None = None    # campaigns: ⌈ratio · eligible⌉ objects, exactly
 
     def to_json(self) -> dict:
         return {
@@ -203,6 +204,7 @@ class TaskSpec:
             "object_filter": [list(f) for f in self.object_filter],
             "inspector_expertise": list(self.inspector_expertise),
             "inspector_region": self.inspector_region,
+            "ratio": str(self.ratio) if self.ratio is not None else None,
         }
 
     @classmethod
@@ -211,7 +213,7 @@ class TaskSpec:
             d["task_id"], d["kind"], d["year"], d["quarter"], date.fromisoformat(d["on"]),
             tuple(d["departments"]), tuple(Category(c) for c in d["categories"]), d["count"],
             tuple(tuple(f) for f in d["object_filter"]), tuple(d["inspector_expertise"]),
-            d["inspector_region"],
+            d["inspector_region"], Fraction(d["ratio"]) if d.get("ratio") else None,
         )
 
 

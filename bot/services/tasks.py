@@ -1,14 +1,20 @@
 """Tasks: a quarterly task id (``2027Q1``) needs no setup; the plan rules create it."""
 from __future__ import annotations
 
+import re
+from fractions import Fraction
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.domain.model import DomainError, TaskSpec
+from bot.domain.model import Category, DomainError, TaskSpec
 from bot.domain.periods import parse_task_id, plan_number, quarter_end, quarter_start
 from bot.text import t
 from storage import audit, repo
 from storage.models import TaskRow
+
+_QUARTERLY_RE = re.compile(r"^\d{4}Q[1-4]$")
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
 
 
 async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
@@ -17,6 +23,9 @@ async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
     row = await repo.task(session, task_id)
     if row is not None:
         return row
+    if not _QUARTERLY_RE.match(task_id) and _ID_RE.match(task_id):
+        # special and joint tasks exist only once ``ssj task create`` made them
+        raise DomainError("task_not_created", task=task_id)
     year, quarter = parse_task_id(task_id)
     items = [i.seq for i in await repo.items(session)]
     row = TaskRow(
@@ -47,11 +56,185 @@ def spec_for(task: TaskRow, on) -> TaskSpec:
     extra = task.spec or {}
     start = task.starts_on
     on = max(on, start) if start else on
+    filters = tuple(tuple(f) for f in extra.get("object_filter", []))
     return TaskSpec(
         task_id=task.id, kind=task.kind, year=task.year, quarter=task.quarter or 1, on=on,
         departments=tuple(task.departments or [""]),
         count=extra.get("count"),
-        object_filter=tuple(tuple(f) for f in extra.get("object_filter", [])),
+        object_filter=filters,
         inspector_expertise=tuple(extra.get("inspector_expertise", [])),
         inspector_region=extra.get("inspector_region", ""),
+        ratio=Fraction(extra["ratio"]) if extra.get("ratio") else None,
     )
+
+
+# ---- special campaigns and joint tasks (ssj task create / list) ----
+
+# the library's Chinese column -> the pure filter field of bot.domain.draw.matches
+OBJECT_FILTERS = {"行政区划": "region", "行业类别": "industry", "污染类型": "pollutant",
+                  "监管类别": "category"}
+INSPECTOR_FILTERS = ("业务专长", "所在区域")
+KINDS = ("joint", "special")
+INITIATORS = ("本部门", "其他部门")
+NAME_LIMIT = 50
+# internal numbering a published name must not carry: 一、 (三) （3） 1. 2、 第一
+_CODE_RE = re.compile(r"[一二三四五六七八九十]+、|[(（]\s*[一二三四五六七八九十\d]+\s*[)）]"
+                      r"|(?:^|\s)\d+\s*[.、．]")
+
+
+def supported_filters() -> str:
+    return "、".join(OBJECT_FILTERS)
+
+
+def supported_inspector_filters() -> str:
+    return "、".join(INSPECTOR_FILTERS)
+
+
+def check_task_id(task_id: str) -> str:
+    text = (task_id or "").strip()
+    if not _ID_RE.match(text):
+        raise DomainError("task_bad_id", task=text)
+    if _QUARTERLY_RE.match(text.upper()):
+        raise DomainError("task_id_quarterly", task=text)
+    return text.upper()
+
+
+def check_name(name: str) -> str:
+    text = " ".join((name or "").split())
+    if not text:
+        raise DomainError("task_bad_name", name=text, reason="empty")
+    if len(text) > NAME_LIMIT:
+        raise DomainError("task_bad_name", name=text, reason="long")
+    if _CODE_RE.search(text):
+        raise DomainError("task_bad_name", name=text, reason="code")
+    return text
+
+
+def _split(text: str, supported: str) -> tuple[str, str]:
+    column, sep, value = (text or "").partition("=")
+    column, value = column.strip(), value.strip()
+    if not sep or not column or not value:
+        raise DomainError("task_bad_filter", text=text, supported=supported)
+    return column, value
+
+
+def parse_object_filter(text: str) -> tuple[str, str]:
+    """``污染类型=废气`` -> ("pollutant", "废气")."""
+    column, value = _split(text, supported_filters())
+    field_name = OBJECT_FILTERS.get(column)
+    if field_name is None:
+        raise DomainError("task_filter_column", column=column, supported=supported_filters())
+    if field_name == "category":
+        cat = Category.parse(value)
+        if cat is None:
+            raise DomainError("task_bad_category", value=value)
+        value = cat.value
+    return field_name, value
+
+
+def parse_inspector_filters(texts) -> tuple[list[str], str]:
+    """(业务专长 any-of list, 所在区域) from ``业务专长=大气`` style texts."""
+    expertise: list[str] = []
+    region = ""
+    for text in texts or ():
+        column, value = _split(text, supported_inspector_filters())
+        if column == "业务专长":
+            if value not in expertise:
+                expertise.append(value)
+        elif column == "所在区域":
+            region = value
+        else:
+            raise DomainError("task_filter_column", column=column,
+                              supported=supported_inspector_filters())
+    return expertise, region
+
+
+def parse_ratio(text: str) -> Fraction:
+    raw = (text or "").strip()
+    try:
+        value = Fraction(raw[:-1].strip()) / 100 if raw.endswith(("%", "％")) else Fraction(raw)
+    except (ValueError, ZeroDivisionError):
+        raise DomainError("task_bad_ratio", ratio=raw) from None
+    if not 0 < value <= 1:
+        raise DomainError("task_bad_ratio", ratio=raw)
+    return value
+
+
+def parse_departments(text: str | None, own: str) -> list[str]:
+    out: list[str] = []
+    for part in re.split(r"[,，、\s]+", text or ""):
+        part = part.strip()
+        if part and part != own and part not in out:
+            out.append(part)
+    return out
+
+
+async def create_task(session: AsyncSession, settings: Settings, *, task_id: str, kind: str,
+                      name: str, year: int, quarter: int, departments: str | None = None,
+                      initiator: str | None = None, filters=(), ratio: str | None = None,
+                      count: int | None = None, inspector_filters=(), actor: str) -> TaskRow:
+    """A special campaign or joint task; its extras live in TaskRow.spec."""
+    task_id = check_task_id(task_id)
+    if kind not in KINDS:
+        raise DomainError("task_bad_kind", kind=kind)
+    name = check_name(name)
+    if not (2000 <= int(year) <= 2999) or quarter not in (1, 2, 3, 4):
+        raise DomainError("task_bad_period", year=year, quarter=quarter)
+    initiator = (initiator or "本部门").strip()
+    if initiator not in INITIATORS:
+        raise DomainError("task_bad_initiator", initiator=initiator)
+    rules = settings.rules()
+    partners = parse_departments(departments, rules.own_department)
+    if kind == "joint" and not partners:
+        raise DomainError("task_no_partner")
+    object_filter = [list(parse_object_filter(f)) for f in filters or ()]
+    expertise, region = parse_inspector_filters(inspector_filters)
+    if (ratio is None) == (count is None):
+        raise DomainError("task_size_needed")
+    spec: dict = {"initiator": initiator, "object_filter": object_filter,
+                  "inspector_expertise": expertise, "inspector_region": region}
+    if ratio is not None:
+        spec["ratio"] = str(parse_ratio(ratio))
+    else:
+        if int(count) < 1:
+            raise DomainError("task_bad_count", count=count)
+        spec["count"] = int(count)
+    if await repo.task(session, task_id) is not None:
+        raise DomainError("task_exists", task=task_id)
+    items = [i.seq for i in await repo.items(session)]
+    row = TaskRow(
+        id=task_id, bureau=settings.region_code, kind=kind, name=name, year=int(year),
+        quarter=quarter, plan_no="", scope=t("task.scope", region=settings.region),
+        items=items, departments=[""] + partners, spec=spec,
+        starts_on=quarter_start(int(year), quarter), deadline=quarter_end(int(year), quarter),
+        status="open")
+    session.add(row)
+    await session.flush()
+    await audit.append(session, actor, "task.create", task_id,
+                       {"name": name, "kind": kind, "departments": row.departments,
+                        "spec": spec, "deadline": row.deadline.isoformat()})
+    return row
+
+
+async def list_tasks(session: AsyncSession) -> list[TaskRow]:
+    from sqlalchemy import select
+    q = select(TaskRow).order_by(TaskRow.year, TaskRow.quarter, TaskRow.id)
+    return list((await session.execute(q)).scalars())
+
+
+def task_json(row: TaskRow, own_department: str) -> dict:
+    extra = row.spec or {}
+    columns = {v: k for k, v in OBJECT_FILTERS.items()}
+    inspector_filters = [["业务专长", e] for e in extra.get("inspector_expertise", [])]
+    if extra.get("inspector_region"):
+        inspector_filters.append(["所在区域", extra["inspector_region"]])
+    return {
+        "task": row.id, "kind": row.kind, "name": row.name, "year": row.year,
+        "quarter": row.quarter, "status": row.status,
+        "departments": [d or own_department for d in (row.departments or [""])],
+        "initiator": extra.get("initiator", "本部门"),
+        "filters": [[columns.get(f, f), v] for f, v in extra.get("object_filter", [])],
+        "inspector_filters": inspector_filters,
+        "count": extra.get("count"), "ratio": extra.get("ratio"),
+        "deadline": row.deadline.isoformat() if row.deadline else None,
+    }

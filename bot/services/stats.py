@@ -1,0 +1,204 @@
+"""Yearly statistics (第十条, 第十四条, 通知 二): tasks by kind, the joint ratio against the
+35 % goal, coverage per category, results by conclusion, completion and on-time
+publication, and each inspector's inspections.
+
+Counts only: no object's name or code appears in the result, so it may go to a group
+(without the per-inspector part) and, computed over published tasks only, to the public.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.domain import results as rules
+from bot.domain.model import Category, DomainError
+from storage import repo
+from storage.models import DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow
+from storage.models_chat import ResultRow
+from storage.models_publication import PublicationRow
+
+from . import calendar
+
+JOINT_GOAL = 35            # per cent of the bureau's own tasks (通知 二)
+OWN_INITIATOR = "本部门"
+PUBLISH_WORKDAYS = 20      # 第二十条
+GENERAL_QUARTERS = 12      # general objects: at least once every three years
+KINDS = ("own_quarterly", "joint_initiated", "joint_joined", "special")
+DONE = (rules.State.APPROVED.value, rules.State.PUBLISHED.value)
+CATEGORIES = tuple(c.value for c in Category)
+
+
+def task_kind(task: TaskRow) -> str | None:
+    if task.kind == "quarterly":
+        return "own_quarterly"
+    if task.kind == "special":
+        return "special"
+    if task.kind == "joint":
+        initiator = (task.spec or {}).get("initiator", OWN_INITIATOR)
+        return "joint_initiated" if initiator == OWN_INITIATOR else "joint_joined"
+    return None
+
+
+def _rate(n: int, d: int) -> float | None:
+    return round(100 * n / d, 1) if d else None
+
+
+def _qindex(year: int, quarter: int | None) -> int:
+    return year * 4 + (quarter or 1) - 1
+
+
+async def stats(session: AsyncSession, settings: Settings, year: int,
+                public: bool = False) -> dict:
+    """The year's figures. ``public``: only published tasks count (and no inspectors)."""
+    published = {r.task_id: r for r in (await session.execute(select(PublicationRow))).scalars()}
+    tasks = list((await session.execute(select(TaskRow).order_by(TaskRow.id))).scalars())
+    if public:
+        tasks = [tk for tk in tasks if tk.id in published]
+    by_id = {tk.id: tk for tk in tasks}
+    year_tasks = [tk for tk in tasks if tk.year == year]
+
+    counts = {k: 0 for k in KINDS}
+    for tk in year_tasks:
+        kind = task_kind(tk)
+        if kind:
+            counts[kind] += 1
+    own = counts["own_quarterly"] + counts["special"] + counts["joint_initiated"]
+    ratio = _rate(counts["joint_initiated"], own)
+
+    # every selection of a valid draw of a counted task, up to the end of ``year``
+    q = (select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category)
+         .join(DrawRow, DrawRow.id == SelectionRow.draw_id).where(DrawRow.status == "valid"))
+    sels = [s for s in (await session.execute(q)).all() if s.task_id in by_id]
+    results = {r.selection_id: r for r in (await session.execute(select(ResultRow))).scalars()}
+
+    library = list((await session.execute(
+        select(EnterpriseRow.uscc, EnterpriseRow.category, EnterpriseRow.status))).all())
+    active = {u: c for u, c, st in library if st != "关闭"}
+
+    draws_this_year: dict[str, int] = {}
+    last_q: dict[str, int] = {}
+    drawn: dict[str, set] = {c: set() for c in CATEGORIES}
+    inspected: dict[str, set] = {c: set() for c in CATEGORIES}
+    conclusions = {c.value: 0 for c in rules.Conclusion}
+    end = _qindex(year, 4)
+    for sel in sels:
+        tk = by_id[sel.task_id]
+        qi = _qindex(tk.year, tk.quarter)
+        if qi <= end and qi > last_q.get(sel.uscc, -1):
+            last_q[sel.uscc] = qi
+        if tk.year != year:
+            continue
+        draws_this_year[sel.uscc] = draws_this_year.get(sel.uscc, 0) + 1
+        drawn.setdefault(sel.category, set()).add(sel.uscc)
+        r = results.get(sel.id)
+        if r is not None and r.status in DONE and r.conclusion:
+            conclusions[r.conclusion] = conclusions.get(r.conclusion, 0) + 1
+            if r.conclusion != rules.Conclusion.NOT_INSPECTED.value:
+                inspected.setdefault(sel.category, set()).add(sel.uscc)
+
+    coverage = {}
+    for cat in CATEGORIES:
+        pool = [u for u, c in active.items() if c == cat]
+        if cat == Category.KEY.value:
+            by_rule, rule = sum(1 for u in pool if draws_this_year.get(u, 0) >= 1), "key_once"
+        elif cat == Category.SPECIAL.value:
+            by_rule, rule = sum(1 for u in pool if draws_this_year.get(u, 0) >= 2), "special_twice"
+        else:
+            window = end - GENERAL_QUARTERS + 1
+            by_rule = sum(1 for u in pool if last_q.get(u, -1) >= window)
+            rule = "general_three_years"
+        coverage[cat] = {"objects": len(pool), "drawn": len(drawn.get(cat, ())),
+                         "inspected": len(inspected.get(cat, ())), "rule": rule,
+                         "by_rule": by_rule, "by_rule_rate": _rate(by_rule, len(pool))}
+
+    # completion: tasks of the year with a valid draw whose every object is approved/published
+    objects_of: dict[str, list[int]] = {}
+    for sel in sels:
+        if by_id[sel.task_id].year == year:
+            objects_of.setdefault(sel.task_id, []).append(sel.id)
+    complete = sum(1 for ids in objects_of.values()
+                   if all(i in results and results[i].status in DONE for i in ids))
+
+    on_time = late = unknown = 0
+    for tk in year_tasks:
+        pub = published.get(tk.id)
+        if pub is None:
+            continue
+        days = [results[i].inspected_on for i in objects_of.get(tk.id, [])
+                if i in results and results[i].inspected_on]
+        if not days:
+            unknown += 1
+            continue
+        try:
+            due = await calendar.deadline(session, repo.as_date(max(days)), PUBLISH_WORKDAYS)
+        except DomainError:
+            unknown += 1
+            continue
+        if repo.as_date(pub.published_at) <= due:
+            on_time += 1
+        else:
+            late += 1
+
+    out = {
+        "year": year, "public": public,
+        "tasks": {**counts, "total": sum(counts.values())},
+        "joint": {"initiated": counts["joint_initiated"], "own_tasks": own, "ratio": ratio,
+                  "goal": JOINT_GOAL,
+                  "joint_goal_met": ratio is not None and ratio >= JOINT_GOAL},
+        "coverage": coverage,
+        "results": {"by_conclusion": conclusions, "total": sum(conclusions.values())},
+        "completion": {"tasks": len(objects_of), "complete": complete,
+                       "rate": _rate(complete, len(objects_of))},
+        "publication": {"published": on_time + late + unknown, "on_time": on_time,
+                        "late": late, "unknown": unknown, "rate": _rate(on_time, on_time + late)},
+    }
+    if not public:
+        per = await repo.inspections_per_inspector(session, year)
+        names = dict((await session.execute(select(InspectorRow.cert, InspectorRow.name))).all())
+        out["inspectors"] = [{"cert": c, "name": names.get(c, c), "inspections": n}
+                             for c, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return out
+
+
+async def public_years(session: AsyncSession) -> list[int]:
+    """Years that have a published task (the public statistics pages), newest first."""
+    q = select(TaskRow.year).join(PublicationRow, PublicationRow.task_id == TaskRow.id).distinct()
+    return sorted((y for (y,) in (await session.execute(q)).all()), reverse=True)
+
+
+def bars(rows: list[tuple[str, int | float, str]], top: float | None = None,
+         goal: float | None = None, unit: str = "", width: int = 340) -> dict:
+    """Geometry of a horizontal bar chart (label above each bar), for an inline SVG.
+
+    ``rows``: (label, value, css class). The page draws it; nothing is computed there."""
+    top = top or max([v for _, v, _ in rows] + [goal or 0, 1])
+    span, row_h = width - 60, 46
+    out_rows = []
+    for i, (label, value, cls) in enumerate(rows):
+        y = i * row_h
+        w = round(span * value / top, 1) if value else 0
+        out_rows.append({"label": label, "value": value, "cls": cls, "text_y": y + 16,
+                         "bar_y": y + 22, "w": w, "value_x": round(w + 6, 1),
+                         "value_text": f"{value}{unit}"})
+    out = {"width": width, "height": row_h * len(rows) + 4, "rows": out_rows, "bar_h": 16}
+    if goal is not None:
+        out["goal_x"] = round(span * goal / top, 1)
+        out["goal_text"] = f"目标 {goal}{unit}"
+    return out
+
+
+def charts(doc: dict) -> dict:
+    """The public page's three charts: coverage, results by conclusion, joint ratio."""
+    cov = []
+    for cat, c in doc["coverage"].items():
+        cov += [(f"{cat} · 名录", c["objects"], "objects"), (f"{cat} · 本年抽取", c["drawn"], "drawn"),
+                (f"{cat} · 已检查", c["inspected"], "inspected")]
+    res = [(name, n, "result") for name, n in doc["results"]["by_conclusion"].items()]
+    ratio = doc["joint"]["ratio"] or 0
+    joint = [("联合抽查占比", ratio, "joint")]
+    return {"coverage": bars(cov), "results": bars(res),
+            "joint": bars(joint, top=100, goal=doc["joint"]["goal"], unit="%")}
+
+
+__all__ = ["stats", "public_years", "bars", "charts", "task_kind", "JOINT_GOAL"]

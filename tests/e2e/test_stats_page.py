@@ -1,0 +1,127 @@
+"""The public yearly statistics page in a real browser (Debian's Chromium) at 390×844.
+
+One task of the demo library is published (as in test_public_pages), another is drawn
+but not published: the page counts the published one only, and draws its charts as
+server-rendered inline SVG (the pages' CSP allows no script). Screenshots go to
+tests/artifacts/browser-stats-*.png.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from datetime import datetime
+
+import pytest
+
+from .conftest import ARTIFACTS, _prepare
+from .test_public_pages import _publish_demo
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the fixtures skip, or fail when SSJ_REQUIRE_BROWSER=1
+    expect = None
+
+WAIT = 15_000
+
+
+async def _draw_unpublished(db_url: str, settings) -> None:
+    from bot.services import draws
+    from storage.db import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    try:
+        async with session_factory(engine)() as s, s.begin():
+            await draws.run(s, settings, "2027Q2", "e2e", datetime.now().date())
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def stats_site(browser_available, tmp_path):
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.config import Settings
+
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
+    settings = replace(Settings.from_env(db_url), host="127.0.0.1", port=0, actor="e2e")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="stats-site", daemon=True)
+    thread.start()
+
+    def run(coro, timeout: float = 120):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    async def start():
+        await _prepare(db_url, tmp_path, settings)
+        doc = await _publish_demo(db_url, settings)
+        await _draw_unpublished(db_url, settings)
+        runner = web.AppRunner(create_app(settings))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        return runner, f"http://{host}:{port}", doc
+
+    runner = None
+    try:
+        runner, url, doc = run(start())
+        yield url, doc
+    finally:
+        if runner is not None:
+            run(runner.cleanup())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def _shot(page, name: str, show=None) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    if show is not None:
+        show.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / f"browser-stats-{name}.png"))
+
+
+def _fits_the_phone(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    for chart in page.locator("svg.chart").all():
+        box = chart.bounding_box()
+        assert box["width"] > 300 and box["x"] >= 0
+        assert box["x"] + box["width"] <= page.viewport_size["width"]
+
+
+def test_stats_page_on_a_phone(stats_site, page):
+    url, doc = stats_site
+    page.goto(f"{url}/public/")
+    page.get_by_test_id("stats-link").first.click()
+    expect(page.get_by_test_id("stats-title")).to_contain_text("2027年度", timeout=WAIT)
+    _fits_the_phone(page)
+    _shot(page, "01-top")
+
+    # the drawn but unpublished 2027Q2 does not count: one own quarterly task
+    expect(page.get_by_test_id("stats-tasks").locator(".stat").first).to_contain_text("1")
+    expect(page.get_by_test_id("joint-ratio")).to_contain_text("目标 35%")
+    joint = page.get_by_test_id("chart-joint")
+    expect(joint.locator("line.goal")).to_have_count(1)
+    expect(joint).to_contain_text("0%")
+
+    coverage = page.get_by_test_id("chart-coverage")
+    expect(coverage.locator("rect")).to_have_count(9)
+    drawn = sum(doc["summary"]["by_category"].values())
+    values = [int(v) for v in coverage.locator("text.value").all_text_contents()]
+    assert sum(values[1::3]) == drawn          # 本年抽取 of the three categories
+    _shot(page, "02-coverage", page.get_by_test_id("chart-coverage"))
+
+    results = page.get_by_test_id("chart-results")
+    values = [int(v) for v in results.locator("text.value").all_text_contents()]
+    assert values == list(doc["summary"]["by_conclusion"].values())
+    # the bars are really drawn: the longest bar is wide, an empty one has no width
+    widths = [float(w) for w in results.locator("rect").evaluate_all(
+        "rs => rs.map(r => r.getBBox().width)")]
+    assert max(widths) > 100
+    _fits_the_phone(page)
+    _shot(page, "03-results", results)
+    _shot(page, "04-rates", page.get_by_test_id("stats-rates"))
+
+    resp = page.goto(f"{url}/public/stats/2031")
+    assert resp.status == 404

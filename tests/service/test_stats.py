@@ -1,0 +1,261 @@
+"""Yearly statistics (issue 6, item 4): ``stats()`` and ``ssj stats --json`` agree with the
+figures recomputed here independently from the raw rows (both databases); chat 统计 is
+for 管理员 only and gives counts only in a group; the public variant counts published
+tasks only."""
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from bot import cli
+from bot.domain import results as rules
+from bot.services import calendar, draws, publication
+from bot.services import results as results_svc
+from bot.services import stats as stats_svc
+from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
+                            TeamMemberRow)
+from storage.models_chat import ResultRow
+from storage.models_publication import PublicationRow
+
+from .harness import texts
+
+YEAR = 2027
+DONE = ("已审核", "已公示")
+NOT_INSPECTED = "未检查：检查对象已关闭或无法联系"
+
+
+def _draft(i: int, on: date) -> rules.Draft:
+    c = rules.Conclusion.by_number(i % 6 + 1)
+    followup = {rules.Conclusion.RECTIFY: {"rectification": "设置识别标志",
+                                           "rectify_by": on + timedelta(days=30)},
+                rules.Conclusion.CASE: {"case_no": f"获环立字〔2027〕{i}号"},
+                rules.Conclusion.DEPARTMENT: {"department": "县市场监督管理局"},
+                rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"}}.get(c, {})
+    findings = "危险废物贮存场所未设置识别标志" if c in publication.PROBLEMS else ""
+    return rules.Draft(c, on, rules.Mode.ONSITE, findings, followup)
+
+
+async def _setup(bot) -> str:
+    """Q1 drawn, every result approved, published on time; Q2 drawn, then redrawn (the
+    first draw void), a few results entered and fewer approved; Q3 drawn, completed and
+    published late. Three extra tasks: a joint task this bureau initiated, one it joined,
+    a special campaign."""
+    now = bot.clock.now
+    async with bot.sf() as s, s.begin():
+        day = date(YEAR, 1, 1)
+        while day <= date(YEAR, 12, 31):      # a Monday-to-Friday calendar, as overrides
+            await calendar.set_day(s, day, day.weekday() < 5, "", "test")
+            day += timedelta(days=1)
+        admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
+        for tid, kind, initiator in (("2027LH01", "joint", "本部门"), ("2027LH02", "joint", "其他部门"),
+                                     ("2027ZX01", "special", "")):
+            s.add(TaskRow(id=tid, bureau=bot.settings.region_code, kind=kind, name=f"{tid}任务",
+                          year=YEAR, quarter=2, spec={"initiator": initiator} if initiator else {},
+                          departments=[""], items=[]))
+    for task in ("2027Q1", "2027Q2", "2027Q3"):
+        async with bot.sf() as s, s.begin():
+            await draws.run(s, bot.settings, task, "test", now.date())
+    async with bot.sf() as s, s.begin():
+        await draws.run(s, bot.settings, "2027Q2", "test", now.date(), redraw=True, reason="测试重抽")
+
+    async def enter(task, count, approve):
+        async with bot.sf() as s, s.begin():
+            _, row = await draws.valid_draw(s, task)
+            sels = await draws.current_selections(s, row)
+            for i, (ref, sel) in enumerate(sels[:count]):
+                await results_svc.submit(s, ref, sel.inspectors[0], _draft(i, now.date()), now, "t")
+                if i < approve:
+                    await results_svc.review(s, ref, True, admin, now, "t")
+            return len(sels)
+
+    n1 = await enter("2027Q1", 10_000, 10_000)
+    await enter("2027Q2", 5, 2)
+    await enter("2027Q3", 10_000, 10_000)
+    async with bot.sf() as s, s.begin():
+        await publication.publish(s, bot.settings, "2027Q1", "test", now + timedelta(days=10))
+    async with bot.sf() as s, s.begin():
+        await publication.publish(s, bot.settings, "2027Q3", "test", now + timedelta(days=60))
+    assert n1 > 0
+    return admin
+
+
+def _workdays_after(start: date, n: int) -> date:
+    d = start
+    while n:
+        d += timedelta(days=1)
+        n -= d.weekday() < 5
+    return d
+
+
+async def _expected(s, public: bool = False) -> dict:
+    """The figures from the raw rows, without bot.services.stats."""
+    pubs = {p.task_id: p for p in (await s.execute(select(PublicationRow))).scalars()}
+    tasks = [t for t in (await s.execute(select(TaskRow).where(TaskRow.year == YEAR))).scalars()
+             if not public or t.id in pubs]
+    ids = {t.id for t in tasks}
+    kinds = {"own_quarterly": 0, "joint_initiated": 0, "joint_joined": 0, "special": 0}
+    for t in tasks:
+        if t.kind == "quarterly":
+            kinds["own_quarterly"] += 1
+        elif t.kind == "special":
+            kinds["special"] += 1
+        elif (t.spec or {}).get("initiator") == "本部门":
+            kinds["joint_initiated"] += 1
+        else:
+            kinds["joint_joined"] += 1
+    own = kinds["own_quarterly"] + kinds["special"] + kinds["joint_initiated"]
+
+    rows = (await s.execute(
+        select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category,
+               ResultRow.status, ResultRow.conclusion, ResultRow.inspected_on)
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .outerjoin(ResultRow, ResultRow.selection_id == SelectionRow.id)
+        .where(DrawRow.status == "valid"))).all()
+    rows = [r for r in rows if r.task_id in ids]
+    q = select(EnterpriseRow).where(EnterpriseRow.status != "关闭")
+    ents = (await s.execute(q)).scalars().all()
+    coverage = {}
+    for cat in ("重点监管", "一般监管", "特殊监管"):
+        pool = [e.uscc for e in ents if e.category == cat]
+        times = {u: sum(1 for r in rows if r.uscc == u) for u in pool}
+        need = {"重点监管": 1, "特殊监管": 2, "一般监管": 1}[cat]   # all draws are of 2027
+        coverage[cat] = {
+            "objects": len(pool),
+            "drawn": len({r.uscc for r in rows if r.category == cat}),
+            "inspected": len({r.uscc for r in rows if r.category == cat and r.status in DONE
+                              and r.conclusion != NOT_INSPECTED}),
+            "by_rule": sum(1 for u in pool if times[u] >= need)}
+    conclusions = {}
+    for r in rows:
+        if r.status in DONE:
+            conclusions[r.conclusion] = conclusions.get(r.conclusion, 0) + 1
+    drawn_tasks = {r.task_id for r in rows}
+    complete = sum(1 for t in drawn_tasks
+                   if all(r.status in DONE for r in rows if r.task_id == t))
+    on_time = late = 0
+    for t in ids & set(pubs):
+        done_on = max(r.inspected_on for r in rows if r.task_id == t)
+        if pubs[t].published_at.date() <= _workdays_after(done_on, 20):
+            on_time += 1
+        else:
+            late += 1
+    per = {}
+    if not public:
+        q = (select(TeamMemberRow.cert, SelectionRow.task_id)
+             .join(SelectionRow, SelectionRow.id == TeamMemberRow.selection_id)
+             .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+             .where(DrawRow.status == "valid", TeamMemberRow.active.is_(True)))
+        for cert, task_id in (await s.execute(q)).all():
+            if task_id in ids:
+                per[cert] = per.get(cert, 0) + 1
+    return {"kinds": kinds, "own": own, "coverage": coverage, "conclusions": conclusions,
+            "tasks_drawn": len(drawn_tasks), "complete": complete, "on_time": on_time,
+            "late": late, "per": per}
+
+
+def _compare(doc: dict, exp: dict) -> None:
+    for k, n in exp["kinds"].items():
+        assert doc["tasks"][k] == n, k
+    assert doc["joint"]["own_tasks"] == exp["own"]
+    ratio = round(100 * exp["kinds"]["joint_initiated"] / exp["own"], 1) if exp["own"] else None
+    assert doc["joint"]["ratio"] == ratio
+    assert doc["joint"]["joint_goal_met"] is (ratio is not None and ratio >= 35)
+    for cat, c in exp["coverage"].items():
+        got = doc["coverage"][cat]
+        assert {k: got[k] for k in c} == c, cat
+    assert {k: v for k, v in doc["results"]["by_conclusion"].items() if v} == exp["conclusions"]
+    assert doc["completion"]["tasks"] == exp["tasks_drawn"]
+    assert doc["completion"]["complete"] == exp["complete"]
+    assert doc["publication"]["on_time"] == exp["on_time"]
+    assert doc["publication"]["late"] == exp["late"]
+    assert doc["publication"]["unknown"] == 0
+
+
+async def test_stats_agree_with_raw_rows_and_the_cli(bot, capsys):
+    await _setup(bot)
+    async with bot.sf() as s:
+        doc = await stats_svc.stats(s, bot.settings, YEAR)
+        exp = await _expected(s)
+        pub = await stats_svc.stats(s, bot.settings, YEAR, public=True)
+        exp_pub = await _expected(s, public=True)
+    _compare(doc, exp)
+    assert {p["cert"]: p["inspections"] for p in doc["inspectors"]} == exp["per"]
+    # the scenario exercises what it should: 1 of 5 own tasks joint (20 % < 35 %),
+    # one complete task of three drawn, one publication on time and one late
+    assert doc["tasks"] == {"own_quarterly": 3, "joint_initiated": 1, "joint_joined": 1,
+                            "special": 1, "total": 6}
+    assert doc["joint"]["ratio"] == 20.0 and not doc["joint"]["joint_goal_met"]
+    assert doc["completion"] == {"tasks": 3, "complete": 2, "rate": 66.7}
+    assert (doc["publication"]["on_time"], doc["publication"]["late"]) == (1, 1)
+    assert exp["coverage"]["重点监管"]["drawn"] > 0
+
+    # the public variant: published tasks only, no inspectors
+    _compare(pub, exp_pub)
+    assert pub["tasks"]["total"] == 2 and "inspectors" not in pub
+    assert pub["results"]["total"] < doc["results"]["total"] or doc["results"]["total"] == 0
+
+    # ssj stats --json prints the same figures
+    capsys.readouterr()
+    argv = ["--db", bot.url, "stats", "--year", str(YEAR), "--json"]
+    code = await asyncio.to_thread(cli.main, argv)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert json.loads(out) == json.loads(json.dumps(doc, ensure_ascii=False))
+    code = await asyncio.to_thread(cli.main, ["--db", bot.url, "stats", "--year", str(YEAR)])
+    assert code == 0 and "联合抽查占比：20.0%" in capsys.readouterr().out
+
+    # an unknown calendar year: publications counted as unknown, never guessed
+    async with bot.sf() as s:
+        doc2030 = await stats_svc.stats(s, bot.settings, 2030)
+    assert doc2030["tasks"]["total"] == 0 and doc2030["joint"]["ratio"] is None
+
+
+async def test_unknown_calendar_counts_as_unknown(bot):
+    """Without the calendar overrides, 2027 may be unknown to chinese-calendar: then the
+    publication is neither on time nor late."""
+    now = bot.clock.now
+    async with bot.sf() as s, s.begin():
+        await draws.run(s, bot.settings, "2027Q1", "test", now.date())
+        admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
+        _, row = await draws.valid_draw(s, "2027Q1")
+        for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
+            await results_svc.submit(s, ref, sel.inspectors[0], _draft(i, now.date()), now, "t")
+            await results_svc.review(s, ref, True, admin, now, "t")
+    async with bot.sf() as s, s.begin():
+        await publication.publish(s, bot.settings, "2027Q1", "test", now + timedelta(days=5))
+    async with bot.sf() as s:
+        doc = await stats_svc.stats(s, bot.settings, YEAR)
+        known = await calendar.year_known(s, YEAR)
+    p = doc["publication"]
+    assert p["published"] == 1
+    if known:
+        assert (p["on_time"], p["unknown"]) == (1, 0)
+    else:
+        assert (p["on_time"], p["late"], p["unknown"], p["rate"]) == (0, 0, 1, None)
+
+
+async def test_chat_stats_admins_only_counts_only_in_groups(bot):
+    await _setup(bot)
+    people = await bot.people()
+    admin = next(a for a, p in people.items() if p.role == "管理员")
+    inspector = next(a for a, p in people.items() if p.role != "管理员")
+    refused = texts(await bot.say(inspector, "统计 2027"))
+    assert "2027年度" not in refused and refused
+
+    async with bot.sf() as s:
+        ent_names = [n for (n,) in (await s.execute(select(EnterpriseRow.name))).all()]
+        ent_codes = [c for (c,) in (await s.execute(select(EnterpriseRow.uscc))).all()]
+    group = texts(await bot.group(admin, "统计 2027"))
+    assert "2027年度" in group and "联合抽查占比：20.0%" in group
+    assert "完成率：2/3" in group
+    for word in ent_names + ent_codes + [p.name for p in people.values()]:
+        assert word not in group
+
+    private = texts(await bot.say(admin, "统计"))      # the current year by default
+    assert "2027年度" in private
+    assert not any(n in private for n in ent_names + ent_codes)
+    assert any(p.name in private for p in people.values())   # per inspector, to the admin
+    assert "无法识别年度" in texts(await bot.say(admin, "统计 去年"))
