@@ -93,6 +93,8 @@ def print_plan(doc: dict, out=None) -> None:
                  doc["totals"]["objects"], doc["totals"]["visits"]])
     table([t("plan.col", name=c) for c in cols], rows, out=out)
     print(file=out)
+    if doc.get("joint"):
+        print(t("plan.joint_line", **doc["joint"]), file=out)
     print(t("plan.summary", year=doc["year"], objects=doc["totals"]["objects"],
             visits=doc["totals"]["visits"]), file=out)
     for note in doc["notes"]:

@@ -230,13 +230,14 @@ async def plan_draft(ctx: JobCtx) -> dict:
             raise
         quarters = _plan_quarters(doc)
         body = render("chat/jobs_plan.j2", year=year, library=doc["library"], quarters=quarters,
+                      joint=doc.get("joint"),
                       visits=doc["totals"]["visits"], objects=doc["totals"]["objects"],
                       estimate=None)
         told = await ctx.to_admins(body)
         return {"told": told, "visits": doc["totals"]["visits"]}
     counts = await library_counts(ctx.session)
     per_quarter = estimate(ctx.settings, counts)
-    body = render("chat/jobs_plan.j2", year=year, library=counts, quarters=[],
+    body = render("chat/jobs_plan.j2", year=year, library=counts, quarters=[], joint=None,
                   visits=4 * sum(per_quarter.values()), objects=None, estimate=per_quarter)
     return {"told": await ctx.to_admins(body), "estimate": per_quarter}
 

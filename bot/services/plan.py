@@ -131,6 +131,7 @@ async def make(session: AsyncSession, settings: Settings, year: int,
     counts = await library_counts(session)
     items = [{"seq": i.seq, "name": i.name} for i in await repo.items(session)]
     doc = document(settings, make_plan(year, counts, settings.rules()), items, counts)
+    doc["joint"] = await joint_ratio(session, year)
     made = now or datetime.now(audit.CST).replace(tzinfo=None)
     doc["made_at"], doc["made_by"] = audit.now_text(made.replace(tzinfo=audit.CST)), actor
     if row is None:
@@ -142,6 +143,24 @@ async def make(session: AsyncSession, settings: Settings, year: int,
                        {"library": doc["library"], "visits": doc["totals"]["visits"],
                         "objects": doc["totals"]["objects"], "digest": digest(doc)})
     return doc
+
+
+async def joint_ratio(session: AsyncSession, year: int) -> dict:
+    """通知 二: joint tasks this bureau initiates ÷ (its own tasks + those joint tasks), for
+    the plan: the four planned quarterly tasks plus the special and joint tasks already
+    created for the year. ``met`` is False below the 35 % goal."""
+    from sqlalchemy import select
+
+    from storage.models import TaskRow
+
+    from .stats import JOINT_GOAL, task_kind
+    kinds = [task_kind(t) for t in
+             (await session.execute(select(TaskRow).where(TaskRow.year == year))).scalars()]
+    special, joint = kinds.count("special"), kinds.count("joint_initiated")
+    total = 4 + special + joint
+    percent = round(100 * joint / total, 1)
+    return {"quarterly": 4, "special": special, "joint_initiated": joint,
+            "percent": percent, "goal": JOINT_GOAL, "met": percent >= JOINT_GOAL}
 
 
 async def get(session: AsyncSession, year: int) -> PlanRow | None:

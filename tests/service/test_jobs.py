@@ -342,6 +342,8 @@ async def test_plan_draft_in_december_goes_to_the_supervisors(h):
     for _, text in sent:
         assert "2027 年“双随机、一公开”抽查计划草案" in text
         assert "第1季度" in text and "第4季度" in text and "全年合计" in text
+        # no joint task planned yet: 0 of 4 own tasks, below the 35 % goal (通知 二)
+        assert "本部门发起 0 项" in text and "低于 35% 的目标" in text
     assert ran(await run(h, sh(2026, 12, 20, 9, 0)), "plan_draft") == []
 
 
