@@ -7,6 +7,7 @@ SSJ_REQUIRE_BROWSER=1 (as in CI). ``make browser`` installs Chromium.
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 import json
 import os
 import threading
@@ -99,44 +100,58 @@ async def _prepare(db_url: str, tmp_path: Path, settings) -> tuple[list[str], li
     return [n for n, _ in rows], [u for _, u in rows]
 
 
-@pytest.fixture
-def live_server(browser_available, tmp_path):
-    """The real app (web chat on) on 127.0.0.1 and a free port, in a thread of its own."""
+@contextmanager
+def serving(tmp_path, prepare, **overrides):
+    """The real app on 127.0.0.1 and a free port, in a thread with its own event loop.
+
+    ``prepare(db_url, settings)`` (async) fills the SQLite database first; yields
+    (base URL, what ``prepare`` returned). Traffic stays on loopback.
+    """
     from aiohttp import web
 
     from bot.app import create_app
     from bot.config import Settings
 
     db_url = f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
-    settings = replace(Settings.from_env(db_url), web_chat=True, host="127.0.0.1", port=0,
-                       actor="e2e")
+    settings = replace(Settings.from_env(db_url), host="127.0.0.1", port=0, actor="e2e",
+                       **overrides)
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="live-server", daemon=True)
+    thread = threading.Thread(target=loop.run_forever, name="e2e-server", daemon=True)
     thread.start()
 
-    def run(coro, timeout: float = 60):
+    def run(coro, timeout: float = 120):
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     async def start():
-        names, codes = await _prepare(db_url, tmp_path, settings)
+        extra = await prepare(db_url, settings)
         runner = web.AppRunner(create_app(settings))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         host, port = runner.addresses[0][:2]
-        return runner, f"http://{host}:{port}", names, codes
+        return runner, f"http://{host}:{port}", extra
 
     runner = None
     try:
-        runner, url, names, codes = run(start())
-        server = LiveServer(url, names, codes)
-        server.people = server.get("/chat/api/people")["people"]
-        yield server
+        runner, url, extra = run(start())
+        yield url, extra
     finally:
         if runner is not None:
             run(runner.cleanup())
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@pytest.fixture
+def live_server(browser_available, tmp_path):
+    """The real app with the web chat on and the demo library imported."""
+    async def prepare(db_url, settings):
+        return await _prepare(db_url, tmp_path, settings)
+
+    with serving(tmp_path, prepare, web_chat=True) as (url, (names, codes)):
+        server = LiveServer(url, names, codes)
+        server.people = server.get("/chat/api/people")["people"]
+        yield server
 
 
 @pytest.fixture

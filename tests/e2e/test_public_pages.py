@@ -7,14 +7,11 @@ index, the task page (results, summary, verification, how to re-check), a printa
 """
 from __future__ import annotations
 
-import asyncio
-import threading
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
-from .conftest import ARTIFACTS, _prepare
+from .conftest import ARTIFACTS, _prepare, serving
 
 try:
     from playwright.sync_api import expect
@@ -66,39 +63,13 @@ async def _publish_demo(db_url: str, settings) -> dict:
 @pytest.fixture
 def public_site(browser_available, tmp_path):
     """The real app on 127.0.0.1 with one published task and a published plan."""
-    from aiohttp import web
-
-    from bot.app import create_app
-    from bot.config import Settings
-
-    db_url = f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
-    settings = replace(Settings.from_env(db_url), host="127.0.0.1", port=0, actor="e2e")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="public-site", daemon=True)
-    thread.start()
-
-    def run(coro, timeout: float = 120):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
-
-    async def start():
+    async def prepare(db_url, settings):
         await _prepare(db_url, tmp_path, settings)
         doc = await _publish_demo(db_url, settings)
-        runner = web.AppRunner(create_app(settings))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        return runner, f"http://{host}:{port}", doc
+        return doc
 
-    runner = None
-    try:
-        runner, url, doc = run(start())
-        yield url, doc
-    finally:
-        if runner is not None:
-            run(runner.cleanup())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+    with serving(tmp_path, prepare) as site:
+        yield site
 
 
 def _shot(page, name: str, show=None, full_page: bool = False):
