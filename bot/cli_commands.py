@@ -110,7 +110,10 @@ def _print_draw(doc: dict, names: dict) -> None:
     cols = ["ref", "name", "uscc", "category", "ticket", "inspectors"]
     table([t("cli.col", name=c) for c in cols],
           [[s["ref"], s["name"], s["uscc"], s["category"], s["ticket"][:14],
-            "、".join(names.get(c, c) for c in s["inspectors"])] for s in doc["selections"]])
+            "、".join([names.get(c, c) for c in s["inspectors"]]
+                     + [t("cli.aux_member", name=names.get(c, c))
+                        for c in s.get("auxiliary", ())])]
+           for s in doc["selections"]])
 
 
 async def _show(s, task_id) -> tuple[dict, dict]:

@@ -30,6 +30,8 @@ def add_parser(sub, _parser) -> None:
         r = _parser(rsub, name, f"cli.cmd_result_{name}", func)
         _common(r)
         r.add_argument("--reason", default="", help=t("cli.opt_reason"))
+        r.add_argument("--team", default=None, metavar=t("cli.metavar", name="department"),
+                       help=t("cli.opt_team"))
 
 
 def _common(p) -> None:
@@ -51,8 +53,8 @@ def _draft(args, on) -> rules.Draft:
 
 
 def _out(args, row) -> int:
-    doc = {"task": row.task_id, "ref": row.selection_id, "status": row.status,
-           "conclusion": row.conclusion}
+    doc = {"task": row.task_id, "ref": row.selection_id, "department": row.department,
+           "status": row.status, "conclusion": row.conclusion}
     if args.json:
         print_json(doc)
     else:
@@ -77,7 +79,8 @@ async def _review(args, approve_it: bool) -> int:
             ref = await svc.ref_of(s, args.task.strip().upper(), args.uscc.strip().upper())
             now = datetime.now(audit.CST).replace(tzinfo=None)
             row = await svc.review(s, ref, approve_it, args.by, now,
-                                   f"{settings.actor}/{args.by}", reason=args.reason)
+                                   f"{settings.actor}/{args.by}", reason=args.reason,
+                                   department=args.team)
     return _out(args, row)
 
 

@@ -30,6 +30,8 @@ def add_parser(sub, _parser) -> None:
                    dest="inspector_filter",
                    help=t("tasks.opt_inspector_filter",
                           supported=svc.supported_inspector_filters()))
+    c.add_argument("--auxiliary", type=int, default=0, metavar="N",
+                   help=t("tasks.opt_auxiliary"))
     c.add_argument("--json", action="store_true", help=t("cli.opt_json"))
     ls = _parser(tsub, "list", "tasks.cmd_task_list", list_)
     ls.add_argument("--json", action="store_true", help=t("cli.opt_json"))
@@ -43,7 +45,7 @@ async def create(args) -> int:
                 year=args.year, quarter=args.quarter, departments=args.departments,
                 initiator=args.initiator, filters=args.filter, ratio=args.ratio,
                 count=args.count, inspector_filters=args.inspector_filter,
-                actor=settings.actor)
+                auxiliary=args.auxiliary, actor=settings.actor)
             doc = svc.task_json(row, settings.rules().own_department)
     if args.json:
         print_json(doc)
@@ -70,6 +72,8 @@ async def list_(args) -> int:
             size = t("tasks.size_ratio", ratio=d["ratio"])
         else:
             size = t("tasks.size_quota")
+        if d.get("auxiliary"):
+            size += t("tasks.size_auxiliary", n=d["auxiliary"])
         kind = d["kind"] if d["kind"] in ("joint", "special", "quarterly") else "special"
         print(t("tasks.line", task=d["task"], kind=t(f"tasks.kind_{kind}"), name=d["name"],
                 year=d["year"], quarter=d["quarter"] or "",

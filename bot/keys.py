@@ -6,7 +6,9 @@ from bot.domain.model import DomainError
 ACCEPT, RECUSE, RESULT = "acc", "rec", "res"          # on an assignment card (id = 编号)
 DRAW_OK, DRAW_NO = "dro", "drn"                       # draw confirmation (id = draw id)
 RECUSAL_OK, RECUSAL_NO = "rvo", "rvn"                 # recusal decision (id = recusal id)
-REVIEW_OK, REVIEW_BACK = "rso", "rsb"                 # result review (id = 编号)
+REVIEW_OK, REVIEW_BACK = "rso", "rsb"                 # result review (id = 编号; older cards)
+RESULT_OK, RESULT_BACK = "rro", "rrb"                 # result review (id = result id: a joint
+                                                      # task's object has one per department)
 ENTRY_OK, ENTRY_NO = "eok", "eno"                     # confirm / abandon a result entry
 
 

@@ -34,7 +34,8 @@ async def publish(ctx: Ctx, rest: str) -> None:
             raise
         missing = exc.params["missing"]
         ctx.reply(t("publication.incomplete_counts", task=exc.params["task"],
-                    counts=Counter(m["status"] for m in missing), total=len(missing)))
+                    counts=Counter(m["status"] for m in missing),
+                    total=len({m["ref"] for m in missing})))
         ctx.send(ctx.person.account, domain_message(exc))
         return
     text = svc.announcement(doc)

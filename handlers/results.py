@@ -182,38 +182,65 @@ async def review_list(ctx: Ctx, _rest: str) -> None:
         entered = (await people.by_certs(ctx.session, [r.entered_by])).get(r.entered_by)
         ctx.send(ctx.person.account, card=Card(
             t("chat.review_title", ref=r.selection_id),
-            render("chat/review.j2", a=a, r=r, who=entered.name if entered else r.entered_by).strip(),
-            (Button(keys.make(keys.REVIEW_OK, r.selection_id), t("chat.btn_pass")),
-             Button(keys.make(keys.REVIEW_BACK, r.selection_id), t("chat.btn_return"))),
+            render("chat/review.j2", a=a, r=r, who=entered.name if entered else r.entered_by,
+                   joint=len(a.departments) > 1).strip(),
+            (Button(keys.make(keys.RESULT_OK, r.id), t("chat.btn_pass")),
+             Button(keys.make(keys.RESULT_BACK, r.id), t("chat.btn_return"))),
             r.selection_id))
 
 
-@router.button(keys.REVIEW_OK, admin=True)
-async def approve(ctx: Ctx, key: str) -> None:
-    _, ref = keys.parse(key)
-    row = await svc.review(ctx.session, ref, True, ctx.person.cert, ctx.now, _actor(ctx))
+async def _approved(ctx: Ctx, row) -> None:
+    ref = row.selection_id
     ctx.reply(card=Card(t("chat.review_title", ref=ref),
                         t("chat.review_done", ref=ref, approved=True), ref=ref), update=True)
     await _tell_enterer(ctx, row, t("chat.result_approved", ref=ref))
 
 
-@router.button(keys.REVIEW_BACK, admin=True)
-async def back(ctx: Ctx, key: str) -> None:
+@router.button(keys.RESULT_OK, admin=True)
+async def approve(ctx: Ctx, key: str) -> None:
+    _, result_id = keys.parse(key)
+    await _approved(ctx, await svc.review_by_id(ctx.session, result_id, True, ctx.person.cert,
+                                                ctx.now, _actor(ctx)))
+
+
+@router.button(keys.REVIEW_OK, admin=True)
+async def approve_by_ref(ctx: Ctx, key: str) -> None:
+    """A card sent before results were kept per department: 编号 names the object."""
     _, ref = keys.parse(key)
-    await dialogues.save(ctx.session, ctx.inbound.user, RETURN, {"ref": ref}, ctx.now, _ttl(ctx))
+    await _approved(ctx, await svc.review(ctx.session, ref, True, ctx.person.cert, ctx.now,
+                                          _actor(ctx)))
+
+
+@router.button(keys.RESULT_BACK, admin=True)
+async def back(ctx: Ctx, key: str) -> None:
+    _, result_id = keys.parse(key)
+    row = await svc.result(ctx.session, result_id)
+    await dialogues.save(ctx.session, ctx.inbound.user, RETURN,
+                         {"ref": row.selection_id, "result": row.id}, ctx.now, _ttl(ctx))
+    ctx.reply(t("chat.return_ask_reason", ref=row.selection_id))
+
+
+@router.button(keys.REVIEW_BACK, admin=True)
+async def back_by_ref(ctx: Ctx, key: str) -> None:
+    _, ref = keys.parse(key)
+    row = await svc.pick(ctx.session, ref)
+    await dialogues.save(ctx.session, ctx.inbound.user, RETURN,
+                         {"ref": ref, "result": row.id}, ctx.now, _ttl(ctx))
     ctx.reply(t("chat.return_ask_reason", ref=ref))
 
 
 async def return_step(ctx: Ctx, st: dict, text: str) -> None:
-    row = await svc.review(ctx.session, st["ref"], False, ctx.person.cert, ctx.now,
-                           _actor(ctx), reason=text)
+    if st.get("result"):
+        row = await svc.review_by_id(ctx.session, st["result"], False, ctx.person.cert,
+                                     ctx.now, _actor(ctx), reason=text)
+    else:   # a dialogue saved before results were kept per department
+        row = await svc.review(ctx.session, st["ref"], False, ctx.person.cert, ctx.now,
+                               _actor(ctx), reason=text)
     await dialogues.clear(ctx.session, ctx.inbound.user)
     ctx.reply(t("chat.review_done", ref=st["ref"], approved=False))
     await _tell_enterer(ctx, row, t("chat.result_returned", ref=st["ref"], reason=text.strip()))
-    a = await assignments.load(ctx.session, st["ref"])
     ctx.replies.extend(await notify.assignment_messages(
         ctx.session, st["ref"], certs={row.entered_by}, tag=f"ret{row.id}-{ctx.now.timestamp()}"))
-    del a
 
 
 async def _tell_enterer(ctx: Ctx, row, text: str) -> None:

@@ -30,9 +30,9 @@ from sqlalchemy.orm import load_only
 
 from bot.domain.model import DomainError
 from bot.domain.periods import quarter_end
-from bot.domain.results import State
+from bot.domain.results import State, least_advanced
 from bot.domain.workdays import Calendar
-from bot.services import calendar as calendar_svc, draws, people
+from bot.services import calendar as calendar_svc, draws, people, results as results_svc
 from bot.text import domain_message, render, t
 from storage.models import DrawRow, TaskRow
 from storage.models_chat import ResultRow
@@ -49,10 +49,12 @@ FINISHED = (State.APPROVED.value, State.PUBLISHED.value)
 
 @dataclass(frozen=True)
 class Obj:
+    """One object's result for one department's team (a joint task has one per department)."""
     ref: int
     name: str
     status: str
     certs: tuple[str, ...]
+    department: str = ""
 
 
 async def valid_tasks(session: AsyncSession) -> list[tuple[TaskRow, DrawRow]]:
@@ -64,14 +66,16 @@ async def valid_tasks(session: AsyncSession) -> list[tuple[TaskRow, DrawRow]]:
 
 
 async def objects(session: AsyncSession, draw: DrawRow) -> list[Obj]:
-    """The draw's objects with their result state and current team."""
+    """The draw's objects with each department team's result state and members."""
     sels = await draws.current_selections(session, draw)
-    refs = [ref for ref, _ in sels]
-    status = dict((await session.execute(select(ResultRow.selection_id, ResultRow.status)
-                                         .where(ResultRow.selection_id.in_(refs)))).all()) \
-        if refs else {}
-    return [Obj(ref, sel.name, status.get(ref, State.NOT_ENTERED.value),
-                tuple(c for team in sel.teams for c in team.members)) for ref, sel in sels]
+    found = await results_svc.units(session, [ref for ref, _ in sels])
+    out = []
+    for ref, sel in sels:
+        for team in sel.teams:
+            row = found.get(ref, {}).get(team.department)
+            out.append(Obj(ref, sel.name, row.status if row else State.NOT_ENTERED.value,
+                           tuple(team.members), team.department))
+    return out
 
 
 def task_deadline(task: TaskRow, cal: Calendar) -> date | None:
@@ -140,24 +144,28 @@ async def _overdue(ctx: JobCtx, task: TaskRow, deadline: date, objs: list[Obj]) 
     left = [o for o in objs if o.status not in FINISHED]
     if not left:
         return {"unfinished": 0}
-    counts = {s: sum(o.status == s for o in left) for s in
+    per_object: dict[int, list[State]] = {}
+    for o in left:   # an object counts once, in its least advanced department's state
+        per_object.setdefault(o.ref, []).append(State(o.status))
+    states = [least_advanced(v).value for v in per_object.values()]
+    counts = {s: states.count(s) for s in
               (State.NOT_ENTERED.value, State.RETURNED.value, State.PENDING.value)}
     told = await ctx.to_admins(render(
         "chat/jobs_overdue.j2", task=task.id, task_name=task.name, deadline=deadline,
-        total=len(objs), left=len(left), counts=counts,
-        unsubmitted=[o.ref for o in left if o.status in UNSUBMITTED],
-        pending=[o.ref for o in left if o.status == State.PENDING.value]))
-    return {"unfinished": len(left), "told": told}
+        total=len({o.ref for o in objs}), left=len({o.ref for o in left}), counts=counts,
+        unsubmitted=sorted({o.ref for o in left if o.status in UNSUBMITTED}),
+        pending=sorted({o.ref for o in left if o.status == State.PENDING.value})))
+    return {"unfinished": len({o.ref for o in left}), "told": told}
 
 
 async def completed_at(session: AsyncSession, draw: DrawRow) -> datetime | None:
-    """When the last result was approved, if every object's result is approved and none
-    is published yet; None otherwise."""
+    """When the last result was approved, if every object's result (every department's,
+    for a joint task) is approved and none is published yet; None otherwise."""
     objs = await objects(session, draw)
     if not objs or any(o.status != State.APPROVED.value for o in objs):
         return None
     return await session.scalar(select(func.max(ResultRow.reviewed_at)).where(
-        ResultRow.selection_id.in_([o.ref for o in objs])))
+        ResultRow.selection_id.in_(sorted({o.ref for o in objs}))))
 
 
 def workdays_before(cal: Calendar, day: date, n: int) -> date:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint, text)
+                        String, Text, UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -172,6 +172,8 @@ class TeamMemberRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     ended_reason: Mapped[str] = mapped_column(String(20), default="")  # recused | swapped
+    # a 辅助人员 added by a special campaign (recorded as drawn, whatever the library says later)
+    auxiliary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 

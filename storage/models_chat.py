@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base
@@ -69,10 +70,15 @@ class ChatMessage(Base):
 
 
 class ResultRow(Base):
-    """The inspection result of one drawn object (谁检查、谁录入、谁公开)."""
+    """The inspection result of one drawn object by one department's team
+    (谁检查、谁录入、谁公开). A joint task has one row per department and object."""
     __tablename__ = "results"
+    __table_args__ = (UniqueConstraint("selection_id", "department",
+                                       name="results_selection_department"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id"), unique=True)
+    selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id"), index=True)
+    # the team's department as stored on team_members (the bureau's own: its name)
+    department: Mapped[str] = mapped_column(String(50), default="")
     task_id: Mapped[str] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(10), default="未录入", index=True)
     conclusion: Mapped[str] = mapped_column(String(40), default="")

@@ -8,6 +8,7 @@ of the filtered pool. Then each drawn object is staffed (teams.py).
 from __future__ import annotations
 
 import heapq
+import unicodedata
 from datetime import date
 from typing import Iterable, Mapping, Sequence
 
@@ -27,9 +28,25 @@ def campaign_count(spec: TaskSpec, eligible: int) -> int | None:
     return spec.count
 
 
+YES, NO = "是", "否"   # the values of the 正面清单 filter
+
+
+def tag_key(text: str) -> str:
+    """How 环境信用评级 and 绩效分级 compare: full-width forms folded (NFKC), blanks
+    removed, letters upper-cased, so "a", " A " and "Ａ" all mean A."""
+    return "".join(unicodedata.normalize("NFKC", text or "").split()).upper()
+
+
 def matches(obj: Enterprise, filters: Iterable[tuple[str, str]]) -> bool:
+    """Does the object pass every (field, value) filter of a campaign?"""
     for field_name, value in filters:
-        if field_name == "pollutant":
+        if field_name in ("credit", "grade"):
+            if tag_key(getattr(obj, field_name)) != tag_key(value):
+                return False
+        elif field_name == "positive":
+            if obj.positive != (value == YES):
+                return False
+        elif field_name == "pollutant":
             if value not in obj.pollutants:
                 return False
         elif field_name == "region":
@@ -94,7 +111,7 @@ def draw(pool: Sequence[Enterprise], inspectors: Sequence[Inspector], conflicts:
     teams, caps = staff(chosen, inspectors, conflicts, history, rules, spec, tickets)
     selections = tuple(
         Selection(o.uscc, o.name, o.category, t,
-                  tuple(Team(d, tuple(m)) for d, m in teams[o.uscc]))
+                  tuple(Team(d, tuple(m), tuple(a)) for d, m, a in teams[o.uscc]))
         for o, t in chosen)
     cap = max(caps.values()) if caps else 0
     return DrawResult(selections, tuple(quotas), cap, ALGORITHM)

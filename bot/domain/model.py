@@ -59,19 +59,32 @@ class Enterprise:
     status: Status = Status.RUNNING
     region: str = ""      # 行政区划
     industry: str = ""    # 行业类别
+    credit: str = ""      # 环境信用评级 (free text tag)
+    grade: str = ""       # 绩效分级 (A/B/C/D…)
+    positive: bool = False  # 正面清单 是/否
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "uscc": self.uscc, "name": self.name, "category": self.category.value,
             "pollutants": list(self.pollutants), "status": self.status.value,
             "region": self.region, "industry": self.industry,
         }
+        # only when set: snapshots of large pools stay lean, and a snapshot taken before
+        # these fields existed reads back (and digests) exactly as it was
+        if self.credit:
+            d["credit"] = self.credit
+        if self.grade:
+            d["grade"] = self.grade
+        if self.positive:
+            d["positive"] = True
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Enterprise":
         return cls(d["uscc"], d["name"], Category(d["category"]), tuple(d.get("pollutants", ())),
                    Status(d.get("status", Status.RUNNING.value)), d.get("region", ""),
-                   d.get("industry", ""))
+                   d.get("industry", ""), d.get("credit", ""), d.get("grade", ""),
+                   bool(d.get("positive", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +192,8 @@ class TaskSpec:
     ``kind`` is ``quarterly`` (quotas and coverage apply), ``special`` (a campaign with
     filters and a fixed count) or ``joint``. ``departments`` lists the departments that
     staff teams; the first is the lead. ``count`` fixes the number of objects for
-    special/joint tasks (None: the quarterly quota rules).
+    special/joint tasks (None: the quarterly quota rules). ``auxiliary`` is the number of
+    辅助人员 added to the bureau's own team of each object (special campaigns only).
     """
 
     task_id: str
@@ -194,9 +208,10 @@ class TaskSpec:
     inspector_expertise: tuple[str, ...] = ()           # campaign filter on 业务专长
     inspector_region: str = ""                          # campaign filter on 所在区域
     ratio: Fraction | None = None    # campaigns: ⌈ratio · eligible⌉ objects, exactly
+    auxiliary: int = 0               # 辅助人员 per own team (special campaigns)
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "task_id": self.task_id, "kind": self.kind, "year": self.year,
             "quarter": self.quarter, "on": self.on.isoformat(),
             "departments": list(self.departments),
@@ -206,6 +221,9 @@ class TaskSpec:
             "inspector_region": self.inspector_region,
             "ratio": str(self.ratio) if self.ratio is not None else None,
         }
+        if self.auxiliary:  # only when set: earlier snapshots stay byte-identical
+            d["auxiliary"] = self.auxiliary
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "TaskSpec":
@@ -214,13 +232,25 @@ class TaskSpec:
             tuple(d["departments"]), tuple(Category(c) for c in d["categories"]), d["count"],
             tuple(tuple(f) for f in d["object_filter"]), tuple(d["inspector_expertise"]),
             d["inspector_region"], Fraction(d["ratio"]) if d.get("ratio") else None,
+            int(d.get("auxiliary", 0) or 0),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Team:
     department: str
-    members: tuple[str, ...]  # 执法证号, in the order they were chosen
+    members: tuple[str, ...]  # 执法证号 of the officers, in the order they were chosen
+    auxiliary: tuple[str, ...] = ()  # 辅助人员 (their 执法证号/work id), in order chosen
+
+    def to_json(self) -> dict:
+        d = {"department": self.department, "members": list(self.members)}
+        if self.auxiliary:  # only when set: earlier results stay byte-identical
+            d["auxiliary"] = list(self.auxiliary)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Team":
+        return cls(d["department"], tuple(d["members"]), tuple(d.get("auxiliary", ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,19 +263,27 @@ class Selection:
 
     @property
     def inspectors(self) -> tuple[str, ...]:
+        """The officers (执法人员) of every team."""
         return tuple(m for t in self.teams for m in t.members)
 
+    @property
+    def auxiliary(self) -> tuple[str, ...]:
+        """The 辅助人员 of every team."""
+        return tuple(m for t in self.teams for m in t.auxiliary)
+
     def to_json(self) -> dict:
-        return {
+        d = {
             "uscc": self.uscc, "name": self.name, "category": self.category.value,
             "ticket": self.ticket, "inspectors": list(self.inspectors),
-            "teams": [{"department": t.department, "members": list(t.members)}
-                      for t in self.teams],
+            "teams": [t.to_json() for t in self.teams],
         }
+        if self.auxiliary:
+            d["auxiliary"] = list(self.auxiliary)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Selection":
-        teams = tuple(Team(t["department"], tuple(t["members"])) for t in d.get("teams", ()))
+        teams = tuple(Team.from_json(t) for t in d.get("teams", ()))
         return cls(d["uscc"], d["name"], Category(d["category"]), d["ticket"], teams)
 
 

@@ -158,6 +158,32 @@ def counts_as_inspected(conclusion: Conclusion) -> bool:
     return conclusion is not Conclusion.NOT_INSPECTED
 
 
+# Joint inspections: each department's team records its own result of the same visit
+# object; the public record shows one conclusion per object, the most serious one found.
+SEVERITY = (Conclusion.JUDICIAL, Conclusion.CASE, Conclusion.DEPARTMENT, Conclusion.RECTIFY,
+            Conclusion.NONE_FOUND, Conclusion.NOT_INSPECTED)
+_PROGRESS = (State.NOT_ENTERED, State.RETURNED, State.PENDING, State.APPROVED, State.PUBLISHED)
+
+
+def combined_conclusion(conclusions) -> Conclusion:
+    """One object's conclusion from its departments' results: the most serious problem
+    any of them found; 未发现问题 if one inspected and found none; 未检查 only when no
+    department could inspect."""
+    found = set(conclusions)
+    if not found:
+        raise ValueError("no conclusions to combine")
+    return next(c for c in SEVERITY if c in found)
+
+
+def least_advanced(states) -> State:
+    """An object's state across its departments' results: the one furthest from done
+    (an object is approved only when every department's result is)."""
+    found = list(states)
+    if not found:
+        return State.NOT_ENTERED
+    return min(found, key=_PROGRESS.index)
+
+
 def tracks_rectification(conclusion: Conclusion) -> bool:
     """责令整改 is tracked until the rectification is done."""
     return conclusion is Conclusion.RECTIFY

@@ -4,6 +4,10 @@ Eligibility: an on-duty officer of the team's department, no declared conflict w
 object, below the workload cap, and (rotation) not on the object's previous team unless
 leaving those out makes the team impossible. Choice: ascending pairing ticket of
 ``USCC/执法证号``, the lowest-ticket eligible expert first where the object needs one.
+
+Special campaigns may add ``spec.auxiliary`` 辅助人员 (监测机构, 专家) to the bureau's own
+team of each object, chosen the same way from their own pool under their own workload
+cap. They come on top of the ≥ min_team officers, so a team is never only auxiliary.
 """
 from __future__ import annotations
 
@@ -40,6 +44,22 @@ def department_pool(inspectors: Iterable[Inspector], dept: str, rules: Rules,
     return out
 
 
+def auxiliary_pool(inspectors: Iterable[Inspector], rules: Rules,
+                   spec: TaskSpec) -> list[Inspector]:
+    """On-duty 辅助人员 who may join the bureau's own teams.
+
+    The campaign's 业务专长 filter applies to them as it does to officers: an expert is
+    added for that expertise. Its 所在区域 filter does not: monitoring centres and expert
+    panels sit outside the county's squads (所在区域 is e.g. 新乡市 or 河南省), and the
+    filter is about which local officers go.
+    """
+    own = ("", rules.own_department)
+    return [p for p in inspectors
+            if p.kind is PersonKind.AUXILIARY and p.duty is Duty.ON and p.department in own
+            and (not spec.inspector_expertise
+                 or set(spec.inspector_expertise) & set(p.expertise))]
+
+
 def needed_expertise(obj: Enterprise, dept: str, rules: Rules) -> str | None:
     """The expertise one member must have (the 辐射 rule), for the bureau's own team."""
     if dept not in ("", rules.own_department):
@@ -50,9 +70,14 @@ def needed_expertise(obj: Enterprise, dept: str, rules: Rules) -> str | None:
     return None
 
 
-def workload_cap(objects: int, pool_size: int, rules: Rules) -> int:
-    """⌈team slots / eligible inspectors⌉ + 1 objects per inspector in one draw."""
-    return ceil_div(objects * rules.min_team, pool_size) + rules.workload_extra
+def workload_cap(objects: int, pool_size: int, rules: Rules, per_team: int | None = None) -> int:
+    """⌈team slots / eligible inspectors⌉ + 1 objects per inspector in one draw.
+
+    Team slots are objects × ``per_team`` (default the minimum team size; for 辅助人员
+    the campaign's number per team).
+    """
+    per_team = rules.min_team if per_team is None else per_team
+    return ceil_div(objects * per_team, pool_size) + rules.workload_extra
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +127,16 @@ def _choose(group: Sequence[Candidate], need: int, skill: str | None) -> list[st
 
 def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
           conflicts: frozenset, history: Mapping[str, History], rules: Rules,
-          spec: TaskSpec, tickets: Tickets) -> tuple[dict[str, list[tuple[str, list[str]]]], dict[str, int]]:
-    """Teams for drawn (object, ticket) pairs. Returns ({uscc: [(dept, members)]}, caps).
+          spec: TaskSpec, tickets: Tickets
+          ) -> tuple[dict[str, list[tuple[str, list[str], list[str]]]], dict[str, int]]:
+    """Teams for drawn (object, ticket) pairs.
 
-    Staffing is greedy in ticket order under the workload cap. If that dead-ends on an
-    object only because the cap left someone out, the cap is raised by one and staffing
-    of that department starts again (deterministic; the cap used is returned).
+    Returns ({uscc: [(dept, officers, auxiliary)]}, caps) with the officers' cap per
+    department. Staffing is greedy in ticket order under the workload cap. If that
+    dead-ends on an object only because the cap left someone out, the cap is raised by one
+    and staffing of that department starts again (deterministic; the cap used is returned).
     """
-    teams: dict[str, list[tuple[str, list[str]]]] = {o.uscc: [] for o, _ in objects}
+    teams: dict[str, list[tuple[str, list[str], list[str]]]] = {o.uscc: [] for o, _ in objects}
     caps: dict[str, int] = {}
     for dept in spec.departments:
         pool = department_pool(inspectors, dept, rules, spec)
@@ -120,20 +147,54 @@ def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspec
         order = sorted(objects, key=lambda ot: (skills[ot[0].uscc] is None, ot[1], ot[0].uscc))
         ranks = {o.uscc: ranked(o, pool, skills[o.uscc], tickets) for o, _ in order}
         cap = workload_cap(len(objects), len(pool), rules)
-        while True:
-            chosen, failure = _staff_once(order, ranks, skills, conflicts, history, rules, cap)
-            if failure is None:
-                break
-            if not failure.pop("capped"):
-                raise DomainError("team_unstaffable", **failure)
-            cap += 1
+        chosen, cap = _staff_capped(order, ranks, skills, conflicts, history, rules.min_team,
+                                    cap, "team_unstaffable")
         caps[label] = cap
+        extra: dict[str, list[str]] = {}
+        if spec.auxiliary and dept in ("", rules.own_department):
+            extra = staff_auxiliary(objects, inspectors, conflicts, history, rules, spec,
+                                    tickets)
         for uscc, members in chosen.items():
-            teams[uscc].append((label, members))
+            teams[uscc].append((label, members, extra.get(uscc, [])))
     return teams, caps
 
 
-def _staff_once(order, ranks, skills, conflicts, history, rules: Rules, cap: int):
+def staff_auxiliary(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
+                    conflicts: frozenset, history: Mapping[str, History], rules: Rules,
+                    spec: TaskSpec, tickets: Tickets) -> dict[str, list[str]]:
+    """``spec.auxiliary`` 辅助人员 for each object's own team: {uscc: [cert, …]}.
+
+    Objects in ascending ticket order; for each, the auxiliary pool in ascending
+    pairing-ticket order (``USCC/cert``) without declared conflicts, below their own cap
+    ⌈objects · auxiliary / pool⌉ + workload_extra, with the same rotation rule as
+    officers and the same cap raising on a dead end. No expertise rule: the expert rules
+    (辐射) are met by officers.
+    """
+    need = spec.auxiliary
+    pool = auxiliary_pool(inspectors, rules, spec)
+    if len(pool) < need:
+        raise DomainError("auxiliary_short", need=need, have=len(pool))
+    order = sorted(objects, key=lambda ot: (ot[1], ot[0].uscc))
+    skills = {o.uscc: None for o, _ in order}
+    ranks = {o.uscc: ranked(o, pool, None, tickets) for o, _ in order}
+    cap = workload_cap(len(objects), len(pool), rules, need)
+    chosen, _cap = _staff_capped(order, ranks, skills, conflicts, history, need, cap,
+                                 "auxiliary_unstaffable")
+    return chosen
+
+
+def _staff_capped(order, ranks, skills, conflicts, history, need: int, cap: int, code: str):
+    """Greedy staffing, raising the cap by one while only the cap stands in the way."""
+    while True:
+        chosen, failure = _staff_once(order, ranks, skills, conflicts, history, need, cap)
+        if failure is None:
+            return chosen, cap
+        if not failure.pop("capped"):
+            raise DomainError(code, **failure)
+        cap += 1
+
+
+def _staff_once(order, ranks, skills, conflicts, history, need: int, cap: int):
     load: dict[str, int] = {}
     chosen: dict[str, list[str]] = {}
     for obj, _ticket in order:
@@ -141,12 +202,12 @@ def _staff_once(order, ranks, skills, conflicts, history, rules: Rules, cap: int
         free = [c for c in ranks[obj.uscc] if (c.cert, obj.uscc) not in conflicts]
         cands = [c for c in free if load.get(c.cert, 0) < cap]
         previous = history.get(obj.uscc, _NO_HISTORY).last_team
-        members, failure = pick(cands, rules.min_team, skill, previous)
+        members, failure = pick(cands, need, skill, previous)
         if failure:
             return chosen, {"uscc": obj.uscc, "name": obj.name, "reason": failure,
-                            "need": rules.min_team, "have": len(cands),
+                            "need": need, "have": len(cands),
                             "expertise": skill or "",
-                            "capped": _staffable(free, rules.min_team, skill)}
+                            "capped": _staffable(free, need, skill)}
         for m in members:
             load[m] = load.get(m, 0) + 1
         chosen[obj.uscc] = members

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.items import applicable
 from bot.domain.model import DomainError
-from bot.domain.results import State, offsite_allowed
+from bot.domain.results import State, least_advanced, offsite_allowed
 from storage import repo
 from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
                             TeamMemberRow)
@@ -34,6 +34,7 @@ class Assignment:
     accepted: bool
     result_status: str
     drawn_on: date | None
+    departments: tuple[str, ...] = ()    # the departments with a team on it (joint: several)
 
 
 async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assignment:
@@ -51,8 +52,16 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         InspectorRow.cert.in_([m.cert for m in members])))).scalars()}
     items = [(i.seq, i.name, i.pollutant) for i in await repo.items(session)]
     pollutants = list(ent.pollutants or []) if ent else []
-    result = await session.scalar(select(ResultRow).where(ResultRow.selection_id == ref))
+    results = list((await session.execute(select(ResultRow).where(
+        ResultRow.selection_id == ref))).scalars())
     mine = next((m for m in members if m.cert == cert), None)
+    if mine is not None:   # a member sees their own department's result
+        own = next((r for r in results if r.department == mine.department), None)
+        status = own.status if own else State.NOT_ENTERED.value
+    else:                  # a supervisor sees the object's state across departments
+        teams = {m.department for m in members} | {r.department for r in results}
+        states = {r.department: State(r.status) for r in results}
+        status = least_advanced([states.get(d, State.NOT_ENTERED) for d in teams]).value
     return Assignment(
         ref, task.id, task.name, task.deadline, sel.uscc, sel.name, sel.category,
         ent.address if ent else "", ent.industry if ent else "", pollutants,
@@ -60,8 +69,8 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         [(m.cert, people[m.cert].name if m.cert in people else m.cert,
           people[m.cert].msg_account if m.cert in people else "") for m in members],
         offsite_allowed(ent.credit_rating, ent.performance_grade, ent.positive_list) if ent else False,
-        bool(mine and mine.accepted_at), result.status if result else State.NOT_ENTERED.value,
-        repo.as_date(draw.drawn_at))
+        bool(mine and mine.accepted_at), status,
+        repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)))
 
 
 async def mine(session: AsyncSession, cert: str) -> list[int]:

@@ -30,7 +30,9 @@ Progress = Callable[[str, int, int], None]
 
 def enterprise(row) -> Enterprise:
     return Enterprise(row.uscc, row.name, Category(row.category), tuple(row.pollutants or ()),
-                      Status(row.status), row.region or "", row.industry or "")
+                      Status(row.status), row.region or "", row.industry or "",
+                      (row.credit_rating or "").strip(), (row.performance_grade or "").strip(),
+                      bool(row.positive_list))
 
 
 def inspector(row) -> Inspector:
@@ -126,9 +128,11 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
         await session.flush()
         seq = 0
         for team in sel.teams:
-            for cert in team.members:
+            # 辅助人员 are members of their team like officers (they get the assignment),
+            # marked as such
+            for cert in team.members + team.auxiliary:
                 session.add(TeamMemberRow(selection_id=srow.id, department=team.department,
-                                          cert=cert, seq=seq))
+                                          cert=cert, seq=seq, auxiliary=cert in team.auxiliary))
                 seq += 1
     await session.flush()
     await audit.append(session, actor, "draw.run", task.id, {
@@ -151,20 +155,28 @@ async def valid_draw(session: AsyncSession, task_id: str) -> tuple[TaskRow, Draw
 
 
 async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[int, Selection]]:
-    """(编号, selection) with teams as they stand after recusals."""
+    """(编号, selection) with teams as they stand after recusals.
+
+    A team's rows hold officers and 辅助人员 alike (in the order chosen), the latter
+    marked ``auxiliary``.
+    """
     sels = await repo.selections(session, row.id)
     members = await repo.active_members(session, [s.id for s in sels])
     out = []
     for s in sels:
-        teams: dict[str, list[str]] = {}
+        teams: dict[str, tuple[list[str], list[str]]] = {}
         for m in members.get(s.id, []):
-            teams.setdefault(m.department, []).append(m.cert)
+            officers, auxiliary = teams.setdefault(m.department, ([], []))
+            (auxiliary if m.auxiliary else officers).append(m.cert)
         out.append((s.id, Selection(s.uscc, s.name, Category(s.category), s.ticket,
-                                    tuple(Team(d, tuple(ms)) for d, ms in teams.items()))))
+                                    tuple(Team(d, tuple(ms), tuple(xs))
+                                          for d, (ms, xs) in teams.items()))))
     return out
 
 
 def as_json(task_id: str, row: DrawRow, selections) -> dict:
+    """``inspectors`` and ``teams`` ({department: [执法证号…]}) list the officers; a
+    campaign with 辅助人员 adds ``auxiliary`` ([their 执法证号…]) to each selection."""
     return {
         "task": task_id, "draw_id": row.id, "commitment": row.commitment,
         "pool_digest": row.pool_digest, "algorithm": row.algorithm,

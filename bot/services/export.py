@@ -17,7 +17,9 @@ async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
     people = {p.cert: p.name for p in await repo.inspectors(session)}
     cols = ["ref", "name", "uscc", "category", "ticket", "inspectors"]
     rows = [[ref, s.name, s.uscc, s.category.value, s.ticket,
-             "、".join(f"{people.get(c, '')}（{c}）" for c in s.inspectors)] for ref, s in sels]
+             "、".join([f"{people.get(c, '')}（{c}）" for c in s.inspectors]
+                      + [t("cli.aux_member", name=f"{people.get(c, '')}（{c}）")
+                         for c in s.auxiliary])] for ref, s in sels]
     facts = [("task", task.id), ("task_name", task.name), ("draw_id", row.id),
              ("commitment", row.commitment), ("pool_digest", row.pool_digest),
              ("algorithm", row.algorithm), ("drawn_at", row.drawn_at)]

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.results import State
 from storage import repo
 from storage.models import DrawRow, TaskRow
 
 from .draws import current_selections, valid_draw
-from .results import by_task
+from .results import unit_state, units
 
 
 @dataclass
@@ -43,9 +42,10 @@ async def report(session: AsyncSession, task_id: str) -> Report:
     for ms in members.values():
         r.members += len(ms)
         r.accepted += sum(1 for m in ms if m.accepted_at is not None)
-    r.results = await by_task(session, task.id)
-    blank = State.NOT_ENTERED.value   # objects with no result row yet count as not entered
-    r.results[blank] = len(sels) - sum(r.results.values()) + r.results.get(blank, 0)
+    # per object; a joint task's object counts as approved only when every department's is
+    for results in (await units(session, [ref for ref, _ in sels])).values():
+        state = unit_state(results).value
+        r.results[state] = r.results.get(state, 0) + 1
     return r
 
 

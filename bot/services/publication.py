@@ -51,19 +51,31 @@ def digest(document: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _missing(sels, results: dict[int, ResultRow]) -> list[dict]:
-    """Every drawn object whose result is not 已审核 (未录入 when there is none yet)."""
+def _ordered(found: dict, sel) -> dict:
+    """An object's results in the order of its teams (the lead department first)."""
+    order = [team.department for team in sel.teams]
+    return dict(sorted(found.items(), key=lambda kv: (
+        order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
+
+
+def _missing(sels, units: dict[int, dict[str, ResultRow | None]]) -> list[dict]:
+    """Every drawn object's result (each department's, in a joint task) that is not 已审核
+    (未录入 when there is none yet)."""
     out = []
     for ref, sel in sels:
-        status = results[ref].status if ref in results else rules.State.NOT_ENTERED.value
-        if status != rules.State.APPROVED.value:
-            out.append({"ref": ref, "name": sel.name, "status": status})
+        found = _ordered(units.get(ref) or {"": None}, sel)
+        several = len(found) > 1
+        for dept, row in found.items():
+            status = row.status if row is not None else rules.State.NOT_ENTERED.value
+            if status != rules.State.APPROVED.value:
+                out.append({"ref": ref, "name": sel.name, "status": status,
+                            "department": dept if several else ""})
     return out
 
 
-async def _results(session: AsyncSession, task_id: str) -> dict[int, ResultRow]:
-    rows = await session.execute(select(ResultRow).where(ResultRow.task_id == task_id))
-    return {r.selection_id: r for r in rows.scalars()}
+async def _results(session: AsyncSession, sels) -> dict[int, dict[str, ResultRow | None]]:
+    from . import results as results_svc
+    return await results_svc.units(session, [ref for ref, _ in sels])
 
 
 def _withheld(withhold: dict | None, task_id: str, drawn: set[str]) -> dict[str, str]:
@@ -85,7 +97,7 @@ async def publish(session: AsyncSession, settings: Settings, task_id: str, actor
     if await session.get(PublicationRow, task.id) is not None:
         raise DomainError("already_published", task=task.id)
     sels = await draws.current_selections(session, draw)
-    results = await _results(session, task.id)
+    results = await _results(session, sels)
     lacking = _missing(sels, results)
     if lacking:
         raise DomainError("publish_incomplete", task=task.id, missing=lacking)
@@ -95,8 +107,8 @@ async def publish(session: AsyncSession, settings: Settings, task_id: str, actor
         draw.revealed_at = now
         await audit.append(session, actor, "draw.reveal", task.id, {"draw_id": draw.id})
     for ref, _ in sels:
-        row = results[ref]
-        row.status = rules.transition(rules.State(row.status), "publish").value
+        for row in results[ref].values():
+            row.status = rules.transition(rules.State(row.status), "publish").value
     doc = await _document(session, settings, task, draw, sels, results, withheld, now)
     row = PublicationRow(task_id=task.id, bureau=settings.region_code, draw_id=draw.id,
                          published_at=now, published_by=actor, summary=doc["summary"],
@@ -137,25 +149,18 @@ async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, s
         if sel.uscc in withheld:
             objects.append({"no": no, "withheld": True, "notice": t("publication.withheld_notice")})
             continue
-        r, ent = results[ref], ents.get(sel.uscc)
-        c = rules.Conclusion(r.conclusion)
+        ent = ents.get(sel.uscc)
         pollutants = list(ent.pollutants or []) if ent else pool.get(sel.uscc, {}).get("pollutants", [])
-        problem = c in PROBLEMS
-        followup = dict(r.followup or {}) if problem else {}
         objects.append({
             "no": no, "withheld": False, "name": sel.name, "uscc": sel.uscc,
             "category": sel.category.value, "address": ent.address if ent else "",
-            "inspected_on": r.inspected_on.isoformat() if r.inspected_on else "",
-            "mode": r.mode,
             "items": [{"seq": seq, "name": name}
                       for seq, name in applicable(items, pollutants, sel.category)],
-            "conclusion": rules.public_wording(c), "conclusion_no": c.number,
-            "inspected": rules.counts_as_inspected(c),
-            "findings": (r.findings or "").strip() if problem else "",
-            "outcome": t("publication.outcome", no=c.number, f=followup) if problem else "",
-            "followup": followup,
+            **_object_result(_ordered(results[ref], sel), settings),
             "teams": [{"department": team.department or settings.own_department,
-                       "inspectors": [names.get(m, m) for m in team.members]}
+                       "inspectors": [names.get(m, m) for m in team.members],
+                       **({"auxiliary": [names.get(m, m) for m in team.auxiliary]}
+                          if team.auxiliary else {})}
                       for team in sel.teams],
         })
     doc = {
@@ -177,16 +182,54 @@ def _iso(d) -> str:
     return d.isoformat() if d else ""
 
 
-def _summary(sels, results: dict[int, ResultRow], withheld: dict[str, str]) -> dict:
+def _department_result(dept: str, r: ResultRow) -> dict:
+    c = rules.Conclusion(r.conclusion)
+    problem = c in PROBLEMS
+    followup = dict(r.followup or {}) if problem else {}
+    return {"department": dept,
+            "inspected_on": r.inspected_on.isoformat() if r.inspected_on else "",
+            "mode": r.mode, "conclusion": rules.public_wording(c), "conclusion_no": c.number,
+            "findings": (r.findings or "").strip() if problem else "",
+            "outcome": t("publication.outcome", no=c.number, f=followup) if problem else "",
+            "followup": followup}
+
+
+def _object_result(found: dict[str, ResultRow], settings: Settings) -> dict:
+    """An object's published result. One team: its result as entered. A joint task: the
+    most serious conclusion any department reached, the first inspection day, and each
+    department's own result under ``results`` (findings/outcome prefixed by department)."""
+    parts = [_department_result(dept or settings.own_department, r) for dept, r in found.items()]
+    if len(parts) == 1:
+        one = {k: v for k, v in parts[0].items() if k != "department"}
+        return {**one, "inspected": rules.counts_as_inspected(rules.Conclusion(one["conclusion"])),
+                "results": parts}
+    c = rules.combined_conclusion([rules.Conclusion(p["conclusion"]) for p in parts])
+    days = sorted(p["inspected_on"] for p in parts if p["inspected_on"])
+    modes = list(dict.fromkeys(p["mode"] for p in parts if p["mode"]))
+    return {
+        "inspected_on": days[0] if days else "", "mode": "、".join(modes),
+        "conclusion": rules.public_wording(c), "conclusion_no": c.number,
+        "inspected": rules.counts_as_inspected(c),
+        "findings": t("publication.by_department",
+                      parts=[(p["department"], p["findings"]) for p in parts if p["findings"]]),
+        "outcome": t("publication.by_department",
+                     parts=[(p["department"], p["outcome"]) for p in parts if p["outcome"]]),
+        "followup": {p["department"]: p["followup"] for p in parts if p["followup"]},
+        "results": parts,
+    }
+
+
+def _summary(sels, units: dict[int, dict[str, ResultRow]], withheld: dict[str, str]) -> dict:
+    """Counts per object (withheld ones included: the summary states totals only)."""
     by_conclusion = {c.value: 0 for c in rules.Conclusion}
     by_category: dict[str, int] = {}
     days = []
     for ref, sel in sels:
-        r = results[ref]
-        by_conclusion[r.conclusion] += 1
+        rows = list(units[ref].values())
+        c = rules.combined_conclusion([rules.Conclusion(r.conclusion) for r in rows])
+        by_conclusion[c.value] += 1
         by_category[sel.category.value] = by_category.get(sel.category.value, 0) + 1
-        if r.inspected_on:
-            days.append(r.inspected_on)
+        days.extend(r.inspected_on for r in rows if r.inspected_on)
     not_inspected = by_conclusion[rules.Conclusion.NOT_INSPECTED.value]
     return {
         "drawn": len(sels), "by_category": by_category,

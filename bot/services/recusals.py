@@ -24,7 +24,7 @@ async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, rea
     sel = sels.get(uscc)
     if sel is None:
         raise DomainError("not_drawn", uscc=uscc)
-    if cert not in sel.inspectors:
+    if cert not in sel.inspectors + sel.auxiliary:
         raise DomainError("not_on_team", uscc=uscc, name=sel.name, cert=cert)
     if swap_with and await session.scalar(select(InspectorRow.id).where(
             InspectorRow.cert == swap_with)) is None:
@@ -76,7 +76,7 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
     await audit.append(session, actor, "recusal.approve", draw.task_id, {
         "recusal_id": rec.id, "uscc": rec.uscc, "cert": rec.cert, "swap_with": rec.swap_with,
         "swap_uscc": rec.swap_uscc,
-        "teams": {u: list(s.inspectors) for u, s in ((s.uscc, s) for s in after)
+        "teams": {u: list(s.inspectors + s.auxiliary) for u, s in ((s.uscc, s) for s in after)
                   if u in changed}})
     return rec, changed
 
@@ -92,20 +92,24 @@ async def _apply_changes(session, before_pairs, after, swap: bool) -> list[str]:
         by_cert = {r.cert: r for r in rows}
         max_seq = max((r.seq for r in rows), default=-1)
         for old_team, new_team in zip(old.teams, new.teams):
-            gone = [c for c in old_team.members if c not in new_team.members]
-            came = [c for c in new_team.members if c not in old_team.members]
-            for g, c in zip(gone, came) if swap else ((g, None) for g in gone):
-                r = by_cert[g]
-                r.active, r.ended_reason = False, "swapped" if swap else "recused"
-                if swap:
-                    session.add(TeamMemberRow(selection_id=sel_id, department=r.department,
-                                              cert=c, seq=r.seq))
-            if not swap:
-                for c in came:
-                    max_seq += 1
-                    session.add(TeamMemberRow(selection_id=sel_id,
-                                              department=new_team.department, cert=c,
-                                              seq=max_seq))
+            # officers and 辅助人员 each change only within their own group
+            for old_members, new_members, aux in (
+                    (old_team.members, new_team.members, False),
+                    (old_team.auxiliary, new_team.auxiliary, True)):
+                gone = [c for c in old_members if c not in new_members]
+                came = [c for c in new_members if c not in old_members]
+                for g, c in zip(gone, came) if swap else ((g, None) for g in gone):
+                    r = by_cert[g]
+                    r.active, r.ended_reason = False, "swapped" if swap else "recused"
+                    if swap:
+                        session.add(TeamMemberRow(selection_id=sel_id, department=r.department,
+                                                  cert=c, seq=r.seq, auxiliary=aux))
+                if not swap:
+                    for c in came:
+                        max_seq += 1
+                        session.add(TeamMemberRow(selection_id=sel_id,
+                                                  department=new_team.department, cert=c,
+                                                  seq=max_seq, auxiliary=aux))
     await session.flush()
     return changed
 

@@ -9,26 +9,42 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import results as rules
 from bot.domain.model import DomainError, Role
 from storage import audit
+from storage.models import TeamMemberRow
 from storage.models_chat import ResultRow
 
 from . import assignments
 
 
-async def row_for(session: AsyncSession, ref: int, task_id: str) -> ResultRow:
-    row = await session.scalar(select(ResultRow).where(ResultRow.selection_id == ref))
+async def row_for(session: AsyncSession, ref: int, task_id: str,
+                  department: str) -> ResultRow:
+    row = await session.scalar(select(ResultRow).where(
+        ResultRow.selection_id == ref, ResultRow.department == department))
     if row is None:
-        row = ResultRow(selection_id=ref, task_id=task_id, status=rules.State.NOT_ENTERED.value)
+        row = ResultRow(selection_id=ref, task_id=task_id, department=department,
+                        status=rules.State.NOT_ENTERED.value)
         session.add(row)
         await session.flush()
     return row
 
 
+async def member_department(session: AsyncSession, ref: int, cert: str) -> str:
+    """The department of the team ``cert`` is on for object ``ref`` (its own results)."""
+    dept = await session.scalar(select(TeamMemberRow.department).where(
+        TeamMemberRow.selection_id == ref, TeamMemberRow.cert == cert,
+        TeamMemberRow.active.is_(True)))
+    if dept is None:
+        raise DomainError("not_your_assignment", ref=ref)
+    return dept
+
+
 async def submit(session: AsyncSession, ref: int, cert: str, draft: rules.Draft,
                  now: datetime, actor: str) -> ResultRow:
+    """A team member enters (or corrects) the result of their own department's team."""
     a = await assignments.load(session, ref, cert)
     rules.validate(draft, drawn_on=a.drawn_on or now.date(), today=now.date(),
                    offsite_ok=a.offsite_ok)
-    row = await row_for(session, ref, a.task_id)
+    department = await member_department(session, ref, cert)
+    row = await row_for(session, ref, a.task_id, department)
     new_state = rules.transition(rules.State(row.status), "submit")
     s = rules.summary(draft)
     row.status, row.conclusion = new_state.value, draft.conclusion.value
@@ -37,15 +53,54 @@ async def submit(session: AsyncSession, ref: int, cert: str, draft: rules.Draft,
     row.entered_by, row.entered_at, row.return_reason = cert, now, ""
     await session.flush()
     await audit.append(session, actor, "result.submit", a.uscc,
-                       {"ref": ref, "task": a.task_id, "by": cert, **s}, now=None)
+                       {"ref": ref, "task": a.task_id, "department": department, "by": cert,
+                        **s}, now=None)
     return row
 
 
-async def review(session: AsyncSession, ref: int, approve: bool, reviewer: str, now: datetime,
-                 actor: str, reason: str = "") -> ResultRow:
-    row = await session.scalar(select(ResultRow).where(ResultRow.selection_id == ref))
-    if row is None:
+async def pick(session: AsyncSession, ref: int, department: str | None = None) -> ResultRow:
+    """The result of object ``ref`` a supervisor means: the given department's, else the
+    only one awaiting review (or the only one there is)."""
+    rows = list((await session.execute(select(ResultRow).where(
+        ResultRow.selection_id == ref).order_by(ResultRow.id))).scalars())
+    if department:
+        row = next((r for r in rows if r.department == department.strip()), None)
+        if row is None:
+            raise DomainError("no_result_of_department", ref=ref, department=department.strip())
+        return row
+    pending = [r for r in rows if r.status == rules.State.PENDING.value]
+    if len(pending) == 1:
+        return pending[0]
+    if len(pending) > 1 or len(rows) > 1:
+        raise DomainError("result_which_department", ref=ref,
+                          departments="、".join(r.department for r in (pending or rows)))
+    if not rows:
         raise DomainError("no_result", ref=ref)
+    return rows[0]
+
+
+async def review(session: AsyncSession, ref: int, approve: bool, reviewer: str, now: datetime,
+                 actor: str, reason: str = "", department: str | None = None) -> ResultRow:
+    return await review_row(session, await pick(session, ref, department), approve, reviewer,
+                            now, actor, reason)
+
+
+async def review_by_id(session: AsyncSession, result_id: int, approve: bool, reviewer: str,
+                       now: datetime, actor: str, reason: str = "") -> ResultRow:
+    return await review_row(session, await result(session, result_id), approve, reviewer,
+                            now, actor, reason)
+
+
+async def result(session: AsyncSession, result_id: int) -> ResultRow:
+    row = await session.get(ResultRow, result_id)
+    if row is None:
+        raise DomainError("stale_button")
+    return row
+
+
+async def review_row(session: AsyncSession, row: ResultRow, approve: bool, reviewer: str,
+                     now: datetime, actor: str, reason: str = "") -> ResultRow:
+    ref = row.selection_id
     if not approve and not reason.strip():
         raise DomainError("return_needs_reason", ref=ref)
     row.status = rules.transition(rules.State(row.status), "approve" if approve else "return").value
@@ -53,21 +108,45 @@ async def review(session: AsyncSession, ref: int, approve: bool, reviewer: str, 
     row.return_reason = "" if approve else reason.strip()
     await session.flush()
     await audit.append(session, actor, "result.approve" if approve else "result.return",
-                       str(ref), {"ref": ref, "by": reviewer, "reason": row.return_reason})
+                       str(ref), {"ref": ref, "department": row.department, "by": reviewer,
+                                  "reason": row.return_reason})
     return row
+
+
+async def units(session: AsyncSession, refs=None) -> dict[int, dict[str, ResultRow | None]]:
+    """Per drawn object, its result per department with a team on it now (None: nothing
+    entered yet). ``refs`` None: every object of every draw."""
+    q = select(TeamMemberRow.selection_id, TeamMemberRow.department).where(
+        TeamMemberRow.active.is_(True)).distinct()
+    r = select(ResultRow)
+    out: dict[int, dict[str, ResultRow | None]] = {}
+    chunks = [None] if refs is None else [list(refs)[i:i + 500]
+                                          for i in range(0, len(list(refs)), 500)]
+    for chunk in chunks:
+        qq, rr = (q, r) if chunk is None else (
+            q.where(TeamMemberRow.selection_id.in_(chunk)),
+            r.where(ResultRow.selection_id.in_(chunk)))
+        for ref, dept in (await session.execute(qq)).all():
+            out.setdefault(ref, {})[dept] = None
+        for row in (await session.execute(rr)).scalars():
+            # a result stays counted even if its team was since recused away entirely
+            out.setdefault(row.selection_id, {})[row.department] = row
+    if refs is not None:
+        for ref in refs:
+            out.setdefault(ref, {})
+    return out
+
+
+def unit_state(results: dict[str, ResultRow | None]) -> rules.State:
+    """An object's state across its departments' results (see rules.least_advanced)."""
+    return rules.least_advanced(
+        [rules.State(r.status) if r is not None else rules.State.NOT_ENTERED
+         for r in results.values()])
 
 
 async def pending_review(session: AsyncSession) -> list[ResultRow]:
     q = select(ResultRow).where(ResultRow.status == rules.State.PENDING.value).order_by(ResultRow.id)
     return list((await session.execute(q)).scalars())
-
-
-async def by_task(session: AsyncSession, task_id: str) -> dict[str, int]:
-    rows = await session.execute(select(ResultRow.status).where(ResultRow.task_id == task_id))
-    out: dict[str, int] = {}
-    for (status,) in rows:
-        out[status] = out.get(status, 0) + 1
-    return out
 
 
 async def ref_of(session: AsyncSession, task_id: str, uscc: str) -> int:

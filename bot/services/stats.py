@@ -15,10 +15,9 @@ from bot.domain import results as rules
 from bot.domain.model import Category, DomainError
 from storage import repo
 from storage.models import DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow
-from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 
-from . import calendar
+from . import calendar, results as results_svc
 
 JOINT_GOAL = 35            # per cent of the bureau's own tasks (通知 二)
 OWN_INITIATOR = "本部门"
@@ -70,7 +69,19 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     q = (select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category)
          .join(DrawRow, DrawRow.id == SelectionRow.draw_id).where(DrawRow.status == "valid"))
     sels = [s for s in (await session.execute(q)).all() if s.task_id in by_id]
-    results = {r.selection_id: r for r in (await session.execute(select(ResultRow))).scalars()}
+    # per object, every department's result (a joint task's object has several)
+    units = await results_svc.units(session)
+
+    def done(ref: int) -> bool:
+        found = units.get(ref, {})
+        return bool(found) and all(r is not None and r.status in DONE for r in found.values())
+
+    def conclusion(ref: int) -> str | None:
+        """The object's (combined) conclusion once every department's result is approved."""
+        if not done(ref):
+            return None
+        return rules.combined_conclusion(
+            [rules.Conclusion(r.conclusion) for r in units[ref].values()]).value
 
     library = list((await session.execute(
         select(EnterpriseRow.uscc, EnterpriseRow.category, EnterpriseRow.status))).all())
@@ -91,10 +102,10 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
             continue
         draws_this_year[sel.uscc] = draws_this_year.get(sel.uscc, 0) + 1
         drawn.setdefault(sel.category, set()).add(sel.uscc)
-        r = results.get(sel.id)
-        if r is not None and r.status in DONE and r.conclusion:
-            conclusions[r.conclusion] = conclusions.get(r.conclusion, 0) + 1
-            if r.conclusion != rules.Conclusion.NOT_INSPECTED.value:
+        c = conclusion(sel.id)
+        if c is not None:
+            conclusions[c] = conclusions.get(c, 0) + 1
+            if c != rules.Conclusion.NOT_INSPECTED.value:
                 inspected.setdefault(sel.category, set()).add(sel.uscc)
 
     coverage = {}
@@ -118,15 +129,15 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
         if by_id[sel.task_id].year == year:
             objects_of.setdefault(sel.task_id, []).append(sel.id)
     complete = sum(1 for ids in objects_of.values()
-                   if all(i in results and results[i].status in DONE for i in ids))
+                   if all(done(i) for i in ids))
 
     on_time = late = unknown = 0
     for tk in year_tasks:
         pub = published.get(tk.id)
         if pub is None:
             continue
-        days = [results[i].inspected_on for i in objects_of.get(tk.id, [])
-                if i in results and results[i].inspected_on]
+        days = [r.inspected_on for i in objects_of.get(tk.id, [])
+                for r in units.get(i, {}).values() if r is not None and r.inspected_on]
         if not days:
             unknown += 1
             continue

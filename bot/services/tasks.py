@@ -7,6 +7,7 @@ from fractions import Fraction
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.domain.draw import NO, YES
 from bot.domain.model import Category, DomainError, TaskSpec
 from bot.domain.periods import parse_task_id, plan_number, quarter_end, quarter_start
 from bot.text import t
@@ -65,6 +66,7 @@ def spec_for(task: TaskRow, on) -> TaskSpec:
         inspector_expertise=tuple(extra.get("inspector_expertise", [])),
         inspector_region=extra.get("inspector_region", ""),
         ratio=Fraction(extra["ratio"]) if extra.get("ratio") else None,
+        auxiliary=int(extra.get("auxiliary", 0) or 0),
     )
 
 
@@ -72,7 +74,8 @@ def spec_for(task: TaskRow, on) -> TaskSpec:
 
 # the library's Chinese column -> the pure filter field of bot.domain.draw.matches
 OBJECT_FILTERS = {"行政区划": "region", "行业类别": "industry", "污染类型": "pollutant",
-                  "监管类别": "category"}
+                  "监管类别": "category", "环境信用评级": "credit", "绩效分级": "grade",
+                  "正面清单": "positive"}
 INSPECTOR_FILTERS = ("业务专长", "所在区域")
 KINDS = ("joint", "special")
 INITIATORS = ("本部门", "其他部门")
@@ -129,6 +132,9 @@ def parse_object_filter(text: str) -> tuple[str, str]:
         if cat is None:
             raise DomainError("task_bad_category", value=value)
         value = cat.value
+    elif field_name == "positive":
+        if value not in (YES, NO):
+            raise DomainError("task_bad_positive", value=value)
     return field_name, value
 
 
@@ -160,6 +166,19 @@ def parse_ratio(text: str) -> Fraction:
     return value
 
 
+def parse_auxiliary(value, kind: str) -> int:
+    """辅助人员 per team: a whole number ≥ 0, and above 0 only for special campaigns."""
+    try:
+        n = int(str(value if value is not None else 0).strip())
+    except ValueError:
+        raise DomainError("task_bad_auxiliary", count=value) from None
+    if n < 0:
+        raise DomainError("task_bad_auxiliary", count=value)
+    if n and kind != "special":
+        raise DomainError("task_auxiliary_kind", kind=t(f"tasks.kind_{kind}"))
+    return n
+
+
 def parse_departments(text: str | None, own: str) -> list[str]:
     out: list[str] = []
     for part in re.split(r"[,，、\s]+", text or ""):
@@ -172,8 +191,14 @@ def parse_departments(text: str | None, own: str) -> list[str]:
 async def create_task(session: AsyncSession, settings: Settings, *, task_id: str, kind: str,
                       name: str, year: int, quarter: int, departments: str | None = None,
                       initiator: str | None = None, filters=(), ratio: str | None = None,
-                      count: int | None = None, inspector_filters=(), actor: str) -> TaskRow:
-    """A special campaign or joint task; its extras live in TaskRow.spec."""
+                      count: int | None = None, inspector_filters=(), auxiliary: int = 0,
+                      actor: str) -> TaskRow:
+    """A special campaign or joint task; its extras live in TaskRow.spec.
+
+    ``auxiliary``: 辅助人员 added to each team, special campaigns only (domain: "may be
+    added to teams of special campaigns"); a joint task's teams are each department's
+    officers.
+    """
     task_id = check_task_id(task_id)
     if kind not in KINDS:
         raise DomainError("task_bad_kind", kind=kind)
@@ -189,6 +214,7 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
         raise DomainError("task_no_partner")
     object_filter = [list(parse_object_filter(f)) for f in filters or ()]
     expertise, region = parse_inspector_filters(inspector_filters)
+    auxiliary = parse_auxiliary(auxiliary, kind)
     if (ratio is None) == (count is None):
         raise DomainError("task_size_needed")
     spec: dict = {"initiator": initiator, "object_filter": object_filter,
@@ -199,6 +225,8 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
         if int(count) < 1:
             raise DomainError("task_bad_count", count=count)
         spec["count"] = int(count)
+    if auxiliary:
+        spec["auxiliary"] = auxiliary
     if await repo.task(session, task_id) is not None:
         raise DomainError("task_exists", task=task_id)
     items = [i.seq for i in await repo.items(session)]
@@ -236,5 +264,6 @@ def task_json(row: TaskRow, own_department: str) -> dict:
         "filters": [[columns.get(f, f), v] for f, v in extra.get("object_filter", [])],
         "inspector_filters": inspector_filters,
         "count": extra.get("count"), "ratio": extra.get("ratio"),
+        "auxiliary": int(extra.get("auxiliary", 0) or 0),
         "deadline": row.deadline.isoformat() if row.deadline else None,
     }

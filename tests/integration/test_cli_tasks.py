@@ -119,7 +119,8 @@ def test_ratio_is_resolved_against_the_filtered_pool(library, capsys):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--filter", "环境信用评级=良好企业"], ["环境信用评级", "行政区划", "污染类型"]),
+    (["--filter", "所属流域=卫河"], ["所属流域", "行政区划", "污染类型", "环境信用评级",
+                                    "绩效分级", "正面清单"]),
     (["--filter", "污染类型"], ["列名=值"]),
     (["--inspector-filter", "职务岗位=股长"], ["职务岗位", "业务专长", "所在区域"]),
     (["--name", "一、获嘉县大气专项检查"], ["命名规则", "内部编号"]),

@@ -85,9 +85,12 @@ async def test_refused_listing_every_unapproved_object_then_published(bot):
     with pytest.raises(DomainError) as err:
         await _publish(bot)
     assert err.value.code == "publish_incomplete"
-    assert err.value.params["missing"] == [{"ref": r0, "name": s0.name, "status": "未录入"},
-                                           {"ref": r1, "name": s1.name, "status": "待审核"},
-                                           {"ref": r2, "name": s2.name, "status": "已退回"}]
+    assert err.value.params["missing"] == [{"ref": r0, "name": s0.name, "status": "未录入",
+                                                "department": ""},
+                                           {"ref": r1, "name": s1.name, "status": "待审核",
+                                                "department": ""},
+                                           {"ref": r2, "name": s2.name, "status": "已退回",
+                                                "department": ""}]
     from bot.text import domain_message
     message = domain_message(err.value)
     assert all(x.name in message for x in (s0, s1, s2)) and "已退回" in message
