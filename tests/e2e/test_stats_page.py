@@ -34,12 +34,43 @@ async def _draw_unpublished(db_url: str, settings) -> None:
         await engine.dispose()
 
 
+async def _publish_joint(db_url: str, settings) -> None:
+    """A joint task with 市场监管, one object, each department's result 未发现问题."""
+    from sqlalchemy import select
+
+    from bot.domain import results as rules
+    from bot.services import draws, publication, results, tasks
+    from storage.db import make_engine, session_factory
+    from storage.models import InspectorRow
+
+    engine = make_engine(db_url)
+    now = datetime.now()
+    try:
+        async with session_factory(engine)() as s, s.begin():
+            await tasks.create_task(s, settings, task_id="2027LH01", kind="joint",
+                                    name="获嘉县2027年第一季度生态环境与市场监管联合抽查",
+                                    year=2027, quarter=1, departments="市场监管", count=1,
+                                    actor="e2e")
+            await draws.run(s, settings, "2027LH01", "e2e", now.date())
+            admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
+            _, row = await draws.valid_draw(s, "2027LH01")
+            (ref, sel), = await draws.current_selections(s, row)
+            for team in sel.teams:
+                draft = rules.Draft(rules.Conclusion.NONE_FOUND, now.date(), rules.Mode.ONSITE)
+                await results.submit(s, ref, team.members[0], draft, now, "e2e")
+                await results.review(s, ref, True, admin, now, "e2e", department=team.department)
+            await publication.publish(s, settings, "2027LH01", "e2e", now)
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 def stats_site(browser_available, tmp_path):
     async def prepare(db_url, settings):
         await _prepare(db_url, tmp_path, settings)
         doc = await _publish_demo(db_url, settings)
         await _draw_unpublished(db_url, settings)
+        await _publish_joint(db_url, settings)
         return doc
 
     with serving(tmp_path, prepare) as site:
@@ -69,23 +100,31 @@ def test_stats_page_on_a_phone(stats_site, page):
     _fits_the_phone(page)
     _shot(page, "01-top")
 
-    # the drawn but unpublished 2027Q2 does not count: one own quarterly task
+    # the drawn but unpublished 2027Q2 does not count: one own quarterly task, and the
+    # published joint task is half of the bureau's own tasks (above the 35 % goal)
     expect(page.get_by_test_id("stats-tasks").locator(".stat").first).to_contain_text("1")
     expect(page.get_by_test_id("joint-ratio")).to_contain_text("目标 35%")
+    expect(page.get_by_test_id("joint-ratio")).to_contain_text("已达到")
     joint = page.get_by_test_id("chart-joint")
     expect(joint.locator("line.goal")).to_have_count(1)
-    expect(joint).to_contain_text("0%")
+    expect(joint).to_contain_text("50.0%")
+    bar = max(float(w) for w in joint.locator("rect").evaluate_all(
+        "rs => rs.map(r => r.getBBox().width)"))
+    assert bar > 50
 
     coverage = page.get_by_test_id("chart-coverage")
     expect(coverage.locator("rect")).to_have_count(9)
-    drawn = sum(doc["summary"]["by_category"].values())
+    drawn = sum(doc["summary"]["by_category"].values()) + 1   # + the joint task's object
     values = [int(v) for v in coverage.locator("text.value").all_text_contents()]
-    assert sum(values[1::3]) == drawn          # 本年抽取 of the three categories
+    assert sum(values[1::3]) >= drawn - 1      # 本年抽取 of the three categories (distinct
+    assert sum(values[1::3]) <= drawn          # objects: the joint one may be drawn twice)
     _shot(page, "02-coverage", page.get_by_test_id("chart-coverage"))
 
     results = page.get_by_test_id("chart-results")
     values = [int(v) for v in results.locator("text.value").all_text_contents()]
-    assert values == list(doc["summary"]["by_conclusion"].values())
+    expected = dict(doc["summary"]["by_conclusion"])
+    expected["未发现问题"] += 1                 # the joint object, one conclusion for both
+    assert values == list(expected.values())
     # the bars are really drawn: the longest bar is wide, an empty one has no width
     widths = [float(w) for w in results.locator("rect").evaluate_all(
         "rs => rs.map(r => r.getBBox().width)")]

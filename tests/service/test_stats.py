@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import cli
 from bot.domain import results as rules
-from bot.services import calendar, draws, publication
+from bot.services import calendar, draws, publication, tasks
 from bot.services import results as results_svc
 from bot.services import stats as stats_svc
 from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
@@ -50,12 +50,15 @@ async def _setup(bot) -> str:
             await calendar.set_day(s, day, day.weekday() < 5, "", "test")
             day += timedelta(days=1)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
-        for tid, kind, initiator in (("2027LH01", "joint", "本部门"), ("2027LH02", "joint", "其他部门"),
-                                     ("2027ZX01", "special", "")):
+        for tid, kind, initiator in (("2027LH02", "joint", "其他部门"), ("2027ZX01", "special", "")):
             s.add(TaskRow(id=tid, bureau=bot.settings.region_code, kind=kind, name=f"{tid}任务",
                           year=YEAR, quarter=2, spec={"initiator": initiator} if initiator else {},
                           departments=[""], items=[]))
-    for task in ("2027Q1", "2027Q2", "2027Q3"):
+        # a joint task drawn and completed: each department records its own results
+        await tasks.create_task(s, bot.settings, task_id="2027LH01", kind="joint",
+                                name="获嘉县2027年第二季度生态环境与市场监管联合抽查", year=YEAR,
+                                quarter=2, departments="市场监管", count=4, actor="test")
+    for task in ("2027Q1", "2027Q2", "2027Q3", "2027LH01"):
         async with bot.sf() as s, s.begin():
             await draws.run(s, bot.settings, task, "test", now.date())
     async with bot.sf() as s, s.begin():
@@ -71,7 +74,21 @@ async def _setup(bot) -> str:
                     await results_svc.review(s, ref, True, admin, now, "t")
             return len(sels)
 
+    async def enter_joint(task):
+        """Every department's result; the partner's differ, some more serious."""
+        async with bot.sf() as s, s.begin():
+            _, row = await draws.valid_draw(s, task)
+            for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
+                for j, team in enumerate(sel.teams):
+                    await results_svc.submit(s, ref, team.members[0],
+                                             _draft(i + 3 * j, now.date()), now, "t")
+                    await results_svc.review(s, ref, True, admin, now, "t",
+                                             department=team.department)
+
     n1 = await enter("2027Q1", 10_000, 10_000)
+    await enter_joint("2027LH01")
+    async with bot.sf() as s, s.begin():
+        await publication.publish(s, bot.settings, "2027LH01", "test", now + timedelta(days=3))
     await enter("2027Q2", 5, 2)
     await enter("2027Q3", 10_000, 10_000)
     async with bot.sf() as s, s.begin():
@@ -108,36 +125,49 @@ async def _expected(s, public: bool = False) -> dict:
             kinds["joint_joined"] += 1
     own = kinds["own_quarterly"] + kinds["special"] + kinds["joint_initiated"]
 
-    rows = (await s.execute(
-        select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category,
-               ResultRow.status, ResultRow.conclusion, ResultRow.inspected_on)
+    sels = [r for r in (await s.execute(
+        select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category)
         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-        .outerjoin(ResultRow, ResultRow.selection_id == SelectionRow.id)
-        .where(DrawRow.status == "valid"))).all()
-    rows = [r for r in rows if r.task_id in ids]
+        .where(DrawRow.status == "valid"))).all() if r.task_id in ids]
+    # each object's results, one per department with a team on it (joint tasks: several)
+    teams = set((await s.execute(select(TeamMemberRow.selection_id, TeamMemberRow.department)
+                                 .where(TeamMemberRow.active.is_(True)))).all())
+    found = {(r.selection_id, r.department): r
+             for r in (await s.execute(select(ResultRow))).scalars()}
+    units = {sel.id: [found.get((sid, d)) for sid, d in teams if sid == sel.id] for sel in sels}
+    # the object's conclusion: the most serious any department reached
+    serious = ["涉嫌犯罪已移送司法机关", "发现违法行为已立案调查", "已移送其他部门处理",
+               "发现问题已责令整改", "未发现问题", NOT_INSPECTED]
+
+    def done(sid):
+        return bool(units[sid]) and all(r is not None and r.status in DONE for r in units[sid])
+
+    def conclusion(sid):
+        return min((r.conclusion for r in units[sid]), key=serious.index) if done(sid) else None
+
     q = select(EnterpriseRow).where(EnterpriseRow.status != "关闭")
     ents = (await s.execute(q)).scalars().all()
     coverage = {}
     for cat in ("重点监管", "一般监管", "特殊监管"):
         pool = [e.uscc for e in ents if e.category == cat]
-        times = {u: sum(1 for r in rows if r.uscc == u) for u in pool}
+        times = {u: sum(1 for r in sels if r.uscc == u) for u in pool}
         need = {"重点监管": 1, "特殊监管": 2, "一般监管": 1}[cat]   # all draws are of 2027
         coverage[cat] = {
             "objects": len(pool),
-            "drawn": len({r.uscc for r in rows if r.category == cat}),
-            "inspected": len({r.uscc for r in rows if r.category == cat and r.status in DONE
-                              and r.conclusion != NOT_INSPECTED}),
+            "drawn": len({r.uscc for r in sels if r.category == cat}),
+            "inspected": len({r.uscc for r in sels if r.category == cat
+                              and conclusion(r.id) not in (None, NOT_INSPECTED)}),
             "by_rule": sum(1 for u in pool if times[u] >= need)}
     conclusions = {}
-    for r in rows:
-        if r.status in DONE:
-            conclusions[r.conclusion] = conclusions.get(r.conclusion, 0) + 1
-    drawn_tasks = {r.task_id for r in rows}
-    complete = sum(1 for t in drawn_tasks
-                   if all(r.status in DONE for r in rows if r.task_id == t))
+    for r in sels:
+        c = conclusion(r.id)
+        if c is not None:
+            conclusions[c] = conclusions.get(c, 0) + 1
+    drawn_tasks = {r.task_id for r in sels}
+    complete = sum(1 for t in drawn_tasks if all(done(r.id) for r in sels if r.task_id == t))
     on_time = late = 0
     for t in ids & set(pubs):
-        done_on = max(r.inspected_on for r in rows if r.task_id == t)
+        done_on = max(u.inspected_on for r in sels if r.task_id == t for u in units[r.id])
         if pubs[t].published_at.date() <= _workdays_after(done_on, 20):
             on_time += 1
         else:
@@ -184,17 +214,23 @@ async def test_stats_agree_with_raw_rows_and_the_cli(bot, capsys):
     _compare(doc, exp)
     assert {p["cert"]: p["inspections"] for p in doc["inspectors"]} == exp["per"]
     # the scenario exercises what it should: 1 of 5 own tasks joint (20 % < 35 %),
-    # one complete task of three drawn, one publication on time and one late
+    # three complete tasks of four drawn (the joint one with two results per object),
+    # two publications on time and one late
     assert doc["tasks"] == {"own_quarterly": 3, "joint_initiated": 1, "joint_joined": 1,
                             "special": 1, "total": 6}
     assert doc["joint"]["ratio"] == 20.0 and not doc["joint"]["joint_goal_met"]
-    assert doc["completion"] == {"tasks": 3, "complete": 2, "rate": 66.7}
-    assert (doc["publication"]["on_time"], doc["publication"]["late"]) == (1, 1)
+    assert doc["completion"] == {"tasks": 4, "complete": 3, "rate": 75.0}
+    assert (doc["publication"]["on_time"], doc["publication"]["late"]) == (2, 1)
     assert exp["coverage"]["重点监管"]["drawn"] > 0
+    async with bot.sf() as s:   # the joint task's objects do have two results each
+        per_object = (await s.execute(select(ResultRow.selection_id).where(
+            ResultRow.task_id == "2027LH01"))).scalars().all()
+    assert len(per_object) == 8 and len(set(per_object)) == 4
 
     # the public variant: published tasks only, no inspectors
     _compare(pub, exp_pub)
-    assert pub["tasks"]["total"] == 2 and "inspectors" not in pub
+    assert pub["tasks"]["total"] == 3 and "inspectors" not in pub
+    assert pub["joint"]["ratio"] == 33.3   # published: Q1, Q3 and the joint task
     assert pub["results"]["total"] < doc["results"]["total"] or doc["results"]["total"] == 0
 
     # ssj stats --json prints the same figures
@@ -250,7 +286,7 @@ async def test_chat_stats_admins_only_counts_only_in_groups(bot):
         ent_codes = [c for (c,) in (await s.execute(select(EnterpriseRow.uscc))).all()]
     group = texts(await bot.group(admin, "统计 2027"))
     assert "2027年度" in group and "联合抽查占比：20.0%" in group
-    assert "完成率：2/3" in group
+    assert "完成率：3/4" in group
     for word in ent_names + ent_codes + [p.name for p in people.values()]:
         assert word not in group
 
