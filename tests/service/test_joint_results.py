@@ -213,3 +213,24 @@ async def test_a_campaigns_auxiliary_staff_appear_on_the_printed_form(bot, aioht
     client = await aiohttp_client(create_app(bot.settings))
     page = html.unescape(await (await client.get(f"/public/forms/2027ZX01/{sel.uscc}")).text())
     assert f"辅助人员：{names[helper]}" in page
+
+
+async def test_records_published_before_per_department_results_still_render(bot, aiohttp_client):
+    """Published documents are served as stored: one written before objects carried
+    ``results`` (and teams ``auxiliary``) still renders its pages and forms."""
+    sels, admin = await _joint_draw(bot, count=1)
+    (ref, sel), = sels
+    for team in sel.teams:
+        await _submit(bot, ref, team.members[0], rules.Conclusion.NONE_FOUND)
+        await _approve(bot, ref, admin, department=team.department)
+    await _publish(bot)
+    async with bot.sf() as s, s.begin():
+        row = await s.get(PublicationRow, TASK)
+        doc = dict(row.document)
+        doc["objects"] = [{k: v for k, v in o.items() if k != "results"} for o in doc["objects"]]
+        row.document = doc
+    client = await aiohttp_client(create_app(bot.settings))
+    page = await client.get(f"/public/tasks/{TASK}")
+    form = await client.get(f"/public/forms/{TASK}/{sel.uscc}")
+    assert page.status == 200 and form.status == 200
+    assert "各部门结果" not in await page.text()
