@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sys
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 
+from bot import localtime
 from bot.config import Settings
 from bot.services import draw_flow, draws, export, library as library_svc, recusals
 from bot.terminal import Progress, print_json, table
@@ -49,7 +49,7 @@ def _safe(url: str) -> str:
 
 
 def today():
-    return datetime.now(audit.CST).date()
+    return localtime.today()
 
 
 async def init(args) -> int:

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 
+from bot import localtime
 from bot.cli_commands import CliError, database
 from bot.domain.model import DomainError
 from bot.messages import GROUP, Outbound
 from bot.services import outbox, publication as svc
 from bot.terminal import print_json
 from bot.text import domain_message, t
-from storage import audit
 
 
 def add_parser(sub, _parser) -> None:
@@ -47,7 +46,7 @@ async def publish(args) -> int:
     async with database(args) as (settings, sf, _):
         try:
             async with sf() as s, s.begin():
-                now = datetime.now(audit.CST).replace(tzinfo=None)
+                now = localtime.now()
                 doc = await svc.publish(s, settings, task_id, settings.actor, now, withhold)
                 # the supervisors' group hears of it, as when 公示 is sent in chat
                 await outbox.enqueue(s, [Outbound("", GROUP, svc.announcement(doc),

@@ -1,14 +1,13 @@
 """``ssj result``: back-office entry of paper forms, and review."""
 from __future__ import annotations
 
-from datetime import datetime
 
+from bot import localtime
 from bot.cli_commands import CliError, database, today
 from bot.domain import results as rules
 from bot.services import results as svc
 from bot.terminal import print_json
 from bot.text import t
-from storage import audit
 
 FOLLOWUP_OPTS = {"rectification": "rectification", "rectify_by": "rectify_by",
                  "case_no": "case_no", "department": "department", "transfer_to": "transfer_to"}
@@ -66,7 +65,7 @@ async def record(args) -> int:
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
             ref = await svc.ref_of(s, args.task.strip().upper(), args.uscc.strip().upper())
-            now = datetime.now(audit.CST).replace(tzinfo=None)
+            now = localtime.now()
             row = await svc.submit(s, ref, args.by, _draft(args, today()), now,
                                    f"{settings.actor}/{args.by}")
     return _out(args, row)
@@ -77,7 +76,7 @@ async def _review(args, approve_it: bool) -> int:
         async with sf() as s, s.begin():
             await svc.require_admin(s, args.by)
             ref = await svc.ref_of(s, args.task.strip().upper(), args.uscc.strip().upper())
-            now = datetime.now(audit.CST).replace(tzinfo=None)
+            now = localtime.now()
             row = await svc.review(s, ref, approve_it, args.by, now,
                                    f"{settings.actor}/{args.by}", reason=args.reason,
                                    department=args.team)

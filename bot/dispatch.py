@@ -17,6 +17,7 @@ from typing import Callable
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot import localtime
 from bot.config import Settings
 from bot.domain.model import DomainError
 from bot.messages import GROUP, Inbound, Outbound
@@ -39,7 +40,7 @@ def dedupe_key(ib: Inbound) -> str:
 
 class Dispatcher:
     def __init__(self, sf: async_sessionmaker, settings: Settings,
-                 clock: Callable[[], datetime] = datetime.now,
+                 clock: Callable[[], datetime] = localtime.now,
                  on_outbox: Callable[[], None] | None = None):
         self.sf, self.settings, self.clock = sf, settings, clock
         self.on_outbox = on_outbox or (lambda: None)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import localtime
 from bot.config import Settings
 from bot.domain import recusal as recusal_rules
 from bot.domain import snapshot as snap
@@ -95,7 +96,7 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
             raise DomainError("redraw_needs_reason", task=task.id)
         if valid is None:
             raise DomainError("redraw_nothing", task=task.id)
-        valid.status, valid.void_reason, valid.voided_at = "void", reason.strip(), datetime.now()
+        valid.status, valid.void_reason, valid.voided_at = "void", reason.strip(), localtime.now()
         await session.flush()
         await audit.append(session, actor, "draw.void", task.id,
                            {"draw_id": valid.id, "reason": reason.strip()})
@@ -119,7 +120,7 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     row.status, row.entropy, row.seed = "valid", entropy, seed
     row.pool_digest, row.algorithm = snap.digest(snapshot), result.algorithm
     row.snapshot, row.result = snapshot, [s.to_json() for s in result.selections]
-    row.drawn_at, row.drawn_by = datetime.now(), actor
+    row.drawn_at, row.drawn_by = localtime.now(), actor
     await session.flush()
     for pos, sel in enumerate(result.selections):
         srow = SelectionRow(draw_id=row.id, task_id=task.id, position=pos, uscc=sel.uscc,
@@ -189,7 +190,7 @@ def as_json(task_id: str, row: DrawRow, selections) -> dict:
 async def reveal(session: AsyncSession, task_id: str, actor: str) -> dict:
     task, row = await valid_draw(session, task_id)
     if row.revealed_at is None:
-        row.revealed_at = datetime.now()
+        row.revealed_at = localtime.now()
         await audit.append(session, actor, "draw.reveal", task.id, {"draw_id": row.id})
     return {"commitment": row.commitment, "secret": row.secret, "entropy": row.entropy,
             "seed": row.seed}

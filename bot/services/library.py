@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import localtime
 from bot import library_io
 from bot.config import Settings
 from bot.text import t
@@ -69,7 +69,7 @@ def _clean(row: dict) -> dict:
 async def _upsert(session, settings, kind, rows, out, changes, progress) -> None:
     model, column, key = _MODEL[kind]
     existing = await repo.by_keys(session, model, column, [r[key] for r in rows])
-    now = datetime.now()
+    now = localtime.now()
     for i, raw in enumerate(rows):
         row = _clean(raw)
         if kind == "inspectors":

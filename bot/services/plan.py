@@ -42,6 +42,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import localtime
 from bot.config import Settings
 from bot.domain.model import Category, DomainError, Status
 from bot.domain.periods import plan_number, quarter_end, quarter_start
@@ -132,7 +133,7 @@ async def make(session: AsyncSession, settings: Settings, year: int,
     items = [{"seq": i.seq, "name": i.name} for i in await repo.items(session)]
     doc = document(settings, make_plan(year, counts, settings.rules()), items, counts)
     doc["joint"] = await joint_ratio(session, year)
-    made = now or datetime.now(audit.CST).replace(tzinfo=None)
+    made = now or localtime.now()
     doc["made_at"], doc["made_by"] = audit.now_text(made.replace(tzinfo=audit.CST)), actor
     if row is None:
         row = PlanRow(year=year, bureau=settings.region_code, status="draft")
@@ -175,7 +176,7 @@ async def publish(session: AsyncSession, year: int, actor: str,
         raise DomainError("plan_missing", year=year)
     if row.status == "published":
         raise DomainError("plan_published", year=year)
-    at = now or datetime.now(audit.CST).replace(tzinfo=None)
+    at = now or localtime.now()
     doc = json.loads(json.dumps(row.document))          # a new object: JSON columns
     doc["status"], doc["published_by"] = "published", actor
     doc["published_at"] = audit.now_text(at.replace(tzinfo=audit.CST))

@@ -1,11 +1,11 @@
 """回避: request, decide, apply (swap or withdraw), register the conflict, audit all."""
 from __future__ import annotations
 
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import localtime
 from bot.domain import recusal as rules_
 from bot.domain import snapshot as snap
 from bot.domain.model import DomainError, Duty
@@ -46,7 +46,7 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
     if rec is None or rec.status != "pending":
         raise DomainError("recusal_not_pending", recusal_id=recusal_id)
     draw = await session.get(DrawRow, rec.draw_id)
-    rec.decided_by, rec.decided_at = actor, datetime.now()
+    rec.decided_by, rec.decided_at = actor, localtime.now()
     if not approve:
         rec.status = "rejected"
         await audit.append(session, actor, "recusal.reject", draw.task_id,

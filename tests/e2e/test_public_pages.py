@@ -7,9 +7,11 @@ index, the task page (results, summary, verification, how to re-check), a printa
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
+
+from bot import localtime
 
 from .conftest import ARTIFACTS, _prepare, serving
 
@@ -34,7 +36,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
 
     engine = make_engine(db_url)
     sf = session_factory(engine)
-    now = datetime.now().replace(microsecond=0)
+    now = localtime.now().replace(microsecond=0)
     extra = {2: {"rectification": "规范设置危险废物识别标志", "rectify_by": now.date() + timedelta(30)},
              3: {"case_no": "获环立字〔2027〕12号"}, 4: {"department": "获嘉县市场监督管理局"},
              5: {"transfer_to": "获嘉县公安局"}}

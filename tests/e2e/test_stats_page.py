@@ -7,9 +7,9 @@ tests/artifacts/browser-stats-*.png.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
+
+from bot import localtime
 
 from .conftest import ARTIFACTS, _prepare, serving
 from .test_public_pages import _publish_demo
@@ -29,7 +29,7 @@ async def _draw_unpublished(db_url: str, settings) -> None:
     engine = make_engine(db_url)
     try:
         async with session_factory(engine)() as s, s.begin():
-            await draws.run(s, settings, "2027Q2", "e2e", datetime.now().date())
+            await draws.run(s, settings, "2027Q2", "e2e", localtime.today())
     finally:
         await engine.dispose()
 
@@ -44,7 +44,7 @@ async def _publish_joint(db_url: str, settings) -> None:
     from storage.models import InspectorRow
 
     engine = make_engine(db_url)
-    now = datetime.now()
+    now = localtime.now()
     try:
         async with session_factory(engine)() as s, s.begin():
             await tasks.create_task(s, settings, task_id="2027LH01", kind="joint",
