@@ -73,6 +73,12 @@ def test_joint_task_staffs_every_department_from_its_own_people(library, capsys)
             assert all(people[m][0] == dept for m in members)
         assert not any((c, s["uscc"]) in conflicts for c in s["inspectors"])
         assert conflicted not in s["teams"][PARTNER]
+    # one dispatch: every member of every department's team has their private card queued
+    keys = {k for (k,) in query(url, "SELECT dedupe_key FROM outbox")}
+    for s in doc["selections"]:
+        for members in s["teams"].values():
+            for cert in members:
+                assert f"draw{doc['draw_id']}:{s['ref']}:{cert}" in keys
     code, out, _ = ssj(capsys, url, "draw", "verify", "--task", "2027LH01")
     assert code == 0 and "复核通过" in out
 
