@@ -1,7 +1,7 @@
 """Assignments: a team member's view of a drawn object (编号 = selection id)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -35,6 +35,15 @@ class Assignment:
     result_status: str
     drawn_on: date | None
     departments: tuple[str, ...] = ()    # the departments with a team on it (joint: several)
+    # per member: their own department's result state, and whether they accepted
+    member_status: dict[str, str] = field(default_factory=dict)
+    member_accepted: dict[str, bool] = field(default_factory=dict)
+
+    def status_for(self, cert: str) -> str:
+        return self.member_status.get(cert, self.result_status)
+
+    def accepted_by(self, cert: str) -> bool:
+        return self.member_accepted.get(cert, self.accepted)
 
 
 async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assignment:
@@ -55,12 +64,12 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
     results = list((await session.execute(select(ResultRow).where(
         ResultRow.selection_id == ref))).scalars())
     mine = next((m for m in members if m.cert == cert), None)
+    states = {r.department: State(r.status) for r in results}
+    member_status = {m.cert: states.get(m.department, State.NOT_ENTERED).value for m in members}
     if mine is not None:   # a member sees their own department's result
-        own = next((r for r in results if r.department == mine.department), None)
-        status = own.status if own else State.NOT_ENTERED.value
+        status = member_status[mine.cert]
     else:                  # a supervisor sees the object's state across departments
-        teams = {m.department for m in members} | {r.department for r in results}
-        states = {r.department: State(r.status) for r in results}
+        teams = {m.department for m in members} | set(states)
         status = least_advanced([states.get(d, State.NOT_ENTERED) for d in teams]).value
     return Assignment(
         ref, task.id, task.name, task.deadline, sel.uscc, sel.name, sel.category,
@@ -70,7 +79,8 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
           people[m.cert].msg_account if m.cert in people else "") for m in members],
         offsite_allowed(ent.credit_rating, ent.performance_grade, ent.positive_list) if ent else False,
         bool(mine and mine.accepted_at), status,
-        repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)))
+        repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
+        member_status, {m.cert: m.accepted_at is not None for m in members})
 
 
 async def mine(session: AsyncSession, cert: str) -> list[int]:

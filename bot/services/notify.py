@@ -12,14 +12,17 @@ from . import assignments, people
 
 
 def assignment_card(a: assignments.Assignment, for_cert: str) -> Card:
+    """The card as ``for_cert`` should see it: their own acceptance and their own
+    department's result state (a joint task's departments each record their own)."""
     buttons = []
-    if not a.accepted:
+    status = a.status_for(for_cert)
+    if not a.accepted_by(for_cert):
         buttons.append(Button(keys.make(keys.ACCEPT, a.ref), t("chat.btn_accept")))
     buttons.append(Button(keys.make(keys.RECUSE, a.ref), t("chat.btn_recuse")))
-    if can_enter(State(a.result_status)):
+    if can_enter(State(status)):
         buttons.append(Button(keys.make(keys.RESULT, a.ref), t("chat.btn_result")))
     mates = [name for cert, name, _ in a.team if cert != for_cert]
-    body = render("chat/assignment.j2", a=a, mates=mates)
+    body = render("chat/assignment.j2", a=a, mates=mates, status=status)
     return Card(t("chat.assignment_title", ref=a.ref, task=a.task_id), body.strip(),
                 tuple(buttons), a.ref)
 

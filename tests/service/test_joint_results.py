@@ -234,3 +234,26 @@ async def test_records_published_before_per_department_results_still_render(bot,
     form = await client.get(f"/public/forms/{TASK}/{sel.uscc}")
     assert page.status == 200 and form.status == 200
     assert "各部门结果" not in await page.text()
+
+
+async def test_each_members_card_shows_their_own_departments_state(bot):
+    """Cards sent to a whole team (e.g. after a return) show each member's own acceptance
+    and own department's result: a partner whose result is approved gets no 录入结果
+    button while the bureau's member, who has entered nothing, still does."""
+    from bot.services import assignments, notify
+
+    sels, admin = await _joint_draw(bot, count=1)
+    (ref, sel), = sels
+    own, partner = _team(sel, OWN)[0], _team(sel, PARTNER)[0]
+    await _submit(bot, ref, partner, rules.Conclusion.NONE_FOUND)
+    await _approve(bot, ref, admin, department=PARTNER)
+    async with bot.sf() as s, s.begin():
+        await assignments.accept(s, ref, partner, bot.clock.now)
+        a = await assignments.load(s, ref)
+    own_card, partner_card = notify.assignment_card(a, own), notify.assignment_card(a, partner)
+    own_keys = [b.key.split(":")[0] for b in own_card.buttons]
+    partner_keys = [b.key.split(":")[0] for b in partner_card.buttons]
+    assert own_keys == ["acc", "rec", "res"]
+    assert partner_keys == ["rec"]
+    assert "结果状态：未录入" in own_card.body and "结果状态：已审核" in partner_card.body
+    assert a.result_status == "未录入"      # the object as a whole: not done yet
