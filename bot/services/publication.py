@@ -26,7 +26,7 @@ from storage.models_chat import ResultRow
 from storage.models_plan import PlanRow
 from storage.models_publication import PublicationRow
 
-from . import draws
+from . import draws, results as results_svc
 
 FORMAT = "ssj-publication/1"
 TICKET_RULE = "ticket(USCC) = sha256_uniform(sha256_hex(seed) + USCC)"
@@ -74,7 +74,6 @@ def _missing(sels, units: dict[int, dict[str, ResultRow | None]]) -> list[dict]:
 
 
 async def _results(session: AsyncSession, sels) -> dict[int, dict[str, ResultRow | None]]:
-    from . import results as results_svc
     return await results_svc.units(session, [ref for ref, _ in sels])
 
 

@@ -116,24 +116,23 @@ async def review_row(session: AsyncSession, row: ResultRow, approve: bool, revie
 async def units(session: AsyncSession, refs=None) -> dict[int, dict[str, ResultRow | None]]:
     """Per drawn object, its result per department with a team on it now (None: nothing
     entered yet). ``refs`` None: every object of every draw."""
-    q = select(TeamMemberRow.selection_id, TeamMemberRow.department).where(
+    teams = select(TeamMemberRow.selection_id, TeamMemberRow.department).where(
         TeamMemberRow.active.is_(True)).distinct()
-    r = select(ResultRow)
-    out: dict[int, dict[str, ResultRow | None]] = {}
-    chunks = [None] if refs is None else [list(refs)[i:i + 500]
-                                          for i in range(0, len(list(refs)), 500)]
-    for chunk in chunks:
-        qq, rr = (q, r) if chunk is None else (
-            q.where(TeamMemberRow.selection_id.in_(chunk)),
-            r.where(ResultRow.selection_id.in_(chunk)))
-        for ref, dept in (await session.execute(qq)).all():
+    rows = select(ResultRow)
+    refs = None if refs is None else list(refs)
+    out: dict[int, dict[str, ResultRow | None]] = {ref: {} for ref in refs or ()}
+    for i in range(0, 1 if refs is None else len(refs), 500):   # bounded IN lists
+        chunk = None if refs is None else refs[i:i + 500]
+        if chunk is not None:
+            teams_q = teams.where(TeamMemberRow.selection_id.in_(chunk))
+            rows_q = rows.where(ResultRow.selection_id.in_(chunk))
+        else:
+            teams_q, rows_q = teams, rows
+        for ref, dept in (await session.execute(teams_q)).all():
             out.setdefault(ref, {})[dept] = None
-        for row in (await session.execute(rr)).scalars():
+        for row in (await session.execute(rows_q)).scalars():
             # a result stays counted even if its team was since recused away entirely
             out.setdefault(row.selection_id, {})[row.department] = row
-    if refs is not None:
-        for ref in refs:
-            out.setdefault(ref, {})
     return out
 
 

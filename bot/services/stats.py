@@ -73,8 +73,7 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     units = await results_svc.units(session)
 
     def done(ref: int) -> bool:
-        found = units.get(ref, {})
-        return bool(found) and all(r is not None and r.status in DONE for r in found.values())
+        return results_svc.unit_state(units.get(ref, {})).value in DONE
 
     def conclusion(ref: int) -> str | None:
         """The object's (combined) conclusion once every department's result is approved."""

@@ -3,15 +3,16 @@ dispatcher, handlers, services and database (SQLite or PostgreSQL)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.config import Settings
 from bot.demo import write_library
+from bot.domain import results as rules
 from bot.dispatch import Dispatcher
 from bot.messages import GROUP, PRIVATE, Inbound, Outbound
-from bot.services import library
+from bot.services import library, publication
 from storage import migrate
 from storage.db import make_engine, session_factory
 from storage.models import InspectorRow
@@ -82,3 +83,18 @@ def cards(replies: list[Outbound], to: str | None = None):
 
 def button(card, label: str) -> str:
     return next(b.key for b in card.buttons if b.text == label)
+
+
+FINDINGS = "危险废物贮存场所未设置识别标志"
+
+
+def cycling_draft(i: int, on: date) -> rules.Draft:
+    """Results that cycle through the six conclusions with their follow-ups."""
+    c = rules.Conclusion.by_number(i % 6 + 1)
+    followup = {rules.Conclusion.RECTIFY: {"rectification": "设置识别标志",
+                                           "rectify_by": on + timedelta(days=30)},
+                rules.Conclusion.CASE: {"case_no": f"获环立字〔2027〕{i}号"},
+                rules.Conclusion.DEPARTMENT: {"department": "县市场监督管理局"},
+                rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"}}.get(c, {})
+    findings = FINDINGS if c in publication.PROBLEMS else ""
+    return rules.Draft(c, on, rules.Mode.ONSITE, findings, followup)

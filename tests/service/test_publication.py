@@ -8,7 +8,6 @@ import html
 import io
 import json
 import re
-from datetime import date, timedelta
 
 import consistent_sampler
 import openpyxl
@@ -27,23 +26,9 @@ from storage.models import AuditRow, DrawRow, EnterpriseRow, InspectorRow
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 
-from .harness import texts
+from .harness import FINDINGS, cycling_draft, texts
 
 TASK = "2027Q1"
-FINDINGS = "危险废物贮存场所未设置识别标志"
-
-
-def _draft(i: int, on: date) -> rules.Draft:
-    """Results that cycle through the six conclusions with their follow-ups."""
-    c = rules.Conclusion.by_number(i % 6 + 1)
-    followup = {rules.Conclusion.RECTIFY: {"rectification": "设置识别标志",
-                                           "rectify_by": on + timedelta(days=30)},
-                rules.Conclusion.CASE: {"case_no": f"获环立字〔2027〕{i}号"},
-                rules.Conclusion.DEPARTMENT: {"department": "县市场监督管理局"},
-                rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"}}.get(c, {})
-    findings = FINDINGS if c in publication.PROBLEMS else ""
-    return rules.Draft(c, on, rules.Mode.ONSITE, findings, followup)
-
 
 async def _draw(bot):
     async with bot.sf() as s, s.begin():
@@ -58,7 +43,8 @@ async def _enter(bot, sels, admin, approve=True):
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
         for i, (ref, sel) in enumerate(sels):
-            await results_svc.submit(s, ref, sel.inspectors[0], _draft(i, now.date()), now, "t")
+            await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
+                                     now, "t")
             if approve:
                 await results_svc.review(s, ref, True, admin, now, "t")
 
@@ -99,8 +85,8 @@ async def test_refused_listing_every_unapproved_object_then_published(bot):
         assert (await draws.valid_draw(s, TASK))[1].revealed_at is None
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
-        await results_svc.submit(s, r0, s0.inspectors[0], _draft(0, now.date()), now, "t")
-        await results_svc.submit(s, r2, s2.inspectors[0], _draft(2, now.date()), now, "t")
+        await results_svc.submit(s, r0, s0.inspectors[0], cycling_draft(0, now.date()), now, "t")
+        await results_svc.submit(s, r2, s2.inspectors[0], cycling_draft(2, now.date()), now, "t")
         for ref in (r0, r1, r2):
             await results_svc.review(s, ref, True, admin, now, "t")
     doc = await _publish(bot)
@@ -123,7 +109,7 @@ async def test_document_withheld_object_summary_and_push(bot):
     text = json.dumps(doc, ensure_ascii=False)
     assert hidden.uscc not in text and hidden.name not in text and "国家秘密" not in text
     assert doc["objects"][1] == {"no": 2, "withheld": True, "notice": "依法不予公开"}
-    by_no = {i + 1: _draft(i, bot.clock.now.date()).conclusion for i in range(len(sels))}
+    by_no = {i + 1: cycling_draft(i, bot.clock.now.date()).conclusion for i in range(len(sels))}
     for o in doc["objects"]:
         if o["withheld"]:
             continue

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from bot import cli
-from bot.domain import results as rules
 from bot.services import calendar, draws, publication, tasks
 from bot.services import results as results_svc
 from bot.services import stats as stats_svc
@@ -20,22 +19,11 @@ from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, 
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 
-from .harness import texts
+from .harness import cycling_draft, texts
 
 YEAR = 2027
 DONE = ("已审核", "已公示")
 NOT_INSPECTED = "未检查：检查对象已关闭或无法联系"
-
-
-def _draft(i: int, on: date) -> rules.Draft:
-    c = rules.Conclusion.by_number(i % 6 + 1)
-    followup = {rules.Conclusion.RECTIFY: {"rectification": "设置识别标志",
-                                           "rectify_by": on + timedelta(days=30)},
-                rules.Conclusion.CASE: {"case_no": f"获环立字〔2027〕{i}号"},
-                rules.Conclusion.DEPARTMENT: {"department": "县市场监督管理局"},
-                rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"}}.get(c, {})
-    findings = "危险废物贮存场所未设置识别标志" if c in publication.PROBLEMS else ""
-    return rules.Draft(c, on, rules.Mode.ONSITE, findings, followup)
 
 
 async def _setup(bot) -> str:
@@ -69,7 +57,8 @@ async def _setup(bot) -> str:
             _, row = await draws.valid_draw(s, task)
             sels = await draws.current_selections(s, row)
             for i, (ref, sel) in enumerate(sels[:count]):
-                await results_svc.submit(s, ref, sel.inspectors[0], _draft(i, now.date()), now, "t")
+                await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
+                                         now, "t")
                 if i < approve:
                     await results_svc.review(s, ref, True, admin, now, "t")
             return len(sels)
@@ -81,7 +70,7 @@ async def _setup(bot) -> str:
             for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
                 for j, team in enumerate(sel.teams):
                     await results_svc.submit(s, ref, team.members[0],
-                                             _draft(i + 3 * j, now.date()), now, "t")
+                                             cycling_draft(i + 3 * j, now.date()), now, "t")
                     await results_svc.review(s, ref, True, admin, now, "t",
                                              department=team.department)
 
@@ -258,7 +247,8 @@ async def test_unknown_calendar_counts_as_unknown(bot):
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
         _, row = await draws.valid_draw(s, "2027Q1")
         for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
-            await results_svc.submit(s, ref, sel.inspectors[0], _draft(i, now.date()), now, "t")
+            await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
+                                     now, "t")
             await results_svc.review(s, ref, True, admin, now, "t")
     async with bot.sf() as s, s.begin():
         await publication.publish(s, bot.settings, "2027Q1", "test", now + timedelta(days=5))
