@@ -121,7 +121,7 @@ def _ours_settings(cfg: dict):
 def _ours_app(cfg: dict) -> web.Application:
     from bot.app import create_app
 
-    return create_app(_ours_settings(cfg), sender=NullSender())
+    return create_app(_ours_settings(cfg), sender=NullSender(), settle_heap=True)
 
 
 class PhaseTimers:

@@ -305,7 +305,7 @@ async def serve(args) -> int:
         settings = replace(settings, web_chat=True)
     from bot.wecom.setup import ConfigError
     try:
-        app = create_app(settings)
+        app = create_app(settings, settle_heap=True)
     except ConfigError as exc:
         raise CliError(str(exc))
     runner = web.AppRunner(app, access_log=None)

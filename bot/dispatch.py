@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from datetime import datetime
 from typing import Callable
 
@@ -48,6 +49,9 @@ class Dispatcher:
         self._workers: dict[str, asyncio.Task] = {}
         self._pending: list[tuple[Inbound, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
+        # arrival times of the last two events received (monotonic): the pressure signal
+        self._arrivals = [float("-inf"), float("-inf")]
+        self._gate: asyncio.Lock | None = None
 
     async def receive(self, ib: Inbound) -> bool:
         """Record and queue; False if this event was already received.
@@ -56,6 +60,7 @@ class Dispatcher:
         never precedes the durable record). Concurrent calls are written together in one
         transaction (group commit): one INSERT … ON CONFLICT DO NOTHING per batch.
         """
+        self._arrivals = [self._arrivals[1], time.monotonic()]
         fut = asyncio.get_running_loop().create_future()
         self._pending.append((ib, fut))
         if self._flusher is None or self._flusher.done():
@@ -128,16 +133,31 @@ class Dispatcher:
         if w is None or w.done():
             self._workers[conv] = asyncio.create_task(self._work(conv))
 
-    def acks_waiting(self) -> bool:
-        return bool(self._pending) or (self._flusher is not None and not self._flusher.done())
+    # Background work (handlers, the outbox relay) defers to acknowledgements: while
+    # callbacks keep arriving (two within QUIET seconds, the latest less than QUIET ago) it
+    # waits for a quiet moment, one waiter at a time, but never longer than MAX_DEFER per
+    # step. A lone message is handled at once; a burst is answered first and handled just
+    # after; a sustained flood still gets one background step per MAX_DEFER.
+    QUIET = 0.02
+    MAX_DEFER = 1.0
 
-    async def yield_to_acks(self, limit: float = 0.05) -> None:
-        """Background work gives way (up to ``limit`` seconds) while acknowledgements are
-        being recorded, so a burst of callbacks is answered first and handled just after."""
-        waited = 0.0
-        while self.acks_waiting() and waited < limit:
-            await asyncio.sleep(0.005)
-            waited += 0.005
+    def busy(self, now: float | None = None) -> bool:
+        prev, last = self._arrivals
+        now = time.monotonic() if now is None else now
+        return bool(self._pending) or (now - last < self.QUIET and last - prev < self.QUIET)
+
+    async def yield_to_acks(self) -> None:
+        if not self.busy():
+            return
+        if self._gate is None:
+            self._gate = asyncio.Lock()
+        async with self._gate:
+            start = time.monotonic()
+            while True:
+                now = time.monotonic()
+                if not self.busy(now) or now - start >= self.MAX_DEFER:
+                    return
+                await asyncio.sleep(min(self.QUIET, start + self.MAX_DEFER - now) + 0.001)
 
     async def _work(self, conv: str) -> None:
         q = self._queues[conv]

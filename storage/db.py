@@ -2,11 +2,17 @@
 
 SQLite (the default) gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
 every transaction, so concurrent async writers queue instead of failing or losing
-updates. PostgreSQL is used as is.
+updates. The service's engine (``checkpointer=True``) leaves WAL checkpoints to a
+``Checkpointer`` thread with a connection of its own instead of the commit that happens to
+cross SQLite's threshold: a checkpoint copies pages and syncs the file, and done inline it
+would hold up every acknowledgement waiting on that commit. PostgreSQL is used as is.
 """
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import threading
 from pathlib import Path
 
 from sqlalchemy import event
@@ -24,7 +30,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str | None = None, **kw) -> AsyncEngine:
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw) -> AsyncEngine:
+    """``checkpointer``: this engine's connections never checkpoint the WAL themselves; the
+    caller runs a ``Checkpointer`` on the same file (the service does)."""
     url = database_url(url)
     if is_sqlite(url):
         u = make_url(url)
@@ -38,12 +49,20 @@ def make_engine(url: str | None = None, **kw) -> AsyncEngine:
         kw.setdefault("max_overflow", 0)
         kw.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, autocheckpoint=not checkpointer)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kw)
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The database file of a SQLite engine (None for PostgreSQL or an in-memory database)."""
+    u = engine.url
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return u.database
+
+
+def _sqlite_setup(engine: AsyncEngine, autocheckpoint: bool = True) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
         dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
@@ -52,6 +71,8 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -61,3 +82,53 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class Checkpointer:
+    """Checkpoints a SQLite WAL from a thread and connection of its own.
+
+    Every ``interval`` seconds a PASSIVE checkpoint copies what the WAL holds into the
+    database file without waiting for (or blocking) readers and writers; SQLite rewinds
+    the WAL on the next write once everything was copied, so it stays small. ``stop``
+    ends the thread and truncates the WAL. The sqlite3 module releases the GIL while
+    SQLite copies and syncs, so the event loop goes on meanwhile.
+    """
+
+    def __init__(self, path: str, interval: float = 0.5):
+        self.path, self.interval = path, interval
+        self.rounds = 0
+        self.last: tuple[int, int, int] | None = None   # (busy, WAL frames, checkpointed)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Checkpointer":
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+        self.last = tuple(conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone())
+        self.rounds += 1
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            while not self._stop.wait(self.interval):
+                try:
+                    self._checkpoint(conn, "PASSIVE")
+                except sqlite3.Error:   # busy or locked: the next round tries again
+                    log.warning("WAL checkpoint failed", exc_info=True)
+            try:
+                self._checkpoint(conn, "TRUNCATE")
+            except sqlite3.Error:
+                log.warning("final WAL checkpoint failed", exc_info=True)
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        """Blocking: call it through ``asyncio.to_thread`` from a running loop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
