@@ -48,6 +48,10 @@ def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw) -> 
         kw.setdefault("pool_size", 1)
         kw.setdefault("max_overflow", 0)
         kw.setdefault("pool_timeout", 60)
+        # Returning the connection rolls back only if SQLite says a transaction is open
+        # (see _reset below): otherwise every checkout would end with one more round trip
+        # to the driver's thread for a rollback that has nothing to undo.
+        kw.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
         _sqlite_setup(engine, autocheckpoint=not checkpointer)
         return engine
@@ -74,6 +78,17 @@ def _sqlite_setup(engine: AsyncEngine, autocheckpoint: bool = True) -> None:
         if not autocheckpoint:
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _reset(dbapi_conn, _record, state):  # pragma: no cover - exercised by every test
+        if not state.asyncio_safe or state.transaction_was_reset:
+            return      # garbage-collected (the connection is discarded) or already reset
+        try:
+            open_tx = dbapi_conn._connection._conn.in_transaction   # sqlite3.Connection
+        except (AttributeError, ValueError):
+            open_tx = True                                          # unknown: be safe
+        if open_tx:
+            dbapi_conn.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn):  # pragma: no cover
@@ -120,7 +135,8 @@ class Checkpointer:
                     self._checkpoint(conn, "PASSIVE")
                 except sqlite3.Error:   # busy or locked: the next round tries again
                     log.warning("WAL checkpoint failed", exc_info=True)
-            try:
+            try:   # TRUNCATE waits for readers: briefly, shutdown must not hang on one
+                conn.execute("PRAGMA busy_timeout=200")
                 self._checkpoint(conn, "TRUNCATE")
             except sqlite3.Error:
                 log.warning("final WAL checkpoint failed", exc_info=True)
