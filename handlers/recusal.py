@@ -1,10 +1,14 @@
 """回避: an inspector asks (text or button), every 管理员 decides, everyone affected is told."""
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from bot import keys
+from bot.domain.model import DomainError
 from bot.messages import Button, Card
 from bot.services import assignments, dialogues, notify, people, recusals
 from bot.text import render, t
+from storage.models import InspectorRow, SelectionRow
 
 from .router import Ctx, Router
 
@@ -24,6 +28,47 @@ async def ask(ctx: Ctx, rest: str) -> None:
         await _ask_reason(ctx, ref)
         return
     await _submit(ctx, ref, reason.strip())
+
+
+@router.command("对调", private_only=True)
+async def ask_swap(ctx: Ctx, rest: str) -> None:
+    """对调 编号 对方（姓名或执法证号） 理由: recusal by exchanging objects with a member
+    of another team of the same draw (第十二条); the 管理员 decide as for any recusal."""
+    parts = rest.split(None, 2)
+    if len(parts) < 3 or not parts[0].isdigit():
+        ctx.reply(t("chat.swap_usage"))
+        return
+    ref, who, reason = int(parts[0]), parts[1], parts[2].strip()
+    await assignments.load(ctx.session, ref, ctx.person.cert)   # refused unless on its team
+    partner = await _partner(ctx, ref, who)
+    if partner is None:
+        return
+    await _submit(ctx, ref, reason, partner)
+
+
+async def _partner(ctx: Ctx, ref: int, who: str) -> InspectorRow | None:
+    """The named member of another team of this draw, or None (the asker is told why)."""
+    sel = await ctx.session.get(SelectionRow, ref)
+    teams = await assignments.draw_members(ctx.session, sel.draw_id)
+    elsewhere = {c for r, certs in teams.items() if r != ref for c in certs} - set(teams[ref])
+    rows = (await ctx.session.execute(select(InspectorRow).where(
+        (InspectorRow.cert == who) | (InspectorRow.name == who)))).scalars().all()
+    exact = [r for r in rows if r.cert == who] or rows
+    if not exact:
+        ctx.reply(t("chat.swap_unknown", who=who))
+        return None
+    if exact[0].cert == ctx.person.cert:
+        ctx.reply(t("chat.swap_self"))
+        return None
+    found = [r for r in exact if r.cert in elsewhere]
+    if not found:
+        ctx.reply(t("chat.swap_not_in_draw", who=who, ref=ref))
+        return None
+    if len(found) > 1:
+        ctx.reply(t("chat.swap_ambiguous", who=who,
+                    certs="、".join(f"{r.name}（{r.cert}）" for r in found)))
+        return None
+    return found[0]
 
 
 @router.button(keys.RECUSE)
@@ -46,16 +91,19 @@ async def reason_step(ctx: Ctx, state: dict, text: str) -> None:
     await _submit(ctx, state["ref"], text.strip())
 
 
-async def _submit(ctx: Ctx, ref: int, reason: str) -> None:
+async def _submit(ctx: Ctx, ref: int, reason: str, partner: InspectorRow | None = None) -> None:
     a = await assignments.load(ctx.session, ref, ctx.person.cert)
     rec = await recusals.request(ctx.session, a.task_id, a.uscc, ctx.person.cert, reason,
-                                 f"{ctx.person.name}({ctx.person.cert})")
-    body = render("chat/recusal_request.j2", a=a, who=ctx.person, reason=reason).strip()
+                                 f"{ctx.person.name}({ctx.person.cert})",
+                                 partner.cert if partner else None)
+    body = render("chat/recusal_request.j2", a=a, who=ctx.person, reason=reason,
+                  partner=partner).strip()
     card = Card(t("chat.recusal_card_title", id=rec.id), body,
                 (Button(keys.make(keys.RECUSAL_OK, rec.id), t("chat.btn_approve")),
                  Button(keys.make(keys.RECUSAL_NO, rec.id), t("chat.btn_reject"))), ref)
     ctx.replies.extend(await notify.to_admins(ctx.session, card=card, dedupe=f"rec{rec.id}"))
-    ctx.reply(t("chat.recusal_submitted", ref=ref))
+    ctx.reply(t("chat.swap_submitted", ref=ref, name=partner.name) if partner
+              else t("chat.recusal_submitted", ref=ref))
 
 
 @router.button(keys.RECUSAL_OK, admin=True)
@@ -75,7 +123,10 @@ async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
                                          f"{ctx.person.name}({ctx.person.cert})")
     requester = (await people.by_certs(ctx.session, [rec.cert])).get(rec.cert)
     ref = before["ref"]
-    verdict = "chat.recusal_approved" if approve_it else "chat.recusal_rejected"
+    if approve_it and rec.swap_with:
+        verdict = "chat.swap_approved"
+    else:
+        verdict = "chat.recusal_approved" if approve_it else "chat.recusal_rejected"
     if requester and requester.msg_account:
         ctx.send(requester.msg_account, t(verdict, ref=ref, reason=rec.reason))
     ctx.reply(card=Card(t("chat.recusal_card_title", id=rec.id),
@@ -92,6 +143,11 @@ async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
         for cert, _name, account in a.team:
             if cert in old and account and cert != rec.cert:
                 ctx.send(account, t("chat.team_changed", ref=ref_changed))
+        left = [c for c in old if c not in now_certs and c != rec.cert]   # a swap partner
+        for cert, row in (await people.by_certs(ctx.session, left)).items():
+            if row.msg_account:
+                ctx.send(row.msg_account, t("chat.swap_moved", ref=ref_changed,
+                                            name=requester.name if requester else rec.cert))
 
 
 DIALOGUES = {REASON: reason_step}

@@ -174,3 +174,48 @@ async def test_unknown_user_and_help(bot):
     people, admins, inspectors = await _roles(bot)
     assert "抽查 任务编号" not in texts(await bot.say(inspectors[0], "帮助"))
     assert "抽查 任务编号" in texts(await bot.say(admins[0], "帮助"))
+
+
+async def test_recusal_by_swap_in_chat(bot):
+    """对调: recusal by exchanging objects with a member of another team of the same draw."""
+    people, admins, inspectors = await _roles(bot)
+    await _draw(bot, admins[0])
+    mine = {a: [c.ref for c in cards(await bot.say(a, "我的任务"))] for a in inspectors}
+    teams: dict[int, set[str]] = {}
+    for a, refs in mine.items():
+        for r in refs:
+            teams.setdefault(r, set()).add(a)
+    asker, partner, ref_a, ref_b = next(
+        (a, b, ra, rb) for a in inspectors for ra in mine[a] for b in inspectors
+        for rb in mine[b] if ra != rb and b not in teams[ra] and a not in teams[rb])
+    name_a, name_b = people[asker].name, people[partner].name
+
+    # refused, nothing recorded: usage, unknown person, oneself, someone not elsewhere
+    assert "用法" in texts(await bot.say(asker, f"对调 {ref_a}"))
+    assert "名录中没有" in texts(await bot.say(asker, f"对调 {ref_a} 查无此人 理由"))
+    assert "不能与自己对调" in texts(await bot.say(asker, f"对调 {ref_a} {name_a} 理由"))
+    idle = [a for a in people if a not in mine                # on no team of this draw
+            and not cards(await bot.say(a, "我的任务"))]
+    assert idle, "someone in the library (另一部门, 辅助人员, 不在岗) is on no team"
+    out = await bot.say(asker, f"对调 {ref_a} {people[idle[0]].cert} 理由")
+    assert "无法对调" in texts(out)
+    only_here = [m for m in teams[ref_a] if m != asker and mine[m] == [ref_a]]
+    for m in only_here[:1]:                                    # a teammate on ref_a alone
+        assert "无法对调" in texts(await bot.say(asker, f"对调 {ref_a} {people[m].cert} 理由"))
+    assert "不是您的检查任务" in texts(await bot.say(partner, f"对调 {ref_a} {name_a} 理由"))
+
+    out = await bot.say(asker, f"对调 {ref_a} {people[partner].cert} 其配偶在该企业任职")
+    assert "已提交" in texts(out) and name_b in texts(out)
+    admin_cards = [r for r in out if r.card and r.to in admins]
+    assert {r.to for r in admin_cards} == set(admins)
+    assert "对调" in admin_cards[0].card.body and people[partner].cert in admin_cards[0].card.body
+    out = await bot.click(admins[0], button(admin_cards[0].card, "同意"))
+    assert "已对调" in texts([r for r in out if r.to == asker])
+    assert {c.card.ref for c in out if c.card and c.to == asker} == {ref_b}
+    assert {c.card.ref for c in out if c.card and c.to == partner} == {ref_a}
+    moved = texts([r for r in out if r.to == partner and not r.card])
+    assert f"不再负责编号 {ref_b}" in moved and name_a in moved
+    now_a = [c.ref for c in cards(await bot.say(asker, "我的任务"))]
+    now_b = [c.ref for c in cards(await bot.say(partner, "我的任务"))]
+    assert ref_b in now_a and ref_a not in now_a
+    assert ref_a in now_b and ref_b not in now_b
