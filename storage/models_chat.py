@@ -21,7 +21,7 @@ class InboundEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     channel: Mapped[str] = mapped_column(String(20))
-    conversation: Mapped[str] = mapped_column(String(200), index=True)
+    conversation: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(10), default="received", index=True)
     error: Mapped[str] = mapped_column(Text, default="")
