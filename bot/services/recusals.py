@@ -29,6 +29,8 @@ async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, rea
     if swap_with and await session.scalar(select(InspectorRow.id).where(
             InspectorRow.cert == swap_with)) is None:
         raise DomainError("no_inspector", cert=swap_with)
+    if swap_with:   # refused now, not at the decision, if the exchange cannot be made
+        await _plan(session, row, rules_.Recusal(uscc, cert, swap_with))
     rec = RecusalRow(draw_id=row.id, uscc=uscc, cert=cert, reason=reason.strip(),
                      swap_with=swap_with or None, requested_by=actor)
     session.add(rec)
@@ -52,17 +54,8 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
         await audit.append(session, actor, "recusal.reject", draw.task_id,
                            {"recusal_id": rec.id, "note": note})
         return rec, []
-    inp = snap.inputs(draw.snapshot)
-    live = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
-    off_duty = frozenset((p.cert, rec.uscc) for p in await repo.inspectors(session)
-                         if p.duty != Duty.ON.value)
-    extra = (live | off_duty | {(rec.cert, rec.uscc)}) - inp.conflicts
-    before_pairs = await current_selections(session, draw)
-    before = tuple(s for _, s in before_pairs)
-    req = rules_.Recusal(rec.uscc, rec.cert, rec.swap_with)
-    after = rules_.apply(before, req, {o.uscc: o for o in inp.pool}, inp.inspectors,
-                         inp.conflicts | extra, inp.history, inp.rules, inp.spec, draw.seed)
-    req = rules_.resolved(before, after, req)
+    before_pairs, after, extra, req = await _plan(
+        session, draw, rules_.Recusal(rec.uscc, rec.cert, rec.swap_with))
     rec.swap_uscc = req.swap_uscc
     rec.status, rec.conflicts = "approved", sorted([list(p) for p in extra])
     rec.seq = await repo.next_recusal_seq(session, draw.id)
@@ -79,6 +72,21 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
         "teams": {u: list(s.inspectors + s.auxiliary) for u, s in ((s.uscc, s) for s in after)
                   if u in changed}})
     return rec, changed
+
+
+async def _plan(session: AsyncSession, draw: DrawRow, req: rules_.Recusal):
+    """The teams after granting ``req`` now: (before pairs, after, new conflicts, resolved
+    request). Raises the domain's refusal (e.g. a swap partner with a conflict)."""
+    inp = snap.inputs(draw.snapshot)
+    live = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
+    off_duty = frozenset((p.cert, req.uscc) for p in await repo.inspectors(session)
+                         if p.duty != Duty.ON.value)
+    extra = (live | off_duty | {(req.cert, req.uscc)}) - inp.conflicts
+    before_pairs = await current_selections(session, draw)
+    before = tuple(s for _, s in before_pairs)
+    after = rules_.apply(before, req, {o.uscc: o for o in inp.pool}, inp.inspectors,
+                         inp.conflicts | extra, inp.history, inp.rules, inp.spec, draw.seed)
+    return before_pairs, after, extra, rules_.resolved(before, after, req)
 
 
 async def _apply_changes(session, before_pairs, after, swap: bool) -> list[str]:

@@ -178,6 +178,7 @@ async def test_unknown_user_and_help(bot):
 
 async def test_recusal_by_swap_in_chat(bot):
     """对调: recusal by exchanging objects with a member of another team of the same draw."""
+    from storage.models import ConflictRow, SelectionRow, RecusalRow
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
     mine = {a: [c.ref for c in cards(await bot.say(a, "我的任务"))] for a in inspectors}
@@ -185,12 +186,16 @@ async def test_recusal_by_swap_in_chat(bot):
     for a, refs in mine.items():
         for r in refs:
             teams.setdefault(r, set()).add(a)
-    asker, partner, ref_a, ref_b = next(
-        (a, b, ra, rb) for a in inspectors for ra in mine[a] for b in inspectors
-        for rb in mine[b] if ra != rb and b not in teams[ra] and a not in teams[rb])
-    name_a, name_b = people[asker].name, people[partner].name
+    pairs = [(a, b, ra, rb) for a in inspectors for ra in mine[a] for b in inspectors
+             for rb in mine[b] if ra != rb and b not in teams[ra] and a not in teams[rb]]
+    asker, _, ref_a, _ = pairs[0]
+    name_a = people[asker].name
 
-    # refused, nothing recorded: usage, unknown person, oneself, someone not elsewhere
+    async def recusals() -> int:
+        async with bot.sf() as s:
+            return len((await s.execute(select(RecusalRow.id))).all())
+
+    # refused at once, nothing recorded: usage, unknown person, oneself, not on another team
     assert "用法" in texts(await bot.say(asker, f"对调 {ref_a}"))
     assert "名录中没有" in texts(await bot.say(asker, f"对调 {ref_a} 查无此人 理由"))
     assert "不能与自己对调" in texts(await bot.say(asker, f"对调 {ref_a} {name_a} 理由"))
@@ -199,18 +204,30 @@ async def test_recusal_by_swap_in_chat(bot):
     assert idle, "someone in the library (另一部门, 辅助人员, 不在岗) is on no team"
     out = await bot.say(asker, f"对调 {ref_a} {people[idle[0]].cert} 理由")
     assert "无法对调" in texts(out)
-    only_here = [m for m in teams[ref_a] if m != asker and mine[m] == [ref_a]]
-    for m in only_here[:1]:                                    # a teammate on ref_a alone
-        assert "无法对调" in texts(await bot.say(asker, f"对调 {ref_a} {people[m].cert} 理由"))
-    assert "不是您的检查任务" in texts(await bot.say(partner, f"对调 {ref_a} {name_a} 理由"))
+    assert "不是您的检查任务" in texts(await bot.say(pairs[0][1], f"对调 {ref_a} {name_a} 理由"))
+    # a partner with a registered conflict with the asker's object: refused when asked
+    async with bot.sf() as s, s.begin():
+        uscc_a = (await s.get(SelectionRow, ref_a)).uscc
+        s.add(ConflictRow(cert=people[pairs[0][1]].cert, uscc=uscc_a, note="测试", source="import"))
+    out = await bot.say(asker, f"对调 {ref_a} {people[pairs[0][1]].cert} 理由")
+    assert "无法交换" in texts(out) and not [r for r in out if r.to in admins]
+    assert await recusals() == 0
 
-    out = await bot.say(asker, f"对调 {ref_a} {people[partner].cert} 其配偶在该企业任职")
-    assert "已提交" in texts(out) and name_b in texts(out)
+    # the first pair the rules allow (the draw is random; a refusal is a Chinese message)
+    for asker, partner, ref_a, ref_b in pairs[1:]:
+        out = await bot.say(asker, f"对调 {ref_a} {people[partner].cert} 其配偶在该企业任职")
+        if "已提交" in texts(out):
+            break
+        assert "无法交换" in texts(out), texts(out)
+    else:
+        raise AssertionError("no pair of this draw can swap")
+    name_a, name_b = people[asker].name, people[partner].name
+    assert name_b in texts(out) and await recusals() == 1
     admin_cards = [r for r in out if r.card and r.to in admins]
     assert {r.to for r in admin_cards} == set(admins)
     assert "对调" in admin_cards[0].card.body and people[partner].cert in admin_cards[0].card.body
     out = await bot.click(admins[0], button(admin_cards[0].card, "同意"))
-    assert "已对调" in texts([r for r in out if r.to == asker])
+    assert "已对调" in texts([r for r in out if r.to == asker]), texts(out)
     assert {c.card.ref for c in out if c.card and c.to == asker} == {ref_b}
     assert {c.card.ref for c in out if c.card and c.to == partner} == {ref_a}
     moved = texts([r for r in out if r.to == partner and not r.card])
