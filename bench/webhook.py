@@ -9,7 +9,8 @@ other by an aiohttp client in this process (``TCPConnector(limit=concurrency)``,
 
 1. bare: a minimal aiohttp app whose one POST handler parses a JSON body and answers
    ``{"ok": true}``; the bodies are padded to the callbacks' size.
-2. ours: the real ``create_app(settings, sender=NullSender())`` with WeCom configured
+2. ours: the real ``create_app(settings, sender=NullSender(), settle_heap=True)`` (as
+   ``ssj serve`` builds it) with WeCom configured
    (made-up corp id, agent id, secret, token and a random EncodingAESKey), on a freshly
    migrated database (SQLite in a temp dir, or a PostgreSQL database created and dropped
    here) holding the demo library. Every request is a distinct, correctly signed and
