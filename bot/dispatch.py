@@ -51,7 +51,7 @@ class Dispatcher:
         self._flusher: asyncio.Task | None = None
         # arrival times of the last two events received (monotonic): the pressure signal
         self._arrivals = [float("-inf"), float("-inf")]
-        self._gate: asyncio.Lock | None = None
+        self._gate = asyncio.Lock()      # one background waiter at a time
 
     async def receive(self, ib: Inbound) -> bool:
         """Record and queue; False if this event was already received.
@@ -149,8 +149,6 @@ class Dispatcher:
     async def yield_to_acks(self) -> None:
         if not self.busy():
             return
-        if self._gate is None:
-            self._gate = asyncio.Lock()
         async with self._gate:
             start = time.monotonic()
             while True:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import keys
-from bot.domain.model import DomainError
 from bot.messages import Button, Card
 from bot.services import assignments, dialogues, notify, people, recusals
 from bot.text import render, t
@@ -66,7 +65,7 @@ async def _partner(ctx: Ctx, ref: int, who: str) -> InspectorRow | None:
         return None
     if len(found) > 1:
         ctx.reply(t("chat.swap_ambiguous", who=who,
-                    certs="、".join(f"{r.name}（{r.cert}）" for r in found)))
+                    people=[(r.name, r.cert) for r in found]))
         return None
     return found[0]
 

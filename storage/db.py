@@ -38,9 +38,9 @@ def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw) -> 
     caller runs a ``Checkpointer`` on the same file (the service does)."""
     url = database_url(url)
     if is_sqlite(url):
-        u = make_url(url)
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        path = _file_of(make_url(url))
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection per process: SQLite has one writer anyway, and waiting in the
         # pool's FIFO queue is far faster and fairer than SQLite's sleeping busy handler
         # (1, 2, 5 … 100 ms retries) when many coroutines want to write at once. Other
@@ -58,12 +58,15 @@ def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw) -> 
     return create_async_engine(url, pool_pre_ping=True, **kw)
 
 
-def sqlite_file(engine: AsyncEngine) -> str | None:
-    """The database file of a SQLite engine (None for PostgreSQL or an in-memory database)."""
-    u = engine.url
+def _file_of(u) -> str | None:
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
     return u.database
+
+
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The database file of a SQLite engine (None for PostgreSQL or an in-memory database)."""
+    return _file_of(engine.url)
 
 
 def _sqlite_setup(engine: AsyncEngine, autocheckpoint: bool = True) -> None:

@@ -178,7 +178,7 @@ async def test_unknown_user_and_help(bot):
 
 async def test_recusal_by_swap_in_chat(bot):
     """对调: recusal by exchanging objects with a member of another team of the same draw."""
-    from storage.models import ConflictRow, SelectionRow, RecusalRow
+    from storage.models import ConflictRow, InspectorRow, RecusalRow, SelectionRow
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
     mine = {a: [c.ref for c in cards(await bot.say(a, "我的任务"))] for a in inspectors}
@@ -205,6 +205,19 @@ async def test_recusal_by_swap_in_chat(bot):
     out = await bot.say(asker, f"对调 {ref_a} {people[idle[0]].cert} 理由")
     assert "无法对调" in texts(out)
     assert "不是您的检查任务" in texts(await bot.say(pairs[0][1], f"对调 {ref_a} {name_a} 理由"))
+    # a name two members of other teams share: asked for the 执法证号
+    partner0 = pairs[0][1]
+    other = next(b for a, b, ra, _ in pairs if a == asker and ra == ref_a
+                 and people[b].cert != people[partner0].cert)
+    async with bot.sf() as s, s.begin():
+        row = await s.scalar(select(InspectorRow).where(InspectorRow.cert == people[other].cert))
+        row.name, own_name = people[partner0].name, row.name
+    out = texts(await bot.say(asker, f"对调 {ref_a} {people[partner0].name} 理由"))
+    assert "同名人员不止一位" in out and people[partner0].cert in out \
+        and people[other].cert in out
+    async with bot.sf() as s, s.begin():
+        row = await s.scalar(select(InspectorRow).where(InspectorRow.cert == people[other].cert))
+        row.name = own_name
     # a partner with a registered conflict with the asker's object: refused when asked
     async with bot.sf() as s, s.begin():
         uscc_a = (await s.get(SelectionRow, ref_a)).uscc
