@@ -32,7 +32,9 @@ class InboundEvent(Base):
 class OutboxMessage(Base):
     """A message to send: written in the same transaction as the change it reports."""
     __tablename__ = "outbox"
-    __table_args__ = (Index("outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("outbox_due", "status", "next_attempt_at"),
+                      Index("outbox_subject", "recipient", "subject"),
+                      Index("outbox_external", "external_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(String(100), index=True)  # 消息账号 or group id
     room: Mapped[str] = mapped_column(String(10), default="private")  # private | group
@@ -46,6 +48,11 @@ class OutboxMessage(Base):
     external_id: Mapped[str] = mapped_column(String(200), default="")  # messenger's id
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # what a card shows (e.g. "a:12:B2-0001": one member's view of assignment 12), so a
+    # state change can update every copy of it; a messenger's single-use update handle
+    subject: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    handle: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    handle_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Dialogue(Base):
@@ -66,6 +73,8 @@ class ChatMessage(Base):
     sender: Mapped[str] = mapped_column(String(100))         # 消息账号 or "bot"
     text: Mapped[str] = mapped_column(Text, default="")
     card: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # a new version of a card: the id of the message it replaces (the original)
+    replaces: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now())
 
 
