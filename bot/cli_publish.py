@@ -8,7 +8,7 @@ from bot import localtime
 from bot.cli_commands import CliError, database
 from bot.domain.model import DomainError
 from bot.messages import GROUP, Outbound
-from bot.services import outbox, publication as svc
+from bot.services import outbox, publish_flow, publication as svc
 from bot.terminal import print_json
 from bot.text import domain_message, t
 
@@ -47,7 +47,8 @@ async def publish(args) -> int:
         try:
             async with sf() as s, s.begin():
                 now = localtime.now()
-                doc = await svc.publish(s, settings, task_id, settings.actor, now, withhold)
+                doc = await publish_flow.publish_and_notify(s, settings, task_id,
+                                                           settings.actor, now, withhold)
                 # the supervisors' group hears of it, as when 公示 is sent in chat
                 await outbox.enqueue(s, [Outbound("", GROUP, svc.announcement(doc),
                                                   dedupe_key=f"publish:{task_id}")])

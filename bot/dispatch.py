@@ -204,6 +204,10 @@ class Dispatcher:
 
     async def handle_in(self, session, ib: Inbound) -> list[Outbound]:
         ctx = Ctx(session, self.settings, ib, None, self.clock())
+        if ib.kind == "click" and ib.handle and ib.room != GROUP:
+            # the click's fresh update handle (WeCom ResponseCode) serves the card's next update
+            await outbox.remember_handle(session, ib.user, ib.message_id, ib.handle,
+                                         datetime.now())
         try:
             async with session.begin_nested():
                 await registry.dispatch(ctx)

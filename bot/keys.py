@@ -10,6 +10,12 @@ REVIEW_OK, REVIEW_BACK = "rso", "rsb"                 # result review (id = 编�
 RESULT_OK, RESULT_BACK = "rro", "rrb"                 # result review (id = result id: a joint
                                                       # task's object has one per department)
 ENTRY_OK, ENTRY_NO = "eok", "eno"                     # confirm / abandon a result entry
+ENTRY_EDIT, EDIT_FIELD = "edt", "edf"                 # change an answer (edf:编号:field)
+WITHDRAW = "wdr"                                      # take back a result awaiting review
+DETAIL, PAGE = "det", "lst"                           # task details; list page (lst:page:all)
+REVIEW_LIST_ONE, REVIEW_LIST_ALL = "rv1", "rva"       # 审核: one by one / approve all
+REVIEW_ALL_OK, REVIEW_ALL_NO = "rvy", "rvx"           # confirm approve-all (rvy:count:max id)
+REVIEW_NEXT = "rnx"                                   # skip to the next result (id = result id)
 
 
 def make(prefix: str, ident: int) -> str:
@@ -18,6 +24,25 @@ def make(prefix: str, ident: int) -> str:
 
 def parse(key: str) -> tuple[str, int]:
     prefix, _, ident = (key or "").partition(":")
-    if not ident.isdigit():
+    if not (ident.isascii() and ident.isdigit()) or len(ident) > 12:
         raise DomainError("stale_button")
     return prefix, int(ident)
+
+
+def make_parts(prefix: str, *parts) -> str:
+    """``prefix:a:b``: parts are ints or short ASCII words."""
+    return ":".join([prefix, *(str(p) for p in parts)])
+
+
+def parse_parts(key: str, count: int) -> list[str]:
+    """The ``count`` parts after the prefix; a malformed key is a stale button."""
+    parts = (key or "").split(":")[1:]
+    if len(parts) != count or not all(p and p.isascii() for p in parts):
+        raise DomainError("stale_button")
+    return parts
+
+
+def parse_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise DomainError("stale_button")
+    return int(text)

@@ -37,6 +37,8 @@ class Inbound:
     event_id: str = ""         # the messenger's id, for deduplication
     channel: str = "webchat"
     reply_url: str = ""        # a messenger's handle to answer in context (e.g. WeCom response_url)
+    handle: str = ""           # clicks: a single-use handle to update that card later
+                               # (WeCom's ResponseCode); "" where the messenger needs none
 
     @property
     def conversation(self) -> str:
@@ -76,8 +78,23 @@ class Card:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A card already delivered that an update replaces: the messenger's reference to it
+    (the ``external_id`` its sender returned) and, where the messenger needs one, a
+    single-use update handle still valid ("" when none is at hand)."""
+    ref: str
+    handle: str = ""
+
+
+@dataclass(frozen=True)
 class Outbound:
-    """One message to send. ``to`` is a 消息账号 (private) or a group id (group)."""
+    """One message to send. ``to`` is a 消息账号 (private) or a group id (group).
+
+    ``subject`` names what a card shows (``a:12:CERT`` one member's view of assignment 12,
+    ``r:7`` result 7 under review …). ``refresh=True`` asks to update, in place, every copy
+    of the ``subject`` card the recipient holds; ``text`` is then the short status message
+    a messenger that cannot update the card sends instead ("" = nothing). ``update_of``
+    replaces the one card a click came from. The relay fills ``targets`` when sending."""
     to: str
     room: str = PRIVATE
     text: str = ""
@@ -85,22 +102,30 @@ class Outbound:
     update_of: str = ""        # message id of the card to replace (card updates)
     dedupe_key: str | None = None
     via: str = ""              # the inbound's reply handle, when answering in context
+    subject: str | None = None
+    refresh: bool = False
+    targets: tuple[Target, ...] = ()
 
     @property
     def kind(self) -> str:
+        if self.refresh:
+            return "card_refresh"
         if self.update_of:
             return "card_update"
         return "card" if self.card else "text"
 
     def payload(self) -> dict:
         return {"text": self.text, "card": self.card.to_json() if self.card else None,
-                "update_of": self.update_of, "via": self.via}
+                "update_of": self.update_of, "via": self.via,
+                **({"refresh": True} if self.refresh else {})}
 
     @classmethod
-    def from_row(cls, recipient: str, room: str, payload: dict) -> "Outbound":
+    def from_row(cls, recipient: str, room: str, payload: dict,
+                 subject: str | None = None) -> "Outbound":
         card = Card.from_json(payload["card"]) if payload.get("card") else None
         return cls(recipient, room, payload.get("text", ""), card, payload.get("update_of", ""),
-                   via=payload.get("via", ""))
+                   via=payload.get("via", ""), subject=subject,
+                   refresh=bool(payload.get("refresh")))
 
 
 @dataclass

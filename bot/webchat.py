@@ -10,7 +10,7 @@ import json
 import uuid
 
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.messages import GROUP, PRIVATE, Inbound, Outbound
@@ -31,11 +31,18 @@ class WebChatSender:
 
     async def send(self, msg: Outbound, outbox_id: int) -> str:
         async with self.sf() as s, s.begin():
-            if msg.update_of:
-                card = msg.card.to_json() if msg.card else None
-                await s.execute(update(ChatMessage).where(ChatMessage.id == int(msg.update_of))
-                                .values(card=card, text=msg.text))
-                return msg.update_of
+            if msg.refresh or msg.update_of:
+                # a new version of each held copy; the page shows it in the original's place
+                refs = [int(t.ref) for t in msg.targets if t.ref.isdigit()]
+                originals = (await s.execute(select(ChatMessage).where(
+                    ChatMessage.id.in_(refs)))).scalars().all() if refs else []
+                for orig in originals:
+                    s.add(ChatMessage(room=orig.room, owner=orig.owner, sender="bot",
+                                      text=msg.text if msg.update_of else "",
+                                      card=msg.card.to_json() if msg.card else None,
+                                      replaces=orig.id))
+                await s.flush()
+                return ",".join(str(o.id) for o in originals)
             row = ChatMessage(room=msg.room, owner=msg.to if msg.room == PRIVATE else "",
                               sender="bot", text=msg.text,
                               card=msg.card.to_json() if msg.card else None)

@@ -1,34 +1,160 @@
-"""An inspector's own assignments: 我的任务, and 接收 on the card."""
+"""An inspector's own assignments: 我的任务 (one compact list), 任务 <编号> (one card),
+and the assignment card's 接收 / 撤回 buttons. Every click is checked against the card's
+state now: a button the card would no longer offer answers with the current state."""
 from __future__ import annotations
 
+import re
+from datetime import date
+
 from bot import keys
+from bot.domain.model import DomainError
+from bot.domain.results import State
+from bot.messages import Button, Card
 from bot.services import assignments, notify
-from bot.text import t
+from bot.services import results as results_svc
+from bot.text import domain_message, render, t
 
 from .router import Ctx, Router
 
 router = Router("assignments")
+PAGE_SIZE = 10
+DETAIL_BUTTONS = 5          # with 下一页, within every messenger's limit (WeCom: 6)
+ALL_WORDS = ("全部", "所有", "含已公示")
+DONE = (State.APPROVED.value, State.PUBLISHED.value)
+_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|分公司|公司)$")
+_PREFIXES = re.compile(r"^(河南省|新乡市|获嘉县|获嘉)")
 
 
-@router.command("我的任务", "任务", private_only=True)
-async def my_tasks(ctx: Ctx, _rest: str) -> None:
-    refs = await assignments.mine(ctx.session, ctx.person.cert)
-    if not refs:
-        ctx.reply(t("chat.no_assignments"))
-        return
-    ctx.reply(t("chat.assignments_intro", count=len(refs)))
-    for ref in refs:
+def short_name(name: str, limit: int = 8) -> str:
+    """An enterprise's name short enough for one line on a phone."""
+    short = _PREFIXES.sub("", _SUFFIXES.sub("", name or "")) or (name or "")
+    return short if len(short) <= limit else short[:limit - 1] + "…"
+
+
+async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
+    out = []
+    for ref in await assignments.mine(ctx.session, ctx.person.cert):
         a = await assignments.load(ctx.session, ref, ctx.person.cert)
-        ctx.reply(card=notify.assignment_card(a, ctx.person.cert))
+        status, _ = notify.member_state(a, ctx.person.cert)
+        if a.published and not include_published:
+            continue
+        out.append({"ref": ref, "name": short_name(a.name), "deadline": a.deadline,
+                    "state": t("card.short_state", status=status,
+                               accepted=a.accepted_by(ctx.person.cert)),
+                    "open": status not in DONE})
+    # open tasks first (earliest deadline first), then the finished ones
+    out.sort(key=lambda r: (not r["open"], r["deadline"] or date.max, r["ref"]))
+    return out
+
+
+def _list_card(rows: list[dict], page: int, include_published: bool) -> Card:
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    buttons = [Button(keys.make(keys.DETAIL, r["ref"]), t("card.btn_detail", ref=r["ref"]))
+               for r in shown if r["open"]][:DETAIL_BUTTONS]
+    if page < pages:
+        buttons.append(Button(keys.make_parts(keys.PAGE, page + 1, int(include_published)),
+                              t("card.btn_next_page")))
+    body = render("chat/task_list.j2", rows=shown, total=len(rows),
+                  open=sum(r["open"] for r in rows), all=include_published).strip()
+    return Card(t("card.list_title", page=page, pages=pages, all=include_published), body,
+                tuple(buttons))
+
+
+@router.command("我的任务", private_only=True)
+async def my_tasks(ctx: Ctx, rest: str) -> None:
+    include = rest.strip() in ALL_WORDS
+    rows = await _rows(ctx, include)
+    if not rows:
+        ctx.reply(t("card.list_empty", all=include))
+        return
+    ctx.reply(card=_list_card(rows, 1, include))
+
+
+@router.command("任务", private_only=True)
+async def task_detail(ctx: Ctx, rest: str) -> None:
+    """``任务 <编号>``: one assignment's card; a bare ``任务`` is the list."""
+    word = rest.strip()
+    if not word:
+        await my_tasks(ctx, "")
+        return
+    if word in ALL_WORDS:
+        await my_tasks(ctx, word)
+        return
+    if not (word.isascii() and word.isdigit()) or len(word) > 12:
+        ctx.reply(t("card.detail_usage"))
+        return
+    await _detail(ctx, int(word))
+
+
+async def _detail(ctx: Ctx, ref: int) -> None:
+    a = await assignments.load(ctx.session, ref, ctx.person.cert)
+    ctx.reply(card=notify.assignment_card(a, ctx.person.cert),
+              subject=notify.subject(ref, ctx.person.cert))
+
+
+@router.button(keys.DETAIL)
+async def detail(ctx: Ctx, key: str) -> None:
+    _, ref = keys.parse(key)
+    await _detail(ctx, ref)
+
+
+@router.button(keys.PAGE)
+async def page(ctx: Ctx, key: str) -> None:
+    page_no, include = (keys.parse_int(p) for p in keys.parse_parts(key, 2))
+    rows = await _rows(ctx, bool(include))
+    if not rows:
+        ctx.reply(t("card.list_empty", all=bool(include)), update=True)
+        return
+    ctx.reply(card=_list_card(rows, page_no, bool(include)), update=True)
+
+
+async def current(ctx: Ctx, ref: int, key: str) -> assignments.Assignment | None:
+    """The assignment as it stands, if ``key`` is still one of its card's buttons for
+    the clicker; otherwise the clicker hears the state now, every copy of the card is
+    brought up to date, and None is returned (nothing is done)."""
+    cert = ctx.person.cert
+    try:
+        a = await assignments.load(ctx.session, ref, cert)
+    except DomainError as exc:
+        if exc.code not in ("not_your_assignment", "no_assignment"):
+            raise
+        ctx.reply(t("card.gone", ref=ref))
+        ctx.replies.append(notify.refresh_gone(ctx.inbound.user, ref, cert))
+        return None
+    if key in [b.key for b in notify.assignment_buttons(a, cert)]:
+        return a
+    _, label = notify.member_state(a, cert)
+    ctx.reply(t("card.stale", ref=ref, label=label))
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {cert}))
+    return None
 
 
 @router.button(keys.ACCEPT)
 async def accept(ctx: Ctx, key: str) -> None:
     _, ref = keys.parse(key)
-    first = await assignments.accept(ctx.session, ref, ctx.person.cert, ctx.now)
-    a = await assignments.load(ctx.session, ref, ctx.person.cert)
-    if first:
-        ctx.reply(card=notify.assignment_card(a, ctx.person.cert), update=True)
-        ctx.reply(t("chat.accepted", ref=ref))
-    else:
-        ctx.reply(t("chat.already_accepted", ref=ref))
+    if await current(ctx, ref, key) is None:
+        return
+    await assignments.accept(ctx.session, ref, ctx.person.cert, ctx.now)
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}))
+    ctx.reply(t("chat.accepted", ref=ref))
+
+
+@router.button(keys.WITHDRAW)
+async def withdraw(ctx: Ctx, key: str) -> None:
+    _, ref = keys.parse(key)
+    a = await current(ctx, ref, key)
+    if a is None:
+        return
+    try:
+        await results_svc.withdraw(ctx.session, ref, ctx.person.cert, ctx.now,
+                                   f"{ctx.person.name}({ctx.person.cert})")
+    except DomainError as exc:
+        ctx.reply(domain_message(exc))
+        return
+    team = a.department_certs(ctx.person.cert)
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), {
+        c: t("card.status_withdrawn", ref=ref, who=ctx.person.name)
+        for c in team if c != ctx.person.cert}))
+    ctx.reply(t("card.withdrawn", ref=ref))

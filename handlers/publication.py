@@ -10,6 +10,7 @@ from collections import Counter
 from bot.domain.model import DomainError
 from bot.messages import GROUP
 from bot.services import publication as svc
+from bot.services import publish_flow
 from bot.text import domain_message, t
 
 from .router import Ctx, Router
@@ -28,7 +29,8 @@ async def publish(ctx: Ctx, rest: str) -> None:
         return
     task_id = rest.split()[0].upper()
     try:
-        doc = await svc.publish(ctx.session, ctx.settings, task_id, _actor(ctx), ctx.now)
+        doc = await publish_flow.publish_and_notify(ctx.session, ctx.settings, task_id,
+                                                   _actor(ctx), ctx.now)
     except DomainError as exc:
         if exc.code != "publish_incomplete" or ctx.inbound.room != GROUP:
             raise

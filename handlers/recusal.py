@@ -73,7 +73,9 @@ async def _partner(ctx: Ctx, ref: int, who: str) -> InspectorRow | None:
 @router.button(keys.RECUSE)
 async def button(ctx: Ctx, key: str) -> None:
     _, ref = keys.parse(key)
-    await assignments.load(ctx.session, ref, ctx.person.cert)
+    from .assignments import current
+    if await current(ctx, ref, key) is None:
+        return
     await _ask_reason(ctx, ref)
 
 
@@ -100,7 +102,8 @@ async def _submit(ctx: Ctx, ref: int, reason: str, partner: InspectorRow | None 
     card = Card(t("chat.recusal_card_title", id=rec.id), body,
                 (Button(keys.make(keys.RECUSAL_OK, rec.id), t("chat.btn_approve")),
                  Button(keys.make(keys.RECUSAL_NO, rec.id), t("chat.btn_reject"))), ref)
-    ctx.replies.extend(await notify.to_admins(ctx.session, card=card, dedupe=f"rec{rec.id}"))
+    ctx.replies.extend(await notify.to_admins(ctx.session, card=card, dedupe=f"rec{rec.id}",
+                                              subject=f"rec:{rec.id}"))
     ctx.reply(t("chat.swap_submitted", ref=ref, name=partner.name) if partner
               else t("chat.recusal_submitted", ref=ref))
 
@@ -128,9 +131,12 @@ async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
         verdict = "chat.recusal_approved" if approve_it else "chat.recusal_rejected"
     if requester and requester.msg_account:
         ctx.send(requester.msg_account, t(verdict, ref=ref, reason=rec.reason))
-    ctx.reply(card=Card(t("chat.recusal_card_title", id=rec.id),
-                        t("chat.recusal_decided", id=rec.id, approved=approve_it,
-                          by=ctx.person.name), ref=ref), update=True)
+    # every 管理员's copy of the request card shows the decision, without buttons
+    decided = Card(t("chat.recusal_card_title", id=rec.id),
+                   t("chat.recusal_decided", id=rec.id, approved=approve_it,
+                     by=ctx.person.name), ref=ref)
+    ctx.replies.extend(await notify.to_admins(ctx.session, card=decided,
+                                              subject=f"rec:{rec.id}", refresh=True))
     if not approve_it:
         return
     for ref_changed, old in (await recusals.affected(ctx.session, rec, before)).items():
@@ -139,12 +145,17 @@ async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
         new_members = now_certs - set(old)
         ctx.replies.extend(await notify.assignment_messages(
             ctx.session, ref_changed, certs=new_members, tag=f"rec{rec.id}"))
+        stayed = {c for c in old if c in now_certs}
+        ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref_changed, stayed))
         for cert, _name, account in a.team:
             if cert in old and account and cert != rec.cert:
                 ctx.send(account, t("chat.team_changed", ref=ref_changed))
-        left = [c for c in old if c not in now_certs and c != rec.cert]   # a swap partner
-        for cert, row in (await people.by_certs(ctx.session, left)).items():
-            if row.msg_account:
+        gone = [c for c in old if c not in now_certs]
+        for cert, row in (await people.by_certs(ctx.session, gone)).items():
+            if row.msg_account:   # the card of whoever left the team loses its buttons
+                ctx.replies.append(notify.refresh_gone(row.msg_account, ref_changed, cert,
+                                                       a.name))
+            if cert != rec.cert and row.msg_account:   # a swap partner
                 ctx.send(row.msg_account, t("chat.swap_moved", ref=ref_changed,
                                             name=requester.name if requester else rec.cert))
 

@@ -33,18 +33,21 @@ class Ctx:
     def today(self) -> date:
         return self.now.date()
 
-    def reply(self, text: str = "", card: Card | None = None, update: bool = False) -> None:
-        """Answer where the event came from; ``update`` replaces the clicked card."""
+    def reply(self, text: str = "", card: Card | None = None, update: bool = False,
+              subject: str | None = None) -> None:
+        """Answer where the event came from; ``update`` replaces the clicked card;
+        ``subject`` names what a new card shows, so later changes update it in place."""
         ib = self.inbound
         to = ib.group if ib.room == GROUP else ib.user
         self.replies.append(Outbound(to, ib.room, text, card,
                                      update_of=ib.message_id if update else "",
-                                     via=ib.reply_url))
+                                     via=ib.reply_url, subject=subject))
 
     def send(self, account: str, text: str = "", card: Card | None = None,
-             dedupe_key: str | None = None) -> None:
+             dedupe_key: str | None = None, subject: str | None = None) -> None:
         """A private message to someone (by 消息账号)."""
-        self.replies.append(Outbound(account, PRIVATE, text, card, dedupe_key=dedupe_key))
+        self.replies.append(Outbound(account, PRIVATE, text, card, dedupe_key=dedupe_key,
+                                     subject=subject))
 
     def to_group(self, text: str = "", card: Card | None = None, group: str | None = None) -> None:
         g = self.inbound.group if group is None and self.inbound.room == GROUP else (group or "")

@@ -38,12 +38,24 @@ class Assignment:
     # per member: their own department's result state, and whether they accepted
     member_status: dict[str, str] = field(default_factory=dict)
     member_accepted: dict[str, bool] = field(default_factory=dict)
+    published: bool = False              # the task is published: its life has ended
+    member_department: dict[str, str] = field(default_factory=dict)
+    # per department: its result (None: nothing entered yet)
+    results: dict[str, ResultRow | None] = field(default_factory=dict)
 
     def status_for(self, cert: str) -> str:
         return self.member_status.get(cert, self.result_status)
 
     def accepted_by(self, cert: str) -> bool:
         return self.member_accepted.get(cert, self.accepted)
+
+    def result_for(self, cert: str) -> ResultRow | None:
+        return self.results.get(self.member_department.get(cert, ""))
+
+    def department_certs(self, cert: str) -> list[str]:
+        """The members of ``cert``'s own department's team (who share its result)."""
+        dept = self.member_department.get(cert)
+        return [c for c, d in self.member_department.items() if d == dept]
 
 
 async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assignment:
@@ -80,7 +92,9 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         offsite_allowed(ent.credit_rating, ent.performance_grade, ent.positive_list) if ent else False,
         bool(mine and mine.accepted_at), status,
         repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
-        member_status, {m.cert: m.accepted_at is not None for m in members})
+        member_status, {m.cert: m.accepted_at is not None for m in members},
+        task.status == "published", {m.cert: m.department for m in members},
+        {**{m.department: None for m in members}, **{r.department: r for r in results}})
 
 
 async def mine(session: AsyncSession, cert: str) -> list[int]:

@@ -8,14 +8,14 @@ backoff and jitter; a message that keeps failing is parked, never dropped silent
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Iterable, Protocol
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.messages import Outbound
+from bot.messages import Outbound, Target
 from storage.models_chat import OutboxMessage
 
 MAX_ATTEMPTS = 8
@@ -29,10 +29,23 @@ class SendError(Exception):
         self.permanent = permanent
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """What a sender may return instead of a bare id: the messenger's reference to the
+    message and a single-use handle to update it later (WeCom's response_code)."""
+    external_id: str
+    handle: str = ""
+
+
 class Sender(Protocol):
     pace_seconds: float
 
-    async def send(self, msg: Outbound, outbox_id: int) -> str: ...
+    async def send(self, msg: Outbound, outbox_id: int) -> str | Delivered: ...
+
+
+# how many copies of one card a person may hold that an update still reaches
+MAX_TARGETS = 5
+CARD_KINDS = ("card",)
 
 
 async def enqueue(session: AsyncSession, messages: Iterable[Outbound]) -> list[OutboxMessage]:
@@ -42,11 +55,23 @@ async def enqueue(session: AsyncSession, messages: Iterable[Outbound]) -> list[O
                 select(OutboxMessage.id).where(OutboxMessage.dedupe_key == m.dedupe_key)):
             continue
         row = OutboxMessage(recipient=m.to, room=m.room, kind=m.kind, payload=m.payload(),
-                            dedupe_key=m.dedupe_key, next_attempt_at=datetime.now())
+                            dedupe_key=m.dedupe_key, next_attempt_at=datetime.now(),
+                            subject=m.subject)
         session.add(row)
         rows.append(row)
     await session.flush()
     return rows
+
+
+async def remember_handle(session: AsyncSession, recipient: str, ref: str, handle: str,
+                          now: datetime) -> None:
+    """A click brought a fresh single-use update handle for the card ``ref``: keep it on
+    the card's row, for the next update of that card."""
+    if not (ref and handle):
+        return
+    await session.execute(update(OutboxMessage).where(
+        OutboxMessage.recipient == recipient, OutboxMessage.external_id == ref,
+        OutboxMessage.kind.in_(CARD_KINDS)).values(handle=handle[:200], handle_at=now))
 
 
 def backoff(attempts: int, rnd: random.Random | None = None) -> float:
@@ -106,18 +131,55 @@ class Relay:
                 .values(status="sending", next_attempt_at=now + LEASE))
             return res.rowcount == 1
 
+    async def _targets(self, msg: Outbound, now: datetime) -> tuple[Target, ...]:
+        """The delivered cards an update replaces, each with its update handle if one is
+        still valid: for ``refresh`` every copy of the subject's card the recipient holds
+        (newest first), for ``update_of`` the clicked card."""
+        q = select(OutboxMessage.external_id, OutboxMessage.handle, OutboxMessage.handle_at
+                   ).where(OutboxMessage.recipient == msg.to, OutboxMessage.status == "sent",
+                           OutboxMessage.kind.in_(CARD_KINDS), OutboxMessage.external_id != "")
+        if msg.refresh:
+            if not msg.subject:
+                return ()
+            q = q.where(OutboxMessage.subject == msg.subject)
+        else:
+            q = q.where(OutboxMessage.external_id == msg.update_of)
+        ttl = getattr(self.sender, "handle_ttl", None)
+        async with self.sf() as s:
+            rows = (await s.execute(q.order_by(OutboxMessage.id.desc())
+                                    .limit(MAX_TARGETS))).all()
+        out: dict[str, Target] = {}
+        for ref, handle, at in rows:
+            fresh = bool(handle) and (ttl is None or (at is not None and now - at < ttl))
+            out.setdefault(ref, Target(ref, handle if fresh else ""))
+        if not msg.refresh and msg.update_of not in out:
+            out[msg.update_of] = Target(msg.update_of)
+        return tuple(out.values())
+
     async def _send(self, row: OutboxMessage, now: datetime, stats: RelayStats) -> bool:
-        msg = Outbound.from_row(row.recipient, row.room, row.payload)
+        msg = Outbound.from_row(row.recipient, row.room, row.payload, row.subject)
+        if msg.refresh or msg.update_of:
+            msg = replace(msg, targets=await self._targets(msg, now))
         try:
-            external = await self.sender.send(msg, row.id)
+            if msg.refresh and not msg.targets:
+                result: str | Delivered = ""   # the person holds no such card: nothing to do
+            else:
+                result = await self.sender.send(msg, row.id)
         except SendError as exc:
             return await self._failed(row, now, str(exc), exc.retry_after, exc.permanent, stats)
         except Exception as exc:  # noqa: BLE001 - a broken sender must not lose the message
             return await self._failed(row, now, f"{type(exc).__name__}: {exc}", None, False, stats)
+        got = result if isinstance(result, Delivered) else Delivered(result or "")
+        used = [t.ref for t in msg.targets if t.handle]
         async with self.sf() as s, s.begin():
             await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                status="sent", sent_at=self.clock(), external_id=external or "",
-                attempts=row.attempts + 1))
+                status="sent", sent_at=self.clock(), external_id=got.external_id,
+                attempts=row.attempts + 1, handle=got.handle or None,
+                handle_at=now if got.handle else None))
+            if used:   # single-use handles given to the sender are spent
+                await s.execute(update(OutboxMessage).where(
+                    OutboxMessage.recipient == row.recipient,
+                    OutboxMessage.external_id.in_(used)).values(handle=None, handle_at=None))
         stats.sent += 1
         return True
 

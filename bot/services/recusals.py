@@ -10,7 +10,8 @@ from bot.domain import recusal as rules_
 from bot.domain import snapshot as snap
 from bot.domain.model import DomainError, Duty
 from storage import audit, repo
-from storage.models import ConflictRow, DrawRow, InspectorRow, RecusalRow, TeamMemberRow
+from storage.models import (ConflictRow, DrawRow, InspectorRow, RecusalRow, TaskRow,
+                            TeamMemberRow)
 
 from .draws import current_selections, valid_draw
 
@@ -18,6 +19,8 @@ from .draws import current_selections, valid_draw
 async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, reason: str,
                   actor: str, swap_with: str | None = None) -> RecusalRow:
     task, row = await valid_draw(session, task_id)
+    if task.status == "published":
+        raise DomainError("task_published", task=task.id, action="recuse")
     if not (reason or "").strip():
         raise DomainError("empty_reason")
     sels = dict((s.uscc, s) for _, s in await current_selections(session, row))
@@ -48,6 +51,13 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
     if rec is None or rec.status != "pending":
         raise DomainError("recusal_not_pending", recusal_id=recusal_id)
     draw = await session.get(DrawRow, rec.draw_id)
+    task = await session.get(TaskRow, draw.task_id)
+    if approve and (draw.status != "valid" or (task is not None and task.status == "published")):
+        # after publication the published teams stay as published; a voided draw's
+        # teams no longer exist
+        if draw.status != "valid":
+            raise DomainError("recusal_not_pending", recusal_id=recusal_id)
+        raise DomainError("task_published", task=draw.task_id, action="recuse")
     rec.decided_by, rec.decided_at = actor, localtime.now()
     if not approve:
         rec.status = "rejected"

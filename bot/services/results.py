@@ -9,10 +9,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import results as rules
 from bot.domain.model import DomainError, Role
 from storage import audit
-from storage.models import TeamMemberRow
+from storage.models import InspectorRow, TaskRow, TeamMemberRow
 from storage.models_chat import ResultRow
 
 from . import assignments
+
+PUBLISHED = "published"
+
+
+async def ensure_open(session: AsyncSession, task_id: str, action: str) -> TaskRow:
+    """Refuse ``action`` on a published task: publication ends a task's life."""
+    task = await session.get(TaskRow, task_id)
+    if task is not None and task.status == PUBLISHED:
+        raise DomainError("task_published", task=task_id, action=action)
+    return task
+
+
+async def check_entry(session: AsyncSession, ref: int, cert: str) -> assignments.Assignment:
+    """May ``cert`` enter the result of ``ref`` now? Asked before the first question."""
+    a = await assignments.load(session, ref, cert)
+    await ensure_open(session, a.task_id, "enter")
+    state = rules.State(a.status_for(cert))
+    if not rules.can_enter(state):
+        raise DomainError("result_not_enterable", ref=ref, status=state.value)
+    return a
 
 
 async def row_for(session: AsyncSession, ref: int, task_id: str,
@@ -40,7 +60,7 @@ async def member_department(session: AsyncSession, ref: int, cert: str) -> str:
 async def submit(session: AsyncSession, ref: int, cert: str, draft: rules.Draft,
                  now: datetime, actor: str) -> ResultRow:
     """A team member enters (or corrects) the result of their own department's team."""
-    a = await assignments.load(session, ref, cert)
+    a = await check_entry(session, ref, cert)
     rules.validate(draft, drawn_on=a.drawn_on or now.date(), today=now.date(),
                    offsite_ok=a.offsite_ok)
     department = await member_department(session, ref, cert)
@@ -50,7 +70,7 @@ async def submit(session: AsyncSession, ref: int, cert: str, draft: rules.Draft,
     row.status, row.conclusion = new_state.value, draft.conclusion.value
     row.inspected_on, row.mode = draft.inspected_on, draft.mode.value
     row.findings, row.followup = draft.findings, s.get("followup", {})
-    row.entered_by, row.entered_at, row.return_reason = cert, now, ""
+    row.entered_by, row.entered_at = cert, now
     await session.flush()
     await audit.append(session, actor, "result.submit", a.uscc,
                        {"ref": ref, "task": a.task_id, "department": department, "by": cert,
@@ -98,18 +118,72 @@ async def result(session: AsyncSession, result_id: int) -> ResultRow:
     return row
 
 
+async def four_eyes(session: AsyncSession, row: ResultRow, reviewer: str) -> str:
+    """Who may review a result (四眼原则): never the person who entered it; a 管理员 on the
+    object's team only when no 管理员 outside the team exists. Returns a note for the
+    audit ("" normally, "team_member_only_admin" in that exception)."""
+    ref = row.selection_id
+    if row.entered_by and row.entered_by == reviewer:
+        raise DomainError("four_eyes_own", ref=ref)
+    team = set((await session.execute(select(TeamMemberRow.cert).where(
+        TeamMemberRow.selection_id == ref, TeamMemberRow.active.is_(True)))).scalars())
+    if reviewer not in team:
+        return ""
+    admins = (await session.execute(select(InspectorRow.cert, InspectorRow.name).where(
+        InspectorRow.role == Role.ADMIN.value))).all()
+    others = [f"{name}" for cert, name in admins if cert not in team]
+    if others:
+        raise DomainError("four_eyes_team", ref=ref, others="、".join(others))
+    return "team_member_only_admin"
+
+
+async def reviewable(session: AsyncSession, row: ResultRow, reviewer: str) -> bool:
+    """Whether ``reviewer`` may approve ``row`` now (for lists: who is left for whom)."""
+    if row.status != rules.State.PENDING.value:
+        return False
+    try:
+        await four_eyes(session, row, reviewer)
+    except DomainError:
+        return False
+    return True
+
+
 async def review_row(session: AsyncSession, row: ResultRow, approve: bool, reviewer: str,
                      now: datetime, actor: str, reason: str = "") -> ResultRow:
     ref = row.selection_id
+    await ensure_open(session, row.task_id, "review")
     if not approve and not reason.strip():
         raise DomainError("return_needs_reason", ref=ref)
-    row.status = rules.transition(rules.State(row.status), "approve" if approve else "return").value
+    new_state = rules.transition(rules.State(row.status), "approve" if approve else "return")
+    note = await four_eyes(session, row, reviewer) if approve else ""
+    row.status = new_state.value
     row.reviewed_by, row.reviewed_at = reviewer, now
     row.return_reason = "" if approve else reason.strip()
     await session.flush()
     await audit.append(session, actor, "result.approve" if approve else "result.return",
                        str(ref), {"ref": ref, "department": row.department, "by": reviewer,
-                                  "reason": row.return_reason})
+                                  "reason": row.return_reason,
+                                  **({"four_eyes": note} if note else {})})
+    return row
+
+
+async def withdraw(session: AsyncSession, ref: int, cert: str, now: datetime,
+                   actor: str) -> ResultRow:
+    """A team member takes back their department's result while it awaits review; it
+    returns to 未录入 (or 已退回 if a reviewer had returned it before)."""
+    a = await assignments.load(session, ref, cert)
+    await ensure_open(session, a.task_id, "withdraw")
+    department = await member_department(session, ref, cert)
+    row = await session.scalar(select(ResultRow).where(
+        ResultRow.selection_id == ref, ResultRow.department == department))
+    status = row.status if row is not None else rules.State.NOT_ENTERED.value
+    if status != rules.State.PENDING.value:
+        raise DomainError("not_withdrawable", ref=ref, status=status)
+    row.status = (rules.State.RETURNED if row.reviewed_at is not None
+                  else rules.State.NOT_ENTERED).value
+    await session.flush()
+    await audit.append(session, actor, "result.withdraw", str(ref),
+                       {"ref": ref, "task": a.task_id, "department": department, "by": cert})
     return row
 
 
@@ -144,8 +218,33 @@ def unit_state(results: dict[str, ResultRow | None]) -> rules.State:
 
 
 async def pending_review(session: AsyncSession) -> list[ResultRow]:
-    q = select(ResultRow).where(ResultRow.status == rules.State.PENDING.value).order_by(ResultRow.id)
+    """Results awaiting review, oldest submission first (of tasks not yet published)."""
+    q = (select(ResultRow).join(TaskRow, TaskRow.id == ResultRow.task_id)
+         .where(ResultRow.status == rules.State.PENDING.value, TaskRow.status != PUBLISHED)
+         .order_by(ResultRow.entered_at, ResultRow.id))
     return list((await session.execute(q)).scalars())
+
+
+async def split_for(session: AsyncSession, rows: list[ResultRow],
+                    reviewer: str) -> tuple[list[ResultRow], list[ResultRow]]:
+    """(those ``reviewer`` may approve, those left for another 管理员) under the four-eyes
+    rule, in a fixed number of queries whatever the number of rows."""
+    refs = list({r.selection_id for r in rows})
+    teams: dict[int, set[str]] = {}
+    for i in range(0, len(refs), 500):
+        for ref, cert in (await session.execute(select(
+                TeamMemberRow.selection_id, TeamMemberRow.cert).where(
+                TeamMemberRow.selection_id.in_(refs[i:i + 500]),
+                TeamMemberRow.active.is_(True)))).all():
+            teams.setdefault(ref, set()).add(cert)
+    admins = set((await session.execute(select(InspectorRow.cert).where(
+        InspectorRow.role == Role.ADMIN.value))).scalars())
+    mine, others = [], []
+    for r in rows:
+        team = teams.get(r.selection_id, set())
+        ok = r.entered_by != reviewer and (reviewer not in team or not (admins - team))
+        (mine if ok else others).append(r)
+    return mine, others
 
 
 async def ref_of(session: AsyncSession, task_id: str, uscc: str) -> int:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import localtime
 from bot.config import Settings
 from bot.domain.draw import NO, YES
 from bot.domain.model import Category, DomainError, TaskSpec
@@ -18,8 +20,16 @@ _QUARTERLY_RE = re.compile(r"^\d{4}Q[1-4]$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
 
 
+def check_year(task_id: str, year: int, today: date | None = None) -> None:
+    """Tasks are of the previous, the current or the next year (Beijing time)."""
+    today = today or localtime.today()
+    if not today.year - 1 <= year <= today.year + 1:
+        raise DomainError("task_year_out_of_range", task=task_id, year=year,
+                          today=today.isoformat())
+
+
 async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
-                      actor: str) -> TaskRow:
+                      actor: str, today: date | None = None) -> TaskRow:
     task_id = (task_id or "").strip().upper()
     row = await repo.task(session, task_id)
     if row is not None:
@@ -28,6 +38,7 @@ async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
         # special and joint tasks exist only once ``ssj task create`` made them
         raise DomainError("task_not_created", task=task_id)
     year, quarter = parse_task_id(task_id)
+    check_year(task_id, year, today)
     items = [i.seq for i in await repo.items(session)]
     row = TaskRow(
         id=task_id, bureau=settings.region_code, kind="quarterly",
@@ -205,6 +216,7 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
     name = check_name(name)
     if not (2000 <= int(year) <= 2999) or quarter not in (1, 2, 3, 4):
         raise DomainError("task_bad_period", year=year, quarter=quarter)
+    check_year(task_id, int(year))
     initiator = (initiator or "本部门").strip()
     if initiator not in INITIATORS:
         raise DomainError("task_bad_initiator", initiator=initiator)

@@ -9,11 +9,12 @@ failure is raised to the relay, which retries or parks and reports — never a s
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import aiohttp
 
 from bot.messages import GROUP, Outbound
-from bot.services.outbox import SendError
+from bot.services.outbox import Delivered, SendError
 
 from . import cards
 from .api import RATE_LIMITED, WeComClient, WeComError
@@ -24,6 +25,8 @@ TASK_ID_EXISTS = 42014
 
 class WeComSender:
     pace_seconds = 2.0   # WeCom drops, silently, more than 30 messages a minute per member
+    # a response_code is valid for 72 h and once; an hour's margin for queues and clocks
+    handle_ttl = timedelta(hours=71)
 
     def __init__(self, client: WeComClient, agent_id: int, salt: str,
                  group_webhook: str = ""):
@@ -34,13 +37,17 @@ class WeComSender:
         try:
             if msg.room == GROUP:
                 return await self._group(msg, outbox_id)
-            if msg.update_of:
+            if msg.refresh or msg.update_of:
                 return await self._update(msg)
             text = msg.text
             if msg.card and msg.card.buttons:
-                body = cards.card_body(msg.to, self.agent_id, msg.card,
-                                       cards.make_task_id(outbox_id, self.salt))
-                return self._checked(await self.client.send(body), msg.to)
+                task_id = cards.make_task_id(outbox_id, self.salt)
+                body = cards.card_body(msg.to, self.agent_id, msg.card, task_id)
+                doc = await self.client.send(body)
+                self._checked(doc, msg.to)
+                # the card's reference is its task_id (clicks carry it); the response_code
+                # the send returned updates it once, within 72 h
+                return Delivered(task_id, str(doc.get("response_code") or ""))
             if msg.card:   # a card without buttons is a text on WeCom
                 text = "\n".join(x for x in (msg.text, cards.card_text(msg.card)) if x)
             if not text.strip():
@@ -64,13 +71,29 @@ class WeComSender:
         return str(doc.get("msgid", ""))
 
     async def _update(self, msg: Outbound) -> str:
-        _task_id, _, response_code = msg.update_of.partition("|")
-        if not response_code:
-            raise SendError("card update without a response code", permanent=True)
-        body = cards.update_card_body(self.agent_id, response_code, msg.card, msg.text)
-        body["userids"] = [msg.to]
-        await self.client.update_card(body)
-        return msg.update_of
+        """Update each held copy whose response code is at hand (update_template_card);
+        when none is, a refresh sends its short status text instead (if it has one)."""
+        updated = []
+        for target in msg.targets:
+            if not target.handle:
+                continue
+            body = cards.update_card_body(self.agent_id, target.handle, msg.card, msg.text)
+            body["userids"] = [msg.to]
+            try:
+                await self.client.update_card(body)
+            except WeComError as exc:
+                if exc.errcode in RATE_LIMITED:
+                    raise
+                continue   # an expired or spent code: fall back below
+            updated.append(target.ref)
+        if updated:
+            return ",".join(updated)
+        status = msg.text if msg.refresh else ""
+        if not status.strip():
+            return ""      # nothing to update and nothing worth a message
+        ids = [self._checked(await self.client.send(b), msg.to)
+               for b in cards.text_body(msg.to, self.agent_id, status)]
+        return ",".join(i for i in ids if i)
 
     async def _group(self, msg: Outbound, outbox_id: int) -> str:
         """A card update cannot be pushed to a group (WeCom updates bot cards only in a

@@ -110,7 +110,7 @@ def to_inbound(msg: dict) -> Inbound | None:
                        event_id=_msg_event_id(msg), channel=CHANNEL)
     if kind == "event" and msg.get("Event") == "template_card_event":
         return Inbound(kind="click", user=user, room=PRIVATE, key=msg.get("EventKey", ""),
-                       message_id=f"{msg.get('TaskId', '')}|{msg.get('ResponseCode', '')}",
+                       message_id=msg.get("TaskId", ""), handle=msg.get("ResponseCode", ""),
                        event_id=_event_id(msg), channel=CHANNEL)
     return None
 

@@ -33,6 +33,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
     from bot.services import results as results_svc
     from storage.db import make_engine, session_factory
     from storage.models import InspectorRow
+    from tests.service.harness import reviewer_for
 
     engine = make_engine(db_url)
     sf = session_factory(engine)
@@ -50,7 +51,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
                 findings = "危险废物贮存场所未设置识别标志，台账记录不全" if c.number in extra else ""
                 draft = rules.Draft(c, now.date(), rules.Mode.ONSITE, findings, extra.get(c.number, {}))
                 await results_svc.submit(s, ref, sel.inspectors[0], draft, now, "e2e")
-                await results_svc.review(s, ref, True, admin, now, "e2e")
+                await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "e2e")
         async with sf() as s, s.begin():
             doc = await publication.publish(s, settings, TASK, "e2e", now,
                                             {sels[3][1].uscc: "涉及国家秘密"})

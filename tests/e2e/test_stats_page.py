@@ -36,12 +36,11 @@ async def _draw_unpublished(db_url: str, settings) -> None:
 
 async def _publish_joint(db_url: str, settings) -> None:
     """A joint task with 市场监管, one object, each department's result 未发现问题."""
-    from sqlalchemy import select
 
     from bot.domain import results as rules
     from bot.services import draws, publication, results, tasks
     from storage.db import make_engine, session_factory
-    from storage.models import InspectorRow
+    from tests.service.harness import reviewer_for
 
     engine = make_engine(db_url)
     now = localtime.now()
@@ -52,13 +51,13 @@ async def _publish_joint(db_url: str, settings) -> None:
                                     year=2027, quarter=1, departments="市场监管", count=1,
                                     actor="e2e")
             await draws.run(s, settings, "2027LH01", "e2e", now.date())
-            admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
             _, row = await draws.valid_draw(s, "2027LH01")
             (ref, sel), = await draws.current_selections(s, row)
             for team in sel.teams:
                 draft = rules.Draft(rules.Conclusion.NONE_FOUND, now.date(), rules.Mode.ONSITE)
                 await results.submit(s, ref, team.members[0], draft, now, "e2e")
-                await results.review(s, ref, True, admin, now, "e2e", department=team.department)
+                await results.review(s, ref, True, await reviewer_for(s, ref), now, "e2e",
+                                     department=team.department)
             await publication.publish(s, settings, "2027LH01", "e2e", now)
     finally:
         await engine.dispose()

@@ -55,6 +55,14 @@ class Harness:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    async def refs(self, account: str) -> list[int]:
+        """编号 of the person's current assignments (what 我的任务 lists)."""
+        from bot.services import assignments
+        async with self.sf() as s:
+            cert = await s.scalar(select(InspectorRow.cert).where(
+                InspectorRow.msg_account == account))
+            return await assignments.mine(s, cert) if cert else []
+
     async def people(self) -> dict[str, InspectorRow]:
         async with self.sf() as s:
             rows = (await s.execute(select(InspectorRow))).scalars().all()
@@ -78,7 +86,13 @@ def texts(replies: list[Outbound]) -> str:
 
 
 def cards(replies: list[Outbound], to: str | None = None):
-    return [r.card for r in replies if r.card and (to is None or r.to == to)]
+    """New cards (not in-place refreshes of cards already held)."""
+    return [r.card for r in replies if r.card and not r.refresh and (to is None or r.to == to)]
+
+
+def refreshed(replies: list[Outbound], to: str | None = None):
+    """Cards updated in place (``refresh``), newest state of each held card."""
+    return [r.card for r in replies if r.card and r.refresh and (to is None or r.to == to)]
 
 
 def button(card, label: str) -> str:
@@ -98,3 +112,18 @@ def cycling_draft(i: int, on: date) -> rules.Draft:
                 rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"}}.get(c, {})
     findings = FINDINGS if c in publication.PROBLEMS else ""
     return rules.Draft(c, on, rules.Mode.ONSITE, findings, followup)
+
+
+async def reviewer_for(session, ref: int) -> str:
+    """A 管理员 who may review object ``ref``'s results under the four-eyes rule: one not
+    on its team; if every 管理员 is on it, one who entered none of its results."""
+    from storage.models import TeamMemberRow
+    from storage.models_chat import ResultRow
+    team = set((await session.execute(select(TeamMemberRow.cert).where(
+        TeamMemberRow.selection_id == ref, TeamMemberRow.active.is_(True)))).scalars())
+    admins = (await session.execute(select(InspectorRow.cert).where(
+        InspectorRow.role == "管理员").order_by(InspectorRow.cert))).scalars().all()
+    entered = set((await session.execute(select(ResultRow.entered_by).where(
+        ResultRow.selection_id == ref))).scalars())
+    outside = [c for c in admins if c not in team]
+    return outside[0] if outside else next(c for c in admins if c not in entered)

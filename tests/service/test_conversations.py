@@ -7,7 +7,7 @@ from bot.messages import GROUP
 from storage.models import EnterpriseRow
 from storage.models_chat import OutboxMessage, ResultRow
 
-from .harness import button, cards, texts
+from .harness import button, cards, refreshed, texts
 
 
 async def _roles(bot):
@@ -27,9 +27,9 @@ async def _draw(bot, admin):
 
 async def _first_assignment(bot, inspectors):
     for a in inspectors:
-        got = cards(await bot.say(a, "我的任务"))
+        got = await bot.refs(a)
         if got:
-            return a, got[0].ref
+            return a, got[0]
     raise AssertionError("nobody was assigned")
 
 
@@ -67,10 +67,7 @@ async def test_draw_by_chat_group_sees_counts_only(bot):
 async def test_inspector_sees_and_acts_only_on_own_assignments(bot):
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
-    mine = {}
-    for a in inspectors:
-        out = await bot.say(a, "我的任务")
-        mine[a] = [c.ref for c in cards(out)]
+    mine = {a: await bot.refs(a) for a in inspectors}
     someone = next(a for a in inspectors if mine[a])
     other = next(a for a in inspectors if a != someone)
     ref = next(r for r in mine[someone] if r not in mine[other])
@@ -83,18 +80,14 @@ async def test_inspector_sees_and_acts_only_on_own_assignments(bot):
     # the same click twice acts once
     first = await bot.click(someone, f"acc:{ref}")
     second = await bot.click(someone, f"acc:{ref}")
-    assert "已接收编号" in texts(first) and "已接收过" in texts(second)
+    assert "已接收编号" in texts(first) and "已失效" in texts(second)
+    assert "已接收" in refreshed(second, someone)[0].body
 
 
 async def test_recusal_request_approve_and_replacement(bot):
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
-    asker, ref = None, None
-    for a in inspectors:
-        got = cards(await bot.say(a, "我的任务"))
-        if got:
-            asker, ref = a, got[0].ref
-            break
+    asker, ref = await _first_assignment(bot, inspectors)
     out = await bot.click(asker, f"rec:{ref}")
     assert "理由" in texts(out)
     out = await bot.say(asker, "其配偶在该企业任职")
@@ -105,12 +98,14 @@ async def test_recusal_request_approve_and_replacement(bot):
     out = await bot.click(admins[0], key)
     told = texts([r for r in out if r.to == asker])
     assert "已同意" in told
-    new_cards = [r for r in out if r.card and r.to != asker and "检查任务" in r.card.title]
+    new_cards = [r for r in out if r.card and not r.refresh and r.to != asker
+                 and "检查任务" in r.card.title]
     assert len(new_cards) == 1 and new_cards[0].card.ref == ref
     replacement = people[new_cards[0].to]
     assert replacement.cert != people[asker].cert
     # the asker no longer has it; a second decision is refused
-    assert ref not in [c.ref for c in cards(await bot.say(asker, "我的任务"))]
+    assert ref not in await bot.refs(asker)
+    assert "您已回避" in refreshed(out, asker)[0].title
     again = await bot.click(admins[1], key)
     assert "不存在或已处理" in texts(again)
 
@@ -136,11 +131,13 @@ async def test_guided_result_entry_survives_restart_and_review(bot):
     assert "发现问题已责令整改" in confirm.body and "2027-02-15" in confirm.body
     out = await bot.click(a, button(confirm, "提交"))
     assert "等待管理员审核" in texts(out)
-    assert any(r.to in admins for r in out)
-    out = await bot.say(admins[0], "审核")
-    review = cards(out)[0]
+    assert not [r for r in out if r.to in admins and not r.refresh], [(r.to, r.text, r.card and r.card.title) for r in out]
+    mine = refreshed(out, a)[0]
+    assert "待审核" in mine.body and [b.text for b in mine.buttons] == ["撤回"]
+    listing = cards(await bot.say(admins[0], "审核"))[0]
+    review = cards(await bot.click(admins[0], button(listing, "逐条审核")))[0]
     out = await bot.click(admins[0], button(review, "通过"))
-    assert "审核通过" in texts([r for r in out if r.to == a])
+    assert "已审核" in refreshed(out, a)[0].body and not refreshed(out, a)[0].buttons
     async with bot.sf() as s:
         row = (await s.execute(select(ResultRow))).scalars().one()
     assert (row.status, row.conclusion) == ("已审核", "发现问题已责令整改")
@@ -153,8 +150,12 @@ async def test_quick_result_return_and_cancel_and_timeout(bot):
     await _draw(bot, admins[0])
     a, ref = await _first_assignment(bot, inspectors)
     out = await bot.say(a, f"结果 {ref} 未发现问题 现场检查未见异常")
+    confirm = cards(out)[0]                            # nothing submitted without a look
+    assert "未发现问题" in confirm.body and "修改" in [b.text for b in confirm.buttons]
+    out = await bot.click(a, button(confirm, "提交"))
     assert "等待管理员审核" in texts(out)
-    review = cards(await bot.say(admins[0], "审核"))[0]
+    listing = cards(await bot.say(admins[0], "审核"))[0]
+    review = cards(await bot.click(admins[0], button(listing, "逐条审核")))[0]
     out = await bot.click(admins[0], button(review, "退回"))
     assert "理由" in texts(out)
     out = await bot.say(admins[0], "检查日期有误")
@@ -181,7 +182,7 @@ async def test_recusal_by_swap_in_chat(bot):
     from storage.models import ConflictRow, InspectorRow, RecusalRow, SelectionRow
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
-    mine = {a: [c.ref for c in cards(await bot.say(a, "我的任务"))] for a in inspectors}
+    mine = {a: await bot.refs(a) for a in inspectors}
     teams: dict[int, set[str]] = {}
     for a, refs in mine.items():
         for r in refs:
@@ -200,7 +201,7 @@ async def test_recusal_by_swap_in_chat(bot):
     assert "名录中没有" in texts(await bot.say(asker, f"对调 {ref_a} 查无此人 理由"))
     assert "不能与自己对调" in texts(await bot.say(asker, f"对调 {ref_a} {name_a} 理由"))
     idle = [a for a in people if a not in mine                # on no team of this draw
-            and not cards(await bot.say(a, "我的任务"))]
+            and not await bot.refs(a)]
     assert idle, "someone in the library (另一部门, 辅助人员, 不在岗) is on no team"
     out = await bot.say(asker, f"对调 {ref_a} {people[idle[0]].cert} 理由")
     assert "无法对调" in texts(out)
@@ -241,11 +242,12 @@ async def test_recusal_by_swap_in_chat(bot):
     assert "对调" in admin_cards[0].card.body and people[partner].cert in admin_cards[0].card.body
     out = await bot.click(admins[0], button(admin_cards[0].card, "同意"))
     assert "已对调" in texts([r for r in out if r.to == asker]), texts(out)
-    assert {c.card.ref for c in out if c.card and c.to == asker} == {ref_b}
-    assert {c.card.ref for c in out if c.card and c.to == partner} == {ref_a}
+    assert {c.ref for c in cards(out, asker)} == {ref_b}
+    assert {c.ref for c in cards(out, partner)} == {ref_a}
+    assert {c.ref for c in refreshed(out, asker) if not c.buttons} == {ref_a}   # left it
     moved = texts([r for r in out if r.to == partner and not r.card])
     assert f"不再负责编号 {ref_b}" in moved and name_a in moved
-    now_a = [c.ref for c in cards(await bot.say(asker, "我的任务"))]
-    now_b = [c.ref for c in cards(await bot.say(partner, "我的任务"))]
+    now_a = await bot.refs(asker)
+    now_b = await bot.refs(partner)
     assert ref_b in now_a and ref_a not in now_a
     assert ref_a in now_b and ref_b not in now_b

@@ -26,7 +26,7 @@ from storage.models import DrawRow, InspectorRow, TaskRow
 from storage.models_chat import OutboxMessage
 from storage.models_jobs import JobClaim
 
-from .harness import Clock, Harness
+from .harness import Clock, Harness, reviewer_for
 
 ADMINS = ["NiuGang", "ZhouZhen"]   # the demo library's 管理员
 
@@ -94,8 +94,8 @@ async def submit(h, ref: int, cert: str, when: datetime) -> None:
 async def review(h, ref: int, approve: bool, when: datetime, reason: str = "") -> None:
     h.travel.move_to(when)
     async with h.sf() as s, s.begin():
-        await results.review(s, ref, approve, "41072420230029", when.replace(tzinfo=None),
-                             "test", reason)
+        await results.review(s, ref, approve, await reviewer_for(s, ref),
+                             when.replace(tzinfo=None), "test", reason)
 
 
 async def auto_draw_2026q4(h) -> dict:

@@ -21,7 +21,7 @@ from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 from storage.models_push import PushMessage
 
-from .harness import texts
+from .harness import reviewer_for, texts
 
 TASK = "2027LH01"
 OWN, PARTNER = "生态环境", "市场监管"
@@ -59,8 +59,8 @@ async def _submit(bot, ref, cert, conclusion):
 
 async def _approve(bot, ref, admin, department=None):
     async with bot.sf() as s, s.begin():
-        return await results_svc.review(s, ref, True, admin, bot.clock.now, "t",
-                                        department=department)
+        return await results_svc.review(s, ref, True, await reviewer_for(s, ref),
+                                        bot.clock.now, "t", department=department)
 
 
 async def _publish(bot):
@@ -95,7 +95,7 @@ async def test_each_department_records_its_own_and_the_task_is_published_once(
     # the member's correction reaches only their own department's result
     with pytest.raises(DomainError) as err:        # already pending: not a second entry
         await _submit(bot, r0, partner0, rules.Conclusion.NONE_FOUND)
-    assert err.value.code == "bad_transition"
+    assert err.value.code == "result_not_enterable"
     assert (await _result_rows(bot)) == rows
 
     # two pending results of one object: the supervisor must say which department's
@@ -170,23 +170,33 @@ async def test_chat_review_of_a_joint_object_names_each_department(bot):
     own, partner = _team(sel, OWN)[0], _team(sel, PARTNER)[0]
     people = await bot.people()
     account = {p.cert: a for a, p in people.items()}
-    await bot.say(account[own], f"结果 {ref} 1 现场检查未见异常")
-    await bot.say(account[partner], f"结果 {ref} 1 现场检查未见异常")
-    out = await bot.say(account[admin], "审核")
-    cards = [o for o in out if o.card is not None]
-    assert len(cards) == 2
-    bodies = [c.card.body for c in cards]
-    assert any(f"检查组：{OWN}" in b for b in bodies) and any(f"检查组：{PARTNER}" in b for b in bodies)
-    # approving the partner's card approves that department's result only
-    partner_card = next(c for c in cards if f"检查组：{PARTNER}" in c.card.body)
-    ok = partner_card.card.buttons[0].key
+    for who in (own, partner):   # quick entry, then the confirmation card's 提交
+        card = next(o.card for o in await bot.say(account[who], f"结果 {ref} 1 现场检查未见异常")
+                    if o.card is not None)
+        await bot.click(account[who], next(b.key for b in card.buttons if b.text == "提交"))
+    async with bot.sf() as s:
+        admin = await reviewer_for(s, ref)
+    listing = next(o.card for o in await bot.say(account[admin], "审核") if o.card)
+    assert "待审核的检查结果 2 条" in listing.title
+    one = next(b.key for b in listing.buttons if b.text == "逐条审核")
+    first = next(o.card for o in await bot.click(account[admin], one) if o.card)
+    seen = [first.body]
+    # approving one department's card approves that department's result only; the same
+    # review card then shows the other department's
+    dept = PARTNER if f"检查组：{PARTNER}" in first.body else OWN
+    ok = first.buttons[0].key
     assert ok.startswith("rro:")
-    said = texts(await bot.click(account[admin], ok))
-    assert "通过" in said
+    out = await bot.click(account[admin], ok)
     rows = await _result_rows(bot)
-    assert rows[(ref, PARTNER)][0] == "已审核" and rows[(ref, OWN)][0] == "待审核"
-    # the same click again changes nothing
-    await bot.click(account[admin], ok)
+    assert rows[(ref, dept)][0] == "已审核"
+    assert rows[(ref, OWN if dept == PARTNER else PARTNER)][0] == "待审核"
+    nxt = next(o.card for o in out if o.card and o.refresh and o.to == account[admin]
+               and o.card.title.startswith("待审核"))
+    seen.append(nxt.body)
+    assert any(f"检查组：{OWN}" in b for b in seen) and any(f"检查组：{PARTNER}" in b for b in seen)
+    # the same click again changes nothing and says where the result stands
+    said = texts(await bot.click(account[admin], ok))
+    assert "已失效" in said and "已审核" in said
     assert (await _result_rows(bot)) == rows
 
 
@@ -253,7 +263,7 @@ async def test_each_members_card_shows_their_own_departments_state(bot):
     own_card, partner_card = notify.assignment_card(a, own), notify.assignment_card(a, partner)
     own_keys = [b.key.split(":")[0] for b in own_card.buttons]
     partner_keys = [b.key.split(":")[0] for b in partner_card.buttons]
-    assert own_keys == ["acc", "rec", "res"]
-    assert partner_keys == ["rec"]
-    assert "结果状态：未录入" in own_card.body and "结果状态：已审核" in partner_card.body
+    assert own_keys == ["acc", "res", "rec"]
+    assert partner_keys == []                 # approved: nothing left to do on it
+    assert "状态：待接收" in own_card.body and "状态：已审核" in partner_card.body
     assert a.result_status == "未录入"      # the object as a whole: not done yet

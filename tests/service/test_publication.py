@@ -26,7 +26,7 @@ from storage.models import AuditRow, DrawRow, EnterpriseRow, InspectorRow
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 
-from .harness import FINDINGS, cycling_draft, texts
+from .harness import FINDINGS, cycling_draft, reviewer_for, texts
 
 TASK = "2027Q1"
 
@@ -46,7 +46,7 @@ async def _enter(bot, sels, admin, approve=True):
             await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
                                      now, "t")
             if approve:
-                await results_svc.review(s, ref, True, admin, now, "t")
+                await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
 
 
 async def _publish(bot, withhold=None):
@@ -67,7 +67,7 @@ async def test_refused_listing_every_unapproved_object_then_published(bot):
     await _enter(bot, sels[3:], admin)
     await _enter(bot, [sels[1], sels[2]], admin, approve=False)
     async with bot.sf() as s, s.begin():
-        await results_svc.review(s, r2, False, admin, bot.clock.now, "t", reason="日期有误")
+        await results_svc.review(s, r2, False, await reviewer_for(s, r2), bot.clock.now, "t", reason="日期有误")
     with pytest.raises(DomainError) as err:
         await _publish(bot)
     assert err.value.code == "publish_incomplete"
@@ -88,7 +88,7 @@ async def test_refused_listing_every_unapproved_object_then_published(bot):
         await results_svc.submit(s, r0, s0.inspectors[0], cycling_draft(0, now.date()), now, "t")
         await results_svc.submit(s, r2, s2.inspectors[0], cycling_draft(2, now.date()), now, "t")
         for ref in (r0, r1, r2):
-            await results_svc.review(s, ref, True, admin, now, "t")
+            await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
     doc = await _publish(bot)
     assert [o["uscc"] for o in doc["objects"]] == [s.uscc for _, s in sels]
     async with bot.sf() as s:

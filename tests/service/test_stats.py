@@ -19,7 +19,7 @@ from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, 
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 
-from .harness import cycling_draft, texts
+from .harness import cycling_draft, reviewer_for, texts
 
 YEAR = 2027
 DONE = ("已审核", "已公示")
@@ -60,7 +60,7 @@ async def _setup(bot) -> str:
                 await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
                                          now, "t")
                 if i < approve:
-                    await results_svc.review(s, ref, True, admin, now, "t")
+                    await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
             return len(sels)
 
     async def enter_joint(task):
@@ -71,7 +71,7 @@ async def _setup(bot) -> str:
                 for j, team in enumerate(sel.teams):
                     await results_svc.submit(s, ref, team.members[0],
                                              cycling_draft(i + 3 * j, now.date()), now, "t")
-                    await results_svc.review(s, ref, True, admin, now, "t",
+                    await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t",
                                              department=team.department)
 
     n1 = await enter("2027Q1", 10_000, 10_000)
@@ -249,7 +249,7 @@ async def test_unknown_calendar_counts_as_unknown(bot):
         for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
             await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
                                      now, "t")
-            await results_svc.review(s, ref, True, admin, now, "t")
+            await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
     async with bot.sf() as s, s.begin():
         await publication.publish(s, bot.settings, "2027Q1", "test", now + timedelta(days=5))
     async with bot.sf() as s:
