@@ -24,7 +24,7 @@ except ImportError:  # the fixtures skip, or fail when SSJ_REQUIRE_BROWSER=1
     Page = expect = None
 
 from .conftest import _LOCAL, ARTIFACTS
-from .test_browser_quarter import TASK, WAIT, be, bot_says, card, card_refs, say, wait_for
+from .test_browser_quarter import TASK, WAIT, be, card, card_refs, say, wait_for
 
 ADMIN_WORDS = {"审核", "抽查", "进度", "统计", "公示", "随机数"}
 
@@ -181,7 +181,7 @@ def test_roles_scrolling_card_versions_and_links(live_server, page, tmp_path):
     # a new version of the card (as the sender writes it): in place, its buttons, links
     count = page.get_by_test_id("msg").count()
     position = page.locator('[data-testid="msg"]').evaluate_all(
-        f"(els, id) => els.findIndex(e => e.dataset.id === String(id))", original)
+        "(els, id) => els.findIndex(e => e.dataset.id === String(id))", original)
     url = f"{server.url}/public/tasks/{TASK}"
     version = insert(db, inspector, card_doc={
         "title": f"检查任务 {TASK}", "ref": ref,
@@ -190,7 +190,7 @@ def test_roles_scrolling_card_versions_and_links(live_server, page, tmp_path):
     expect(pinned).to_contain_text("新版本", timeout=WAIT)
     expect(page.get_by_test_id("msg")).to_have_count(count)
     assert page.locator('[data-testid="msg"]').evaluate_all(
-        f"(els, id) => els.findIndex(e => e.dataset.id === String(id))", original) == position
+        "(els, id) => els.findIndex(e => e.dataset.id === String(id))", original) == position
     held = page.locator(f'[data-testid="msg"][data-id="{original}"]')
     assert held.get_attribute("data-version") == str(version)
     assert pinned.get_by_test_id("card-button").all_inner_texts() == ["录入结果"]
