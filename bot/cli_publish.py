@@ -50,7 +50,8 @@ async def publish(args) -> int:
                 doc = await publish_flow.publish_and_notify(s, settings, task_id,
                                                            settings.actor, now, withhold)
                 # the supervisors' group hears of it, as when 公示 is sent in chat
-                await outbox.enqueue(s, [Outbound("", GROUP, svc.announcement(doc),
+                text = svc.announcement(doc, settings.public_base)
+                await outbox.enqueue(s, [Outbound("", GROUP, text,
                                                   dedupe_key=f"publish:{task_id}")])
         except DomainError as exc:
             if args.json and exc.code == "publish_incomplete":
@@ -64,7 +65,7 @@ async def publish(args) -> int:
     s = doc["summary"]
     print(t("publication.cli_published", task=task_id, name=doc["task"]["name"],
             count=s["drawn"], inspected=s["inspected"], problems=s["problems_found"],
-            withheld=s["withheld"], path=svc.public_path(task_id),
+            withheld=s["withheld"], path=settings.public_base + svc.public_path(task_id),
             seed=doc["verification"]["seed"]))
     return 0
 

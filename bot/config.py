@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from urllib.parse import urlsplit
 
 from bot.domain.model import Rules
 from storage.db import database_url
@@ -29,6 +30,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     web_chat: bool = False
+    # where people reach the service (SSJ_PUBLIC_URL), for absolute links in messages;
+    # empty: the service's own address (see ``public_base``)
+    public_url: str = ""
     dialogue_minutes: int = 30
     wecom_corp_id: str = ""
     wecom_agent_id: int = 0
@@ -62,6 +66,7 @@ class Settings:
             host=_env("SSJ_HOST", cls.host),
             port=int(_env("SSJ_PORT", str(cls.port))),
             web_chat=_env("SSJ_WEB_CHAT", "0") in ("1", "true", "yes", "on"),
+            public_url=checked_public_url(_env("SSJ_PUBLIC_URL", "")),
             dialogue_minutes=int(_env("SSJ_DIALOGUE_MINUTES", "30")),
             wecom_corp_id=_env("SSJ_WECOM_CORP_ID", ""),
             wecom_agent_id=int(_env("SSJ_WECOM_AGENT_ID", "0") or 0),
@@ -80,10 +85,36 @@ class Settings:
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
         )
 
+    @property
+    def public_base(self) -> str:
+        """The absolute address public links start with, without a trailing slash:
+        SSJ_PUBLIC_URL, or the service's own ``http://{host}:{port}``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host   # an IPv6 address
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
+
     def rules(self) -> Rules:
         return Rules(ratio_key=self.ratio_key, ratio_general=self.ratio_general,
                      ratio_special=self.ratio_special, min_team=self.min_team,
                      own_department=self.own_department)
+
+
+def checked_public_url(value: str) -> str:
+    """SSJ_PUBLIC_URL checked: an http(s) address, optionally with a path prefix (behind a
+    reverse proxy), no query or fragment; returned without a trailing slash."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port   # raises ValueError when the port is not a number in range
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)
+              and not parts.query and not parts.fragment and not any(c.isspace() for c in value))
+    except ValueError:
+        ok = False
+    if not ok:
+        from bot.text import t
+        raise ValueError(t("publication.bad_public_url", value=value))
+    return value.rstrip("/")
 
 
 def wecom_enabled(settings: "Settings") -> bool:

@@ -90,6 +90,10 @@ class Pages:
             raise _not_found(request)
         return _html("public/plan.html", plan=plan, merged=_merged(plan.get("tasks", [])))
 
+    async def missing(self, request: web.Request) -> web.Response:
+        """Any other path under /public/: the same Chinese 404 as an unpublished task."""
+        raise _not_found(request)
+
     async def stats(self, request: web.Request) -> web.Response:
         year = int(request.match_info["year"])
         async with self._sf(request)() as s:
@@ -128,3 +132,4 @@ def install(app: web.Application, sessions_key, settings_key) -> None:
     r.add_get(r"/public/plans/{year:\d{4}}", pages.plan)
     r.add_get(r"/public/stats/{year:\d{4}}", pages.stats)
     r.add_get(f"/public/forms/{TASK}/{{uscc:[0-9A-Za-z]{{18}}}}", pages.form)
+    r.add_get("/public/{tail:.*}", pages.missing)   # last: only what nothing above matched

@@ -10,9 +10,10 @@ import json
 import uuid
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from bot.domain.model import Role
 from bot.messages import GROUP, PRIVATE, Inbound, Outbound
 from bot.text import render, t
 from storage.models_chat import ChatMessage
@@ -70,19 +71,30 @@ def _str(doc: dict, key: str) -> str | None:
 
 
 class WebChat:
+    """The page and its JSON API. A person's role (角色 管理员 in the library) decides what
+    they may do: only 管理员 post, or press buttons, in the supervisors' group.
+
+    Cards change by new versions: a row whose ``replaces`` holds the id of the original
+    message. The page keeps showing a card under the original's id; a click names that
+    id and acts on the newest version, whose buttons alone count.
+    """
+
     def __init__(self, sf: async_sessionmaker, dispatcher, people_directory):
         self.sf, self.dispatcher, self.directory = sf, dispatcher, people_directory
 
     async def page(self, request: web.Request) -> web.Response:
         return web.Response(text=render("webchat.html"), content_type="text/html")
 
-    async def people(self, request: web.Request) -> web.Response:
+    async def _people(self) -> list[dict]:
         async with self.sf() as s:
-            return web.json_response({"people": await self.directory(s)})
+            people = await self.directory(s)
+        return [{**p, "admin": p.get("role") == Role.ADMIN.value} for p in people]
 
-    async def _known(self, account: str) -> bool:
-        async with self.sf() as s:
-            return any(p["account"] == account for p in await self.directory(s))
+    async def people(self, request: web.Request) -> web.Response:
+        return web.json_response({"people": await self._people()})
+
+    async def _person(self, account: str) -> dict | None:
+        return next((p for p in await self._people() if p["account"] == account), None)
 
     async def send(self, request: web.Request) -> web.Response:
         doc = await _body(request)
@@ -94,8 +106,11 @@ class WebChat:
         text = text.strip()
         if not text or len(text) > MAX_TEXT:
             return _bad("bad_text", limit=MAX_TEXT)
-        if not await self._known(user):
+        person = await self._person(user)
+        if person is None:
             return _bad("unknown_user", 403, user=user)
+        if room == GROUP and not person["admin"]:
+            return _bad("group_admins_only", 403)
         async with self.sf() as s, s.begin():
             row = ChatMessage(room=room, owner=user if room == PRIVATE else "", sender=user,
                               text=text)
@@ -117,19 +132,33 @@ class WebChat:
         if not user or not key or not isinstance(mid, int) or isinstance(mid, bool):
             return _bad("bad_fields")
         async with self.sf() as s:
-            msg = await s.get(ChatMessage, mid)
-        if msg is None or not msg.card or (msg.room == PRIVATE and msg.owner != user):
+            original = await s.get(ChatMessage, mid)
+            if original is not None and original.replaces is not None:
+                # a version's own id: the card is still known by its original's
+                original = await s.get(ChatMessage, original.replaces)
+            newest = None if original is None else await s.scalar(
+                select(ChatMessage)
+                .where(or_(ChatMessage.id == original.id, ChatMessage.replaces == original.id))
+                .order_by(ChatMessage.id.desc()).limit(1))
+        if (original is None or not (original.card or newest.card)
+                or (original.room == PRIVATE and original.owner != user)):
             return _bad("no_such_card", 404)
-        if key not in [b["key"] for b in msg.card.get("buttons", [])]:
-            return _bad("no_such_button", 400)
-        if not await self._known(user):
+        person = await self._person(user)
+        if person is None:
             return _bad("unknown_user", 403, user=user)
+        if original.room == GROUP and not person["admin"]:
+            return _bad("group_admins_only", 403)
+        buttons = (newest.card or {}).get("buttons", [])
+        if key not in [b.get("key") for b in buttons]:
+            return _bad("no_such_button", 400)   # e.g. a button of an older version
         event = _str(doc, "client_id") or uuid.uuid4().hex
-        await self.dispatcher.receive(Inbound("click", user, msg.room, "", key=key,
-                                              message_id=str(mid), event_id=event))
+        await self.dispatcher.receive(Inbound("click", user, original.room, "", key=key,
+                                              message_id=str(original.id), event_id=event))
         return web.json_response({"ok": True})
 
     async def inbox(self, request: web.Request) -> web.Response:
+        """Every message after ``after``, card versions included (``replaces``: the id of
+        the original message a version replaces, else null), in id order."""
         user, room = request.query.get("user", ""), request.query.get("room", PRIVATE)
         after = request.query.get("after", "0")
         if not user or room not in ROOMS or not after.isdigit():
@@ -140,8 +169,8 @@ class WebChat:
         async with self.sf() as s:
             rows = (await s.execute(q.order_by(ChatMessage.id).limit(500))).scalars().all()
         return web.json_response({"messages": [
-            {"id": r.id, "room": r.room, "from": r.sender, "text": r.text, "card": r.card}
+            {"id": r.id, "room": r.room, "from": r.sender, "text": r.text, "card": r.card,
+             "replaces": r.replaces}
             for r in rows]})
-
 
 __all__ = ["WebChat", "WebChatSender"]

@@ -40,7 +40,7 @@ async def publish(ctx: Ctx, rest: str) -> None:
                     total=len({m["ref"] for m in missing})))
         ctx.send(ctx.person.account, domain_message(exc))
         return
-    text = svc.announcement(doc)
+    text = svc.announcement(doc, ctx.settings.public_base)
     if ctx.inbound.room == GROUP:
         ctx.reply(text)
     else:

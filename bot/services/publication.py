@@ -38,12 +38,13 @@ def public_path(task_id: str) -> str:
     return f"/public/tasks/{task_id}"
 
 
-def announcement(doc: dict) -> str:
-    """The short message for the supervisors' group: counts and the public page."""
+def announcement(doc: dict, base_url: str) -> str:
+    """The short message for the supervisors' group: counts and the public page's absolute
+    address (``base_url``: ``Settings.public_base``, e.g. ``https://ssj.example.gov.cn``)."""
     s = doc["summary"]
     return t("publication.published", task=doc["task"]["id"], name=doc["task"]["name"],
              count=s["drawn"], inspected=s["inspected"], problems=s["problems_found"],
-             path=public_path(doc["task"]["id"]))
+             url=base_url.rstrip("/") + public_path(doc["task"]["id"]))
 
 
 def digest(document: dict) -> str:
