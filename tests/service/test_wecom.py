@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from bot.app import create_app
 from bot.wecom.crypto import WeComCrypto
 from storage.models import EnterpriseRow
-from storage.models_chat import InboundEvent
+from storage.models_chat import InboundEvent, ResultRow
 
+from .harness import reviewer_for
 from .wecom_fake import FakeWeCom
 
 CORP, AGENT, SECRET = "wwssjtest00000001", 1000002, "app-secret"
@@ -169,20 +170,46 @@ async def test_whole_quarter_through_wecom(bot, wecom):
     assert new_cards[0]["touser"] != inspector
     await until(lambda: any("已同意" in b.get("text", {}).get("content", "")
                             for b in sent_to(fake, inspector)))
-    # 5. a result by text, reviewed by the supervisor
+    # 5. a result by text: nothing is submitted before the confirmation card's 提交
     member = new_cards[0]["touser"]
     assert await peer.text(member, f"结果 {ref} 1 现场检查未见异常") == 200
+    confirm = await until(lambda: [b for b in sent_to(fake, member)
+                                   if f"eok:{ref}" in card_keys(b)])
+    async with bot.sf() as s:
+        assert (await s.execute(select(ResultRow))).scalars().all() == []
+    assert await peer.click(member, f"eok:{ref}", confirm[0]["template_card"]["task_id"],
+                            "RESP-SUBMIT") == 200
     await until(lambda: any("等待管理员审核" in b.get("text", {}).get("content", "")
                             for b in sent_to(fake, member)))
-    assert await peer.text(admins[0], "审核") == 200
-    review = await until(lambda: [b for b in sent_to(fake, admins[0])
+    # the state change updates the member's cards in place: the confirmation card with
+    # the click's code, the assignment card with the code its send returned
+    assigned_code = fake.card_codes[new_cards[0]["template_card"]["task_id"]]
+    updates = await until(lambda: [u for u in fake.of("update") if u["userids"] == [member]
+                                   and u["response_code"] in ("RESP-SUBMIT", assigned_code)])
+    await until(lambda: {u["response_code"] for u in fake.of("update")}
+                >= {"RESP-SUBMIT", assigned_code})
+    assert all("wdr:" in json.dumps(u, ensure_ascii=False) for u in updates)   # 撤回 now
+    # 6. the review: one list card, then one review card (a 管理员 not on the team)
+    async with bot.sf() as s:
+        reviewer = await reviewer_for(s, ref)
+    checker = next(a for a, p in people.items() if p.cert == reviewer)
+    assert await peer.text(checker, "审核") == 200
+    listing = await until(lambda: [b for b in sent_to(fake, checker)
+                                   if any(k.startswith("rv1:") for k in card_keys(b))])
+    assert await peer.click(checker, "rv1:0", listing[0]["template_card"]["task_id"],
+                            "RESP-LIST") == 200
+    review = await until(lambda: [b for b in sent_to(fake, checker)
                                   if any(k.startswith("rro:") for k in card_keys(b))])
     assert f"编号{ref}" in json.dumps(review[0], ensure_ascii=False).replace(" ", "")
     approve_key = next(k for k in card_keys(review[0]) if k.startswith("rro:"))
-    assert await peer.click(admins[0], approve_key, review[0]["template_card"]["task_id"],
+    assert await peer.click(checker, approve_key, review[0]["template_card"]["task_id"],
                             "RESP-REVIEW") == 200
+    # the review card is updated with the click's code; the member's cards have no code
+    # left (each was spent), so the member gets the short status message instead
+    await until(lambda: any(u.get("response_code") == "RESP-REVIEW" for u in fake.of("update")))
     await until(lambda: any("审核通过" in b.get("text", {}).get("content", "")
                             for b in sent_to(fake, member)))
+    assert not fake.of("update-reused")
     # every card sent had a valid, unique task_id
     ids = [b["template_card"]["task_id"] for b in fake.of("send") if b.get("template_card")]
     assert len(ids) == len(set(ids)) and all(re.fullmatch(r"[0-9A-Za-z_\-@]{1,128}", i) for i in ids)

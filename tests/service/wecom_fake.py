@@ -16,6 +16,7 @@ class FakeWeCom:
         self.invalid_users: set[str] = set()
         self.used_response_codes: set[str] = set()
         self.msg_seq = itertools.count(1)
+        self.card_codes: dict[str, str] = {}   # task_id -> the response_code its send returned
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -55,6 +56,9 @@ class FakeWeCom:
         self.calls.append(("send", body))
         invalid = [u for u in body.get("touser", "").split("|") if u in self.invalid_users]
         n = next(self.msg_seq)
+        task_id = body.get("template_card", {}).get("task_id")
+        if task_id:
+            self.card_codes[task_id] = f"rc{n}"
         return web.json_response({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid),
                                   "msgid": f"m{n}", "response_code": f"rc{n}"})
 
@@ -63,6 +67,11 @@ class FakeWeCom:
         bad = self._auth(request)
         if bad:
             return web.json_response(bad)
+        code = body.get("response_code", "")
+        if code in self.used_response_codes:      # single use, as WeCom documents
+            self.calls.append(("update-reused", body))
+            return web.json_response({"errcode": 40058, "errmsg": "response_code used"})
+        self.used_response_codes.add(code)
         self.calls.append(("update", body))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
