@@ -26,7 +26,7 @@ def test_record_review_cycle(drawn, capsys):
     admins = {c for (c,) in query(url, "SELECT cert FROM inspectors WHERE role = '管理员'")}
     # a team member who is not a 管理员 (supervisors are drawn too)
     sel, member = next((s, c) for s in doc["selections"] for c in s["inspectors"]
-                       if c not in admins)
+                       if c not in admins and admins - set(s["inspectors"]))
     outsider = next(c for (c,) in query(url, "SELECT cert FROM inspectors WHERE kind = '执法人员'")
                     if c not in sel["inspectors"])
     admin = next(c for (c,) in query(url, "SELECT cert FROM inspectors WHERE role = '管理员'")
