@@ -161,27 +161,38 @@ def test_quarter_in_the_browser(live_server, page, shot):
     say(page, "1")
     bot_says(page, "请回复检查发现的问题")
     say(page, "无")
-    result = card(page, f"请确认编号 {ref} 的检查结果", ref)
+    result = pinned(page, card(page, f"请确认编号 {ref} 的检查结果", ref))
     expect(result).to_contain_text("未发现问题", timeout=WAIT)
     shot("07-result-confirm")
     press(result, "提交")
     bot_says(page, f"编号 {ref} 的检查结果已提交，等待管理员审核")
+    # the confirmation card is now the assignment card in its new state: only 撤回
+    expect(result).to_contain_text("已提交，待审核", timeout=WAIT)
+    expect(result.get_by_test_id("card-button")).to_have_text(["撤回"])
+    shot("08-card-after-submit", result)
 
-    # 6. a supervisor reviews and approves
-    be(page, admin, "private")
-    bot_says(page, f"提交了编号 {ref} 的检查结果")
+    # 6. a supervisor off the team reviews (no message per result: 审核 lists them)
+    team_now = (team_before - {inspector}) | {replacement}
+    checker = next(a for a in server.admins() if a not in team_now)
+    be(page, checker, "private")
     say(page, "审核")
+    listing = pinned(page, card(page, "待审核的检查结果"))
+    expect(listing).to_contain_text("逐条审核")
+    shot("09-admin-review-list", listing)
+    press(listing, "逐条审核")
     review = pinned(page, card(page, f"待审核 编号 {ref}", ref))
     expect(review).to_contain_text(server.name(replacement))
-    shot("08-admin-review")
+    shot("10-admin-review")
     press(review, "通过")
     expect(review).to_contain_text("审核通过", timeout=WAIT)
-    expect(review.get_by_test_id("card-button")).to_have_count(0)
+    expect(review).not_to_contain_text(f"待审核 编号 {ref}")
 
-    # 7. the inspector is told
+    # 7. the inspector's card shows it, in place, without buttons
     be(page, replacement, "private")
-    bot_says(page, f"编号 {ref} 的检查结果已审核通过")
-    shot("09-inspector-approved")
+    mine = pinned(page, card(page, "检查任务", ref))
+    expect(mine).to_contain_text("状态：已审核", timeout=WAIT)
+    expect(mine.get_by_test_id("card-button")).to_have_count(0)
+    shot("11-inspector-approved", mine)
 
     # the one who recused was told too, and is off the team
     assert any("回避申请已同意" in m["text"] for m in server.inbox(inspector))
