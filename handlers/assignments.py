@@ -137,8 +137,10 @@ async def accept(ctx: Ctx, key: str) -> None:
     if await current(ctx, ref, key) is None:
         return
     await assignments.accept(ctx.session, ref, ctx.person.cert, ctx.now)
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}))
-    ctx.reply(t("chat.accepted", ref=ref))
+    # the card itself now says 已接收: no message besides (the click brings the messenger's
+    # handle to update it; WeCom's response code included)
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}, {
+        ctx.person.cert: t("chat.accepted", ref=ref)}))
 
 
 @router.button(keys.WITHDRAW)

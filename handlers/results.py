@@ -194,9 +194,11 @@ async def _submit(ctx: Ctx, st: dict) -> None:
     a = await assignments.load(ctx.session, ref, cert)
     team = a.department_certs(cert)
     # the confirmation card (a view of the assignment) and every teammate's card: 待审核
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), {
-        c: t("card.status_submitted", ref=ref, who=ctx.person.name) for c in team if c != cert}))
-    ctx.reply(t("chat.result_submitted", ref=ref))
+    status = {c: t("card.status_submitted", ref=ref, who=ctx.person.name) for c in team}
+    status[cert] = t("chat.result_submitted", ref=ref)
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), status))
+    if ctx.inbound.kind != "click":   # typed 确认: say so; a click sees its card change
+        ctx.reply(t("chat.result_submitted", ref=ref))
 
 
 async def _entry_for(ctx: Ctx, ref: int) -> dict | None:

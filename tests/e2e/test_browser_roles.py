@@ -171,9 +171,10 @@ def test_roles_scrolling_card_versions_and_links(live_server, page, tmp_path):
     assert not in_view(page, newest), "the card is not far enough from the newest message"
     shot(page, "02-inspector-card-far-up")
     task_card.get_by_test_id("card-button").filter(has_text="接收").click()
-    reply = page.locator('[data-testid="msg"].bot').filter(has_text=f"已接收编号 {ref}").last
-    until_in_view(page, reply, "the answer to 接收")
+    # the answer to 接收 is the card's new state, in place, scrolled into view
     pinned = page.locator(f'[data-testid="msg"][data-id="{original}"] [data-testid="card"]')
+    expect(pinned).to_contain_text("已接收", timeout=WAIT)
+    until_in_view(page, pinned, "the answer to 接收")
     expect(pinned.get_by_test_id("card-button").filter(has_text="接收")).to_have_count(0,
                                                                                     timeout=WAIT)
     shot(page, "03-inspector-accepted-in-view")

@@ -98,7 +98,9 @@ async def test_quarter_over_http(client):
     r = await client.post("/chat/api/click", json={"user": owner, "message_id": card["id"],
                                                    "key": f"acc:{card['card']['ref']}"})
     assert r.status == 200
-    await _wait_for(client, owner, "private", lambda m: "已接收编号" in m["text"])
+    # the card itself now says 已接收 (a new version in the original's place)
+    await _wait_for(client, owner, "private",
+                    lambda m: m.get("replaces") == card["id"] and "已接收" in m["card"]["body"])
 
 
 @pytest.mark.parametrize("path,body", [
