@@ -214,7 +214,8 @@ async def publication_reminders(ctx: JobCtx) -> dict:
         deadline = await calendar_svc.deadline(ctx.session, done, PUBLICATION_WORKDAYS)
     except DomainError as exc:
         told = await ctx.to_admins(t("jobs.publication_calendar", task=task.id, name=task.name,
-                                     done=done.isoformat(), error=domain_message(exc)))
+                                     done=done.isoformat(),
+                                     error=domain_message(exc, channel="chat")))
         return {"calendar": exc.code, "told": told}
     left = ctx.calendar.workdays_between(ctx.today, deadline)
     told = await ctx.to_admins(t("jobs.publication_due", task=task.id, name=task.name,

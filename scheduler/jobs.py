@@ -155,7 +155,8 @@ async def quarter_open(ctx: JobCtx) -> dict:
                 row = await draw_flow.run_and_notify(s, ctx.settings, task_id, ctx.actor,
                                                      ctx.today)
         except DomainError as exc:
-            told = await ctx.to_admins(t("jobs.auto_draw_failed", error=domain_message(exc),
+            told = await ctx.to_admins(t("jobs.auto_draw_failed",
+                                         error=domain_message(exc, channel="chat"),
                                          bot=ctx.settings.bot_name, **info))
             return {"draw_error": exc.code, "told": told}
         sels = [sel for _, sel in await draws.current_selections(s, row)]
