@@ -1,4 +1,4 @@
-"""重抽 by chat, through the real handlers (harness, both databases)."""
+"""重抽 and 发布计划 by chat, through the real handlers (harness, both databases)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,10 @@ from sqlalchemy import func, select, update
 
 from bot.domain.model import DomainError
 from bot.messages import GROUP
-from bot.services import draw_flow, draws
+from bot.services import draw_flow, draws, plan as plan_svc
 from storage.models import AuditRow, DrawRow, EnterpriseRow, TaskRow
 from storage.models_chat import OutboxMessage
+from storage.models_plan import PlanRow
 
 from .harness import button, cards, texts
 
@@ -209,3 +210,38 @@ async def test_the_command_line_redraw_tells_the_voided_teams_too(bot):
     accounts = {p.cert for p in people.values()}
     notices = await _outbox(bot, f"void{first.id}:")
     assert len(notices) == len([c for c in old if c in accounts])
+
+
+# --- 发布计划 -------------------------------------------------------------------------------
+
+async def test_publish_the_plan_by_chat(bot):
+    people, admins, inspectors = await _roles(bot)
+    for bad in ("发布计划", "发布计划 明年", "发布计划 27", "发布计划 2027 2028"):
+        assert "用法：发布计划 年份" in texts(await bot.say(admins[0], bad))
+    said = texts(await bot.say(admins[0], "发布计划 2027"))
+    assert "还没有 2027 年的计划草案" in said and "ssj" not in said and "--" not in said
+    assert "只有管理员" in texts(await bot.say(inspectors[0], "发布计划 2027"))
+    async with bot.sf() as s, s.begin():
+        draft = await plan_svc.make(s, bot.settings, 2027, "test")
+
+    out = texts(await bot.group(admins[0], "发布计划 2027年"))
+    assert "2027 年计划已发布" in out and people[admins[0]].name in out
+    assert f"全年计划抽查 {draft['totals']['objects']} 家、{draft['totals']['visits']} 家次" in out
+    assert "第1季度" in out and "第4季度" in out and "/public/plans/2027" in out
+    async with bot.sf() as s:
+        row = await s.get(PlanRow, 2027)
+        audit = (await s.execute(select(AuditRow).where(AuditRow.action == "plan.publish")
+                                 )).scalars().all()
+    assert row.status == "published" and people[admins[0]].cert in row.published_by
+    assert len(audit) == 1 and people[admins[0]].cert in audit[0].actor
+    before = await _state(bot)
+    assert "已经发布" in texts(await bot.say(admins[1], "发布计划 2027"))
+    assert await _state(bot) == before
+
+
+async def test_help_lists_the_new_commands_for_supervisors_only(bot):
+    _, admins, inspectors = await _roles(bot)
+    mine = texts(await bot.say(admins[0], "帮助"))
+    assert "重抽 任务编号 理由" in mine and "发布计划 年份" in mine
+    theirs = texts(await bot.say(inspectors[0], "帮助"))
+    assert "重抽" not in theirs and "发布计划" not in theirs

@@ -344,6 +344,8 @@ async def test_plan_draft_in_december_goes_to_the_supervisors(h):
         assert "第1季度" in text and "第4季度" in text and "全年合计" in text
         # no joint task planned yet: 0 of 4 own tasks, below the 35 % goal (通知 二)
         assert "本部门发起 0 项" in text and "低于 35% 的目标" in text
+        # published by chat, not on the command line
+        assert "发送“发布计划 2027”" in text and "ssj" not in text and "--" not in text
     assert ran(await run(h, sh(2026, 12, 20, 9, 0)), "plan_draft") == []
 
 
