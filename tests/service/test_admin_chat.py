@@ -242,6 +242,6 @@ async def test_publish_the_plan_by_chat(bot):
 async def test_help_lists_the_new_commands_for_supervisors_only(bot):
     _, admins, inspectors = await _roles(bot)
     mine = texts(await bot.say(admins[0], "帮助"))
-    assert "重抽 任务编号 理由" in mine and "发布计划 年份" in mine
+    assert "重抽 任务编号 理由" in mine and "发布计划 年份" in mine and "17:00 汇总" in mine
     theirs = texts(await bot.say(inspectors[0], "帮助"))
     assert "重抽" not in theirs and "发布计划" not in theirs

@@ -115,13 +115,13 @@ def test_the_scan_sees_what_chat_shows():
     keys = chat_keys()
     assert {("chat", "draw_card_title"), ("admin", "redraw_void_notice"),
             ("jobs", "calendar_unknown"), ("publication", "published")} <= keys
-    assert {"chat/plan_published.j2", "chat/jobs_plan.j2", "chat/help.j2"} <= chat_templates()
+    assert {"chat/digest.j2", "chat/jobs_plan.j2", "chat/help.j2"} <= chat_templates()
     assert {"already_drawn", "redraw_needs_reason", "plan_missing", "task_not_created",
             "calendar_unknown_year", "team_unstaffable", "bad_conclusion"} <= domain_codes()
     where = {w for w, _ in reachable()}
     assert {"text/plan.j2:joint_line_chat", "text/plan.j2:joint_share",
             "text/jobs.j2:fallback_note", "text/admin.j2:already_drawn_chat",
-            "text/calendar.j2:calendar_bad_quarter"} <= where
+            "text/calendar.j2:calendar_bad_quarter", "text/admin.j2:when"} <= where
     assert "text/plan.j2:joint_line" not in where    # the command line's own wording
 
 
