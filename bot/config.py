@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import time
 from fractions import Fraction
 from urllib.parse import urlsplit
 
@@ -13,6 +15,33 @@ from storage.db import database_url
 def _env(name: str, default: str) -> str:
     v = os.environ.get(name)
     return v if v not in (None, "") else default
+
+
+DIGEST_AT = "17:00"
+_OFF = ("", "off", "0", "no", "false", "关闭")
+_CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_digest_at(raw: str | None) -> str:
+    """``SSJ_DIGEST_AT``: unset → 17:00; empty or ``off`` → "" (no digest); else HH:MM."""
+    if raw is None:
+        return DIGEST_AT
+    text = raw.strip()
+    if text.lower() in _OFF:
+        return ""
+    m = _CLOCK_RE.match(text)
+    if m is None:
+        from bot.text import t
+        raise ValueError(t("admin.bad_digest_at", text=raw))
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def clock_time(text: str) -> time | None:
+    """"17:00" → time(17, 0); "" → None (switched off)."""
+    if not text:
+        return None
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
 
 
 @dataclass(frozen=True)
@@ -48,6 +77,7 @@ class Settings:
     publish_token: str = ""           # optional bearer token for that endpoint
     auto_draw: bool = False         # quarter_open draws by itself (SSJ_AUTO_DRAW=1)
     scheduler: bool = True          # the service runs the scheduled jobs (SSJ_SCHEDULER=0: off)
+    digest_at: str = DIGEST_AT      # the 管理员's daily digest (SSJ_DIGEST_AT; "" = off)
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
 
     @classmethod
@@ -82,6 +112,7 @@ class Settings:
             publish_token=_env("SSJ_PUBLISH_TOKEN", ""),
             auto_draw=_env("SSJ_AUTO_DRAW", "0") in ("1", "true", "yes", "on"),
             scheduler=_env("SSJ_SCHEDULER", "1") not in ("0", "false", "no", "off"),
+            digest_at=parse_digest_at(os.environ.get("SSJ_DIGEST_AT")),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
         )
 
@@ -91,6 +122,10 @@ class Settings:
         SSJ_PUBLIC_URL, or the service's own ``http://{host}:{port}``."""
         host = f"[{self.host}]" if ":" in self.host else self.host   # an IPv6 address
         return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
+
+    def digest_time(self) -> time | None:
+        """When the daily digest goes out (Beijing time); None when it is switched off."""
+        return clock_time(self.digest_at)
 
     def rules(self) -> Rules:
         return Rules(ratio_key=self.ratio_key, ratio_general=self.ratio_general,

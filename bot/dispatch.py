@@ -213,5 +213,5 @@ class Dispatcher:
                 await registry.dispatch(ctx)
         except DomainError as exc:
             ctx.replies = []
-            ctx.reply(domain_message(exc))
+            ctx.reply(domain_message(exc, channel="chat"))
         return ctx.replies

@@ -40,12 +40,30 @@ def render(name: str, **context) -> str:
     return env().get_template(name).render(**context)
 
 
-MESSAGE_GROUPS = ("domain", "results", "calendar", "plan", "push", "publication", "tasks")
+MESSAGE_GROUPS = ("domain", "results", "calendar", "plan", "push", "publication", "tasks",
+                  "admin")
+CHANNELS = ("cli", "chat")
 
 
-def domain_message(err) -> str:
-    """Render a ``DomainError`` from the pure core (templates/text/domain.j2, results.j2)."""
-    for group in MESSAGE_GROUPS:
-        if getattr(_module(group), err.code, None) is not None:
-            return t(f"{group}.{err.code}", **err.params)
-    raise KeyError(f"no message template for domain error {err.code!r}")
+def domain_macro(code: str, channel: str = "cli") -> tuple[str, str]:
+    """(group, macro) that renders ``code`` for ``channel``.
+
+    Chat has no command line: for ``channel="chat"`` a macro ``<code>_chat`` (in any
+    message group; they live in templates/text/admin.j2) is preferred to the shared one,
+    whose wording may name ``ssj`` commands and their options.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    names = ([f"{code}_chat"] if channel == "chat" else []) + [code]
+    for name in names:
+        for group in MESSAGE_GROUPS:
+            if getattr(_module(group), name, None) is not None:
+                return group, name
+    raise KeyError(f"no message template for domain error {code!r}")
+
+
+def domain_message(err, channel: str = "cli") -> str:
+    """Render a ``DomainError`` from the pure core (templates/text/domain.j2, results.j2 …)
+    for the command line (default) or, with ``channel="chat"``, for a chat."""
+    group, name = domain_macro(err.code, channel)
+    return t(f"{group}.{name}", **err.params)

@@ -1,15 +1,30 @@
-"""抽查: a supervisor prepares a draw (commitment), may add public entropy, confirms."""
+"""抽查: a supervisor prepares a draw (commitment), may add public entropy, confirms.
+
+重抽 <任务> <理由> is the same for a task already drawn: the commitment of the new draw is
+recorded and shown on a card with what the redraw would void (确认重抽 / 取消); 确认重抽
+runs the one draw path with ``redraw=True`` (the earlier draw stays, marked void). The
+card's buttons name the audit entry of the request (``draw.redraw_request``, which holds
+the reason), so each card is decided once: 取消 is recorded as ``draw.redraw_cancel``,
+and a card whose draw was since voided or replaced is answered "already handled".
+"""
 from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
 
 from bot import keys
 from bot.messages import Button, Card
 from bot.services import draw_flow, draws
 from bot.text import render, t
-from storage import audit
+from storage import audit, repo
+from storage.models import AuditRow, DrawRow
 
 from .router import Ctx, Router
 
 router = Router("draws")
+REDRAW_OK, REDRAW_NO = "rdo", "rdn"     # redraw confirmation (id = the request's audit id)
+REASON_LIMIT = 200
 
 
 def _actor(ctx: Ctx) -> str:
@@ -46,7 +61,9 @@ async def entropy(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("chat.entropy_usage"))
         return
     row = await draws.set_entropy(ctx.session, task_id, text, _actor(ctx))
-    ctx.reply(t("chat.entropy_recorded", task=task_id, entropy=row.entropy))
+    redraw = await repo.draw_with_status(ctx.session, task_id, "valid") is not None
+    ctx.reply(t("admin.entropy_recorded_redraw" if redraw else "chat.entropy_recorded",
+                task=task_id, entropy=row.entropy))
 
 
 @router.button(keys.DRAW_OK, admin=True)
@@ -78,3 +95,82 @@ async def cancel(ctx: Ctx, key: str) -> None:
     await audit.append(ctx.session, _actor(ctx), "draw.cancel", row.task_id, {"draw_id": row.id})
     ctx.reply(card=Card(t("chat.draw_card_title", task=row.task_id),
                         t("chat.draw_cancelled", task=row.task_id)), update=True)
+
+
+# --- 重抽 -----------------------------------------------------------------------------------
+
+@router.command("重抽", "重新抽取", admin=True)
+async def redraw(ctx: Ctx, rest: str) -> None:
+    parts = rest.split(maxsplit=1)
+    if not parts:
+        ctx.reply(t("admin.redraw_usage"))
+        return
+    task_id, reason = parts[0].upper(), (parts[1] if len(parts) > 1 else "").strip()
+    if len(reason) > REASON_LIMIT:
+        ctx.reply(t("admin.redraw_reason_too_long", limit=REASON_LIMIT))
+        return
+    valid, row = await draws.prepare_redraw(ctx.session, task_id, reason, _actor(ctx))
+    request = await audit.append(ctx.session, _actor(ctx), "draw.redraw_request", valid.task_id,
+                                 {"draw_id": row.id, "commitment": row.commitment,
+                                  "void_draw_id": valid.id, "reason": reason})
+    total = len(await repo.selections(ctx.session, valid.id))
+    drawn_on = valid.drawn_at.date().isoformat() if valid.drawn_at else "—"
+    body = render("chat/redraw_confirm.j2", task=valid.task_id, valid=valid, row=row,
+                  total=total, drawn_on=drawn_on, reason=reason)
+    ctx.reply(card=Card(t("admin.redraw_card_title", task=valid.task_id), body.strip(),
+                        (Button(keys.make(REDRAW_OK, request.id), t("admin.btn_redraw_ok")),
+                         Button(keys.make(REDRAW_NO, request.id), t("admin.btn_redraw_no")))))
+
+
+async def _open_request(ctx: Ctx, key: str) -> tuple[str, dict] | None:
+    """The request behind a redraw card, if it is still to be decided (else answered)."""
+    _, request_id = keys.parse(key)
+    req = await ctx.session.get(AuditRow, request_id)
+    if req is None or req.action != "draw.redraw_request":
+        ctx.reply(t("chat.stale_button"))
+        return None
+    data = json.loads(req.data)
+    cancelled = list((await ctx.session.execute(select(AuditRow.data).where(
+        AuditRow.action == "draw.redraw_cancel", AuditRow.subject == req.subject))).scalars())
+    valid = await repo.draw_with_status(ctx.session, req.subject, "valid")
+    prepared = await ctx.session.get(DrawRow, data["draw_id"])
+    if (any(json.loads(c).get("request") == req.id for c in cancelled)
+            or valid is None or valid.id != data["void_draw_id"]
+            or prepared is None or prepared.status != "prepared"):
+        ctx.reply(t("admin.redraw_already_handled", task=req.subject))
+        return None
+    return req.subject, {**data, "request": req.id}
+
+
+@router.button(REDRAW_OK, admin=True)
+async def confirm_redraw(ctx: Ctx, key: str) -> None:
+    found = await _open_request(ctx, key)
+    if found is None:
+        return
+    task_id, req = found
+    prepared = await draws.draw_by_id(ctx.session, req["draw_id"])
+    voided = await draws.draw_by_id(ctx.session, req["void_draw_id"])
+    done = await draw_flow.run_and_notify(ctx.session, ctx.settings, task_id, _actor(ctx),
+                                          ctx.today, prepared.entropy, redraw=True,
+                                          reason=req["reason"])
+    told = len(await draw_flow.void_notices(ctx.session, voided, req["reason"]))
+    sels = [s for _, s in await draws.current_selections(ctx.session, done)]
+    # counts only, in a group or not: before publication the drawn objects are secret
+    ctx.reply(card=Card(t("admin.redraw_card_title", task=task_id),
+                        render("chat/redraw_done.j2", task=task_id,
+                               counts=draw_flow.counts(sels), total=len(sels),
+                               void_id=voided.id, reason=req["reason"], told=told,
+                               commitment=done.commitment).strip()),
+              update=True)
+
+
+@router.button(REDRAW_NO, admin=True)
+async def cancel_redraw(ctx: Ctx, key: str) -> None:
+    found = await _open_request(ctx, key)
+    if found is None:
+        return
+    task_id, req = found
+    await audit.append(ctx.session, _actor(ctx), "draw.redraw_cancel", task_id,
+                       {"request": req["request"], "draw_id": req["draw_id"]})
+    ctx.reply(card=Card(t("admin.redraw_card_title", task=task_id),
+                        t("admin.redraw_cancelled", task=task_id)), update=True)

@@ -10,7 +10,7 @@ router = Router("help")
 
 def help_text(ctx: Ctx) -> str:
     return render("chat/help.j2", admin=bool(ctx.person and ctx.person.admin),
-                  bot=ctx.settings.bot_name).strip()
+                  bot=ctx.settings.bot_name, digest=ctx.settings.digest_at).strip()
 
 
 @router.command("帮助", "help", "?", "？", "菜单")

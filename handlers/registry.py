@@ -5,13 +5,13 @@ from bot.messages import GROUP
 from bot.services import dialogues, people
 from bot.text import t
 
-from . import assignments, draws, help as help_, progress, publication, recusal, results
+from . import assignments, draws, help as help_, plan, progress, publication, recusal, results
 from . import stats
 from .router import Ctx, Router
 
 ROUTERS: list[Router] = [help_.router, draws.router, assignments.router, recusal.router,
                          results.router, progress.router, publication.router,
-                         stats.router]
+                         stats.router, plan.router]
 DIALOGUES = {**recusal.DIALOGUES, **results.DIALOGUES}
 CANCEL = ("取消", "退出")
 

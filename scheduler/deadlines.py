@@ -10,8 +10,8 @@
   those 编号; nobody else hears anything;
 * a reminder is superseded once the next one is due, and one due before the draw never
   applies;
-* the day after the deadline at 09:00 (``overdue``, for 31 days) every 管理员 gets the
-  counts of unfinished objects and their 编号, if any object is not yet approved.
+* objects past the deadline and not yet approved are the 管理员's business: they are in
+  the daily digest (``scheduler.digest``), not in a message of their own.
 
 ``publication_reminders`` (period ``{task}:pub-5|pub-2|pub-1``): once every result of a
 task is approved and the task is not published, completion is the day the last result
@@ -30,7 +30,7 @@ from sqlalchemy.orm import load_only
 
 from bot.domain.model import DomainError
 from bot.domain.periods import quarter_end
-from bot.domain.results import State, least_advanced
+from bot.domain.results import State
 from bot.domain.workdays import Calendar
 from bot.services import calendar as calendar_svc, draws, people, results as results_svc
 from bot.text import domain_message, render, t
@@ -40,7 +40,6 @@ from storage.models_chat import ResultRow
 from .jobs import MIDNIGHT, ONE_DAY, Due, JobCtx, at, shanghai
 
 REMINDER_DAYS = (14, 7, 3, 1)
-OVERDUE_WINDOW = timedelta(days=31)
 PUBLICATION_WORKDAYS = 20
 PUBLICATION_REMINDERS = (5, 2, 1)
 UNSUBMITTED = (State.NOT_ENTERED.value, State.RETURNED.value)
@@ -93,14 +92,14 @@ async def reminder_periods(session, settings, now, cal: Calendar) -> list[Due]:
     out = []
     for task, draw in await valid_tasks(session):
         deadline = task_deadline(task, cal)
-        if deadline is None or now.date() > deadline + OVERDUE_WINDOW:
+        if deadline is None or now.date() > deadline + ONE_DAY:
             continue
         marks = [(f"d-{n}", at(deadline - timedelta(days=n))) for n in REMINDER_DAYS]
-        marks.append(("overdue", at(deadline + ONE_DAY)))
         for i, (mark, due) in enumerate(marks):
-            until = marks[i + 1][1] if i + 1 < len(marks) else at(deadline + OVERDUE_WINDOW)
+            # the last one ("1 day before") means nothing once the deadline has passed
+            until = marks[i + 1][1] if i + 1 < len(marks) else at(deadline + ONE_DAY)
             before_draw = draw.drawn_at is not None and due.replace(tzinfo=None) < draw.drawn_at
-            if due <= now and not (mark != "overdue" and before_draw):
+            if due <= now and not before_draw:
                 out.append(Due(f"{task.id}:{mark}", due, until))
     return out
 
@@ -115,13 +114,11 @@ async def _task_and_draw(ctx: JobCtx):
 
 
 async def reminders(ctx: JobCtx) -> dict:
-    task, draw, mark = await _task_and_draw(ctx)
+    task, draw, _mark = await _task_and_draw(ctx)
     if task is None:
         return {"no_draw": True}
     deadline = task_deadline(task, ctx.calendar)
     objs = await objects(ctx.session, draw)
-    if mark == "overdue":
-        return await _overdue(ctx, task, deadline, objs)
     mine: dict[str, list[Obj]] = {}
     for o in objs:
         if o.status in UNSUBMITTED:
@@ -138,24 +135,6 @@ async def reminders(ctx: JobCtx) -> dict:
             days=(deadline - ctx.today).days, items=items, name_of=rows[cert].name))
         sent.append(cert)
     return {"reminded": sent, "objects": sum(o.status in UNSUBMITTED for o in objs)}
-
-
-async def _overdue(ctx: JobCtx, task: TaskRow, deadline: date, objs: list[Obj]) -> dict:
-    left = [o for o in objs if o.status not in FINISHED]
-    if not left:
-        return {"unfinished": 0}
-    per_object: dict[int, list[State]] = {}
-    for o in left:   # an object counts once, in its least advanced department's state
-        per_object.setdefault(o.ref, []).append(State(o.status))
-    states = [least_advanced(v).value for v in per_object.values()]
-    counts = {s: states.count(s) for s in
-              (State.NOT_ENTERED.value, State.RETURNED.value, State.PENDING.value)}
-    told = await ctx.to_admins(render(
-        "chat/jobs_overdue.j2", task=task.id, task_name=task.name, deadline=deadline,
-        total=len({o.ref for o in objs}), left=len({o.ref for o in left}), counts=counts,
-        unsubmitted=sorted({o.ref for o in left if o.status in UNSUBMITTED}),
-        pending=sorted({o.ref for o in left if o.status == State.PENDING.value})))
-    return {"unfinished": len({o.ref for o in left}), "told": told}
 
 
 async def completed_at(session: AsyncSession, draw: DrawRow) -> datetime | None:
@@ -214,7 +193,8 @@ async def publication_reminders(ctx: JobCtx) -> dict:
         deadline = await calendar_svc.deadline(ctx.session, done, PUBLICATION_WORKDAYS)
     except DomainError as exc:
         told = await ctx.to_admins(t("jobs.publication_calendar", task=task.id, name=task.name,
-                                     done=done.isoformat(), error=domain_message(exc)))
+                                     done=done.isoformat(),
+                                     error=domain_message(exc, channel="chat")))
         return {"calendar": exc.code, "told": told}
     left = ctx.calendar.workdays_between(ctx.today, deadline)
     told = await ctx.to_admins(t("jobs.publication_due", task=task.id, name=task.name,

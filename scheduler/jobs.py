@@ -11,7 +11,7 @@ dedupe keys ``job:{job}:{period}:{account}``, in the run's transaction.
 
 Times are Asia/Shanghai. Job messages say when a run is late (service down at the due
 time). Deadline reminders (``reminders``, ``publication_reminders``) are in
-``scheduler.deadlines``.
+``scheduler.deadlines``; the 管理员's daily digest (``digest``) in ``scheduler.digest``.
 """
 from __future__ import annotations
 
@@ -155,7 +155,8 @@ async def quarter_open(ctx: JobCtx) -> dict:
                 row = await draw_flow.run_and_notify(s, ctx.settings, task_id, ctx.actor,
                                                      ctx.today)
         except DomainError as exc:
-            told = await ctx.to_admins(t("jobs.auto_draw_failed", error=domain_message(exc),
+            told = await ctx.to_admins(t("jobs.auto_draw_failed",
+                                         error=domain_message(exc, channel="chat"),
                                          bot=ctx.settings.bot_name, **info))
             return {"draw_error": exc.code, "told": told}
         sels = [sel for _, sel in await draws.current_selections(s, row)]
@@ -253,10 +254,11 @@ async def calendar_warning(ctx: JobCtx) -> dict:
 
 
 def all_jobs() -> tuple[Job, ...]:
-    from . import deadlines
+    from . import deadlines, digest
     return (Job("quarter_open", _quarter_open_due, quarter_open),
             Job("reminders", deadlines.reminder_periods, deadlines.reminders),
             Job("publication_reminders", deadlines.publication_periods,
                 deadlines.publication_reminders),
             Job("plan_draft", _december, plan_draft),
-            Job("calendar_warning", _november, calendar_warning))
+            Job("calendar_warning", _november, calendar_warning),
+            Job(digest.JOB, digest.due, digest.run))

@@ -1,7 +1,8 @@
 """Drawing and telling: the one path every draw takes (chat, scheduler, command line).
 
 The draw and the private assignment cards are written in one transaction; a running
-service's outbox relay delivers the cards.
+service's outbox relay delivers the cards. A redraw first tells each member of the voided
+draw, once, that their assignments of that task are void.
 """
 from __future__ import annotations
 
@@ -10,18 +11,43 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.messages import Outbound
+from bot.text import t
+from storage import repo
 from storage.models import DrawRow
 
-from . import draws, notify, outbox
+from . import draws, notify, outbox, people
 
 
 async def run_and_notify(session: AsyncSession, settings: Settings, task_id: str, actor: str,
                          today: date, entropy: str = "", redraw: bool = False,
                          reason: str = "", progress=None) -> DrawRow:
+    voided = None
+    if redraw:
+        task = await repo.task(session, (task_id or "").strip().upper())
+        voided = await repo.draw_with_status(session, task.id, "valid") if task else None
     row = await draws.run(session, settings, task_id, actor, today, entropy, redraw, reason,
                           progress)
-    await outbox.enqueue(session, await notify.draw_messages(session, row.id))
+    told = await void_notices(session, voided, reason) if voided is not None else []
+    await outbox.enqueue(session, told + await notify.draw_messages(session, row.id))
     return row
+
+
+async def void_notices(session: AsyncSession, voided: DrawRow, reason: str) -> list[Outbound]:
+    """One private message per member of the voided draw (as its teams stood, officers
+    and 辅助人员 alike) naming their void 编号."""
+    refs: dict[str, list[int]] = {}
+    for ref, sel in await draws.current_selections(session, voided):
+        for team in sel.teams:
+            for cert in team.members + team.auxiliary:
+                refs.setdefault(cert, []).append(ref)
+    rows = await people.by_certs(session, refs)
+    return [Outbound(rows[cert].msg_account,
+                     text=t("admin.redraw_void_notice", task=voided.task_id,
+                            refs=sorted(set(mine)), reason=(reason or "").strip()),
+                     dedupe_key=f"void{voided.id}:{cert}")
+            for cert, mine in sorted(refs.items())
+            if cert in rows and rows[cert].msg_account]
 
 
 def counts(selections) -> dict[str, int]:

@@ -92,10 +92,7 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     if valid is not None and not redraw:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
     if redraw:
-        if not (reason or "").strip():
-            raise DomainError("redraw_needs_reason", task=task.id)
-        if valid is None:
-            raise DomainError("redraw_nothing", task=task.id)
+        check_redraw(task, valid, reason)
         valid.status, valid.void_reason, valid.voided_at = "void", reason.strip(), localtime.now()
         await session.flush()
         await audit.append(session, actor, "draw.void", task.id,
@@ -145,6 +142,32 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     if progress:
         progress("done", 3, 3)
     return row
+
+
+def check_redraw(task: TaskRow, valid: DrawRow | None, reason: str) -> None:
+    """A redraw needs a reason and a valid draw to void, of a task not yet published."""
+    if not (reason or "").strip():
+        raise DomainError("redraw_needs_reason", task=task.id)
+    if task.status == "published":
+        raise DomainError("redraw_published", task=task.id)
+    if valid is None:
+        raise DomainError("redraw_nothing", task=task.id)
+
+
+async def prepare_redraw(session: AsyncSession, task_id: str, reason: str, actor: str,
+                         new_secret: Callable[[], str] = lambda: secrets.token_hex(32)
+                         ) -> tuple[DrawRow, DrawRow]:
+    """A redraw is a draw: its commitment is recorded (and shown) before it is run.
+
+    Returns (the valid draw a ``run(..., redraw=True)`` would void, the prepared draw it
+    would use). Nothing is voided here. A task id nobody has used was never drawn.
+    """
+    task = await repo.task(session, (task_id or "").strip().upper())
+    if task is None:
+        raise DomainError("redraw_nothing", task=(task_id or "").strip().upper())
+    valid = await repo.draw_with_status(session, task.id, "valid")
+    check_redraw(task, valid, reason)
+    return valid, await _prepared(session, task, actor, new_secret)
 
 
 async def valid_draw(session: AsyncSession, task_id: str) -> tuple[TaskRow, DrawRow]:

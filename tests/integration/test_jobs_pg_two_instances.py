@@ -49,7 +49,7 @@ async def two(pg_url, tmp_path):
 INSTANTS = [sh(2026, 10, 8, 9, 0), sh(2026, 10, 8, 9, 0, 30), sh(2026, 11, 1, 9, 0),
             sh(2026, 12, 1, 9, 0), sh(2026, 12, 17, 9, 0), sh(2026, 12, 24, 9, 0),
             sh(2026, 12, 28, 9, 0), sh(2026, 12, 30, 9, 0), sh(2027, 1, 1, 9, 0),
-            sh(2027, 1, 1, 9, 2)]
+            sh(2027, 1, 1, 9, 2), sh(2027, 1, 1, 17, 0)]
 
 
 class Recorder:
@@ -87,7 +87,7 @@ async def test_each_job_period_runs_once_and_each_message_is_sent_once_in_order(
     assert not [s for rep in reports for s in rep["skipped"] if s["why"] in ("failed", "lost")]
     assert {("quarter_open", "2026Q4"), ("quarter_open", "2027Q1"), ("plan_draft", "2027"),
             ("calendar_warning", "2027"), ("reminders", "2026Q4:d-14"),
-            ("reminders", "2026Q4:overdue")} <= set(runs)
+            ("digest", "2027-01-01")} <= set(runs)
 
     async with a.sf() as s:
         rows = (await s.execute(select(JobClaim))).scalars().all()
