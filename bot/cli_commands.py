@@ -5,16 +5,13 @@ import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot import localtime
 from bot.config import Settings
 from bot.services import draw_flow, draws, export, library as library_svc, recusals
 from bot.terminal import Progress, print_json, table
 from bot.text import t
-from storage import audit, migrate, repo
+from storage import migrate, repo
 from storage.db import make_engine, session_factory
-from storage.models import AuditRow
 
 
 class CliError(Exception):
@@ -197,32 +194,6 @@ async def recuse(args) -> int:
     else:
         print(t("cli.recused", task=doc["task"], count=len(changed)))
         _print_draw(doc, names)
-    return 0
-
-
-async def audit_verify(args) -> int:
-    async with database(args) as (_, sf, _e):
-        async with sf() as s:
-            check = await audit.verify(s)
-    if args.json:
-        print_json({"ok": check.ok, "entries": check.entries, "first_bad": check.first_bad,
-                    "problem": check.problem, "head": check.head})
-    if check.ok:
-        if not args.json:
-            print(t("cli.audit_ok", count=check.entries, head=check.head))
-        return 0
-    print(t("cli.audit_bad", entry=check.first_bad, problem=check.problem), file=sys.stderr)
-    return 1
-
-
-async def audit_list(args) -> int:
-    async with database(args) as (_, sf, _e):
-        async with sf() as s:
-            rows = (await s.execute(select(AuditRow).order_by(AuditRow.id.desc())
-                                    .limit(max(1, args.limit)))).scalars().all()
-    cols = ["id", "at", "actor", "action", "subject"]
-    table([t("cli.col", name=c) for c in cols],
-          [[r.id, r.at, r.actor, r.action, r.subject] for r in reversed(rows)])
     return 0
 
 

@@ -1,0 +1,128 @@
+"""What the audit log must account for: the records whose every step is audited.
+
+A draw, a result or a publication written straight into the database, bypassing the
+services, leaves no entry in the log; one whose entries were cut off leaves a record
+without its history. ``ssj audit verify`` reports both (see ``unaccounted``).
+
+The steps audited today (``storage.audit.append`` callers):
+
+- a draw that was run (``valid``, or ``void`` after a redraw): ``draw.run``; a void one
+  also ``draw.void`` (data ``draw_id``);
+- a result entered (待审核, 已退回, 已审核, 已公示): ``result.submit``; one returned
+  (已退回): ``result.return``; one approved (已审核, 已公示): ``result.approve`` (data
+  ``ref`` = the selection, ``department``; entries written before results were kept per
+  department have no ``department`` and count for any);
+- a publication: ``task.publish`` (subject: the task) whose ``digest`` is the stored
+  document's, and the document's ``audit_anchor`` must still hold.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.results import State
+from storage import audit
+from storage.models import AuditRow, DrawRow
+from storage.models_chat import ResultRow
+from storage.models_publication import PublicationRow
+
+ACTIONS = ("draw.run", "draw.void", "result.submit", "result.return", "result.approve",
+           "task.publish")
+_ENTERED = {State.PENDING.value, State.RETURNED.value, State.APPROVED.value,
+            State.PUBLISHED.value}
+_APPROVED = {State.APPROVED.value, State.PUBLISHED.value}
+
+
+@dataclass(frozen=True)
+class Unaccounted:
+    """A record the log does not account for. ``kind``: draw | result | publication |
+    publication_changed | anchor; ``action``: the entry it lacks; ``params``: what names
+    the record (for templates/text/audit.j2)."""
+    kind: str
+    action: str
+    params: dict = field(default_factory=dict)
+
+
+async def _entries(session: AsyncSession) -> dict[str, list[tuple[str, dict]]]:
+    out: dict[str, list[tuple[str, dict]]] = {a: [] for a in ACTIONS}
+    q = (select(AuditRow.action, AuditRow.subject, AuditRow.data)
+         .where(AuditRow.action.in_(ACTIONS)).order_by(AuditRow.id))
+    for action, subject, data in (await session.execute(q)).all():
+        try:
+            parsed = json.loads(data or "{}")
+        except ValueError:
+            parsed = {}
+        out[action].append((subject, parsed if isinstance(parsed, dict) else {}))
+    return out
+
+
+def _keys(entries, *fields) -> set:
+    return {tuple(data.get(f) for f in fields) for _, data in entries}
+
+
+async def unaccounted(session: AsyncSession) -> list[Unaccounted]:
+    from .publication import digest
+
+    log = await _entries(session)
+    out: list[Unaccounted] = []
+
+    run, void = _keys(log["draw.run"], "draw_id"), _keys(log["draw.void"], "draw_id")
+    draws = (await session.execute(select(DrawRow.id, DrawRow.task_id, DrawRow.status)
+                                   .where(DrawRow.status.in_(("valid", "void")))
+                                   .order_by(DrawRow.id))).all()
+    for id_, task, status in draws:
+        needs = ["draw.run"] + (["draw.void"] if status == "void" else [])
+        for action in needs:
+            if (id_,) not in (run if action == "draw.run" else void):
+                out.append(Unaccounted("draw", action, {"draw_id": id_, "task": task,
+                                                        "status": status}))
+
+    def result_keys(action):
+        return _keys(log[action], "ref", "department")
+
+    have = {a: result_keys(a) for a in ("result.submit", "result.return", "result.approve")}
+    results = (await session.execute(
+        select(ResultRow.selection_id, ResultRow.department, ResultRow.task_id,
+               ResultRow.status).where(ResultRow.status.in_(_ENTERED))
+        .order_by(ResultRow.task_id, ResultRow.selection_id, ResultRow.department))).all()
+    for ref, dept, task, status in results:
+        needs = ["result.submit"]
+        if status == State.RETURNED.value:
+            needs.append("result.return")
+        if status in _APPROVED:
+            needs.append("result.approve")
+        for action in needs:
+            if (ref, dept) not in have[action] and (ref, None) not in have[action]:
+                out.append(Unaccounted("result", action, {
+                    "ref": ref, "department": dept, "task": task, "status": status}))
+
+    published: dict[str, set] = {}
+    for subject, data in log["task.publish"]:
+        published.setdefault(subject, set()).add(data.get("digest"))
+    pubs = (await session.execute(select(PublicationRow).order_by(PublicationRow.task_id))
+            ).scalars().all()
+    anchors = []
+    for row in pubs:
+        if row.task_id not in published:
+            out.append(Unaccounted("publication", "task.publish", {"task": row.task_id}))
+        elif digest(row.document) not in published[row.task_id]:
+            out.append(Unaccounted("publication_changed", "task.publish",
+                                   {"task": row.task_id}))
+        anchor = (row.document or {}).get("audit_anchor")
+        if isinstance(anchor, dict):
+            try:
+                anchors.append((row.task_id, audit.Anchor(int(anchor["seq"]),
+                                                          str(anchor["hash"]))))
+            except (KeyError, TypeError, ValueError):
+                out.append(Unaccounted("anchor", "", {"task": row.task_id, "seq": "?",
+                                                      "hash": "", "why": "changed"}))
+    failed = await audit.check_anchors(session, [a for _, a in anchors])
+    for task, a in anchors:
+        for bad, why in failed:
+            if bad is a:
+                out.append(Unaccounted("anchor", "", {"task": task, "seq": a.seq,
+                                                      "hash": a.hash, "why": why}))
+    return out
