@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import openpyxl
 import pytest
 from sqlalchemy import text
 
@@ -304,3 +305,56 @@ def test_records_without_their_audit_entries_fail_verify(drawn, capsys):
     execute(url, f"DELETE FROM audit_log WHERE id >= {returned}")
     code, _, err = verify(capsys, url)
     assert code == 1 and "已退回）缺少 result.return 记录" in err
+
+
+def test_publication_anchor_is_published_pushed_exported_and_checked(library, capsys, tmp_path):
+    url = library
+    code, _, err = ssj(capsys, url, "task", "create", "--task", "2027ZX01", "--kind", "special",
+                       "--name", "获嘉县2027年涉VOCs企业专项检查", "--year", "2027",
+                       "--quarter", "1", "--count", "2")
+    assert code == 0, err
+    doc = ssj_json(capsys, url, "draw", "run", "--task", "2027ZX01")
+    admin = query(url, "SELECT cert FROM inspectors WHERE role = '管理员' ORDER BY cert")[0][0]
+    for sel in doc["selections"]:
+        base = ["--task", "2027ZX01", "--uscc", sel["uscc"]]
+        assert ssj(capsys, url, "result", "record", *base, "--by", sel["inspectors"][0],
+                   "--conclusion", "1")[0] == 0
+        assert ssj(capsys, url, "result", "approve", *base, "--by", admin)[0] == 0
+    pub = ssj_json(capsys, url, "publish", "--task", "2027ZX01")
+    anchor = pub["audit_anchor"]
+    rows = entries(url)
+    at = next(r for r in rows if r["id"] == anchor["seq"])
+    assert at["hash"] == anchor["hash"] and at["action"] == "draw.reveal"
+    assert rows[-1]["action"] == "task.publish" and rows[-1]["id"] == anchor["seq"] + 1
+    pushed = [json.loads(p) if isinstance(p, str) else p
+              for (p,) in query(url, "SELECT payload FROM push_outbox ORDER BY seq")]
+    assert len(pushed) == 3 and all(p["audit_anchor"] == anchor for p in pushed)
+    out = tmp_path / "p.xlsx"
+    assert ssj(capsys, url, "export", "publication", "--task", "2027ZX01", str(out))[0] == 0
+    facts = dict(list(openpyxl.load_workbook(out)["复核数据"].iter_rows(values_only=True))[1:])
+    line = facts["操作日志锚点（编号 哈希）"]
+    assert line == f"{anchor['seq']} {anchor['hash']}"
+    anchors = tmp_path / "anchors.txt"
+    anchors.write_text(line + "\n", encoding="utf-8")       # straight from the export
+    code, out, err = verify(capsys, url, "--anchors", str(anchors))
+    assert code == 0 and "1 个锚点均与操作日志相符" in out, err
+
+    # the stored publication changed afterwards: its digest no longer matches task.publish
+    def store(document: dict) -> None:
+        run(url, "UPDATE publications SET document = :d",
+            [{"d": json.dumps(document, ensure_ascii=False)}])
+
+    store({**pub, "published_at": "2027-01-01T00:00:00+08:00"})
+    code, _, err = verify(capsys, url)
+    assert code == 1 and "任务 2027ZX01 的公示内容与 task.publish 记录的摘要不符" in err
+    store(pub)
+    assert verify(capsys, url)[0] == 0
+
+    # the log rewritten and re-hashed: the publication's own anchor no longer holds
+    unguard(url)
+    rows = entries(url)
+    rows[0]["actor"] = "mallory"
+    update_rows(url, rehash(rows))
+    code, out, err = verify(capsys, url)
+    assert code == 1 and "哈希链完整" in out
+    assert f"任务 2027ZX01 公示的操作日志锚点（第 {anchor['seq']} 条）与日志不符" in err
