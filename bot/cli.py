@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="URL", help=t("cli.opt_db"))
     sub = parser.add_subparsers(dest="command", metavar=t("cli.metavar", name="command"), required=True)
 
-    _parser(sub, "init", "cli.cmd_init", cmd.init)
+    p = _parser(sub, "init", "cli.cmd_init", cmd.init)
+    p.add_argument("--app-role", metavar="NAME", help=t("audit.opt_app_role"))
 
     p = _parser(sub, "import", "cli.cmd_import", cmd.import_)
     p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],

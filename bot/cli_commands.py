@@ -50,11 +50,42 @@ def today():
 
 
 async def init(args) -> int:
+    """Migrate; with ``--app-role NAME`` (PostgreSQL) also create or update the service's
+    least-privilege role (storage/app_role.py). Everything is checked before migrating."""
+    role = getattr(args, "app_role", None)
+    if role is not None:
+        from sqlalchemy.engine import make_url
+
+        from storage import app_role
+        url = Settings.from_env(args.db).database_url
+        if make_url(url).get_backend_name() != "postgresql":
+            raise CliError(t("audit.role_sqlite"))
+        if not app_role.valid_name(role):
+            raise CliError(t("audit.role_bad_name", name=role))
     async with database(args, ready=False) as (settings, _, engine):
+        if role is not None:
+            await _app_role(engine, role, check_only=True)
         await migrate.upgrade(engine)
         print(t("cli.init_done", url=_safe(settings.database_url),
                 revision=await migrate.current(engine)))
+        if role is not None:
+            print(t("audit.role_done", name=role, **await _app_role(engine, role)))
     return 0
+
+
+async def _app_role(engine, role: str, check_only: bool = False) -> dict | None:
+    from sqlalchemy.exc import DBAPIError
+
+    from storage import app_role
+    try:
+        if check_only:
+            return await app_role.check(engine, role)
+        return await app_role.ensure(engine, role)
+    except app_role.RoleError as exc:
+        raise CliError(t(f"audit.{exc.code}", **exc.params))
+    except DBAPIError as exc:       # e.g. no CREATEROLE, not the tables' owner
+        detail = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise CliError(t("audit.role_denied", name=role, error=detail))
 
 
 def _print_problems(outcome) -> None:

@@ -358,3 +358,10 @@ def test_publication_anchor_is_published_pushed_exported_and_checked(library, ca
     code, out, err = verify(capsys, url)
     assert code == 1 and "哈希链完整" in out
     assert f"任务 2027ZX01 公示的操作日志锚点（第 {anchor['seq']} 条）与日志不符" in err
+
+
+def test_app_role_is_refused_on_sqlite(tmp_path, capsys):
+    url = f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
+    code, out, err = ssj(capsys, url, "init", "--app-role", "ssj_app")
+    assert code == 1 and out == "" and "只适用于 PostgreSQL" in err
+    assert not (tmp_path / "ssj.db").exists()
