@@ -64,30 +64,32 @@ def _keys(entries, *fields) -> set:
 
 
 async def unaccounted(session: AsyncSession) -> list[Unaccounted]:
+    """Every record the log does not account for, in the order draws, results,
+    publications. The records are read before the log: a record and its entry are
+    committed together, so one committed meanwhile is never taken for unaccounted."""
     from .publication import digest
 
-    log = await _entries(session)
-    out: list[Unaccounted] = []
-
-    run, void = _keys(log["draw.run"], "draw_id"), _keys(log["draw.void"], "draw_id")
     draws = (await session.execute(select(DrawRow.id, DrawRow.task_id, DrawRow.status)
                                    .where(DrawRow.status.in_(("valid", "void")))
                                    .order_by(DrawRow.id))).all()
-    for id_, task, status in draws:
-        needs = ["draw.run"] + (["draw.void"] if status == "void" else [])
-        for action in needs:
-            if (id_,) not in (run if action == "draw.run" else void):
-                out.append(Unaccounted("draw", action, {"draw_id": id_, "task": task,
-                                                        "status": status}))
-
-    def result_keys(action):
-        return _keys(log[action], "ref", "department")
-
-    have = {a: result_keys(a) for a in ("result.submit", "result.return", "result.approve")}
     results = (await session.execute(
         select(ResultRow.selection_id, ResultRow.department, ResultRow.task_id,
                ResultRow.status).where(ResultRow.status.in_(_ENTERED))
         .order_by(ResultRow.task_id, ResultRow.selection_id, ResultRow.department))).all()
+    pubs = [(r.task_id, r.document or {}) for r in (await session.execute(
+        select(PublicationRow).order_by(PublicationRow.task_id))).scalars()]
+    log = await _entries(session)
+    out: list[Unaccounted] = []
+
+    have = {a: _keys(log[a], "draw_id") for a in ("draw.run", "draw.void")}
+    for id_, task, status in draws:
+        for action in ["draw.run"] + (["draw.void"] if status == "void" else []):
+            if (id_,) not in have[action]:
+                out.append(Unaccounted("draw", action, {"draw_id": id_, "task": task,
+                                                        "status": status}))
+
+    have = {a: _keys(log[a], "ref", "department")
+            for a in ("result.submit", "result.return", "result.approve")}
     for ref, dept, task, status in results:
         needs = ["result.submit"]
         if status == State.RETURNED.value:
@@ -102,27 +104,24 @@ async def unaccounted(session: AsyncSession) -> list[Unaccounted]:
     published: dict[str, set] = {}
     for subject, data in log["task.publish"]:
         published.setdefault(subject, set()).add(data.get("digest"))
-    pubs = (await session.execute(select(PublicationRow).order_by(PublicationRow.task_id))
-            ).scalars().all()
     anchors = []
-    for row in pubs:
-        if row.task_id not in published:
-            out.append(Unaccounted("publication", "task.publish", {"task": row.task_id}))
-        elif digest(row.document) not in published[row.task_id]:
-            out.append(Unaccounted("publication_changed", "task.publish",
-                                   {"task": row.task_id}))
-        anchor = (row.document or {}).get("audit_anchor")
-        if isinstance(anchor, dict):
-            try:
-                anchors.append((row.task_id, audit.Anchor(int(anchor["seq"]),
-                                                          str(anchor["hash"]))))
-            except (KeyError, TypeError, ValueError):
-                out.append(Unaccounted("anchor", "", {"task": row.task_id, "seq": "?",
-                                                      "hash": "", "why": "changed"}))
-    failed = await audit.check_anchors(session, [a for _, a in anchors])
+    for task, document in pubs:
+        if task not in published:
+            out.append(Unaccounted("publication", "task.publish", {"task": task}))
+        elif digest(document) not in published[task]:
+            out.append(Unaccounted("publication_changed", "task.publish", {"task": task}))
+        anchor = document.get("audit_anchor")
+        if anchor is None:          # published before publications carried anchors
+            continue
+        try:
+            anchors.append((task, audit.Anchor(int(anchor["seq"]), str(anchor["hash"]))))
+        except (KeyError, TypeError, ValueError):
+            out.append(Unaccounted("anchor", "", {"task": task, "seq": "?", "hash": "",
+                                                  "why": "changed"}))
+    checked = await audit.check_anchors(session, [a for _, a in anchors])
+    failed = {id(a): why for a, why in checked}
     for task, a in anchors:
-        for bad, why in failed:
-            if bad is a:
-                out.append(Unaccounted("anchor", "", {"task": task, "seq": a.seq,
-                                                      "hash": a.hash, "why": why}))
+        if id(a) in failed:
+            out.append(Unaccounted("anchor", "", {"task": task, "seq": a.seq, "hash": a.hash,
+                                                  "why": failed[id(a)]}))
     return out

@@ -249,6 +249,12 @@ def test_verify_tells_deleted_inserted_and_rewritten_entries_apart(drawn, capsys
     update_rows(url, rehash(rows, k - 1)[k - 1:k])
     check([f"第 {k} 条记录被改写并重新计算了哈希", f"第 {k + 1} 条记录链接的原哈希已不存在"])
 
+    # entries k and k + 1 swapped: k now links to the later one
+    execute(url, f"UPDATE audit_log SET id = -1 WHERE id = {k}",
+            f"UPDATE audit_log SET id = {k} WHERE id = {k + 1}",
+            f"UPDATE audit_log SET id = {k + 1} WHERE id = -1")
+    check([f"第 {k} 条记录与前一条的链接不符（它链接到第 {k + 1} 条：记录的顺序被改动）"])
+
     # entry k changed, its hash left as it was
     execute(url, f"UPDATE audit_log SET actor = 'mallory' WHERE id = {k}")
     check([f"第 {k} 条记录的内容被修改"])

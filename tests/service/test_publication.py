@@ -282,7 +282,8 @@ async def test_the_audit_anchor_is_on_the_page_in_the_exports_and_the_push(bot, 
     assert f"{anchor['seq']} {anchor['hash']}" in note
     assert json.loads(await (await _get(client, f"/public/tasks/{TASK}.json")).text())[
         "audit_anchor"] == anchor
-    wb = openpyxl.load_workbook(io.BytesIO(await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()))
+    xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
     facts = {k: val for k, val in wb["复核数据"].iter_rows(values_only=True)}
     assert facts["操作日志锚点（编号 哈希）"] == f"{anchor['seq']} {anchor['hash']}"
     from storage.models_push import PushMessage
@@ -301,7 +302,8 @@ async def test_a_document_published_before_anchors_still_renders(bot, aiohttp_cl
         row.document = {k: v for k, v in doc.items() if k != "audit_anchor"}
     body = await (await _get(client, f"/public/tasks/{TASK}")).text()
     assert doc["task"]["name"] in body and "操作日志锚点" not in body
-    wb = openpyxl.load_workbook(io.BytesIO(await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()))
+    xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
     assert "操作日志锚点（编号 哈希）" not in {k for k, _ in wb["复核数据"].iter_rows(values_only=True)}
 
 
