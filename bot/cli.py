@@ -7,7 +7,7 @@ import os
 import sys
 
 from bot import cli_commands as cmd
-from bot import cli_calendar, cli_results
+from bot import cli_audit, cli_calendar, cli_results
 from bot import cli_jobs
 from bot import cli_outbox, cli_plan
 from bot import cli_publish
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="URL", help=t("cli.opt_db"))
     sub = parser.add_subparsers(dest="command", metavar=t("cli.metavar", name="command"), required=True)
 
-    _parser(sub, "init", "cli.cmd_init", cmd.init)
+    p = _parser(sub, "init", "cli.cmd_init", cmd.init)
+    p.add_argument("--app-role", metavar="NAME", help=t("audit.opt_app_role"))
 
     p = _parser(sub, "import", "cli.cmd_import", cmd.import_)
     p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
@@ -83,12 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--swap-with", metavar="CERT", help=t("cli.opt_swap"))
     _json(p)
 
-    p = _parser(sub, "audit", "cli.cmd_audit")
-    asub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
-    a = _parser(asub, "verify", "cli.cmd_audit_verify", cmd.audit_verify)
-    _json(a)
-    a = _parser(asub, "list", "cli.cmd_audit_list", cmd.audit_list)
-    a.add_argument("--limit", type=int, default=20, help=t("cli.opt_limit"))
+    cli_audit.add_parser(sub, _parser)
 
     p = _parser(sub, "demo-data", "cli.cmd_demo", cmd.demo_data)
     p.add_argument("--dir", default="var/demo", help=t("cli.opt_demo_dir"))

@@ -5,16 +5,13 @@ import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot import localtime
 from bot.config import Settings
 from bot.services import draw_flow, draws, export, library as library_svc, recusals
 from bot.terminal import Progress, print_json, table
 from bot.text import t
-from storage import audit, migrate, repo
+from storage import migrate, repo
 from storage.db import make_engine, session_factory
-from storage.models import AuditRow
 
 
 class CliError(Exception):
@@ -53,11 +50,42 @@ def today():
 
 
 async def init(args) -> int:
+    """Migrate; with ``--app-role NAME`` (PostgreSQL) also create or update the service's
+    least-privilege role (storage/app_role.py). Everything is checked before migrating."""
+    role = getattr(args, "app_role", None)
+    if role is not None:
+        from sqlalchemy.engine import make_url
+
+        from storage import app_role
+        url = Settings.from_env(args.db).database_url
+        if make_url(url).get_backend_name() != "postgresql":
+            raise CliError(t("audit.role_sqlite"))
+        if not app_role.valid_name(role):
+            raise CliError(t("audit.role_bad_name", name=role))
     async with database(args, ready=False) as (settings, _, engine):
+        if role is not None:
+            await _app_role(engine, role, check_only=True)
         await migrate.upgrade(engine)
         print(t("cli.init_done", url=_safe(settings.database_url),
                 revision=await migrate.current(engine)))
+        if role is not None:
+            print(t("audit.role_done", name=role, **await _app_role(engine, role)))
     return 0
+
+
+async def _app_role(engine, role: str, check_only: bool = False) -> dict | None:
+    from sqlalchemy.exc import DBAPIError
+
+    from storage import app_role
+    try:
+        if check_only:
+            return await app_role.check(engine, role)
+        return await app_role.ensure(engine, role)
+    except app_role.RoleError as exc:
+        raise CliError(t(f"audit.{exc.code}", **exc.params))
+    except DBAPIError as exc:       # e.g. no CREATEROLE, not the tables' owner
+        detail = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise CliError(t("audit.role_denied", name=role, error=detail))
 
 
 def _print_problems(outcome) -> None:
@@ -197,32 +225,6 @@ async def recuse(args) -> int:
     else:
         print(t("cli.recused", task=doc["task"], count=len(changed)))
         _print_draw(doc, names)
-    return 0
-
-
-async def audit_verify(args) -> int:
-    async with database(args) as (_, sf, _e):
-        async with sf() as s:
-            check = await audit.verify(s)
-    if args.json:
-        print_json({"ok": check.ok, "entries": check.entries, "first_bad": check.first_bad,
-                    "problem": check.problem, "head": check.head})
-    if check.ok:
-        if not args.json:
-            print(t("cli.audit_ok", count=check.entries, head=check.head))
-        return 0
-    print(t("cli.audit_bad", entry=check.first_bad, problem=check.problem), file=sys.stderr)
-    return 1
-
-
-async def audit_list(args) -> int:
-    async with database(args) as (_, sf, _e):
-        async with sf() as s:
-            rows = (await s.execute(select(AuditRow).order_by(AuditRow.id.desc())
-                                    .limit(max(1, args.limit)))).scalars().all()
-    cols = ["id", "at", "actor", "action", "subject"]
-    table([t("cli.col", name=c) for c in cols],
-          [[r.id, r.at, r.actor, r.action, r.subject] for r in reversed(rows)])
     return 0
 
 

@@ -3,7 +3,9 @@ reveal the draw's seed, mark the results 已公示, store the public record and 
 push to the national system, all in the caller's transaction.
 
 The record (``document``) is built once and served as stored: the public pages, the
-.xlsx export and the push never recompute it from tables that may change later.
+.xlsx export and the push never recompute it from tables that may change later. It
+carries the audit log's anchor (``audit_anchor``: the newest entry's seq and hash when
+it was published), so every publication pins the chain outside the database.
 """
 from __future__ import annotations
 
@@ -45,6 +47,11 @@ def announcement(doc: dict, base_url: str) -> str:
     return t("publication.published", task=doc["task"]["id"], name=doc["task"]["name"],
              count=s["drawn"], inspected=s["inspected"], problems=s["problems_found"],
              url=base_url.rstrip("/") + public_path(doc["task"]["id"]))
+
+
+def anchor_line(anchor: dict) -> str:
+    """An audit anchor as a line of ``ssj audit verify --anchors`` (``seq hash``)."""
+    return f"{anchor['seq']} {anchor['hash']}"
 
 
 def digest(document: dict) -> str:
@@ -109,7 +116,9 @@ async def publish(session: AsyncSession, settings: Settings, task_id: str, actor
     for ref, _ in sels:
         for row in results[ref].values():
             row.status = rules.transition(rules.State(row.status), "publish").value
-    doc = await _document(session, settings, task, draw, sels, results, withheld, now)
+    # the chain's head as it stands now (after draw.reveal), published outside the database
+    anchor = await audit.head(session)
+    doc = await _document(session, settings, task, draw, sels, results, withheld, now, anchor)
     row = PublicationRow(task_id=task.id, bureau=settings.region_code, draw_id=draw.id,
                          published_at=now, published_by=actor, summary=doc["summary"],
                          withheld=withheld, document=doc, digest=digest(doc))
@@ -139,7 +148,7 @@ async def _push(session: AsyncSession, task_id: str, doc: dict) -> None:
 
 async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, sels,
                     results: dict[int, ResultRow], withheld: dict[str, str],
-                    now: datetime) -> dict:
+                    now: datetime, anchor: tuple[int, str] | None = None) -> dict:
     items = [(i.seq, i.name, i.pollutant) for i in await repo.items(session)]
     ents = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, [s.uscc for _, s in sels])
     names = {p.cert: p.name for p in await repo.inspectors(session)}
@@ -174,6 +183,8 @@ async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, s
         "objects": objects,
         "summary": _summary(sels, results, withheld),
         "verification": await _verification(session, task, draw, sels, withheld),
+        # the audit log's head at publication (storage/audit.py): entry seq and its hash
+        "audit_anchor": {"seq": anchor[0], "hash": anchor[1]} if anchor else None,
     }
     return doc
 
@@ -336,6 +347,8 @@ def workbook(doc: dict, path) -> int:
              ("completed_on", s["completed_on"])]
     checks = [(k, v[k]) for k in ("draw_id", "drawn_at", "commitment", "secret", "entropy",
                                   "seed", "pool_digest", "algorithm", "void_draws")]
+    if doc.get("audit_anchor"):     # as one line of an anchors file: "seq hash"
+        checks.append(("audit_anchor", anchor_line(doc["audit_anchor"])))
     checks.append(("document_digest", digest(doc)))
     pool_cols = ["uscc", "category", "status", "ticket", "draws_this_year", "last_drawn",
                  "selected"]

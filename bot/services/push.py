@@ -57,7 +57,7 @@ async def enqueue_publication(session: AsyncSession, task_id: str, publication: 
     ``publication`` is the publication document: ``published_at`` (ISO text; it fixes the
     idempotency keys, so enqueueing one publication twice adds nothing), ``objects`` (one
     dict per published object, with ``uscc``; pushed as 发布结果 as given), and optionally
-    ``summary``, ``verification`` and ``completed_on``.
+    ``summary``, ``verification``, ``completed_on`` and ``audit_anchor``.
     """
     task = await repo.task(session, (task_id or "").strip().upper())
     if task is None:

@@ -2,7 +2,8 @@
 
 Schema: ``docs/push.md``. Every payload is a JSON object with ``schema``, ``kind`` (the
 Chinese step name), ``kind_code`` (results | base | task), ``seq``, ``published_at``,
-``bureau`` and ``task``; then the data of its kind: ``results`` (发布结果), ``enterprises`` (基础库推送),
+``bureau``, ``task`` and ``audit_anchor`` (the audit log's head at publication, or
+null); then the data of its kind: ``results`` (发布结果), ``enterprises`` (基础库推送),
 or the full task record in ``task`` (任务推送).
 """
 from __future__ import annotations
@@ -79,6 +80,7 @@ async def build(session: AsyncSession, task: TaskRow, publication: dict,
         "base": {"enterprises": enterprises},
         "task": {},
     }
+    anchor = publication.get("audit_anchor")     # {"seq", "hash"}: the audit log's head
     bureau = publication.get("bureau")
     if not isinstance(bureau, dict):
         bureau = {"name": str(bureau or ""), "region_code": task.bureau}
@@ -86,7 +88,8 @@ async def build(session: AsyncSession, task: TaskRow, publication: dict,
     for seq, code, kind in KINDS:
         payload = {"schema": SCHEMA, "kind": kind, "kind_code": code, "seq": seq,
                    "published_at": published_at, "bureau": bureau,
-                   "task": record if code == "task" else task_ref(task)}
+                   "task": record if code == "task" else task_ref(task),
+                   "audit_anchor": anchor}
         payload.update(data[code])
         out.append((seq, code, kind, payload))
     return out

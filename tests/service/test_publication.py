@@ -257,6 +257,56 @@ async def test_public_pages_show_published_tasks_only_and_tickets_recompute(bot,
     await _get(client, f"/public/forms/{TASK}/{closed.uscc}", 404)     # not inspected
 
 
+async def test_the_audit_anchor_is_on_the_page_in_the_exports_and_the_push(bot, aiohttp_client):
+    """The document pins the audit log's head at publication (the entry before
+    task.publish); the page, .json, .xlsx and the three pushed messages all carry it."""
+    client = await aiohttp_client(create_app(bot.settings))
+    await _complete(bot)
+    doc = await _publish(bot)
+    anchor = doc["audit_anchor"]
+    async with bot.sf() as s:
+        rows = (await s.execute(select(AuditRow).order_by(AuditRow.id))).scalars().all()
+        assert await audit.head(s) == (rows[-1].id, rows[-1].hash)
+    by_id = {r.id: r for r in rows}
+    assert by_id[anchor["seq"]].hash == anchor["hash"]
+    assert by_id[anchor["seq"]].action == "draw.reveal"
+    assert rows[-1].action == "task.publish" and rows[-1].id == anchor["seq"] + 1
+    # task.publish records the document's digest, which covers the anchor
+    assert json.loads(rows[-1].data)["digest"] == publication.digest(doc)
+
+    body = await (await _get(client, f"/public/tasks/{TASK}")).text()
+    assert re.search(r'data-testid="anchor-seq">(\d+)<', body).group(1) == str(anchor["seq"])
+    assert re.search(r'data-testid="anchor-hash">([0-9a-f]{64})<', body).group(1) == anchor["hash"]
+    note = re.search(r'data-testid="anchor-note">(.*?)</p>', body, re.S).group(1)
+    assert "操作日志锚点" in note and "ssj audit verify --anchors" in note
+    assert f"{anchor['seq']} {anchor['hash']}" in note
+    assert json.loads(await (await _get(client, f"/public/tasks/{TASK}.json")).text())[
+        "audit_anchor"] == anchor
+    xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    facts = {k: val for k, val in wb["复核数据"].iter_rows(values_only=True)}
+    assert facts["操作日志锚点（编号 哈希）"] == f"{anchor['seq']} {anchor['hash']}"
+    from storage.models_push import PushMessage
+    async with bot.sf() as s:
+        pushed = (await s.execute(select(PushMessage).where(PushMessage.task_id == TASK)
+                                  .order_by(PushMessage.seq))).scalars().all()
+    assert len(pushed) == 3 and all(p.payload["audit_anchor"] == anchor for p in pushed)
+
+
+async def test_a_document_published_before_anchors_still_renders(bot, aiohttp_client):
+    client = await aiohttp_client(create_app(bot.settings))
+    await _complete(bot)
+    doc = await _publish(bot)
+    async with bot.sf() as s, s.begin():
+        row = await s.get(PublicationRow, TASK)
+        row.document = {k: v for k, v in doc.items() if k != "audit_anchor"}
+    body = await (await _get(client, f"/public/tasks/{TASK}")).text()
+    assert doc["task"]["name"] in body and "操作日志锚点" not in body
+    xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    assert "操作日志锚点（编号 哈希）" not in {k for k, _ in wb["复核数据"].iter_rows(values_only=True)}
+
+
 async def test_one_form_per_object_lists_every_applicable_item(bot, aiohttp_client):
     client = await aiohttp_client(create_app(bot.settings))
     sels, _ = await _complete(bot)

@@ -122,9 +122,10 @@ def uscc(n: int) -> str:
     return f"91410724MA{n:07d}X"
 
 
-async def publish(sf, task_id: str, clock: Clock, objects=(1, 2), stamp: str = "10:00") -> dict:
+async def publish(sf, task_id: str, clock: Clock, objects=(1, 2), stamp: str = "10:00",
+                  **extra) -> dict:
     settings = Settings(database_url="unused")
-    publication = {
+    publication = {**extra,
         "published_at": f"2027-04-20T{stamp}:00+08:00", "completed_on": "2027-03-31",
         "objects": [{"uscc": uscc(n), "name": f"获嘉县测试企业{n}", "inspected_on": "2027-02-0{n}",
                      "items": ["水污染防治监督检查"],
@@ -177,6 +178,7 @@ async def test_three_messages_in_order_with_headers_and_schema(sf, endpoint, htt
     assert [b["seq"] for b in (results, base, task)] == [1, 2, 3]
     assert [b["kind_code"] for b in (results, base, task)] == ["results", "base", "task"]
     assert results["results"] == pub["objects"] and results["verification"]["secret"] == "s" * 64
+    assert [b["audit_anchor"] for b in (results, base, task)] == [None] * 3   # none given
     assert results["task"] == {"id": "2027Q1", "plan_no": "202701",
                                "name": "新乡市生态环境局获嘉分局2027年第1季度随机抽查"}
     e1 = base["enterprises"][0]
@@ -413,6 +415,14 @@ async def test_enqueue_is_idempotent_per_publication_and_republication_follows(s
     await relay(sf, endpoint, http, clock).run_once()
     assert endpoint.order("2027Q1") == KINDS * 2
 
+
+async def test_every_message_carries_the_publications_audit_anchor(sf, endpoint, http):
+    clock = Clock()
+    anchor = {"seq": 418, "hash": "5d" * 32}
+    await publish(sf, "2027Q1", clock, audit_anchor=anchor)
+    await relay(sf, endpoint, http, clock).run_once()
+    assert [r.kind for r in endpoint.requests] == KINDS
+    assert [r.body["audit_anchor"] for r in endpoint.requests] == [anchor] * 3
 
 async def test_unknown_task_is_refused(sf):
     from bot.domain.model import DomainError
