@@ -3,7 +3,6 @@ and the assignment card's 接收 / 撤回 buttons. Every click is checked agains
 state now: a button the card would no longer offer answers with the current state."""
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from bot import keys
@@ -21,16 +20,6 @@ PAGE_SIZE = 10
 DETAIL_BUTTONS = 5          # with 下一页, within every messenger's limit (WeCom: 6)
 ALL_WORDS = ("全部", "所有", "含已公示")
 DONE = (State.APPROVED.value, State.PUBLISHED.value)
-_SUFFIXES = re.compile(r"(股份有限公司|有限责任公司|有限公司|集团|分公司|公司)$")
-_PREFIXES = re.compile(r"^(河南省|新乡市|获嘉县|获嘉)")
-
-
-def short_name(name: str, limit: int = 8) -> str:
-    """An enterprise's name short enough for one line on a phone."""
-    short = _PREFIXES.sub("", _SUFFIXES.sub("", name or "")) or (name or "")
-    return short if len(short) <= limit else short[:limit - 1] + "…"
-
-
 async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
     out = []
     for ref in await assignments.mine(ctx.session, ctx.person.cert):
@@ -38,7 +27,8 @@ async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
         status, _ = notify.member_state(a, ctx.person.cert)
         if a.published and not include_published:
             continue
-        out.append({"ref": ref, "name": short_name(a.name), "deadline": a.deadline,
+        out.append({"ref": ref, "name": notify.short_name(a.name, ctx.settings.region, 8),
+                    "deadline": a.deadline,
                     "state": t("card.short_state", status=status,
                                accepted=a.accepted_by(ctx.person.cert)),
                     "open": status not in DONE})
@@ -153,7 +143,7 @@ async def withdraw(ctx: Ctx, key: str) -> None:
         await results_svc.withdraw(ctx.session, ref, ctx.person.cert, ctx.now,
                                    f"{ctx.person.name}({ctx.person.cert})")
     except DomainError as exc:
-        ctx.reply(domain_message(exc))
+        ctx.reply(domain_message(exc, channel="chat"))
         return
     team = a.department_certs(ctx.person.cert)
     ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), {

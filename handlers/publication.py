@@ -38,7 +38,7 @@ async def publish(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("publication.incomplete_counts", task=exc.params["task"],
                     counts=Counter(m["status"] for m in missing),
                     total=len({m["ref"] for m in missing})))
-        ctx.send(ctx.person.account, domain_message(exc))
+        ctx.send(ctx.person.account, domain_message(exc, channel="chat"))
         return
     text = svc.announcement(doc, ctx.settings.public_base)
     if ctx.inbound.room == GROUP:

@@ -18,7 +18,7 @@ from bot.services import assignments, dialogues, notify, people
 from bot.services import results as svc
 from bot.text import domain_message, render, t
 
-from .assignments import current, short_name
+from .assignments import current
 from .router import Ctx, Router
 
 router = Router("results")
@@ -113,7 +113,7 @@ async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
     except DomainError as exc:
         _forget(st, exc)
         await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=_ttl(ctx))
-        ctx.reply(domain_message(exc))
+        ctx.reply(domain_message(exc, channel="chat"))
         return
     await _ask(ctx, st)
 
@@ -291,7 +291,8 @@ async def _list_card(ctx: Ctx) -> Card | None:
     for r in mine[:OLDEST]:
         a = await assignments.load(ctx.session, r.selection_id)
         who = (await people.by_certs(ctx.session, [r.entered_by])).get(r.entered_by)
-        items.append({"ref": r.selection_id, "name": short_name(a.name),
+        items.append({"ref": r.selection_id,
+                      "name": notify.short_name(a.name, ctx.settings.region, 8),
                       "who": who.name if who else r.entered_by,
                       "since": r.entered_at.strftime("%m-%d") if r.entered_at else "—"})
     oldest = rows[0].entered_at.date() if rows[0].entered_at else None

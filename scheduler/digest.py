@@ -25,7 +25,6 @@ audit-chain anchor). Added lines never make a digest "changed" by themselves.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Awaitable, Callable
@@ -37,6 +36,7 @@ from bot.config import Settings
 from bot.domain.results import State
 from bot.domain.workdays import Calendar
 from bot.services import draws, people, results as results_svc
+from bot.services.notify import short_name
 from bot.text import render
 from storage.models_jobs import JobClaim
 
@@ -48,25 +48,6 @@ JOB = "digest"
 OLDEST = 3            # awaiting review: the oldest shown per task
 RETURNED_SHOWN = 5    # returned since the last digest: shown per task
 OVERDUE_SHOWN = 20    # overdue 编号 listed per task
-COMPANY_FORMS = ("股份有限公司", "有限责任公司", "有限公司", "分公司", "公司")
-SHORT_LIMIT = 12
-
-
-def short_name(name: str, region: str = "") -> str:
-    """An enterprise's name as people say it: without the county in front and the company
-    form behind (获嘉县宏达化工有限公司 → 宏达化工), at most 12 characters."""
-    full = (name or "").strip()
-    short = full
-    for prefix in (region, "新乡市"):
-        if prefix and short.startswith(prefix) and len(short) > len(prefix) + 1:
-            short = short[len(prefix):]
-    for form in COMPANY_FORMS:          # the longest form that fits, if any name is left
-        if short.endswith(form):
-            if len(short) > len(form) + 1:
-                short = short[: -len(form)]
-            break
-    short = re.sub(r"[（(][^）)]*[）)]$", "", short) or short
-    return short if len(short) <= SHORT_LIMIT else short[: SHORT_LIMIT - 1] + "…"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from .model import (Category, DomainError, Duty, Enterprise, History, Inspector,
+from .model import (DomainError, Duty, Enterprise, History, Inspector,
                     PersonKind, Rules, TaskSpec)
 from .quotas import ceil_div
 from .tickets import Tickets

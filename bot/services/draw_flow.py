@@ -42,12 +42,18 @@ async def void_notices(session: AsyncSession, voided: DrawRow, reason: str) -> l
             for cert in team.members + team.auxiliary:
                 refs.setdefault(cert, []).append(ref)
     rows = await people.by_certs(session, refs)
-    return [Outbound(rows[cert].msg_account,
-                     text=t("admin.redraw_void_notice", task=voided.task_id,
-                            refs=sorted(set(mine)), reason=(reason or "").strip()),
-                     dedupe_key=f"void{voided.id}:{cert}")
-            for cert, mine in sorted(refs.items())
-            if cert in rows and rows[cert].msg_account]
+    out = [Outbound(rows[cert].msg_account,
+                    text=t("admin.redraw_void_notice", task=voided.task_id,
+                           refs=sorted(set(mine)), reason=(reason or "").strip()),
+                    dedupe_key=f"void{voided.id}:{cert}")
+           for cert, mine in sorted(refs.items())
+           if cert in rows and rows[cert].msg_account]
+    names = {ref: sel.name for ref, sel in await draws.current_selections(session, voided)}
+    for cert, mine in sorted(refs.items()):   # their cards of the void draw lose their buttons
+        if cert in rows and rows[cert].msg_account:
+            out.extend(notify.refresh_gone(rows[cert].msg_account, ref, cert, names.get(ref, ""))
+                       for ref in sorted(set(mine)))
+    return out
 
 
 def counts(selections) -> dict[str, int]:

@@ -3,12 +3,35 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import re
+
 from bot import keys
 from bot.domain.results import State, can_enter
 from bot.messages import Button, Card, Outbound
 from bot.text import render, t
 
 from . import assignments, people
+
+
+COMPANY_FORMS = ("股份有限公司", "有限责任公司", "有限公司", "分公司", "公司")
+SHORT_LIMIT = 12
+
+
+def short_name(name: str, region: str = "", limit: int = SHORT_LIMIT) -> str:
+    """An enterprise's name as people say it: without the county in front and the company
+    form behind (获嘉县宏达化工有限公司 → 宏达化工), at most 12 characters."""
+    full = (name or "").strip()
+    short = full
+    for prefix in (region, "新乡市"):
+        if prefix and short.startswith(prefix) and len(short) > len(prefix) + 1:
+            short = short[len(prefix):]
+    for form in COMPANY_FORMS:          # the longest form that fits, if any name is left
+        if short.endswith(form):
+            if len(short) > len(form) + 1:
+                short = short[: -len(form)]
+            break
+    short = re.sub(r"[（(][^）)]*[）)]$", "", short) or short
+    return short if len(short) <= limit else short[: limit - 1] + "…"
 
 
 def subject(ref: int, cert: str) -> str:

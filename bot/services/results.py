@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain import results as rules
 from bot.domain.model import DomainError, Role
 from storage import audit
-from storage.models import InspectorRow, TaskRow, TeamMemberRow
+from storage.models import DrawRow, InspectorRow, SelectionRow, TaskRow, TeamMemberRow
 from storage.models_chat import ResultRow
 
 from . import assignments
@@ -152,6 +152,7 @@ async def review_row(session: AsyncSession, row: ResultRow, approve: bool, revie
                      now: datetime, actor: str, reason: str = "") -> ResultRow:
     ref = row.selection_id
     await ensure_open(session, row.task_id, "review")
+    await assignments.load(session, ref)     # refused for an object of a void draw
     if not approve and not reason.strip():
         raise DomainError("return_needs_reason", ref=ref)
     new_state = rules.transition(rules.State(row.status), "approve" if approve else "return")
@@ -220,7 +221,10 @@ def unit_state(results: dict[str, ResultRow | None]) -> rules.State:
 async def pending_review(session: AsyncSession) -> list[ResultRow]:
     """Results awaiting review, oldest submission first (of tasks not yet published)."""
     q = (select(ResultRow).join(TaskRow, TaskRow.id == ResultRow.task_id)
-         .where(ResultRow.status == rules.State.PENDING.value, TaskRow.status != PUBLISHED)
+         .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
+         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+         .where(ResultRow.status == rules.State.PENDING.value, TaskRow.status != PUBLISHED,
+                DrawRow.status == "valid")     # a redraw leaves the void draw's results
          .order_by(ResultRow.entered_at, ResultRow.id))
     return list((await session.execute(q)).scalars())
 

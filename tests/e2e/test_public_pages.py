@@ -26,13 +26,11 @@ WAIT = 15_000
 
 async def _publish_demo(db_url: str, settings) -> dict:
     """Draw, enter and approve every result (cycling the conclusions), publish."""
-    from sqlalchemy import select
 
     from bot.domain import results as rules
     from bot.services import draws, plan, publication
     from bot.services import results as results_svc
     from storage.db import make_engine, session_factory
-    from storage.models import InspectorRow
     from tests.service.harness import reviewer_for
 
     engine = make_engine(db_url)
@@ -44,7 +42,6 @@ async def _publish_demo(db_url: str, settings) -> dict:
     try:
         async with sf() as s, s.begin():
             row = await draws.run(s, settings, TASK, "e2e", now.date())
-            admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
             sels = await draws.current_selections(s, row)
             for i, (ref, sel) in enumerate(sels):
                 c = rules.Conclusion.by_number(i % 6 + 1)

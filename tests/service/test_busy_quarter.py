@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
 from fractions import Fraction
 
 from sqlalchemy import func, select
 
 from bot.dispatch import Dispatcher
 from bot.messages import GROUP, PRIVATE, Inbound
-from bot.services import assignments, notify, outbox
+from bot.services import assignments, outbox
 from bot.webchat import WebChatSender
 from storage.models import RecusalRow, SelectionRow, TeamMemberRow
 from storage.models_chat import ChatMessage, ResultRow

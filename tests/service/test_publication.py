@@ -22,7 +22,7 @@ from bot.messages import GROUP
 from bot.services import draws, plan, publication
 from bot.services import results as results_svc
 from storage import audit, repo
-from storage.models import AuditRow, DrawRow, EnterpriseRow, InspectorRow
+from storage.models import AuditRow, EnterpriseRow, InspectorRow
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 

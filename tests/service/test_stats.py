@@ -244,7 +244,6 @@ async def test_unknown_calendar_counts_as_unknown(bot):
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
         await draws.run(s, bot.settings, "2027Q1", "test", now.date())
-        admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
         _, row = await draws.valid_draw(s, "2027Q1")
         for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
             await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),

@@ -294,7 +294,7 @@ async def test_forged_and_malformed_callbacks_are_refused(bot, wecom):
              f"<MsgId>1</MsgId></xml>")
     enc = peer.app.encrypt(inner)
     good = peer._q(peer.app, enc)
-    env = f"<xml><Encrypt><![CDATA[{{}}]]></Encrypt></xml>"
+    env = "<xml><Encrypt><![CDATA[{}]]></Encrypt></xml>"
     cases = []
     cases.append((dict(good, msg_signature="0" * 40), env.format(enc)))          # wrong signature
     raw = bytearray(base64.b64decode(enc))
