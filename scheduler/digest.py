@@ -37,7 +37,8 @@ from bot.domain.results import State
 from bot.domain.workdays import Calendar
 from bot.services import draws, people, results as results_svc
 from bot.services.notify import short_name
-from bot.text import render
+from bot.text import render, t
+from storage import audit
 from storage.models_jobs import JobClaim
 
 from . import claims
@@ -128,6 +129,14 @@ def contributor(fn: Contributor) -> Contributor:
     """Register ``fn`` to add a line to every digest built from now on."""
     CONTRIBUTORS.append(fn)
     return fn
+
+
+@contributor
+async def audit_anchor(session: AsyncSession, d: Digest) -> str | None:
+    """The audit chain's head, kept by every 管理员 outside the database: anyone can later
+    check that no entry up to it was rewritten or deleted."""
+    head = await audit.head(session)
+    return t("admin.digest_anchor", seq=head[0], hash=head[1]) if head else None
 
 
 def _later(when: datetime | None, since: datetime | None) -> bool:

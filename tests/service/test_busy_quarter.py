@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -20,7 +22,11 @@ from bot.webchat import WebChatSender
 from storage.models import RecusalRow, SelectionRow, TeamMemberRow
 from storage.models_chat import ChatMessage, ResultRow
 
+from scheduler.runner import run_due
+
 from .harness import BOT
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 TASK = "2027Q1"
 # keys that act on something: after publication no card may still offer one
@@ -176,8 +182,15 @@ async def test_busy_quarter(bot):
         await q.press(who, anchor, key)
         entered_by[ref] = who
     assert len(entered_by) >= 100
+    # the day's scheduled jobs at 17:00: each 管理员 gets the one digest
+    ran = await run_due(bot.sf, bot.settings, datetime(2027, 1, 4, 17, 0, tzinfo=BEIJING), "t")
+    await q.deliver()
+    assert "digest" in [r["job"] for r in ran["ran"]], ran
     now = await q.received()
     assert all(now[a] - window[a] <= 3 for a in admins), {a: now[a] - window[a] for a in admins}
+    for a in admins:
+        digest = [r for r in await q.rows(a) if r.replaces is None][-1].text
+        assert "待审核" in digest and "操作日志锚点" in digest, digest
     # every submitted card now offers 撤回 only, on every copy its holders have
     for ref, who in list(entered_by.items())[:10]:
         held = [r for r in (await q.inbox(who)).values()
