@@ -58,6 +58,7 @@ class LiveServer:
     enterprise_names: list[str]
     enterprise_codes: list[str]
     people: list[dict] = field(default_factory=list)
+    db_url: str = ""
 
     def get(self, path: str, **query) -> dict:
         q = f"?{urllib.parse.urlencode(query)}" if query else ""
@@ -133,7 +134,7 @@ def serving(tmp_path, prepare, **overrides):
     runner = None
     try:
         runner, url, extra = run(start())
-        yield url, extra
+        yield url, extra, db_url
     finally:
         if runner is not None:
             run(runner.cleanup())
@@ -148,8 +149,8 @@ def live_server(browser_available, tmp_path):
     async def prepare(db_url, settings):
         return await _prepare(db_url, tmp_path, settings)
 
-    with serving(tmp_path, prepare, web_chat=True) as (url, (names, codes)):
-        server = LiveServer(url, names, codes)
+    with serving(tmp_path, prepare, web_chat=True) as (url, (names, codes), db_url):
+        server = LiveServer(url, names, codes, db_url=db_url)
         server.people = server.get("/chat/api/people")["people"]
         yield server
 

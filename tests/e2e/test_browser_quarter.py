@@ -7,6 +7,7 @@ step and a supervisor approves it. Screenshots of the phone screen go to tests/a
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 try:
@@ -84,6 +85,49 @@ def assigned(server) -> dict[str, set[int]]:
     return {p["account"]: card_refs(server, p["account"]) for p in server.people}
 
 
+def run_digest(server) -> None:
+    """The digest job as the scheduler runs it, on the server's database, on the first
+    working day from today at 17:05 Beijing time; the running server delivers it."""
+    import asyncio
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.config import Settings
+    from scheduler import digest
+    from scheduler.jobs import all_jobs
+    from scheduler.runner import run_due
+    from storage.db import make_engine, session_factory
+
+    async def go():
+        engine = make_engine(server.db_url)
+        try:
+            settings = Settings.from_env(server.db_url)
+            job = [j for j in all_jobs() if j.name == digest.JOB]
+            today = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=17, minute=5)
+            for days in range(10):
+                ran = await run_due(session_factory(engine), settings,
+                                    today + timedelta(days=days), "e2e", jobs=job)
+                if ran["ran"]:
+                    return
+            raise AssertionError("no working day for the digest within ten days")
+        finally:
+            await engine.dispose()
+    # playwright's sync API keeps a loop on this thread: the job runs on a thread of its own
+    errors: list[BaseException] = []
+    worker = threading.Thread(target=lambda: _capture(errors, lambda: asyncio.run(go())))
+    worker.start()
+    worker.join(60)
+    if errors:
+        raise errors[0]
+
+
+def _capture(errors: list, fn) -> None:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - re-raised on the test's thread
+        errors.append(exc)
+
+
 # ---- the quarter ------------------------------------------------------------------------
 
 def test_quarter_in_the_browser(live_server, page, shot):
@@ -150,6 +194,10 @@ def test_quarter_in_the_browser(live_server, page, shot):
     expect(new_card).to_contain_text(f"编号 {ref}", timeout=WAIT)
     expect(new_card.get_by_test_id("card-button").filter(has_text="录入结果")).to_be_visible()
     shot("06-replacement-assignment", new_card)
+    say(page, "我的任务")                          # one compact list, not a card per task
+    listing = pinned(page, card(page, "我的检查任务"))
+    expect(listing).to_contain_text(f"{ref}｜")
+    shot("06b-task-list", listing)
 
     # 5. the replacement enters the result step by step
     press(new_card, "录入结果")
@@ -170,10 +218,15 @@ def test_quarter_in_the_browser(live_server, page, shot):
     expect(result.get_by_test_id("card-button")).to_have_text(["撤回"])
     shot("08-card-after-submit", result)
 
-    # 6. a supervisor off the team reviews (no message per result: 审核 lists them)
+    # 6. the day's digest at 17:00 tells the 管理员 (no message per result)
     team_now = (team_before - {inspector}) | {replacement}
     checker = next(a for a in server.admins() if a not in team_now)
+    run_digest(server)
     be(page, checker, "private")
+    digest = page.locator('[data-testid="msg"].bot').filter(has_text="待审核").last
+    expect(digest).to_contain_text(f"{ref}", timeout=WAIT)
+    shot("08b-admin-digest", digest)
+    # a supervisor off the team reviews: 审核 lists them
     say(page, "审核")
     listing = pinned(page, card(page, "待审核的检查结果"))
     expect(listing).to_contain_text("逐条审核")

@@ -68,8 +68,8 @@ def public_site(browser_available, tmp_path):
         doc = await _publish_demo(db_url, settings)
         return doc
 
-    with serving(tmp_path, prepare) as site:
-        yield site
+    with serving(tmp_path, prepare) as (url, extra, _db):
+        yield url, extra
 
 
 def _shot(page, name: str, show=None, full_page: bool = False):

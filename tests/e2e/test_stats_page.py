@@ -72,8 +72,8 @@ def stats_site(browser_available, tmp_path):
         await _publish_joint(db_url, settings)
         return doc
 
-    with serving(tmp_path, prepare) as site:
-        yield site
+    with serving(tmp_path, prepare) as (url, extra, _db):
+        yield url, extra
 
 
 def _shot(page, name: str, show=None) -> None:

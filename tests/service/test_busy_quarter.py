@@ -280,6 +280,8 @@ async def test_busy_quarter(bot):
                 assert "状态：已公示" in r.card["body"]
     for anchor, r in (await q.inbox("", GROUP)).items():
         assert not (r.card or {}).get("buttons")
+    group = [r for r in await q.rows("", GROUP) if r.sender == "bot" and r.replaces is None]
+    assert len(group) == 2, [r.text or r.card["title"] for r in group]   # draw card, 公示
 
     # ---- what each role received over the quarter ----
     per_inspector = sorted(total[a] for a in inspectors)
