@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot import keys
-from bot.messages import Button, Card
+from bot.messages import Button, Card, Outbound
 from bot.services import assignments, dialogues, notify, people, recusals
 from bot.text import render, t
-from storage.models import InspectorRow, SelectionRow
+from storage.models import InspectorRow, RecusalRow, SelectionRow
 
 from .router import Ctx, Router
 
@@ -121,6 +121,16 @@ async def reject(ctx: Ctx, key: str) -> None:
 async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
     _, rec_id = keys.parse(key)
     before = await recusals.pending_team(ctx.session, rec_id)
+    done = await ctx.session.get(RecusalRow, rec_id)
+    if done is not None and done.status != "pending":
+        # decided already (by another 管理员): say how, bring the card up to date
+        by = (done.decided_by or "").split("(")[0]
+        ctx.reply(t("chat.recusal_decided", id=rec_id, approved=done.status == "approved", by=by))
+        ctx.replies.append(Outbound(ctx.person.account, card=Card(
+            t("chat.recusal_card_title", id=rec_id),
+            t("chat.recusal_decided", id=rec_id, approved=done.status == "approved", by=by),
+            ref=before["ref"]), subject=f"rec:{rec_id}", refresh=True))
+        return
     rec, changed = await recusals.decide(ctx.session, rec_id, approve_it,
                                          f"{ctx.person.name}({ctx.person.cert})")
     requester = (await people.by_certs(ctx.session, [rec.cert])).get(rec.cert)

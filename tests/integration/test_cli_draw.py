@@ -163,3 +163,13 @@ def test_export_draw_xlsx(library, capsys, tmp_path):
     facts = dict(list(wb.worksheets[1].iter_rows(values_only=True))[1:])
     assert doc["commitment"] in facts.values()
     assert not any("秘密" in str(k) for k in facts)  # the secret stays secret before reveal
+
+
+def test_a_task_outside_the_previous_current_and_next_year_is_refused(library, capsys):
+    code, _, err = ssj(capsys, library, "draw", "run", "--task", "2099Q1")
+    assert code == 1 and "2099" in err and "上一年度、本年度或下一年度" in err
+    assert query(library, "SELECT COUNT(*) FROM tasks WHERE id = '2099Q1'")[0][0] == 0
+    code, _, err = ssj(capsys, library, "task", "create", "--task", "ZX2099", "--kind",
+                       "special", "--name", "专项检查", "--year", "2099", "--quarter", "1",
+                       "--count", "1")
+    assert code == 1 and "上一年度、本年度或下一年度" in err

@@ -113,8 +113,9 @@ async def test_recusal_request_approve_and_replacement(bot):
     # the asker no longer has it; a second decision is refused
     assert ref not in await bot.refs(asker)
     assert "您已回避" in refreshed(out, asker)[0].title
-    again = await bot.click(admins[1], key)
-    assert "不存在或已处理" in texts(again)
+    again = await bot.click(admins[1], key)        # the other 管理员's copy: already decided
+    assert "已由" in texts(again) and "同意" in texts(again)
+    assert not refreshed(again, admins[1])[0].buttons
 
 
 async def test_guided_result_entry_survives_restart_and_review(bot):
@@ -260,3 +261,12 @@ async def test_recusal_by_swap_in_chat(bot):
     now_b = await bot.refs(partner)
     assert ref_b in now_a and ref_a not in now_a
     assert ref_a in now_b and ref_b not in now_b
+
+
+async def test_a_task_of_a_far_year_is_refused(bot):
+    people, admins, inspectors = await _roles(bot)
+    out = texts(await bot.group(admins[0], "抽查 2099Q1"))
+    assert "不在可办理的范围内" in out and "上一年度、本年度或下一年度" in out
+    async with bot.sf() as s:
+        from storage.models import TaskRow
+        assert await s.get(TaskRow, "2099Q1") is None
