@@ -29,7 +29,8 @@ async def run_and_notify(session: AsyncSession, settings: Settings, task_id: str
     row = await draws.run(session, settings, task_id, actor, today, entropy, redraw, reason,
                           progress)
     told = await void_notices(session, voided, reason) if voided is not None else []
-    await outbox.enqueue(session, told + await notify.draw_messages(session, row.id))
+    dead = await void_cards(session, voided) if voided is not None else []
+    await outbox.enqueue(session, told + dead + await notify.draw_messages(session, row.id))
     return row
 
 
@@ -42,17 +43,22 @@ async def void_notices(session: AsyncSession, voided: DrawRow, reason: str) -> l
             for cert in team.members + team.auxiliary:
                 refs.setdefault(cert, []).append(ref)
     rows = await people.by_certs(session, refs)
-    out = [Outbound(rows[cert].msg_account,
-                    text=t("admin.redraw_void_notice", task=voided.task_id,
-                           refs=sorted(set(mine)), reason=(reason or "").strip()),
-                    dedupe_key=f"void{voided.id}:{cert}")
-           for cert, mine in sorted(refs.items())
-           if cert in rows and rows[cert].msg_account]
-    names = {ref: sel.name for ref, sel in await draws.current_selections(session, voided)}
-    for cert, mine in sorted(refs.items()):   # their cards of the void draw lose their buttons
-        if cert in rows and rows[cert].msg_account:
-            out.extend(notify.refresh_gone(rows[cert].msg_account, ref, cert, names.get(ref, ""))
-                       for ref in sorted(set(mine)))
+    return [Outbound(rows[cert].msg_account,
+                     text=t("admin.redraw_void_notice", task=voided.task_id,
+                            refs=sorted(set(mine)), reason=(reason or "").strip()),
+                     dedupe_key=f"void{voided.id}:{cert}")
+            for cert, mine in sorted(refs.items())
+            if cert in rows and rows[cert].msg_account]
+
+
+async def void_cards(session: AsyncSession, voided: DrawRow) -> list[Outbound]:
+    """Every card of the voided draw, updated in place: no buttons left on it."""
+    out = []
+    for ref, sel in await draws.current_selections(session, voided):
+        certs = [c for team in sel.teams for c in team.members + team.auxiliary]
+        for cert, row in (await people.by_certs(session, certs)).items():
+            if row.msg_account:
+                out.append(notify.refresh_gone(row.msg_account, ref, cert, sel.name))
     return out
 
 

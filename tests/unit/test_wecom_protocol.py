@@ -373,8 +373,8 @@ def test_card_click_to_inbound():
         {"QuestionKey": "QuestionKey1", "OptionIds": ["OptionId1", "OptionId2"]},
         {"QuestionKey": "QuestionKey2", "OptionIds": ["OptionId3"]}]
     inbound = xmlcodec.to_inbound(msg)
-    assert (inbound.kind, inbound.user, inbound.key, inbound.message_id) == \
-        ("click", "FromUser", "acc:12", "ssj-7-a1|ResponseCode")
+    assert (inbound.kind, inbound.user, inbound.key, inbound.message_id, inbound.handle) == \
+        ("click", "FromUser", "acc:12", "ssj-7-a1", "ResponseCode")
     assert inbound.event_id.startswith("evt:") and inbound.channel == "wecom"
     # a retry of the same event deduplicates; another button, time or user does not
     assert xmlcodec.to_inbound(xmlcodec.parse_message(CARD_EVENT_XML)).event_id == inbound.event_id
