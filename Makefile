@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install browser clean
+.PHONY: demo test test-fast install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The loop while working: pure rules and the service tests on SQLite, without the tests
+# marked slow and with an eighth of the property examples (no PostgreSQL, no browser).
+test-fast: $(STAMP)
+	SSJ_HYPOTHESIS_FAST=1 $(BIN)/python -m pytest -q -m "not postgres and not slow" tests/unit tests/service
 
 # Debian's Chromium for tests/e2e (driven by playwright; never `playwright install`).
 # Nothing to do when /usr/bin/chromium is there. The CJK font makes screenshots readable.

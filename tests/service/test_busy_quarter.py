@@ -13,6 +13,7 @@ from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.dispatch import Dispatcher
@@ -105,6 +106,7 @@ class Quarter:
         return results, teams, recusals
 
 
+@pytest.mark.slow
 async def test_busy_quarter(bot):
     q = Quarter(bot)
     people = await bot.people()
