@@ -1,7 +1,9 @@
-"""Inbound deduplication, bounded in time (both databases): WeCom callbacks outside the
-freshness window are refused and recorded nowhere."""
+"""Inbound deduplication, bounded in time and scoped right (both databases): WeCom
+callbacks outside the freshness window are refused and recorded nowhere; a web chat
+client_id is one person's own; a second pending recusal of the same object is refused."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -11,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
+from bot.messages import Outbound
+from storage.models import RecusalRow
 from storage.models_chat import InboundEvent
 
 from .test_wecom import (AES, AGENT, BOT_AES, BOT_TOKEN, CORP, TOKEN, WeComPeer, sent_to,  # noqa: F401
@@ -86,3 +90,49 @@ async def test_a_bad_window_setting_is_refused_in_chinese(bot):
                        wecom_max_age_seconds=0)
     with pytest.raises(ConfigError, match="SSJ_WECOM_MAX_AGE_SECONDS"):
         create_app(settings)
+
+
+class Recorder:
+    pace_seconds = 0.0
+
+    def __init__(self):
+        self.sent: list[Outbound] = []
+
+    async def send(self, msg, outbox_id):
+        self.sent.append(msg)
+        return str(outbox_id)
+
+
+async def test_a_client_id_is_deduplicated_per_person(bot, aiohttp_client):
+    sender = Recorder()
+    client = await aiohttp_client(create_app(replace(bot.settings, web_chat=True),
+                                             sender=sender))
+    people = sorted(await bot.people())
+    a, b = people[0], people[1]
+    for user in (a, b, a):   # b's message with a's client_id is b's own; a's retry is not
+        r = await client.post("/chat/api/send", json={"user": user, "room": "private",
+                                                      "text": "回避 987654 理由",
+                                                      "client_id": "c-1"})
+        assert r.status == 200
+    await until(lambda: len(sender.sent) >= 2)
+    await asyncio.sleep(0.5)
+    assert sorted(m.to for m in sender.sent) == sorted([a, b])
+    assert all("987654" in m.text for m in sender.sent)
+    assert await _recorded(bot) == 2
+
+
+async def test_a_second_pending_recusal_for_the_same_object_is_refused(bot):
+    from .harness import GROUP, button, cards
+    people = await bot.people()
+    admin = next(a for a, p in people.items() if p.role == "管理员")
+    card = cards(await bot.group(admin, "抽查 2027Q1"))[0]
+    await bot.click(admin, button(card, "确认抽取"), room=GROUP)
+    mine = {a: await bot.refs(a) for a in people if a != admin}
+    user, ref = next((a, refs[0]) for a, refs in mine.items() if refs)
+    first = await bot.say(user, f"回避 {ref} 其配偶在该企业任职")
+    assert any("已提交" in m.text for m in first if m.to == user)
+    second = await bot.say(user, f"回避 {ref} 再次申请")
+    assert len(second) == 1 and second[0].to == user
+    assert "已提交" in second[0].text and "请勿重复申请" in second[0].text
+    async with bot.sf() as s:
+        assert await s.scalar(select(func.count()).select_from(RecusalRow)) == 1
