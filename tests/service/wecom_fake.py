@@ -28,6 +28,9 @@ class FakeWeCom:
         self.card_codes: dict[str, str] = {}   # task_id -> the response_code its send returned
         self._checked: dict[str, tuple[float, str]] = {}  # request JSON -> (when, msgid)
         self.delivered: list[dict] = []
+        # called with each message/send call's kind once it is recorded, before WeCom's
+        # answer goes back (a crash test kills the caller there)
+        self.on_send = None
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -53,6 +56,12 @@ class FakeWeCom:
         return None
 
     async def send(self, request: web.Request) -> web.Response:
+        answer = await self._send(request)
+        if self.on_send is not None:
+            self.on_send(self.calls[-1][0] if self.calls else "")
+        return answer
+
+    async def _send(self, request: web.Request) -> web.Response:
         body = await request.json()
         bad = self._auth(request)
         if bad:
