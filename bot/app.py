@@ -12,7 +12,7 @@ from bot.config import Settings, wecom_enabled
 from bot.dispatch import Dispatcher
 from bot.services import notify as people_svc, outbox, people
 from bot.text import t
-from storage import audit, migrate
+from storage import audit, inbound, migrate
 from storage.db import Checkpointer, make_engine, session_factory, sqlite_file
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,15 @@ async def _relay(app: web.Application):
             await outbox.enqueue(s, [m for m in await people_svc.admins_messages(s, note, row.id)
                                      if m.to != row.recipient])
 
-    relay = app[RELAY] = outbox.Relay(sf, sender, on_parked=on_parked)
+    relay = app[RELAY] = outbox.Relay(
+        sf, sender, on_parked=on_parked,
+        keep_inbound=inbound.retention(app[SETTINGS].wecom_max_age_seconds))
+    await relay.start()   # takes back at once what a killed predecessor had leased
     task = asyncio.create_task(_relay_loop(relay, app[WAKE], app[DISPATCHER]))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    await relay.close()
 
 
 async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, dispatcher: Dispatcher,

@@ -73,6 +73,9 @@ class Settings:
     wecom_bot_aes_key: str = ""
     wecom_group_webhook: str = ""
     wecom_pace_seconds: float = 2.0   # WeCom drops > 30 messages/min per member silently
+    # callbacks dated further from now are refused; their deduplication rows are kept
+    # about this long (SSJ_WECOM_MAX_AGE_SECONDS)
+    wecom_max_age_seconds: int = 3600
     publish_endpoint: str = ""        # push to the national credit publicity system (JSON POST)
     publish_token: str = ""           # optional bearer token for that endpoint
     auto_draw: bool = False         # quarter_open draws by itself (SSJ_AUTO_DRAW=1)
@@ -108,6 +111,7 @@ class Settings:
             wecom_bot_aes_key=_env("SSJ_WECOM_BOT_AES_KEY", ""),
             wecom_group_webhook=_env("SSJ_WECOM_GROUP_WEBHOOK", ""),
             wecom_pace_seconds=float(_env("SSJ_WECOM_PACE_SECONDS", "2.0")),
+            wecom_max_age_seconds=int(_env("SSJ_WECOM_MAX_AGE_SECONDS", "3600")),
             publish_endpoint=_env("SSJ_PUBLISH_ENDPOINT", ""),
             publish_token=_env("SSJ_PUBLISH_TOKEN", ""),
             auto_draw=_env("SSJ_AUTO_DRAW", "0") in ("1", "true", "yes", "on"),

@@ -32,8 +32,20 @@ from storage.models_chat import InboundEvent
 log = logging.getLogger(__name__)
 
 
+# channels whose event ids are chosen by the client (the web chat's client_id): an id is
+# unique only per person and kind, never across people
+PER_PERSON_IDS = ("webchat",)
+KEY_MAX = 200   # inbound_events.dedupe_key
+
+
 def dedupe_key(ib: Inbound) -> str:
     if ib.event_id:
+        if ib.channel in PER_PERSON_IDS:
+            key = f"{ib.channel}:{ib.user}:{ib.kind}:{ib.event_id}"
+            if len(key) > KEY_MAX:
+                raw = f"{ib.user}|{ib.kind}|{ib.event_id}"
+                key = f"{ib.channel}:p:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+            return key
         return f"{ib.channel}:{ib.event_id}"
     raw = f"{ib.channel}|{ib.kind}|{ib.user}|{ib.room}|{ib.group}|{ib.message_id}|{ib.key}|{ib.text}"
     return f"{ib.channel}:h:" + hashlib.sha256(raw.encode()).hexdigest()

@@ -94,7 +94,8 @@ class Outbound:
     ``r:7`` result 7 under review …). ``refresh=True`` asks to update, in place, every copy
     of the ``subject`` card the recipient holds; ``text`` is then the short status message
     a messenger that cannot update the card sends instead ("" = nothing). ``update_of``
-    replaces the one card a click came from. The relay fills ``targets`` when sending."""
+    replaces the one card a click came from. The relay fills ``targets`` when sending,
+    and ``key``: the outbox row's idempotency key, the same on every attempt."""
     to: str
     room: str = PRIVATE
     text: str = ""
@@ -105,6 +106,7 @@ class Outbound:
     subject: str | None = None
     refresh: bool = False
     targets: tuple[Target, ...] = ()
+    key: str = ""
 
     @property
     def kind(self) -> str:

@@ -11,7 +11,7 @@ import uuid
 
 from aiohttp import web
 from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.domain.model import Role
 from bot.messages import GROUP, PRIVATE, Inbound, Outbound
@@ -23,33 +23,40 @@ MAX_TEXT = 2000
 
 
 class WebChatSender:
-    """Delivers outbound messages into the web chat's store."""
+    """Delivers outbound messages into the web chat's store, which lives in the same
+    database as the outbox: the relay hands it the transaction that marks the row sent
+    (``transactional``), so a message is stored exactly once, whenever the process dies."""
 
     pace_seconds = 0.0
+    transactional = True
 
     def __init__(self, sf: async_sessionmaker):
         self.sf = sf
 
     async def send(self, msg: Outbound, outbox_id: int) -> str:
+        """Outside a relay (its own transaction)."""
         async with self.sf() as s, s.begin():
-            if msg.refresh or msg.update_of:
-                # a new version of each held copy; the page shows it in the original's place
-                refs = [int(t.ref) for t in msg.targets if t.ref.isdigit()]
-                originals = (await s.execute(select(ChatMessage).where(
-                    ChatMessage.id.in_(refs)))).scalars().all() if refs else []
-                for orig in originals:
-                    s.add(ChatMessage(room=orig.room, owner=orig.owner, sender="bot",
-                                      text=msg.text if msg.update_of else "",
-                                      card=msg.card.to_json() if msg.card else None,
-                                      replaces=orig.id))
-                await s.flush()
-                return ",".join(str(o.id) for o in originals)
-            row = ChatMessage(room=msg.room, owner=msg.to if msg.room == PRIVATE else "",
-                              sender="bot", text=msg.text,
-                              card=msg.card.to_json() if msg.card else None)
-            s.add(row)
+            return await self.send_in(s, msg, outbox_id)
+
+    async def send_in(self, s: AsyncSession, msg: Outbound, outbox_id: int) -> str:
+        if msg.refresh or msg.update_of:
+            # a new version of each held copy; the page shows it in the original's place
+            refs = [int(t.ref) for t in msg.targets if t.ref.isdigit()]
+            originals = (await s.execute(select(ChatMessage).where(
+                ChatMessage.id.in_(refs)))).scalars().all() if refs else []
+            for orig in originals:
+                s.add(ChatMessage(room=orig.room, owner=orig.owner, sender="bot",
+                                  text=msg.text if msg.update_of else "",
+                                  card=msg.card.to_json() if msg.card else None,
+                                  replaces=orig.id))
             await s.flush()
-            return str(row.id)
+            return ",".join(str(o.id) for o in originals)
+        row = ChatMessage(room=msg.room, owner=msg.to if msg.room == PRIVATE else "",
+                          sender="bot", text=msg.text,
+                          card=msg.card.to_json() if msg.card else None)
+        s.add(row)
+        await s.flush()
+        return str(row.id)
 
 
 def _bad(reason_key: str, status: int = 400, **params) -> web.Response:

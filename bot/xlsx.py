@@ -8,10 +8,13 @@ re-imports to the same records.
 """
 from __future__ import annotations
 
+import io
 import re
 import unicodedata
+import zipfile
 from datetime import date, datetime
 from enum import Enum
+from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -94,7 +97,34 @@ def write_xlsx(path, sheets: list[tuple[str, list[str], list[list]]]) -> None:
                 min(MAX_WIDTH, max(MIN_WIDTH, width + 2))
         if headers:
             ws.freeze_panes = "A2"
-    wb.save(path)
+    buf = io.BytesIO()
+    wb.save(buf)
+    data = keep_carriage_returns(buf.getvalue())
+    if hasattr(path, "write"):
+        path.write(data)
+    else:
+        Path(path).write_bytes(data)
+
+
+def keep_carriage_returns(xlsx: bytes) -> bytes:
+    """The workbook with every carriage return in its XML parts written as ``&#13;``.
+
+    openpyxl writes a cell's "\r" as a raw byte, which every XML parser (openpyxl's own,
+    Excel's) reads back as "\n" (XML end-of-line handling): "x\r\n=1+1" would come back
+    as "x\n=1+1". A character reference survives. openpyxl writes no raw CR of its own,
+    so every one in the parts comes from a value; a cell's type (text, never a formula)
+    is untouched."""
+    src = zipfile.ZipFile(io.BytesIO(xlsx))
+    if not any(b"\r" in src.read(i) for i in src.infolist() if i.filename.endswith(".xml")):
+        return xlsx
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".xml"):
+                data = data.replace(b"\r", b"&#13;")
+            dst.writestr(info, data)
+    return out.getvalue()
 
 
 def library_rows(kind: str, records: list[dict]) -> list[list]:

@@ -6,11 +6,16 @@ transaction — BEGIN IMMEDIATE, one multi-row INSERT … ON CONFLICT DO NOTHING
 COMMIT — runs in a single call on the driver's thread: one hop instead of three, which
 is what bounds an acknowledgement's latency while the event loop is busy. PostgreSQL
 goes through SQLAlchemy Core.
+
+``purge`` forgets handled events once a retry of them can no longer be accepted (see
+``retention``), in bounded batches.
 """
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -61,3 +66,37 @@ async def _sqlite(engine: AsyncEngine, rows: list[dict]) -> dict[str, int]:
             got = await driver._execute(_insert_sync, driver._conn, rows[i:i + 500])
             out.update({k: i for i, k in got})
     return out
+
+
+# ---- forgetting: deduplication rows past the window in which a retry is accepted -------
+
+CLOCK_SKEW = 300   # seconds a callback may be dated ahead of this clock (and clocks differ)
+
+
+def retention(max_age_seconds: int) -> timedelta:
+    """How long a handled event's deduplication row must stay: a callback is accepted
+    while at most ``max_age_seconds`` old (and at most ``CLOCK_SKEW`` ahead), so any
+    accepted retry of it arrives within this span of the first delivery."""
+    return timedelta(seconds=max(0, max_age_seconds) + 2 * CLOCK_SKEW)
+
+
+async def purge(engine: AsyncEngine, keep: timedelta, batch: int = 1000,
+                max_batches: int = 20) -> int:
+    """Delete handled (done or failed) events received more than ``keep`` ago, oldest
+    first, ``batch`` rows per transaction and at most ``max_batches`` transactions a
+    call (the next call goes on). Events not handled yet are never deleted. Times are
+    the database's own clock, as ``received_at`` is. Returns how many rows went."""
+    table = InboundEvent.__table__
+    now_fn = func.localtimestamp() if engine.dialect.name == "postgresql" else func.current_timestamp()
+    total = 0
+    for _ in range(max_batches):
+        async with engine.begin() as conn:
+            cutoff = await conn.scalar(select(now_fn)) - keep
+            oldest = (select(table.c.id)
+                      .where(table.c.received_at < cutoff, table.c.status != "received")
+                      .order_by(table.c.id).limit(batch))
+            gone = (await conn.execute(delete(table).where(table.c.id.in_(oldest)))).rowcount
+        total += gone
+        if gone < batch:
+            break
+    return total

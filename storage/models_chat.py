@@ -2,6 +2,7 @@
 the web chat's message store, and inspection results."""
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 
 from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text,
@@ -13,6 +14,11 @@ from .models import Base
 
 def _now():
     return text("CURRENT_TIMESTAMP")
+
+
+def new_idem_key() -> str:
+    """An outbox row's idempotency key: 128 random bits, hex (see ``OutboxMessage.idem_key``)."""
+    return secrets.token_hex(16)
 
 
 class InboundEvent(Base):
@@ -53,6 +59,28 @@ class OutboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(String(80), nullable=True)
     handle: Mapped[str | None] = mapped_column(String(200), nullable=True)
     handle_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # one idempotency key for the row's whole life, given to the messenger on every
+    # attempt (WeCom: the card's task_id, the text's duplicate check); random, so it stays
+    # unique across installations and after a database is restored from a backup
+    idem_key: Mapped[str | None] = mapped_column(String(40), nullable=True,
+                                                 default=new_idem_key)
+    # the relay instance (``RelayInstance.id``) holding the row's lease while "sending"
+    lease_owner: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class RelayInstance(Base):
+    """A running outbox relay (one per service process), so that the leases of one that
+    died are taken back at once: its process is gone (same machine) or its heartbeat
+    stopped (another machine). See ``bot.services.outbox``."""
+    __tablename__ = "relay_instances"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)   # new for every start
+    host: Mapped[str] = mapped_column(String(255), default="")       # hostname, for people
+    # where a process id means one process: hostname, boot id and PID namespace ("" unknown)
+    machine: Mapped[str] = mapped_column(String(64), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    proc_start: Mapped[str] = mapped_column(String(32), default="")  # the kernel's start time
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Dialogue(Base):

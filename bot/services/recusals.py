@@ -29,6 +29,15 @@ async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, rea
         raise DomainError("not_drawn", uscc=uscc)
     if cert not in sel.inspectors + sel.auxiliary:
         raise DomainError("not_on_team", uscc=uscc, name=sel.name, cert=cert)
+    # one pending request per person and object: the draw's row is locked first
+    # (PostgreSQL) so two requests arriving together cannot both pass this check
+    await session.execute(select(DrawRow.id).where(DrawRow.id == row.id).with_for_update())
+    pending = await session.scalar(select(RecusalRow.id).where(
+        RecusalRow.draw_id == row.id, RecusalRow.uscc == uscc, RecusalRow.cert == cert,
+        RecusalRow.status == "pending").order_by(RecusalRow.id).limit(1))
+    if pending is not None:
+        raise DomainError("recusal_already_pending", name=sel.name, cert=cert,
+                          recusal_id=pending)
     if swap_with and await session.scalar(select(InspectorRow.id).where(
             InspectorRow.cert == swap_with)) is None:
         raise DomainError("no_inspector", cert=swap_with)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from aiohttp import web
+
+from storage.inbound import CLOCK_SKEW
 
 from . import xmlcodec
 from .crypto import CryptoError, WeComCrypto
@@ -22,8 +25,12 @@ MAX_BODY = 64 * 1024
 
 class WeComAdapter:
     def __init__(self, dispatcher, app_crypto: WeComCrypto | None,
-                 bot_crypto: WeComCrypto | None):
+                 bot_crypto: WeComCrypto | None, max_age: int = 3600, clock=time.time):
+        """``max_age``: a callback whose signed timestamp is more than this many seconds
+        old (or more than ``CLOCK_SKEW`` ahead) is refused, so a recorded callback cannot
+        be replayed once its deduplication row is gone (``storage.inbound.retention``)."""
         self.dispatcher, self.app_crypto, self.bot_crypto = dispatcher, app_crypto, bot_crypto
+        self.max_age, self.clock = max_age, clock
         self.refused = 0
 
     @staticmethod
@@ -67,7 +74,15 @@ class WeComAdapter:
         body = await self._body(request)
         if p is None or body is None:
             return self._refuse(400 if body is not None else 413, "parameters or size")
+        if not self._fresh(p[1]):
+            return self._refuse(403, "timestamp outside the freshness window")
         return p, body
+
+    def _fresh(self, timestamp: str) -> bool:
+        if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+            return False
+        age = self.clock() - int(timestamp)
+        return -CLOCK_SKEW <= age <= self.max_age
 
     async def app_callback(self, request: web.Request) -> web.Response:
         got = await self._prelude(request, self.app_crypto)

@@ -56,11 +56,13 @@ def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
     return chunks
 
 
-def text_body(to: str, agent_id: int, text: str) -> list[dict]:
-    """One ``msgtype: text`` body per ≤ 2048-byte chunk."""
+def text_body(to: str, agent_id: int, text: str, outbox_id: int | None = None) -> list[dict]:
+    """One ``msgtype: text`` body per ≤ 2048-byte chunk; with the outbox row's id,
+    WeCom's duplicate check on (see ``duplicate_check``)."""
     if not text:
         raise ValueError("cannot send an empty text")
-    return [{"touser": to, "msgtype": "text", "agentid": agent_id, "text": {"content": chunk}}
+    return [{"touser": to, "msgtype": "text", "agentid": agent_id, "text": {"content": chunk},
+             **duplicate_check(outbox_id)}
             for chunk in split_text(text)]
 
 
@@ -73,14 +75,35 @@ def is_valid_task_id(task_id: str) -> bool:
     return isinstance(task_id, str) and _TASK_ID.fullmatch(task_id) is not None
 
 
-def make_task_id(outbox_id: int, salt: str) -> str:
-    """``ssj-{outbox_id}-{salt}``; a new salt per send attempt keeps it unique per app."""
+def make_task_id(outbox_id: int, key: str) -> str:
+    """``ssj-{outbox_id}-{key}``, ``key`` the outbox row's idempotency key: the same on
+    every attempt (so WeCom answers a retry of a delivered card with 42014 instead of
+    delivering it twice) and random per row (so it stays unique per app, whatever the
+    installation, and after a database is restored from a backup)."""
     if isinstance(outbox_id, bool) or not isinstance(outbox_id, int) or outbox_id < 0:
         raise ValueError("outbox_id must be a non-negative integer")
-    task_id = f"ssj-{outbox_id}-{salt}"
-    if not salt or not is_valid_task_id(task_id):
+    task_id = f"ssj-{outbox_id}-{key}"
+    if not key or not is_valid_task_id(task_id):
         raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@]")
     return task_id
+
+
+# WeCom's duplicate check (enable_duplicate_check) drops a message whose request JSON
+# equals one sent within duplicate_check_interval seconds (default 1800, at most 4 h).
+DUPLICATE_CHECK_MIN = 1800
+DUPLICATE_CHECK_SPREAD = 1800
+
+
+def duplicate_check(outbox_id: int | None) -> dict:
+    """The duplicate-check fields of outbox row ``outbox_id``'s messages: on, with an
+    interval of 30 to 60 minutes that depends on the row. Every attempt of one row sends
+    byte-identical JSON, so WeCom drops a retry of a message it delivered; the interval,
+    part of the JSON WeCom compares, differs between rows less than 1800 apart, so two
+    rows with the same text sent close together are not taken for one."""
+    if outbox_id is None:
+        return {}
+    return {"enable_duplicate_check": 1,
+            "duplicate_check_interval": DUPLICATE_CHECK_MIN + outbox_id % DUPLICATE_CHECK_SPREAD}
 
 
 def _buttons(card: Card) -> list[dict]:

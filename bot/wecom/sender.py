@@ -28,20 +28,24 @@ class WeComSender:
     # a response_code is valid for 72 h and once; an hour's margin for queues and clocks
     handle_ttl = timedelta(hours=71)
 
-    def __init__(self, client: WeComClient, agent_id: int, salt: str,
-                 group_webhook: str = ""):
-        self.client, self.agent_id, self.salt = client, agent_id, salt
+    def __init__(self, client: WeComClient, agent_id: int, group_webhook: str = ""):
+        self.client, self.agent_id = client, agent_id
         self.group_webhook = group_webhook
 
-    async def send(self, msg: Outbound, outbox_id: int) -> str:
+    async def send(self, msg: Outbound, outbox_id: int) -> str | Delivered:
+        """Every attempt of one outbox row sends the same request: a card's task_id is
+        made of the row's id and idempotency key (``msg.key``), a text carries WeCom's
+        duplicate check, so a retry of a message WeCom already delivered is not delivered
+        again (42014 for a card, silently for a text)."""
+        task_id = ""
         try:
             if msg.room == GROUP:
                 return await self._group(msg, outbox_id)
             if msg.refresh or msg.update_of:
-                return await self._update(msg)
+                return await self._update(msg, outbox_id)
             text = msg.text
             if msg.card and msg.card.buttons:
-                task_id = cards.make_task_id(outbox_id, self.salt)
+                task_id = cards.make_task_id(outbox_id, msg.key)
                 body = cards.card_body(msg.to, self.agent_id, msg.card, task_id)
                 doc = await self.client.send(body)
                 self._checked(doc, msg.to)
@@ -53,11 +57,13 @@ class WeComSender:
             if not text.strip():
                 return ""
             ids = [self._checked(await self.client.send(b), msg.to)
-                   for b in cards.text_body(msg.to, self.agent_id, text)]
+                   for b in cards.text_body(msg.to, self.agent_id, text, outbox_id)]
             return ",".join(i for i in ids if i)
         except WeComError as exc:
-            if exc.errcode == TASK_ID_EXISTS:   # an earlier attempt did get through
-                return "duplicate-task-id"
+            if exc.errcode == TASK_ID_EXISTS and task_id:
+                # this very card (its task_id is this row's) was delivered by an earlier
+                # attempt whose outcome was lost; its update code went with that answer
+                return Delivered(task_id)
             if exc.errcode in RATE_LIMITED:
                 raise SendError(f"rate limited: {exc}", retry_after=60) from exc
             raise SendError(str(exc), permanent=exc.errcode in PERMANENT) from exc
@@ -70,7 +76,7 @@ class WeComSender:
             raise SendError(f"invaliduser: {doc['invaliduser']}", permanent=True)
         return str(doc.get("msgid", ""))
 
-    async def _update(self, msg: Outbound) -> str:
+    async def _update(self, msg: Outbound, outbox_id: int) -> str:
         """Update each held copy whose response code is at hand (update_template_card);
         when none is, a refresh sends its short status text instead (if it has one)."""
         updated = []
@@ -92,13 +98,14 @@ class WeComSender:
         if not status.strip():
             return ""      # nothing to update and nothing worth a message
         ids = [self._checked(await self.client.send(b), msg.to)
-               for b in cards.text_body(msg.to, self.agent_id, status)]
+               for b in cards.text_body(msg.to, self.agent_id, status, outbox_id)]
         return ",".join(i for i in ids if i)
 
     async def _group(self, msg: Outbound, outbox_id: int) -> str:
         """A card update cannot be pushed to a group (WeCom updates bot cards only in a
         passive reply, and we acknowledge at once): it is sent as a new message."""
-        body = group_body(msg.card, msg.text, cards.make_task_id(outbox_id, self.salt))
+        task_id = cards.make_task_id(outbox_id, msg.key) if msg.card and msg.card.buttons else ""
+        body = group_body(msg.card, msg.text, task_id)
         if msg.via:
             try:
                 await self.client.post_url(msg.via, body)

@@ -2,8 +2,6 @@
 through a cleanup context, register the callback routes."""
 from __future__ import annotations
 
-import secrets
-
 import aiohttp
 from aiohttp import web
 
@@ -22,6 +20,8 @@ class ConfigError(ValueError):
 
 def cryptos(settings: Settings) -> tuple[WeComCrypto | None, WeComCrypto | None]:
     app = bot = None
+    if settings.wecom_max_age_seconds <= 0:
+        raise ConfigError(t("wecom.bad_max_age", value=settings.wecom_max_age_seconds))
     try:
         if settings.wecom_corp_id:
             if not (settings.wecom_token and settings.wecom_aes_key and settings.wecom_secret
@@ -52,11 +52,12 @@ def install(app: web.Application, settings: Settings, keys) -> None:
                 client = WeComClient(WeComConfig(settings.wecom_corp_id, settings.wecom_agent_id,
                                                  settings.wecom_secret, settings.wecom_api_base),
                                      http)
-                sender = WeComSender(client, settings.wecom_agent_id, secrets.token_hex(3),
+                sender = WeComSender(client, settings.wecom_agent_id,
                                      settings.wecom_group_webhook)
                 sender.pace_seconds = settings.wecom_pace_seconds
                 app[sender_key] = sender
-            holder["adapter"] = WeComAdapter(app[dispatcher_key], app_crypto, bot_crypto)
+            holder["adapter"] = WeComAdapter(app[dispatcher_key], app_crypto, bot_crypto,
+                                             max_age=settings.wecom_max_age_seconds)
             yield
 
     app.cleanup_ctx.append(_wecom)

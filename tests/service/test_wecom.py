@@ -258,14 +258,15 @@ async def test_wechatpy_as_the_other_side(bot, wecom):
     fake, peer, client = wecom
     user = next(iter(await bot.people()))
     theirs = WeChatCrypto(TOKEN, AES, CORP)
+    now = str(int(time.time()))   # a callback older than SSJ_WECOM_MAX_AGE_SECONDS is refused
     inner = (f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]>"
-             f"</FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]>"
+             f"</FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]>"
              f"</MsgType><Content><![CDATA[帮助]]></Content><MsgId>9900000000000001</MsgId>"
              f"<AgentID>{AGENT}</AgentID></xml>")
-    envelope = theirs.encrypt_message(inner, "nonce123", "1700000000")
+    envelope = theirs.encrypt_message(inner, "nonce123", now)
     sig = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", envelope).group(1)
     r = await client.post("/wecom/callback", data=envelope.encode(), params={
-        "msg_signature": sig, "timestamp": "1700000000", "nonce": "nonce123"})
+        "msg_signature": sig, "timestamp": now, "nonce": "nonce123"})
     assert r.status == 200
     await until(lambda: sent_to(fake, user))
     # URL verification: wechatpy's echostr is answered with its plaintext
