@@ -81,7 +81,8 @@ def test_revoke_voids_links_and_is_audited(library, capsys, login_env):
     code, out, err = ssj(capsys, library, "webchat", "revoke", account)
     assert code == 0, err
     assert "0 个登录" in out and "1 个未使用" in out
-    assert query(library, "SELECT COUNT(*) FROM webchat_invites WHERE revoked_at IS NULL")[0][0] == 0
+    usable = "SELECT COUNT(*) FROM webchat_invites WHERE revoked_at IS NULL"
+    assert query(library, usable)[0][0] == 0
     code, out, _ = ssj(capsys, library, "webchat", "list")
     assert code == 0 and "没有有效" in out
     actions = [r[0] for r in query(library, "SELECT action FROM audit_log WHERE action LIKE"
