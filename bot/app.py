@@ -8,7 +8,7 @@ import logging
 
 from aiohttp import web
 
-from bot.config import Settings, wecom_enabled
+from bot.config import Settings, web_chat_exposed, wecom_enabled
 from bot.dispatch import Dispatcher
 from bot.services import notify as people_svc, outbox, people
 from bot.text import t
@@ -30,6 +30,10 @@ CHECKPOINTER = web.AppKey("checkpointer", object)
 
 class NotMigrated(RuntimeError):
     pass
+
+
+class WebChatExposed(RuntimeError):
+    """The web chat without login on an address beyond this machine (Chinese message)."""
 
 
 async def _database(app: web.Application):
@@ -102,6 +106,27 @@ async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, dispatcher: Disp
             wake.clear()
 
 
+def _guard_expect_header() -> None:
+    """aiohttp answers an ``Expect`` other than ``100-continue`` (417) with a text that
+    repeats the header; a value that is not UTF-8 then fails to encode and the request
+    gets a 500, on any route, 404s included (routes made per request by aiohttp). Every
+    route's default expect handler becomes one that refuses such a value with a Chinese
+    417 that repeats nothing. Installed once, before the first route exists; the hostile
+    input test (tests/service/test_hostile_http.py) tells if aiohttp ever moves it."""
+    from aiohttp import web_urldispatcher as dispatcher
+    original = getattr(dispatcher, "_default_expect_handler", None)
+    if original is None or getattr(original, "ssj_guard", False):
+        return
+
+    async def guarded(request: web.Request):
+        if request.headers.get("Expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=t("http.bad_expect"))
+        return await original(request)
+
+    guarded.ssj_guard = True   # type: ignore[attr-defined]
+    dispatcher._default_expect_handler = guarded
+
+
 def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) -> web.Application:
     """The service. ``sender`` overrides the messenger's sender (tests, other adapters).
 
@@ -110,6 +135,9 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     of the garbage collector's reach with ``gc.freeze``, so a full collection no longer
     walks them all; measured, that walk stalled the event loop for about 60 ms at a time.
     """
+    if web_chat_exposed(settings):
+        raise WebChatExposed(t("webchat.exposed", host=settings.host))
+    _guard_expect_header()
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
     if sender is not None:
@@ -124,7 +152,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         async def _webchat(app: web.Application):
             if SENDER not in app and not wecom_enabled(settings):
                 app[SENDER] = WebChatSender(app[SESSIONS])
-            chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory)
+            chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory, settings)
             app[CHAT] = chat
             yield
 
@@ -134,6 +162,10 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         app.router.add_post("/chat/api/send", _via_chat("send"))
         app.router.add_post("/chat/api/click", _via_chat("click"))
         app.router.add_get("/chat/api/inbox", _via_chat("inbox"))
+        # logging in (SSJ_WEB_CHAT_LOGIN=1): the invitation link, its use, logging out
+        app.router.add_get(r"/chat/login/{token:[^/]{1,200}}", _via_chat("login_link"))
+        app.router.add_post("/chat/login", _via_chat("login_post"))
+        app.router.add_post("/chat/logout", _via_chat("logout"))
     if wecom_enabled(settings):
         from bot.wecom.setup import install
         install(app, settings, (SESSIONS, DISPATCHER, SENDER))

@@ -13,6 +13,7 @@ from bot import cli_outbox, cli_plan
 from bot import cli_publish
 from bot import cli_tasks
 from bot import cli_stats
+from bot import cli_webchat
 from bot.domain.model import DomainError
 from bot.terminal import chinese_argparse
 from bot.text import domain_message, t
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_publish.add_parser(sub, _parser)
     cli_tasks.add_parser(sub, _parser)
     cli_stats.add_parser(sub, _parser)
+    cli_webchat.add_parser(sub, _parser)
 
     p = _parser(sub, "serve", "cli.cmd_serve", cmd.serve)
     p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))

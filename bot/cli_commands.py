@@ -299,7 +299,7 @@ async def serve(args) -> int:
 
     from aiohttp import web
 
-    from bot.app import NotMigrated, create_app
+    from bot.app import NotMigrated, WebChatExposed, create_app
 
     settings = Settings.from_env(args.db)
     if args.web_chat:
@@ -308,7 +308,7 @@ async def serve(args) -> int:
     from bot.wecom.setup import ConfigError
     try:
         app = create_app(settings, settle_heap=True)
-    except ConfigError as exc:
+    except (ConfigError, WebChatExposed) as exc:   # refused before anything listens
         raise CliError(str(exc))
     runner = web.AppRunner(app, access_log=None)
     try:

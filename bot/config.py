@@ -17,6 +17,15 @@ def _env(name: str, default: str) -> str:
     return v if v not in (None, "") else default
 
 
+def _positive(name: str, default: int) -> int:
+    """A whole number ≥ 1 from the environment; anything else is refused in Chinese."""
+    raw = _env(name, str(default)).strip()
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100_000:
+        from bot.text import t
+        raise ValueError(t("webchat.bad_setting", name=name, value=raw))
+    return int(raw)
+
+
 DIGEST_AT = "17:00"
 _OFF = ("", "off", "0", "no", "false", "关闭")
 _CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -59,6 +68,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     web_chat: bool = False
+    # people enter the web chat through a one-time link, then a session (SSJ_WEB_CHAT_LOGIN=1)
+    web_chat_login: bool = False
+    web_chat_invite_hours: int = 24     # how long an invitation link stays valid
+    web_chat_session_days: int = 7      # how long a login lasts
     # where people reach the service (SSJ_PUBLIC_URL), for absolute links in messages;
     # empty: the service's own address (see ``public_base``)
     public_url: str = ""
@@ -99,6 +112,11 @@ class Settings:
             host=_env("SSJ_HOST", cls.host),
             port=int(_env("SSJ_PORT", str(cls.port))),
             web_chat=_env("SSJ_WEB_CHAT", "0") in ("1", "true", "yes", "on"),
+            web_chat_login=_env("SSJ_WEB_CHAT_LOGIN", "0") in ("1", "true", "yes", "on"),
+            web_chat_invite_hours=_positive("SSJ_WEB_CHAT_INVITE_HOURS",
+                                            cls.web_chat_invite_hours),
+            web_chat_session_days=_positive("SSJ_WEB_CHAT_SESSION_DAYS",
+                                            cls.web_chat_session_days),
             public_url=checked_public_url(_env("SSJ_PUBLIC_URL", "")),
             dialogue_minutes=int(_env("SSJ_DIALOGUE_MINUTES", "30")),
             wecom_corp_id=_env("SSJ_WECOM_CORP_ID", ""),
@@ -154,6 +172,26 @@ def checked_public_url(value: str) -> str:
         from bot.text import t
         raise ValueError(t("publication.bad_public_url", value=value))
     return value.rstrip("/")
+
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: an address only this machine reaches."""
+    import ipaddress
+    name = (host or "").strip().lower().strip("[]").rstrip(".")
+    if name in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def web_chat_exposed(settings: "Settings") -> bool:
+    """The web chat would be served, without login, beyond this machine: refused."""
+    return settings.web_chat and not settings.web_chat_login and not is_loopback(settings.host)
 
 
 def wecom_enabled(settings: "Settings") -> bool:

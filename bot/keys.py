@@ -18,15 +18,36 @@ REVIEW_ALL_OK, REVIEW_ALL_NO = "rvy", "rvx"           # confirm approve-all (rvy
 REVIEW_NEXT = "rnx"                                   # skip to the next result (id = result id)
 
 
+ID_MAX = 2**31 - 1     # ids are INTEGER columns (PostgreSQL: 32 bits)
+
+
+def _ident(text: str) -> int:
+    """ASCII digits within an id's range; anything else is a stale button."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > ID_MAX:
+        raise DomainError("stale_button")
+    return int(text)
+
+
+def chat_ref(word: str) -> int | None:
+    """An 编号 typed in chat (回避, 对调, 结果, 任务): ASCII digits within an id's range.
+    Digits of any other kind ("²", "１２") or a number beyond the range is no 编号 there
+    is (DomainError ``no_assignment``); None when the word is no number at all (the
+    command's usage applies)."""
+    word = word.strip()
+    if not word or not word.isdigit():
+        return None
+    if word.isascii() and len(word) <= 10 and int(word) <= ID_MAX:
+        return int(word)
+    raise DomainError("no_assignment", ref=word if len(word) <= 20 else word[:20] + "…")
+
+
 def make(prefix: str, ident: int) -> str:
     return f"{prefix}:{int(ident)}"
 
 
 def parse(key: str) -> tuple[str, int]:
     prefix, _, ident = (key or "").partition(":")
-    if not (ident.isascii() and ident.isdigit()) or len(ident) > 12:
-        raise DomainError("stale_button")
-    return prefix, int(ident)
+    return prefix, _ident(ident)
 
 
 def make_parts(prefix: str, *parts) -> str:
@@ -43,6 +64,4 @@ def parse_parts(key: str, count: int) -> list[str]:
 
 
 def parse_int(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:
-        raise DomainError("stale_button")
-    return int(text)
+    return _ident(text)

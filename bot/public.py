@@ -129,7 +129,8 @@ def install(app: web.Application, sessions_key, settings_key) -> None:
     r.add_get(f"/public/tasks/{TASK}.xlsx", pages.task_xlsx)
     r.add_get(f"/public/tasks/{TASK}.json", pages.task_json)
     r.add_get(f"/public/tasks/{TASK}", pages.task)
-    r.add_get(r"/public/plans/{year:\d{4}}", pages.plan)
-    r.add_get(r"/public/stats/{year:\d{4}}", pages.stats)
+    # years are ASCII digits ("٢٠٢٧" is a year to \d and to int, not to people)
+    r.add_get(r"/public/plans/{year:[0-9]{4}}", pages.plan)
+    r.add_get(r"/public/stats/{year:[0-9]{4}}", pages.stats)
     r.add_get(f"/public/forms/{TASK}/{{uscc:[0-9A-Za-z]{{18}}}}", pages.form)
     r.add_get("/public/{tail:.*}", pages.missing)   # last: only what nothing above matched

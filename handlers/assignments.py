@@ -72,10 +72,11 @@ async def task_detail(ctx: Ctx, rest: str) -> None:
     if word in ALL_WORDS:
         await my_tasks(ctx, word)
         return
-    if not (word.isascii() and word.isdigit()) or len(word) > 12:
+    ref = keys.chat_ref(word)
+    if ref is None:
         ctx.reply(t("card.detail_usage"))
         return
-    await _detail(ctx, int(word))
+    await _detail(ctx, ref)
 
 
 async def _detail(ctx: Ctx, ref: int) -> None:

@@ -18,10 +18,10 @@ REASON = "recusal_reason"
 @router.command("回避", private_only=True)
 async def ask(ctx: Ctx, rest: str) -> None:
     ref_text, _, reason = rest.partition(" ")
-    if not ref_text.strip().isdigit():
+    ref = keys.chat_ref(ref_text)
+    if ref is None:
         ctx.reply(t("chat.recusal_usage"))
         return
-    ref = int(ref_text)
     await assignments.load(ctx.session, ref, ctx.person.cert)
     if not reason.strip():
         await _ask_reason(ctx, ref)
@@ -34,10 +34,11 @@ async def ask_swap(ctx: Ctx, rest: str) -> None:
     """对调 编号 对方（姓名或执法证号） 理由: recusal by exchanging objects with a member
     of another team of the same draw (第十二条); the 管理员 decide as for any recusal."""
     parts = rest.split(None, 2)
-    if len(parts) < 3 or not parts[0].isdigit():
+    ref = keys.chat_ref(parts[0]) if parts else None
+    if len(parts) < 3 or ref is None:
         ctx.reply(t("chat.swap_usage"))
         return
-    ref, who, reason = int(parts[0]), parts[1], parts[2].strip()
+    who, reason = parts[1], parts[2].strip()
     await assignments.load(ctx.session, ref, ctx.person.cert)   # refused unless on its team
     partner = await _partner(ctx, ref, who)
     if partner is None:

@@ -41,10 +41,10 @@ def _ttl(ctx: Ctx) -> timedelta:
 @router.command("结果", private_only=True)
 async def quick(ctx: Ctx, rest: str) -> None:
     parts = rest.split(maxsplit=2)
-    if len(parts) < 2 or not (parts[0].isascii() and parts[0].isdigit()) or len(parts[0]) > 12:
+    ref = keys.chat_ref(parts[0]) if parts else None
+    if len(parts) < 2 or ref is None:
         ctx.reply(t("chat.result_usage"))
         return
-    ref = int(parts[0])
     await svc.check_entry(ctx.session, ref, ctx.person.cert)   # before anything is asked
     c = rules.parse_conclusion(parts[1])
     st = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),

@@ -13,7 +13,7 @@ router = Router("stats")
 @router.command("统计", admin=True)
 async def show(ctx: Ctx, rest: str) -> None:
     word = rest.split()[0] if rest.strip() else ""
-    if word and not (word.isdigit() and len(word) == 4):
+    if word and not (word.isascii() and word.isdigit() and len(word) == 4):
         ctx.reply(t("stats.bad_year", text=word))
         return
     year = int(word) if word else ctx.now.year

@@ -5,15 +5,24 @@
 empty receive id). Every request is verified (signature in constant time, receive id,
 padding), the body size is limited and XML entities refused; a valid event is recorded
 (deduplicated) and answered with an empty 200, processing happens in the background.
+
+Hostile input is refused before any work: query parameters must have the shape WeCom
+gives them (hex signature, decimal timestamp, short nonce, base64), checked before any
+hashing; the 智能机器人's JSON body is not parsed before its signature is checked (the
+``encrypt`` field is taken from the flat envelope by a pattern), and the decrypted JSON
+passes the same nesting and character checks as the web chat's (bot/httpin.py). A
+refusal is a 4xx with a short Chinese text.
 """
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 
 from aiohttp import web
 
+from bot import httpin
+from bot.text import t
 from storage.inbound import CLOCK_SKEW
 
 from . import xmlcodec
@@ -21,6 +30,15 @@ from .crypto import CryptoError, WeComCrypto
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+# what WeCom's query parameters look like; anything else is refused before any hashing
+_PARAM_SHAPES = {
+    "msg_signature": re.compile(r"[0-9A-Fa-f]{1,64}"),
+    "timestamp": re.compile(r"[0-9]{1,20}"),
+    "nonce": re.compile(r"[!-~]{1,128}"),
+    "echostr": re.compile(r"[A-Za-z0-9+/=]{1,%d}" % MAX_BODY),
+}
+# the 智能机器人's envelope {"encrypt": "<base64>"}: flat, one such field ("\/" is "/")
+_BOT_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 
 
 class WeComAdapter:
@@ -36,18 +54,19 @@ class WeComAdapter:
     @staticmethod
     def _params(request: web.Request, *names: str) -> list[str] | None:
         values = [request.query.get(n, "") for n in names]
-        return values if all(values) else None
+        ok = all(v and _PARAM_SHAPES[n].fullmatch(v) for n, v in zip(names, values))
+        return values if ok else None
 
-    async def _body(self, request: web.Request) -> bytes | None:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return None
-        data = await request.content.read(MAX_BODY + 1)
-        return None if len(data) > MAX_BODY else data
+    async def _body(self, request: web.Request) -> bytes | httpin.Refused:
+        try:
+            return await httpin.read_body(request, MAX_BODY)
+        except httpin.Refused as exc:     # too large, or a broken encoding
+            return exc
 
     def _refuse(self, status: int, why: str) -> web.Response:
         self.refused += 1
         log.warning("wecom callback refused: %s", why)
-        return web.Response(status=status, text="")
+        return web.Response(status=status, text=t("http.wecom_refused", status=status))
 
     async def verify_app(self, request: web.Request) -> web.Response:
         return self._verify_url(request, self.app_crypto)
@@ -71,9 +90,11 @@ class WeComAdapter:
         if crypto is None:
             return self._refuse(404, "not configured")
         p = self._params(request, "msg_signature", "timestamp", "nonce")
+        if p is None:
+            return self._refuse(400, "parameters")
         body = await self._body(request)
-        if p is None or body is None:
-            return self._refuse(400 if body is not None else 413, "parameters or size")
+        if isinstance(body, httpin.Refused):
+            return self._refuse(body.status, body.key)
         if not self._fresh(p[1]):
             return self._refuse(403, "timestamp outside the freshness window")
         return p, body
@@ -99,6 +120,8 @@ class WeComAdapter:
         except xmlcodec.CodecError as exc:
             return self._refuse(400, f"xml: {exc}")
         if inbound is not None:
+            if not _fits(inbound):
+                return self._refuse(400, "fields")
             await self.dispatcher.receive(inbound)
         return web.Response(text="")
 
@@ -107,18 +130,51 @@ class WeComAdapter:
         if isinstance(got, web.Response):
             return got
         p, body = got
+        encrypted = _bot_encrypted(body)
+        if encrypted is None:
+            return self._refuse(400, "envelope")
         try:
-            doc = json.loads(body)
-            encrypted = doc["encrypt"] if isinstance(doc, dict) else None
-            if not isinstance(encrypted, str):
-                raise ValueError("no encrypt field")
+            # the signature first: nothing of the body is parsed before it holds
             self.bot_crypto.verify(p[0], p[1], p[2], encrypted)
-            inbound = xmlcodec.bot_callback_to_inbound(json.loads(
-                self.bot_crypto.decrypt(encrypted)))
+            doc = httpin.parse_json(self.bot_crypto.decrypt(encrypted).encode("utf-8"))
+            if not httpin.all_clean(doc):
+                raise ValueError("NUL or a lone surrogate")
+            inbound = xmlcodec.bot_callback_to_inbound(doc)
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
-        except (ValueError, KeyError, TypeError) as exc:   # JSON errors are ValueErrors
+        except httpin.Refused as exc:
+            return self._refuse(exc.status, f"json: {exc.key}")
+        except (ValueError, KeyError, TypeError) as exc:   # CodecError is a ValueError
             return self._refuse(400, f"json: {exc}")
         if inbound is not None:
+            if not _fits(inbound):
+                return self._refuse(400, "fields")
             await self.dispatcher.receive(inbound)
         return web.Response(text="")
+
+
+def _bot_encrypted(body: bytes) -> str | None:
+    """The ``encrypt`` field of the 智能机器人's envelope, found without parsing the body:
+    a flat JSON object (no nesting) holding exactly one ``"encrypt": "<base64>"``."""
+    stripped = body.strip()
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) \
+            or not httpin.nesting_ok(stripped, 1):
+        return None
+    found = _BOT_ENCRYPT.findall(stripped)
+    if len(found) != 1:
+        return None
+    return found[0].replace(b"\\/", b"/").decode("ascii")
+
+
+# what an inbound event's fields may hold (inbound_events: dedupe_key and conversation are
+# VARCHAR(200); a 消息账号 is at most 100 characters)
+_LIMITS = {"user": httpin.MAX_ACCOUNT, "group": 100, "event_id": 150, "key": httpin.MAX_KEY,
+           "message_id": 200, "handle": 200, "reply_url": 2000, "file_ref": 500,
+           "file_name": 500, "text": 20_000}
+
+
+def _fits(inbound) -> bool:
+    """An event, even one WeCom signed, whose fields fit where they are stored: lengths
+    within their columns, no NUL, no lone surrogate. Checked before it is recorded."""
+    return all(len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
+               for name, limit in _LIMITS.items())

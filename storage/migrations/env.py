@@ -11,6 +11,7 @@ from storage import models_calendar  # noqa: F401  (registers the calendar overr
 from storage import models_jobs  # noqa: F401  (scheduled-job claims)
 from storage import models_plan, models_push  # noqa: F401  (plans, push outbox)
 from storage import models_publication  # noqa: F401  (published task records)
+from storage import models_webchat  # noqa: F401  (web chat invitations and sessions)
 from storage.models import Base
 
 config = context.config

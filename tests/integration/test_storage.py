@@ -155,6 +155,7 @@ async def test_models_match_the_migrations(db_url):
 
     import storage.models_calendar, storage.models_chat, storage.models_jobs  # noqa: F401
     import storage.models_plan, storage.models_publication, storage.models_push  # noqa: F401
+    import storage.models_webchat  # noqa: F401
     from storage.models import Base
 
     engine = make_engine(db_url)

@@ -1,0 +1,88 @@
+"""``ssj webchat invite|revoke|list``: who may log in to the web chat (SSJ_WEB_CHAT_LOGIN=1).
+
+``invite`` prints a one-time link and puts it in the outbox, so the running service sends
+it to the person through the messenger; the database keeps only the link's hash.
+"""
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timezone
+
+from bot import webchat_login as login
+from bot.cli_commands import CliError, database
+from bot.terminal import print_json, table
+from bot.text import t
+from storage.audit import CST
+
+
+def add_parser(sub, _parser) -> None:
+    p = _parser(sub, "webchat", "webchat.cmd_webchat")
+    wsub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
+    w = _parser(wsub, "invite", "webchat.cmd_invite", invite)
+    w.add_argument("account", metavar="消息账号",
+                   help=t("webchat.arg_account"))
+    w.add_argument("--json", action="store_true", help=t("cli.opt_json"))
+    w = _parser(wsub, "revoke", "webchat.cmd_revoke", revoke)
+    w.add_argument("account", metavar="消息账号",
+                   help=t("webchat.arg_account"))
+    w = _parser(wsub, "list", "webchat.cmd_list", list_)
+    w.add_argument("--json", action="store_true", help=t("cli.opt_json"))
+
+
+def beijing(at: datetime) -> str:
+    """A stored UTC time as people read it."""
+    return at.replace(tzinfo=timezone.utc).astimezone(CST).strftime("%Y-%m-%d %H:%M")
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host == ""
+
+
+async def invite(args) -> int:
+    async with database(args) as (settings, sf, _):
+        if not settings.web_chat_login:
+            raise CliError(t("webchat.login_not_on"))
+        if not settings.public_url and _unspecified(settings.host):
+            raise CliError(t("webchat.need_public_url", host=settings.host))
+        try:
+            async with sf() as s, s.begin():
+                got = await login.invite(s, settings, args.account, settings.actor)
+        except login.LoginError as exc:
+            raise CliError(str(exc))
+    if args.json:
+        print_json({"account": got.account, "name": got.name, "url": got.url,
+                    "expires_at": got.expires_at.replace(tzinfo=timezone.utc).isoformat()})
+    else:
+        print(t("webchat.invited", name=got.name, account=got.account, url=got.url,
+                expires=beijing(got.expires_at)))
+    return 0
+
+
+async def revoke(args) -> int:
+    async with database(args) as (settings, sf, _):
+        async with sf() as s, s.begin():
+            sessions, links = await login.revoke(s, args.account, settings.actor)
+    print(t("webchat.revoked", account=args.account, sessions=sessions, invites=links))
+    return 0
+
+
+async def list_(args) -> int:
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            rows = await login.active(s)
+    if args.json:
+        print_json([{**r, "created_at": r["created_at"].replace(tzinfo=timezone.utc).isoformat(),
+                     "expires_at": r["expires_at"].replace(tzinfo=timezone.utc).isoformat()}
+                    for r in rows])
+        return 0
+    if not rows:
+        print(t("webchat.list_empty"))
+        return 0
+    table([t("webchat.col_kind"), t("webchat.col_account"), t("webchat.col_created"),
+           t("webchat.col_expires")],
+          [[t(f"webchat.kind_{r['kind']}"), r["account"], beijing(r["created_at"]),
+            beijing(r["expires_at"])] for r in rows])
+    return 0
