@@ -636,7 +636,9 @@ def named(live: Live) -> list[tuple[str, int, tuple]]:
             "msgid": "m" * 300, "msgtype": "text", "chattype": "group", "chatid": "g",
             "from": {"userid": me}, "text": {"content": "@双随机助手 帮助"}}), None)
         q3, enc3 = _signed(bot, "[" * 5000 + "]" * 5000, None)
-        wq = b"?msg_signature=" + b"a" * 40 + b"&timestamp=1&nonce=n"
+        # a fresh timestamp: these cases are about what follows the freshness window
+        wq = (b"?msg_signature=" + b"a" * 40 + b"&timestamp="
+              + str(int(time.time())).encode() + b"&nonce=n")
         envelope = f"<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>".encode()
         cases += [
             ("wecom/bot: deep JSON, unsigned (not parsed before the signature)", 400,
