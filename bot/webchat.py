@@ -233,7 +233,7 @@ class WebChat:
         if not self.login:
             return _notice("login_off", 404)
         if not self._origin_ok(request):
-            return _notice("json_only", 403)
+            return _notice("foreign_origin", 403)
         try:
             raw = await httpin.read_body(request, MAX_FORM)
             fields = dict(parse_qsl(raw.decode("ascii"), keep_blank_values=True,
