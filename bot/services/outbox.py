@@ -216,11 +216,14 @@ class Relay:
         if self._beat_task is not None:
             self._beat_task.cancel()
             await asyncio.gather(self._beat_task, return_exceptions=True)
-        async with self.sf() as s, s.begin():
-            await s.execute(update(OutboxMessage).where(
-                OutboxMessage.status == "sending", OutboxMessage.lease_owner == self.me.id
-            ).values(status="pending", lease_owner=None, next_attempt_at=self.clock()))
-            await s.execute(delete(RelayInstance).where(RelayInstance.id == self.me.id))
+        try:
+            async with self.sf() as s, s.begin():
+                await s.execute(update(OutboxMessage).where(
+                    OutboxMessage.status == "sending", OutboxMessage.lease_owner == self.me.id
+                ).values(status="pending", lease_owner=None, next_attempt_at=self.clock()))
+                await s.execute(delete(RelayInstance).where(RelayInstance.id == self.me.id))
+        except Exception:  # noqa: BLE001 - the next start (or another instance) takes them back
+            log.exception("outbox relay could not give its leases back at shutdown")
 
     async def _beat(self) -> None:
         while True:
