@@ -50,3 +50,13 @@ def counts(url: str) -> dict:
     tables = ["enterprises", "inspectors", "conflicts", "tasks", "draws", "selections",
               "team_members", "recusals", "audit_log"]
     return {t: query(url, f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables}
+
+
+def reviewer(url: str, sel: dict) -> str:
+    """A 管理员 who may approve ``sel``'s result under the four-eyes rule: one off its team,
+    else (every 管理员 on it) one who did not enter it (its first inspector)."""
+    admins = [c for (c,) in query(url, "SELECT cert FROM inspectors WHERE role = '管理员' "
+                                       "ORDER BY cert")]
+    team = list(sel["inspectors"]) + list(sel.get("auxiliary", []))
+    outside = [a for a in admins if a not in team]
+    return outside[0] if outside else next(a for a in admins if a != sel["inspectors"][0])

@@ -24,10 +24,9 @@ from scheduler.runner import SchedulerService, run_due
 from storage.models_chat import OutboxMessage
 from storage.models_jobs import JobClaim
 
-from .harness import Clock, Harness
+from .harness import Clock, Harness, reviewer_for
 
 ADMINS = ["NiuGang", "ZhouZhen"]   # the demo library's 管理员
-REVIEWER = "41072420230029"
 
 
 def sh(*args) -> datetime:
@@ -88,8 +87,8 @@ async def submit(h, ref: int, cert: str, when: datetime) -> None:
 async def review(h, ref: int, approve: bool, when: datetime, reason: str = "") -> None:
     h.travel.move_to(when)
     async with h.sf() as s, s.begin():
-        await results.review(s, ref, approve, REVIEWER, when.replace(tzinfo=None), "test",
-                             reason)
+        await results.review(s, ref, approve, await reviewer_for(s, ref),
+                             when.replace(tzinfo=None), "test", reason)
 
 
 async def claim(h, period: str) -> JobClaim | None:
