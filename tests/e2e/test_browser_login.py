@@ -32,7 +32,7 @@ def login_server(browser_available, tmp_path):
         await _prepare(db_url, tmp_path, settings)
         return db_url, settings
 
-    with serving(tmp_path, prepare, web_chat=True, web_chat_login=True) as (url, (db, s)):
+    with serving(tmp_path, prepare, web_chat=True, web_chat_login=True) as (url, (db, s), _):
         async def invite(account: str):
             engine = make_engine(db)
             try:

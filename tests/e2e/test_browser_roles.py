@@ -86,17 +86,17 @@ def chips(page: Page) -> list[str]:
 
 
 def in_view(page: Page, locator) -> bool:
-    """The element lies wholly inside the message list's visible part (and the screen);
-    one taller than the list (a whole assignment card) has its top at the list's top."""
+    """The element's top is inside the message list's visible part and at least 90 % of
+    it (or of the list, for an element as tall as the list) is visible on the screen."""
     box = locator.bounding_box()
     frame = page.get_by_test_id("messages").bounding_box()
     if box is None or frame is None:
         return False
     top, bottom = box["y"], box["y"] + box["height"]
-    if box["height"] > frame["height"]:
-        return frame["y"] - 1 <= top <= frame["y"] + 40
-    return (top >= frame["y"] - 1 and bottom <= frame["y"] + frame["height"] + 1
-            and bottom <= page.viewport_size["height"])
+    low = min(frame["y"] + frame["height"], page.viewport_size["height"])
+    seen = max(0.0, min(bottom, low) - max(top, frame["y"]))
+    return (frame["y"] - 1 <= top <= low
+            and seen >= 0.9 * min(box["height"], low - frame["y"]) - 1)
 
 
 def until_in_view(page: Page, locator, what: str) -> None:
