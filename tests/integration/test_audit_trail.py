@@ -134,11 +134,11 @@ def test_anchor_files_are_read_strictly(drawn, capsys, tmp_path):
     code, out, err = verify(capsys, url, "--anchors", str(bad))
     assert code == 1 and out == ""
     assert "第 2 行无法识别" in err and "7 not-a-hash" in err
-    for text in ('{"seq": 0, "hash": "' + "a" * 64 + '"}', '{"seq": 3}', "3 " + "g" * 64,
+    for line in ('{"seq": 0, "hash": "' + "a" * 64 + '"}', '{"seq": 3}', "3 " + "g" * 64,
                  "3 " + "a" * 63):
-        bad.write_text(text + "\n", encoding="utf-8")
+        bad.write_text(line + "\n", encoding="utf-8")
         code, _, err = verify(capsys, url, "--anchors", str(bad))
-        assert code == 1 and "第 1 行无法识别" in err, text
+        assert code == 1 and "第 1 行无法识别" in err, line
     bad.write_text("# nothing yet\n\n", encoding="utf-8")
     code, _, err = verify(capsys, url, "--anchors", str(bad))
     assert code == 1 and "没有锚点" in err

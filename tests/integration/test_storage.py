@@ -153,8 +153,12 @@ async def test_models_match_the_migrations(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import storage.models_calendar, storage.models_chat, storage.models_jobs  # noqa: F401
-    import storage.models_plan, storage.models_publication, storage.models_push  # noqa: F401
+    import storage.models_calendar
+    import storage.models_chat
+    import storage.models_jobs  # noqa: F401
+    import storage.models_plan
+    import storage.models_publication
+    import storage.models_push  # noqa: F401
     import storage.models_webchat  # noqa: F401
     from storage.models import Base
 
