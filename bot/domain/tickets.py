@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import hashlib
 
-ALGORITHM = (
+ALGORITHM_V2 = (
     "ssj-draw/2: ticket(id) = sha256_uniform(sha256_hex(seed) + id) "
     "(Rivest consistent sampling); objects ordered by (general: due under the 3-year rule "
     "first; draws this year, last draw, ticket); inspectors by pairing ticket of "
+    "'USCC/执法证号' under the workload cap, raised by one while it alone dead-ends staffing"
+)
+ALGORITHM = (
+    "ssj-draw/3: ticket(id) = sha256_uniform(sha256_hex(seed) + id) "
+    "(Rivest consistent sampling); objects ordered by (general: due under the 3-year rule "
+    "first; draws this year, last draw by (year, quarter) of its task, ticket); per "
+    "category r: coverage need first, then risk strata D, C, B, A each topped up to "
+    "min(N_k, ceil(r*m_k*N_k)), then the floor ceil(r*N); inspectors by pairing ticket of "
     "'USCC/执法证号' under the workload cap, raised by one while it alone dead-ends staffing"
 )
 
