@@ -57,7 +57,7 @@ def filter_parts(f: Sequence[str]) -> tuple[str, str, str]:
 def as_date(text: str) -> date | None:
     """投产时间 as a date: 2015-06-01, 2015/6/1, 2015年6月1日, 2015-06 (its first day),
     2015 (1 January); None when it is not one."""
-    m = _DATE_RE.fullmatch((text or "").strip().rstrip("日号"))
+    m = _DATE_RE.fullmatch((text or "").strip().rstrip("日号月年"))
     if not m:
         return None
     try:
