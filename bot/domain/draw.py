@@ -48,6 +48,17 @@ NUMBER_FIELDS = frozenset({"lng", "lat"})          # 经度, 纬度
 _DATE_RE = re.compile(r"(\d{4})(?:\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2}))?)?")
 
 
+# filter fields the pure Enterprise carries itself; any other library column a campaign
+# filters on travels in Enterprise.attrs (see attr_keys)
+DIRECT_FIELDS = frozenset({"region", "industry", "pollutant", "category", "credit", "grade",
+                           "positive", "risk_class", "status", "name", "uscc"})
+
+
+def attr_keys(filters: Iterable[Sequence[str]]) -> list[str]:
+    """The library columns (EnterpriseRow attributes) the shell must put in ``attrs``."""
+    return sorted({filter_parts(f)[0] for f in filters} - DIRECT_FIELDS)
+
+
 def filter_parts(f: Sequence[str]) -> tuple[str, str, str]:
     """A stored campaign filter as (field, operator, value): ``[field, value]`` (exact,
     as stored before ranges existed) or ``[field, op, value]``."""
