@@ -7,7 +7,9 @@ the 3-year rule — and by its conclusion for the risk classes and the statistic
 (``draws.history_for``, ``stats``). It has no seed: wherever a history is shown it is
 marked 历史导入. The import is all or nothing and audited like every import; one
 inspection per object and task (年度, 季度, 任务名称, USCC: the same file imported again
-changes nothing, a corrected row updates its inspection).
+changes nothing, a corrected row updates its inspection). A row that is one of the
+system's own draws is refused, unless it says what the system recorded (as ``export
+history`` writes it): then it is left as it is.
 
 The export writes the same format, the service's own draws included: one row per object
 of a valid draw whose every result is approved (the object's most serious conclusion,
@@ -43,14 +45,10 @@ def _key(year: int, quarter: int, task_name: str, uscc: str) -> str:
     return f"{year}Q{quarter}/{task_name}/{uscc}"
 
 
-async def _own_draws(session: AsyncSession) -> dict[tuple, str]:
-    """(year, quarter, task name, USCC) of every object of a valid draw -> task id."""
-    q = (select(TaskRow.year, TaskRow.quarter, TaskRow.name, SelectionRow.uscc, TaskRow.id)
-         .join(SelectionRow, SelectionRow.task_id == TaskRow.id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(DrawRow.status == "valid"))
-    return {(y, q_ or 1, name, uscc): task_id
-            for y, q_, name, uscc, task_id in (await session.execute(q)).all()}
+async def _own_draws(session: AsyncSession) -> dict[tuple, "Entry"]:
+    """(year, quarter, task name, USCC) of every object of a valid draw -> its entry."""
+    return {(e.year, e.quarter, e.task_name, e.uscc): e
+            for e in await entries(session) if e.source == SOURCE_DRAW}
 
 
 async def import_file(session: AsyncSession, settings: Settings, path: str | Path, actor: str,
@@ -78,11 +76,16 @@ async def import_file(session: AsyncSession, settings: Settings, path: str | Pat
                 out.errors.append(library_io.RowError(n, headers["inspected_on"], t(
                     "import.future_date", value=r["inspected_on"].isoformat(),
                     today=today.isoformat())))
-            task_id = own.get((r["year"], r["quarter"], r["task_name"], r["uscc"]))
-            if task_id:
+            mine = own.get((r["year"], r["quarter"], r["task_name"], r["uscc"]))
+            if mine is not None:
+                # the system's own draw, as ``export history`` wrote it: nothing to import;
+                # anything else would overwrite the system's own record
+                if (mine.inspected_on, mine.conclusion) == (r["inspected_on"], r["conclusion"]):
+                    r["_own"] = True
+                    continue
                 out.errors.append(library_io.RowError(n, headers["task_name"], t(
                     "import.history_is_a_draw", year=r["year"], quarter=r["quarter"],
-                    task=r["task_name"], uscc=r["uscc"], task_id=task_id)))
+                    task=r["task_name"], uscc=r["uscc"], task_id=mine.task_id)))
             for cert in r["inspectors"]:
                 if cert not in people:
                     out.warnings.append(library_io.RowError(n, headers["inspectors"], t(
@@ -97,6 +100,9 @@ async def import_file(session: AsyncSession, settings: Settings, path: str | Pat
                 for h in await repo.imported_history(session)}
     now = localtime.now()
     for i, r in enumerate(rows):
+        if r.get("_own"):
+            out.unchanged += 1
+            continue
         k = (r["year"], r["quarter"], r["task_name"], r["uscc"])
         values = {"inspected_on": r["inspected_on"], "conclusion": r["conclusion"],
                   "inspectors": list(r["inspectors"])}
