@@ -17,9 +17,20 @@ from bot.domain.model import Category, Enterprise, Status
 
 from .strategies import RefTickets
 
-# "D if 环境信用评级 is 警示 or 不良"; "A if 环境信用评级 is 环保诚信"
+# "D if 环境信用评级 is 警示 or 不良"; "A if 环境信用评级 is 环保诚信". A rating "is" a
+# grade when its grade word is that one: the official wordings 环保诚信企业, 环保警示企业
+# (and 警示企业) carry the word between 环保 and 企业.
 LOW_CREDIT = ("警示", "不良")
-HIGH_CREDIT = "环保诚信"
+HIGH_CREDIT = "诚信"
+
+
+def grade_word(rating: str) -> str:
+    word = rating.strip()
+    if word.startswith("环保"):
+        word = word[2:]
+    if word.endswith("企业"):
+        word = word[:-2]
+    return word
 # conclusions by their number 1–6: 2 责令整改, 3 立案调查, 4 移送其他部门, 5 涉嫌犯罪
 RECTIFIED = 2
 SERIOUS = (3, 4, 5)
@@ -49,11 +60,11 @@ def risk_class(obj: Enterprise, records: Sequence[Record], year: int) -> str:
         return obj.risk
     recent = [r.conclusion for r in records
               if r.conclusion is not None and r.year in (year - 1, year)]
-    if obj.credit in LOW_CREDIT or any(c in SERIOUS for c in recent):
+    if grade_word(obj.credit) in LOW_CREDIT or any(c in SERIOUS for c in recent):
         return "D"
     if RECTIFIED in recent or obj.grade == "D":
         return "C"
-    if (obj.credit == HIGH_CREDIT or obj.grade == "A" or obj.positive) and \
+    if (grade_word(obj.credit) == HIGH_CREDIT or obj.grade == "A" or obj.positive) and \
             not any(c in SERIOUS + (RECTIFIED,) for c in recent):
         return "A"
     return "B"

@@ -391,7 +391,8 @@ def assert_team_invariants(selections: Sequence[Selection], lib: Library,
 
 # ---------------------------------------------------------------- risk classes and history
 
-CREDIT_TAGS = ("", "", "", "良好", "环保诚信", "警示", "不良")
+CREDIT_TAGS = ("", "", "", "良好", "环保诚信", "警示", "不良", "环保诚信企业", "警示企业",
+               "环保不良企业", "环保良好企业")
 GRADE_TAGS = ("", "", "", "A", "B", "C", "D")
 COLUMN_CLASSES = ("", "", "", "", "", "A", "B", "C", "D")
 
