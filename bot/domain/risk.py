@@ -19,6 +19,7 @@ Standard library only.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from .model import RISK_CLASSES, Enterprise, History, Rules
@@ -34,12 +35,14 @@ _GRADE_D = frozenset({"D", "D级"})
 _NO_HISTORY = History()
 
 
+@lru_cache(maxsize=4096)      # a library holds few distinct tags: normalise each once
 def tag_key(text: str) -> str:
     """How 环境信用评级 and 绩效分级 compare: full-width forms folded (NFKC), blanks
     removed, letters upper-cased, so "a", " A " and "Ａ" all mean A."""
     return "".join(unicodedata.normalize("NFKC", text or "").split()).upper()
 
 
+@lru_cache(maxsize=4096)
 def credit_word(text: str) -> str:
     """环境信用评级 reduced to its grade word: "环保警示企业", "警示企业" and "警示" all
     read 警示 (tag_key, without a leading 环保 and a trailing 企业/单位)."""
