@@ -179,6 +179,8 @@ def test_export_draw_xlsx(library, capsys, tmp_path):
     rows = list(wb.worksheets[0].iter_rows(values_only=True))
     assert rows[0][0] == "编号" and len(rows) == len(doc["selections"]) + 1
     assert {r[2] for r in rows[1:]} == {s["uscc"] for s in doc["selections"]}
+    assert rows[0][4:6] == ("信用风险分类", "抽取依据")
+    assert {r[4] for r in rows[1:]} <= set("ABCD")
     facts = dict(list(wb.worksheets[1].iter_rows(values_only=True))[1:])
     assert doc["commitment"] in facts.values()
     assert not any("秘密" in str(k) for k in facts)  # the secret stays secret before reveal
