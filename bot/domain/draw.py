@@ -42,7 +42,6 @@ def campaign_count(spec: TaskSpec, eligible: int) -> int | None:
 
 YES, NO = "是", "否"   # the values of the 正面清单 filter
 ANY = "|"             # several values of one filter: 行业类别=化工|制药
-RANGE_OPS = (">=", "<=", ">", "<")
 DATE_FIELDS = frozenset({"started_on"})           # 投产时间
 NUMBER_FIELDS = frozenset({"lng", "lat"})          # 经度, 纬度
 _DATE_RE = re.compile(r"(\d{4})(?:\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2}))?)?")

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import localtime
 from bot.config import Settings
-from bot.domain.draw import (ANY, DATE_FIELDS, NO, NUMBER_FIELDS, RANGE_OPS, YES, as_date,
+from bot.domain.draw import (ANY, DATE_FIELDS, NO, NUMBER_FIELDS, YES, as_date,
                              as_number, filter_parts)
 from bot.domain.model import Category, DomainError, Status, TaskSpec
 from bot.domain.risk import parse_class

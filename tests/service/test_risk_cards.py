@@ -3,7 +3,7 @@ team may record one, whatever its 环境信用评级; other classes keep the ear
 supervisor's review card says why the object was drawn."""
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot.domain import results as rules
 from bot.domain.model import DomainError
