@@ -103,3 +103,21 @@ def test_campaign_filters_on_any_column(library, capsys):
     assert {k for o in snapshot["pool"] for k in o.get("attrs", {})} == \
         {"basin", "started_on", "permit_class"}
     assert ssj(capsys, url, "draw", "verify", "--task", "2027ZX05")[0] == 0
+
+
+def test_quarters_drawn_out_of_order_on_one_day_order_by_period(library, capsys):
+    """2027Q2 drawn first, then Q1, then Q3, all today: an object drawn by both Q1 and Q2
+    was last drawn in Q2 (not by the later-drawn Q1), and Q3 orders by that period."""
+    url = library
+    q2 = {s["uscc"] for s in ssj_json(capsys, url, "draw", "run", "--task", "2027Q2")["selections"]}
+    q1 = {s["uscc"] for s in ssj_json(capsys, url, "draw", "run", "--task", "2027Q1")["selections"]}
+    ssj_json(capsys, url, "draw", "run", "--task", "2027Q3")
+    raw = query(url, "SELECT snapshot FROM draws WHERE task_id = '2027Q3'")[0][0]
+    history = (raw if isinstance(raw, dict) else json.loads(raw))["history"]
+    both, only_q1 = q1 & q2, q1 - q2
+    assert both and only_q1
+    assert all(history[u]["last_period"] == [2027, 2] for u in both)
+    assert all(history[u]["last_period"] == [2027, 1] for u in only_q1)
+    assert all(history[u]["last_drawn"] is None for u in q1 | q2)
+    assert all(history[u]["draws_this_year"] == (2 if u in both else 1) for u in q1 | q2)
+    assert ssj(capsys, url, "draw", "verify", "--task", "2027Q3")[0] == 0
