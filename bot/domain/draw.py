@@ -22,8 +22,8 @@ from typing import Iterable, Mapping, Sequence
 
 from .model import (STRATA_ORDER, Category, DrawResult, Enterprise, History, Inspector,
                     Quota, Rules, Selection, Status, Stratum, TaskSpec, Team)
-from .quotas import (ceil_ratio, coverage_need, general_due, last_index, quota,
-                     spec_period)
+from .quotas import (ceil_ratio, coverage_need, general_due, last_index, period_index,
+                     quota)
 from .risk import classify, parse_class, tag_key
 from .teams import staff
 from .tickets import ALGORITHM, ALGORITHM_V2, Tickets
@@ -215,23 +215,23 @@ def _pack(due: bool, draws: int, last_plus_one: int) -> int:
 _NEVER_DRAWN = _pack(False, 0, 0)
 
 
-def take_stratified(keyed: Sequence[tuple[tuple, str, object]], coverage: int,
-                    ratio: Fraction, rules: Rules) -> tuple[list[tuple[object, str]],
-                                                           tuple[Stratum, ...], int]:
-    """The three steps of a category's quota over ``keyed`` = [(unique sort key, risk
-    class, payload)]: returns ([(payload, reason)] in the order taken, the strata, the
-    floor ⌈r·N⌉). Shared by the draw and the annual plan's simulation."""
+def take_stratified(keyed: Sequence[tuple], coverage: int, ratio: Fraction,
+                    rules: Rules) -> tuple[list[tuple[object, str]], tuple[Stratum, ...], int]:
+    """The three steps of a category's quota over ``keyed`` = [(*standard_key, risk class,
+    payload)] — flat tuples, so that ordering them compares an integer and a ticket:
+    returns ([(payload, reason)] in the order taken, the strata, the floor ⌈r·N⌉).
+    Shared by the draw and the annual plan's simulation."""
     n = len(keyed)
     out: list[tuple[object, str]] = []
-    taken: set[tuple] = set()
+    taken: set[str] = set()          # USCCs (unique in a pool)
     per_class: dict[str, int] = {}
-    for key, cls, payload in heapq.nsmallest(min(n, coverage), keyed):
-        out.append((payload, "coverage"))
-        taken.add(key)
-        per_class[cls] = per_class.get(cls, 0) + 1
+    for entry in heapq.nsmallest(min(n, coverage), keyed):
+        out.append((entry[4], "coverage"))
+        taken.add(entry[2])
+        per_class[entry[3]] = per_class.get(entry[3], 0) + 1
     by_class: dict[str, list] = {}
     for entry in keyed:
-        by_class.setdefault(entry[1], []).append(entry)
+        by_class.setdefault(entry[3], []).append(entry)
     strata = []
     for cls in STRATA_ORDER:
         members = by_class.get(cls, [])
@@ -239,19 +239,19 @@ def take_stratified(keyed: Sequence[tuple[tuple, str, object]], coverage: int,
         have = per_class.get(cls, 0)
         added = 0
         if target > have:
-            for key, _c, payload in heapq.nsmallest(target, members):
-                if key not in taken and have + added < target:
-                    out.append((payload, "stratum"))
-                    taken.add(key)
+            for entry in heapq.nsmallest(target, members):
+                if entry[2] not in taken and have + added < target:
+                    out.append((entry[4], "stratum"))
+                    taken.add(entry[2])
                     added += 1
         strata.append(Stratum(cls, len(members), target, have, added))
     floor = ceil_ratio(ratio, n)
     need = floor - len(out)
     if need > 0:
-        for key, _c, payload in heapq.nsmallest(need + len(taken), keyed):
-            if key not in taken:
-                out.append((payload, "floor"))
-                taken.add(key)
+        for entry in heapq.nsmallest(need + len(taken), keyed):
+            if entry[2] not in taken:
+                out.append((entry[4], "floor"))
+                taken.add(entry[2])
                 need -= 1
                 if not need:
                     break
@@ -261,20 +261,28 @@ def take_stratified(keyed: Sequence[tuple[tuple, str, object]], coverage: int,
 def _stratified(cat: Category, entries, history, rules: Rules, spec: TaskSpec,
                 classes: Mapping[str, str]):
     """Method 3: coverage, then the risk strata D, C, B, A, then the ratio floor."""
-    objs = [o for _, o in entries]
-    need = coverage_need(cat, objs, history, rules, spec)
     general = cat is Category.GENERAL
-    period = spec_period(spec, rules)
+    now = period_index(spec.year, spec.quarter)
+    span = rules.general_years * 4 - 1       # general_due, inlined: the hot loop
     get = history.get
     keyed = []
     append = keyed.append
+    n_due = 0
     for t, o in entries:
         h = get(o.uscc)
-        if h is None:           # the hot path: no history, never due, never drawn
-            append(((_NEVER_DRAWN, t, o.uscc), classes[o.uscc], (o, t)))
+        if h is None:           # no history: never due, never drawn
+            append((_NEVER_DRAWN, t, o.uscc, classes[o.uscc], (o, t)))
             continue
-        due = general and general_due(h, spec.on, rules, period)
-        append((standard_key(h, t, o.uscc, due, rules), classes[o.uscc], (o, t)))
+        last = last_index(h, rules) if (h.last_period or h.last_drawn) else None
+        due = False
+        if general:
+            ref = last if last is not None else last_index(h, rules)
+            due = ref is not None and now - ref >= span
+            n_due += due
+        append((_pack(due, h.draws_this_year, 0 if last is None else last + 1), t, o.uscc,
+                classes[o.uscc], (o, t)))
+    need = n_due if general else coverage_need(cat, [o for _, o in entries], history, rules,
+                                                   spec)
     picked, strata, floor = take_stratified(keyed, need, rules.ratio(cat), rules)
     q = Quota(cat, len(entries), floor, need, len(picked), strata)
     return [(o, t, reason) for (o, t), reason in picked], q

@@ -167,8 +167,8 @@ def _simulate_classes(category: Category, per_class: Mapping[str, int], rules: R
                         on=quarter_start(year, q))
         history = {u: History(draws[u], last_period=last[u]) for u in last}
         need = coverage_need(category, objs, history, rules, spec)
-        keyed = [(standard_key(history.get(o.uscc, History()), ticket[o.uscc], o.uscc, False,
-                               rules), classes[o.uscc], o.uscc) for o in objs]
+        keyed = [(*standard_key(history.get(o.uscc, History()), ticket[o.uscc], o.uscc,
+                                False, rules), classes[o.uscc], o.uscc) for o in objs]
         picked, _strata, floor = take_stratified(keyed, need, rules.ratio(category), rules)
         per: dict[str, list[int]] = {cls: [0, 0] for cls in STRATA_ORDER}
         for u, _why in picked:
