@@ -241,6 +241,7 @@ def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: boo
     prof = cProfile.Profile() if profile else None
     with PeakRSS() as mem:
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         if prof:
             prof.enable()
         for b in bureaus:
@@ -254,6 +255,7 @@ def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: boo
         if prof:
             prof.disable()
         wall = time.perf_counter() - t0
+        phase_draw.cpu = time.thread_time() - c0   # this thread only: not the RSS sampler
     return wall, mem, selections, slots, refused, prof
 
 
@@ -346,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
          verdict(identical)),
         (f"(3) whole draw: {len(bureaus):,} bureaus x draw(), Q1", f"{d_wall:.2f}",
          f"{d_mem.peak / MB:,.0f}", f"{d_mem.delta / MB:,.0f}",
-         f"{n_sel:,} selections, {n_slots:,} team slots",
+         f"{n_sel:,} selections, {n_slots:,} team slots; CPU {phase_draw.cpu:.2f} s",
          f"<= {DRAW_SECONDS_TARGET:.0f} s", verdict(draw_ok)),
         ("    peak RSS during the draw (psutil, 2 ms)", "", f"{d_mem.peak / MB:,.0f}", "",
          f"ru_maxrss after draw {d_maxrss / MB:,.0f} MB",
