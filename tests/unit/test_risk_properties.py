@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -32,7 +33,7 @@ class DeadEnd(Exception):
 
 def history_from(past: dict[str, list[ref.Record]], year: int) -> dict[str, History]:
     """What the shell hands the draw: per object its draws this year, last draw by period
-    with its team, the problems found (test_storage-free stand-in for draws.history_for)."""
+    with its team, the problems found (a stand-in for draws.history_for)."""
     out = {}
     for uscc, recs in past.items():
         if not recs:
@@ -49,9 +50,7 @@ def history_from(past: dict[str, list[ref.Record]], year: int) -> dict[str, Hist
 
 
 def one_quarter(lib: Library, past, year: int, quarter: int, seed: str, on: date):
-    spec = quarter_spec(year, quarter)
-    spec = spec.__class__(**{**{f: getattr(spec, f) for f in spec.__dataclass_fields__},
-                             "on": on})
+    spec = replace(quarter_spec(year, quarter), on=on)
     history = history_from(past, year)
     expected = ref.select(lib.objects, past, year, quarter, seed)
     try:
