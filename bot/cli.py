@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _parser(sub, "items", "cli.cmd_items", cmd.items)
     p = _parser(sub, "library", "cli.cmd_library", cmd.library)
     p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
-                   help=t("cli.arg_export_kind"))
+                   help=t("cli.arg_library_kind"))
     p.add_argument("--year", type=int, help=t("cli.opt_year"))
     p.add_argument("--uscc", help=t("cli.opt_uscc_filter"))
     _json(p)
