@@ -1,18 +1,23 @@
 """National-scale benchmark of the pure draw.
 
     .venv/bin/python bench/draw.py [--objects 1000000] [--inspectors 45000] [--bureaus 2800]
-                                   [--profile]
+                                   [--plain] [--profile]
 
 Builds a synthetic library (not timed): objects (~15 % key, 80 % general, 5 % special, a
 few 关闭/停产, ~0.5 % with 辐射) and inspectors (~8 % 辐射 experts, a few 离岗 and 辅助人员)
 spread over county bureaus (行政区划 codes). Each bureau staffs only its own objects from
 its own inspectors, so a national or provincial quarterly draw is one pure ``draw()`` per
-bureau. Then measures:
+bureau. Unless ``--plain``, the objects also carry what risk classes are derived from
+(信用风险分类 for ~20 %, 环境信用评级 警示/不良/环保诚信, 绩效分级 A/D, 正面清单) and
+each bureau a history (~40 % of its objects drawn in 2024–2026, some with a problem
+found), drawn from a generator of their own so the base library is the same either way.
+Then measures:
 
 1. tickets: ``Tickets.many`` over every object id and a sort by (ticket, id);
 2. the reference: ``consistent_sampler.sampler(ids, seed, output='id')`` over the same ids,
    and whether the order is identical;
-3. the whole draw: every bureau's Q1 ``draw()`` with empty history.
+3. the whole draw: every bureau's 2027 Q1 ``draw()`` (risk classes, the three-step
+   quota, teams); with ``--plain``, untagged objects and empty history.
 
 Peak RSS is measured by a psutil thread sampling this process's RSS every 2 ms while the
 phase runs (reported as the absolute peak and the increase over the RSS at the start of
@@ -44,8 +49,8 @@ import consistent_sampler  # noqa: E402
 import psutil  # noqa: E402
 
 from bot.domain.draw import draw  # noqa: E402
-from bot.domain.model import (Category, DomainError, Duty, Enterprise, Inspector,  # noqa: E402
-                              PersonKind, Rules, Status, TaskSpec)
+from bot.domain.model import (Category, DomainError, Duty, Enterprise, History,  # noqa: E402
+                              Inspector, PersonKind, Rules, Status, TaskSpec)
 from bot.domain.tickets import Tickets  # noqa: E402
 from bot.domain.uscc import ALPHABET, WEIGHTS, is_valid_uscc  # noqa: E402
 
@@ -112,6 +117,7 @@ class Bureau:
     inspectors: list[Inspector] = field(default_factory=list)
     conflicts: frozenset = frozenset()
     seed: str = ""
+    history: dict = field(default_factory=dict)
 
 
 def bureau_codes(n: int, rng: random.Random) -> list[str]:
@@ -198,6 +204,35 @@ def build(n_objects: int, n_inspectors: int, n_bureaus: int, seed: int = 2027010
     return bureaus
 
 
+def add_risk(bureaus: list[Bureau], seed: int = 20270102) -> None:
+    """Risk tags and a history, from a generator of their own (see the module doc)."""
+    from dataclasses import replace
+
+    rng = random.Random(seed)
+    rand = rng.random
+    for b in bureaus:
+        objs = b.objects
+        for j, o in enumerate(objs):
+            r = rand()
+            if r < 0.2:
+                objs[j] = replace(o, risk="ABCD"[int(rand() * 4)])
+            elif r < 0.27:
+                objs[j] = replace(o, credit="警示" if rand() < 0.7 else "不良")
+            elif r < 0.37:
+                objs[j] = replace(o, credit="环保诚信企业")
+            elif r < 0.45:
+                objs[j] = replace(o, grade="A" if rand() < 0.6 else "D")
+            elif r < 0.5:
+                objs[j] = replace(o, positive=True)
+            if rand() < 0.4:
+                problems = ()
+                if rand() < 0.15:
+                    problems = ((2026, 2 if rand() < 0.7 else 3),)
+                b.history[o.uscc] = History(0, last_period=(2024 + int(rand() * 3),
+                                                            1 + int(rand() * 4)),
+                                            problems=problems)
+
+
 # ---------------------------------------------------------------- phases
 
 def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: bool):
@@ -206,11 +241,12 @@ def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: boo
     prof = cProfile.Profile() if profile else None
     with PeakRSS() as mem:
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         if prof:
             prof.enable()
         for b in bureaus:
             try:
-                res = draw(b.objects, b.inspectors, b.conflicts, {}, rules, spec, b.seed)
+                res = draw(b.objects, b.inspectors, b.conflicts, b.history, rules, spec, b.seed)
             except DomainError as e:
                 refused[(e.code, e.params.get("reason"))] += 1
                 continue
@@ -219,6 +255,7 @@ def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: boo
         if prof:
             prof.disable()
         wall = time.perf_counter() - t0
+        phase_draw.cpu = time.thread_time() - c0   # this thread only: not the RSS sampler
     return wall, mem, selections, slots, refused, prof
 
 
@@ -250,12 +287,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inspectors", type=int, default=45_000)
     ap.add_argument("--bureaus", type=int, default=2_800)
     ap.add_argument("--seed", default="0f" * 32 + ":3-1-4-1-5")
+    ap.add_argument("--plain", action="store_true",
+                    help="untagged objects and empty history (the library before risk classes)")
     ap.add_argument("--profile", action="store_true",
                     help="run the draw phase under cProfile and print the top functions")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
     bureaus = build(args.objects, args.inspectors, args.bureaus)
+    if not args.plain:
+        add_risk(bureaus)
     n_obj = sum(len(b.objects) for b in bureaus)
     n_insp = sum(len(b.inspectors) for b in bureaus)
     sample = [o.uscc for b in bureaus[:50] for o in b.objects[:20]]
@@ -271,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({sum(RAD in p.expertise for b in bureaus for p in b.inspectors):,} 辐射 experts) "
           f"in {len(bureaus):,} bureaus; built in {gen_s:.1f} s (not timed), "
           f"RSS {rss0 / MB:,.0f} MB", flush=True)
+    if not args.plain:
+        tagged = sum(1 for b in bureaus for o in b.objects
+                     if o.risk or o.credit or o.grade or o.positive)
+        print(f"risk data: {tagged:,} objects tagged, "
+              f"{sum(len(b.history) for b in bureaus):,} with a history", flush=True)
 
     rules = Rules()
     spec = TaskSpec("2027Q1", year=2027, quarter=1, on=date(2027, 1, 1))
@@ -302,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
          verdict(identical)),
         (f"(3) whole draw: {len(bureaus):,} bureaus x draw(), Q1", f"{d_wall:.2f}",
          f"{d_mem.peak / MB:,.0f}", f"{d_mem.delta / MB:,.0f}",
-         f"{n_sel:,} selections, {n_slots:,} team slots",
+         f"{n_sel:,} selections, {n_slots:,} team slots; CPU {phase_draw.cpu:.2f} s",
          f"<= {DRAW_SECONDS_TARGET:.0f} s", verdict(draw_ok)),
         ("    peak RSS during the draw (psutil, 2 ms)", "", f"{d_mem.peak / MB:,.0f}", "",
          f"ru_maxrss after draw {d_maxrss / MB:,.0f} MB",

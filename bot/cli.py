@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-role", metavar="NAME", help=t("audit.opt_app_role"))
 
     p = _parser(sub, "import", "cli.cmd_import", cmd.import_)
-    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
+    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
                    help=t("cli.arg_import_kind"))
     p.add_argument("path", help=t("cli.arg_path"))
     _json(p)
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = _parser(esub, "draw", "cli.cmd_export_draw", cmd.export_draw)
     _task(e)
     e.add_argument("path", help=t("cli.arg_out"))
+    e = _parser(esub, "history", "cli.cmd_export_history", cmd.export_history)
+    e.add_argument("path", help=t("cli.arg_out_table"))
     e = _parser(esub, "library", "cli.cmd_export_library", cmd.export_library)
     e.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
                    help=t("cli.arg_export_kind"))
@@ -106,9 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _parser(sub, "items", "cli.cmd_items", cmd.items)
     p = _parser(sub, "library", "cli.cmd_library", cmd.library)
-    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
-                   help=t("cli.arg_export_kind"))
+    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
+                   help=t("cli.arg_library_kind"))
     p.add_argument("--year", type=int, help=t("cli.opt_year"))
+    p.add_argument("--uscc", help=t("cli.opt_uscc_filter"))
     _json(p)
     return parser
 

@@ -135,9 +135,11 @@ async def draw_prepare(args) -> int:
 
 
 def _print_draw(doc: dict, names: dict) -> None:
-    cols = ["ref", "name", "uscc", "category", "ticket", "inspectors"]
+    cols = ["ref", "name", "uscc", "category", "risk_class", "reason", "ticket", "inspectors"]
     table([t("cli.col", name=c) for c in cols],
-          [[s["ref"], s["name"], s["uscc"], s["category"], s["ticket"][:14],
+          [[s["ref"], s["name"], s["uscc"], s["category"], s.get("risk_class") or "—",
+            t("risk.reason", code=s.get("reason") or "", risk_class=s.get("risk_class") or ""),
+            s["ticket"][:14],
             "、".join([names.get(c, c) for c in s["inspectors"]]
                      + [t("cli.aux_member", name=names.get(c, c))
                         for c in s.get("auxiliary", ())])]
@@ -236,6 +238,15 @@ async def export_draw(args) -> int:
     return 0
 
 
+async def export_history(args) -> int:
+    from bot.services import history
+    async with database(args) as (_, sf, _e):
+        async with sf() as s:
+            await history.export(s, args.path)
+    print(t("cli.exported", path=args.path))
+    return 0
+
+
 async def export_library(args) -> int:
     async with database(args) as (_, sf, _e):
         async with sf() as s:
@@ -253,7 +264,7 @@ async def demo_data(args) -> int:
         return 0
     async with database(args, ready=False) as (_, _sf, engine):
         await migrate.upgrade(engine)
-    for kind in ("enterprises", "inspectors", "conflicts"):
+    for kind in ("enterprises", "inspectors", "conflicts", "history"):
         ns = type(args)(db=args.db, kind=kind, path=str(paths[kind]), json=False)
         code = await import_(ns)
         if code:
@@ -271,11 +282,27 @@ async def items(args) -> int:
 
 
 async def library(args) -> int:
-    async with database(args) as (_, sf, _e):
+    async with database(args) as (settings, sf, _e):
         async with sf() as s:
             if args.kind == "enterprises":
-                cols = ["uscc", "name", "category", "status", "region"]
-                rows = [[getattr(e, c) for c in cols] for e in await repo.enterprises(s)]
+                year = args.year or today().year
+                classes = await draws.current_classes(s, settings, year)
+                cols = ["uscc", "name", "category", "status", "region", "risk_class"]
+                rows = [[getattr(e, c) for c in cols[:-1]] + [classes.get(e.uscc, "")]
+                        for e in await repo.enterprises(s)
+                        if not args.uscc or e.uscc == args.uscc.strip().upper()]
+            elif args.kind == "history":
+                from bot.services import history
+                found = await history.entries(s, (args.uscc or "").strip().upper() or None,
+                                              args.year)
+                if args.json:
+                    print_json([e.to_json() for e in found])
+                    return 0
+                cols = ["year", "quarter", "uscc", "name", "task_name", "inspected_on",
+                        "conclusion", "source"]
+                rows = [[e.year, e.quarter, e.uscc, e.name, e.task_name,
+                         e.inspected_on or "—", e.conclusion or "—",
+                         t("cli.source", source=e.source, task=e.task_id)] for e in found]
             elif args.kind == "inspectors":
                 counts = await repo.inspections_per_inspector(s, args.year or today().year)
                 cols = ["cert", "name", "department", "role", "duty", "expertise",

@@ -93,6 +93,19 @@ def print_plan(doc: dict, out=None) -> None:
                  doc["totals"]["objects"], doc["totals"]["visits"]])
     table([t("plan.col", name=c) for c in cols], rows, out=out)
     print(file=out)
+    if any("classes" in c for c in doc["totals"]["categories"]):
+        print(t("plan.class_table_heading", factors=doc["rules"].get("risk_factors", {})),
+              file=out)
+        cols = ["period", "category", "class", "eligible", "objects", "visits"]
+        rows = []
+        for period, cells in [(task["period"], task["categories"]) for task in doc["tasks"]] \
+                + [(t("plan.year_row"), doc["totals"]["categories"])]:
+            for c in cells:
+                for k in c.get("classes", []):
+                    rows.append([period, c["category"], t("plan.class_value", k=k["class"]),
+                                 k["eligible"], k["objects"], k["visits"]])
+        table([t("plan.col", name=c) for c in cols], rows, out=out)
+        print(file=out)
     if doc.get("joint"):
         print(t("plan.joint_line", **doc["joint"]), file=out)
     print(t("plan.summary", year=doc["year"], objects=doc["totals"]["objects"],

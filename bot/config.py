@@ -8,7 +8,7 @@ from datetime import time
 from fractions import Fraction
 from urllib.parse import urlsplit
 
-from bot.domain.model import Rules
+from bot.domain.model import DEFAULT_LOW_CREDIT, DEFAULT_RISK_FACTORS, RISK_CLASSES, Rules
 from storage.db import database_url
 
 
@@ -45,6 +45,35 @@ def parse_digest_at(raw: str | None) -> str:
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
+def parse_risk_factors(raw: str | None) -> tuple[tuple[str, Fraction], ...]:
+    """``SSJ_RISK_FACTORS``: ``A=1/2,B=1,C=3/2,D=2`` (exact fractions or decimals ≥ 0); a
+    class left out keeps its default; unset or empty: the defaults."""
+    factors = dict(DEFAULT_RISK_FACTORS)
+    text = (raw or "").strip()
+    if not text:
+        return DEFAULT_RISK_FACTORS
+    for part in re.split(r"[,，;；\s]+", text):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip().upper()
+        try:
+            factor = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            factor = None
+        if not sep or name not in RISK_CLASSES or factor is None or factor < 0:
+            from bot.text import t
+            raise ValueError(t("risk.bad_factors", text=raw, part=part))
+        factors[name] = factor
+    return tuple((k, factors[k]) for k in RISK_CLASSES)
+
+
+def parse_low_credit(raw: str | None) -> tuple[str, ...]:
+    """``SSJ_LOW_CREDIT``: the 环境信用评级 wordings of class D, split by commas."""
+    words = tuple(w.strip() for w in re.split(r"[,，、;；]+", raw or "") if w.strip())
+    return words or DEFAULT_LOW_CREDIT
+
+
 def clock_time(text: str) -> time | None:
     """"17:00" → time(17, 0); "" → None (switched off)."""
     if not text:
@@ -64,6 +93,10 @@ class Settings:
     ratio_general: Fraction = Fraction(10, 100)
     ratio_special: Fraction = Fraction(50, 100)
     min_team: int = 2
+    # 信用风险分级分类: the strata factors m_k (SSJ_RISK_FACTORS) and the 环境信用评级
+    # wordings of class D (SSJ_LOW_CREDIT)
+    risk_factors: tuple = DEFAULT_RISK_FACTORS
+    low_credit: tuple = DEFAULT_LOW_CREDIT
     bot_name: str = "双随机助手"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -108,6 +141,8 @@ class Settings:
             ratio_general=Fraction(_env("SSJ_RATIO_GENERAL", "10/100")),
             ratio_special=Fraction(_env("SSJ_RATIO_SPECIAL", "50/100")),
             min_team=int(_env("SSJ_MIN_TEAM", "2")),
+            risk_factors=parse_risk_factors(os.environ.get("SSJ_RISK_FACTORS")),
+            low_credit=parse_low_credit(os.environ.get("SSJ_LOW_CREDIT")),
             bot_name=_env("SSJ_BOT_NAME", cls.bot_name),
             host=_env("SSJ_HOST", cls.host),
             port=int(_env("SSJ_PORT", str(cls.port))),
@@ -152,7 +187,8 @@ class Settings:
     def rules(self) -> Rules:
         return Rules(ratio_key=self.ratio_key, ratio_general=self.ratio_general,
                      ratio_special=self.ratio_special, min_team=self.min_team,
-                     own_department=self.own_department)
+                     own_department=self.own_department, risk_factors=self.risk_factors,
+                     low_credit=self.low_credit)
 
 
 def checked_public_url(value: str) -> str:

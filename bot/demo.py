@@ -1,8 +1,11 @@
 """A realistic synthetic 一单两库 for 获嘉县 (region code 410724), for demos and tests.
 
 ``make_library(seed)`` returns ``{"enterprises": [...], "inspectors": [...],
-"conflicts": [...]}`` as plain dicts keyed like the importer's rows; the same seed always
-gives the same library. ``write_library(directory)`` writes the three import files
+"conflicts": [...], "history": [...]}`` as plain dicts keyed like the importer's rows; the
+same seed (and day) always gives the same library. Some objects carry a 信用风险分类;
+``history`` is three years of the bureau's old system's inspections (the 12 quarters
+before the current one), so risk classes, the 3-year rule and "never drawn" have a past
+from the first draw on. ``write_library(directory)`` writes the four import files
 (.xlsx, or .csv in UTF-8 with BOM) with the Chinese header rows the importer expects.
 All names, codes and numbers are invented; word lists live in ``bot/demo_words.py``.
 """
@@ -23,24 +26,35 @@ _ORG_VALUE = {c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 _MA_CUTOFF = date(2015, 10, 1)  # codes issued after the reform start with MA
 
 
-def make_library(seed: int = 410724) -> dict:
-    """The whole demo library for ``seed`` (deterministic)."""
+def make_library(seed: int = 410724, today: date | None = None) -> dict:
+    """The whole demo library for ``seed`` (deterministic; the history ends with the
+    quarter before ``today``'s, by default today in Beijing)."""
     rng = random.Random(seed)
     enterprises = _enterprises(rng)
     inspectors = _inspectors(rng)
-    return {"enterprises": enterprises, "inspectors": inspectors,
-            "conflicts": _conflicts(rng, enterprises, inspectors)}
+    conflicts = _conflicts(rng, enterprises, inspectors)
+    # the columns and the history added later draw from their own generators, so every
+    # value above stays what it was
+    _risk_columns(random.Random(f"{seed}:risk"), enterprises)
+    if today is None:
+        from bot import localtime
+        today = localtime.today()
+    history = _history(random.Random(f"{seed}:history:{today.isoformat()}"), enterprises,
+                       inspectors, today)
+    return {"enterprises": enterprises, "inspectors": inspectors, "conflicts": conflicts,
+            "history": history}
 
 
-def write_library(directory, seed: int = 410724, fmt: str = "xlsx") -> dict[str, Path]:
-    """Write enterprises/inspectors/conflicts .xlsx (or .csv) into ``directory``."""
+def write_library(directory, seed: int = 410724, fmt: str = "xlsx",
+                  today: date | None = None) -> dict[str, Path]:
+    """Write enterprises/inspectors/conflicts/history .xlsx (or .csv) into ``directory``."""
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"unknown format {fmt!r}: use 'xlsx' or 'csv'")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    lib = make_library(seed)
+    lib = make_library(seed, today)
     tables = {"enterprises": W.ENTERPRISE_COLUMNS, "inspectors": W.INSPECTOR_COLUMNS,
-              "conflicts": W.CONFLICT_COLUMNS}
+              "conflicts": W.CONFLICT_COLUMNS, "history": W.HISTORY_COLUMNS}
     paths = {}
     for name, columns in tables.items():
         header = [h for h, _ in columns]
@@ -52,6 +66,8 @@ def write_library(directory, seed: int = 410724, fmt: str = "xlsx") -> dict[str,
 
 
 def _cell(value):
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, bool):
         return W.YES if value else W.NO
     if isinstance(value, (list, tuple)):
@@ -306,6 +322,62 @@ def _conflicts(rng: random.Random, enterprises: list[dict], inspectors: list[dic
     notes = rng.sample(W.CONFLICT_NOTES, 4)
     return [{"cert": p["cert"], "uscc": e["uscc"], "note": note}
             for p, e, note in zip(rng.sample(officers, 4), rng.sample(objects, 4), notes)]
+
+
+# --- 信用风险分类, 所属机关 and the old system's inspections ----------------------------
+
+def _risk_columns(rng: random.Random, enterprises: list[dict]) -> None:
+    """所属机关 for every object; 信用风险分类 for about a fifth of them."""
+    for e in enterprises:
+        e["authority"] = W.AUTHORITY_CITY if e["category"] == W.KEY else W.AUTHORITY_COUNTY
+        e["risk_class"] = ""
+        if rng.random() < W.RISK_FILLED:
+            e["risk_class"] = rng.choices(W.RISK_CLASSES, W.RISK_WEIGHTS[e["category"]])[0]
+
+
+def _quarters_before(today: date, n: int) -> list[tuple[int, int]]:
+    year, quarter = today.year, (today.month - 1) // 3 + 1
+    out = []
+    for _ in range(n):
+        year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+        out.append((year, quarter))
+    return out[::-1]
+
+
+def _history(rng: random.Random, enterprises: list[dict], inspectors: list[dict],
+             today: date) -> list[dict]:
+    """Each of the 12 quarters before today's: per category the next ⌈ratio·N⌉ objects of
+    a shuffled rotation (so key objects come about once a year, special ones twice,
+    general ones about once in three years), on a day of that quarter, two of the
+    bureau's officers, a conclusion weighted by category."""
+    officers = [p["cert"] for p in inspectors if p["department"] == W.OWN_DEPARTMENT
+                and p["kind"] == W.OFFICER]
+    live = [e for e in enterprises if e["status"] != W.CLOSED]
+    out = []
+    rotation: dict[str, list[dict]] = {c: [] for c in COUNTS}
+    for year, quarter in _quarters_before(today, W.HISTORY_QUARTERS):
+        first = date(year, 3 * quarter - 2, 1)
+        last = date(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1)
+        task = f"{W.BUREAU}{year}年第{quarter}季度随机抽查"
+        for category in COUNTS:
+            pool = [e for e in live if e["category"] == category]
+            num, den = W.HISTORY_RATIOS[category]
+            seen: set[str] = set()        # once per task, also across a new rotation
+            for _ in range(-(-len(pool) * num // den)):
+                if not rotation[category]:
+                    rotation[category] = rng.sample(pool, len(pool))
+                e = rotation[category].pop()
+                if e["uscc"] in seen:
+                    continue
+                seen.add(e["uscc"])
+                day = date.fromordinal(rng.randrange(first.toordinal(), last.toordinal()))
+                out.append({
+                    "year": year, "quarter": quarter, "uscc": e["uscc"],
+                    "inspected_on": day, "task_name": task,
+                    "conclusion": rng.choices(W.CONCLUSIONS,
+                                              W.CONCLUSION_WEIGHTS[category])[0],
+                    "inspectors": rng.sample(officers, 2)})
+    return out
 
 
 if __name__ == "__main__":  # python -m bot.demo DIR [xlsx|csv]

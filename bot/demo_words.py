@@ -15,10 +15,11 @@ OWN_DEPARTMENT = "生态环境"
 ENTERPRISE_COLUMNS = (
     ("企业名称", "name"), ("统一社会信用代码", "uscc"), ("监管类别", "category"),
     ("行业类别", "industry"), ("污染类型", "pollutants"), ("排污许可证编号", "permit_no"),
-    ("排污许可管理类别", "permit_class"), ("行政区划", "region"), ("所属流域", "basin"),
-    ("经度", "lng"), ("纬度", "lat"), ("生产状态", "status"), ("投产时间", "started_on"),
-    ("产品及生产规模", "products"), ("环境信用评级", "credit_rating"),
-    ("正面清单", "positive_list"), ("绩效分级", "performance_grade"), ("地址", "address"),
+    ("排污许可管理类别", "permit_class"), ("行政区划", "region"), ("所属机关", "authority"),
+    ("所属流域", "basin"), ("经度", "lng"), ("纬度", "lat"), ("生产状态", "status"),
+    ("投产时间", "started_on"), ("产品及生产规模", "products"),
+    ("环境信用评级", "credit_rating"), ("正面清单", "positive_list"),
+    ("绩效分级", "performance_grade"), ("信用风险分类", "risk_class"), ("地址", "address"),
     ("联系人", "contact"), ("联系电话", "phone"),
 )
 INSPECTOR_COLUMNS = (
@@ -28,6 +29,11 @@ INSPECTOR_COLUMNS = (
     ("状态", "duty"), ("角色", "role"), ("消息账号", "msg_account"), ("手机号", "mobile"),
 )
 CONFLICT_COLUMNS = (("执法证号", "cert"), ("统一社会信用代码", "uscc"), ("关系说明", "note"))
+HISTORY_COLUMNS = (
+    ("年度", "year"), ("季度", "quarter"), ("统一社会信用代码", "uscc"),
+    ("检查日期", "inspected_on"), ("检查结论", "conclusion"), ("任务名称", "task_name"),
+    ("检查人员", "inspectors"),
+)
 LIST_SEP = "、"
 YES, NO = "是", "否"
 
@@ -38,6 +44,19 @@ HAIHE, HUANGHE = "海河流域", "黄河流域"
 RADIATION = "辐射"
 CREDIT = ("环保诚信企业", "良好企业", "警示企业", "不良企业")
 GRADES = ("A", "B", "C", "D")
+# 信用风险分类 as the 协同监管平台 gives it (filled for some objects only), by category
+RISK_CLASSES = ("A", "B", "C", "D")
+RISK_FILLED = 0.2
+RISK_WEIGHTS = {KEY: (25, 40, 25, 10), GENERAL: (35, 45, 15, 5), SPECIAL: (0, 20, 40, 40)}
+# 所属机关: the key objects are supervised by the city bureau itself
+AUTHORITY_CITY, AUTHORITY_COUNTY = "新乡市生态环境局", "新乡市生态环境局获嘉分局"
+# the old system's inspections: conclusions (public wording) and their weights, per category
+CONCLUSIONS = ("未发现问题", "发现问题已责令整改", "发现违法行为已立案调查", "已移送其他部门处理",
+               "涉嫌犯罪已移送司法机关", "未检查：检查对象已关闭或无法联系")
+CONCLUSION_WEIGHTS = {KEY: (72, 18, 6, 2, 0.5, 1.5), GENERAL: (76, 15, 4, 1, 0.5, 3.5),
+                      SPECIAL: (50, 28, 14, 5, 1, 2)}
+HISTORY_RATIOS = {KEY: (1, 4), GENERAL: (1, 10), SPECIAL: (1, 2)}   # per quarter
+HISTORY_QUARTERS = 12   # three years of quarters before the current one
 
 # Townships of 获嘉县 with a rough centre (lng, lat) inside the county box.
 TOWNSHIPS = (

@@ -17,7 +17,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from bot.domain.model import Category, Duty, PersonKind, Role, Status
+from datetime import date
+
+from bot.domain.model import Category, DomainError, Duty, PersonKind, Role, Status
+from bot.domain.periods import quarter_end, quarter_start
+from bot.domain.results import parse_conclusion
+from bot.domain.risk import parse_class
 from bot.domain.uscc import ALPHABET, check_char, permit_problem, uscc_problem
 from bot.text import t
 
@@ -151,6 +156,78 @@ def conv_permit(text: str) -> str:
     return re.sub(r"\s", "", code_text(text))
 
 
+def conv_risk_class(text: str) -> str:
+    """信用风险分类: A/B/C/D (a, Ａ, A类 … accepted)."""
+    found = parse_class(text)
+    if not found:
+        raise Bad(t("import.bad_risk_class", value=text))
+    return found
+
+
+# ---- history (ssj import history) ----
+
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+_CN_QUARTERS = {"一": 1, "二": 2, "三": 3, "四": 4}
+_QUARTER_RE = re.compile(r"(?:第)?([1-4一二三四])(?:季度|季)?|Q([1-4])")
+_DATE_FORMS = (
+    re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})[日号]?"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+def conv_year(text: str) -> int:
+    raw = unicodedata.normalize("NFKC", text).strip().rstrip("年").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value.is_integer()
+            and FIRST_YEAR <= value <= LAST_YEAR):
+        raise Bad(t("import.bad_year", value=text))
+    return int(value)
+
+
+def conv_quarter(text: str) -> int:
+    """1–4, 1.0, 第1季度, 一季度, 第一季度, Q1."""
+    raw = "".join(unicodedata.normalize("NFKC", text).split()).upper()
+    if raw.endswith(".0"):
+        raw = raw[:-2]
+    m = _QUARTER_RE.fullmatch(raw)
+    if not m:
+        raise Bad(t("import.bad_quarter", value=text))
+    digit = m.group(1) or m.group(2)
+    return _CN_QUARTERS.get(digit) or int(digit)
+
+
+def conv_date(text: str) -> date:
+    """2026-03-15 (what a date cell reads as), 2026/3/15, 2026.3.15, 2026年3月15日,
+    20260315."""
+    raw = "".join(unicodedata.normalize("NFKC", text).split())
+    for form in _DATE_FORMS:
+        m = form.fullmatch(raw)
+        if m:
+            try:
+                return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                break
+    raise Bad(t("import.bad_date", value=text))
+
+
+def conv_conclusion(text: str) -> str:
+    """One of the six conclusions, as its public wording: the wording itself (or an
+    unambiguous short form) or its number 1–6."""
+    try:
+        return parse_conclusion(text).value
+    except DomainError as exc:
+        raise Bad(t("import.bad_conclusion", value=text,
+                    choices=exc.params.get("choices", []))) from None
+
+
+def conv_task_name(text: str) -> str:
+    return " ".join(text.split())
+
+
 # ---- the three files ------------------------------------------------------------
 
 F = Field
@@ -163,6 +240,7 @@ ENTERPRISE_FIELDS = [
     F("排污许可证编号", "permit_no", conv_permit),
     F("排污许可管理类别", "permit_class", choice("排污许可管理类别", PERMIT_CLASSES)),
     F("行政区划", "region"),
+    F("所属机关", "authority"),
     F("所属流域", "basin"),
     F("经度", "lng", conv_float("经度"), None),
     F("纬度", "lat", conv_float("纬度"), None),
@@ -172,6 +250,7 @@ ENTERPRISE_FIELDS = [
     F("环境信用评级", "credit_rating"),
     F("正面清单", "positive_list", conv_bool("正面清单"), False),
     F("绩效分级", "performance_grade"),
+    F("信用风险分类", "risk_class", conv_risk_class),
     F("地址", "address"),
     F("联系人", "contact"),
     F("联系电话", "phone"),
@@ -197,9 +276,18 @@ CONFLICT_FIELDS = [
     F("统一社会信用代码", "uscc", conv_uscc, required=True),
     F("关系说明", "note"),
 ]
+HISTORY_FIELDS = [
+    F("年度", "year", conv_year, required=True),
+    F("季度", "quarter", conv_quarter, required=True),
+    F("统一社会信用代码", "uscc", conv_uscc, required=True),
+    F("检查日期", "inspected_on", conv_date, required=True),
+    F("检查结论", "conclusion", conv_conclusion, required=True),
+    F("任务名称", "task_name", conv_task_name),
+    F("检查人员", "inspectors", split_list, list),
+]
 FIELDS: dict[str, list[Field]] = {
     "enterprises": ENTERPRISE_FIELDS, "inspectors": INSPECTOR_FIELDS,
-    "conflicts": CONFLICT_FIELDS,
+    "conflicts": CONFLICT_FIELDS, "history": HISTORY_FIELDS,
 }
 HEADERS: dict[str, list[str]] = {k: [f.header for f in fs] for k, fs in FIELDS.items()}
 KEYS: dict[str, list[str]] = {k: [f.key for f in fs] for k, fs in FIELDS.items()}
@@ -260,8 +348,23 @@ def conflict_row(rec: dict, bad: set, present: set, error, warn) -> None:
     """Nothing beyond the cells: the pair's uniqueness is in ``UNIQUE``."""
 
 
+def history_row(rec: dict, bad: set, present: set, error, warn) -> None:
+    """检查日期 must lie in the row's 年度 and 季度 (a future date is refused by the
+    importer, which knows today)."""
+    if {"year", "quarter", "inspected_on"} & bad or not rec.get("inspected_on") \
+            or not rec.get("year") or not rec.get("quarter"):
+        return
+    first, last = quarter_start(rec["year"], rec["quarter"]), quarter_end(rec["year"],
+                                                                       rec["quarter"])
+    if not first <= rec["inspected_on"] <= last:
+        bad.add("inspected_on")
+        error("检查日期", t("import.date_outside_quarter", value=rec["inspected_on"].isoformat(),
+                           year=rec["year"], quarter=rec["quarter"], first=first.isoformat(),
+                           last=last.isoformat()))
+
+
 ROW_CHECKS = {"enterprises": enterprise_row, "inspectors": inspector_row,
-              "conflicts": conflict_row}
+              "conflicts": conflict_row, "history": history_row}
 
 # (key, header) whose values must be unique in one file; a tuple of keys is a pair.
 UNIQUE = {
@@ -269,4 +372,7 @@ UNIQUE = {
     # 消息账号 first: an auxiliary's 执法证号 may be made from it (one error, not two)
     "inspectors": [(("msg_account",), "消息账号"), (("cert",), "执法证号")],
     "conflicts": [(("cert", "uscc"), "执法证号")],
+    # one inspection per object and task (任务名称 may be empty: one unnamed task a quarter)
+    "history": [(("year", "quarter", "task_name", "uscc"), "统一社会信用代码")],
 }
+UNIQUE_MAY_BE_EMPTY = frozenset({"task_name"})

@@ -1,5 +1,6 @@
 """Read and check the import files of the libraries (一单两库): enterprises (检查对象名录库),
-inspectors (检查人员名录库) and declared conflicts (利害关系登记).
+inspectors (检查人员名录库) and declared conflicts (利害关系登记); and the inspections of a
+bureau's old system (``history``, ``ssj import history``).
 
 ``parse(kind, path)`` reads an .xlsx (first worksheet) or .csv file and returns every
 row that passed, plus every problem found, each with the row number the user sees
@@ -21,11 +22,12 @@ from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 
-from bot.library_fields import FIELDS, HEADERS, KEYS, ROW_CHECKS, UNIQUE, Bad
+from bot.library_fields import FIELDS, HEADERS, KEYS, ROW_CHECKS, UNIQUE, UNIQUE_MAY_BE_EMPTY, Bad
 from bot.text import t
 
 __all__ = ["RowError", "ParseResult", "HEADERS", "KEYS", "KINDS", "parse",
-           "parse_enterprises", "parse_inspectors", "parse_conflicts", "cell_text"]
+           "parse_enterprises", "parse_inspectors", "parse_conflicts", "parse_history",
+           "cell_text"]
 
 KINDS = tuple(FIELDS)
 
@@ -60,6 +62,10 @@ def parse_inspectors(path) -> ParseResult:
 
 def parse_conflicts(path) -> ParseResult:
     return parse("conflicts", path)
+
+
+def parse_history(path) -> ParseResult:
+    return parse("history", path)
 
 
 def parse(kind: str, path) -> ParseResult:
@@ -267,14 +273,18 @@ def _check_unique(kind: str, row: int, rec: dict, bad: set, seen: dict, error) -
     """Values that must not repeat in one file; at most one such error per row."""
     reported = False
     for keys, column in UNIQUE[kind]:
-        if any(k in bad or not rec.get(k) for k in keys):
+        if any(k in bad or (not rec.get(k) and k not in UNIQUE_MAY_BE_EMPTY) for k in keys):
             continue
         value = tuple(rec[k] for k in keys)
         first = seen.setdefault(keys, {}).setdefault(value, row)
         if first == row or reported:
             continue
         reported = True
-        if len(keys) == 1:
+        if kind == "history":
+            error(column, t("import.duplicate_history", year=rec["year"],
+                            quarter=rec["quarter"], task=rec.get("task_name", ""),
+                            uscc=rec["uscc"], first_row=first))
+        elif len(keys) == 1:
             error(column, t("import.duplicate", column=column, value=value[0], first_row=first))
         else:
             error(column, t("import.duplicate_pair", cert=value[0], uscc=value[1],

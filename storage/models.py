@@ -57,6 +57,9 @@ class EnterpriseRow(Base):
     credit_rating: Mapped[str] = mapped_column(String(50), default="")
     positive_list: Mapped[bool] = mapped_column(Boolean, default=False)
     performance_grade: Mapped[str] = mapped_column(String(20), default="")
+    # 信用风险分类 as the 协同监管平台 assigns it (A/B/C/D); "" = derived at each draw
+    risk_class: Mapped[str] = mapped_column(String(1), default="", server_default="")
+    authority: Mapped[str] = mapped_column(String(100), default="", server_default="")  # 所属机关
     address: Mapped[str] = mapped_column(String(300), default="")
     contact: Mapped[str] = mapped_column(String(50), default="")
     phone: Mapped[str] = mapped_column(String(50), default="")
@@ -160,6 +163,10 @@ class SelectionRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(10))
     ticket: Mapped[str] = mapped_column(String(90))
+    # the object's 信用风险分类 when drawn and why it was drawn (coverage, stratum, floor,
+    # count); "" for draws made before risk classes
+    risk_class: Mapped[str] = mapped_column(String(1), default="", server_default="")
+    reason: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
 
 class TeamMemberRow(Base):
@@ -194,6 +201,27 @@ class RecusalRow(Base):
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True)      # order of application
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now_default())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class HistoryRow(Base):
+    """An inspection imported from the bureau's old system (``ssj import history``): it
+    counts as a draw of its 年度 and 季度 (no seed: nothing to verify) and, by its
+    conclusion, for the risk classes and the statistics. One per object and task."""
+    __tablename__ = "history_inspections"
+    __table_args__ = (UniqueConstraint("year", "quarter", "task_name", "uscc",
+                                       name="history_one_per_task"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bureau: Mapped[str] = mapped_column(String(20), default="", index=True)
+    year: Mapped[int] = mapped_column(Integer)                   # 年度
+    quarter: Mapped[int] = mapped_column(Integer)                # 季度
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    inspected_on: Mapped[date] = mapped_column(Date)             # 检查日期
+    conclusion: Mapped[str] = mapped_column(String(40))          # one of the six wordings
+    task_name: Mapped[str] = mapped_column(String(200), default="")   # 任务名称
+    inspectors: Mapped[list] = mapped_column(JSON, default=list)  # 检查人员 (执法证号)
+    source: Mapped[str] = mapped_column(String(200), default="")  # the imported file's name
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now_default())
+    updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now_default())
 
 
 class AuditRow(Base):

@@ -7,8 +7,11 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .models import (ConflictRow, DrawRow, EnterpriseRow, InspectorRow, Item, RecusalRow,
-                     SelectionRow, TaskRow, TeamMemberRow)
+from .models import (ConflictRow, DrawRow, EnterpriseRow, HistoryRow, InspectorRow, Item,
+                     RecusalRow, SelectionRow, TaskRow, TeamMemberRow)
+from .models_chat import ResultRow
+
+REVIEWED = ("已审核", "已公示")   # a result counts once a supervisor approved it
 
 
 async def task(session: AsyncSession, task_id: str) -> TaskRow | None:
@@ -80,12 +83,36 @@ async def next_recusal_seq(session: AsyncSession, draw_id: int) -> int:
 
 
 async def valid_draw_history(session: AsyncSession):
-    """Every selection of every valid draw: (uscc, drawn_at, task year, selection id)."""
-    q = (select(SelectionRow.uscc, DrawRow.drawn_at, TaskRow.year, SelectionRow.id)
+    """Every selection of every valid draw:
+    (uscc, drawn_at, task year, task quarter, selection id)."""
+    q = (select(SelectionRow.uscc, DrawRow.drawn_at, TaskRow.year, TaskRow.quarter,
+                SelectionRow.id)
          .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
          .join(TaskRow, TaskRow.id == SelectionRow.task_id)
          .where(DrawRow.status == "valid"))
     return (await session.execute(q)).all()
+
+
+async def imported_history(session: AsyncSession, uscc: str | None = None) -> list[HistoryRow]:
+    """Imported inspections, oldest period first."""
+    q = select(HistoryRow).order_by(HistoryRow.year, HistoryRow.quarter, HistoryRow.uscc,
+                                    HistoryRow.task_name)
+    if uscc:
+        q = q.where(HistoryRow.uscc == uscc)
+    return list((await session.execute(q)).scalars())
+
+
+async def reviewed_results(session: AsyncSession, since_year: int | None = None):
+    """Approved results of valid draws: (uscc, inspected_on, conclusion, selection id,
+    department), inspected in ``since_year`` or later (all when None)."""
+    q = (select(SelectionRow.uscc, ResultRow.inspected_on, ResultRow.conclusion,
+                SelectionRow.id, ResultRow.department)
+         .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
+         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+         .where(DrawRow.status == "valid", ResultRow.status.in_(REVIEWED)))
+    rows = (await session.execute(q)).all()
+    return [r for r in rows if r.inspected_on is not None
+            and (since_year is None or as_date(r.inspected_on).year >= since_year)]
 
 
 async def inspections_per_inspector(session: AsyncSession, year: int) -> dict[str, int]:

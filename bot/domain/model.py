@@ -62,6 +62,15 @@ class Enterprise:
     credit: str = ""      # 环境信用评级 (free text tag)
     grade: str = ""       # 绩效分级 (A/B/C/D…)
     positive: bool = False  # 正面清单 是/否
+    risk: str = ""        # 信用风险分类 as the library gives it (A/B/C/D); "" = derive
+    # other library columns a campaign filters on, as text: (("basin", "海河流域"), …)
+    attrs: tuple[tuple[str, str], ...] = ()
+
+    def attr(self, key: str) -> str:
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return ""
 
     def to_json(self) -> dict:
         d = {
@@ -77,6 +86,10 @@ class Enterprise:
             d["grade"] = self.grade
         if self.positive:
             d["positive"] = True
+        if self.risk:
+            d["risk"] = self.risk
+        if self.attrs:
+            d["attrs"] = dict(self.attrs)
         return d
 
     @classmethod
@@ -84,7 +97,8 @@ class Enterprise:
         return cls(d["uscc"], d["name"], Category(d["category"]), tuple(d.get("pollutants", ())),
                    Status(d.get("status", Status.RUNNING.value)), d.get("region", ""),
                    d.get("industry", ""), d.get("credit", ""), d.get("grade", ""),
-                   bool(d.get("positive", False)))
+                   bool(d.get("positive", False)), d.get("risk", ""),
+                   tuple(sorted((d.get("attrs") or {}).items())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,33 +130,70 @@ class Inspector:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """An object's draw history as it stood before this draw (valid draws only)."""
+    """An object's history as it stood before this draw: valid draws and imported
+    inspections (``ssj import history``), never void draws.
+
+    ``last_period`` is the (year, quarter) of the task that drew it last (imported: its
+    年度 and 季度); draws of ``Rules.method`` 3 order by it. Draws of method 2 (before
+    risk classes) ordered by ``last_drawn``, the wall-clock day of the last draw; given
+    only a ``last_drawn``, method 3 takes the quarter that day falls in.
+    ``problems``: (year, conclusion number) of the object's approved results and
+    imported inspections that found a problem (2 责令整改 … 5 涉嫌犯罪), for the risk
+    class. ``imported`` (how many of ``draws_this_year`` were imported) and
+    ``last_imported`` only say where the history came from.
+    """
 
     draws_this_year: int = 0
     last_drawn: date | None = None
     last_team: tuple[str, ...] = ()
     since: date | None = None  # when it entered the library (for the 3-year rule)
+    last_period: tuple[int, int] | None = None
+    problems: tuple[tuple[int, int], ...] = ()
+    imported: int = 0
+    last_imported: bool = False
 
     def to_json(self) -> dict:
-        return {
+        d = {
             "draws_this_year": self.draws_this_year,
             "last_drawn": self.last_drawn.isoformat() if self.last_drawn else None,
             "last_team": list(self.last_team),
             "since": self.since.isoformat() if self.since else None,
         }
+        # only when set: a snapshot taken before these fields existed reads back exactly
+        if self.last_period:
+            d["last_period"] = list(self.last_period)
+        if self.problems:
+            d["problems"] = [list(p) for p in self.problems]
+        if self.imported:
+            d["imported"] = self.imported
+        if self.last_imported:
+            d["last_imported"] = True
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "History":
+        period = d.get("last_period")
         return cls(
             d.get("draws_this_year", 0),
             date.fromisoformat(d["last_drawn"]) if d.get("last_drawn") else None,
             tuple(d.get("last_team", ())),
             date.fromisoformat(d["since"]) if d.get("since") else None,
+            (int(period[0]), int(period[1])) if period else None,
+            tuple((int(y), int(c)) for y, c in d.get("problems", ())),
+            int(d.get("imported", 0) or 0), bool(d.get("last_imported", False)),
         )
 
 
 def _frac(x: "Fraction | str | int") -> Fraction:
     return x if isinstance(x, Fraction) else Fraction(x)
+
+
+RISK_CLASSES = ("A", "B", "C", "D")          # 信用风险分类, A lowest risk
+STRATA_ORDER = ("D", "C", "B", "A")          # the order strata are filled in
+DEFAULT_RISK_FACTORS = (("A", Fraction(1, 2)), ("B", Fraction(1)), ("C", Fraction(3, 2)),
+                        ("D", Fraction(2)))
+DEFAULT_LOW_CREDIT = ("警示", "不良")   # compared as risk.credit_word
+METHOD = 3     # the draw rules new draws follow (see Rules.method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,13 +211,21 @@ class Rules:
     workload_extra: int = 1
     # pollutant type -> expertise one team member must have
     expert_rules: tuple[tuple[str, str], ...] = (("辐射", "辐射"),)
+    # 3: risk strata and last draw by period (信用风险分级分类); 2: the rules before them
+    # (a snapshot without "method" is replayed with those)
+    method: int = METHOD
+    risk_factors: tuple[tuple[str, Fraction], ...] = DEFAULT_RISK_FACTORS
+    low_credit: tuple[str, ...] = DEFAULT_LOW_CREDIT   # 环境信用评级 wordings of class D
 
     def ratio(self, category: Category) -> Fraction:
         return {Category.KEY: self.ratio_key, Category.GENERAL: self.ratio_general,
                 Category.SPECIAL: self.ratio_special}[category]
 
+    def factor(self, risk_class: str) -> Fraction:
+        return dict(self.risk_factors).get(risk_class, Fraction(1))
+
     def to_json(self) -> dict:
-        return {
+        d = {
             "ratio_key": str(self.ratio_key), "ratio_general": str(self.ratio_general),
             "ratio_special": str(self.ratio_special), "key_per_year": self.key_per_year,
             "special_per_year": self.special_per_year, "general_years": self.general_years,
@@ -174,14 +233,24 @@ class Rules:
             "workload_extra": self.workload_extra,
             "expert_rules": [list(r) for r in self.expert_rules],
         }
+        if self.method >= 3:
+            d["method"] = self.method
+            d["risk_factors"] = {k: str(v) for k, v in self.risk_factors}
+            d["low_credit"] = list(self.low_credit)
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Rules":
+        factors = d.get("risk_factors")
         return cls(
             _frac(d["ratio_key"]), _frac(d["ratio_general"]), _frac(d["ratio_special"]),
             d["key_per_year"], d["special_per_year"], d["general_years"], d["min_team"],
             d["own_department"], d["workload_extra"],
             tuple(tuple(r) for r in d["expert_rules"]),
+            int(d.get("method", 2)),
+            tuple((k, _frac(factors[k])) for k in RISK_CLASSES if k in factors)
+            if factors else DEFAULT_RISK_FACTORS,
+            tuple(d.get("low_credit", DEFAULT_LOW_CREDIT)),
         )
 
 
@@ -253,6 +322,11 @@ class Team:
         return cls(d["department"], tuple(d["members"]), tuple(d.get("auxiliary", ())))
 
 
+# Why an object was drawn (Selection.reason): the step of the quarterly quota that took
+# it, or a campaign's fixed count / ratio
+REASONS = ("coverage", "stratum", "floor", "count")
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     uscc: str
@@ -260,6 +334,8 @@ class Selection:
     category: Category
     ticket: str
     teams: tuple[Team, ...] = ()
+    risk_class: str = ""   # the object's 信用风险分类 when drawn ("" before method 3)
+    reason: str = ""       # one of REASONS ("" before method 3)
 
     @property
     def inspectors(self) -> tuple[str, ...]:
@@ -279,12 +355,32 @@ class Selection:
         }
         if self.auxiliary:
             d["auxiliary"] = list(self.auxiliary)
+        if self.risk_class:   # only when set: results of earlier draws stay byte-identical
+            d["risk_class"] = self.risk_class
+        if self.reason:
+            d["reason"] = self.reason
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Selection":
         teams = tuple(Team.from_json(t) for t in d.get("teams", ()))
-        return cls(d["uscc"], d["name"], Category(d["category"]), d["ticket"], teams)
+        return cls(d["uscc"], d["name"], Category(d["category"]), d["ticket"], teams,
+                   d.get("risk_class", ""), d.get("reason", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Stratum:
+    """Step 2 of a category's quota for one risk class: N_k pool objects, the target
+    s_k = min(N_k, ⌈r·m_k·N_k⌉), how many step 1 (coverage) had taken, how many it added."""
+    risk_class: str
+    eligible: int
+    target: int
+    covered: int
+    added: int
+
+    def to_json(self) -> dict:
+        return {"class": self.risk_class, "eligible": self.eligible, "target": self.target,
+                "covered": self.covered, "added": self.added}
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +390,7 @@ class Quota:
     by_ratio: int
     by_coverage: int
     quota: int
+    strata: tuple[Stratum, ...] = ()     # method 3, in the order D, C, B, A
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +399,7 @@ class DrawResult:
     quotas: tuple[Quota, ...]
     workload_cap: int
     algorithm: str
+    classes: tuple[tuple[str, str], ...] = ()   # (USCC, risk class) of every pool object
 
 
 class DomainError(Exception):

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from enum import Enum
 
 from .model import DomainError
+from .risk import grade_a, high_credit
 
 
 class Conclusion(str, Enum):
@@ -189,16 +190,12 @@ def tracks_rectification(conclusion: Conclusion) -> bool:
     return conclusion is Conclusion.RECTIFY
 
 
-_HIGH_CREDIT = frozenset({"环保诚信企业", "A", "A级", "诚信"})
-_GRADE_A = frozenset({"A", "A级"})
-
-
-def offsite_allowed(credit_rating: str, performance_grade: str, positive_list: bool) -> bool:
-    """非现场检查 only for high credit, 绩效分级 A, or the positive list (第十五条)."""
-    credit = _norm(credit_rating).upper()
-    grade = _norm(performance_grade).upper()
-    return (bool(positive_list) or credit in _HIGH_CREDIT or credit.startswith("环保诚信")
-            or grade in _GRADE_A)
+def offsite_allowed(credit_rating: str, performance_grade: str, positive_list: bool,
+                    risk_class: str = "") -> bool:
+    """非现场检查 for high credit (环保诚信), 绩效分级 A, the positive list (第十五条), or an
+    object drawn as 信用风险分类 A, whose card suggests it (domain.md, "Risk-based draws")."""
+    return (risk_class == "A" or bool(positive_list) or high_credit(credit_rating)
+            or grade_a(performance_grade))
 
 
 @dataclass(frozen=True, slots=True)

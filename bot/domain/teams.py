@@ -11,8 +11,7 @@ cap. They come on top of the ≥ min_team officers, so a team is never only auxi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from .model import (DomainError, Duty, Enterprise, History, Inspector,
                     PersonKind, Rules, TaskSpec)
@@ -80,8 +79,7 @@ def workload_cap(objects: int, pool_size: int, rules: Rules, per_team: int | Non
     return ceil_div(objects * per_team, pool_size) + rules.workload_extra
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):   # a tuple: made for every pool member of every drawn object
     ticket: str
     cert: str
     expert: bool
@@ -89,11 +87,15 @@ class Candidate:
 
 def ranked(obj: Enterprise, pool: Sequence[Inspector], skill: str | None,
            tickets: Tickets) -> list[Candidate]:
-    """Every pool member in ascending pairing-ticket order."""
-    tks = tickets.many([f"{obj.uscc}/{p.cert}" for p in pool])
-    order = sorted(range(len(pool)), key=lambda i: (tks[i], pool[i].cert))
-    return [Candidate(tks[i], pool[i].cert, bool(skill) and skill in pool[i].expertise)
-            for i in order]
+    """Every pool member in ascending pairing-ticket order (then 执法证号)."""
+    prefix = obj.uscc + "/"
+    certs = [p.cert for p in pool]
+    tks = tickets.many([prefix + c for c in certs])
+    order = sorted(zip(tks, certs, range(len(certs))))
+    new = tuple.__new__      # Candidate(…) without the keyword-parsing constructor
+    if not skill:
+        return [new(Candidate, (t, c, False)) for t, c, _i in order]
+    return [new(Candidate, (t, c, skill in pool[i].expertise)) for t, c, i in order]
 
 
 def pick(cands: Sequence[Candidate], need: int, skill: str | None,
@@ -197,10 +199,16 @@ def _staff_capped(order, ranks, skills, conflicts, history, need: int, cap: int,
 def _staff_once(order, ranks, skills, conflicts, history, need: int, cap: int):
     load: dict[str, int] = {}
     chosen: dict[str, list[str]] = {}
+    barred: dict[str, set[str]] = {}     # USCC -> the 执法证号 in a declared conflict with it
+    for cert, uscc in conflicts:
+        barred.setdefault(uscc, set()).add(cert)
+    none: set[str] = set()
+    get = load.get
     for obj, _ticket in order:
         skill = skills[obj.uscc]
-        free = [c for c in ranks[obj.uscc] if (c.cert, obj.uscc) not in conflicts]
-        cands = [c for c in free if load.get(c.cert, 0) < cap]
+        bad = barred.get(obj.uscc, none)
+        free = [c for c in ranks[obj.uscc] if c.cert not in bad] if bad else ranks[obj.uscc]
+        cands = [c for c in free if get(c.cert, 0) < cap]
         previous = history.get(obj.uscc, _NO_HISTORY).last_team
         members, failure = pick(cands, need, skill, previous)
         if failure:

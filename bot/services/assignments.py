@@ -42,6 +42,8 @@ class Assignment:
     member_department: dict[str, str] = field(default_factory=dict)
     # per department: its result (None: nothing entered yet)
     results: dict[str, ResultRow | None] = field(default_factory=dict)
+    risk_class: str = ""   # 信用风险分类 when drawn; A: 非现场检查 suggested (第十五条)
+    reason: str = ""       # why it was drawn (coverage, stratum, floor, count)
 
     def status_for(self, cert: str) -> str:
         return self.member_status.get(cert, self.result_status)
@@ -89,12 +91,14 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         applicable(items, pollutants, sel.category),
         [(m.cert, people[m.cert].name if m.cert in people else m.cert,
           people[m.cert].msg_account if m.cert in people else "") for m in members],
-        offsite_allowed(ent.credit_rating, ent.performance_grade, ent.positive_list) if ent else False,
+        offsite_allowed(ent.credit_rating if ent else "", ent.performance_grade if ent else "",
+                        bool(ent and ent.positive_list), sel.risk_class or ""),
         bool(mine and mine.accepted_at), status,
         repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
         member_status, {m.cert: m.accepted_at is not None for m in members},
         task.status == "published", {m.cert: m.department for m in members},
-        {**{m.department: None for m in members}, **{r.department: r for r in results}})
+        {**{m.department: None for m in members}, **{r.department: r for r in results}},
+        sel.risk_class or "", sel.reason or "")
 
 
 async def mine(session: AsyncSession, cert: str) -> list[int]:

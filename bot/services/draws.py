@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Callable
+from datetime import date, datetime
+from typing import Callable, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,11 @@ from bot import localtime
 from bot.config import Settings
 from bot.domain import recusal as recusal_rules
 from bot.domain import snapshot as snap
-from bot.domain.draw import draw as pure_draw
+from bot.domain.draw import attr_keys, draw as pure_draw
 from bot.domain.model import (Category, DomainError, Duty, Enterprise, History, Inspector,
                               PersonKind, Selection, Status, Team)
+from bot.domain.results import Conclusion
+from bot.domain.risk import PROBLEMS
 from bot.domain.tickets import check_reveal, commitment, make_seed
 from storage import audit, repo
 from storage.models import DrawRow, SelectionRow, TaskRow, TeamMemberRow
@@ -29,11 +31,22 @@ ENTROPY_LIMIT = 200
 Progress = Callable[[str, int, int], None]
 
 
-def enterprise(row) -> Enterprise:
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def enterprise(row, extra: Iterable[str] = ()) -> Enterprise:
+    """The pure rules' view of a library row; ``extra``: further columns a campaign
+    filters on (their text goes into ``attrs``, and so into the draw's snapshot)."""
+    attrs = tuple(sorted((k, _text(getattr(row, k, ""))) for k in set(extra)
+                         if _text(getattr(row, k, ""))))
     return Enterprise(row.uscc, row.name, Category(row.category), tuple(row.pollutants or ()),
                       Status(row.status), row.region or "", row.industry or "",
                       (row.credit_rating or "").strip(), (row.performance_grade or "").strip(),
-                      bool(row.positive_list))
+                      bool(row.positive_list), (getattr(row, "risk_class", "") or "").strip(),
+                      attrs)
 
 
 def inspector(row) -> Inspector:
@@ -42,20 +55,74 @@ def inspector(row) -> Inspector:
 
 
 async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
-    """Each object's valid-draw history: draws in ``year``, last draw, last team."""
-    rows = await repo.valid_draw_history(session)
+    """Each object's history for a draw of ``year``: valid draws and imported inspections
+    (``ssj import history``) alike count as draws; per object its draws in ``year``, its
+    last draw by the (year, quarter) of the task that drew it (imported: 年度, 季度) and
+    that draw's team, and the problems found by approved results and imported
+    inspections since ``year - 1`` (for the risk class).
+
+    Within one quarter a draw of the system counts as later than an imported inspection,
+    and a later draw as later than an earlier one.
+    """
     count: dict[str, int] = {}
+    imported: dict[str, int] = {}
     last: dict[str, tuple] = {}
-    for uscc, drawn_at, task_year, sel_id in rows:
+    for uscc, drawn_at, task_year, task_quarter, sel_id in await repo.valid_draw_history(session):
         if task_year == year:
             count[uscc] = count.get(uscc, 0) + 1
-        key = (drawn_at, sel_id)
+        key = (task_year, task_quarter or 1, 1, drawn_at or datetime.min, sel_id)
         if uscc not in last or key > last[uscc]:
             last[uscc] = key
-    teams = await repo.active_members(session, [k[1] for k in last.values()])
-    return {u: History(count.get(u, 0), repo.as_date(last[u][0]),
-                       tuple(m.cert for m in teams.get(last[u][1], [])))
-            for u in last}
+    old_rows = await repo.imported_history(session)
+    by_id = {}
+    problems: dict[str, set] = {}
+    for h in old_rows:
+        if h.year == year:
+            count[h.uscc] = count.get(h.uscc, 0) + 1
+            imported[h.uscc] = imported.get(h.uscc, 0) + 1
+        key = (h.year, h.quarter, 0, datetime.combine(h.inspected_on, datetime.min.time()),
+               h.id)
+        by_id[h.id] = h
+        if h.uscc not in last or key > last[h.uscc]:
+            last[h.uscc] = key
+        number = _problem(h.conclusion)
+        if number and h.year >= year - 1:
+            problems.setdefault(h.uscc, set()).add((h.year, number))
+    for uscc, inspected_on, conclusion, _ref, _dept in await repo.reviewed_results(session,
+                                                                                   year - 1):
+        number = _problem(conclusion)
+        if number:
+            problems.setdefault(uscc, set()).add((repo.as_date(inspected_on).year, number))
+    teams = await repo.active_members(session, [k[4] for k in last.values() if k[2] == 1])
+    out = {}
+    for u in set(last) | set(problems):
+        k = last.get(u)
+        team: tuple[str, ...] = ()
+        if k is not None:
+            team = (tuple(m.cert for m in teams.get(k[4], [])) if k[2] == 1
+                    else tuple(by_id[k[4]].inspectors or ()))
+        out[u] = History(count.get(u, 0), None, team, None,
+                         (k[0], k[1]) if k is not None else None,
+                         tuple(sorted(problems.get(u, ()))), imported.get(u, 0),
+                         k is not None and k[2] == 0)
+    return out
+
+
+async def current_classes(session: AsyncSession, settings: Settings, year: int,
+                          pool: list[Enterprise] | None = None) -> dict[str, str]:
+    """{USCC: 信用风险分类} as a draw of ``year`` would derive them now."""
+    from bot.domain.risk import classify
+    pool = pool if pool is not None else [enterprise(e) for e in await repo.enterprises(session)]
+    return classify(pool, await history_for(session, year), year, settings.rules())
+
+
+def _problem(conclusion: str) -> int | None:
+    """The conclusion's number when it found a problem (责令整改 … 涉嫌犯罪)."""
+    try:
+        number = Conclusion(conclusion).number
+    except ValueError:
+        return None
+    return number if number in PROBLEMS else None
 
 
 async def prepare(session: AsyncSession, settings: Settings, task_id: str, actor: str,
@@ -102,16 +169,17 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     if progress:
         progress("load", 0, 3)
     spec = spec_for(task, today)
-    pool = [enterprise(e) for e in await repo.enterprises(session)]
+    extra = attr_keys(spec.object_filter)
+    pool = [enterprise(e, extra) for e in await repo.enterprises(session)]
     people = [inspector(p) for p in await repo.inspectors(session)]
     conflicts = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
     history = await history_for(session, task.year)
     rules = settings.rules()
-    snapshot = snap.make(pool, people, conflicts, history, rules, spec)
     seed = make_seed(row.secret, entropy)
     if progress:
         progress("draw", 1, 3)
     result = pure_draw(pool, people, conflicts, history, rules, spec, seed)
+    snapshot = snap.make(pool, people, conflicts, history, rules, spec, dict(result.classes))
     if progress:
         progress("save", 2, 3)
     row.status, row.entropy, row.seed = "valid", entropy, seed
@@ -121,7 +189,8 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     await session.flush()
     for pos, sel in enumerate(result.selections):
         srow = SelectionRow(draw_id=row.id, task_id=task.id, position=pos, uscc=sel.uscc,
-                            name=sel.name, category=sel.category.value, ticket=sel.ticket)
+                            name=sel.name, category=sel.category.value, ticket=sel.ticket,
+                            risk_class=sel.risk_class, reason=sel.reason)
         session.add(srow)
         await session.flush()
         seq = 0
@@ -136,7 +205,9 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     await audit.append(session, actor, "draw.run", task.id, {
         "draw_id": row.id, "commitment": row.commitment, "entropy": entropy,
         "pool_digest": row.pool_digest, "selected": len(result.selections),
-        "quotas": [{"category": q.category.value, "eligible": q.eligible, "quota": q.quota}
+        "quotas": [{"category": q.category.value, "eligible": q.eligible, "quota": q.quota,
+                    **({"by_ratio": q.by_ratio, "by_coverage": q.by_coverage,
+                        "strata": [x.to_json() for x in q.strata]} if q.strata else {})}
                    for q in result.quotas],
         "workload_cap": result.workload_cap, "redraw": redraw})
     if progress:
@@ -194,17 +265,22 @@ async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[
             (auxiliary if m.auxiliary else officers).append(m.cert)
         out.append((s.id, Selection(s.uscc, s.name, Category(s.category), s.ticket,
                                     tuple(Team(d, tuple(ms), tuple(xs))
-                                          for d, (ms, xs) in teams.items()))))
+                                          for d, (ms, xs) in teams.items()),
+                                    s.risk_class or "", s.reason or "")))
     return out
 
 
 def as_json(task_id: str, row: DrawRow, selections) -> dict:
     """``inspectors`` and ``teams`` ({department: [执法证号…]}) list the officers; a
-    campaign with 辅助人员 adds ``auxiliary`` ([their 执法证号…]) to each selection."""
+    campaign with 辅助人员 adds ``auxiliary`` ([their 执法证号…]) to each selection.
+    ``risk_class`` (A–D) is the object's 信用风险分类 when drawn and ``reason`` why it was
+    drawn (coverage, stratum, floor, count); both null for draws made before risk
+    classes."""
     return {
         "task": task_id, "draw_id": row.id, "commitment": row.commitment,
         "pool_digest": row.pool_digest, "algorithm": row.algorithm,
         "selections": [{"ref": ref, **{k: v for k, v in s.to_json().items() if k != "teams"},
+                        "risk_class": s.risk_class or None, "reason": s.reason or None,
                         "teams": {t.department: list(t.members) for t in s.teams}}
                        for ref, s in selections],
     }
@@ -238,13 +314,17 @@ async def verify(session: AsyncSession, task_id: str) -> VerifyReport:
     if snap.digest(row.snapshot) != row.pool_digest:
         rep.problems.append("digest")
     inp = snap.inputs(row.snapshot)
+    # method 3: every pool object's class as the snapshot's own inputs give it
+    if snap.derived_classes(inp) != snap.recorded_classes(row.snapshot):
+        rep.problems.append("risk_classes")
     again = pure_draw(inp.pool, inp.inspectors, inp.conflicts, inp.history, inp.rules,
                       inp.spec, row.seed)
     recorded = [Selection.from_json(s) for s in row.result]
     if list(again.selections) != recorded:
         rep.problems.append("selections")
     stored = [s for _, s in await current_selections(session, row)]
-    if [(s.uscc, s.ticket) for s in stored] != [(s.uscc, s.ticket) for s in again.selections]:
+    if [(s.uscc, s.ticket, s.risk_class, s.reason) for s in stored] != \
+            [(s.uscc, s.ticket, s.risk_class, s.reason) for s in again.selections]:
         rep.problems.append("stored_selections")
     requests = []
     for r in await repo.approved_recusals(session, row.id):

@@ -15,8 +15,9 @@ async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
     task, row = await valid_draw(session, task_id)
     sels = await current_selections(session, row)
     people = {p.cert: p.name for p in await repo.inspectors(session)}
-    cols = ["ref", "name", "uscc", "category", "ticket", "inspectors"]
-    rows = [[ref, s.name, s.uscc, s.category.value, s.ticket,
+    cols = ["ref", "name", "uscc", "category", "risk_class", "reason", "ticket", "inspectors"]
+    rows = [[ref, s.name, s.uscc, s.category.value, s.risk_class or "—",
+             t("risk.reason", code=s.reason, risk_class=s.risk_class), s.ticket,
              "、".join([f"{people.get(c, '')}（{c}）" for c in s.inspectors]
                       + [t("cli.aux_member", name=f"{people.get(c, '')}（{c}）")
                          for c in s.auxiliary])] for ref, s in sels]

@@ -23,7 +23,9 @@
          "period": "第1季度",                         # 抽查时间
          "starts_on": "2027-01-01", "ends_on": "2027-03-31",
          "categories": [{"category": "重点监管", "eligible": 60, "by_ratio": 15,
-                         "visits": 15, "objects": 15, "least_visits_per_object": 0}, …],
+                         "visits": 15, "objects": 15, "least_visits_per_object": 0,
+                         "classes": [{"class": "D", "eligible": 8, "visits": 4,
+                                      "objects": 4}, … C, B, A]}, …],
          "visits": 45, "objects": 45},               # 家次 and 家 of the task
         …],
       "totals": {"categories": [… per category, the whole year …], "visits": …, "objects": …},
@@ -31,7 +33,10 @@
     }
 
 家次 = planned visits (the quota); 家 = distinct objects newly covered this year by that
-quarter's visits (see ``bot.domain.plan``).
+quarter's visits (see ``bot.domain.plan``). Per category, ``classes`` splits them by
+信用风险分类 (each object's class as a draw of the plan's year would derive it now);
+``library_classes`` counts the objects per category and class, ``rules.risk_factors``
+gives the factors.
 """
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import localtime
 from bot.config import Settings
-from bot.domain.model import Category, DomainError, Status
+from bot.domain.model import RISK_CLASSES, Category, DomainError, Status
 from bot.domain.periods import plan_number, quarter_end, quarter_start
 from bot.domain.plan import YearPlan, make_plan, percent
 from bot.text import t
@@ -81,8 +86,23 @@ def ratio_text(settings: Settings) -> str:
              special_per_year=r.special_per_year, general_years=r.general_years)
 
 
+async def class_counts(session: AsyncSession, settings: Settings,
+                       year: int) -> dict[Category, dict[str, int]]:
+    """Objects (not 关闭) per category and 信用风险分类, as a draw of ``year`` would
+    classify them now."""
+    from . import draws as draws_svc
+    pool = [draws_svc.enterprise(e) for e in await repo.enterprises(session)]
+    classes = await draws_svc.current_classes(session, settings, year, pool)
+    out: dict[Category, dict[str, int]] = {c: {k: 0 for k in RISK_CLASSES} for c in Category}
+    for o in pool:
+        if o.status is not Status.CLOSED:
+            out[o.category][classes[o.uscc]] += 1
+    return out
+
+
 def document(settings: Settings, plan: YearPlan, items: list[dict],
-             counts: dict[Category, int]) -> dict:
+             counts: dict[Category, int],
+             classes: dict[Category, dict[str, int]] | None = None) -> dict:
     """The plan as stored and shown (pure: no database, no clock)."""
     year, rules, ratio = plan.year, settings.rules(), ratio_text(settings)
     tasks = []
@@ -106,13 +126,17 @@ def document(settings: Settings, plan: YearPlan, items: list[dict],
                   "ratio_special": str(rules.ratio_special),
                   "key_per_year": rules.key_per_year,
                   "special_per_year": rules.special_per_year,
-                  "general_years": rules.general_years},
+                  "general_years": rules.general_years,
+                  "risk_factors": {k: str(v) for k, v in rules.risk_factors}},
         "ratio_text": ratio,
         "library": {c.value: counts.get(c, 0) for c in Category},
+        **({"library_classes": {c.value: dict(classes.get(c, {})) for c in Category}}
+           if classes is not None else {}),
         "tasks": tasks,
         "totals": {"categories": [c.to_json() for c in plan.totals],
                    "visits": plan.visits, "objects": plan.objects},
-        "notes": [t("plan.note_items"), t("plan.note_counts")],
+        "notes": [t("plan.note_items"), t("plan.note_counts")]
+        + ([t("plan.note_classes")] if classes is not None else []),
         "made_at": None, "made_by": "", "published_at": None, "published_by": "",
     }
 
@@ -130,8 +154,10 @@ async def make(session: AsyncSession, settings: Settings, year: int,
     if row is not None and row.status == "published":
         raise DomainError("plan_published", year=year)
     counts = await library_counts(session)
+    classes = await class_counts(session, settings, year)
     items = [{"seq": i.seq, "name": i.name} for i in await repo.items(session)]
-    doc = document(settings, make_plan(year, counts, settings.rules()), items, counts)
+    doc = document(settings, make_plan(year, counts, settings.rules(), classes), items,
+                   counts, classes)
     doc["joint"] = await joint_ratio(session, year)
     made = now or localtime.now()
     doc["made_at"], doc["made_by"] = audit.now_text(made.replace(tzinfo=audit.CST)), actor

@@ -163,6 +163,10 @@ async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, s
         objects.append({
             "no": no, "withheld": False, "name": sel.name, "uscc": sel.uscc,
             "category": sel.category.value, "address": ent.address if ent else "",
+            # why it was drawn (domain.md, "Risk-based draws"); "" for earlier draws
+            "risk_class": sel.risk_class, "reason": sel.reason,
+            "drawn_for": t("risk.reason", code=sel.reason, risk_class=sel.risk_class)
+            if sel.reason else "",
             "items": [{"seq": seq, "name": name}
                       for seq, name in applicable(items, pollutants, sel.category)],
             **_object_result(_ordered(results[ref], sel), settings),
@@ -234,15 +238,22 @@ def _summary(sels, units: dict[int, dict[str, ResultRow]], withheld: dict[str, s
     """Counts per object (withheld ones included: the summary states totals only)."""
     by_conclusion = {c.value: 0 for c in rules.Conclusion}
     by_category: dict[str, int] = {}
+    by_class: dict[str, dict[str, int]] = {}
     days = []
     for ref, sel in sels:
         rows = list(units[ref].values())
         c = rules.combined_conclusion([rules.Conclusion(r.conclusion) for r in rows])
         by_conclusion[c.value] += 1
         by_category[sel.category.value] = by_category.get(sel.category.value, 0) + 1
+        if sel.risk_class:
+            cell = by_class.setdefault(sel.risk_class, {"drawn": 0, "problems": 0})
+            cell["drawn"] += 1
+            cell["problems"] += c in PROBLEMS
         days.extend(r.inspected_on for r in rows if r.inspected_on)
     not_inspected = by_conclusion[rules.Conclusion.NOT_INSPECTED.value]
+    extra = {"by_risk_class": {k: by_class[k] for k in sorted(by_class)}} if by_class else {}
     return {
+        **extra,
         "drawn": len(sels), "by_category": by_category,
         "inspected": len(sels) - not_inspected, "not_inspected": not_inspected,
         "by_conclusion": by_conclusion,
@@ -267,10 +278,17 @@ async def _verification(session, task: TaskRow, draw: DrawRow, sels,
             hidden.append({"uscc": "", "withheld": True, "category": o["category"],
                            "status": o.get("status", ""), "selected": True})
             continue
+        period = h.get("last_period")
         pool.append({"uscc": o["uscc"], "withheld": False, "category": o["category"],
                      "status": o.get("status", ""), "ticket": tickets(o["uscc"]),
                      "draws_this_year": h.get("draws_this_year", 0),
-                     "last_drawn": h.get("last_drawn") or "", "selected": o["uscc"] in chosen})
+                     "last_drawn": h.get("last_drawn") or "",
+                     # draws since risk classes: the (year, quarter) of the last draw, and
+                     # whether it was an inspection imported from the old system (no seed)
+                     "last_period": f"{period[0]}Q{period[1]}" if period else "",
+                     "last_imported": bool(h.get("last_imported")),
+                     "risk_class": o.get("risk_class", ""),
+                     "selected": o["uscc"] in chosen})
     voided = [d for d in await repo.draws_of(session, task.id) if d.status == "void"]
     example = next((s.uscc for _, s in sels if s.uscc not in withheld), None)
     return {
@@ -285,6 +303,25 @@ async def _verification(session, task: TaskRow, draw: DrawRow, sels,
         "pool": pool + hidden,
         "example": _example(draw.seed, example) if example else None,
     }
+
+
+def last_draw_text(p: dict) -> str:
+    """A pool row's last draw as shown: the day (draws before risk classes) or the period,
+    marked 历史导入 when it was an inspection imported from the old system."""
+    if p.get("last_drawn"):
+        return p["last_drawn"]
+    if p.get("last_period"):
+        return p["last_period"] + (t("publication.imported_mark") if p.get("last_imported")
+                                   else "")
+    return ""
+
+
+def _pool_cell(p: dict, col: str):
+    if col == "selected":
+        return p["selected"]
+    if col == "last_drawn":
+        return last_draw_text(p)
+    return p.get(col, "")
 
 
 def _example(seed: str, uscc: str) -> dict:
@@ -327,14 +364,15 @@ def workbook(doc: dict, path) -> int:
     """The published record as .xlsx (for manual upload): results, summary, verification."""
     from bot.xlsx import write_xlsx
 
-    cols = ["no", "name", "uscc", "category", "inspected_on", "items", "mode", "conclusion",
-            "findings", "outcome", "departments"]
+    cols = ["no", "name", "uscc", "category", "risk_class", "drawn_for", "inspected_on",
+            "items", "mode", "conclusion", "findings", "outcome", "departments"]
     rows = []
     for o in doc["objects"]:
         if o["withheld"]:
             rows.append([o["no"], o["notice"]] + [""] * (len(cols) - 2))
             continue
-        rows.append([o["no"], o["name"], o["uscc"], o["category"], o["inspected_on"],
+        rows.append([o["no"], o["name"], o["uscc"], o["category"], o.get("risk_class", ""),
+                     o.get("drawn_for", ""), o["inspected_on"],
                      [f"{i['seq']}.{i['name']}" for i in o["items"]], o["mode"],
                      o["conclusion"], o["findings"], o["outcome"],
                      [team["department"] for team in o["teams"]]])
@@ -350,8 +388,8 @@ def workbook(doc: dict, path) -> int:
     if doc.get("audit_anchor"):     # as one line of an anchors file: "seq hash"
         checks.append(("audit_anchor", anchor_line(doc["audit_anchor"])))
     checks.append(("document_digest", digest(doc)))
-    pool_cols = ["uscc", "category", "status", "ticket", "draws_this_year", "last_drawn",
-                 "selected"]
+    pool_cols = ["uscc", "category", "status", "risk_class", "ticket", "draws_this_year",
+                 "last_drawn", "selected"]
     write_xlsx(path, [
         (t("publication.sheet", name="objects"), [t("publication.col", name=c) for c in cols], rows),
         (t("publication.sheet", name="summary"),
@@ -362,7 +400,6 @@ def workbook(doc: dict, path) -> int:
          [t("publication.col", name="key"), t("publication.col", name="value")],
          [[t("publication.fact", key=k), val] for k, val in checks]),
         (t("publication.sheet", name="pool"), [t("publication.col", name=c) for c in pool_cols],
-         [[p.get(c, "") if c != "selected" else p["selected"] for c in pool_cols]
-          for p in v["pool"]]),
+         [[_pool_cell(p, c) for c in pool_cols] for p in v["pool"]]),
     ])
     return len(rows)

@@ -1,6 +1,15 @@
-"""Yearly statistics (第十条, 第十四条, 通知 二): tasks by kind, the joint ratio against the
-35 % goal, coverage per category, results by conclusion, completion and on-time
-publication, and each inspector's inspections.
+"""Yearly statistics (第十条, 第十四条, 第十五条, 通知 二): tasks by kind, the joint ratio
+against the 35 % goal, coverage per category, results by conclusion, coverage and
+problem rates per 信用风险分类, completion and on-time publication, and each inspector's
+inspections.
+
+Inspections imported from the bureau's old system (``ssj import history``) count like
+draws of their 年度 and 季度 for coverage, results and classes (they are published
+already, by the old system, so the public figures include them too), and are counted
+apart under ``history``. Per class, an object drawn by the system counts under the class
+it had when drawn (recorded on the selection); an imported inspection under the class
+the object would have had that day (today's library tags and 信用风险分类, the
+problems found before that day); the library's objects under their class now.
 
 Counts only: no object's name or code appears in the result, so it may go to a group
 (without the per-inspector part) and, computed over published tasks only, to the public.
@@ -12,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.domain import results as rules
-from bot.domain.model import Category, DomainError
+from bot.domain.model import RISK_CLASSES, Category, DomainError, History
+from bot.domain.risk import PROBLEMS, derive
 from storage import repo
 from storage.models import DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow
 from storage.models_publication import PublicationRow
@@ -66,7 +76,8 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     ratio = _rate(counts["joint_initiated"], own)
 
     # every selection of a valid draw of a counted task, up to the end of ``year``
-    q = (select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category)
+    q = (select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category,
+                SelectionRow.risk_class)
          .join(DrawRow, DrawRow.id == SelectionRow.draw_id).where(DrawRow.status == "valid"))
     sels = [s for s in (await session.execute(q)).all() if s.task_id in by_id]
     # per object, every department's result (a joint task's object has several)
@@ -85,7 +96,10 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     library = list((await session.execute(
         select(EnterpriseRow.uscc, EnterpriseRow.category, EnterpriseRow.status))).all())
     active = {u: c for u, c, st in library if st != "关闭"}
+    imported = [h for h in await repo.imported_history(session)
+                if _qindex(h.year, h.quarter) <= _qindex(year, 4)]
 
+    category_of = {u: c for u, c, _st in library}
     draws_this_year: dict[str, int] = {}
     last_q: dict[str, int] = {}
     drawn: dict[str, set] = {c: set() for c in CATEGORIES}
@@ -106,6 +120,18 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
             conclusions[c] = conclusions.get(c, 0) + 1
             if c != rules.Conclusion.NOT_INSPECTED.value:
                 inspected.setdefault(sel.category, set()).add(sel.uscc)
+    for h in imported:      # inspections from the old system: drawn, and their results
+        qi = _qindex(h.year, h.quarter)
+        if qi > last_q.get(h.uscc, -1):
+            last_q[h.uscc] = qi
+        if h.year != year or h.uscc not in category_of:
+            continue
+        cat = category_of[h.uscc]
+        draws_this_year[h.uscc] = draws_this_year.get(h.uscc, 0) + 1
+        drawn.setdefault(cat, set()).add(h.uscc)
+        conclusions[h.conclusion] = conclusions.get(h.conclusion, 0) + 1
+        if h.conclusion != rules.Conclusion.NOT_INSPECTED.value:
+            inspected.setdefault(cat, set()).add(h.uscc)
 
     coverage = {}
     for cat in CATEGORIES:
@@ -150,6 +176,7 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
         else:
             late += 1
 
+    by_class = await _by_class(session, settings, year, sels, by_id, conclusion, imported)
     out = {
         "year": year, "public": public,
         "tasks": {**counts, "total": sum(counts.values())},
@@ -158,6 +185,8 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
                   "joint_goal_met": ratio is not None and ratio >= JOINT_GOAL},
         "coverage": coverage,
         "results": {"by_conclusion": conclusions, "total": sum(conclusions.values())},
+        "risk_classes": by_class,
+        "history": {"imported": sum(1 for h in imported if h.year == year)},
         "completion": {"tasks": len(objects_of), "complete": complete,
                        "rate": _rate(complete, len(objects_of))},
         "publication": {"published": on_time + late + unknown, "on_time": on_time,
@@ -168,6 +197,67 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
         names = dict((await session.execute(select(InspectorRow.cert, InspectorRow.name))).all())
         out["inspectors"] = [{"cert": c, "name": names.get(c, c), "inspections": n}
                              for c, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return out
+
+
+async def _by_class(session, settings: Settings, year: int, sels, by_id, conclusion,
+                    imported) -> dict:
+    """Per 信用风险分类: objects in the library now (家), visits this year (家次) and
+    distinct objects drawn, inspected, and found with a problem; visits per object and
+    the problem rate (of the inspected). Draws made before risk classes and imported
+    inspections of objects no longer in the library have no class: under "—"."""
+    from . import draws as draws_svc
+
+    pool = [draws_svc.enterprise(e) for e in await repo.enterprises(session)]
+    now = await draws_svc.current_classes(session, settings, year, pool)
+    objs = {o.uscc: o for o in pool}
+    rules_ = settings.rules()
+    cells = {k: {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(),
+                 "problems": set()} for k in RISK_CLASSES}
+    for o in pool:
+        if o.status.value != "关闭":
+            cells[now[o.uscc]]["objects"] += 1
+    unclassified = {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(),
+                    "problems": set()}
+
+    def count(cls: str, uscc: str, found: str | None) -> None:
+        cell = cells.get(cls, unclassified)
+        cell["visits"] += 1
+        cell["drawn"].add(uscc)
+        if found and found != rules.Conclusion.NOT_INSPECTED.value:
+            cell["inspected"].add(uscc)
+            if rules.Conclusion(found).number in PROBLEMS:
+                cell["problems"].add(uscc)
+
+    for sel in sels:
+        if by_id[sel.task_id].year == year:
+            count(sel.risk_class or "", sel.uscc, conclusion(sel.id))
+    # an imported inspection: its class that day, from the problems found before it
+    found: dict[str, list] = {}
+    for h in sorted(imported, key=lambda h: h.inspected_on):
+        number = rules.Conclusion(h.conclusion).number
+        if h.year == year:
+            cls = ""
+            if h.uscc in objs:
+                earlier = tuple((y, n) for y, n, day in found.get(h.uscc, ())
+                                if day < h.inspected_on)
+                cls = derive(objs[h.uscc], History(problems=earlier), year, rules_)
+            count(cls, h.uscc, h.conclusion)
+        if number in PROBLEMS:
+            found.setdefault(h.uscc, []).append((h.year, number, h.inspected_on))
+
+    def shown(cell) -> dict:
+        inspected = len(cell["inspected"])
+        return {"objects": cell["objects"], "visits": cell["visits"],
+                "drawn": len(cell["drawn"]), "inspected": inspected,
+                "problems": len(cell["problems"]),
+                "visits_per_object": round(cell["visits"] / cell["objects"], 2)
+                if cell["objects"] else None,
+                "problem_rate": _rate(len(cell["problems"]), inspected)}
+
+    out = {k: shown(cells[k]) for k in RISK_CLASSES}
+    if unclassified["visits"]:
+        out["—"] = shown(unclassified)
     return out
 
 
@@ -199,7 +289,8 @@ def bars(rows: list[tuple[str, int | float, str]], top: float | None = None,
 
 
 def charts(doc: dict) -> dict:
-    """The public page's three charts: coverage, results by conclusion, joint ratio."""
+    """The public page's charts: coverage, results by conclusion, joint ratio, and per
+    信用风险分类 the visits per object and the problem rate."""
     cov = []
     for cat, c in doc["coverage"].items():
         cov += [(f"{cat} · 名录", c["objects"], "objects"), (f"{cat} · 本年抽取", c["drawn"], "drawn"),
@@ -207,8 +298,14 @@ def charts(doc: dict) -> dict:
     res = [(name, n, "result") for name, n in doc["results"]["by_conclusion"].items()]
     ratio = doc["joint"]["ratio"] or 0
     joint = [("联合抽查占比", ratio, "joint")]
+    classes = doc.get("risk_classes", {})
+    freq = [(f"{k} 类 · 每家抽查次数", c["visits_per_object"] or 0, f"class-{k}")
+            for k, c in classes.items() if k in RISK_CLASSES]
+    rate = [(f"{k} 类 · 问题发现率", c["problem_rate"] or 0, f"class-{k}")
+            for k, c in classes.items() if k in RISK_CLASSES]
     return {"coverage": bars(cov), "results": bars(res),
-            "joint": bars(joint, top=100, goal=doc["joint"]["goal"], unit="%")}
+            "joint": bars(joint, top=100, goal=doc["joint"]["goal"], unit="%"),
+            "class_frequency": bars(freq), "class_problems": bars(rate, top=100, unit="%")}
 
 
 __all__ = ["stats", "public_years", "bars", "charts", "task_kind", "JOINT_GOAL"]

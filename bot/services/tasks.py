@@ -9,8 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import localtime
 from bot.config import Settings
-from bot.domain.draw import NO, YES
-from bot.domain.model import Category, DomainError, TaskSpec
+from bot.domain.draw import (ANY, DATE_FIELDS, NO, NUMBER_FIELDS, YES, as_date,
+                             as_number, filter_parts)
+from bot.domain.model import Category, DomainError, Status, TaskSpec
+from bot.domain.risk import parse_class
+from bot.library_fields import ENTERPRISE_FIELDS
 from bot.domain.periods import parse_task_id, plan_number, quarter_end, quarter_start
 from bot.text import t
 from storage import audit, repo
@@ -83,10 +86,11 @@ def spec_for(task: TaskRow, on) -> TaskSpec:
 
 # ---- special campaigns and joint tasks (ssj task create / list) ----
 
-# the library's Chinese column -> the pure filter field of bot.domain.draw.matches
-OBJECT_FILTERS = {"行政区划": "region", "行业类别": "industry", "污染类型": "pollutant",
-                  "监管类别": "category", "环境信用评级": "credit", "绩效分级": "grade",
-                  "正面清单": "positive"}
+# the library's Chinese column -> the pure filter field of bot.domain.draw.matches: every
+# column of the enterprise library (the older filter names kept for the first seven)
+_FILTER_NAMES = {"pollutants": "pollutant", "credit_rating": "credit",
+                 "performance_grade": "grade", "positive_list": "positive"}
+OBJECT_FILTERS = {f.header: _FILTER_NAMES.get(f.key, f.key) for f in ENTERPRISE_FIELDS}
 INSPECTOR_FILTERS = ("业务专长", "所在区域")
 KINDS = ("joint", "special")
 INITIATORS = ("本部门", "其他部门")
@@ -132,21 +136,69 @@ def _split(text: str, supported: str) -> tuple[str, str]:
     return column, value
 
 
-def parse_object_filter(text: str) -> tuple[str, str]:
-    """``污染类型=废气`` -> ("pollutant", "废气")."""
-    column, value = _split(text, supported_filters())
-    field_name = OBJECT_FILTERS.get(column)
-    if field_name is None:
-        raise DomainError("task_filter_column", column=column, supported=supported_filters())
+_OP_RE = re.compile(r"(>=|<=|=|>|<|＞=|＜=|＝|＞|＜|≥|≤)")
+_OPS = {"＞=": ">=", "≥": ">=", "＜=": "<=", "≤": "<=", "＝": "=", "＞": ">", "＜": "<"}
+
+
+def _split_op(text: str) -> tuple[str, str, str]:
+    """``投产时间>=2020-01-01`` -> ("投产时间", ">=", "2020-01-01")."""
+    m = _OP_RE.search(text or "")
+    if not m:
+        raise DomainError("task_bad_filter", text=text, supported=supported_filters())
+    column, value = text[:m.start()].strip(), text[m.end():].strip()
+    if not column or not value:
+        raise DomainError("task_bad_filter", text=text, supported=supported_filters())
+    return column, _OPS.get(m.group(1), m.group(1)), value
+
+
+def _one_value(column: str, field_name: str, value: str) -> str:
     if field_name == "category":
         cat = Category.parse(value)
         if cat is None:
             raise DomainError("task_bad_category", value=value)
-        value = cat.value
-    elif field_name == "positive":
+        return cat.value
+    if field_name == "positive":
         if value not in (YES, NO):
             raise DomainError("task_bad_positive", value=value)
-    return field_name, value
+    elif field_name == "risk_class":
+        found = parse_class(value)
+        if not found:
+            raise DomainError("task_bad_risk_class", value=value)
+        return found
+    elif field_name == "status" and value not in [s.value for s in Status]:
+        raise DomainError("task_bad_status", value=value)
+    return value
+
+
+def parse_object_filter(text: str) -> tuple[str, ...]:
+    """``污染类型=废气`` -> ("pollutant", "废气"); ``行业类别=化工|制药`` (any of several
+    values) -> ("industry", "化工|制药"); ``投产时间>=2020-01-01`` (a range, on 投产时间,
+    经度 and 纬度 only) -> ("started_on", ">=", "2020-01-01")."""
+    column, op, value = _split_op(text)
+    field_name = OBJECT_FILTERS.get(column)
+    if field_name is None:
+        raise DomainError("task_filter_column", column=column, supported=supported_filters())
+    if op != "=":
+        if field_name not in DATE_FIELDS | NUMBER_FIELDS:
+            raise DomainError("task_filter_range", column=column,
+                              ranged="、".join(c for c, f in OBJECT_FILTERS.items()
+                                              if f in DATE_FIELDS | NUMBER_FIELDS))
+        parse = as_date if field_name in DATE_FIELDS else as_number
+        if parse(value) is None:
+            raise DomainError("task_bad_range_value", column=column, value=value,
+                              kind="date" if field_name in DATE_FIELDS else "number")
+        return field_name, op, value
+    values = [v.strip() for v in value.split(ANY)]
+    if any(not v for v in values):
+        raise DomainError("task_bad_filter", text=text, supported=supported_filters())
+    return field_name, ANY.join(_one_value(column, field_name, v) for v in values)
+
+
+def filter_text(f) -> tuple[str, str]:
+    """A stored filter as (Chinese column, value as written: "A|B", ">=2020-01-01")."""
+    field_name, op, value = filter_parts(f)
+    columns = {v: k for k, v in OBJECT_FILTERS.items()}
+    return columns.get(field_name, field_name), (value if op == "=" else f"{op}{value}")
 
 
 def parse_inspector_filters(texts) -> tuple[list[str], str]:
@@ -264,7 +316,6 @@ async def list_tasks(session: AsyncSession) -> list[TaskRow]:
 
 def task_json(row: TaskRow, own_department: str) -> dict:
     extra = row.spec or {}
-    columns = {v: k for k, v in OBJECT_FILTERS.items()}
     inspector_filters = [["业务专长", e] for e in extra.get("inspector_expertise", [])]
     if extra.get("inspector_region"):
         inspector_filters.append(["所在区域", extra["inspector_region"]])
@@ -273,7 +324,7 @@ def task_json(row: TaskRow, own_department: str) -> dict:
         "quarter": row.quarter, "status": row.status,
         "departments": [d or own_department for d in (row.departments or [""])],
         "initiator": extra.get("initiator", "本部门"),
-        "filters": [[columns.get(f, f), v] for f, v in extra.get("object_filter", [])],
+        "filters": [list(filter_text(f)) for f in extra.get("object_filter", [])],
         "inspector_filters": inspector_filters,
         "count": extra.get("count"), "ratio": extra.get("ratio"),
         "auxiliary": int(extra.get("auxiliary", 0) or 0),

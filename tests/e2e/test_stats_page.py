@@ -119,6 +119,17 @@ def test_stats_page_on_a_phone(stats_site, page):
     assert sum(values[1::3]) <= drawn          # objects: the joint one may be drawn twice)
     _shot(page, "02-coverage", page.get_by_test_id("chart-coverage"))
 
+    # per 信用风险分类: visits per object and problem rate, charted and tabled; every
+    # visit of the year is under the class its object had when drawn
+    table = page.get_by_test_id("risk-classes")
+    expect(table.locator("tr[data-class]")).to_have_count(4)
+    visits = [int(v) for v in table.locator("tr[data-class] td:nth-child(3)").all_text_contents()]
+    assert sum(visits) == drawn
+    for chart in ("chart-class-frequency", "chart-class-problems"):
+        expect(page.get_by_test_id(chart).locator("rect")).to_have_count(4)
+    _fits_the_phone(page)
+    _shot(page, "02b-risk-classes", page.get_by_test_id("chart-class-frequency"))
+
     results = page.get_by_test_id("chart-results")
     values = [int(v) for v in results.locator("text.value").all_text_contents()]
     expected = dict(doc["summary"]["by_conclusion"])

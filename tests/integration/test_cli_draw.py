@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from fractions import Fraction
 
 import openpyxl
 import pytest
@@ -26,10 +28,27 @@ def test_draw_run_json_shape_and_rules(library, capsys):
         by_cat[s["category"]] = by_cat.get(s["category"], 0) + 1
     pool = dict(query(url, "SELECT category, COUNT(*) FROM enterprises WHERE status <> '关闭' "
                             "GROUP BY category"))
-    # ⌈25 %⌉, ⌈10 %⌉, ⌈50 %⌉ of the eligible pool, in exact arithmetic
-    assert by_cat["重点监管"] == -(-pool["重点监管"] * 25 // 100)
-    assert by_cat["一般监管"] == -(-pool["一般监管"] * 10 // 100)
-    assert by_cat["特殊监管"] == -(-pool["特殊监管"] * 50 // 100)
+    # at least ⌈25 %⌉, ⌈10 %⌉, ⌈50 %⌉ of the eligible pool, in exact arithmetic, and of each
+    # risk class k at least ⌈r·m_k·N_k⌉ (m = A ½, B 1, C 1½, D 2), the class recorded in
+    # the snapshot for every pool object
+    ratios = {"重点监管": Fraction(25, 100), "一般监管": Fraction(10, 100),
+              "特殊监管": Fraction(50, 100)}
+    factors = {"A": Fraction(1, 2), "B": Fraction(1), "C": Fraction(3, 2), "D": Fraction(2)}
+    raw = query(url, "SELECT snapshot FROM draws WHERE id = :i", i=doc["draw_id"])[0][0]
+    snapshot = raw if isinstance(raw, dict) else json.loads(raw)
+    classes = {o["uscc"]: o["risk_class"] for o in snapshot["pool"]}
+    live = [o for o in snapshot["pool"] if o["status"] != "关闭"]
+    for cat, r in ratios.items():
+        assert by_cat[cat] >= -(-pool[cat] * r.numerator // r.denominator)
+        for k, m in factors.items():
+            n_k = sum(1 for o in live if o["category"] == cat and o["risk_class"] == k)
+            got = sum(1 for s in doc["selections"] if s["category"] == cat
+                      and s["risk_class"] == k)
+            x = r * m * n_k
+            assert got >= min(n_k, -(-x.numerator // x.denominator)), (cat, k)
+    for s in doc["selections"]:
+        assert s["risk_class"] == classes[s["uscc"]]
+        assert s["reason"] in ("coverage", "stratum", "floor")
     conflicts = set(query(url, "SELECT cert, uscc FROM conflicts"))
     for s in doc["selections"]:
         assert not any((c, s["uscc"]) in conflicts for c in s["inspectors"])
@@ -160,6 +179,8 @@ def test_export_draw_xlsx(library, capsys, tmp_path):
     rows = list(wb.worksheets[0].iter_rows(values_only=True))
     assert rows[0][0] == "编号" and len(rows) == len(doc["selections"]) + 1
     assert {r[2] for r in rows[1:]} == {s["uscc"] for s in doc["selections"]}
+    assert rows[0][4:6] == ("信用风险分类", "抽取依据")
+    assert {r[4] for r in rows[1:]} <= set("ABCD")
     facts = dict(list(wb.worksheets[1].iter_rows(values_only=True))[1:])
     assert doc["commitment"] in facts.values()
     assert not any("秘密" in str(k) for k in facts)  # the secret stays secret before reveal

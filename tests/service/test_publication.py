@@ -307,6 +307,42 @@ async def test_a_document_published_before_anchors_still_renders(bot, aiohttp_cl
     assert "操作日志锚点（编号 哈希）" not in {k for k, _ in wb["复核数据"].iter_rows(values_only=True)}
 
 
+async def test_why_each_object_was_drawn_is_on_the_published_record(bot, aiohttp_client):
+    """domain.md "Risk-based draws": the class of every pool object and why each object
+    was drawn (coverage, class stratum, floor) are part of the published record."""
+    client = await aiohttp_client(create_app(bot.settings))
+    sels, _ = await _complete(bot)
+    doc = await _publish(bot)
+    async with bot.sf() as s:
+        _, row = await draws.valid_draw(s, TASK)
+        snapshot = row.snapshot
+    classes = {o["uscc"]: o["risk_class"] for o in snapshot["pool"]}
+    why = {s.uscc: (s.risk_class, s.reason) for _, s in sels}
+    words = {"coverage": "覆盖要求", "floor": "抽查比例下限"}
+    for o in doc["objects"]:
+        assert (o["risk_class"], o["reason"]) == why[o["uscc"]]
+        assert o["risk_class"] == classes[o["uscc"]] and o["risk_class"] in "ABCD"
+        assert o["drawn_for"] == (f"风险分层（{o['risk_class']} 类）" if o["reason"] == "stratum"
+                                  else words[o["reason"]])
+    assert {o["reason"] for o in doc["objects"]} >= {"coverage"}
+    pool = {p["uscc"]: p for p in doc["verification"]["pool"]}
+    assert all(pool[u]["risk_class"] == c for u, c in classes.items())
+    assert doc["verification"]["algorithm"].startswith("ssj-draw/3")
+    assert doc["verification"]["rules"]["risk_factors"] == {"A": "1/2", "B": "1", "C": "3/2",
+                                                            "D": "2"}
+    by_class = doc["summary"]["by_risk_class"]
+    assert sum(c["drawn"] for c in by_class.values()) == len(sels)
+    body = await (await _get(client, f"/public/tasks/{TASK}")).text()
+    assert body.count('data-testid="risk-class"') == len(doc["objects"])
+    assert body.count('data-testid="drawn-for"') == len(doc["objects"])
+    assert "风险分层" in body and "比例下限" in body and "按信用风险分类" in body
+    xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    head = list(next(wb["检查结果"].iter_rows(values_only=True)))
+    assert head[4:6] == ["信用风险分类", "抽取依据"]
+    assert "信用风险分类" in next(wb["抽取名录"].iter_rows(values_only=True))
+
+
 async def test_one_form_per_object_lists_every_applicable_item(bot, aiohttp_client):
     client = await aiohttp_client(create_app(bot.settings))
     sels, _ = await _complete(bot)

@@ -238,6 +238,68 @@ async def test_stats_agree_with_raw_rows_and_the_cli(bot, capsys):
     assert doc2030["tasks"]["total"] == 0 and doc2030["joint"]["ratio"] is None
 
 
+async def test_stats_per_risk_class_agree_with_raw_rows(bot):
+    """Per 信用风险分类: the library's objects under the class the independent reference
+    (tests/unit/risk_reference.py) gives them for the year, each visit under the class
+    recorded when drawn, problems among the inspected."""
+    from bot.domain.model import RISK_CLASSES
+    from tests.unit import risk_reference as ref
+
+    await _setup(bot)
+    async with bot.sf() as s:
+        doc = await stats_svc.stats(s, bot.settings, YEAR)
+        valid = (select(SelectionRow.id, SelectionRow.uscc, SelectionRow.risk_class,
+                        TaskRow.year)
+                 .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+                 .join(TaskRow, TaskRow.id == SelectionRow.task_id)
+                 .where(DrawRow.status == "valid"))
+        sels = (await s.execute(valid)).all()
+        results = (await s.execute(select(ResultRow))).scalars().all()
+        ents = (await s.execute(select(EnterpriseRow))).scalars().all()
+    by_sel: dict[int, list] = {}
+    for r in results:
+        by_sel.setdefault(r.selection_id, []).append(r)
+    serious = ["涉嫌犯罪已移送司法机关", "发现违法行为已立案调查", "已移送其他部门处理",
+               "发现问题已责令整改", "未发现问题", NOT_INSPECTED]
+    numbers = {c: i for i, c in enumerate(["未发现问题", "发现问题已责令整改",
+                                           "发现违法行为已立案调查", "已移送其他部门处理",
+                                           "涉嫌犯罪已移送司法机关", NOT_INSPECTED], 1)}
+    records: dict[str, list] = {}
+    uscc_of = {sel.id: sel.uscc for sel in sels}
+    for r in results:
+        if r.status in DONE and r.selection_id in uscc_of:
+            records.setdefault(uscc_of[r.selection_id], []).append(
+                ref.Record(r.inspected_on.year, 1, numbers[r.conclusion]))
+    expected = {k: {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(),
+                    "problems": set()} for k in RISK_CLASSES}
+    for e in ents:
+        if e.status != "关闭":
+            o = draws.enterprise(e)
+            expected[ref.risk_class(o, records.get(e.uscc, ()), YEAR)]["objects"] += 1
+    for sel in sels:
+        if sel.year != YEAR:
+            continue
+        cell = expected[sel.risk_class]
+        cell["visits"] += 1
+        cell["drawn"].add(sel.uscc)
+        rows = by_sel.get(sel.id, [])
+        if rows and all(r.status in DONE for r in rows):
+            c = min((r.conclusion for r in rows), key=serious.index)
+            if c != NOT_INSPECTED:
+                cell["inspected"].add(sel.uscc)
+                if numbers[c] in (2, 3, 4, 5):
+                    cell["problems"].add(sel.uscc)
+    got = doc["risk_classes"]
+    assert list(got) == list(RISK_CLASSES)          # every draw here has classes
+    for k, c in expected.items():
+        assert (got[k]["objects"], got[k]["visits"], got[k]["drawn"], got[k]["inspected"],
+                got[k]["problems"]) == (c["objects"], c["visits"], len(c["drawn"]),
+                                        len(c["inspected"]), len(c["problems"])), k
+    assert sum(c["visits"] for c in got.values()) > 0
+    charts = stats_svc.charts(doc)
+    assert len(charts["class_frequency"]["rows"]) == 4 == len(charts["class_problems"]["rows"])
+
+
 async def test_unknown_calendar_counts_as_unknown(bot):
     """Without the calendar overrides, 2027 may be unknown to chinese-calendar: then the
     publication is neither on time nor late."""

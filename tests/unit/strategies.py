@@ -389,3 +389,49 @@ def assert_team_invariants(selections: Sequence[Selection], lib: Library,
                 assert any(skill in drawable[m].expertise for m in members), s
     if cap is not None:
         assert all(v <= cap for v in load.values()), (cap, load)
+
+
+# ---------------------------------------------------------------- risk classes and history
+
+CREDIT_TAGS = ("", "", "", "良好", "环保诚信", "警示", "不良", "环保诚信企业", "警示企业",
+               "环保不良企业", "环保良好企业")
+GRADE_TAGS = ("", "", "", "A", "B", "C", "D")
+COLUMN_CLASSES = ("", "", "", "", "", "A", "B", "C", "D")
+
+
+@st.composite
+def risky_libraries(draw, **kw) -> Library:
+    """``libraries(**kw)`` whose objects carry 环境信用评级, 绩效分级, 正面清单 and, for
+    some, the 信用风险分类 column: a mix where every class occurs, a library of mostly
+    class A (where the ratio floor tops the strata up), or no tags at all."""
+    lib = draw(libraries(**kw))
+    profile = draw(st.sampled_from(("mixed", "mixed", "mostly_a", "untagged")))
+    credit, grade, column = {
+        "mixed": (CREDIT_TAGS, GRADE_TAGS, COLUMN_CLASSES),
+        "mostly_a": (("环保诚信", "环保诚信", "", "良好"), ("A", ""), ("", "", "A", "A", "B")),
+        "untagged": (("",), ("",), ("",)),
+    }[profile]
+    tags = draw(st.lists(st.tuples(st.sampled_from(credit), st.sampled_from(grade),
+                                   st.integers(0, 9), st.sampled_from(column)),
+                         min_size=len(lib.objects), max_size=len(lib.objects)))
+    objects = tuple(replace(o, credit=c, grade=g, positive=p == 9 and profile != "untagged",
+                            risk=k)
+                    for o, (c, g, p, k) in zip(lib.objects, tags))
+    return replace(lib, objects=objects)
+
+
+@st.composite
+def imported_history(draw, lib: Library, first: int = 2024, last: int = 2026,
+                     max_rows: int = 150) -> dict[str, list[tuple[int, int, int]]]:
+    """Inspections imported from a bureau's old system: per USCC, (年度, 季度, 检查结论
+    number 1–6), at most one per object and quarter."""
+    if not lib.objects:
+        return {}
+    rows = draw(st.lists(st.tuples(st.integers(0, len(lib.objects) - 1),
+                                   st.integers(first, last), st.integers(1, 4),
+                                   st.sampled_from((1, 1, 1, 1, 2, 2, 3, 4, 5, 6))),
+                         max_size=max_rows, unique_by=lambda r: (r[0], r[1], r[2])))
+    out: dict[str, list[tuple[int, int, int]]] = {}
+    for i, y, q, c in rows:
+        out.setdefault(lib.objects[i].uscc, []).append((y, q, c))
+    return out

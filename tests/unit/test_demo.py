@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from datetime import date
 
 import pytest
 from openpyxl import load_workbook
@@ -14,8 +15,9 @@ from bot.domain.uscc import is_valid_uscc, permit_problem
 
 ENTERPRISE_KEYS = {
     "name", "uscc", "category", "industry", "pollutants", "permit_no", "permit_class",
-    "region", "basin", "lng", "lat", "status", "started_on", "products", "credit_rating",
-    "positive_list", "performance_grade", "address", "contact", "phone",
+    "region", "authority", "basin", "lng", "lat", "status", "started_on", "products",
+    "credit_rating", "positive_list", "performance_grade", "risk_class", "address", "contact",
+    "phone",
 }
 INSPECTOR_KEYS = {
     "name", "cert", "unit", "department", "position", "level", "region", "years",
@@ -23,14 +25,16 @@ INSPECTOR_KEYS = {
 }
 ENTERPRISE_HEADER = [
     "企业名称", "统一社会信用代码", "监管类别", "行业类别", "污染类型", "排污许可证编号",
-    "排污许可管理类别", "行政区划", "所属流域", "经度", "纬度", "生产状态", "投产时间",
-    "产品及生产规模", "环境信用评级", "正面清单", "绩效分级", "地址", "联系人", "联系电话",
+    "排污许可管理类别", "行政区划", "所属机关", "所属流域", "经度", "纬度", "生产状态", "投产时间",
+    "产品及生产规模", "环境信用评级", "正面清单", "绩效分级", "信用风险分类", "地址", "联系人",
+    "联系电话",
 ]
 INSPECTOR_HEADER = [
     "姓名", "执法证号", "单位", "部门", "职务岗位", "执法等级", "所在区域", "工作年限",
     "业务专长", "人员类型", "状态", "角色", "消息账号", "手机号",
 ]
 CONFLICT_HEADER = ["执法证号", "统一社会信用代码", "关系说明"]
+HISTORY_HEADER = ["年度", "季度", "统一社会信用代码", "检查日期", "检查结论", "任务名称", "检查人员"]
 TOWNS = {"城关镇", "亢村镇", "史庄镇", "照镜镇", "黄堤镇", "中和镇", "徐营镇", "冯庄镇",
          "大新庄乡", "太山乡", "位庄乡"}
 
@@ -171,9 +175,9 @@ def test_conflicts_reference_existing_records(lib):
 
 def test_write_xlsx(tmp_path, lib):
     paths = write_library(tmp_path / "x")
-    assert set(paths) == {"enterprises", "inspectors", "conflicts"}
+    assert set(paths) == {"enterprises", "inspectors", "conflicts", "history"}
     expected = {"enterprises": ENTERPRISE_HEADER, "inspectors": INSPECTOR_HEADER,
-                "conflicts": CONFLICT_HEADER}
+                "conflicts": CONFLICT_HEADER, "history": HISTORY_HEADER}
     for name, path in paths.items():
         assert path.suffix == ".xlsx" and path.exists()
         rows = list(load_workbook(path, read_only=True).active.iter_rows(values_only=True))
@@ -192,7 +196,7 @@ def test_write_xlsx(tmp_path, lib):
 def test_write_csv(tmp_path, lib):
     paths = write_library(tmp_path, seed=410724, fmt="csv")
     expected = {"enterprises": ENTERPRISE_HEADER, "inspectors": INSPECTOR_HEADER,
-                "conflicts": CONFLICT_HEADER}
+                "conflicts": CONFLICT_HEADER, "history": HISTORY_HEADER}
     for name, path in paths.items():
         assert path.suffix == ".csv"
         assert path.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -205,6 +209,45 @@ def test_write_csv(tmp_path, lib):
     p = lib["inspectors"][0]
     assert first["执法证号"] == p["cert"] and first["业务专长"] == "、".join(p["expertise"])
     assert first["工作年限"] == str(p["years"])
+
+
+def test_some_objects_carry_a_risk_class_and_all_an_authority(lib):
+    ents = lib["enterprises"]
+    filled = [e["risk_class"] for e in ents if e["risk_class"]]
+    assert set(filled) <= {"A", "B", "C", "D"} and set(filled) >= {"A", "B", "C"}
+    assert 0.1 * len(ents) <= len(filled) <= 0.3 * len(ents)
+    assert all(e["authority"] for e in ents)
+
+
+def test_three_years_of_history_before_the_current_quarter():
+    today = date(2027, 2, 10)
+    lib = make_library(today=today)
+    rows = lib["history"]
+    periods = sorted({(r["year"], r["quarter"]) for r in rows})
+    assert periods[0] == (2024, 1) and periods[-1] == (2026, 4) and len(periods) == 12
+    live = {e["uscc"]: e for e in lib["enterprises"] if e["status"] != "关闭"}
+    officers = {p["cert"] for p in lib["inspectors"] if p["department"] == "生态环境"}
+    seen = set()
+    for r in rows:
+        assert r["uscc"] in live
+        first = date(r["year"], 3 * r["quarter"] - 2, 1)
+        assert first <= r["inspected_on"] < today
+        assert (r["inspected_on"].month - 1) // 3 + 1 == r["quarter"]
+        assert r["conclusion"] in W.CONCLUSIONS
+        assert r["task_name"] == f"新乡市生态环境局获嘉分局{r['year']}年第{r['quarter']}季度随机抽查"
+        assert len(r["inspectors"]) == 2 and set(r["inspectors"]) <= officers
+        key = (r["year"], r["quarter"], r["uscc"])
+        assert key not in seen
+        seen.add(key)
+    # key objects about once a year, special ones about twice, general about once in 3 years
+    per = Counter(r["uscc"] for r in rows)
+    key = [u for u, e in live.items() if e["category"] == "重点监管"]
+    special = [u for u, e in live.items() if e["category"] == "特殊监管"]
+    general = [u for u, e in live.items() if e["category"] == "一般监管"]
+    assert all(per[u] >= 2 for u in key) and all(per[u] >= 5 for u in special)
+    assert sum(per[u] >= 1 for u in general) >= 0.9 * len(general)
+    assert Counter(r["conclusion"] for r in rows)["发现问题已责令整改"] > 0
+    assert make_library(today=today) == lib
 
 
 def test_write_rejects_unknown_format(tmp_path):

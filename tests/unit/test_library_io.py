@@ -57,10 +57,10 @@ def csv_file(tmp_path: Path, rows: list[list], name: str = "f.csv",
 def ent(**kw) -> dict:
     """A full enterprise record as parse returns it, defaults filled."""
     rec = {"name": "", "uscc": "", "category": "", "industry": "", "pollutants": [],
-           "permit_no": "", "permit_class": "", "region": "", "basin": "", "lng": None,
-           "lat": None, "status": "在产", "started_on": "", "products": "",
+           "permit_no": "", "permit_class": "", "region": "", "authority": "", "basin": "",
+           "lng": None, "lat": None, "status": "在产", "started_on": "", "products": "",
            "credit_rating": "", "positive_list": False, "performance_grade": "",
-           "address": "", "contact": "", "phone": ""}
+           "risk_class": "", "address": "", "contact": "", "phone": ""}
     assert set(kw) <= set(rec)
     rec.update(kw)
     return rec

@@ -143,3 +143,45 @@ def test_the_plan_is_what_the_draw_does_under_perfect_execution(n, rules):
         ids = [u for u in draws if u[0] == cat.name[0]]
         assert len(ids) == n[cat]
         assert all(draws[u] >= plan.total(cat).least for u in ids)
+
+
+# ---------------------------------------------------------------- risk classes
+
+class_counts = st.fixed_dictionaries({
+    c: st.fixed_dictionaries({k: st.integers(0, hi) for k in "ABCD"})
+    for c, hi in ((K, 60), (G, 200), (S, 20))})
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(class_counts, st.one_of(st.just(Rules()), rule_sets))
+def test_plan_by_risk_class(classes, rules):
+    n = {c: sum(v.values()) for c, v in classes.items()}
+    plan = make_plan(2027, n, rules, classes)
+    for cat in Category:
+        r = rules.ratio(cat)
+        for q in (1, 2, 3, 4):
+            cell = plan.cell(q, cat)
+            assert [k.risk_class for k in cell.classes] == ["D", "C", "B", "A"]
+            assert sum(k.visits for k in cell.classes) == cell.visits
+            assert sum(k.objects for k in cell.classes) == cell.objects
+            assert cell.visits >= min(n[cat], ceil_ratio(r, n[cat]))
+            for k in cell.classes:     # each stratum at least ⌈r·m_k·N_k⌉ every quarter
+                assert k.eligible == classes[cat][k.risk_class]
+                target = min(k.eligible, ceil_ratio(r * rules.factor(k.risk_class), k.eligible))
+                assert target <= k.visits <= k.eligible
+        year = plan.total(cat)
+        assert year.visits == sum(plan.cell(q, cat).visits for q in (1, 2, 3, 4))
+        if cat is K:
+            assert year.objects == n[cat]
+            assert n[cat] == 0 or year.least >= rules.key_per_year
+        if cat is S:
+            assert year.objects == n[cat]
+            assert n[cat] == 0 or year.least >= rules.special_per_year
+    # all of class B: the plan of the quota rule (家 and 家次 per quarter and category)
+    plain = make_plan(2027, n, rules)
+    all_b = make_plan(2027, n, rules, {c: {"B": n[c]} for c in Category})
+    for a, b in zip(plain.quarters, all_b.quarters):
+        assert [(c.visits, c.objects) for c in a.cells] == [(c.visits, c.objects)
+                                                            for c in b.cells]
+    assert [(c.visits, c.objects, c.least) for c in plain.totals] == \
+        [(c.visits, c.objects, c.least) for c in all_b.totals]
