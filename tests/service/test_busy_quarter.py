@@ -147,7 +147,7 @@ async def test_busy_quarter(bot):
     page2 = next(b["key"] for b in list_card.card["buttons"] if b["text"] == "下一页")
     await q.press(busiest, list_card.id, page2)
     assert (await q.received())[busiest] == before[busiest]            # same message, page 2
-    assert "第 2/2 页" in (await q.inbox(busiest))[list_card.id].card["title"]
+    assert "第 2/" in (await q.inbox(busiest))[list_card.id].card["title"]
 
     # ---- everyone accepts; a second tap on an old 接收 answers the state, changes nothing
     for a in inspectors + admins:
