@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast install browser clean
+.PHONY: demo test test-fast lint install browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test: $(STAMP) browser
 # marked slow and with an eighth of the property examples (no PostgreSQL, no browser).
 test-fast: $(STAMP)
 	SSJ_HYPOTHESIS_FAST=1 $(BIN)/python -m pytest -q -m "not postgres and not slow" tests/unit tests/service
+
+# The gate: ruff (lint and format), mypy, the import layers (docs/architecture.md).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m tests.layers
 
 # Debian's Chromium for tests/e2e (driven by playwright; never `playwright install`).
 # Nothing to do when /usr/bin/chromium is there. The CJK font makes screenshots readable.

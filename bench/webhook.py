@@ -167,9 +167,9 @@ class PhaseTimers:
     def install(self) -> None:
         from bot.dispatch import Dispatcher
         from bot.services.outbox import Relay
-        from bot.wecom import xmlcodec
-        from bot.wecom.adapter import WeComAdapter
-        from bot.wecom.crypto import WeComCrypto
+        from bot.messengers.wecom import xmlcodec
+        from bot.messengers.wecom.adapter import WeComAdapter
+        from bot.messengers.wecom.crypto import WeComCrypto
 
         self.wrap_async(WeComAdapter, "app_callback", "request: adapter.app_callback (all)")
         self.wrap_sync(xmlcodec, "parse_envelope", "request: xmlcodec.parse_envelope")
@@ -392,7 +392,7 @@ class Prepared:
 
 def make_callbacks(n: int, cfg: dict, user: str) -> Prepared:
     """``n`` distinct, signed and encrypted WeCom text callbacks (unique MsgId and nonce)."""
-    from bot.wecom.crypto import WeComCrypto
+    from bot.messengers.wecom.crypto import WeComCrypto
 
     crypto = WeComCrypto(cfg["token"], cfg["aes_key"], CORP_ID)
     now = int(time.time())

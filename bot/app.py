@@ -144,10 +144,10 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         app[SENDER] = sender
     app.cleanup_ctx.extend([_database, _dispatcher])
     app.router.add_get("/healthz", _health)
-    from bot import public
+    from bot.web import public
     public.install(app, SESSIONS, SETTINGS)   # /public/…: published tasks and plans, no login
     if settings.web_chat:
-        from bot.webchat import WebChat, WebChatSender
+        from bot.messengers.webchat.adapter import WebChat, WebChatSender
 
         async def _webchat(app: web.Application):
             if SENDER not in app and not wecom_enabled(settings):
@@ -167,7 +167,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         app.router.add_post("/chat/login", _via_chat("login_post"))
         app.router.add_post("/chat/logout", _via_chat("logout"))
     if wecom_enabled(settings):
-        from bot.wecom.setup import install
+        from bot.messengers.wecom.setup import install
         install(app, settings, (SESSIONS, DISPATCHER, SENDER))
     app.cleanup_ctx.append(_relay)
     if settings.publish_endpoint:   # the push to the national credit publicity system

@@ -9,7 +9,10 @@ from fractions import Fraction
 from urllib.parse import urlsplit
 
 from bot.domain.model import DEFAULT_LOW_CREDIT, DEFAULT_RISK_FACTORS, RISK_CLASSES, Rules
-from storage.db import database_url
+
+# storage/db.py has the same default (it resolves a URL when none is passed).
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ssj.db"
+
 
 
 def _env(name: str, default: str) -> str:
@@ -132,7 +135,7 @@ class Settings:
     @classmethod
     def from_env(cls, db: str | None = None) -> "Settings":
         return cls(
-            database_url=database_url(db),
+            database_url=db or os.environ.get("SSJ_DATABASE_URL") or DEFAULT_DATABASE_URL,
             bureau_name=_env("SSJ_BUREAU_NAME", cls.bureau_name),
             region=_env("SSJ_REGION", cls.region),
             region_code=_env("SSJ_REGION_CODE", cls.region_code),

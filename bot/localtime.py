@@ -8,9 +8,11 @@ leases, retry times) keep the server's clock among themselves.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 
-from storage.audit import CST
+# China Standard Time: UTC+8 all year.
+CST = timezone(timedelta(hours=8))
+
 
 
 def now() -> datetime:

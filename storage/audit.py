@@ -18,15 +18,16 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.localtime import CST
+
 from .models import AuditRow
 
 GENESIS = "0" * 64
-CST = timezone(timedelta(hours=8))
 _LOCK_KEY = 0x55A1D17  # advisory lock id for audit appends
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import library_io
+from bot.sheets import library_io
 from bot.text import t
-from bot.xlsx import library_rows, write_xlsx
+from bot.sheets.xlsx import library_rows, write_xlsx
 from storage import repo
 
 from .draws import current_selections, valid_draw

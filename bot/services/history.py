@@ -26,7 +26,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import library_io, localtime
+from bot import localtime
+from bot.sheets import library_io
 from bot.config import Settings
 from bot.domain import results as rules
 from bot.text import t
@@ -208,7 +209,7 @@ async def export(session: AsyncSession, path) -> int:
             for r in rows:
                 writer.writerow([_csv(v) for v in r])
     else:
-        from bot.xlsx import write_xlsx
+        from bot.sheets.xlsx import write_xlsx
         write_xlsx(path, [(t("library.kind_name", kind=KIND), headers, rows)])
     return len(rows)
 

@@ -9,7 +9,7 @@ from typing import Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import localtime
-from bot import library_io
+from bot.sheets import library_io
 from bot.config import Settings
 from bot.text import t
 from storage import audit, repo

@@ -362,7 +362,7 @@ async def published_plan(session: AsyncSession, year: int) -> dict | None:
 
 def workbook(doc: dict, path) -> int:
     """The published record as .xlsx (for manual upload): results, summary, verification."""
-    from bot.xlsx import write_xlsx
+    from bot.sheets.xlsx import write_xlsx
 
     cols = ["no", "name", "uscc", "category", "risk_class", "drawn_for", "inspected_on",
             "items", "mode", "conclusion", "findings", "outcome", "departments"]

@@ -13,7 +13,7 @@ from bot.domain.draw import (ANY, DATE_FIELDS, NO, NUMBER_FIELDS, YES, as_date,
                              as_number, filter_parts)
 from bot.domain.model import Category, DomainError, Status, TaskSpec
 from bot.domain.risk import parse_class
-from bot.library_fields import ENTERPRISE_FIELDS
+from bot.sheets.library_fields import ENTERPRISE_FIELDS
 from bot.domain.periods import parse_task_id, plan_number, quarter_end, quarter_start
 from bot.text import t
 from storage import audit, repo

@@ -25,7 +25,7 @@ from .test_browser_quarter import WAIT, say
 @pytest.fixture
 def login_server(browser_available, tmp_path):
     """The real app on 127.0.0.1 with login on; ``invite(account)`` → (link, name)."""
-    from bot import webchat_login
+    from bot.messengers.webchat import login as webchat_login
     from storage.db import make_engine, session_factory
 
     async def prepare(db_url, settings):

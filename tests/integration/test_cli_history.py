@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import openpyxl
 
 from bot import localtime
-from bot.library_io import HEADERS
+from bot.sheets.library_io import HEADERS
 
 from .helpers import counts, query, ssj, ssj_json
 

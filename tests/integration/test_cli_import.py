@@ -7,7 +7,7 @@ import openpyxl
 import pytest
 
 from bot.demo import write_library
-from bot.library_io import HEADERS
+from bot.sheets.library_io import HEADERS
 from .helpers import counts, query, ssj
 
 

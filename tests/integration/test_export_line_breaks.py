@@ -9,7 +9,7 @@ import zipfile
 import openpyxl
 
 from bot.demo import write_library
-from bot.library_io import HEADERS
+from bot.sheets.library_io import HEADERS
 
 from .helpers import query, ssj
 

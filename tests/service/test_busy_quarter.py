@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.dispatch import Dispatcher
 from bot.messages import GROUP, PRIVATE, Inbound
 from bot.services import assignments, outbox
-from bot.webchat import WebChatSender
+from bot.messengers.webchat.adapter import WebChatSender
 from storage.models import RecusalRow, SelectionRow, TeamMemberRow
 from storage.models_chat import ChatMessage, ResultRow
 

@@ -80,7 +80,7 @@ async def _prepare(db_url: str, tmp_path, settings_):
 def serving(db_url: str, tmp_path, login: bool):
     from aiohttp import web
 
-    from bot import webchat_login
+    from bot.messengers.webchat import login as webchat_login
     from bot.app import SESSIONS, create_app
     from bot.config import Settings
     from bot.services import people
@@ -453,7 +453,7 @@ def endpoints(live: Live) -> dict:
         return m, target, headers, body, chunked, None if tidy else hosts(draw)
 
     def signed_bot(draw):
-        from bot.wecom.crypto import WeComCrypto
+        from bot.messengers.wecom.crypto import WeComCrypto
         q, enc = _signed(WeComCrypto(BOT_TOKEN, BOT_AES, ""), draw(bot_inner(live)), draw)
         wrap = draw(st.sampled_from(['{"encrypt": "%s"}'] * 3 + ['{"encrypt":"%s","x":1}',
                                      '{"encrypt": "%s", "encrypt": "%s"}', '[{"encrypt": "%s"}]']))
@@ -461,14 +461,14 @@ def endpoints(live: Live) -> dict:
         return q, wrap.replace("%s", enc.replace("/", slash)).encode()
 
     def signed_echo(draw):
-        from bot.wecom.crypto import WeComCrypto
+        from bot.messengers.wecom.crypto import WeComCrypto
         crypto = WeComCrypto(*draw(st.sampled_from([(TOKEN, AES, CORP), (BOT_TOKEN, BOT_AES, "")])))
         plain = draw(st.text(st.characters(codec="utf-8"), max_size=60))
         q, enc = _signed(crypto, plain, draw)
         return q + b"&echostr=" + urllib.parse.quote(enc, safe="").encode(), b""
 
     def signed_app(draw):
-        from bot.wecom.crypto import WeComCrypto
+        from bot.messengers.wecom.crypto import WeComCrypto
         q, enc = _signed(WeComCrypto(TOKEN, AES, CORP), draw(app_inner(live)), draw)
         return q, f"<xml><Encrypt><![CDATA[{enc}]]></Encrypt></xml>".encode()
 
@@ -563,7 +563,7 @@ def healthy(live: Live) -> None:
     me = next(a for a in live.accounts if a not in live.admins)
     if live.login:
         # a WeCom text "帮助": the answer goes out through (fake) WeCom
-        from bot.wecom.crypto import WeComCrypto
+        from bot.messengers.wecom.crypto import WeComCrypto
         crypto = WeComCrypto(TOKEN, AES, CORP)
         inner = (f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>{me}</FromUserName>"
                  f"<CreateTime>{int(time.time())}</CreateTime><MsgType>text</MsgType>"
@@ -626,7 +626,7 @@ def named(live: Live) -> list[tuple[str, int, tuple]]:
         ("statistics of year 0000", 404, get(b"/public/stats/0000")),
     ]
     if live.login:
-        from bot.wecom.crypto import WeComCrypto
+        from bot.messengers.wecom.crypto import WeComCrypto
         app, bot = WeComCrypto(TOKEN, AES, CORP), WeComCrypto(BOT_TOKEN, BOT_AES, "")
         q, enc = _signed(app, (
             f"<xml><ToUserName>{CORP}</ToUserName><FromUserName>{'u' * 300}</FromUserName>"

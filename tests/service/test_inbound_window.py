@@ -84,7 +84,7 @@ async def test_the_window_is_configurable(bot, aiohttp_client, aiohttp_server):
 
 
 async def test_a_bad_window_setting_is_refused_in_chinese(bot):
-    from bot.wecom.setup import ConfigError
+    from bot.messengers.wecom.setup import ConfigError
     settings = replace(bot.settings, wecom_corp_id=CORP, wecom_agent_id=AGENT,
                        wecom_secret="s", wecom_token=TOKEN, wecom_aes_key=AES,
                        wecom_max_age_seconds=0)

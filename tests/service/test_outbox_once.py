@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, update
 from bot.messages import Button, Card, Outbound
 from bot.services import outbox
 from bot.services.outbox import Identity, Relay, SendError
-from bot.webchat import WebChatSender
+from bot.messengers.webchat.adapter import WebChatSender
 from storage import inbound, migrate
 from storage.db import make_engine, session_factory
 from storage.models_chat import ChatMessage, InboundEvent, OutboxMessage, RelayInstance

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import webchat_login as login
+from bot.messengers.webchat import login
 from bot.app import SESSIONS, WebChatExposed, create_app
 from storage.models_chat import ChatMessage, InboundEvent, OutboxMessage
 from storage.models_webchat import WebChatInvite, WebChatSession

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.wecom.crypto import WeComCrypto
+from bot.messengers.wecom.crypto import WeComCrypto
 from storage.models import EnterpriseRow
 from storage.models_chat import InboundEvent, ResultRow
 

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from bot.messages import Button, Card, Outbound
 from bot.services import outbox
 from bot.services.outbox import Delivered, Relay
-from bot.wecom import cards
-from bot.wecom.api import WeComClient, WeComConfig
-from bot.wecom.sender import WeComSender
+from bot.messengers.wecom import cards
+from bot.messengers.wecom.api import WeComClient, WeComConfig
+from bot.messengers.wecom.sender import WeComSender
 from storage import migrate
 from storage.db import make_engine, session_factory
 from storage.models_chat import OutboxMessage

@@ -1,4 +1,4 @@
-"""The synthetic 获嘉县 library (bot/demo.py)."""
+"""The synthetic 获嘉县 library (bot/demo/__init__.py)."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
-from bot import demo_words as W
+from bot.demo import words as W
 from bot.demo import make_library, write_library
 from bot.domain.uscc import is_valid_uscc, permit_problem
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.domain.model import Category, Status
 from bot.domain.uscc import ALPHABET, check_char
-from bot.library_io import (HEADERS, KEYS, ParseResult, RowError, cell_text, parse,
+from bot.sheets.library_io import (HEADERS, KEYS, ParseResult, RowError, cell_text, parse,
                             parse_conflicts, parse_enterprises, parse_inspectors)
-from bot.xlsx import library_rows, text_width, write_xlsx
+from bot.sheets.xlsx import library_rows, text_width, write_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -427,7 +427,7 @@ def test_write_xlsx_format(tmp_path):
 
 def test_library_io_has_no_chinese_literals():
     """Reasons come from templates/text/import.j2, not from Python string literals."""
-    for name in ("bot/library_io.py", "bot/xlsx.py"):
+    for name in ("bot/sheets/library_io.py", "bot/sheets/xlsx.py"):
         tree = ast.parse((ROOT / name).read_text(encoding="utf-8"))
         docs = {id(n.body[0].value) for n in ast.walk(tree)
                 if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body

@@ -27,9 +27,9 @@ from wechatpy.enterprise.crypto import WeChatCrypto as PeerCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
 from bot.messages import Button, Card
-from bot.wecom import cards, xmlcodec
-from bot.wecom.crypto import CryptoError, WeComCrypto, decode_aes_key
-from bot.wecom.xmlcodec import CodecError
+from bot.messengers.wecom import cards, xmlcodec
+from bot.messengers.wecom.crypto import CryptoError, WeComCrypto, decode_aes_key
+from bot.messengers.wecom.xmlcodec import CodecError
 
 # --- published vectors ---------------------------------------------------------------
 

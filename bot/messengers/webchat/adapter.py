@@ -12,7 +12,7 @@ Who may use it:
   refuses to serve the web chat on any other address. Anyone at this machine may pick
   any person: that is the demo. When a messenger (WeCom) is configured the web chat
   takes no input at all;
-- with login, each person through their own session (bot/webchat_login.py): the API acts
+- with login, each person through their own session (bot/messengers/webchat/login.py): the API acts
   only as that person, ``user`` in a body or query must be theirs, no session is a 401.
 
 Every body and query passes bot/httpin.py first (size, nesting, ids, characters): bad
@@ -28,7 +28,8 @@ from aiohttp import web
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import httpin, webchat_login as login
+from bot import httpin
+from bot.messengers.webchat import login
 from bot.config import Settings, is_loopback, wecom_enabled
 from bot.domain.model import Role
 from bot.httpin import Refused

@@ -5,11 +5,11 @@ import argparse
 import sys
 
 from bot import localtime
-from bot.cli_commands import CliError, database
+from bot.cli.commands import CliError, database
 from bot.domain.model import DomainError
 from bot.messages import GROUP, Outbound
 from bot.services import outbox, publish_flow, publication as svc
-from bot.terminal import print_json
+from bot.cli.terminal import print_json
 from bot.text import domain_message, t
 
 

@@ -8,7 +8,7 @@ row that passed, plus every problem found, each with the row number the user see
 raises on bad input: an unreadable file is a file-level error (``row`` None). An
 import is all or nothing, so callers write ``rows`` only when ``errors`` is empty.
 
-The columns and the checks of each cell are in ``bot.library_fields``.
+The columns and the checks of each cell are in ``bot.sheets.library_fields``.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 
-from bot.library_fields import FIELDS, HEADERS, KEYS, ROW_CHECKS, UNIQUE, UNIQUE_MAY_BE_EMPTY, Bad
+from bot.sheets.library_fields import FIELDS, HEADERS, KEYS, ROW_CHECKS, UNIQUE, UNIQUE_MAY_BE_EMPTY, Bad
 from bot.text import t
 
 __all__ = ["RowError", "ParseResult", "HEADERS", "KEYS", "KINDS", "parse",

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot import localtime
 from bot.config import Settings
 from bot.services import draw_flow, draws, export, library as library_svc, recusals
-from bot.terminal import Progress, print_json, table
+from bot.cli.terminal import Progress, print_json, table
 from bot.text import t
 from storage import migrate, repo
 from storage.db import make_engine, session_factory
@@ -332,7 +332,7 @@ async def serve(args) -> int:
     if args.web_chat:
         from dataclasses import replace
         settings = replace(settings, web_chat=True)
-    from bot.wecom.setup import ConfigError
+    from bot.messengers.wecom.setup import ConfigError
     try:
         app = create_app(settings, settle_heap=True)
     except (ConfigError, WebChatExposed) as exc:   # refused before anything listens

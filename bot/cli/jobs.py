@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.cli_commands import CliError, database
-from bot.terminal import print_json, table
+from bot.cli.commands import CliError, database
+from bot.cli.terminal import print_json, table
 from bot.text import t
 
 

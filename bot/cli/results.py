@@ -3,10 +3,10 @@ from __future__ import annotations
 
 
 from bot import localtime
-from bot.cli_commands import CliError, database, today
+from bot.cli.commands import CliError, database, today
 from bot.domain import results as rules
 from bot.services import results as svc
-from bot.terminal import print_json
+from bot.cli.terminal import print_json
 from bot.text import t
 
 FOLLOWUP_OPTS = {"rectification": "rectification", "rectify_by": "rectify_by",

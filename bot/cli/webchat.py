@@ -8,9 +8,9 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime, timezone
 
-from bot import webchat_login as login
-from bot.cli_commands import CliError, database
-from bot.terminal import print_json, table
+from bot.messengers.webchat import login
+from bot.cli.commands import CliError, database
+from bot.cli.terminal import print_json, table
 from bot.text import t
 from storage.audit import CST
 

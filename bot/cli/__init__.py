@@ -1,4 +1,4 @@
-"""The ``ssj`` command: argument parsing and dispatch. Commands live in cli_commands."""
+"""The ``ssj`` command: argument parsing and dispatch. Commands live in the modules beside this one."""
 from __future__ import annotations
 
 import argparse
@@ -6,16 +6,16 @@ import asyncio
 import os
 import sys
 
-from bot import cli_commands as cmd
-from bot import cli_audit, cli_calendar, cli_results
-from bot import cli_jobs
-from bot import cli_outbox, cli_plan
-from bot import cli_publish
-from bot import cli_tasks
-from bot import cli_stats
-from bot import cli_webchat
+from bot.cli import commands as cmd
+from bot.cli import audit as cli_audit, calendar as cli_calendar, results as cli_results
+from bot.cli import jobs as cli_jobs
+from bot.cli import outbox as cli_outbox, plan as cli_plan
+from bot.cli import publish as cli_publish
+from bot.cli import tasks as cli_tasks
+from bot.cli import stats as cli_stats
+from bot.cli import webchat as cli_webchat
 from bot.domain.model import DomainError
-from bot.terminal import chinese_argparse
+from bot.cli.terminal import chinese_argparse
 from bot.text import domain_message, t
 
 
@@ -138,6 +138,3 @@ def main(argv: list[str] | None = None) -> int:
         print(t("cli.unexpected", error=f"{type(exc).__name__}: {exc}"), file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -7,7 +7,7 @@ same seed (and day) always gives the same library. Some objects carry a 信用�
 before the current one), so risk classes, the 3-year rule and "never drawn" have a past
 from the first draw on. ``write_library(directory)`` writes the four import files
 (.xlsx, or .csv in UTF-8 with BOM) with the Chinese header rows the importer expects.
-All names, codes and numbers are invented; word lists live in ``bot/demo_words.py``.
+All names, codes and numbers are invented; word lists live in ``bot/demo/words.py``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import random
 from datetime import date
 from pathlib import Path
 
-from bot import demo_words as W
+from bot.demo import words as W
 from bot.domain.uscc import ALPHABET, check_char
 
 REGION_CODE = "410724"

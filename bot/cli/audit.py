@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.cli_commands import CliError, database
+from bot.cli.commands import CliError, database
 from bot.services import audit_check
-from bot.terminal import print_json, table
+from bot.cli.terminal import print_json, table
 from bot.text import t
 from storage import audit
 from storage.models import AuditRow

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli_commands import CliError, database
+from bot.cli.commands import CliError, database
 from bot.services import plan as svc
-from bot.terminal import print_json, table
+from bot.cli.terminal import print_json, table
 from bot.text import t
 
 

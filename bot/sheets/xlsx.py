@@ -21,7 +21,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from bot.library_fields import KEYS, NO, YES
+from bot.sheets.library_fields import KEYS, NO, YES
 
 LIST_SEP = "、"
 MIN_WIDTH, MAX_WIDTH = 6, 60

@@ -1,4 +1,4 @@
-"""Word lists for the synthetic 获嘉县 demo library (bot/demo.py).
+"""Word lists for the synthetic 获嘉县 demo library (bot/demo/__init__.py).
 
 Everything here is made-up sample DATA, not user-interface text: company 字号, village
 and road names, personal names and numbers are invented. Township names and the

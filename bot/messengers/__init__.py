@@ -1,0 +1,1 @@
+"""The messengers: each translates between bot.messages and one network, nothing more."""

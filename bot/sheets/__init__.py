@@ -1,0 +1,1 @@
+"""Spreadsheets in and out: library import files, exports."""

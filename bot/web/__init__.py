@@ -1,0 +1,1 @@
+"""Public pages (社会公众, no login)."""
