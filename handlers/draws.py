@@ -17,7 +17,8 @@ from bot import keys
 from bot.messages import Button, Card
 from bot.services import draw_flow, draws
 from bot.text import render, t
-from storage import audit, repo
+from storage import audit
+from storage.repos import draws as draws_repo
 from storage.models import AuditRow, DrawRow
 
 from .router import Ctx, Router
@@ -61,7 +62,7 @@ async def entropy(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("chat.entropy_usage"))
         return
     row = await draws.set_entropy(ctx.session, task_id, text, _actor(ctx))
-    redraw = await repo.draw_with_status(ctx.session, task_id, "valid") is not None
+    redraw = await draws_repo.draw_with_status(ctx.session, task_id, "valid") is not None
     ctx.reply(t("admin.entropy_recorded_redraw" if redraw else "chat.entropy_recorded",
                 task=task_id, entropy=row.entropy))
 
@@ -113,7 +114,7 @@ async def redraw(ctx: Ctx, rest: str) -> None:
     request = await audit.append(ctx.session, _actor(ctx), "draw.redraw_request", valid.task_id,
                                  {"draw_id": row.id, "commitment": row.commitment,
                                   "void_draw_id": valid.id, "reason": reason})
-    total = len(await repo.selections(ctx.session, valid.id))
+    total = len(await draws_repo.selections(ctx.session, valid.id))
     drawn_on = valid.drawn_at.date().isoformat() if valid.drawn_at else "—"
     body = render("chat/redraw_confirm.j2", task=valid.task_id, valid=valid, row=row,
                   total=total, drawn_on=drawn_on, reason=reason)
@@ -132,7 +133,7 @@ async def _open_request(ctx: Ctx, key: str) -> tuple[str, dict] | None:
     data = json.loads(req.data)
     cancelled = list((await ctx.session.execute(select(AuditRow.data).where(
         AuditRow.action == "draw.redraw_cancel", AuditRow.subject == req.subject))).scalars())
-    valid = await repo.draw_with_status(ctx.session, req.subject, "valid")
+    valid = await draws_repo.draw_with_status(ctx.session, req.subject, "valid")
     prepared = await ctx.session.get(DrawRow, data["draw_id"])
     if (any(json.loads(c).get("request") == req.id for c in cancelled)
             or valid is None or valid.id != data["void_draw_id"]

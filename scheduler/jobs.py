@@ -30,7 +30,7 @@ from bot.domain.workdays import Calendar
 from bot.messages import Outbound
 from bot.services import calendar as calendar_svc, draw_flow, draws, notify, outbox
 from bot.text import domain_message, render, t
-from storage import repo
+from storage.repos import draws as draws_repo
 from storage.models import EnterpriseRow
 
 from .claims import local
@@ -141,10 +141,10 @@ async def _quarter_open_due(session, settings, now, cal) -> list[Due]:
 async def quarter_open(ctx: JobCtx) -> dict:
     """Auto draw (SSJ_AUTO_DRAW=1) or remind every 管理员 to run 抽查; once drawn, nothing."""
     s, task_id = ctx.session, ctx.period
-    valid = await repo.draw_with_status(s, task_id, "valid")
+    valid = await draws_repo.draw_with_status(s, task_id, "valid")
     if valid is not None:
         return {"already_drawn": valid.id}
-    prepared = await repo.draw_with_status(s, task_id, "prepared")
+    prepared = await draws_repo.draw_with_status(s, task_id, "prepared")
     year, quarter = int(task_id[:4]), int(task_id[-1])
     name = t("task.quarterly_name", org=ctx.settings.bureau_name, year=year, quarter=quarter)
     info = dict(task=task_id, task_name=name, day=ctx.due.due_at.date().isoformat(),

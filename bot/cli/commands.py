@@ -10,7 +10,8 @@ from bot.config import Settings
 from bot.services import draw_flow, draws, export, library as library_svc, recusals
 from bot.cli.terminal import Progress, print_json, table
 from bot.text import t
-from storage import migrate, repo
+from storage import migrate
+from storage.repos import draws as draws_repo, library as library_repo
 from storage.db import make_engine, session_factory
 
 
@@ -149,7 +150,7 @@ def _print_draw(doc: dict, names: dict) -> None:
 async def _show(s, task_id) -> tuple[dict, dict]:
     task, row = await draws.valid_draw(s, task_id)
     doc = draws.as_json(task.id, row, await draws.current_selections(s, row))
-    names = {p.cert: p.name for p in await repo.inspectors(s)}
+    names = {p.cert: p.name for p in await library_repo.inspectors(s)}
     return doc, names
 
 
@@ -275,7 +276,7 @@ async def demo_data(args) -> int:
 async def items(args) -> int:
     async with database(args) as (_, sf, _e):
         async with sf() as s:
-            rows = await repo.items(s)
+            rows = await library_repo.items(s)
     table([t("cli.col", name=c) for c in ("seq", "item", "target")],
           [[i.seq, i.name, i.target] for i in rows], max_col=60)
     return 0
@@ -289,7 +290,7 @@ async def library(args) -> int:
                 classes = await draws.current_classes(s, settings, year)
                 cols = ["uscc", "name", "category", "status", "region", "risk_class"]
                 rows = [[getattr(e, c) for c in cols[:-1]] + [classes.get(e.uscc, "")]
-                        for e in await repo.enterprises(s)
+                        for e in await library_repo.enterprises(s)
                         if not args.uscc or e.uscc == args.uscc.strip().upper()]
             elif args.kind == "history":
                 from bot.services import history
@@ -304,15 +305,15 @@ async def library(args) -> int:
                          e.inspected_on or "—", e.conclusion or "—",
                          t("cli.source", source=e.source, task=e.task_id)] for e in found]
             elif args.kind == "inspectors":
-                counts = await repo.inspections_per_inspector(s, args.year or today().year)
+                counts = await draws_repo.inspections_per_inspector(s, args.year or today().year)
                 cols = ["cert", "name", "department", "role", "duty", "expertise",
                         "msg_account", "count"]
                 rows = [[p.cert, p.name, p.department, p.role, p.duty, "、".join(p.expertise),
                          p.msg_account or "", counts.get(p.cert, 0)]
-                        for p in await repo.inspectors(s)]
+                        for p in await library_repo.inspectors(s)]
             else:
                 cols = ["cert", "uscc"]
-                rows = [[c.cert, c.uscc] for c in await repo.conflicts(s)]
+                rows = [[c.cert, c.uscc] for c in await library_repo.conflicts(s)]
     if args.json:
         print_json([dict(zip(cols, r)) for r in rows])
     else:

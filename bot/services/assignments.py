@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.items import applicable
 from bot.domain.model import DomainError
 from bot.domain.results import State, least_advanced, offsite_allowed
-from storage import repo
+from storage.repos import common as common_repo, draws as draws_repo, library as library_repo
 from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
                             TeamMemberRow)
 from storage.models_chat import ResultRow
@@ -66,14 +66,14 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
     draw = await session.get(DrawRow, sel.draw_id) if sel else None
     if sel is None or draw is None or draw.status != "valid":
         raise DomainError("no_assignment", ref=ref)
-    members = (await repo.active_members(session, [ref])).get(ref, [])
+    members = (await draws_repo.active_members(session, [ref])).get(ref, [])
     if cert is not None and cert not in [m.cert for m in members]:
         raise DomainError("not_your_assignment", ref=ref)
     task = await session.get(TaskRow, sel.task_id)
     ent = await session.scalar(select(EnterpriseRow).where(EnterpriseRow.uscc == sel.uscc))
     people = {p.cert: p for p in (await session.execute(select(InspectorRow).where(
         InspectorRow.cert.in_([m.cert for m in members])))).scalars()}
-    items = [(i.seq, i.name, i.pollutant) for i in await repo.items(session)]
+    items = [(i.seq, i.name, i.pollutant) for i in await library_repo.items(session)]
     pollutants = list(ent.pollutants or []) if ent else []
     results = list((await session.execute(select(ResultRow).where(
         ResultRow.selection_id == ref))).scalars())
@@ -94,7 +94,7 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         offsite_allowed(ent.credit_rating if ent else "", ent.performance_grade if ent else "",
                         bool(ent and ent.positive_list), sel.risk_class or ""),
         bool(mine and mine.accepted_at), status,
-        repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
+        common_repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
         member_status, {m.cert: m.accepted_at is not None for m in members},
         task.status == "published", {m.cert: m.department for m in members},
         {**{m.department: None for m in members}, **{r.department: r for r in results}},
@@ -125,6 +125,6 @@ async def accept(session: AsyncSession, ref: int, cert: str, now: datetime) -> b
 
 
 async def draw_members(session: AsyncSession, draw_id: int) -> dict[int, list[str]]:
-    sels = await repo.selections(session, draw_id)
-    members = await repo.active_members(session, [s.id for s in sels])
+    sels = await draws_repo.selections(session, draw_id)
+    members = await draws_repo.active_members(session, [s.id for s in sels])
     return {s.id: [m.cert for m in members.get(s.id, [])] for s in sels}

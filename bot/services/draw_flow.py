@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.messages import Outbound
 from bot.text import t
-from storage import repo
+from storage.repos import draws as draws_repo
 from storage.models import DrawRow
 
 from . import draws, notify, outbox, people
@@ -24,8 +24,8 @@ async def run_and_notify(session: AsyncSession, settings: Settings, task_id: str
                          reason: str = "", progress=None) -> DrawRow:
     voided = None
     if redraw:
-        task = await repo.task(session, (task_id or "").strip().upper())
-        voided = await repo.draw_with_status(session, task.id, "valid") if task else None
+        task = await draws_repo.task(session, (task_id or "").strip().upper())
+        voided = await draws_repo.draw_with_status(session, task.id, "valid") if task else None
     row = await draws.run(session, settings, task_id, actor, today, entropy, redraw, reason,
                           progress)
     told = await void_notices(session, voided, reason) if voided is not None else []

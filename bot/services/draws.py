@@ -22,7 +22,8 @@ from bot.domain.model import (Category, DomainError, Duty, Enterprise, History, 
 from bot.domain.results import Conclusion
 from bot.domain.risk import PROBLEMS
 from bot.domain.tickets import check_reveal, commitment, make_seed
-from storage import audit, repo
+from storage import audit
+from storage.repos import common as common_repo, draws as draws_repo, library as library_repo, results as results_repo
 from storage.models import DrawRow, SelectionRow, TaskRow, TeamMemberRow
 
 from .tasks import ensure_task, existing_task, spec_for
@@ -67,13 +68,13 @@ async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
     count: dict[str, int] = {}
     imported: dict[str, int] = {}
     last: dict[str, tuple] = {}
-    for uscc, drawn_at, task_year, task_quarter, sel_id in await repo.valid_draw_history(session):
+    for uscc, drawn_at, task_year, task_quarter, sel_id in await draws_repo.valid_draw_history(session):
         if task_year == year:
             count[uscc] = count.get(uscc, 0) + 1
         key = (task_year, task_quarter or 1, 1, drawn_at or datetime.min, sel_id)
         if uscc not in last or key > last[uscc]:
             last[uscc] = key
-    old_rows = await repo.imported_history(session)
+    old_rows = await library_repo.imported_history(session)
     by_id = {}
     problems: dict[str, set] = {}
     for h in old_rows:
@@ -88,12 +89,12 @@ async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
         number = _problem(h.conclusion)
         if number and h.year >= year - 1:
             problems.setdefault(h.uscc, set()).add((h.year, number))
-    for uscc, inspected_on, conclusion, _ref, _dept in await repo.reviewed_results(session,
+    for uscc, inspected_on, conclusion, _ref, _dept in await results_repo.reviewed_results(session,
                                                                                    year - 1):
         number = _problem(conclusion)
         if number:
-            problems.setdefault(uscc, set()).add((repo.as_date(inspected_on).year, number))
-    teams = await repo.active_members(session, [k[4] for k in last.values() if k[2] == 1])
+            problems.setdefault(uscc, set()).add((common_repo.as_date(inspected_on).year, number))
+    teams = await draws_repo.active_members(session, [k[4] for k in last.values() if k[2] == 1])
     out = {}
     for u in set(last) | set(problems):
         k = last.get(u)
@@ -112,7 +113,7 @@ async def current_classes(session: AsyncSession, settings: Settings, year: int,
                           pool: list[Enterprise] | None = None) -> dict[str, str]:
     """{USCC: 信用风险分类} as a draw of ``year`` would derive them now."""
     from bot.domain.risk import classify
-    pool = pool if pool is not None else [enterprise(e) for e in await repo.enterprises(session)]
+    pool = pool if pool is not None else [enterprise(e) for e in await library_repo.enterprises(session)]
     return classify(pool, await history_for(session, year), year, settings.rules())
 
 
@@ -128,14 +129,14 @@ def _problem(conclusion: str) -> int | None:
 async def prepare(session: AsyncSession, settings: Settings, task_id: str, actor: str,
                   new_secret: Callable[[], str] = lambda: secrets.token_hex(32)) -> DrawRow:
     task = await ensure_task(session, settings, task_id, actor)
-    valid = await repo.draw_with_status(session, task.id, "valid")
+    valid = await draws_repo.draw_with_status(session, task.id, "valid")
     if valid is not None:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
     return await _prepared(session, task, actor, new_secret)
 
 
 async def _prepared(session, task: TaskRow, actor: str, new_secret) -> DrawRow:
-    row = await repo.draw_with_status(session, task.id, "prepared")
+    row = await draws_repo.draw_with_status(session, task.id, "prepared")
     if row is not None:
         return row
     secret = new_secret()
@@ -155,7 +156,7 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     if len(entropy) > ENTROPY_LIMIT:
         raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
     task = await ensure_task(session, settings, task_id, actor)
-    valid = await repo.draw_with_status(session, task.id, "valid")
+    valid = await draws_repo.draw_with_status(session, task.id, "valid")
     if valid is not None and not redraw:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
     if redraw:
@@ -170,9 +171,9 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
         progress("load", 0, 3)
     spec = spec_for(task, today)
     extra = attr_keys(spec.object_filter)
-    pool = [enterprise(e, extra) for e in await repo.enterprises(session)]
-    people = [inspector(p) for p in await repo.inspectors(session)]
-    conflicts = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
+    pool = [enterprise(e, extra) for e in await library_repo.enterprises(session)]
+    people = [inspector(p) for p in await library_repo.inspectors(session)]
+    conflicts = frozenset((c.cert, c.uscc) for c in await library_repo.conflicts(session))
     history = await history_for(session, task.year)
     rules = settings.rules()
     seed = make_seed(row.secret, entropy)
@@ -233,17 +234,17 @@ async def prepare_redraw(session: AsyncSession, task_id: str, reason: str, actor
     Returns (the valid draw a ``run(..., redraw=True)`` would void, the prepared draw it
     would use). Nothing is voided here. A task id nobody has used was never drawn.
     """
-    task = await repo.task(session, (task_id or "").strip().upper())
+    task = await draws_repo.task(session, (task_id or "").strip().upper())
     if task is None:
         raise DomainError("redraw_nothing", task=(task_id or "").strip().upper())
-    valid = await repo.draw_with_status(session, task.id, "valid")
+    valid = await draws_repo.draw_with_status(session, task.id, "valid")
     check_redraw(task, valid, reason)
     return valid, await _prepared(session, task, actor, new_secret)
 
 
 async def valid_draw(session: AsyncSession, task_id: str) -> tuple[TaskRow, DrawRow]:
     task = await existing_task(session, task_id)
-    row = await repo.draw_with_status(session, task.id, "valid")
+    row = await draws_repo.draw_with_status(session, task.id, "valid")
     if row is None:
         raise DomainError("not_drawn_task", task=task.id)
     return task, row
@@ -255,8 +256,8 @@ async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[
     A team's rows hold officers and 辅助人员 alike (in the order chosen), the latter
     marked ``auxiliary``.
     """
-    sels = await repo.selections(session, row.id)
-    members = await repo.active_members(session, [s.id for s in sels])
+    sels = await draws_repo.selections(session, row.id)
+    members = await draws_repo.active_members(session, [s.id for s in sels])
     out = []
     for s in sels:
         teams: dict[str, tuple[list[str], list[str]]] = {}
@@ -327,7 +328,7 @@ async def verify(session: AsyncSession, task_id: str) -> VerifyReport:
             [(s.uscc, s.ticket, s.risk_class, s.reason) for s in again.selections]:
         rep.problems.append("stored_selections")
     requests = []
-    for r in await repo.approved_recusals(session, row.id):
+    for r in await draws_repo.approved_recusals(session, row.id):
         extra = frozenset((c[0], c[1]) for c in (r.conflicts or []))
         requests.append((recusal_rules.Recusal(r.uscc, r.cert, r.swap_with, r.swap_uscc),
                          inp.conflicts | extra))
@@ -362,7 +363,7 @@ async def set_entropy(session: AsyncSession, task_id: str, entropy: str, actor: 
     entropy = (entropy or "").strip()
     if len(entropy) > ENTROPY_LIMIT:
         raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
-    row = await repo.draw_with_status(session, task_id, "prepared")
+    row = await draws_repo.draw_with_status(session, task_id, "prepared")
     if row is None:
         raise DomainError("not_prepared", task=task_id)
     row.entropy = entropy

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.sheets import library_io
 from bot.text import t
 from bot.sheets.xlsx import library_rows, write_xlsx
-from storage import repo
+from storage.repos import library as library_repo
 
 from .draws import current_selections, valid_draw
 
@@ -14,7 +14,7 @@ from .draws import current_selections, valid_draw
 async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
     task, row = await valid_draw(session, task_id)
     sels = await current_selections(session, row)
-    people = {p.cert: p.name for p in await repo.inspectors(session)}
+    people = {p.cert: p.name for p in await library_repo.inspectors(session)}
     cols = ["ref", "name", "uscc", "category", "risk_class", "reason", "ticket", "inspectors"]
     rows = [[ref, s.name, s.uscc, s.category.value, s.risk_class or "—",
              t("risk.reason", code=s.reason, risk_class=s.risk_class), s.ticket,
@@ -34,8 +34,8 @@ async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
     return len(rows)
 
 
-_ROWS = {"enterprises": repo.enterprises, "inspectors": repo.inspectors,
-         "conflicts": repo.conflicts}
+_ROWS = {"enterprises": library_repo.enterprises, "inspectors": library_repo.inspectors,
+         "conflicts": library_repo.conflicts}
 
 
 async def library_workbook(session: AsyncSession, kind: str, path) -> int:

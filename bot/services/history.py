@@ -31,7 +31,8 @@ from bot.sheets import library_io
 from bot.config import Settings
 from bot.domain import results as rules
 from bot.text import t
-from storage import audit, repo
+from storage import audit
+from storage.repos import common as common_repo, draws as draws_repo, library as library_repo, results as results_repo
 from storage.models import (DrawRow, EnterpriseRow, HistoryRow, InspectorRow, SelectionRow,
                             TaskRow)
 
@@ -63,9 +64,9 @@ async def import_file(session: AsyncSession, settings: Settings, path: str | Pat
     today = today or localtime.today()
     headers = dict(zip(library_io.KEYS[KIND], library_io.HEADERS[KIND]))
     if rows or not out.errors:
-        known = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc,
+        known = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc,
                                    {r["uscc"] for r in rows})
-        people = await repo.by_keys(session, InspectorRow, InspectorRow.cert,
+        people = await common_repo.by_keys(session, InspectorRow, InspectorRow.cert,
                                     {c for r in rows for c in r["inspectors"]})
         own = await _own_draws(session)
         for r in rows:
@@ -98,7 +99,7 @@ async def import_file(session: AsyncSession, settings: Settings, path: str | Pat
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     changes: dict = {"file": name, "sha256": digest, "created": [], "updated": {}}
     existing = {(h.year, h.quarter, h.task_name, h.uscc): h
-                for h in await repo.imported_history(session)}
+                for h in await library_repo.imported_history(session)}
     now = localtime.now()
     for i, r in enumerate(rows):
         if r.get("_own"):
@@ -167,26 +168,26 @@ async def entries(session: AsyncSession, uscc: str | None = None,
                   year: int | None = None) -> list[Entry]:
     """Every imported inspection and every object of a valid draw (with its combined
     result once every department's is approved), oldest period first."""
-    names = {e.uscc: e.name for e in await repo.enterprises(session)}
+    names = {e.uscc: e.name for e in await library_repo.enterprises(session)}
     out = [Entry(h.year, h.quarter, h.uscc, names.get(h.uscc, ""), h.task_name,
-                 repo.as_date(h.inspected_on), h.conclusion, list(h.inspectors or []),
+                 common_repo.as_date(h.inspected_on), h.conclusion, list(h.inspectors or []),
                  SOURCE_IMPORT)
-           for h in await repo.imported_history(session, uscc)]
+           for h in await library_repo.imported_history(session, uscc)]
     q = (select(SelectionRow, TaskRow).join(TaskRow, TaskRow.id == SelectionRow.task_id)
          .join(DrawRow, DrawRow.id == SelectionRow.draw_id).where(DrawRow.status == "valid"))
     if uscc:
         q = q.where(SelectionRow.uscc == uscc)
     sels = (await session.execute(q)).all()
     units = await results_svc.units(session, [s.id for s, _ in sels])
-    members = await repo.active_members(session, [s.id for s, _ in sels])
+    members = await draws_repo.active_members(session, [s.id for s, _ in sels])
     for s, task in sels:
         found = [r for r in units.get(s.id, {}).values()]
-        done = bool(found) and all(r is not None and r.status in repo.REVIEWED for r in found)
+        done = bool(found) and all(r is not None and r.status in results_repo.REVIEWED for r in found)
         conclusion, day = "", None
         if done:
             conclusion = rules.combined_conclusion(
                 [rules.Conclusion(r.conclusion) for r in found]).value
-            days = sorted(repo.as_date(r.inspected_on) for r in found if r.inspected_on)
+            days = sorted(common_repo.as_date(r.inspected_on) for r in found if r.inspected_on)
             day = days[0] if days else None
         out.append(Entry(task.year, task.quarter or 1, s.uscc, s.name, task.name, day,
                          conclusion, list(dict.fromkeys(m.cert for m in members.get(s.id, []))),

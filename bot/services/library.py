@@ -12,7 +12,8 @@ from bot import localtime
 from bot.sheets import library_io
 from bot.config import Settings
 from bot.text import t
-from storage import audit, repo
+from storage import audit
+from storage.repos import common as common_repo, library as library_repo
 from storage.models import ConflictRow, EnterpriseRow, InspectorRow
 
 Progress = Callable[[str, int, int], None]
@@ -71,7 +72,7 @@ def _clean(row: dict) -> dict:
 
 async def _upsert(session, settings, kind, rows, out, changes, progress) -> None:
     model, column, key = _MODEL[kind]
-    existing = await repo.by_keys(session, model, column, [r[key] for r in rows])
+    existing = await common_repo.by_keys(session, model, column, [r[key] for r in rows])
     now = localtime.now()
     for i, raw in enumerate(rows):
         row = _clean(raw)
@@ -98,8 +99,8 @@ async def _upsert(session, settings, kind, rows, out, changes, progress) -> None
 
 
 async def _check_conflict_refs(session, rows, out) -> None:
-    people = await repo.by_keys(session, InspectorRow, InspectorRow.cert, {r["cert"] for r in rows})
-    objs = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, {r["uscc"] for r in rows})
+    people = await common_repo.by_keys(session, InspectorRow, InspectorRow.cert, {r["cert"] for r in rows})
+    objs = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, {r["uscc"] for r in rows})
     headers = dict(zip(library_io.KEYS["conflicts"], library_io.HEADERS["conflicts"]))
     for r in rows:
         if r["cert"] not in people:
@@ -112,7 +113,7 @@ async def _check_conflict_refs(session, rows, out) -> None:
 
 async def _check_accounts(session, rows, out) -> None:
     accounts = {r["msg_account"] for r in rows if r.get("msg_account")}
-    taken = await repo.by_keys(session, InspectorRow, InspectorRow.msg_account, accounts)
+    taken = await common_repo.by_keys(session, InspectorRow, InspectorRow.msg_account, accounts)
     headers = dict(zip(library_io.KEYS["inspectors"], library_io.HEADERS["inspectors"]))
     for r in rows:
         holder = taken.get(r.get("msg_account") or "")
@@ -123,7 +124,7 @@ async def _check_accounts(session, rows, out) -> None:
 
 
 async def _upsert_conflicts(session, rows, out, changes) -> None:
-    existing = {(c.cert, c.uscc): c for c in await repo.conflicts(session)}
+    existing = {(c.cert, c.uscc): c for c in await library_repo.conflicts(session)}
     for raw in rows:
         r = _clean(raw)
         cur = existing.get((r["cert"], r["uscc"]))

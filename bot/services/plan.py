@@ -53,7 +53,8 @@ from bot.domain.model import RISK_CLASSES, Category, DomainError, Status
 from bot.domain.periods import plan_number, quarter_end, quarter_start
 from bot.domain.plan import YearPlan, make_plan, percent
 from bot.text import t
-from storage import audit, repo
+from storage import audit
+from storage.repos import library as library_repo
 from storage.models import EnterpriseRow
 from storage.models_plan import PlanRow
 
@@ -91,7 +92,7 @@ async def class_counts(session: AsyncSession, settings: Settings,
     """Objects (not 关闭) per category and 信用风险分类, as a draw of ``year`` would
     classify them now."""
     from . import draws as draws_svc
-    pool = [draws_svc.enterprise(e) for e in await repo.enterprises(session)]
+    pool = [draws_svc.enterprise(e) for e in await library_repo.enterprises(session)]
     classes = await draws_svc.current_classes(session, settings, year, pool)
     out: dict[Category, dict[str, int]] = {c: {k: 0 for k in RISK_CLASSES} for c in Category}
     for o in pool:
@@ -155,7 +156,7 @@ async def make(session: AsyncSession, settings: Settings, year: int,
         raise DomainError("plan_published", year=year)
     counts = await library_counts(session)
     classes = await class_counts(session, settings, year)
-    items = [{"seq": i.seq, "name": i.name} for i in await repo.items(session)]
+    items = [{"seq": i.seq, "name": i.name} for i in await library_repo.items(session)]
     doc = document(settings, make_plan(year, counts, settings.rules(), classes), items,
                    counts, classes)
     doc["joint"] = await joint_ratio(session, year)

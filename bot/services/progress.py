@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import repo
+from storage.repos import draws as draws_repo
 from storage.models import DrawRow, TaskRow
 
 from .draws import current_selections, valid_draw
@@ -35,7 +35,7 @@ async def latest_task(session: AsyncSession) -> str | None:
 async def report(session: AsyncSession, task_id: str) -> Report:
     task, row = await valid_draw(session, task_id)
     sels = await current_selections(session, row)
-    members = await repo.active_members(session, [ref for ref, _ in sels])
+    members = await draws_repo.active_members(session, [ref for ref, _ in sels])
     r = Report(task.id, task.name, task.deadline, len(sels))
     for _, s in sels:
         r.by_category[s.category.value] = r.by_category.get(s.category.value, 0) + 1

@@ -22,7 +22,8 @@ from bot.domain.items import applicable
 from bot.domain.model import DomainError
 from bot.domain.tickets import Tickets, sha256_hex
 from bot.text import t
-from storage import audit, repo
+from storage import audit
+from storage.repos import common as common_repo, draws as draws_repo, library as library_repo
 from storage.models import DrawRow, EnterpriseRow, TaskRow
 from storage.models_chat import ResultRow
 from storage.models_plan import PlanRow
@@ -149,9 +150,9 @@ async def _push(session: AsyncSession, task_id: str, doc: dict) -> None:
 async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, sels,
                     results: dict[int, ResultRow], withheld: dict[str, str],
                     now: datetime, anchor: tuple[int, str] | None = None) -> dict:
-    items = [(i.seq, i.name, i.pollutant) for i in await repo.items(session)]
-    ents = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, [s.uscc for _, s in sels])
-    names = {p.cert: p.name for p in await repo.inspectors(session)}
+    items = [(i.seq, i.name, i.pollutant) for i in await library_repo.items(session)]
+    ents = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, [s.uscc for _, s in sels])
+    names = {p.cert: p.name for p in await library_repo.inspectors(session)}
     pool = {o["uscc"]: o for o in (draw.snapshot or {}).get("pool", [])}
     objects = []
     for no, (ref, sel) in enumerate(sels, 1):
@@ -289,7 +290,7 @@ async def _verification(session, task: TaskRow, draw: DrawRow, sels,
                      "last_imported": bool(h.get("last_imported")),
                      "risk_class": o.get("risk_class", ""),
                      "selected": o["uscc"] in chosen})
-    voided = [d for d in await repo.draws_of(session, task.id) if d.status == "void"]
+    voided = [d for d in await draws_repo.draws_of(session, task.id) if d.status == "void"]
     example = next((s.uscc for _, s in sels if s.uscc not in withheld), None)
     return {
         "draw_id": draw.id, "drawn_at": draw.drawn_at.isoformat(timespec="seconds")

@@ -34,7 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.domain.model import DomainError
-from storage import audit, repo
+from storage import audit
+from storage.repos import draws as draws_repo
 from storage.models_chat import OutboxMessage
 from storage.models_push import PushMessage
 
@@ -59,7 +60,7 @@ async def enqueue_publication(session: AsyncSession, task_id: str, publication: 
     dict per published object, with ``uscc``; pushed as 发布结果 as given), and optionally
     ``summary``, ``verification``, ``completed_on`` and ``audit_anchor``.
     """
-    task = await repo.task(session, (task_id or "").strip().upper())
+    task = await draws_repo.task(session, (task_id or "").strip().upper())
     if task is None:
         raise DomainError("no_task", task=task_id)
     published_at = publication.get("published_at")

@@ -14,7 +14,7 @@ from collections import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.text import t
-from storage import repo
+from storage.repos import common as common_repo, library as library_repo
 from storage.models import EnterpriseRow, TaskRow
 
 SCHEMA = "shuangsuiji.push/1"
@@ -58,9 +58,9 @@ async def build(session: AsyncSession, task: TaskRow, publication: dict,
     """(seq, kind_code, kind, payload) of the three messages, in order."""
     objects = [dict(o) for o in publication.get("objects") or []]
     usccs = [object_uscc(o) for o in objects]
-    library = await repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, usccs)
+    library = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, usccs)
     enterprises = [base_record(library.get(u), o) for u, o in zip(usccs, objects)]
-    items = {i.seq: i.name for i in await repo.items(session)}
+    items = {i.seq: i.name for i in await library_repo.items(session)}
     by_category = Counter(e.get("category", "") for e in enterprises if e.get("category"))
     by_conclusion = Counter(object_conclusion(o) for o in objects if object_conclusion(o))
     record = {

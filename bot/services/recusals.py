@@ -9,7 +9,8 @@ from bot import localtime
 from bot.domain import recusal as rules_
 from bot.domain import snapshot as snap
 from bot.domain.model import DomainError, Duty
-from storage import audit, repo
+from storage import audit
+from storage.repos import draws as draws_repo, library as library_repo
 from storage.models import (ConflictRow, DrawRow, InspectorRow, RecusalRow, TaskRow,
                             TeamMemberRow)
 
@@ -77,7 +78,7 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
         session, draw, rules_.Recusal(rec.uscc, rec.cert, rec.swap_with))
     rec.swap_uscc = req.swap_uscc
     rec.status, rec.conflicts = "approved", sorted([list(p) for p in extra])
-    rec.seq = await repo.next_recusal_seq(session, draw.id)
+    rec.seq = await draws_repo.next_recusal_seq(session, draw.id)
     changed = await _apply_changes(session, before_pairs, after, bool(rec.swap_with))
     if not await session.scalar(select(ConflictRow.id).where(
             ConflictRow.cert == rec.cert, ConflictRow.uscc == rec.uscc)):
@@ -97,8 +98,8 @@ async def _plan(session: AsyncSession, draw: DrawRow, req: rules_.Recusal):
     """The teams after granting ``req`` now: (before pairs, after, new conflicts, resolved
     request). Raises the domain's refusal (e.g. a swap partner with a conflict)."""
     inp = snap.inputs(draw.snapshot)
-    live = frozenset((c.cert, c.uscc) for c in await repo.conflicts(session))
-    off_duty = frozenset((p.cert, req.uscc) for p in await repo.inspectors(session)
+    live = frozenset((c.cert, c.uscc) for c in await library_repo.conflicts(session))
+    off_duty = frozenset((p.cert, req.uscc) for p in await library_repo.inspectors(session)
                          if p.duty != Duty.ON.value)
     extra = (live | off_duty | {(req.cert, req.uscc)}) - inp.conflicts
     before_pairs = await current_selections(session, draw)
@@ -159,7 +160,7 @@ async def pending_team(session: AsyncSession, recusal_id: int) -> dict:
     if rec is None:
         raise DomainError("recusal_not_pending", recusal_id=recusal_id)
     teams = await draw_members(session, rec.draw_id)
-    sels = {s.uscc: s.id for s in await repo.selections(session, rec.draw_id)}
+    sels = {s.uscc: s.id for s in await draws_repo.selections(session, rec.draw_id)}
     return {"ref": sels.get(rec.uscc), "teams": teams}
 
 

@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.domain import results as rules
 from bot.domain.model import RISK_CLASSES, Category, DomainError, History
 from bot.domain.risk import PROBLEMS, derive
-from storage import repo
+from storage.repos import common as common_repo, draws as draws_repo, library as library_repo
 from storage.models import DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow
 from storage.models_publication import PublicationRow
 
@@ -96,7 +96,7 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     library = list((await session.execute(
         select(EnterpriseRow.uscc, EnterpriseRow.category, EnterpriseRow.status))).all())
     active = {u: c for u, c, st in library if st != "关闭"}
-    imported = [h for h in await repo.imported_history(session)
+    imported = [h for h in await library_repo.imported_history(session)
                 if _qindex(h.year, h.quarter) <= _qindex(year, 4)]
 
     category_of = {u: c for u, c, _st in library}
@@ -167,11 +167,11 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
             unknown += 1
             continue
         try:
-            due = await calendar.deadline(session, repo.as_date(max(days)), PUBLISH_WORKDAYS)
+            due = await calendar.deadline(session, common_repo.as_date(max(days)), PUBLISH_WORKDAYS)
         except DomainError:
             unknown += 1
             continue
-        if repo.as_date(pub.published_at) <= due:
+        if common_repo.as_date(pub.published_at) <= due:
             on_time += 1
         else:
             late += 1
@@ -193,7 +193,7 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
                         "late": late, "unknown": unknown, "rate": _rate(on_time, on_time + late)},
     }
     if not public:
-        per = await repo.inspections_per_inspector(session, year)
+        per = await draws_repo.inspections_per_inspector(session, year)
         names = dict((await session.execute(select(InspectorRow.cert, InspectorRow.name))).all())
         out["inspectors"] = [{"cert": c, "name": names.get(c, c), "inspections": n}
                              for c, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -208,7 +208,7 @@ async def _by_class(session, settings: Settings, year: int, sels, by_id, conclus
     inspections of objects no longer in the library have no class: under "—"."""
     from . import draws as draws_svc
 
-    pool = [draws_svc.enterprise(e) for e in await repo.enterprises(session)]
+    pool = [draws_svc.enterprise(e) for e in await library_repo.enterprises(session)]
     now = await draws_svc.current_classes(session, settings, year, pool)
     objs = {o.uscc: o for o in pool}
     rules_ = settings.rules()

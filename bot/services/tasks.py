@@ -16,7 +16,8 @@ from bot.domain.risk import parse_class
 from bot.sheets.library_fields import ENTERPRISE_FIELDS
 from bot.domain.periods import parse_task_id, plan_number, quarter_end, quarter_start
 from bot.text import t
-from storage import audit, repo
+from storage import audit
+from storage.repos import draws as draws_repo, library as library_repo
 from storage.models import TaskRow
 
 _QUARTERLY_RE = re.compile(r"^\d{4}Q[1-4]$")
@@ -34,7 +35,7 @@ def check_year(task_id: str, year: int, today: date | None = None) -> None:
 async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
                       actor: str, today: date | None = None) -> TaskRow:
     task_id = (task_id or "").strip().upper()
-    row = await repo.task(session, task_id)
+    row = await draws_repo.task(session, task_id)
     if row is not None:
         return row
     if not _QUARTERLY_RE.match(task_id) and _ID_RE.match(task_id):
@@ -42,7 +43,7 @@ async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
         raise DomainError("task_not_created", task=task_id)
     year, quarter = parse_task_id(task_id)
     check_year(task_id, year, today)
-    items = [i.seq for i in await repo.items(session)]
+    items = [i.seq for i in await library_repo.items(session)]
     row = TaskRow(
         id=task_id, bureau=settings.region_code, kind="quarterly",
         name=t("task.quarterly_name", org=settings.bureau_name, year=year, quarter=quarter),
@@ -59,7 +60,7 @@ async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
 
 
 async def existing_task(session: AsyncSession, task_id: str) -> TaskRow:
-    row = await repo.task(session, (task_id or "").strip().upper())
+    row = await draws_repo.task(session, (task_id or "").strip().upper())
     if row is None:
         parse_task_id(task_id)  # a malformed id gets its own message
         raise DomainError("no_task", task=task_id)
@@ -291,9 +292,9 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
         spec["count"] = int(count)
     if auxiliary:
         spec["auxiliary"] = auxiliary
-    if await repo.task(session, task_id) is not None:
+    if await draws_repo.task(session, task_id) is not None:
         raise DomainError("task_exists", task=task_id)
-    items = [i.seq for i in await repo.items(session)]
+    items = [i.seq for i in await library_repo.items(session)]
     row = TaskRow(
         id=task_id, bureau=settings.region_code, kind=kind, name=name, year=int(year),
         quarter=quarter, plan_no="", scope=t("task.scope", region=settings.region),

@@ -21,7 +21,8 @@ from bot.domain.model import DomainError
 from bot.messages import GROUP
 from bot.services import draws, plan, publication
 from bot.services import results as results_svc
-from storage import audit, repo
+from storage import audit
+from storage.repos import library as library_repo
 from storage.models import AuditRow, EnterpriseRow, InspectorRow
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
@@ -229,7 +230,7 @@ async def test_public_pages_show_published_tasks_only_and_tickets_recompute(bot,
     assert seed.startswith(secret + ":")
     rows = re.findall(r'<tr data-uscc="([0-9A-Z]{18})" data-ticket="([0-9.]+)">', body)
     async with bot.sf() as s:
-        pool = {e.uscc for e in await repo.enterprises(s)}
+        pool = {e.uscc for e in await library_repo.enterprises(s)}
     assert {u for u, _ in rows} == pool - {hidden.uscc}
     for uscc, ticket in rows:     # an independent implementation recomputes every ticket
         assert consistent_sampler.first_ticket(uscc, seed).ticket_number == ticket
@@ -348,9 +349,9 @@ async def test_one_form_per_object_lists_every_applicable_item(bot, aiohttp_clie
     sels, _ = await _complete(bot)
     doc = await _publish(bot)
     async with bot.sf() as s:
-        items = [(i.seq, i.name, i.pollutant) for i in await repo.items(s)]
-        ents = {e.uscc: e for e in await repo.enterprises(s)}
-        names = {p.cert: p.name for p in await repo.inspectors(s)}
+        items = [(i.seq, i.name, i.pollutant) for i in await library_repo.items(s)]
+        ents = {e.uscc: e for e in await library_repo.enterprises(s)}
+        names = {p.cert: p.name for p in await library_repo.inspectors(s)}
     for _, sel in sels[:5]:
         body = await (await _get(client, f"/public/forms/{TASK}/{sel.uscc}")).text()
         expected = applicable(items, ents[sel.uscc].pollutants, sel.category)
@@ -373,7 +374,7 @@ async def test_plan_page_is_public_once_published(bot, aiohttp_client):
     await _get(client, "/public/plans/2027", 404)                      # a draft is not public
     async with bot.sf() as s, s.begin():
         await plan.publish(s, 2027, "test", bot.clock.now)
-        items = [i.name for i in await repo.items(s)]
+        items = [i.name for i in await library_repo.items(s)]
     body = await (await _get(client, "/public/plans/2027")).text()
     for no in ("202701", "202702", "202703", "202704"):
         assert no in body

@@ -55,8 +55,8 @@ def _plant(tree: Path, rel: str, line: str, *, inside_function: bool = False) ->
      "import bot.services)"),
     ("bot/messengers/wecom/api.py", "from bot.messengers.webchat import adapter",
      "one messenger may not import another"),
-    ("storage/repo.py", "from handlers import router",
-     "storage.repo imports handlers.router (layer storage may not import handlers)"),
+    ("storage/repos/draws.py", "from handlers import router",
+     "storage.repos.draws imports handlers.router (layer storage may not import handlers)"),
 ])
 def test_a_planted_forbidden_import_is_named(tree, rel, line, expected):
     assert not any(expected in v for v in layers.violations(tree))
