@@ -7,6 +7,7 @@ the 编号 it is about) or an update of a card already sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 PRIVATE = "private"
 GROUP = "group"
@@ -137,3 +138,29 @@ class Replies:
 
     def add(self, msg: Outbound) -> None:
         self.messages.append(msg)
+
+
+# ---- what a messenger's sender is to the outbox relay ---------------------------------
+
+class SendError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None, permanent: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What a sender may return instead of a bare id: the messenger's reference to the
+    message and a single-use handle to update it later (WeCom's response_code)."""
+    external_id: str
+    handle: str = ""
+
+
+class Sender(Protocol):
+    """``msg.key`` is the row's idempotency key. A sender may also set
+    ``transactional = True`` and offer ``send_in(session, msg, outbox_id)``: it then
+    delivers inside the relay's transaction (see the module's docstring)."""
+    pace_seconds: float
+
+    async def send(self, msg: Outbound, outbox_id: int) -> str | Delivered: ...

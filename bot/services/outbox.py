@@ -36,12 +36,12 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable, Protocol
+from typing import Awaitable, Callable, Iterable
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.messages import Outbound, Target
+from bot.messages import Delivered, Outbound, Sender, SendError, Target
 from storage import inbound
 from storage.models_chat import OutboxMessage, RelayInstance, new_idem_key
 
@@ -52,30 +52,6 @@ LEASE = timedelta(seconds=60)
 HEARTBEAT = timedelta(seconds=5)
 PRESUMED_DEAD = timedelta(seconds=20)   # four missed heartbeats
 PURGE_EVERY = timedelta(minutes=1)      # inbound deduplication rows past their window
-
-
-class SendError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None, permanent: bool = False):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """What a sender may return instead of a bare id: the messenger's reference to the
-    message and a single-use handle to update it later (WeCom's response_code)."""
-    external_id: str
-    handle: str = ""
-
-
-class Sender(Protocol):
-    """``msg.key`` is the row's idempotency key. A sender may also set
-    ``transactional = True`` and offer ``send_in(session, msg, outbox_id)``: it then
-    delivers inside the relay's transaction (see the module's docstring)."""
-    pace_seconds: float
-
-    async def send(self, msg: Outbound, outbox_id: int) -> str | Delivered: ...
 
 
 # ---- who holds a lease, and whether it is still alive --------------------------------

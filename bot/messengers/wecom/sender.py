@@ -13,8 +13,7 @@ from datetime import timedelta
 
 import aiohttp
 
-from bot.messages import GROUP, Outbound
-from bot.services.outbox import Delivered, SendError
+from bot.messages import GROUP, Delivered, Outbound, SendError
 
 from . import cards
 from .api import RATE_LIMITED, WeComClient, WeComError
