@@ -16,14 +16,27 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
-from .model import (STRATA_ORDER, Category, DrawResult, Enterprise, History, Inspector,
-                    Quota, Rules, Selection, Status, Stratum, TaskSpec, Team)
-from .quotas import (ceil_ratio, coverage_need, general_due, last_index, period_index,
-                     quota)
+from .model import (
+    STRATA_ORDER,
+    Category,
+    DrawResult,
+    Enterprise,
+    History,
+    Inspector,
+    Quota,
+    Rules,
+    Selection,
+    Status,
+    Stratum,
+    TaskSpec,
+    Team,
+)
+from .quotas import ceil_ratio, coverage_need, general_due, last_index, period_index, quota
 from .risk import classify, parse_class, tag_key
 from .teams import staff
 from .tickets import ALGORITHM, ALGORITHM_V2, Tickets
@@ -83,9 +96,9 @@ def as_number(text: str) -> float | None:
         return None
 
 
-def _compare(left, op: str, right) -> bool:
-    return {">=": left >= right, "<=": left <= right, ">": left > right,
-            "<": left < right}[op]
+def _compare(left: Any, op: str, right: Any) -> bool:  # two dates or two numbers
+    return bool({">=": left >= right, "<=": left <= right, ">": left > right,
+                 "<": left < right}[op])
 
 
 def _one(obj: Enterprise, field_name: str, value: str, risk_class: str) -> bool:
@@ -106,7 +119,7 @@ def _one(obj: Enterprise, field_name: str, value: str, risk_class: str) -> bool:
     if field_name == "status":
         return obj.status.value == value
     if field_name in ("name", "uscc"):
-        return getattr(obj, field_name) == value
+        return bool(getattr(obj, field_name) == value)
     return obj.attr(field_name).strip() == value
 
 
@@ -156,16 +169,17 @@ def select_with_reasons(pool: Sequence[Enterprise], history: Mapping[str, Histor
     method3 = rules.method >= 3
     if method3 and classes is None:
         classes = classify(pool, history, spec.year, rules)
+    classes = classes or {}
     objs = eligible_pool(pool, spec, classes)
     ticket_list = tickets.many([o.uscc for o in objs])
     quotas: list[Quota] = []
     count = campaign_count(spec, len(objs))
     if count is not None:
-        ranked = sorted(zip(ticket_list, objs), key=lambda t: (t[0], t[1].uscc))
+        ranked = sorted(zip(ticket_list, objs, strict=True), key=lambda t: (t[0], t[1].uscc))
         reason = "count" if method3 else ""
         return [(o, t, reason) for t, o in ranked[:count]], quotas
     by_cat: dict[Category, list[tuple[str, Enterprise]]] = {c: [] for c in spec.categories}
-    for t, o in zip(ticket_list, objs):
+    for t, o in zip(ticket_list, objs, strict=True):
         by_cat[o.category].append((t, o))
     chosen: list[Chosen] = []
     for cat in spec.categories:
@@ -179,11 +193,16 @@ def select_with_reasons(pool: Sequence[Enterprise], history: Mapping[str, Histor
     return chosen, quotas
 
 
-def _legacy(cat: Category, entries, history, rules: Rules, spec: TaskSpec):
+_Entries = Sequence[tuple[str, Enterprise]]  # (ticket, object)
+
+
+def _legacy(cat: Category, entries: _Entries, history: Mapping[str, History], rules: Rules,
+            spec: TaskSpec) -> tuple[list[Chosen], Quota]:
     """Method 2, exactly as draws before risk classes were made."""
     q = quota(cat, [o for _, o in entries], history, rules, spec)
 
-    def key(entry, _h=history, _general=cat is Category.GENERAL):
+    def key(entry: tuple[str, Enterprise], _h: Mapping[str, History] = history,
+            _general: bool = cat is Category.GENERAL) -> tuple[bool, int, date, str, str]:
         t, o = entry
         h = _h.get(o.uscc, _NO_HISTORY)
         # a general object that is due (3-year rule) goes before a never-drawn newcomer
@@ -197,7 +216,8 @@ def _legacy(cat: Category, entries, history, rules: Rules, spec: TaskSpec):
     return [(o, t, "") for t, o in top], q
 
 
-def standard_key(h: History, ticket: str, uscc: str, due: bool, rules: Rules) -> tuple:
+def standard_key(h: History, ticket: str, uscc: str, due: bool,
+                 rules: Rules) -> tuple[int, str, str]:
     """An object's place in the standard order (method 3): due general objects first,
     then draws this year, last draw by period (never first), ticket, USCC. The first
     three are packed into one integer (a due flag, then the draws this year, then the
@@ -215,24 +235,28 @@ def _pack(due: bool, draws: int, last_plus_one: int) -> int:
 _NEVER_DRAWN = _pack(False, 0, 0)
 
 
-def take_stratified(keyed: Sequence[tuple], coverage: int, ratio: Fraction,
-                    rules: Rules) -> tuple[list[tuple[object, str]], tuple[Stratum, ...], int]:
+_P = TypeVar("_P")
+
+
+def take_stratified(keyed: Sequence[tuple[int, str, str, str, _P]], coverage: int,
+                    ratio: Fraction, rules: Rules
+                    ) -> tuple[list[tuple[_P, str]], tuple[Stratum, ...], int]:
     """The three steps of a category's quota over ``keyed`` = [(*standard_key, risk class,
     payload)] — flat tuples, so that ordering them compares an integer and a ticket:
     returns ([(payload, reason)] in the order taken, the strata, the floor ⌈r·N⌉).
     Shared by the draw and the annual plan's simulation."""
     n = len(keyed)
-    out: list[tuple[object, str]] = []
+    out: list[tuple[_P, str]] = []
     taken: set[str] = set()          # USCCs (unique in a pool)
     per_class: dict[str, int] = {}
     for entry in heapq.nsmallest(min(n, coverage), keyed):
         out.append((entry[4], "coverage"))
         taken.add(entry[2])
         per_class[entry[3]] = per_class.get(entry[3], 0) + 1
-    by_class: dict[str, list] = {}
+    by_class: dict[str, list[tuple[int, str, str, str, _P]]] = {}
     for entry in keyed:
         by_class.setdefault(entry[3], []).append(entry)
-    strata = []
+    strata: list[Stratum] = []
     for cls in STRATA_ORDER:
         members = by_class.get(cls, [])
         target = min(len(members), ceil_ratio(ratio * rules.factor(cls), len(members)))
@@ -258,14 +282,15 @@ def take_stratified(keyed: Sequence[tuple], coverage: int, ratio: Fraction,
     return out, tuple(strata), floor
 
 
-def _stratified(cat: Category, entries, history, rules: Rules, spec: TaskSpec,
-                classes: Mapping[str, str]):
+def _stratified(cat: Category, entries: _Entries, history: Mapping[str, History],
+                rules: Rules, spec: TaskSpec, classes: Mapping[str, str]
+                ) -> tuple[list[Chosen], Quota]:
     """Method 3: coverage, then the risk strata D, C, B, A, then the ratio floor."""
     general = cat is Category.GENERAL
     now = period_index(spec.year, spec.quarter)
     span = rules.general_years * 4 - 1       # general_due, inlined: the hot loop
     get = history.get
-    keyed = []
+    keyed: list[tuple[int, str, str, str, tuple[Enterprise, str]]] = []
     append = keyed.append
     n_due = 0
     for t, o in entries:
@@ -288,7 +313,8 @@ def _stratified(cat: Category, entries, history, rules: Rules, spec: TaskSpec,
     return [(o, t, reason) for (o, t), reason in picked], q
 
 
-def draw(pool: Sequence[Enterprise], inspectors: Sequence[Inspector], conflicts: frozenset,
+def draw(pool: Sequence[Enterprise], inspectors: Sequence[Inspector],
+         conflicts: frozenset[tuple[str, str]],
          history: Mapping[str, History], rules: Rules, spec: TaskSpec, seed: str) -> DrawResult:
     """Select objects and staff their teams. Raises DomainError if a team can't be staffed.
 

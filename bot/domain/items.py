@@ -1,7 +1,7 @@
 """多项合一: which items of the list one visit to an object covers."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .model import Category
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from fractions import Fraction
+from typing import Any
 
 
 class Category(str, Enum):
@@ -18,7 +19,7 @@ class Category(str, Enum):
     SPECIAL = "特殊监管"
 
     @classmethod
-    def parse(cls, text: str) -> "Category | None":
+    def parse(cls, text: str) -> Category | None:
         """Accept the full name or its short form (重点 / 一般 / 特殊)."""
         text = (text or "").strip()
         for c in cls:
@@ -72,8 +73,8 @@ class Enterprise:
                 return v
         return ""
 
-    def to_json(self) -> dict:
-        d = {
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "uscc": self.uscc, "name": self.name, "category": self.category.value,
             "pollutants": list(self.pollutants), "status": self.status.value,
             "region": self.region, "industry": self.industry,
@@ -93,7 +94,7 @@ class Enterprise:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Enterprise":
+    def from_json(cls, d: dict[str, Any]) -> Enterprise:
         return cls(d["uscc"], d["name"], Category(d["category"]), tuple(d.get("pollutants", ())),
                    Status(d.get("status", Status.RUNNING.value)), d.get("region", ""),
                    d.get("industry", ""), d.get("credit", ""), d.get("grade", ""),
@@ -113,7 +114,7 @@ class Inspector:
     expertise: tuple[str, ...] = ()
     region: str = ""               # 所在区域
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "cert": self.cert, "name": self.name, "department": self.department,
             "kind": self.kind.value, "duty": self.duty.value,
@@ -121,7 +122,7 @@ class Inspector:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "Inspector":
+    def from_json(cls, d: dict[str, Any]) -> Inspector:
         return cls(d["cert"], d["name"], d.get("department", ""),
                    PersonKind(d.get("kind", PersonKind.OFFICER.value)),
                    Duty(d.get("duty", Duty.ON.value)), tuple(d.get("expertise", ())),
@@ -152,8 +153,8 @@ class History:
     imported: int = 0
     last_imported: bool = False
 
-    def to_json(self) -> dict:
-        d = {
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "draws_this_year": self.draws_this_year,
             "last_drawn": self.last_drawn.isoformat() if self.last_drawn else None,
             "last_team": list(self.last_team),
@@ -171,7 +172,7 @@ class History:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "History":
+    def from_json(cls, d: dict[str, Any]) -> History:
         period = d.get("last_period")
         return cls(
             d.get("draws_this_year", 0),
@@ -184,7 +185,7 @@ class History:
         )
 
 
-def _frac(x: "Fraction | str | int") -> Fraction:
+def _frac(x: Fraction | str | int) -> Fraction:
     return x if isinstance(x, Fraction) else Fraction(x)
 
 
@@ -224,8 +225,8 @@ class Rules:
     def factor(self, risk_class: str) -> Fraction:
         return dict(self.risk_factors).get(risk_class, Fraction(1))
 
-    def to_json(self) -> dict:
-        d = {
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "ratio_key": str(self.ratio_key), "ratio_general": str(self.ratio_general),
             "ratio_special": str(self.ratio_special), "key_per_year": self.key_per_year,
             "special_per_year": self.special_per_year, "general_years": self.general_years,
@@ -240,7 +241,7 @@ class Rules:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Rules":
+    def from_json(cls, d: dict[str, Any]) -> Rules:
         factors = d.get("risk_factors")
         return cls(
             _frac(d["ratio_key"]), _frac(d["ratio_general"]), _frac(d["ratio_special"]),
@@ -279,8 +280,8 @@ class TaskSpec:
     ratio: Fraction | None = None    # campaigns: ⌈ratio · eligible⌉ objects, exactly
     auxiliary: int = 0               # 辅助人员 per own team (special campaigns)
 
-    def to_json(self) -> dict:
-        d = {
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "task_id": self.task_id, "kind": self.kind, "year": self.year,
             "quarter": self.quarter, "on": self.on.isoformat(),
             "departments": list(self.departments),
@@ -295,7 +296,7 @@ class TaskSpec:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "TaskSpec":
+    def from_json(cls, d: dict[str, Any]) -> TaskSpec:
         return cls(
             d["task_id"], d["kind"], d["year"], d["quarter"], date.fromisoformat(d["on"]),
             tuple(d["departments"]), tuple(Category(c) for c in d["categories"]), d["count"],
@@ -311,14 +312,14 @@ class Team:
     members: tuple[str, ...]  # 执法证号 of the officers, in the order they were chosen
     auxiliary: tuple[str, ...] = ()  # 辅助人员 (their 执法证号/work id), in order chosen
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d = {"department": self.department, "members": list(self.members)}
         if self.auxiliary:  # only when set: earlier results stay byte-identical
             d["auxiliary"] = list(self.auxiliary)
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Team":
+    def from_json(cls, d: dict[str, Any]) -> Team:
         return cls(d["department"], tuple(d["members"]), tuple(d.get("auxiliary", ())))
 
 
@@ -347,8 +348,8 @@ class Selection:
         """The 辅助人员 of every team."""
         return tuple(m for t in self.teams for m in t.auxiliary)
 
-    def to_json(self) -> dict:
-        d = {
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "uscc": self.uscc, "name": self.name, "category": self.category.value,
             "ticket": self.ticket, "inspectors": list(self.inspectors),
             "teams": [t.to_json() for t in self.teams],
@@ -362,7 +363,7 @@ class Selection:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "Selection":
+    def from_json(cls, d: dict[str, Any]) -> Selection:
         teams = tuple(Team.from_json(t) for t in d.get("teams", ()))
         return cls(d["uscc"], d["name"], Category(d["category"]), d["ticket"], teams,
                    d.get("risk_class", ""), d.get("reason", ""))
@@ -378,7 +379,7 @@ class Stratum:
     covered: int
     added: int
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"class": self.risk_class, "eligible": self.eligible, "target": self.target,
                 "covered": self.covered, "added": self.added}
 
@@ -408,7 +409,7 @@ class DomainError(Exception):
     The pure core carries no user-visible text: the shell renders the message.
     """
 
-    def __init__(self, code: str, **params):
+    def __init__(self, code: str, **params: Any) -> None:
         super().__init__(code, params)
         self.code = code
         self.params = params
@@ -421,6 +422,6 @@ class Conflict:
     note: str = ""
 
 
-ConflictSet = frozenset  # of (cert, uscc) pairs
+ConflictSet = frozenset[tuple[str, str]]  # (cert, uscc) pairs
 
 __all__ = [n for n in dir() if not n.startswith("_")] + ["field"]

@@ -34,10 +34,11 @@ plan is exactly the quota rule above.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from typing import Mapping
+from typing import Any
 
 from .model import STRATA_ORDER, Category, Enterprise, History, Rules, TaskSpec
 from .periods import quarter_start
@@ -56,7 +57,7 @@ class ClassCell:
     visits: int          # 家次
     objects: int         # 家
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"class": self.risk_class, "eligible": self.eligible, "visits": self.visits,
                 "objects": self.objects}
 
@@ -72,8 +73,8 @@ class Cell:
     least: int = 0       # the year: fewest visits any one object gets (perfect execution)
     classes: tuple[ClassCell, ...] = ()   # per risk class, D, C, B, A (when given)
 
-    def to_json(self) -> dict:
-        d = {"category": self.category.value, "eligible": self.eligible,
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"category": self.category.value, "eligible": self.eligible,
              "by_ratio": self.by_ratio, "visits": self.visits, "objects": self.objects,
              "least_visits_per_object": self.least}
         if self.classes:
@@ -144,24 +145,28 @@ def _simulate(category: Category, n: int, rules: Rules, year: int) -> list[tuple
     return out
 
 
+_QuarterSim = tuple[int, int, int, dict[str, tuple[int, ...]]]
+
+
 def _simulate_classes(category: Category, per_class: Mapping[str, int], rules: Rules,
-                      year: int):
+                      year: int) -> tuple[list[_QuarterSim], int]:
     """The draw's three steps over stand-in objects of each class, four quarters of
     perfect execution: per quarter (by_ratio, visits, newly covered, {class: (visits,
     newly covered)}), then the fewest visits per object and per class the year's 家."""
-    from .draw import standard_key, take_stratified   # draw imports this module's users
+    from .draw import standard_key, take_stratified  # draw imports this module's users
 
     tickets = Tickets(f"plan:{year}:{category.name}")
-    objs, classes = [], {}
+    objs: list[Enterprise] = []
+    classes: dict[str, str] = {}
     for cls in STRATA_ORDER:
         for i in range(max(0, int(per_class.get(cls, 0)))):
             o = Enterprise(f"{cls}{i:09d}", "", category)
             objs.append(o)
             classes[o.uscc] = cls
-    ticket = dict(zip((o.uscc for o in objs), tickets.many([o.uscc for o in objs])))
+    ticket = dict(zip((o.uscc for o in objs), tickets.many([o.uscc for o in objs]), strict=True))
     draws = {o.uscc: 0 for o in objs}
     last: dict[str, tuple[int, int]] = {}
-    out = []
+    out: list[_QuarterSim] = []
     for q in QUARTERS:
         spec = TaskSpec(task_id=f"{year}Q{q}", year=year, quarter=q,
                         on=quarter_start(year, q))
@@ -206,7 +211,7 @@ def _plan_by_class(year: int, counts: Mapping[Category, int], rules: Rules,
     cats = tuple(Category)
     sims = {c: _simulate_classes(c, classes.get(c, {}), rules, year) for c in cats}
 
-    def class_cells(c: Category, rows) -> tuple[ClassCell, ...]:
+    def class_cells(c: Category, rows: list[_QuarterSim]) -> tuple[ClassCell, ...]:
         n = classes.get(c, {})
         return tuple(ClassCell(k, int(n.get(k, 0)), sum(r[3][k][0] for r in rows),
                                sum(r[3][k][1] for r in rows)) for k in STRATA_ORDER)

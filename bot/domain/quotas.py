@@ -1,9 +1,9 @@
 """How many objects of each category a quarterly task draws (第十四条), exactly."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from fractions import Fraction
-from typing import Iterable, Mapping
 
 from .model import Category, Enterprise, History, Quota, Rules, TaskSpec
 from .periods import quarter_index

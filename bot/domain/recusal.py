@@ -12,12 +12,20 @@ the auxiliary workload cap.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Mapping, Sequence
+from typing import Any
 
-from .model import DomainError, History, Inspector, Rules, Selection, TaskSpec, Team
-from .teams import (auxiliary_pool, department_label, department_pool, needed_expertise,
-                    pick, ranked, workload_cap)
+from .model import DomainError, Enterprise, History, Inspector, Rules, Selection, TaskSpec, Team
+from .teams import (
+    auxiliary_pool,
+    department_label,
+    department_pool,
+    needed_expertise,
+    pick,
+    ranked,
+    workload_cap,
+)
 from .tickets import Tickets
 
 _NO_HISTORY = History()
@@ -30,12 +38,12 @@ class Recusal:
     swap_with: str | None = None
     swap_uscc: str | None = None  # the partner's object; None: the first that works
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"uscc": self.uscc, "cert": self.cert, "swap_with": self.swap_with,
                 "swap_uscc": self.swap_uscc}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Recusal":
+    def from_json(cls, d: dict[str, Any]) -> Recusal:
         return cls(d["uscc"], d["cert"], d.get("swap_with"), d.get("swap_uscc"))
 
 
@@ -68,12 +76,12 @@ def _with_members(sel: Selection, ti: int, members: tuple[str, ...],
     return replace(sel, teams=tuple(teams))
 
 
-def _has_skill(members, skill, people: Mapping[str, Inspector]) -> bool:
+def _has_skill(members: Iterable[str], skill: str, people: Mapping[str, Inspector]) -> bool:
     return any(skill in people[m].expertise for m in members if m in people)
 
 
-def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping,
-          inspectors: Sequence[Inspector], conflicts: frozenset,
+def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping[str, Enterprise],
+          inspectors: Sequence[Inspector], conflicts: frozenset[tuple[str, str]],
           history: Mapping[str, History], rules: Rules, spec: TaskSpec,
           seed: str) -> tuple[Selection, ...]:
     """The selections after the recusal; raises DomainError if it can't be done.
@@ -123,13 +131,14 @@ def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping,
     return tuple(sels)
 
 
-def _swap(sels: list[Selection], i: int, ti: int, req: Recusal, pool_objects: Mapping,
-          people: Mapping[str, Inspector], conflicts: frozenset, dept: str,
+def _swap(sels: list[Selection], i: int, ti: int, req: Recusal, pool_objects: Mapping[str, Enterprise],
+          people: Mapping[str, Inspector], conflicts: frozenset[tuple[str, str]], dept: str,
           skill: str | None, rules: Rules, aux: bool = False) -> tuple[Selection, ...]:
     """Exchange objects with ``req.swap_with`` on the first of the partner's objects (in
     selection order, or the one named) where neither has a conflict and skills hold.
     A 辅助人员 swaps only with another 辅助人员 (``aux``)."""
     sel, a, b = sels[i], req.cert, req.swap_with
+    assert b is not None  # only a swap request comes here
     label = sel.teams[ti].department
     first_error: DomainError | None = None
     for j, other in enumerate(sels):
@@ -161,14 +170,14 @@ def resolved(before: Sequence[Selection], after: Sequence[Selection], req: Recus
     """The request with the partner's object filled in, for an exact replay."""
     if not req.swap_with or req.swap_uscc:
         return req
-    for s0, s1 in zip(before, after):
+    for s0, s1 in zip(before, after, strict=True):
         if s0.uscc != req.uscc and s0 != s1:
             return replace(req, swap_uscc=s0.uscc)
     return req
 
 
-def replay(selections: Sequence[Selection], requests: Sequence[tuple[Recusal, frozenset]],
-           pool_objects: Mapping, inspectors: Sequence[Inspector],
+def replay(selections: Sequence[Selection], requests: Sequence[tuple[Recusal, frozenset[tuple[str, str]]]],
+           pool_objects: Mapping[str, Enterprise], inspectors: Sequence[Inspector],
            history: Mapping[str, History], rules: Rules, spec: TaskSpec,
            seed: str) -> tuple[Selection, ...]:
     """Apply recorded recusals in order, each with the conflict set it was decided under."""

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import Enum
+from typing import Any
 
 from .model import DomainError
 from .risk import grade_a, high_credit
@@ -31,7 +33,7 @@ class Conclusion(str, Enum):
         return list(Conclusion).index(self) + 1
 
     @classmethod
-    def by_number(cls, n: int) -> "Conclusion":
+    def by_number(cls, n: int) -> Conclusion:
         return list(cls)[n - 1]
 
 
@@ -40,7 +42,7 @@ class Mode(str, Enum):  # 检查方式
     OFFSITE = "非现场检查"
 
     @classmethod
-    def parse(cls, text: str) -> "Mode | None":
+    def parse(cls, text: str) -> Mode | None:
         """Accept the full name, its short form (现场 / 非现场) or the number 1 / 2."""
         t = _norm(text)
         for i, m in enumerate(cls, 1):
@@ -166,7 +168,7 @@ SEVERITY = (Conclusion.JUDICIAL, Conclusion.CASE, Conclusion.DEPARTMENT, Conclus
 _PROGRESS = (State.NOT_ENTERED, State.RETURNED, State.PENDING, State.APPROVED, State.PUBLISHED)
 
 
-def combined_conclusion(conclusions) -> Conclusion:
+def combined_conclusion(conclusions: Iterable[Conclusion]) -> Conclusion:
     """One object's conclusion from its departments' results: the most serious problem
     any of them found; 未发现问题 if one inspected and found none; 未检查 only when no
     department could inspect."""
@@ -176,7 +178,7 @@ def combined_conclusion(conclusions) -> Conclusion:
     return next(c for c in SEVERITY if c in found)
 
 
-def least_advanced(states) -> State:
+def least_advanced(states: Iterable[State]) -> State:
     """An object's state across its departments' results: the one furthest from done
     (an object is approved only when every department's result is)."""
     found = list(states)
@@ -212,7 +214,7 @@ class Draft:
         object.__setattr__(self, "followup", dict(self.followup))  # no aliasing
 
 
-def _blank(value) -> bool:
+def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -235,7 +237,7 @@ def validate(draft: Draft, *, drawn_on: date, today: date, offsite_ok: bool) -> 
         if name in _DATE_FIELDS and not isinstance(value, date):
             raise DomainError("bad_date", text=str(value))
     by = draft.followup.get("rectify_by")
-    if draft.conclusion is Conclusion.RECTIFY and by <= d:
+    if draft.conclusion is Conclusion.RECTIFY and isinstance(by, date) and by <= d:
         raise DomainError("rectify_by_not_after", rectify_by=by.isoformat(),
                           inspected_on=d.isoformat())
     findings = (draft.findings or "").strip()
@@ -246,7 +248,7 @@ def validate(draft: Draft, *, drawn_on: date, today: date, offsite_ok: bool) -> 
         raise DomainError("findings_too_long", length=len(findings), limit=FINDINGS_LIMIT)
 
 
-def summary(draft: Draft) -> dict:
+def summary(draft: Draft) -> dict[str, Any]:
     """JSON-friendly record for storage and publication (ISO dates).
 
     Only the follow-up fields of the draft's conclusion are kept, so switching the
@@ -269,7 +271,7 @@ def summary(draft: Draft) -> dict:
     }
 
 
-def draft_from_summary(d: dict) -> Draft:
+def draft_from_summary(d: dict[str, Any]) -> Draft:
     """Inverse of ``summary``."""
     followup: dict[str, str | date] = {
         k: date.fromisoformat(v) if k in _DATE_FIELDS else v

@@ -19,8 +19,8 @@ Standard library only.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 from .model import RISK_CLASSES, Enterprise, History, Rules
 

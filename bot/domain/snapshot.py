@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any
 
 from .model import Enterprise, History, Inspector, Rules, TaskSpec
 from .risk import classify
@@ -28,15 +29,16 @@ FORMAT = "ssj-snapshot/2"
 class DrawInputs:
     pool: tuple[Enterprise, ...]
     inspectors: tuple[Inspector, ...]
-    conflicts: frozenset
+    conflicts: frozenset[tuple[str, str]]
     history: Mapping[str, History]
     rules: Rules
     spec: TaskSpec
 
 
-def make(pool: Sequence[Enterprise], inspectors: Sequence[Inspector], conflicts,
+def make(pool: Sequence[Enterprise], inspectors: Sequence[Inspector],
+         conflicts: Iterable[tuple[str, str]],
          history: Mapping[str, History], rules: Rules, spec: TaskSpec,
-         classes: Mapping[str, str] | None = None) -> dict:
+         classes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The snapshot; method 3 adds each pool object's class (``classes``, or derived)."""
     if rules.method >= 3:
         classes = classes if classes is not None else classify(pool, history, spec.year, rules)
@@ -55,7 +57,7 @@ def make(pool: Sequence[Enterprise], inspectors: Sequence[Inspector], conflicts,
     }
 
 
-def inputs(snapshot: dict) -> DrawInputs:
+def inputs(snapshot: dict[str, Any]) -> DrawInputs:
     return DrawInputs(
         tuple(Enterprise.from_json(o) for o in snapshot["pool"]),
         tuple(Inspector.from_json(p) for p in snapshot["inspectors"]),
@@ -66,7 +68,7 @@ def inputs(snapshot: dict) -> DrawInputs:
     )
 
 
-def recorded_classes(snapshot: dict) -> dict[str, str]:
+def recorded_classes(snapshot: dict[str, Any]) -> dict[str, str]:
     """{USCC: class} as the snapshot recorded them ({} for ssj-snapshot/1)."""
     return {o["uscc"]: o["risk_class"] for o in snapshot["pool"] if "risk_class" in o}
 
@@ -78,10 +80,10 @@ def derived_classes(inp: DrawInputs) -> dict[str, str]:
     return classify(inp.pool, inp.history, inp.spec.year, inp.rules)
 
 
-def canonical(doc) -> str:
+def canonical(doc: object) -> str:
     return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def digest(snapshot: dict) -> str:
+def digest(snapshot: dict[str, Any]) -> str:
     """SHA-256 hex of the canonical JSON (sorted keys, no spaces, UTF-8)."""
     return hashlib.sha256(canonical(snapshot).encode("utf-8")).hexdigest()

@@ -11,10 +11,10 @@ cap. They come on top of the ≥ min_team officers, so a team is never only auxi
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
-from .model import (DomainError, Duty, Enterprise, History, Inspector,
-                    PersonKind, Rules, TaskSpec)
+from .model import DomainError, Duty, Enterprise, History, Inspector, PersonKind, Rules, TaskSpec
 from .quotas import ceil_div
 from .tickets import Tickets
 
@@ -91,7 +91,7 @@ def ranked(obj: Enterprise, pool: Sequence[Inspector], skill: str | None,
     prefix = obj.uscc + "/"
     certs = [p.cert for p in pool]
     tks = tickets.many([prefix + c for c in certs])
-    order = sorted(zip(tks, certs, range(len(certs))))
+    order = sorted(zip(tks, certs, range(len(certs)), strict=True))
     new = tuple.__new__      # Candidate(…) without the keyword-parsing constructor
     if not skill:
         return [new(Candidate, (t, c, False)) for t, c, _i in order]
@@ -128,7 +128,7 @@ def _choose(group: Sequence[Candidate], need: int, skill: str | None) -> list[st
 
 
 def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
-          conflicts: frozenset, history: Mapping[str, History], rules: Rules,
+          conflicts: frozenset[tuple[str, str]], history: Mapping[str, History], rules: Rules,
           spec: TaskSpec, tickets: Tickets
           ) -> tuple[dict[str, list[tuple[str, list[str], list[str]]]], dict[str, int]]:
     """Teams for drawn (object, ticket) pairs.
@@ -162,7 +162,7 @@ def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspec
 
 
 def staff_auxiliary(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
-                    conflicts: frozenset, history: Mapping[str, History], rules: Rules,
+                    conflicts: frozenset[tuple[str, str]], history: Mapping[str, History], rules: Rules,
                     spec: TaskSpec, tickets: Tickets) -> dict[str, list[str]]:
     """``spec.auxiliary`` 辅助人员 for each object's own team: {uscc: [cert, …]}.
 
@@ -185,7 +185,15 @@ def staff_auxiliary(objects: Sequence[tuple[Enterprise, str]], inspectors: Seque
     return chosen
 
 
-def _staff_capped(order, ranks, skills, conflicts, history, need: int, cap: int, code: str):
+_Order = Sequence[tuple[Enterprise, str]]
+_Ranks = Mapping[str, Sequence[Candidate]]
+_Skills = Mapping[str, str | None]
+_Failure = dict[str, object]
+
+
+def _staff_capped(order: _Order, ranks: _Ranks, skills: _Skills,
+                  conflicts: Iterable[tuple[str, str]], history: Mapping[str, History],
+                  need: int, cap: int, code: str) -> tuple[dict[str, list[str]], int]:
     """Greedy staffing, raising the cap by one while only the cap stands in the way."""
     while True:
         chosen, failure = _staff_once(order, ranks, skills, conflicts, history, need, cap)
@@ -196,7 +204,9 @@ def _staff_capped(order, ranks, skills, conflicts, history, need: int, cap: int,
         cap += 1
 
 
-def _staff_once(order, ranks, skills, conflicts, history, need: int, cap: int):
+def _staff_once(order: _Order, ranks: _Ranks, skills: _Skills,
+                conflicts: Iterable[tuple[str, str]], history: Mapping[str, History],
+                need: int, cap: int) -> tuple[dict[str, list[str]], _Failure | None]:
     load: dict[str, int] = {}
     chosen: dict[str, list[str]] = {}
     barred: dict[str, set[str]] = {}     # USCC -> the 执法证号 in a declared conflict with it

@@ -7,6 +7,7 @@ as strings, exactly as the published reference implementation orders them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 ALGORITHM_V2 = (
     "ssj-draw/2: ticket(id) = sha256_uniform(sha256_hex(seed) + id) "
@@ -53,10 +54,10 @@ class Tickets:
     def pairing(self, uscc: str, cert: str) -> str:
         return self(f"{uscc}/{cert}")
 
-    def many(self, idents) -> list[str]:
+    def many(self, idents: Iterable[str]) -> list[str]:
         """Tickets for many ids, in the same order (the hot path of large draws)."""
         copy = self._prefix.copy
-        out = []
+        out: list[str] = []
         append = out.append
         frombytes = int.from_bytes
         for ident in idents:

@@ -8,7 +8,7 @@ WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1,3,9,27,19,26,16,17,20,29,
 
 def check_char(body17: str) -> str:
     """The 18th character for the first 17."""
-    total = sum(_VALUE[c] * w for c, w in zip(body17, WEIGHTS))
+    total = sum(_VALUE[c] * w for c, w in zip(body17, WEIGHTS, strict=True))
     return ALPHABET[(31 - total % 31) % 31]
 
 

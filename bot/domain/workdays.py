@@ -13,9 +13,9 @@ unknown year does not make the rest of that year known.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Callable, Mapping
 
 from bot.domain.model import DomainError
 
