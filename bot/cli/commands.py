@@ -158,7 +158,7 @@ async def draw_run(args) -> int:
     progress = Progress(not args.json)
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            await draw_flow.run_and_notify(s, settings, args.task, settings.actor, today(),
+            await draw_flow.run_and_notify(s, settings, args.task, settings.actor, localtime.now(),
                                            args.entropy, args.redraw, args.reason, progress)
         progress.close()
         async with sf() as s:

@@ -41,7 +41,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
              5: {"transfer_to": "获嘉县公安局"}}
     try:
         async with sf() as s, s.begin():
-            row = await draws.run(s, settings, TASK, "e2e", now.date())
+            row = await draws.run(s, settings, TASK, "e2e", now)
             sels = await draws.current_selections(s, row)
             for i, (ref, sel) in enumerate(sels):
                 c = rules.Conclusion.by_number(i % 6 + 1)

@@ -163,7 +163,7 @@ async def test_redraw_refusals_change_nothing(bot):
     assert await _state(bot) == before
     async with bot.sf() as s, s.begin():   # the command line's path refuses it as well
         with pytest.raises(DomainError) as exc:
-            await draws.run(s, bot.settings, "2027Q1", "test", bot.clock.now.date(),
+            await draws.run(s, bot.settings, "2027Q1", "test", bot.clock.now,
                             redraw=True, reason="名录有误")
     assert exc.value.code == "redraw_published"
 
@@ -205,7 +205,7 @@ async def test_the_command_line_redraw_tells_the_voided_teams_too(bot):
         first = await s.scalar(select(DrawRow).where(DrawRow.status == "valid"))
     old = await _members(bot, first.id)
     async with bot.sf() as s, s.begin():   # what `ssj draw run --redraw --reason` calls
-        await draw_flow.run_and_notify(s, bot.settings, "2027q1", "cli", bot.clock.now.date(),
+        await draw_flow.run_and_notify(s, bot.settings, "2027q1", "cli", bot.clock.now,
                                        redraw=True, reason="名录有误")
     accounts = {p.cert for p in people.values()}
     notices = await _outbox(bot, f"void{first.id}:")

@@ -33,7 +33,7 @@ async def _joint_draw(bot, count=2):
             s, bot.settings, task_id=TASK, kind="joint",
             name="获嘉县2027年第一季度生态环境与市场监管联合抽查", year=2027, quarter=1,
             departments=PARTNER, count=count, actor="test")
-        await draws.run(s, bot.settings, TASK, "test", bot.clock.now.date())
+        await draws.run(s, bot.settings, TASK, "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
     async with bot.sf() as s:
         _, row = await draws.valid_draw(s, TASK)
@@ -206,7 +206,7 @@ async def test_a_campaigns_auxiliary_staff_appear_on_the_printed_form(bot, aioht
         await tasks.create_task(s, bot.settings, task_id="2027ZX01", kind="special",
                                 name="获嘉县2027年第一季度危险废物专项检查", year=2027, quarter=1,
                                 count=1, auxiliary=1, actor="test")
-        await draws.run(s, bot.settings, "2027ZX01", "test", bot.clock.now.date())
+        await draws.run(s, bot.settings, "2027ZX01", "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
         _, row = await draws.valid_draw(s, "2027ZX01")
         (ref, sel), = await draws.current_selections(s, row)

@@ -33,7 +33,7 @@ TASK = "2027Q1"
 
 async def _draw(bot):
     async with bot.sf() as s, s.begin():
-        await draws.run(s, bot.settings, TASK, "test", bot.clock.now.date())
+        await draws.run(s, bot.settings, TASK, "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
     async with bot.sf() as s:
         _, row = await draws.valid_draw(s, TASK)
