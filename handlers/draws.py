@@ -38,7 +38,7 @@ async def prepare(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("chat.draw_usage"))
         return
     task_id = rest.split()[0].upper()
-    row = await draws.prepare(ctx.session, ctx.settings, task_id, _actor(ctx))
+    row = await draws.prepare(ctx.session, ctx.settings, task_id, _actor(ctx), ctx.today)
     ctx.reply(card=_confirm_card(task_id, row))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from bot import localtime
@@ -149,8 +149,11 @@ def _problem(conclusion: str) -> int | None:
 
 
 async def prepare(session: Session, settings: Settings, task_id: str, actor: str,
+                  today: date,
                   new_secret: Callable[[], str] = lambda: secrets.token_hex(32)) -> DrawRow:
-    task = await ensure_task(session, settings, task_id, actor)
+    """Record the commitment of the task's next draw (``today``: a quarterly task the
+    draw creates must be of the previous, this or the next year)."""
+    task = await ensure_task(session, settings, task_id, actor, today)
     valid = await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
     if valid is not None:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
@@ -183,7 +186,7 @@ async def run(session: Session, settings: Settings, task_id: str, actor: str, no
     entropy = (entropy or "").strip()
     if len(entropy) > ENTROPY_LIMIT:
         raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
-    task = await ensure_task(session, settings, task_id, actor)
+    task = await ensure_task(session, settings, task_id, actor, today)
     valid = await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
     if valid is not None and not redraw:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)

@@ -20,11 +20,10 @@ from __future__ import annotations
 import csv
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from bot import localtime
 from bot.config import Settings
 from bot.domain import results as rules
 from bot.sheets import library_io
@@ -55,14 +54,14 @@ async def _own_draws(session: Session) -> dict[tuple[int, int, str, str], Entry]
 
 
 async def import_file(session: Session, settings: Settings, path: str | Path, actor: str,
-                      progress: Progress | None = None, today: date | None = None
-                      ) -> ImportOutcome:
+                      progress: Progress | None = None, *, now: datetime) -> ImportOutcome:
     """Check every row (the file's own rules, then against the database: known USCC, not
-    in the future, not one of the system's own draws) and write all of them or none."""
+    after ``now``'s day, not one of the system's own draws) and write all of them or
+    none; ``now`` is also when updated inspections were changed."""
     parsed = library_io.parse(KIND, path)
     out = ImportOutcome(KIND, errors=list(parsed.errors), warnings=list(parsed.warnings))
     rows = [dict(r, _row=n) for r, n in zip(parsed.rows, parsed.row_numbers, strict=True)]
-    today = today or localtime.today()
+    today = now.date()
     headers = dict(zip(library_io.KEYS[KIND], library_io.HEADERS[KIND], strict=True))
     if rows or not out.errors:
         known = await library_repo.enterprises_by_uscc(session, {r["uscc"] for r in rows})
@@ -101,7 +100,6 @@ async def import_file(session: Session, settings: Settings, path: str | Path, ac
     existing: dict[tuple[int, int, str, str], HistoryRow | None] = {
         (h.year, h.quarter, h.task_name, h.uscc): h
         for h in await library_repo.imported_history(session)}
-    now = localtime.now()
     for i, r in enumerate(rows):
         if r.get("_own"):
             out.unchanged += 1

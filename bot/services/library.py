@@ -35,7 +35,8 @@ def _error(row: int | None, column: str, reason: str) -> library_io.RowError:
 async def import_file(session: Session, settings: Settings, kind: str, path: str | Path,
                       actor: str, progress: Progress | None = None) -> ImportOutcome:
     if kind == "history":     # inspections from the bureau's old system
-        return await history.import_file(session, settings, path, actor, progress)
+        return await history.import_file(session, settings, path, actor, progress,
+                                         now=localtime.now())
     parsed = library_io.parse(kind, path)
     out = ImportOutcome(kind, errors=list(parsed.errors), warnings=list(parsed.warnings))
     if out.errors:

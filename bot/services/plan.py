@@ -45,7 +45,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot import localtime
 from bot.config import Settings
 from bot.domain.model import RISK_CLASSES, Category, DomainError, Status
 from bot.domain.periods import plan_number, quarter_end, quarter_start
@@ -147,8 +146,9 @@ def digest(doc: dict[str, Any]) -> str:
 
 
 async def make(session: Session, settings: Settings, year: int,
-               actor: str | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Compute next year's plan from the library and store it as the year's draft."""
+               actor: str | None = None, *, now: datetime) -> dict[str, Any]:
+    """Compute next year's plan from the library and store it as the year's draft, made
+    ``now``."""
     year = check_year(year)
     actor = actor or settings.actor
     row = await plan_repo.plan(session, year)
@@ -160,12 +160,11 @@ async def make(session: Session, settings: Settings, year: int,
     doc = document(settings, make_plan(year, counts, settings.rules(), classes), items,
                    counts, classes)
     doc["joint"] = await joint_ratio(session, year)
-    made = now or localtime.now()
-    doc["made_at"], doc["made_by"] = audit.now_text(made.replace(tzinfo=audit.CST)), actor
+    doc["made_at"], doc["made_by"] = audit.now_text(now.replace(tzinfo=audit.CST)), actor
     if row is None:
         row = PlanRow(year=year, bureau=settings.region_code, status=PlanStatus.DRAFT)
         session.add(row)
-    row.document, row.made_at, row.made_by = doc, made, actor
+    row.document, row.made_at, row.made_by = doc, now, actor
     await session.flush()
     await audit.append(session, actor, "plan.make", str(year),
                        {"library": doc["library"], "visits": doc["totals"]["visits"],
@@ -190,14 +189,14 @@ async def get(session: Session, year: int) -> PlanRow | None:
 
 
 async def publish(session: Session, year: int, actor: str,
-                  now: datetime | None = None) -> dict[str, Any]:
-    """Publish the year's draft (the public page shows published plans only)."""
+                  now: datetime) -> dict[str, Any]:
+    """Publish the year's draft ``now`` (the public page shows published plans only)."""
     row = await plan_repo.plan(session, check_year(year), for_update=True)
     if row is None:
         raise DomainError("plan_missing", year=year)
     if row.status == PlanStatus.PUBLISHED:
         raise DomainError("plan_published", year=year)
-    at = now or localtime.now()
+    at = now
     doc = json.loads(json.dumps(row.document))          # a new object: JSON columns
     doc["status"], doc["published_by"] = PlanStatus.PUBLISHED.value, actor
     doc["published_at"] = audit.now_text(at.replace(tzinfo=audit.CST))

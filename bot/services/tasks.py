@@ -7,7 +7,6 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from bot import localtime
 from bot.config import Settings
 from bot.domain.draw import (
     ANY,
@@ -35,16 +34,16 @@ _QUARTERLY_RE = re.compile(r"^\d{4}Q[1-4]$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
 
 
-def check_year(task_id: str, year: int, today: date | None = None) -> None:
-    """Tasks are of the previous, the current or the next year (Beijing time)."""
-    today = today or localtime.today()
+def check_year(task_id: str, year: int, today: date) -> None:
+    """Tasks are of the previous, the current or the next year (of ``today``, Beijing
+    time)."""
     if not today.year - 1 <= year <= today.year + 1:
         raise DomainError("task_year_out_of_range", task=task_id, year=year,
                           today=today.isoformat())
 
 
 async def ensure_task(session: Session, settings: Settings, task_id: str,
-                      actor: str, today: date | None = None) -> TaskRow:
+                      actor: str, today: date) -> TaskRow:
     task_id = (task_id or "").strip().upper()
     row = await draws_repo.task(session, task_id)
     if row is not None:
@@ -268,8 +267,9 @@ async def create_task(session: Session, settings: Settings, *, task_id: str, kin
                       initiator: str | None = None, filters: Iterable[str] = (),
                       ratio: str | None = None, count: int | None = None,
                       inspector_filters: Iterable[str] = (), auxiliary: int = 0,
-                      actor: str) -> TaskRow:
-    """A special campaign or joint task; its extras live in TaskRow.spec.
+                      actor: str, today: date) -> TaskRow:
+    """A special campaign or joint task; its extras live in TaskRow.spec. ``today``:
+    the day it is created on (a task is of the previous, this or the next year).
 
     ``auxiliary``: 辅助人员 added to each team, special campaigns only (domain: "may be
     added to teams of special campaigns"); a joint task's teams are each department's
@@ -281,7 +281,7 @@ async def create_task(session: Session, settings: Settings, *, task_id: str, kin
     name = check_name(name)
     if not (2000 <= int(year) <= 2999) or quarter not in (1, 2, 3, 4):
         raise DomainError("task_bad_period", year=year, quarter=quarter)
-    check_year(task_id, int(year))
+    check_year(task_id, int(year), today)
     initiator = (initiator or "本部门").strip()
     if initiator not in INITIATORS:
         raise DomainError("task_bad_initiator", initiator=initiator)

@@ -53,7 +53,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
             doc = await publication.publish(s, settings, TASK, "e2e", now,
                                             {sels[3][1].uscc: "涉及国家秘密"})
         async with sf() as s, s.begin():
-            await plan.make(s, settings, 2027, "e2e", now)
+            await plan.make(s, settings, 2027, "e2e", now=now)
             await plan.publish(s, 2027, "e2e", now)
         return doc
     finally:

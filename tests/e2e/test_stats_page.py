@@ -49,7 +49,7 @@ async def _publish_joint(db_url: str, settings) -> None:
             await tasks.create_task(s, settings, task_id="2027LH01", kind="joint",
                                     name="获嘉县2027年第一季度生态环境与市场监管联合抽查",
                                     year=2027, quarter=1, departments="市场监管", count=1,
-                                    actor="e2e")
+                                    actor="e2e", today=localtime.today())
             await draws.run(s, settings, "2027LH01", "e2e", now)
             _, row = await draws.valid_draw(s, "2027LH01")
             (ref, sel), = await draws.current_selections(s, row)

@@ -6,6 +6,7 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 
+from bot import localtime
 from bot.domain.model import DomainError
 from bot.messages import GROUP
 from bot.services import draw_flow, draws, plan as plan_svc
@@ -222,7 +223,7 @@ async def test_publish_the_plan_by_chat(bot):
     assert "还没有 2027 年的计划草案" in said and "ssj" not in said and "--" not in said
     assert "只有管理员" in texts(await bot.say(inspectors[0], "发布计划 2027"))
     async with bot.sf() as s, s.begin():
-        draft = await plan_svc.make(s, bot.settings, 2027, "test")
+        draft = await plan_svc.make(s, bot.settings, 2027, "test", now=localtime.now())
 
     out = texts(await bot.group(admins[0], "发布计划 2027年"))
     assert "2027 年计划已发布" in out and people[admins[0]].name in out

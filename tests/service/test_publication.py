@@ -370,7 +370,7 @@ def _conclusion(doc, uscc):
 async def test_plan_page_is_public_once_published(bot, aiohttp_client):
     client = await aiohttp_client(create_app(bot.settings))
     async with bot.sf() as s, s.begin():
-        await plan.make(s, bot.settings, 2027, "test", bot.clock.now)
+        await plan.make(s, bot.settings, 2027, "test", now=bot.clock.now)
     await _get(client, "/public/plans/2027", 404)                      # a draft is not public
     async with bot.sf() as s, s.begin():
         await plan.publish(s, 2027, "test", bot.clock.now)

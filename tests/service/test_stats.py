@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot import cli
+from bot import cli, localtime
 from bot.services import calendar, draws, publication, tasks
 from bot.services import results as results_svc
 from bot.services import stats as stats_svc
@@ -45,7 +45,8 @@ async def _setup(bot) -> str:
         # a joint task drawn and completed: each department records its own results
         await tasks.create_task(s, bot.settings, task_id="2027LH01", kind="joint",
                                 name="获嘉县2027年第二季度生态环境与市场监管联合抽查", year=YEAR,
-                                quarter=2, departments="市场监管", count=4, actor="test")
+                                quarter=2, departments="市场监管", count=4, actor="test",
+                                today=localtime.today())
     for task in ("2027Q1", "2027Q2", "2027Q3", "2027LH01"):
         async with bot.sf() as s, s.begin():
             await draws.run(s, bot.settings, task, "test", now)
