@@ -38,7 +38,7 @@ async def prepare(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("chat.draw_usage"))
         return
     task_id = rest.split()[0].upper()
-    row = await draws.prepare(ctx.session, ctx.settings, task_id, _actor(ctx))
+    row = await draws.prepare(ctx.session, ctx.settings, task_id, _actor(ctx), ctx.today)
     ctx.reply(card=_confirm_card(task_id, row))
 
 
@@ -75,7 +75,7 @@ async def confirm(ctx: Ctx, key: str) -> None:
         ctx.reply(t("chat.draw_already_handled", task=row.task_id), update=False)
         return
     done = await draw_flow.run_and_notify(ctx.session, ctx.settings, row.task_id, _actor(ctx),
-                                          ctx.today, row.entropy)
+                                          ctx.now, row.entropy)
     sels = [s for _, s in await draws.current_selections(ctx.session, done)]
     counts = draw_flow.counts(sels)
     # one group message: the confirmation card becomes the result (counts only, no names);
@@ -152,7 +152,7 @@ async def confirm_redraw(ctx: Ctx, key: str) -> None:
     prepared = await draws.draw_by_id(ctx.session, req["draw_id"])
     voided = await draws.draw_by_id(ctx.session, req["void_draw_id"])
     done = await draw_flow.run_and_notify(ctx.session, ctx.settings, task_id, _actor(ctx),
-                                          ctx.today, prepared.entropy, redraw=True,
+                                          ctx.now, prepared.entropy, redraw=True,
                                           reason=req["reason"])
     told = len(await draw_flow.void_notices(ctx.session, voided, req["reason"]))
     sels = [s for _, s in await draws.current_selections(ctx.session, done)]

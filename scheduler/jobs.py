@@ -153,7 +153,7 @@ async def quarter_open(ctx: JobCtx) -> dict:
         try:
             async with s.begin_nested():   # a refused draw writes nothing
                 row = await draw_flow.run_and_notify(s, ctx.settings, task_id, ctx.actor,
-                                                     ctx.today)
+                                                     ctx.now)
         except DomainError as exc:
             told = await ctx.to_admins(t("jobs.auto_draw_failed",
                                          error=domain_message(exc, channel="chat"),

@@ -40,7 +40,7 @@ def entry_hash(prev: str, id_: int, at: str, actor: str, action: str, subject: s
                data: str) -> str:
     body = canonical({"id": id_, "at": at, "actor": actor, "action": action,
                       "subject": subject, "data": data})
-    return hashlib.sha256(f"{prev}\n{body}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
 def now_text(now: datetime | None = None) -> str:
@@ -50,7 +50,7 @@ def now_text(now: datetime | None = None) -> str:
 async def append(session: AsyncSession, actor: str, action: str, subject: str = "",
                  data: dict | None = None, now: datetime | None = None) -> AuditRow:
     """Add one entry inside the caller's transaction."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     last = await head(session)
     prev, next_id = (last[1], last[0] + 1) if last else (GENESIS, 1)
@@ -180,7 +180,7 @@ def parse_anchors(text: str) -> list[Anchor]:
             if len(parts) == 2:
                 seq, hash_ = parts
         try:
-            seq = int(seq) if not isinstance(seq, bool) else None
+            seq = int(seq) if seq is not None and not isinstance(seq, bool) else None
         except (TypeError, ValueError):
             seq = None
         hash_ = hash_.strip().lower() if isinstance(hash_, str) else ""

@@ -6,14 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot.cli.commands import CliError, database
-from bot.services import audit_check
 from bot.cli.terminal import print_json, table
+from bot.services import audit_check
 from bot.text import t
 from storage import audit
-from storage.models import AuditRow
+from storage.repos import audit as audit_repo
 
 SHOWN = 20      # unaccounted records listed in text output
 
@@ -37,12 +35,12 @@ def read_anchors(path: str) -> list[audit.Anchor]:
     try:
         content = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(t("audit.anchors_unreadable", path=path, error=str(exc)))
+        raise CliError(t("audit.anchors_unreadable", path=path, error=str(exc))) from exc
     try:
         anchors = audit.parse_anchors(content)
     except audit.AnchorFormatError as exc:
         raise CliError(t("audit.anchors_format", path=path, line=exc.line,
-                         text=exc.text.strip()[:120]))
+                         text=exc.text.strip()[:120])) from exc
     if not anchors:
         raise CliError(t("audit.anchors_none"))
     return anchors
@@ -97,8 +95,7 @@ async def verify(args) -> int:
 async def list_(args) -> int:
     async with database(args) as (_, sf, _e):
         async with sf() as s:
-            rows = (await s.execute(select(AuditRow).order_by(AuditRow.id.desc())
-                                    .limit(max(1, args.limit)))).scalars().all()
+            rows = await audit_repo.newest(s, max(1, args.limit))
     cols = ["id", "at", "actor", "action", "subject"]
     table([t("cli.col", name=c) for c in cols],
           [[r.id, r.at, r.actor, r.action, r.subject] for r in reversed(rows)])

@@ -126,7 +126,7 @@ async def import_(args) -> int:
 async def draw_prepare(args) -> int:
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            row = await draws.prepare(s, settings, args.task, settings.actor)
+            row = await draws.prepare(s, settings, args.task, settings.actor, today())
             task_id, draw_id, c = row.task_id, row.id, row.commitment
     if args.json:
         print_json({"task": task_id, "draw_id": draw_id, "commitment": c})
@@ -158,7 +158,7 @@ async def draw_run(args) -> int:
     progress = Progress(not args.json)
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            await draw_flow.run_and_notify(s, settings, args.task, settings.actor, today(),
+            await draw_flow.run_and_notify(s, settings, args.task, settings.actor, localtime.now(),
                                            args.entropy, args.redraw, args.reason, progress)
         progress.close()
         async with sf() as s:

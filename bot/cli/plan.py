@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from bot import localtime
 from bot.cli.commands import CliError, database
 from bot.services import plan as svc
 from bot.cli.terminal import print_json, table
@@ -29,7 +30,7 @@ async def make(args) -> int:
     year = parse_year(args.year)
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            doc = await svc.make(s, settings, year, settings.actor)
+            doc = await svc.make(s, settings, year, settings.actor, now=localtime.now())
     return _out(args, doc, t("plan.made", year=year))
 
 
@@ -47,7 +48,7 @@ async def publish(args) -> int:
     year = parse_year(args.year)
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            doc = await svc.publish(s, year, settings.actor)
+            doc = await svc.publish(s, year, settings.actor, localtime.now())
     return _out(args, doc, t("plan.published", year=year, at=doc["published_at"],
                              by=doc["published_by"]))
 

@@ -4,7 +4,7 @@ A task made here is drawn with ``ssj draw run --task ID`` like a quarterly one.
 """
 from __future__ import annotations
 
-from bot.cli.commands import database
+from bot.cli.commands import database, today
 from bot.services import tasks as svc
 from bot.cli.terminal import print_json
 from bot.text import t
@@ -45,7 +45,7 @@ async def create(args) -> int:
                 year=args.year, quarter=args.quarter, departments=args.departments,
                 initiator=args.initiator, filters=args.filter, ratio=args.ratio,
                 count=args.count, inspector_filters=args.inspector_filter,
-                auxiliary=args.auxiliary, actor=settings.actor)
+                auxiliary=args.auxiliary, actor=settings.actor, today=today())
             doc = svc.task_json(row, settings.rules().own_department)
     if args.json:
         print_json(doc)

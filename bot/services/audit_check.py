@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from bot.domain.results import State
+from bot.domain.status import DrawStatus
 from storage import audit
-from storage.models import AuditRow, DrawRow
-from storage.models_chat import ResultRow
-from storage.models_publication import PublicationRow
+from storage.repos import audit as audit_repo
+from storage.uow import Session
+
+from .publication import digest
 
 ACTIONS = ("draw.run", "draw.void", "result.submit", "result.return", "result.approve",
            "task.publish")
@@ -43,14 +43,15 @@ class Unaccounted:
     the record (for templates/text/audit.j2)."""
     kind: str
     action: str
-    params: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-async def _entries(session: AsyncSession) -> dict[str, list[tuple[str, dict]]]:
-    out: dict[str, list[tuple[str, dict]]] = {a: [] for a in ACTIONS}
-    q = (select(AuditRow.action, AuditRow.subject, AuditRow.data)
-         .where(AuditRow.action.in_(ACTIONS)).order_by(AuditRow.id))
-    for action, subject, data in (await session.execute(q)).all():
+Logged = list[tuple[str, dict[str, Any]]]      # (subject, data) of each entry
+
+
+async def _entries(session: Session) -> dict[str, Logged]:
+    out: dict[str, Logged] = {a: [] for a in ACTIONS}
+    for action, subject, data in await audit_repo.entries(session, ACTIONS):
         try:
             parsed = json.loads(data or "{}")
         except ValueError:
@@ -59,31 +60,23 @@ async def _entries(session: AsyncSession) -> dict[str, list[tuple[str, dict]]]:
     return out
 
 
-def _keys(entries, *fields) -> set:
+def _keys(entries: Logged, *fields: str) -> set[tuple[Any, ...]]:
     return {tuple(data.get(f) for f in fields) for _, data in entries}
 
 
-async def unaccounted(session: AsyncSession) -> list[Unaccounted]:
+async def unaccounted(session: Session) -> list[Unaccounted]:
     """Every record the log does not account for, in the order draws, results,
     publications. The records are read before the log: a record and its entry are
     committed together, so one committed meanwhile is never taken for unaccounted."""
-    from .publication import digest
-
-    draws = (await session.execute(select(DrawRow.id, DrawRow.task_id, DrawRow.status)
-                                   .where(DrawRow.status.in_(("valid", "void")))
-                                   .order_by(DrawRow.id))).all()
-    results = (await session.execute(
-        select(ResultRow.selection_id, ResultRow.department, ResultRow.task_id,
-               ResultRow.status).where(ResultRow.status.in_(_ENTERED))
-        .order_by(ResultRow.task_id, ResultRow.selection_id, ResultRow.department))).all()
-    pubs = [(r.task_id, r.document or {}) for r in (await session.execute(
-        select(PublicationRow).order_by(PublicationRow.task_id))).scalars()]
+    draws = await audit_repo.draws(session, (DrawStatus.VALID, DrawStatus.VOID))
+    results = await audit_repo.results(session, _ENTERED)
+    pubs = await audit_repo.publications(session)
     log = await _entries(session)
     out: list[Unaccounted] = []
 
     have = {a: _keys(log[a], "draw_id") for a in ("draw.run", "draw.void")}
     for id_, task, status in draws:
-        for action in ["draw.run"] + (["draw.void"] if status == "void" else []):
+        for action in ["draw.run"] + (["draw.void"] if status == DrawStatus.VOID else []):
             if (id_,) not in have[action]:
                 out.append(Unaccounted("draw", action, {"draw_id": id_, "task": task,
                                                         "status": status}))
@@ -101,7 +94,7 @@ async def unaccounted(session: AsyncSession) -> list[Unaccounted]:
                 out.append(Unaccounted("result", action, {
                     "ref": ref, "department": dept, "task": task, "status": status}))
 
-    published: dict[str, set] = {}
+    published: dict[str, set[str | None]] = {}
     for subject, data in log["task.publish"]:
         published.setdefault(subject, set()).add(data.get("digest"))
     anchors = []

@@ -19,13 +19,13 @@ from datetime import date
 from functools import lru_cache
 
 import chinese_calendar as cc
-from chinese_calendar.constants import Holiday
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from chinese_calendar.constants import Holiday  # type: ignore[import-untyped]  # no stubs
 
 from bot.domain.workdays import Calendar, year_days
 from storage import audit
 from storage.models_calendar import CalendarDay
+from storage.repos import calendar as calendar_repo
+from storage.uow import Session
 
 NAME_LIMIT = 100
 
@@ -67,27 +67,24 @@ def holiday_name(d: date) -> str | None:
         return name
 
 
-async def overrides(session: AsyncSession, year: int | None = None) -> list[CalendarDay]:
-    q = select(CalendarDay).order_by(CalendarDay.day)
-    if year is not None:
-        q = q.where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
-    return list((await session.execute(q)).scalars())
+async def overrides(session: Session, year: int | None = None) -> list[CalendarDay]:
+    return await calendar_repo.overrides(session, year)
 
 
-async def calendar(session: AsyncSession) -> Calendar:
+async def calendar(session: Session) -> Calendar:
     return Calendar(oracle, {r.day: r.workday for r in await overrides(session)})
 
 
-async def deadline(session: AsyncSession, start: date, n: int) -> date:
+async def deadline(session: Session, start: date, n: int) -> date:
     """The n-th working day after ``start`` (20 for publication, 第二十条)."""
     return (await calendar(session)).add_workdays(start, n)
 
 
-async def set_day(session: AsyncSession, day: date, workday: bool, name: str,
+async def set_day(session: Session, day: date, workday: bool, name: str,
                   actor: str) -> CalendarDay:
     """Record (or change) the override of one date, inside the caller's transaction."""
     name = (name or "").strip()[:NAME_LIMIT]
-    row = await session.get(CalendarDay, day)
+    row = await calendar_repo.override(session, day)
     previous = None if row is None else {"workday": row.workday, "name": row.name}
     if row is None:
         row = CalendarDay(day=day, workday=workday, name=name)
@@ -101,7 +98,7 @@ async def set_day(session: AsyncSession, day: date, workday: bool, name: str,
     return row
 
 
-async def year_known(session: AsyncSession, year: int) -> bool:
+async def year_known(session: Session, year: int) -> bool:
     """Whether every date of ``year`` is decided (see the module's rules)."""
     if year in supported_years():
         return True
@@ -118,7 +115,7 @@ class Special:
     source: str  # "library" (chinese-calendar) | "override"
 
 
-async def specials(session: AsyncSession, year: int) -> list[Special]:
+async def specials(session: Session, year: int) -> list[Special]:
     """Holidays and adjusted working days of ``year`` from chinese-calendar, overrides
     winning, sorted by date. An unknown year yields its overrides only."""
     out: dict[date, Special] = {}

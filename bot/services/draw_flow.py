@@ -6,27 +6,32 @@ draw, once, that their assignments of that task are void.
 """
 from __future__ import annotations
 
-from datetime import date
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Iterable
+from datetime import datetime
 
 from bot.config import Settings
+from bot.domain.model import Selection
+from bot.domain.status import DrawStatus
 from bot.messages import Outbound
 from bot.text import t
-from storage.repos import draws as draws_repo
 from storage.models import DrawRow
+from storage.repos import draws as draws_repo
+from storage.uow import Session
 
 from . import draws, notify, outbox, people
+from .draws import Progress
 
 
-async def run_and_notify(session: AsyncSession, settings: Settings, task_id: str, actor: str,
-                         today: date, entropy: str = "", redraw: bool = False,
-                         reason: str = "", progress=None) -> DrawRow:
+async def run_and_notify(session: Session, settings: Settings, task_id: str, actor: str,
+                         now: datetime, entropy: str = "", redraw: bool = False,
+                         reason: str = "", progress: Progress | None = None) -> DrawRow:
+    """Run the draw at ``now`` (see ``draws.run``) and queue what it tells."""
     voided = None
     if redraw:
         task = await draws_repo.task(session, (task_id or "").strip().upper())
-        voided = await draws_repo.draw_with_status(session, task.id, "valid") if task else None
-    row = await draws.run(session, settings, task_id, actor, today, entropy, redraw, reason,
+        voided = (await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
+                  if task else None)
+    row = await draws.run(session, settings, task_id, actor, now, entropy, redraw, reason,
                           progress)
     told = await void_notices(session, voided, reason) if voided is not None else []
     dead = await void_cards(session, voided) if voided is not None else []
@@ -34,7 +39,7 @@ async def run_and_notify(session: AsyncSession, settings: Settings, task_id: str
     return row
 
 
-async def void_notices(session: AsyncSession, voided: DrawRow, reason: str) -> list[Outbound]:
+async def void_notices(session: Session, voided: DrawRow, reason: str) -> list[Outbound]:
     """One private message per member of the voided draw (as its teams stood, officers
     and 辅助人员 alike) naming their void 编号."""
     refs: dict[str, list[int]] = {}
@@ -43,15 +48,18 @@ async def void_notices(session: AsyncSession, voided: DrawRow, reason: str) -> l
             for cert in team.members + team.auxiliary:
                 refs.setdefault(cert, []).append(ref)
     rows = await people.by_certs(session, refs)
-    return [Outbound(rows[cert].msg_account,
-                     text=t("admin.redraw_void_notice", task=voided.task_id,
-                            refs=sorted(set(mine)), reason=(reason or "").strip()),
-                     dedupe_key=f"void{voided.id}:{cert}")
-            for cert, mine in sorted(refs.items())
-            if cert in rows and rows[cert].msg_account]
+    out = []
+    for cert, mine in sorted(refs.items()):
+        account = rows[cert].msg_account if cert in rows else None
+        if account:
+            out.append(Outbound(account,
+                                text=t("admin.redraw_void_notice", task=voided.task_id,
+                                       refs=sorted(set(mine)), reason=(reason or "").strip()),
+                                dedupe_key=f"void{voided.id}:{cert}"))
+    return out
 
 
-async def void_cards(session: AsyncSession, voided: DrawRow) -> list[Outbound]:
+async def void_cards(session: Session, voided: DrawRow) -> list[Outbound]:
     """Every card of the voided draw, updated in place: no buttons left on it."""
     out = []
     for ref, sel in await draws.current_selections(session, voided):
@@ -62,7 +70,7 @@ async def void_cards(session: AsyncSession, voided: DrawRow) -> list[Outbound]:
     return out
 
 
-def counts(selections) -> dict[str, int]:
+def counts(selections: Iterable[Selection]) -> dict[str, int]:
     """Objects per category: what a group chat may see before publication."""
     out: dict[str, int] = {}
     for s in selections:

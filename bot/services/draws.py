@@ -6,25 +6,47 @@ caller to roll back, so a refused draw writes nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterable
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from bot import localtime
 from bot.config import Settings
 from bot.domain import recusal as recusal_rules
 from bot.domain import snapshot as snap
-from bot.domain.draw import attr_keys, draw as pure_draw
-from bot.domain.model import (Category, DomainError, Duty, Enterprise, History, Inspector,
-                              PersonKind, Selection, Status, Team)
+from bot.domain.draw import attr_keys
+from bot.domain.draw import draw as pure_draw
+from bot.domain.model import (
+    Category,
+    DomainError,
+    Duty,
+    Enterprise,
+    History,
+    Inspector,
+    PersonKind,
+    Selection,
+    Status,
+    Team,
+)
 from bot.domain.results import Conclusion
-from bot.domain.risk import PROBLEMS
+from bot.domain.risk import PROBLEMS, classify
+from bot.domain.status import DrawStatus, TaskStatus
 from bot.domain.tickets import check_reveal, commitment, make_seed
 from storage import audit
-from storage.repos import common as common_repo, draws as draws_repo, library as library_repo, results as results_repo
-from storage.models import DrawRow, SelectionRow, TaskRow, TeamMemberRow
+from storage.models import (
+    DrawRow,
+    EnterpriseRow,
+    InspectorRow,
+    SelectionRow,
+    TaskRow,
+    TeamMemberRow,
+)
+from storage.repos import common as common_repo
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import results as results_repo
+from storage.uow import Session
 
 from .tasks import ensure_task, existing_task, spec_for
 
@@ -32,13 +54,13 @@ ENTROPY_LIMIT = 200
 Progress = Callable[[str, int, int], None]
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if value is None:
         return ""
     return str(value).strip()
 
 
-def enterprise(row, extra: Iterable[str] = ()) -> Enterprise:
+def enterprise(row: EnterpriseRow, extra: Iterable[str] = ()) -> Enterprise:
     """The pure rules' view of a library row; ``extra``: further columns a campaign
     filters on (their text goes into ``attrs``, and so into the draw's snapshot)."""
     attrs = tuple(sorted((k, _text(getattr(row, k, ""))) for k in set(extra)
@@ -50,12 +72,12 @@ def enterprise(row, extra: Iterable[str] = ()) -> Enterprise:
                       attrs)
 
 
-def inspector(row) -> Inspector:
+def inspector(row: InspectorRow) -> Inspector:
     return Inspector(row.cert, row.name, row.department or "", PersonKind(row.kind),
                      Duty(row.duty), tuple(row.expertise or ()), row.region or "")
 
 
-async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
+async def history_for(session: Session, year: int) -> dict[str, History]:
     """Each object's history for a draw of ``year``: valid draws and imported inspections
     (``ssj import history``) alike count as draws; per object its draws in ``year``, its
     last draw by the (year, quarter) of the task that drew it (imported: 年度, 季度) and
@@ -67,7 +89,7 @@ async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
     """
     count: dict[str, int] = {}
     imported: dict[str, int] = {}
-    last: dict[str, tuple] = {}
+    last: dict[str, tuple[int, int, int, datetime, int]] = {}
     for uscc, drawn_at, task_year, task_quarter, sel_id in await draws_repo.valid_draw_history(session):
         if task_year == year:
             count[uscc] = count.get(uscc, 0) + 1
@@ -76,7 +98,7 @@ async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
             last[uscc] = key
     old_rows = await library_repo.imported_history(session)
     by_id = {}
-    problems: dict[str, set] = {}
+    problems: dict[str, set[tuple[int, int]]] = {}
     for h in old_rows:
         if h.year == year:
             count[h.uscc] = count.get(h.uscc, 0) + 1
@@ -92,10 +114,11 @@ async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
     for uscc, inspected_on, conclusion, _ref, _dept in await results_repo.reviewed_results(session,
                                                                                    year - 1):
         number = _problem(conclusion)
-        if number:
-            problems.setdefault(uscc, set()).add((common_repo.as_date(inspected_on).year, number))
+        day = common_repo.as_date(inspected_on)
+        if number and day is not None:
+            problems.setdefault(uscc, set()).add((day.year, number))
     teams = await draws_repo.active_members(session, [k[4] for k in last.values() if k[2] == 1])
-    out = {}
+    out: dict[str, History] = {}
     for u in set(last) | set(problems):
         k = last.get(u)
         team: tuple[str, ...] = ()
@@ -109,10 +132,9 @@ async def history_for(session: AsyncSession, year: int) -> dict[str, History]:
     return out
 
 
-async def current_classes(session: AsyncSession, settings: Settings, year: int,
+async def current_classes(session: Session, settings: Settings, year: int,
                           pool: list[Enterprise] | None = None) -> dict[str, str]:
     """{USCC: 信用风险分类} as a draw of ``year`` would derive them now."""
-    from bot.domain.risk import classify
     pool = pool if pool is not None else [enterprise(e) for e in await library_repo.enterprises(session)]
     return classify(pool, await history_for(session, year), year, settings.rules())
 
@@ -126,21 +148,25 @@ def _problem(conclusion: str) -> int | None:
     return number if number in PROBLEMS else None
 
 
-async def prepare(session: AsyncSession, settings: Settings, task_id: str, actor: str,
+async def prepare(session: Session, settings: Settings, task_id: str, actor: str,
+                  today: date,
                   new_secret: Callable[[], str] = lambda: secrets.token_hex(32)) -> DrawRow:
-    task = await ensure_task(session, settings, task_id, actor)
-    valid = await draws_repo.draw_with_status(session, task.id, "valid")
+    """Record the commitment of the task's next draw (``today``: a quarterly task the
+    draw creates must be of the previous, this or the next year)."""
+    task = await ensure_task(session, settings, task_id, actor, today)
+    valid = await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
     if valid is not None:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
     return await _prepared(session, task, actor, new_secret)
 
 
-async def _prepared(session, task: TaskRow, actor: str, new_secret) -> DrawRow:
-    row = await draws_repo.draw_with_status(session, task.id, "prepared")
+async def _prepared(session: Session, task: TaskRow, actor: str,
+                    new_secret: Callable[[], str]) -> DrawRow:
+    row = await draws_repo.draw_with_status(session, task.id, DrawStatus.PREPARED)
     if row is not None:
         return row
     secret = new_secret()
-    row = DrawRow(task_id=task.id, status="prepared", commitment=commitment(secret),
+    row = DrawRow(task_id=task.id, status=DrawStatus.PREPARED, commitment=commitment(secret),
                   secret=secret, prepared_by=actor)
     session.add(row)
     await session.flush()
@@ -149,19 +175,24 @@ async def _prepared(session, task: TaskRow, actor: str, new_secret) -> DrawRow:
     return row
 
 
-async def run(session: AsyncSession, settings: Settings, task_id: str, actor: str, today: date,
+async def run(session: Session, settings: Settings, task_id: str, actor: str, now: datetime,
               entropy: str = "", redraw: bool = False, reason: str = "",
-              progress: Progress | None = None, new_secret=None) -> DrawRow:
+              progress: Progress | None = None,
+              new_secret: Callable[[], str] | None = None) -> DrawRow:
+    """Run the task's draw at ``now`` (the caller's clock: the draw's time, and the void
+    time of the draw a redraw replaces; the day it is drawn on is its date)."""
+    stamp = now if now.tzinfo is None else now.astimezone(localtime.CST).replace(tzinfo=None)
+    today = stamp.date()
     entropy = (entropy or "").strip()
     if len(entropy) > ENTROPY_LIMIT:
         raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
-    task = await ensure_task(session, settings, task_id, actor)
-    valid = await draws_repo.draw_with_status(session, task.id, "valid")
+    task = await ensure_task(session, settings, task_id, actor, today)
+    valid = await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
     if valid is not None and not redraw:
         raise DomainError("already_drawn", task=task.id, draw_id=valid.id)
     if redraw:
-        check_redraw(task, valid, reason)
-        valid.status, valid.void_reason, valid.voided_at = "void", reason.strip(), localtime.now()
+        valid = check_redraw(task, valid, reason)
+        valid.status, valid.void_reason, valid.voided_at = DrawStatus.VOID, reason.strip(), stamp
         await session.flush()
         await audit.append(session, actor, "draw.void", task.id,
                            {"draw_id": valid.id, "reason": reason.strip()})
@@ -183,10 +214,10 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     snapshot = snap.make(pool, people, conflicts, history, rules, spec, dict(result.classes))
     if progress:
         progress("save", 2, 3)
-    row.status, row.entropy, row.seed = "valid", entropy, seed
+    row.status, row.entropy, row.seed = DrawStatus.VALID, entropy, seed
     row.pool_digest, row.algorithm = snap.digest(snapshot), result.algorithm
     row.snapshot, row.result = snapshot, [s.to_json() for s in result.selections]
-    row.drawn_at, row.drawn_by = localtime.now(), actor
+    row.drawn_at, row.drawn_by = stamp, actor
     await session.flush()
     for pos, sel in enumerate(result.selections):
         srow = SelectionRow(draw_id=row.id, task_id=task.id, position=pos, uscc=sel.uscc,
@@ -216,17 +247,19 @@ async def run(session: AsyncSession, settings: Settings, task_id: str, actor: st
     return row
 
 
-def check_redraw(task: TaskRow, valid: DrawRow | None, reason: str) -> None:
-    """A redraw needs a reason and a valid draw to void, of a task not yet published."""
+def check_redraw(task: TaskRow, valid: DrawRow | None, reason: str) -> DrawRow:
+    """A redraw needs a reason and a valid draw to void, of a task not yet published;
+    returns that draw."""
     if not (reason or "").strip():
         raise DomainError("redraw_needs_reason", task=task.id)
-    if task.status == "published":
+    if task.status == TaskStatus.PUBLISHED:
         raise DomainError("redraw_published", task=task.id)
     if valid is None:
         raise DomainError("redraw_nothing", task=task.id)
+    return valid
 
 
-async def prepare_redraw(session: AsyncSession, task_id: str, reason: str, actor: str,
+async def prepare_redraw(session: Session, task_id: str, reason: str, actor: str,
                          new_secret: Callable[[], str] = lambda: secrets.token_hex(32)
                          ) -> tuple[DrawRow, DrawRow]:
     """A redraw is a draw: its commitment is recorded (and shown) before it is run.
@@ -237,20 +270,20 @@ async def prepare_redraw(session: AsyncSession, task_id: str, reason: str, actor
     task = await draws_repo.task(session, (task_id or "").strip().upper())
     if task is None:
         raise DomainError("redraw_nothing", task=(task_id or "").strip().upper())
-    valid = await draws_repo.draw_with_status(session, task.id, "valid")
-    check_redraw(task, valid, reason)
+    valid = check_redraw(task, await draws_repo.draw_with_status(session, task.id,
+                                                                 DrawStatus.VALID), reason)
     return valid, await _prepared(session, task, actor, new_secret)
 
 
-async def valid_draw(session: AsyncSession, task_id: str) -> tuple[TaskRow, DrawRow]:
+async def valid_draw(session: Session, task_id: str) -> tuple[TaskRow, DrawRow]:
     task = await existing_task(session, task_id)
-    row = await draws_repo.draw_with_status(session, task.id, "valid")
+    row = await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
     if row is None:
         raise DomainError("not_drawn_task", task=task.id)
     return task, row
 
 
-async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[int, Selection]]:
+async def current_selections(session: Session, row: DrawRow) -> list[tuple[int, Selection]]:
     """(编号, selection) with teams as they stand after recusals.
 
     A team's rows hold officers and 辅助人员 alike (in the order chosen), the latter
@@ -258,7 +291,7 @@ async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[
     """
     sels = await draws_repo.selections(session, row.id)
     members = await draws_repo.active_members(session, [s.id for s in sels])
-    out = []
+    out: list[tuple[int, Selection]] = []
     for s in sels:
         teams: dict[str, tuple[list[str], list[str]]] = {}
         for m in members.get(s.id, []):
@@ -271,7 +304,8 @@ async def current_selections(session: AsyncSession, row: DrawRow) -> list[tuple[
     return out
 
 
-def as_json(task_id: str, row: DrawRow, selections) -> dict:
+def as_json(task_id: str, row: DrawRow,
+            selections: Iterable[tuple[int, Selection]]) -> dict[str, Any]:
     """``inspectors`` and ``teams`` ({department: [执法证号…]}) list the officers; a
     campaign with 辅助人员 adds ``auxiliary`` ([their 执法证号…]) to each selection.
     ``risk_class`` (A–D) is the object's 信用风险分类 when drawn and ``reason`` why it was
@@ -287,7 +321,7 @@ def as_json(task_id: str, row: DrawRow, selections) -> dict:
     }
 
 
-async def reveal(session: AsyncSession, task_id: str, actor: str) -> dict:
+async def reveal(session: Session, task_id: str, actor: str) -> dict[str, str | None]:
     task, row = await valid_draw(session, task_id)
     if row.revealed_at is None:
         row.revealed_at = localtime.now()
@@ -304,23 +338,24 @@ class VerifyReport:
     checked: int = 0
 
 
-async def verify(session: AsyncSession, task_id: str) -> VerifyReport:
+async def verify(session: Session, task_id: str) -> VerifyReport:
     """Recompute from the recorded seed and pool snapshot, then replay recusals."""
     task, row = await valid_draw(session, task_id)
     rep = VerifyReport(True, row.id)
+    recorded_snapshot = row.snapshot or {}
     if not check_reveal(row.commitment, row.secret):
         rep.problems.append("commitment")
     if row.seed != make_seed(row.secret, row.entropy):
         rep.problems.append("seed")
-    if snap.digest(row.snapshot) != row.pool_digest:
+    if snap.digest(recorded_snapshot) != row.pool_digest:
         rep.problems.append("digest")
-    inp = snap.inputs(row.snapshot)
+    inp = snap.inputs(recorded_snapshot)
     # method 3: every pool object's class as the snapshot's own inputs give it
-    if snap.derived_classes(inp) != snap.recorded_classes(row.snapshot):
+    if snap.derived_classes(inp) != snap.recorded_classes(recorded_snapshot):
         rep.problems.append("risk_classes")
     again = pure_draw(inp.pool, inp.inspectors, inp.conflicts, inp.history, inp.rules,
                       inp.spec, row.seed)
-    recorded = [Selection.from_json(s) for s in row.result]
+    recorded = [Selection.from_json(s) for s in row.result or []]
     if list(again.selections) != recorded:
         rep.problems.append("selections")
     stored = [s for _, s in await current_selections(session, row)]
@@ -345,25 +380,23 @@ async def verify(session: AsyncSession, task_id: str) -> VerifyReport:
     return rep
 
 
-async def prepared_draws(session: AsyncSession) -> list[DrawRow]:
-    from sqlalchemy import select
-    q = select(DrawRow).where(DrawRow.status == "prepared").order_by(DrawRow.id)
-    return list((await session.execute(q)).scalars())
+async def prepared_draws(session: Session) -> list[DrawRow]:
+    return await draws_repo.draws_with_status(session, DrawStatus.PREPARED)
 
 
-async def draw_by_id(session: AsyncSession, draw_id: int) -> DrawRow:
-    row = await session.get(DrawRow, draw_id)
+async def draw_by_id(session: Session, draw_id: int) -> DrawRow:
+    row = await draws_repo.draw(session, draw_id)
     if row is None:
         raise DomainError("stale_button")
     return row
 
 
-async def set_entropy(session: AsyncSession, task_id: str, entropy: str, actor: str) -> DrawRow:
+async def set_entropy(session: Session, task_id: str, entropy: str, actor: str) -> DrawRow:
     """Record public entropy on the prepared draw (after its commitment was shown)."""
     entropy = (entropy or "").strip()
     if len(entropy) > ENTROPY_LIMIT:
         raise DomainError("entropy_too_long", limit=ENTROPY_LIMIT)
-    row = await draws_repo.draw_with_status(session, task_id, "prepared")
+    row = await draws_repo.draw_with_status(session, task_id, DrawStatus.PREPARED)
     if row is None:
         raise DomainError("not_prepared", task=task_id)
     row.entropy = entropy

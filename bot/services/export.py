@@ -1,17 +1,19 @@
 """Exports to .xlsx: a task's draw with its verification data, and the libraries."""
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 from bot.sheets import library_io
-from bot.text import t
 from bot.sheets.xlsx import library_rows, write_xlsx
+from bot.text import t
 from storage.repos import library as library_repo
+from storage.uow import Session
 
 from .draws import current_selections, valid_draw
 
 
-async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
+async def draw_workbook(session: Session, task_id: str, path: str | Path) -> int:
     task, row = await valid_draw(session, task_id)
     sels = await current_selections(session, row)
     people = {p.cert: p.name for p in await library_repo.inspectors(session)}
@@ -34,11 +36,11 @@ async def draw_workbook(session: AsyncSession, task_id: str, path) -> int:
     return len(rows)
 
 
-_ROWS = {"enterprises": library_repo.enterprises, "inspectors": library_repo.inspectors,
+_ROWS: dict[str, Callable[[Session], Awaitable[Sequence[object]]]] = {"enterprises": library_repo.enterprises, "inspectors": library_repo.inspectors,
          "conflicts": library_repo.conflicts}
 
 
-async def library_workbook(session: AsyncSession, kind: str, path) -> int:
+async def library_workbook(session: Session, kind: str, path: str | Path) -> int:
     keys = library_io.KEYS[kind]
     records = [{k: getattr(r, k) for k in keys} for r in await _ROWS[kind](session)]
     write_xlsx(path, [(t("library.kind_name", kind=kind), library_io.HEADERS[kind],

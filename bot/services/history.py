@@ -20,24 +20,24 @@ from __future__ import annotations
 import csv
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot import localtime
-from bot.sheets import library_io
 from bot.config import Settings
 from bot.domain import results as rules
+from bot.sheets import library_io
 from bot.text import t
 from storage import audit
-from storage.repos import common as common_repo, draws as draws_repo, library as library_repo, results as results_repo
-from storage.models import (DrawRow, EnterpriseRow, HistoryRow, InspectorRow, SelectionRow,
-                            TaskRow)
+from storage.models import HistoryRow
+from storage.repos import common as common_repo
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import results as results_repo
+from storage.uow import Session
 
 from . import results as results_svc
-from .library import ImportOutcome, Progress
+from .imports import ImportOutcome, Progress
 
 KIND = "history"
 SOURCE_IMPORT, SOURCE_DRAW = "import", "draw"
@@ -47,27 +47,26 @@ def _key(year: int, quarter: int, task_name: str, uscc: str) -> str:
     return f"{year}Q{quarter}/{task_name}/{uscc}"
 
 
-async def _own_draws(session: AsyncSession) -> dict[tuple, "Entry"]:
+async def _own_draws(session: Session) -> dict[tuple[int, int, str, str], Entry]:
     """(year, quarter, task name, USCC) of every object of a valid draw -> its entry."""
     return {(e.year, e.quarter, e.task_name, e.uscc): e
             for e in await entries(session) if e.source == SOURCE_DRAW}
 
 
-async def import_file(session: AsyncSession, settings: Settings, path: str | Path, actor: str,
-                      progress: Progress | None = None, today: date | None = None
-                      ) -> ImportOutcome:
+async def import_file(session: Session, settings: Settings, path: str | Path, actor: str,
+                      progress: Progress | None = None, *, now: datetime) -> ImportOutcome:
     """Check every row (the file's own rules, then against the database: known USCC, not
-    in the future, not one of the system's own draws) and write all of them or none."""
+    after ``now``'s day, not one of the system's own draws) and write all of them or
+    none; ``now`` is also when updated inspections were changed."""
     parsed = library_io.parse(KIND, path)
     out = ImportOutcome(KIND, errors=list(parsed.errors), warnings=list(parsed.warnings))
-    rows = [dict(r, _row=n) for r, n in zip(parsed.rows, parsed.row_numbers)]
-    today = today or localtime.today()
-    headers = dict(zip(library_io.KEYS[KIND], library_io.HEADERS[KIND]))
+    rows = [dict(r, _row=n) for r, n in zip(parsed.rows, parsed.row_numbers, strict=True)]
+    today = now.date()
+    headers = dict(zip(library_io.KEYS[KIND], library_io.HEADERS[KIND], strict=True))
     if rows or not out.errors:
-        known = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc,
-                                   {r["uscc"] for r in rows})
-        people = await common_repo.by_keys(session, InspectorRow, InspectorRow.cert,
-                                    {c for r in rows for c in r["inspectors"]})
+        known = await library_repo.enterprises_by_uscc(session, {r["uscc"] for r in rows})
+        people = await library_repo.inspectors_by_cert(
+            session, {c for r in rows for c in r["inspectors"]})
         own = await _own_draws(session)
         for r in rows:
             n = r["_row"]
@@ -97,10 +96,10 @@ async def import_file(session: AsyncSession, settings: Settings, path: str | Pat
         return out
     name = Path(path).name
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    changes: dict = {"file": name, "sha256": digest, "created": [], "updated": {}}
-    existing = {(h.year, h.quarter, h.task_name, h.uscc): h
-                for h in await library_repo.imported_history(session)}
-    now = localtime.now()
+    changes: dict[str, Any] = {"file": name, "sha256": digest, "created": [], "updated": {}}
+    existing: dict[tuple[int, int, str, str], HistoryRow | None] = {
+        (h.year, h.quarter, h.task_name, h.uscc): h
+        for h in await library_repo.imported_history(session)}
     for i, r in enumerate(rows):
         if r.get("_own"):
             out.unchanged += 1
@@ -133,7 +132,7 @@ async def import_file(session: AsyncSession, settings: Settings, path: str | Pat
     return out
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, date) else value
 
 
@@ -151,12 +150,12 @@ class Entry:
     source: str                # "import" (历史导入, no seed) | "draw"
     task_id: str = ""
 
-    def row(self) -> list:
+    def row(self) -> list[Any]:
         """The import format (HEADERS["history"])."""
         return [self.year, self.quarter, self.uscc, self.inspected_on, self.conclusion,
                 self.task_name, self.inspectors]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"year": self.year, "quarter": self.quarter, "uscc": self.uscc,
                 "name": self.name, "task": self.task_id, "task_name": self.task_name,
                 "inspected_on": self.inspected_on.isoformat() if self.inspected_on else None,
@@ -164,7 +163,7 @@ class Entry:
                 "source": self.source, "seed": self.source == SOURCE_DRAW}
 
 
-async def entries(session: AsyncSession, uscc: str | None = None,
+async def entries(session: Session, uscc: str | None = None,
                   year: int | None = None) -> list[Entry]:
     """Every imported inspection and every object of a valid draw (with its combined
     result once every department's is approved), oldest period first."""
@@ -173,21 +172,20 @@ async def entries(session: AsyncSession, uscc: str | None = None,
                  common_repo.as_date(h.inspected_on), h.conclusion, list(h.inspectors or []),
                  SOURCE_IMPORT)
            for h in await library_repo.imported_history(session, uscc)]
-    q = (select(SelectionRow, TaskRow).join(TaskRow, TaskRow.id == SelectionRow.task_id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id).where(DrawRow.status == "valid"))
-    if uscc:
-        q = q.where(SelectionRow.uscc == uscc)
-    sels = (await session.execute(q)).all()
+    sels = await draws_repo.valid_selections_with_tasks(session, uscc)
     units = await results_svc.units(session, [s.id for s, _ in sels])
     members = await draws_repo.active_members(session, [s.id for s, _ in sels])
     for s, task in sels:
-        found = [r for r in units.get(s.id, {}).values()]
-        done = bool(found) and all(r is not None and r.status in results_repo.REVIEWED for r in found)
+        units_of = list(units.get(s.id, {}).values())
+        found = [r for r in units_of if r is not None]
+        done = bool(units_of) and len(found) == len(units_of) and all(
+            r.status in results_repo.REVIEWED for r in found)
         conclusion, day = "", None
         if done:
             conclusion = rules.combined_conclusion(
                 [rules.Conclusion(r.conclusion) for r in found]).value
-            days = sorted(common_repo.as_date(r.inspected_on) for r in found if r.inspected_on)
+            days = sorted(common_repo.as_date(r.inspected_on) for r in found
+                          if r.inspected_on is not None)
             day = days[0] if days else None
         out.append(Entry(task.year, task.quarter or 1, s.uscc, s.name, task.name, day,
                          conclusion, list(dict.fromkeys(m.cert for m in members.get(s.id, []))),
@@ -198,7 +196,7 @@ async def entries(session: AsyncSession, uscc: str | None = None,
     return out
 
 
-async def export(session: AsyncSession, path) -> int:
+async def export(session: Session, path: str | Path) -> int:
     """The import format (.xlsx or .csv by the file's suffix): imported inspections and the
     system's own draws whose results are all approved."""
     rows = [e.row() for e in await entries(session) if e.conclusion and e.inspected_on]
@@ -215,7 +213,7 @@ async def export(session: AsyncSession, path) -> int:
     return len(rows)
 
 
-def _csv(value) -> str:
+def _csv(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list):

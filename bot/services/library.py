@@ -2,54 +2,47 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Callable
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from bot import localtime
-from bot.sheets import library_io
 from bot.config import Settings
+from bot.sheets import library_io
 from bot.text import t
 from storage import audit
-from storage.repos import common as common_repo, library as library_repo
 from storage.models import ConflictRow, EnterpriseRow, InspectorRow
+from storage.repos import library as library_repo
+from storage.uow import Session
 
-Progress = Callable[[str, int, int], None]
-_MODEL = {"enterprises": (EnterpriseRow, EnterpriseRow.uscc, "uscc"),
-          "inspectors": (InspectorRow, InspectorRow.cert, "cert")}
+from . import history
+from .imports import ImportOutcome, Progress
 
+Row = dict[str, Any]
+Changes = dict[str, Any]
+_Lookup = Callable[[Session, Iterable[str]], Awaitable[dict[str, Any]]]
+_MODEL: dict[str, tuple[type[EnterpriseRow] | type[InspectorRow], _Lookup, str]] = {
+    "enterprises": (EnterpriseRow, library_repo.enterprises_by_uscc, "uscc"),
+    "inspectors": (InspectorRow, library_repo.inspectors_by_cert, "cert")}
 
-@dataclass
-class ImportOutcome:
-    kind: str
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    errors: list = field(default_factory=list)     # library_io.RowError
-    warnings: list = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+__all__ = ["ImportOutcome", "Progress", "import_file"]
 
 
-def _error(row, column, reason):
+def _error(row: int | None, column: str, reason: str) -> library_io.RowError:
     return library_io.RowError(row, column, reason)
 
 
-async def import_file(session: AsyncSession, settings: Settings, kind: str, path: str | Path,
+async def import_file(session: Session, settings: Settings, kind: str, path: str | Path,
                       actor: str, progress: Progress | None = None) -> ImportOutcome:
     if kind == "history":     # inspections from the bureau's old system
-        from . import history
-        return await history.import_file(session, settings, path, actor, progress)
+        return await history.import_file(session, settings, path, actor, progress,
+                                         now=localtime.now())
     parsed = library_io.parse(kind, path)
     out = ImportOutcome(kind, errors=list(parsed.errors), warnings=list(parsed.warnings))
     if out.errors:
         return out
-    rows = [dict(r, _row=n) for r, n in zip(parsed.rows, parsed.row_numbers or
-                                            [None] * len(parsed.rows))]
+    numbers: list[int | None] = list(parsed.row_numbers) or [None] * len(parsed.rows)
+    rows = [dict(r, _row=n) for r, n in zip(parsed.rows, numbers, strict=True)]
     if kind == "conflicts":
         await _check_conflict_refs(session, rows, out)
     elif kind == "inspectors":
@@ -57,7 +50,7 @@ async def import_file(session: AsyncSession, settings: Settings, kind: str, path
     if out.errors:
         return out
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    changes: dict = {"file": Path(path).name, "sha256": digest, "created": [], "updated": {}}
+    changes: Changes = {"file": Path(path).name, "sha256": digest, "created": [], "updated": {}}
     if kind == "conflicts":
         await _upsert_conflicts(session, rows, out, changes)
     else:
@@ -66,13 +59,14 @@ async def import_file(session: AsyncSession, settings: Settings, kind: str, path
     return out
 
 
-def _clean(row: dict) -> dict:
+def _clean(row: Row) -> Row:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-async def _upsert(session, settings, kind, rows, out, changes, progress) -> None:
-    model, column, key = _MODEL[kind]
-    existing = await common_repo.by_keys(session, model, column, [r[key] for r in rows])
+async def _upsert(session: Session, settings: Settings, kind: str, rows: list[Row],
+                  out: ImportOutcome, changes: Changes, progress: Progress | None) -> None:
+    model, lookup, key = _MODEL[kind]
+    existing = await lookup(session, [r[key] for r in rows])
     now = localtime.now()
     for i, raw in enumerate(rows):
         row = _clean(raw)
@@ -98,10 +92,11 @@ async def _upsert(session, settings, kind, rows, out, changes, progress) -> None
     await session.flush()
 
 
-async def _check_conflict_refs(session, rows, out) -> None:
-    people = await common_repo.by_keys(session, InspectorRow, InspectorRow.cert, {r["cert"] for r in rows})
-    objs = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, {r["uscc"] for r in rows})
-    headers = dict(zip(library_io.KEYS["conflicts"], library_io.HEADERS["conflicts"]))
+async def _check_conflict_refs(session: Session, rows: list[Row], out: ImportOutcome) -> None:
+    people = await library_repo.inspectors_by_cert(session, {r["cert"] for r in rows})
+    objs = await library_repo.enterprises_by_uscc(session, {r["uscc"] for r in rows})
+    headers = dict(zip(library_io.KEYS["conflicts"], library_io.HEADERS["conflicts"],
+                       strict=True))
     for r in rows:
         if r["cert"] not in people:
             out.errors.append(_error(r.get("_row"), headers["cert"],
@@ -111,10 +106,11 @@ async def _check_conflict_refs(session, rows, out) -> None:
                                      t("library.unknown_enterprise", uscc=r["uscc"])))
 
 
-async def _check_accounts(session, rows, out) -> None:
+async def _check_accounts(session: Session, rows: list[Row], out: ImportOutcome) -> None:
     accounts = {r["msg_account"] for r in rows if r.get("msg_account")}
-    taken = await common_repo.by_keys(session, InspectorRow, InspectorRow.msg_account, accounts)
-    headers = dict(zip(library_io.KEYS["inspectors"], library_io.HEADERS["inspectors"]))
+    taken = await library_repo.inspectors_by_account(session, accounts)
+    headers = dict(zip(library_io.KEYS["inspectors"], library_io.HEADERS["inspectors"],
+                       strict=True))
     for r in rows:
         holder = taken.get(r.get("msg_account") or "")
         if holder is not None and holder.cert != r["cert"]:
@@ -123,7 +119,8 @@ async def _check_accounts(session, rows, out) -> None:
                                        cert=holder.cert)))
 
 
-async def _upsert_conflicts(session, rows, out, changes) -> None:
+async def _upsert_conflicts(session: Session, rows: list[Row], out: ImportOutcome,
+                            changes: Changes) -> None:
     existing = {(c.cert, c.uscc): c for c in await library_repo.conflicts(session)}
     for raw in rows:
         r = _clean(raw)

@@ -43,20 +43,23 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot import localtime
 from bot.config import Settings
 from bot.domain.model import RISK_CLASSES, Category, DomainError, Status
 from bot.domain.periods import plan_number, quarter_end, quarter_start
 from bot.domain.plan import YearPlan, make_plan, percent
+from bot.domain.status import PlanStatus
 from bot.text import t
 from storage import audit
-from storage.repos import library as library_repo
-from storage.models import EnterpriseRow
 from storage.models_plan import PlanRow
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import plan as plan_repo
+from storage.uow import Session
+
+from . import draws as draws_svc
+from .stats import JOINT_GOAL, task_kind
 
 FIRST_YEAR, LAST_YEAR = 2000, 2999
 
@@ -67,13 +70,10 @@ def check_year(year: int) -> int:
     return year
 
 
-async def library_counts(session: AsyncSession) -> dict[Category, int]:
+async def library_counts(session: Session) -> dict[Category, int]:
     """Objects per category whose 生产状态 is not 关闭 (the draw's pool)."""
-    rows = await session.execute(
-        select(EnterpriseRow.category, func.count()).where(
-            EnterpriseRow.status != Status.CLOSED.value).group_by(EnterpriseRow.category))
     counts = {c: 0 for c in Category}
-    for name, n in rows:
+    for name, n in (await library_repo.category_counts(session, Status.CLOSED.value)).items():
         cat = Category.parse(name)
         if cat is not None:
             counts[cat] += n
@@ -87,11 +87,10 @@ def ratio_text(settings: Settings) -> str:
              special_per_year=r.special_per_year, general_years=r.general_years)
 
 
-async def class_counts(session: AsyncSession, settings: Settings,
+async def class_counts(session: Session, settings: Settings,
                        year: int) -> dict[Category, dict[str, int]]:
     """Objects (not 关闭) per category and 信用风险分类, as a draw of ``year`` would
     classify them now."""
-    from . import draws as draws_svc
     pool = [draws_svc.enterprise(e) for e in await library_repo.enterprises(session)]
     classes = await draws_svc.current_classes(session, settings, year, pool)
     out: dict[Category, dict[str, int]] = {c: {k: 0 for k in RISK_CLASSES} for c in Category}
@@ -101,9 +100,9 @@ async def class_counts(session: AsyncSession, settings: Settings,
     return out
 
 
-def document(settings: Settings, plan: YearPlan, items: list[dict],
+def document(settings: Settings, plan: YearPlan, items: list[dict[str, Any]],
              counts: dict[Category, int],
-             classes: dict[Category, dict[str, int]] | None = None) -> dict:
+             classes: dict[Category, dict[str, int]] | None = None) -> dict[str, Any]:
     """The plan as stored and shown (pure: no database, no clock)."""
     year, rules, ratio = plan.year, settings.rules(), ratio_text(settings)
     tasks = []
@@ -120,7 +119,7 @@ def document(settings: Settings, plan: YearPlan, items: list[dict],
             "categories": [c.to_json() for c in qp.cells],
             "visits": qp.visits, "objects": qp.objects})
     return {
-        "year": year, "status": "draft", "bureau": settings.bureau_name,
+        "year": year, "status": PlanStatus.DRAFT.value, "bureau": settings.bureau_name,
         "region": settings.region, "region_code": settings.region_code,
         "title": t("plan.title", org=settings.bureau_name, year=year),
         "rules": {"ratio_key": str(rules.ratio_key), "ratio_general": str(rules.ratio_general),
@@ -142,17 +141,18 @@ def document(settings: Settings, plan: YearPlan, items: list[dict],
     }
 
 
-def digest(doc: dict) -> str:
+def digest(doc: dict[str, Any]) -> str:
     return hashlib.sha256(audit.canonical(doc).encode("utf-8")).hexdigest()
 
 
-async def make(session: AsyncSession, settings: Settings, year: int,
-               actor: str | None = None, now: datetime | None = None) -> dict:
-    """Compute next year's plan from the library and store it as the year's draft."""
+async def make(session: Session, settings: Settings, year: int,
+               actor: str | None = None, *, now: datetime) -> dict[str, Any]:
+    """Compute next year's plan from the library and store it as the year's draft, made
+    ``now``."""
     year = check_year(year)
     actor = actor or settings.actor
-    row = await session.get(PlanRow, year)
-    if row is not None and row.status == "published":
+    row = await plan_repo.plan(session, year)
+    if row is not None and row.status == PlanStatus.PUBLISHED:
         raise DomainError("plan_published", year=year)
     counts = await library_counts(session)
     classes = await class_counts(session, settings, year)
@@ -160,12 +160,11 @@ async def make(session: AsyncSession, settings: Settings, year: int,
     doc = document(settings, make_plan(year, counts, settings.rules(), classes), items,
                    counts, classes)
     doc["joint"] = await joint_ratio(session, year)
-    made = now or localtime.now()
-    doc["made_at"], doc["made_by"] = audit.now_text(made.replace(tzinfo=audit.CST)), actor
+    doc["made_at"], doc["made_by"] = audit.now_text(now.replace(tzinfo=audit.CST)), actor
     if row is None:
-        row = PlanRow(year=year, bureau=settings.region_code, status="draft")
+        row = PlanRow(year=year, bureau=settings.region_code, status=PlanStatus.DRAFT)
         session.add(row)
-    row.document, row.made_at, row.made_by = doc, made, actor
+    row.document, row.made_at, row.made_by = doc, now, actor
     await session.flush()
     await audit.append(session, actor, "plan.make", str(year),
                        {"library": doc["library"], "visits": doc["totals"]["visits"],
@@ -173,17 +172,11 @@ async def make(session: AsyncSession, settings: Settings, year: int,
     return doc
 
 
-async def joint_ratio(session: AsyncSession, year: int) -> dict:
+async def joint_ratio(session: Session, year: int) -> dict[str, Any]:
     """通知 二: joint tasks this bureau initiates ÷ (its own tasks + those joint tasks), for
     the plan: the four planned quarterly tasks plus the special and joint tasks already
     created for the year. ``met`` is False below the 35 % goal."""
-    from sqlalchemy import select
-
-    from storage.models import TaskRow
-
-    from .stats import JOINT_GOAL, task_kind
-    kinds = [task_kind(t) for t in
-             (await session.execute(select(TaskRow).where(TaskRow.year == year))).scalars()]
+    kinds = [task_kind(tk) for tk in await draws_repo.tasks_of_year(session, year)]
     special, joint = kinds.count("special"), kinds.count("joint_initiated")
     total = 4 + special + joint
     percent = round(100 * joint / total, 1)
@@ -191,23 +184,24 @@ async def joint_ratio(session: AsyncSession, year: int) -> dict:
             "percent": percent, "goal": JOINT_GOAL, "met": percent >= JOINT_GOAL}
 
 
-async def get(session: AsyncSession, year: int) -> PlanRow | None:
-    return await session.get(PlanRow, check_year(year))
+async def get(session: Session, year: int) -> PlanRow | None:
+    return await plan_repo.plan(session, check_year(year))
 
 
-async def publish(session: AsyncSession, year: int, actor: str,
-                  now: datetime | None = None) -> dict:
-    """Publish the year's draft (the public page shows published plans only)."""
-    row = await session.get(PlanRow, check_year(year), with_for_update=True)
+async def publish(session: Session, year: int, actor: str,
+                  now: datetime) -> dict[str, Any]:
+    """Publish the year's draft ``now`` (the public page shows published plans only)."""
+    row = await plan_repo.plan(session, check_year(year), for_update=True)
     if row is None:
         raise DomainError("plan_missing", year=year)
-    if row.status == "published":
+    if row.status == PlanStatus.PUBLISHED:
         raise DomainError("plan_published", year=year)
-    at = now or localtime.now()
+    at = now
     doc = json.loads(json.dumps(row.document))          # a new object: JSON columns
-    doc["status"], doc["published_by"] = "published", actor
+    doc["status"], doc["published_by"] = PlanStatus.PUBLISHED.value, actor
     doc["published_at"] = audit.now_text(at.replace(tzinfo=audit.CST))
-    row.status, row.published_at, row.published_by, row.document = "published", at, actor, doc
+    row.status, row.published_at, row.published_by = PlanStatus.PUBLISHED, at, actor
+    row.document = doc
     await session.flush()
     await audit.append(session, actor, "plan.publish", str(year),
                        {"visits": doc["totals"]["visits"], "objects": doc["totals"]["objects"],

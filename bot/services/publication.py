@@ -11,25 +11,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
 
 from bot.config import Settings
 from bot.domain import results as rules
 from bot.domain.items import applicable
-from bot.domain.model import DomainError
+from bot.domain.model import DomainError, Selection
+from bot.domain.status import DrawStatus, PlanStatus, TaskStatus
 from bot.domain.tickets import Tickets, sha256_hex
 from bot.text import t
 from storage import audit
-from storage.repos import common as common_repo, draws as draws_repo, library as library_repo
-from storage.models import DrawRow, EnterpriseRow, TaskRow
+from storage.models import DrawRow, TaskRow
 from storage.models_chat import ResultRow
-from storage.models_plan import PlanRow
 from storage.models_publication import PublicationRow
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import plan as plan_repo
+from storage.repos import publication as publication_repo
+from storage.uow import Session
 
-from . import draws, results as results_svc
+from . import draws
+from . import results as results_svc
+
+Sels = Sequence[tuple[int, Selection]]
+Units = dict[int, dict[str, ResultRow | None]]
+Entered = dict[int, dict[str, ResultRow]]     # every department's result entered
 
 FORMAT = "ssj-publication/1"
 TICKET_RULE = "ticket(USCC) = sha256_uniform(sha256_hex(seed) + USCC)"
@@ -41,7 +50,7 @@ def public_path(task_id: str) -> str:
     return f"/public/tasks/{task_id}"
 
 
-def announcement(doc: dict, base_url: str) -> str:
+def announcement(doc: dict[str, Any], base_url: str) -> str:
     """The short message for the supervisors' group: counts and the public page's absolute
     address (``base_url``: ``Settings.public_base``, e.g. ``https://ssj.example.gov.cn``)."""
     s = doc["summary"]
@@ -50,24 +59,24 @@ def announcement(doc: dict, base_url: str) -> str:
              url=base_url.rstrip("/") + public_path(doc["task"]["id"]))
 
 
-def anchor_line(anchor: dict) -> str:
+def anchor_line(anchor: dict[str, Any]) -> str:
     """An audit anchor as a line of ``ssj audit verify --anchors`` (``seq hash``)."""
     return f"{anchor['seq']} {anchor['hash']}"
 
 
-def digest(document: dict) -> str:
+def digest(document: dict[str, Any]) -> str:
     text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _ordered(found: dict, sel) -> dict:
+def _ordered(found: dict[str, Any], sel: Selection) -> dict[str, Any]:
     """An object's results in the order of its teams (the lead department first)."""
     order = [team.department for team in sel.teams]
     return dict(sorted(found.items(), key=lambda kv: (
         order.index(kv[0]) if kv[0] in order else len(order), kv[0])))
 
 
-def _missing(sels, units: dict[int, dict[str, ResultRow | None]]) -> list[dict]:
+def _missing(sels: Sels, units: Units) -> list[dict[str, Any]]:
     """Every drawn object's result (each department's, in a joint task) that is not 已审核
     (未录入 when there is none yet)."""
     out = []
@@ -82,11 +91,18 @@ def _missing(sels, units: dict[int, dict[str, ResultRow | None]]) -> list[dict]:
     return out
 
 
-async def _results(session: AsyncSession, sels) -> dict[int, dict[str, ResultRow | None]]:
+async def _results(session: Session, sels: Sels) -> Units:
     return await results_svc.units(session, [ref for ref, _ in sels])
 
 
-def _withheld(withhold: dict | None, task_id: str, drawn: set[str]) -> dict[str, str]:
+def _entered(units: Units) -> Entered:
+    """The results, once ``_missing`` found none lacking (so none is None)."""
+    return {ref: {dept: row for dept, row in found.items() if row is not None}
+            for ref, found in units.items()}
+
+
+def _withheld(withhold: dict[str, str] | None, task_id: str,
+              drawn: set[str]) -> dict[str, str]:
     out = {}
     for uscc, reason in (withhold or {}).items():
         uscc, reason = (uscc or "").strip().upper(), (reason or "").strip()
@@ -98,17 +114,18 @@ def _withheld(withhold: dict | None, task_id: str, drawn: set[str]) -> dict[str,
     return out
 
 
-async def publish(session: AsyncSession, settings: Settings, task_id: str, actor: str,
-                  now: datetime, withhold: dict[str, str] | None = None) -> dict:
+async def publish(session: Session, settings: Settings, task_id: str, actor: str,
+                  now: datetime, withhold: dict[str, str] | None = None) -> dict[str, Any]:
     """Publish a task; returns the public document. Checks come before any write."""
     task, draw = await draws.valid_draw(session, task_id)
-    if await session.get(PublicationRow, task.id) is not None:
+    if await publication_repo.publication(session, task.id) is not None:
         raise DomainError("already_published", task=task.id)
     sels = await draws.current_selections(session, draw)
-    results = await _results(session, sels)
-    lacking = _missing(sels, results)
+    units = await _results(session, sels)
+    lacking = _missing(sels, units)
     if lacking:
         raise DomainError("publish_incomplete", task=task.id, missing=lacking)
+    results = _entered(units)
     withheld = _withheld(withhold, task.id, {s.uscc for _, s in sels})
 
     if draw.revealed_at is None:
@@ -120,20 +137,20 @@ async def publish(session: AsyncSession, settings: Settings, task_id: str, actor
     # the chain's head as it stands now (after draw.reveal), published outside the database
     anchor = await audit.head(session)
     doc = await _document(session, settings, task, draw, sels, results, withheld, now, anchor)
-    row = PublicationRow(task_id=task.id, bureau=settings.region_code, draw_id=draw.id,
+    pub = PublicationRow(task_id=task.id, bureau=settings.region_code, draw_id=draw.id,
                          published_at=now, published_by=actor, summary=doc["summary"],
                          withheld=withheld, document=doc, digest=digest(doc))
-    session.add(row)
-    task.status = "published"
+    session.add(pub)
+    task.status = TaskStatus.PUBLISHED
     await session.flush()
     await audit.append(session, actor, "task.publish", task.id, {
-        "draw_id": draw.id, "digest": row.digest, "objects": len(sels),
+        "draw_id": draw.id, "digest": pub.digest, "objects": len(sels),
         "withheld": withheld, "summary": doc["summary"]})
     await _push(session, task.id, doc)
     return doc
 
 
-async def _push(session: AsyncSession, task_id: str, doc: dict) -> None:
+async def _push(session: Session, task_id: str, doc: dict[str, Any]) -> None:
     """Queue 发布结果, 基础库推送, 任务推送 in this transaction (bot/services/push.py)."""
     try:
         from . import push
@@ -147,14 +164,14 @@ async def _push(session: AsyncSession, task_id: str, doc: dict) -> None:
         "completed_on": doc["summary"]["completed_on"]})
 
 
-async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, sels,
-                    results: dict[int, ResultRow], withheld: dict[str, str],
-                    now: datetime, anchor: tuple[int, str] | None = None) -> dict:
+async def _document(session: Session, settings: Settings, task: TaskRow, draw: DrawRow,
+                    sels: Sels, results: Entered, withheld: dict[str, str],
+                    now: datetime, anchor: tuple[int, str] | None = None) -> dict[str, Any]:
     items = [(i.seq, i.name, i.pollutant) for i in await library_repo.items(session)]
-    ents = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, [s.uscc for _, s in sels])
+    ents = await library_repo.enterprises_by_uscc(session, [s.uscc for _, s in sels])
     names = {p.cert: p.name for p in await library_repo.inspectors(session)}
     pool = {o["uscc"]: o for o in (draw.snapshot or {}).get("pool", [])}
-    objects = []
+    objects: list[dict[str, Any]] = []
     for no, (ref, sel) in enumerate(sels, 1):
         if sel.uscc in withheld:
             objects.append({"no": no, "withheld": True, "notice": t("publication.withheld_notice")})
@@ -194,11 +211,11 @@ async def _document(session, settings: Settings, task: TaskRow, draw: DrawRow, s
     return doc
 
 
-def _iso(d) -> str:
+def _iso(d: date | None) -> str:
     return d.isoformat() if d else ""
 
 
-def _department_result(dept: str, r: ResultRow) -> dict:
+def _department_result(dept: str, r: ResultRow) -> dict[str, Any]:
     c = rules.Conclusion(r.conclusion)
     problem = c in PROBLEMS
     followup = dict(r.followup or {}) if problem else {}
@@ -210,7 +227,7 @@ def _department_result(dept: str, r: ResultRow) -> dict:
             "followup": followup}
 
 
-def _object_result(found: dict[str, ResultRow], settings: Settings) -> dict:
+def _object_result(found: dict[str, ResultRow], settings: Settings) -> dict[str, Any]:
     """An object's published result. One team: its result as entered. A joint task: the
     most serious conclusion any department reached, the first inspection day, and each
     department's own result under ``results`` (findings/outcome prefixed by department)."""
@@ -235,12 +252,12 @@ def _object_result(found: dict[str, ResultRow], settings: Settings) -> dict:
     }
 
 
-def _summary(sels, units: dict[int, dict[str, ResultRow]], withheld: dict[str, str]) -> dict:
+def _summary(sels: Sels, units: Entered, withheld: dict[str, str]) -> dict[str, Any]:
     """Counts per object (withheld ones included: the summary states totals only)."""
     by_conclusion = {c.value: 0 for c in rules.Conclusion}
     by_category: dict[str, int] = {}
     by_class: dict[str, dict[str, int]] = {}
-    days = []
+    days: list[date] = []
     for ref, sel in sels:
         rows = list(units[ref].values())
         c = rules.combined_conclusion([rules.Conclusion(r.conclusion) for r in rows])
@@ -265,8 +282,8 @@ def _summary(sels, units: dict[int, dict[str, ResultRow]], withheld: dict[str, s
     }
 
 
-async def _verification(session, task: TaskRow, draw: DrawRow, sels,
-                        withheld: dict[str, str]) -> dict:
+async def _verification(session: Session, task: TaskRow, draw: DrawRow, sels: Sels,
+                        withheld: dict[str, str]) -> dict[str, Any]:
     """What anyone needs to re-check the draw: the revealed seed, the pool with tickets."""
     snap = draw.snapshot or {}
     tickets = Tickets(draw.seed)
@@ -290,7 +307,8 @@ async def _verification(session, task: TaskRow, draw: DrawRow, sels,
                      "last_imported": bool(h.get("last_imported")),
                      "risk_class": o.get("risk_class", ""),
                      "selected": o["uscc"] in chosen})
-    voided = [d for d in await draws_repo.draws_of(session, task.id) if d.status == "void"]
+    voided = [d for d in await draws_repo.draws_of(session, task.id)
+              if d.status == DrawStatus.VOID]
     example = next((s.uscc for _, s in sels if s.uscc not in withheld), None)
     return {
         "draw_id": draw.id, "drawn_at": draw.drawn_at.isoformat(timespec="seconds")
@@ -306,7 +324,7 @@ async def _verification(session, task: TaskRow, draw: DrawRow, sels,
     }
 
 
-def last_draw_text(p: dict) -> str:
+def last_draw_text(p: dict[str, Any]) -> str:
     """A pool row's last draw as shown: the day (draws before risk classes) or the period,
     marked 历史导入 when it was an inspection imported from the old system."""
     if p.get("last_drawn"):
@@ -317,7 +335,7 @@ def last_draw_text(p: dict) -> str:
     return ""
 
 
-def _pool_cell(p: dict, col: str):
+def _pool_cell(p: dict[str, Any], col: str) -> Any:
     if col == "selected":
         return p["selected"]
     if col == "last_drawn":
@@ -325,7 +343,7 @@ def _pool_cell(p: dict, col: str):
     return p.get(col, "")
 
 
-def _example(seed: str, uscc: str) -> dict:
+def _example(seed: str, uscc: str) -> dict[str, str]:
     """A worked example of one ticket, step by step (the task page shows it)."""
     seed_hash = sha256_hex(seed)
     h = sha256_hex(seed_hash + uscc)
@@ -336,38 +354,34 @@ def _example(seed: str, uscc: str) -> dict:
 
 # ---- reading what was published (public pages, exports) -------------------------------
 
-async def document(session: AsyncSession, task_id: str) -> dict | None:
-    row = await session.get(PublicationRow, (task_id or "").strip().upper())
+async def document(session: Session, task_id: str) -> dict[str, Any] | None:
+    row = await publication_repo.publication(session, (task_id or "").strip().upper())
     return row.document if row else None
 
 
-async def published_tasks(session: AsyncSession) -> list[dict]:
-    q = select(PublicationRow).order_by(PublicationRow.published_at.desc(),
-                                        PublicationRow.task_id.desc())
+async def published_tasks(session: Session) -> list[dict[str, Any]]:
     return [{"id": r.task_id, "name": r.document["task"]["name"],
              "published_at": r.document["published_at"], "summary": r.summary}
-            for r in (await session.execute(q)).scalars()]
+            for r in await publication_repo.newest_first(session)]
 
 
-async def published_plans(session: AsyncSession) -> list[dict]:
+async def published_plans(session: Session) -> list[dict[str, Any]]:
     """Published annual plans (storage/models_plan.py), newest year first."""
-    q = (select(PlanRow).where(PlanRow.status == "published", PlanRow.published_at.is_not(None))
-         .order_by(PlanRow.year.desc()))
-    return [r.document for r in (await session.execute(q)).scalars()]
+    return [r.document for r in await plan_repo.published_plans(session)]
 
 
-async def published_plan(session: AsyncSession, year: int) -> dict | None:
-    row = await session.get(PlanRow, year)
-    return row.document if row is not None and row.status == "published" else None
+async def published_plan(session: Session, year: int) -> dict[str, Any] | None:
+    row = await plan_repo.plan(session, year)
+    return row.document if row is not None and row.status == PlanStatus.PUBLISHED else None
 
 
-def workbook(doc: dict, path) -> int:
+def workbook(doc: dict[str, Any], path: str | Path | IO[bytes]) -> int:
     """The published record as .xlsx (for manual upload): results, summary, verification."""
     from bot.sheets.xlsx import write_xlsx
 
     cols = ["no", "name", "uscc", "category", "risk_class", "drawn_for", "inspected_on",
             "items", "mode", "conclusion", "findings", "outcome", "departments"]
-    rows = []
+    rows: list[list[Any]] = []
     for o in doc["objects"]:
         if o["withheld"]:
             rows.append([o["no"], o["notice"]] + [""] * (len(cols) - 2))

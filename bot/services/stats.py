@@ -16,18 +16,25 @@ Counts only: no object's name or code appears in the result, so it may go to a g
 """
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
 
 from bot.config import Settings
 from bot.domain import results as rules
-from bot.domain.model import RISK_CLASSES, Category, DomainError, History
+from bot.domain.model import RISK_CLASSES, Category, DomainError, History, Status
 from bot.domain.risk import PROBLEMS, derive
-from storage.repos import common as common_repo, draws as draws_repo, library as library_repo
-from storage.models import DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow
-from storage.models_publication import PublicationRow
+from storage.models import HistoryRow, TaskRow
+from storage.repos import common as common_repo
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import publication as publication_repo
+from storage.uow import Session
 
-from . import calendar, results as results_svc
+from . import calendar
+from . import draws as draws_svc
+from . import results as results_svc
 
 JOINT_GOAL = 35            # per cent of the bureau's own tasks (通知 二)
 OWN_INITIATOR = "本部门"
@@ -57,11 +64,11 @@ def _qindex(year: int, quarter: int | None) -> int:
     return year * 4 + (quarter or 1) - 1
 
 
-async def stats(session: AsyncSession, settings: Settings, year: int,
+async def stats(session: Session, settings: Settings, year: int,
                 public: bool = False) -> dict:
     """The year's figures. ``public``: only published tasks count (and no inspectors)."""
-    published = {r.task_id: r for r in (await session.execute(select(PublicationRow))).scalars()}
-    tasks = list((await session.execute(select(TaskRow).order_by(TaskRow.id))).scalars())
+    published = {r.task_id: r for r in await publication_repo.publications(session)}
+    tasks = await draws_repo.tasks_by_id(session)
     if public:
         tasks = [tk for tk in tasks if tk.id in published]
     by_id = {tk.id: tk for tk in tasks}
@@ -76,10 +83,7 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     ratio = _rate(counts["joint_initiated"], own)
 
     # every selection of a valid draw of a counted task, up to the end of ``year``
-    q = (select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category,
-                SelectionRow.risk_class)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id).where(DrawRow.status == "valid"))
-    sels = [s for s in (await session.execute(q)).all() if s.task_id in by_id]
+    sels = [s for s in await draws_repo.valid_selections(session) if s.task_id in by_id]
     # per object, every department's result (a joint task's object has several)
     units = await results_svc.units(session)
 
@@ -91,19 +95,18 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
         if not done(ref):
             return None
         return rules.combined_conclusion(
-            [rules.Conclusion(r.conclusion) for r in units[ref].values()]).value
+            [rules.Conclusion(r.conclusion) for r in units[ref].values() if r is not None]).value
 
-    library = list((await session.execute(
-        select(EnterpriseRow.uscc, EnterpriseRow.category, EnterpriseRow.status))).all())
-    active = {u: c for u, c, st in library if st != "关闭"}
+    library = await library_repo.enterprise_tags(session)
+    active = {u: c for u, c, st in library if st != Status.CLOSED.value}
     imported = [h for h in await library_repo.imported_history(session)
                 if _qindex(h.year, h.quarter) <= _qindex(year, 4)]
 
     category_of = {u: c for u, c, _st in library}
     draws_this_year: dict[str, int] = {}
     last_q: dict[str, int] = {}
-    drawn: dict[str, set] = {c: set() for c in CATEGORIES}
-    inspected: dict[str, set] = {c: set() for c in CATEGORIES}
+    drawn: dict[str, set[str]] = {c: set() for c in CATEGORIES}
+    inspected: dict[str, set[str]] = {c: set() for c in CATEGORIES}
     conclusions = {c.value: 0 for c in rules.Conclusion}
     end = _qindex(year, 4)
     for sel in sels:
@@ -194,46 +197,75 @@ async def stats(session: AsyncSession, settings: Settings, year: int,
     }
     if not public:
         per = await draws_repo.inspections_per_inspector(session, year)
-        names = dict((await session.execute(select(InspectorRow.cert, InspectorRow.name))).all())
+        names = await library_repo.inspector_names(session)
         out["inspectors"] = [{"cert": c, "name": names.get(c, c), "inspections": n}
                              for c, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))]
     return out
 
 
-async def _by_class(session, settings: Settings, year: int, sels, by_id, conclusion,
-                    imported) -> dict:
+@dataclass
+class _Cell:
+    """One 信用风险分类's counts while they are gathered."""
+    objects: int = 0
+    visits: int = 0
+    drawn: set[str] = field(default_factory=set)
+    inspected: set[str] = field(default_factory=set)
+    problems: set[str] = field(default_factory=set)
+
+    def shown(self) -> dict[str, Any]:
+        inspected = len(self.inspected)
+        return {"objects": self.objects, "visits": self.visits,
+                "drawn": len(self.drawn), "inspected": inspected,
+                "problems": len(self.problems),
+                "visits_per_object": round(self.visits / self.objects, 2)
+                if self.objects else None,
+                "problem_rate": _rate(len(self.problems), inspected)}
+
+
+class _Drawn(Protocol):
+    """A selection of a valid draw as ``stats`` reads it."""
+    @property
+    def id(self) -> int: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def uscc(self) -> str: ...
+    @property
+    def risk_class(self) -> str: ...
+
+
+async def _by_class(session: Session, settings: Settings, year: int,
+                    sels: Sequence[_Drawn], by_id: dict[str, TaskRow],
+                    conclusion: Callable[[int], str | None],
+                    imported: list[HistoryRow]) -> dict[str, dict[str, Any]]:
     """Per 信用风险分类: objects in the library now (家), visits this year (家次) and
     distinct objects drawn, inspected, and found with a problem; visits per object and
     the problem rate (of the inspected). Draws made before risk classes and imported
     inspections of objects no longer in the library have no class: under "—"."""
-    from . import draws as draws_svc
-
     pool = [draws_svc.enterprise(e) for e in await library_repo.enterprises(session)]
     now = await draws_svc.current_classes(session, settings, year, pool)
     objs = {o.uscc: o for o in pool}
     rules_ = settings.rules()
-    cells = {k: {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(),
-                 "problems": set()} for k in RISK_CLASSES}
+    cells = {k: _Cell() for k in RISK_CLASSES}
     for o in pool:
-        if o.status.value != "关闭":
-            cells[now[o.uscc]]["objects"] += 1
-    unclassified = {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(),
-                    "problems": set()}
+        if o.status is not Status.CLOSED:
+            cells[now[o.uscc]].objects += 1
+    unclassified = _Cell()
 
     def count(cls: str, uscc: str, found: str | None) -> None:
         cell = cells.get(cls, unclassified)
-        cell["visits"] += 1
-        cell["drawn"].add(uscc)
+        cell.visits += 1
+        cell.drawn.add(uscc)
         if found and found != rules.Conclusion.NOT_INSPECTED.value:
-            cell["inspected"].add(uscc)
+            cell.inspected.add(uscc)
             if rules.Conclusion(found).number in PROBLEMS:
-                cell["problems"].add(uscc)
+                cell.problems.add(uscc)
 
     for sel in sels:
         if by_id[sel.task_id].year == year:
             count(sel.risk_class or "", sel.uscc, conclusion(sel.id))
     # an imported inspection: its class that day, from the problems found before it
-    found: dict[str, list] = {}
+    found: dict[str, list[tuple[int, int, date]]] = {}
     for h in sorted(imported, key=lambda h: h.inspected_on):
         number = rules.Conclusion(h.conclusion).number
         if h.year == year:
@@ -246,25 +278,15 @@ async def _by_class(session, settings: Settings, year: int, sels, by_id, conclus
         if number in PROBLEMS:
             found.setdefault(h.uscc, []).append((h.year, number, h.inspected_on))
 
-    def shown(cell) -> dict:
-        inspected = len(cell["inspected"])
-        return {"objects": cell["objects"], "visits": cell["visits"],
-                "drawn": len(cell["drawn"]), "inspected": inspected,
-                "problems": len(cell["problems"]),
-                "visits_per_object": round(cell["visits"] / cell["objects"], 2)
-                if cell["objects"] else None,
-                "problem_rate": _rate(len(cell["problems"]), inspected)}
-
-    out = {k: shown(cells[k]) for k in RISK_CLASSES}
-    if unclassified["visits"]:
-        out["—"] = shown(unclassified)
+    out = {k: cells[k].shown() for k in RISK_CLASSES}
+    if unclassified.visits:
+        out["—"] = unclassified.shown()
     return out
 
 
-async def public_years(session: AsyncSession) -> list[int]:
+async def public_years(session: Session) -> list[int]:
     """Years that have a published task (the public statistics pages), newest first."""
-    q = select(TaskRow.year).join(PublicationRow, PublicationRow.task_id == TaskRow.id).distinct()
-    return sorted((y for (y,) in (await session.execute(q)).all()), reverse=True)
+    return sorted(await publication_repo.published_years(session), reverse=True)
 
 
 def bars(rows: list[tuple[str, int | float, str]], top: float | None = None,

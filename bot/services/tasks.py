@@ -2,38 +2,48 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from datetime import date
 from fractions import Fraction
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot import localtime
 from bot.config import Settings
-from bot.domain.draw import (ANY, DATE_FIELDS, NO, NUMBER_FIELDS, YES, as_date,
-                             as_number, filter_parts)
+from bot.domain.draw import (
+    ANY,
+    DATE_FIELDS,
+    NO,
+    NUMBER_FIELDS,
+    YES,
+    as_date,
+    as_number,
+    filter_parts,
+)
 from bot.domain.model import Category, DomainError, Status, TaskSpec
-from bot.domain.risk import parse_class
-from bot.sheets.library_fields import ENTERPRISE_FIELDS
 from bot.domain.periods import parse_task_id, plan_number, quarter_end, quarter_start
+from bot.domain.risk import parse_class
+from bot.domain.status import TaskStatus
+from bot.sheets.library_fields import ENTERPRISE_FIELDS
 from bot.text import t
 from storage import audit
-from storage.repos import draws as draws_repo, library as library_repo
 from storage.models import TaskRow
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.uow import Session
 
 _QUARTERLY_RE = re.compile(r"^\d{4}Q[1-4]$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
 
 
-def check_year(task_id: str, year: int, today: date | None = None) -> None:
-    """Tasks are of the previous, the current or the next year (Beijing time)."""
-    today = today or localtime.today()
+def check_year(task_id: str, year: int, today: date) -> None:
+    """Tasks are of the previous, the current or the next year (of ``today``, Beijing
+    time)."""
     if not today.year - 1 <= year <= today.year + 1:
         raise DomainError("task_year_out_of_range", task=task_id, year=year,
                           today=today.isoformat())
 
 
-async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
-                      actor: str, today: date | None = None) -> TaskRow:
+async def ensure_task(session: Session, settings: Settings, task_id: str,
+                      actor: str, today: date) -> TaskRow:
     task_id = (task_id or "").strip().upper()
     row = await draws_repo.task(session, task_id)
     if row is not None:
@@ -50,16 +60,16 @@ async def ensure_task(session: AsyncSession, settings: Settings, task_id: str,
         year=year, quarter=quarter, plan_no=plan_number(year, quarter),
         scope=t("task.scope", region=settings.region), items=items, departments=[""],
         spec={}, starts_on=quarter_start(year, quarter), deadline=quarter_end(year, quarter),
-        status="open")
+        status=TaskStatus.OPEN)
     session.add(row)
     await session.flush()
     await audit.append(session, actor, "task.create", task_id,
                        {"name": row.name, "kind": row.kind, "items": items,
-                        "deadline": row.deadline.isoformat()})
+                        "deadline": quarter_end(year, quarter).isoformat()})
     return row
 
 
-async def existing_task(session: AsyncSession, task_id: str) -> TaskRow:
+async def existing_task(session: Session, task_id: str) -> TaskRow:
     row = await draws_repo.task(session, (task_id or "").strip().upper())
     if row is None:
         parse_task_id(task_id)  # a malformed id gets its own message
@@ -67,7 +77,7 @@ async def existing_task(session: AsyncSession, task_id: str) -> TaskRow:
     return row
 
 
-def spec_for(task: TaskRow, on) -> TaskSpec:
+def spec_for(task: TaskRow, on: date) -> TaskSpec:
     """The pure rules' view of a task on the day it is drawn."""
     extra = task.spec or {}
     start = task.starts_on
@@ -195,14 +205,14 @@ def parse_object_filter(text: str) -> tuple[str, ...]:
     return field_name, ANY.join(_one_value(column, field_name, v) for v in values)
 
 
-def filter_text(f) -> tuple[str, str]:
+def filter_text(f: Sequence[str]) -> tuple[str, str]:
     """A stored filter as (Chinese column, value as written: "A|B", ">=2020-01-01")."""
     field_name, op, value = filter_parts(f)
     columns = {v: k for k, v in OBJECT_FILTERS.items()}
     return columns.get(field_name, field_name), (value if op == "=" else f"{op}{value}")
 
 
-def parse_inspector_filters(texts) -> tuple[list[str], str]:
+def parse_inspector_filters(texts: Iterable[str] | None) -> tuple[list[str], str]:
     """(业务专长 any-of list, 所在区域) from ``业务专长=大气`` style texts."""
     expertise: list[str] = []
     region = ""
@@ -230,7 +240,7 @@ def parse_ratio(text: str) -> Fraction:
     return value
 
 
-def parse_auxiliary(value, kind: str) -> int:
+def parse_auxiliary(value: object, kind: str) -> int:
     """辅助人员 per team: a whole number ≥ 0, and above 0 only for special campaigns."""
     try:
         n = int(str(value if value is not None else 0).strip())
@@ -252,12 +262,14 @@ def parse_departments(text: str | None, own: str) -> list[str]:
     return out
 
 
-async def create_task(session: AsyncSession, settings: Settings, *, task_id: str, kind: str,
+async def create_task(session: Session, settings: Settings, *, task_id: str, kind: str,
                       name: str, year: int, quarter: int, departments: str | None = None,
-                      initiator: str | None = None, filters=(), ratio: str | None = None,
-                      count: int | None = None, inspector_filters=(), auxiliary: int = 0,
-                      actor: str) -> TaskRow:
-    """A special campaign or joint task; its extras live in TaskRow.spec.
+                      initiator: str | None = None, filters: Iterable[str] = (),
+                      ratio: str | None = None, count: int | None = None,
+                      inspector_filters: Iterable[str] = (), auxiliary: int = 0,
+                      actor: str, today: date) -> TaskRow:
+    """A special campaign or joint task; its extras live in TaskRow.spec. ``today``:
+    the day it is created on (a task is of the previous, this or the next year).
 
     ``auxiliary``: 辅助人员 added to each team, special campaigns only (domain: "may be
     added to teams of special campaigns"); a joint task's teams are each department's
@@ -269,7 +281,7 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
     name = check_name(name)
     if not (2000 <= int(year) <= 2999) or quarter not in (1, 2, 3, 4):
         raise DomainError("task_bad_period", year=year, quarter=quarter)
-    check_year(task_id, int(year))
+    check_year(task_id, int(year), today)
     initiator = (initiator or "本部门").strip()
     if initiator not in INITIATORS:
         raise DomainError("task_bad_initiator", initiator=initiator)
@@ -282,11 +294,11 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
     auxiliary = parse_auxiliary(auxiliary, kind)
     if (ratio is None) == (count is None):
         raise DomainError("task_size_needed")
-    spec: dict = {"initiator": initiator, "object_filter": object_filter,
-                  "inspector_expertise": expertise, "inspector_region": region}
+    spec: dict[str, Any] = {"initiator": initiator, "object_filter": object_filter,
+                            "inspector_expertise": expertise, "inspector_region": region}
     if ratio is not None:
         spec["ratio"] = str(parse_ratio(ratio))
-    else:
+    elif count is not None:
         if int(count) < 1:
             raise DomainError("task_bad_count", count=count)
         spec["count"] = int(count)
@@ -300,22 +312,21 @@ async def create_task(session: AsyncSession, settings: Settings, *, task_id: str
         quarter=quarter, plan_no="", scope=t("task.scope", region=settings.region),
         items=items, departments=[""] + partners, spec=spec,
         starts_on=quarter_start(int(year), quarter), deadline=quarter_end(int(year), quarter),
-        status="open")
+        status=TaskStatus.OPEN)
     session.add(row)
     await session.flush()
     await audit.append(session, actor, "task.create", task_id,
                        {"name": name, "kind": kind, "departments": row.departments,
-                        "spec": spec, "deadline": row.deadline.isoformat()})
+                        "spec": spec,
+                        "deadline": quarter_end(int(year), quarter).isoformat()})
     return row
 
 
-async def list_tasks(session: AsyncSession) -> list[TaskRow]:
-    from sqlalchemy import select
-    q = select(TaskRow).order_by(TaskRow.year, TaskRow.quarter, TaskRow.id)
-    return list((await session.execute(q)).scalars())
+async def list_tasks(session: Session) -> list[TaskRow]:
+    return await draws_repo.tasks(session)
 
 
-def task_json(row: TaskRow, own_department: str) -> dict:
+def task_json(row: TaskRow, own_department: str) -> dict[str, Any]:
     extra = row.spec or {}
     inspector_filters = [["业务专长", e] for e in extra.get("inspector_expertise", [])]
     if extra.get("inspector_region"):

@@ -41,7 +41,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
              5: {"transfer_to": "获嘉县公安局"}}
     try:
         async with sf() as s, s.begin():
-            row = await draws.run(s, settings, TASK, "e2e", now.date())
+            row = await draws.run(s, settings, TASK, "e2e", now)
             sels = await draws.current_selections(s, row)
             for i, (ref, sel) in enumerate(sels):
                 c = rules.Conclusion.by_number(i % 6 + 1)
@@ -53,7 +53,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
             doc = await publication.publish(s, settings, TASK, "e2e", now,
                                             {sels[3][1].uscc: "涉及国家秘密"})
         async with sf() as s, s.begin():
-            await plan.make(s, settings, 2027, "e2e", now)
+            await plan.make(s, settings, 2027, "e2e", now=now)
             await plan.publish(s, 2027, "e2e", now)
         return doc
     finally:

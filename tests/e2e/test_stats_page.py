@@ -29,7 +29,7 @@ async def _draw_unpublished(db_url: str, settings) -> None:
     engine = make_engine(db_url)
     try:
         async with session_factory(engine)() as s, s.begin():
-            await draws.run(s, settings, "2027Q2", "e2e", localtime.today())
+            await draws.run(s, settings, "2027Q2", "e2e", localtime.now())
     finally:
         await engine.dispose()
 
@@ -49,8 +49,8 @@ async def _publish_joint(db_url: str, settings) -> None:
             await tasks.create_task(s, settings, task_id="2027LH01", kind="joint",
                                     name="获嘉县2027年第一季度生态环境与市场监管联合抽查",
                                     year=2027, quarter=1, departments="市场监管", count=1,
-                                    actor="e2e")
-            await draws.run(s, settings, "2027LH01", "e2e", now.date())
+                                    actor="e2e", today=localtime.today())
+            await draws.run(s, settings, "2027LH01", "e2e", now)
             _, row = await draws.valid_draw(s, "2027LH01")
             (ref, sel), = await draws.current_selections(s, row)
             for team in sel.teams:

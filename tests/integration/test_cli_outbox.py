@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from bot import localtime
 from bot.config import Settings
 from bot.services import push
 from bot.services.tasks import ensure_task
@@ -70,7 +71,8 @@ def publish(url: str, task_id: str) -> None:
         engine = make_engine(url)
         try:
             async with session_factory(engine)() as s, s.begin():
-                await ensure_task(s, Settings(database_url=url), task_id, "test")
+                await ensure_task(s, Settings(database_url=url), task_id, "test",
+                                  localtime.today())
                 await push.enqueue_publication(s, task_id, {
                     "published_at": f"{task_id}-published",
                     "objects": [{"uscc": u, "conclusion": "未发现问题"} for u in usccs]})

@@ -6,6 +6,7 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 
+from bot import localtime
 from bot.domain.model import DomainError
 from bot.messages import GROUP
 from bot.services import draw_flow, draws, plan as plan_svc
@@ -163,7 +164,7 @@ async def test_redraw_refusals_change_nothing(bot):
     assert await _state(bot) == before
     async with bot.sf() as s, s.begin():   # the command line's path refuses it as well
         with pytest.raises(DomainError) as exc:
-            await draws.run(s, bot.settings, "2027Q1", "test", bot.clock.now.date(),
+            await draws.run(s, bot.settings, "2027Q1", "test", bot.clock.now,
                             redraw=True, reason="名录有误")
     assert exc.value.code == "redraw_published"
 
@@ -205,7 +206,7 @@ async def test_the_command_line_redraw_tells_the_voided_teams_too(bot):
         first = await s.scalar(select(DrawRow).where(DrawRow.status == "valid"))
     old = await _members(bot, first.id)
     async with bot.sf() as s, s.begin():   # what `ssj draw run --redraw --reason` calls
-        await draw_flow.run_and_notify(s, bot.settings, "2027q1", "cli", bot.clock.now.date(),
+        await draw_flow.run_and_notify(s, bot.settings, "2027q1", "cli", bot.clock.now,
                                        redraw=True, reason="名录有误")
     accounts = {p.cert for p in people.values()}
     notices = await _outbox(bot, f"void{first.id}:")
@@ -222,7 +223,7 @@ async def test_publish_the_plan_by_chat(bot):
     assert "还没有 2027 年的计划草案" in said and "ssj" not in said and "--" not in said
     assert "只有管理员" in texts(await bot.say(inspectors[0], "发布计划 2027"))
     async with bot.sf() as s, s.begin():
-        draft = await plan_svc.make(s, bot.settings, 2027, "test")
+        draft = await plan_svc.make(s, bot.settings, 2027, "test", now=localtime.now())
 
     out = texts(await bot.group(admins[0], "发布计划 2027年"))
     assert "2027 年计划已发布" in out and people[admins[0]].name in out

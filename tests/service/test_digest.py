@@ -47,7 +47,7 @@ async def h(db_url, tmp_path, travel):
     # a big quarter: half of the general objects (134 objects in all)
     async with harness.sf() as s, s.begin():
         await draws.run(s, replace(harness.settings, ratio_general=Fraction(1, 2)), "2026Q4",
-                        "test", date(2026, 10, 8))
+                        "test", datetime(2026, 10, 8, 9, 0))
     yield harness
     await harness.close()
 

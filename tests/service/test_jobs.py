@@ -199,7 +199,7 @@ async def test_a_refused_auto_draw_writes_nothing_and_tells_the_supervisors(h):
 
 async def test_an_already_drawn_quarter_needs_nothing(h):
     async with h.sf() as s, s.begin():
-        await draws.run(s, h.settings, "2026Q4", "test", date(2026, 10, 8))
+        await draws.run(s, h.settings, "2026Q4", "test", datetime(2026, 10, 8, 8, 0))
     report = await run(h, sh(2026, 10, 8, 9, 0), auto_draw=True)
     assert ran(report, "quarter_open") == [("quarter_open", "2026Q4", False)]
     assert await outbox(h, "job:") == []
@@ -278,7 +278,7 @@ async def test_reminders_go_to_inspectors_with_unfinished_objects_only(h):
 async def test_reminders_due_before_a_late_draw_never_apply(h):
     h.travel.move_to(sh(2026, 12, 20, 10, 0))
     async with h.sf() as s, s.begin():
-        await draws.run(s, h.settings, "2026Q4", "test", date(2026, 12, 20))
+        await draws.run(s, h.settings, "2026Q4", "test", datetime(2026, 12, 20, 10, 0))
     report = await run(h, sh(2026, 12, 20, 10, 0))
     assert not [x for x in report["ran"] + report["skipped"] if x["job"] == "reminders"]
     report = await run(h, sh(2026, 12, 24, 9, 0))

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from bot import localtime
 from bot.app import create_app
 from bot.domain import results as rules
 from bot.domain.model import DomainError
@@ -32,8 +33,8 @@ async def _joint_draw(bot, count=2):
         await tasks.create_task(
             s, bot.settings, task_id=TASK, kind="joint",
             name="获嘉县2027年第一季度生态环境与市场监管联合抽查", year=2027, quarter=1,
-            departments=PARTNER, count=count, actor="test")
-        await draws.run(s, bot.settings, TASK, "test", bot.clock.now.date())
+            departments=PARTNER, count=count, actor="test", today=localtime.today())
+        await draws.run(s, bot.settings, TASK, "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
     async with bot.sf() as s:
         _, row = await draws.valid_draw(s, TASK)
@@ -205,8 +206,8 @@ async def test_a_campaigns_auxiliary_staff_appear_on_the_printed_form(bot, aioht
     async with bot.sf() as s, s.begin():
         await tasks.create_task(s, bot.settings, task_id="2027ZX01", kind="special",
                                 name="获嘉县2027年第一季度危险废物专项检查", year=2027, quarter=1,
-                                count=1, auxiliary=1, actor="test")
-        await draws.run(s, bot.settings, "2027ZX01", "test", bot.clock.now.date())
+                                count=1, auxiliary=1, actor="test", today=localtime.today())
+        await draws.run(s, bot.settings, "2027ZX01", "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
         _, row = await draws.valid_draw(s, "2027ZX01")
         (ref, sel), = await draws.current_selections(s, row)

@@ -33,7 +33,7 @@ TASK = "2027Q1"
 
 async def _draw(bot):
     async with bot.sf() as s, s.begin():
-        await draws.run(s, bot.settings, TASK, "test", bot.clock.now.date())
+        await draws.run(s, bot.settings, TASK, "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
     async with bot.sf() as s:
         _, row = await draws.valid_draw(s, TASK)
@@ -370,7 +370,7 @@ def _conclusion(doc, uscc):
 async def test_plan_page_is_public_once_published(bot, aiohttp_client):
     client = await aiohttp_client(create_app(bot.settings))
     async with bot.sf() as s, s.begin():
-        await plan.make(s, bot.settings, 2027, "test", bot.clock.now)
+        await plan.make(s, bot.settings, 2027, "test", now=bot.clock.now)
     await _get(client, "/public/plans/2027", 404)                      # a draft is not public
     async with bot.sf() as s, s.begin():
         await plan.publish(s, 2027, "test", bot.clock.now)

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from bot import localtime
 from bot.config import Settings
 from bot.services import push
 from bot.services.push import PushRelay
@@ -135,7 +136,7 @@ async def publish(sf, task_id: str, clock: Clock, objects=(1, 2), stamp: str = "
         "verification": {"commitment": "c" * 64, "secret": "s" * 64, "entropy": ""},
     }
     async with sf() as s, s.begin():
-        await ensure_task(s, settings, task_id, "test")
+        await ensure_task(s, settings, task_id, "test", localtime.today())
         for n in objects:
             if not await s.scalar(select(EnterpriseRow.id).where(EnterpriseRow.uscc == uscc(n))):
                 s.add(EnterpriseRow(uscc=uscc(n), name=f"获嘉县测试企业{n}", bureau="410724",

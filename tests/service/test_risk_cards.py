@@ -19,7 +19,7 @@ SUGGESTION = "建议采用非现场检查"
 async def test_class_a_cards_suggest_offsite_and_allow_it(bot):
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
-        await draws.run(s, bot.settings, "2027Q1", "test", now.date())
+        await draws.run(s, bot.settings, "2027Q1", "test", now)
         _, row = await draws.valid_draw(s, "2027Q1")
         sels = await draws.current_selections(s, row)
     a_ref, a_sel = next((ref, sel) for ref, sel in sels if sel.risk_class == "A")
@@ -64,7 +64,7 @@ async def test_the_review_card_says_why_the_object_was_drawn(bot):
 
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
-        await draws.run(s, bot.settings, "2027Q1", "test", now.date())
+        await draws.run(s, bot.settings, "2027Q1", "test", now)
         _, row = await draws.valid_draw(s, "2027Q1")
         ref, sel = (await draws.current_selections(s, row))[0]
         a = await assignments.load(s, ref)

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from bot import cli
+from bot import cli, localtime
 from bot.services import calendar, draws, publication, tasks
 from bot.services import results as results_svc
 from bot.services import stats as stats_svc
@@ -45,12 +45,13 @@ async def _setup(bot) -> str:
         # a joint task drawn and completed: each department records its own results
         await tasks.create_task(s, bot.settings, task_id="2027LH01", kind="joint",
                                 name="获嘉县2027年第二季度生态环境与市场监管联合抽查", year=YEAR,
-                                quarter=2, departments="市场监管", count=4, actor="test")
+                                quarter=2, departments="市场监管", count=4, actor="test",
+                                today=localtime.today())
     for task in ("2027Q1", "2027Q2", "2027Q3", "2027LH01"):
         async with bot.sf() as s, s.begin():
-            await draws.run(s, bot.settings, task, "test", now.date())
+            await draws.run(s, bot.settings, task, "test", now)
     async with bot.sf() as s, s.begin():
-        await draws.run(s, bot.settings, "2027Q2", "test", now.date(), redraw=True, reason="测试重抽")
+        await draws.run(s, bot.settings, "2027Q2", "test", now, redraw=True, reason="测试重抽")
 
     async def enter(task, count, approve):
         async with bot.sf() as s, s.begin():
@@ -305,7 +306,7 @@ async def test_unknown_calendar_counts_as_unknown(bot):
     publication is neither on time nor late."""
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
-        await draws.run(s, bot.settings, "2027Q1", "test", now.date())
+        await draws.run(s, bot.settings, "2027Q1", "test", now)
         _, row = await draws.valid_draw(s, "2027Q1")
         for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
             await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),

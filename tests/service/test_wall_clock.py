@@ -35,7 +35,7 @@ async def test_chat_and_draw_times_are_beijing_time(bot, server_on_utc):
     assert localtime.today() == beijing.date()
     assert _close(Dispatcher(bot.sf, bot.settings).clock(), beijing)
     async with bot.sf() as s, s.begin():
-        run = await draws.run(s, bot.settings, "2027Q1", "test", localtime.today())
+        run = await draws.run(s, bot.settings, "2027Q1", "test", localtime.now())
     async with bot.sf() as s:
         _, row = await draws.valid_draw(s, "2027Q1")
     assert run is not None and _close(row.drawn_at, beijing)
