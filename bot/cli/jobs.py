@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.cli.commands import CliError, database
+from bot.cli.base import CliError, database
 from bot.cli.terminal import print_json, table
 from bot.text import t
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from bot import localtime
-from bot.cli.commands import CliError, database, today
+from bot.cli.base import CliError, database, today
 from bot.domain import results as rules
 from bot.services import results as svc
 from bot.cli.terminal import print_json
