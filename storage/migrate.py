@@ -6,8 +6,8 @@ directly, so a read-only command does not pay for loading Alembic and every migr
 """
 from __future__ import annotations
 
-import ast
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,21 +42,20 @@ def revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
+# ``revision = "0007"`` / ``down_revision = '0006'`` (or None) at the start of a line.
+_ASSIGN = re.compile(r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:(['"])(\w+)\2|None)\s*$""",
+                     re.M)
+
+
 def _header(path: Path) -> tuple[str, str | None] | None:
     """(revision, down_revision) of a revision file, from its module-level assignments."""
-    found: dict[str, object] = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if (isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
-                    found[target.id] = ast.literal_eval(node.value)
-    rev, down = found.get("revision"), found.get("down_revision")
-    if not isinstance(rev, str):
+    found: dict[str, str | None] = {}
+    for m in _ASSIGN.finditer(path.read_text(encoding="utf-8")):
+        found.setdefault(m.group(1), m.group(3))
+    rev = found.get("revision")
+    if rev is None or "down_revision" not in found:
         return None
-    if down is not None and not isinstance(down, str):
-        raise ValueError(f"{path.name}: a merge revision; use revisions()")
-    return rev, down
+    return rev, found["down_revision"]
 
 
 def head() -> str:
