@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,7 +47,7 @@ def _text_env() -> jinja2.Environment:
     return env().overlay(autoescape=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def split(group: str) -> tuple[str, dict[str, str]]:
     """The file of a message group as (what is outside its macros, {name: definition})."""
     path = TEMPLATES / "text" / f"{group}.j2"

@@ -37,7 +37,8 @@ def _when(iso: str | None) -> str:
 
 
 async def run_due(args) -> int:
-    from scheduler.runner import instance_name, run_due as run
+    from scheduler.runner import instance_name
+    from scheduler.runner import run_due as run
 
     now = parse_now(args.now)
     async with database(args) as (settings, sf, _):

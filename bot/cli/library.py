@@ -87,7 +87,8 @@ async def items(args: argparse.Namespace) -> int:
 
 async def library(args: argparse.Namespace) -> int:
     from bot.services import draws, history
-    from storage.repos import draws as draws_repo, library as library_repo
+    from storage.repos import draws as draws_repo
+    from storage.repos import library as library_repo
 
     rows: list[list[Any]]
     async with database(args) as (settings, sf, _e):

@@ -5,10 +5,11 @@ import sys
 
 from bot import localtime
 from bot.cli.base import CliError, database
+from bot.cli.terminal import print_json
 from bot.domain.model import DomainError
 from bot.messages import GROUP, Outbound
-from bot.services import outbox, publish_flow, publication as svc
-from bot.cli.terminal import print_json
+from bot.services import outbox, publish_flow
+from bot.services import publication as svc
 from bot.text import domain_message, t
 
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from bot.cli.base import database
-from bot.services import stats as svc
 from bot.cli.terminal import print_json
+from bot.services import stats as svc
 from bot.text import render, t
 
 
