@@ -18,22 +18,26 @@ from bot.domain.model import DomainError
 from bot.text import domain_message, t
 
 
-def build_parser(wanted: Collection[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(wanted: Collection[str] | None = None,
+                 help: bool = True) -> argparse.ArgumentParser:
     """The whole tree, or with ``wanted`` only those commands' options and sub-commands
-    (``main`` passes its arguments: the command asked for is among them)."""
+    (``main`` passes its arguments: the command asked for is among them). ``help=False``
+    leaves out help texts that cannot be shown (``main`` when no ``-h``/``--help``)."""
     chinese_argparse()
-    parser = argparse.ArgumentParser(prog="ssj", description=t("cli.prog_description"),
-                                     epilog=t("cli.prog_epilog"))
-    parser.add_argument("--db", metavar="URL", help=t("cli.opt_db"))
+    parser = argparse.ArgumentParser(
+        prog="ssj", description=t("cli.prog_description") if help else None,
+        epilog=t("cli.prog_epilog") if help else None)
+    parser.add_argument("--db", metavar="URL", help=t("cli.opt_db") if help else None)
     sub = parser.add_subparsers(dest="command", metavar=t("cli.metavar", name="command"),
                                 required=True)
-    add_commands(sub, wanted)
+    add_commands(sub, wanted, help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(set(argv)).parse_args(argv)
+    asks_help = any(a.startswith(("-h", "--h")) for a in argv)
+    args = build_parser(set(argv), asks_help).parse_args(argv)
     try:
         code: int = asyncio.run(resolve(args.func)(args))
         return code

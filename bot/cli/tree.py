@@ -33,21 +33,32 @@ def resolve(target: Any) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+class _Help:
+    """Whether the parser being built may print help. Help texts are needed only then:
+    without ``-h``/``--help`` among the arguments they are left out, and their templates
+    are not compiled."""
+    shown = True
+
+
+def _h(key: str, **params: Any) -> str | None:
+    return t(key, **params) if _Help.shown else None
+
+
 def make_parser(sub: Any, name: str, help_key: str, func: Handler | str | None = None,
                 **kw: Any) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=t(help_key),
-                                                description=t(help_key), **kw)
+    text = _h(help_key)
+    p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text, **kw)
     if func:
         p.set_defaults(func=func)
     return p
 
 
 def _task(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help=t("cli.opt_task"))
+    p.add_argument("--task", required=True, help=_h("cli.opt_task"))
 
 
 def _json(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help=t("cli.opt_json"))
+    p.add_argument("--json", action="store_true", help=_h("cli.opt_json"))
 
 
 def _sub(p: argparse.ArgumentParser, dest: str) -> Any:
@@ -60,14 +71,14 @@ DRAW = "bot.cli.draw:"
 
 def _init(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "init", "cli.cmd_init", "bot.cli.commands:init")
-    p.add_argument("--app-role", metavar="NAME", help=t("audit.opt_app_role"))
+    p.add_argument("--app-role", metavar="NAME", help=_h("audit.opt_app_role"))
 
 
 def _import(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "import", "cli.cmd_import", LIB + "import_")
     p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
-                   help=t("cli.arg_import_kind"))
-    p.add_argument("path", help=t("cli.arg_path"))
+                   help=_h("cli.arg_import_kind"))
+    p.add_argument("path", help=_h("cli.arg_path"))
     _json(p)
 
 
@@ -75,16 +86,16 @@ def _export(sub: Any, mk: MakeParser) -> None:
     esub = _sub(mk(sub, "export", "cli.cmd_export"), "what")
     e = mk(esub, "draw", "cli.cmd_export_draw", LIB + "export_draw")
     _task(e)
-    e.add_argument("path", help=t("cli.arg_out"))
+    e.add_argument("path", help=_h("cli.arg_out"))
     e = mk(esub, "history", "cli.cmd_export_history", LIB + "export_history")
-    e.add_argument("path", help=t("cli.arg_out_table"))
+    e.add_argument("path", help=_h("cli.arg_out_table"))
     e = mk(esub, "library", "cli.cmd_export_library", LIB + "export_library")
     e.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
-                   help=t("cli.arg_export_kind"))
-    e.add_argument("path", help=t("cli.arg_out"))
+                   help=_h("cli.arg_export_kind"))
+    e.add_argument("path", help=_h("cli.arg_out"))
     e = mk(esub, "publication", "publication.cmd_export", "bot.cli.publish:export_publication")
     _task(e)
-    e.add_argument("path", help=t("cli.arg_out"))
+    e.add_argument("path", help=_h("cli.arg_out"))
 
 
 def _draw(sub: Any, mk: MakeParser) -> None:
@@ -94,9 +105,9 @@ def _draw(sub: Any, mk: MakeParser) -> None:
     _json(d)
     d = mk(dsub, "run", "cli.cmd_draw_run", DRAW + "draw_run")
     _task(d)
-    d.add_argument("--entropy", default="", help=t("cli.opt_entropy"))
-    d.add_argument("--redraw", action="store_true", help=t("cli.opt_redraw"))
-    d.add_argument("--reason", default="", help=t("cli.opt_reason"))
+    d.add_argument("--entropy", default="", help=_h("cli.opt_entropy"))
+    d.add_argument("--redraw", action="store_true", help=_h("cli.opt_redraw"))
+    d.add_argument("--reason", default="", help=_h("cli.opt_reason"))
     _json(d)
     for name in ("show", "reveal", "verify"):
         d = mk(dsub, name, f"cli.cmd_draw_{name}", f"{DRAW}draw_{name}")
@@ -107,22 +118,22 @@ def _draw(sub: Any, mk: MakeParser) -> None:
 def _recuse(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "recuse", "cli.cmd_recuse", DRAW + "recuse")
     _task(p)
-    p.add_argument("--uscc", required=True, help=t("cli.opt_uscc"))
-    p.add_argument("--inspector", required=True, metavar="CERT", help=t("cli.opt_inspector"))
-    p.add_argument("--reason", required=True, help=t("cli.opt_reason"))
-    p.add_argument("--swap-with", metavar="CERT", help=t("cli.opt_swap"))
+    p.add_argument("--uscc", required=True, help=_h("cli.opt_uscc"))
+    p.add_argument("--inspector", required=True, metavar="CERT", help=_h("cli.opt_inspector"))
+    p.add_argument("--reason", required=True, help=_h("cli.opt_reason"))
+    p.add_argument("--swap-with", metavar="CERT", help=_h("cli.opt_swap"))
     _json(p)
 
 
 def _demo(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "demo-data", "cli.cmd_demo", "bot.cli.commands:demo_data")
-    p.add_argument("--dir", default="var/demo", help=t("cli.opt_demo_dir"))
-    p.add_argument("--files-only", action="store_true", help=t("cli.opt_files_only"))
+    p.add_argument("--dir", default="var/demo", help=_h("cli.opt_demo_dir"))
+    p.add_argument("--files-only", action="store_true", help=_h("cli.opt_files_only"))
 
 
 def _serve(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "serve", "cli.cmd_serve", "bot.cli.commands:serve")
-    p.add_argument("--web-chat", action="store_true", help=t("cli.opt_web_chat"))
+    p.add_argument("--web-chat", action="store_true", help=_h("cli.opt_web_chat"))
 
 
 def _items(sub: Any, mk: MakeParser) -> None:
@@ -132,9 +143,9 @@ def _items(sub: Any, mk: MakeParser) -> None:
 def _library(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "library", "cli.cmd_library", LIB + "library")
     p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
-                   help=t("cli.arg_library_kind"))
-    p.add_argument("--year", type=int, help=t("cli.opt_year"))
-    p.add_argument("--uscc", help=t("cli.opt_uscc_filter"))
+                   help=_h("cli.arg_library_kind"))
+    p.add_argument("--year", type=int, help=_h("cli.opt_year"))
+    p.add_argument("--uscc", help=_h("cli.opt_uscc_filter"))
     _json(p)
 
 
@@ -163,11 +174,17 @@ COMMANDS: tuple[tuple[str, str, Builder | str], ...] = (
 )
 
 
-def add_commands(sub: Any, wanted: Collection[str] | None = None) -> None:
+def add_commands(sub: Any, wanted: Collection[str] | None = None, help: bool = True) -> None:
     """Every command; only those in ``wanted`` (all when None) with their options and
-    sub-commands, the others as a name and a help line (enough for ``ssj --help``)."""
-    for name, help_key, builder in COMMANDS:
-        if wanted is None or name in wanted:
-            resolve(builder)(sub, make_parser)
-        else:
-            make_parser(sub, name, help_key)
+    sub-commands, the others as a name and a help line (enough for ``ssj --help``).
+    ``help=False``: without the help texts of this module's builders (nothing will print
+    help; usage lines and error messages do not use them)."""
+    _Help.shown = help
+    try:
+        for name, help_key, builder in COMMANDS:
+            if wanted is None or name in wanted:
+                resolve(builder)(sub, make_parser)
+            else:
+                make_parser(sub, name, help_key)
+    finally:
+        _Help.shown = True

@@ -71,3 +71,23 @@ def test_every_handler_resolves_to_a_coroutine_function():
 
 def test_revision_files_head_is_alembics():
     assert migrate.head() == migrate.revisions()[-1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["--db", "sqlite+aiosqlite:///x.db", "draw", "show", "--task", "2027Q1", "--json"],
+    ["export", "publication", "--task", "2027Q1", "out.xlsx"],
+    ["library", "history", "--year", "2026"], ["calendar", "show", "--year", "2027"],
+    ["serve", "--web-chat"], ["init", "--app-role", "ssj_app"]])
+def test_the_short_tree_parses_as_the_whole_one(argv):
+    """Without help texts and with only the command asked for, the same arguments."""
+    assert build_parser(set(argv), help=False).parse_args(argv) == build_parser().parse_args(argv)
+
+
+def test_usage_errors_are_the_same_without_help_texts(capsys):
+    for argv in (["draw", "run"], ["nope"], [], ["draw", "show", "--task"]):
+        errors = []
+        for parser in (build_parser(), build_parser(set(argv), help=False)):
+            with pytest.raises(SystemExit):
+                parser.parse_args(argv)
+            errors.append(capsys.readouterr().err)
+        assert errors[0] == errors[1], argv
