@@ -14,12 +14,21 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/ssj.db"
+
+Engine = AsyncEngine    # what callers outside storage/ name an engine by
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -30,10 +39,29 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def backend(url: str) -> str:
+    """The database kind of a URL: ``sqlite``, ``postgresql`` …"""
+    return make_url(url).get_backend_name()
+
+
+def safe_url(url: str) -> str:
+    """The URL as it may be shown: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def driver_error(exc: BaseException) -> str | None:
+    """The first line of the database's own message when ``exc`` is an error the database
+    driver raised (a refused statement, a missing privilege …); None for anything else."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    return (str(getattr(exc, "orig", None) or exc).splitlines() or [type(exc).__name__])[0]
+
+
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw) -> AsyncEngine:
+def make_engine(url: str | None = None, *, checkpointer: bool = False,
+                **kw: Any) -> AsyncEngine:
     """``checkpointer``: this engine's connections never checkpoint the WAL themselves; the
     caller runs a ``Checkpointer`` on the same file (the service does)."""
     url = database_url(url)
@@ -58,7 +86,7 @@ def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw) -> 
     return create_async_engine(url, pool_pre_ping=True, **kw)
 
 
-def _file_of(u) -> str | None:
+def _file_of(u: URL) -> str | None:
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
     return u.database
@@ -98,7 +126,7 @@ def _sqlite_setup(engine: AsyncEngine, autocheckpoint: bool = True) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
@@ -119,7 +147,7 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "Checkpointer":
+    def start(self) -> Checkpointer:
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
                                         daemon=True)
         self._thread.start()

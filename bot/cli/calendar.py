@@ -5,10 +5,10 @@ import re
 import sys
 from datetime import date
 
-from bot.cli.commands import CliError, database
+from bot.cli.base import CliError, database
+from bot.cli.terminal import print_json, table
 from bot.domain.workdays import Calendar
 from bot.services import calendar as svc
-from bot.cli.terminal import print_json, table
 from bot.text import t
 
 WORK = {"班", "上班", "工作日", "补班"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.cli.commands import CliError, database
+from bot.cli.base import CliError, database
 from bot.cli.terminal import print_json, table
 from bot.text import t
 
@@ -37,7 +37,8 @@ def _when(iso: str | None) -> str:
 
 
 async def run_due(args) -> int:
-    from scheduler.runner import instance_name, run_due as run
+    from scheduler.runner import instance_name
+    from scheduler.runner import run_due as run
 
     now = parse_now(args.now)
     async with database(args) as (settings, sf, _):

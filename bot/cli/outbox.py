@@ -10,10 +10,10 @@ from dataclasses import asdict
 
 import aiohttp
 
-from bot.cli.commands import CliError, database
+from bot.cli.base import CliError, database
+from bot.cli.terminal import print_json, table
 from bot.push_runtime import POLL_SECONDS, parked_reporter
 from bot.services import push as svc
-from bot.cli.terminal import print_json, table
 from bot.text import t
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 
 from bot import localtime
-from bot.cli.commands import CliError, database
-from bot.services import plan as svc
+from bot.cli.base import CliError, database
 from bot.cli.terminal import print_json, table
+from bot.services import plan as svc
 from bot.text import t
 
 

@@ -1,15 +1,15 @@
 """``ssj publish`` and ``ssj export publication``: publish a task, export what was published."""
 from __future__ import annotations
 
-import argparse
 import sys
 
 from bot import localtime
-from bot.cli.commands import CliError, database
+from bot.cli.base import CliError, database
+from bot.cli.terminal import print_json
 from bot.domain.model import DomainError
 from bot.messages import GROUP, Outbound
-from bot.services import outbox, publish_flow, publication as svc
-from bot.cli.terminal import print_json
+from bot.services import outbox, publish_flow
+from bot.services import publication as svc
 from bot.text import domain_message, t
 
 
@@ -19,15 +19,6 @@ def add_parser(sub, _parser) -> None:
     p.add_argument("--withhold", action="append", default=[], metavar=t("publication.metavar_withhold"),
                    help=t("publication.opt_withhold"))
     p.add_argument("--json", action="store_true", help=t("cli.opt_json"))
-    export = _subcommands(sub.choices["export"])
-    e = _parser(export, "publication", "publication.cmd_export", export_publication)
-    e.add_argument("--task", required=True, help=t("cli.opt_task"))
-    e.add_argument("path", help=t("cli.arg_out"))
-
-
-def _subcommands(parser: argparse.ArgumentParser):
-    """The sub-command group of an existing command (``ssj export``)."""
-    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def parse_withhold(items: list[str]) -> dict[str, str]:

@@ -1,12 +1,11 @@
 """``ssj result``: back-office entry of paper forms, and review."""
 from __future__ import annotations
 
-
 from bot import localtime
-from bot.cli.commands import CliError, database, today
+from bot.cli.base import CliError, database, today
+from bot.cli.terminal import print_json
 from bot.domain import results as rules
 from bot.services import results as svc
-from bot.cli.terminal import print_json
 from bot.text import t
 
 FOLLOWUP_OPTS = {"rectification": "rectification", "rectify_by": "rectify_by",

@@ -1,9 +1,9 @@
 """``ssj stats --year Y [--json]``: the year's statistics (bot/services/stats.py)."""
 from __future__ import annotations
 
-from bot.cli.commands import database
-from bot.services import stats as svc
+from bot.cli.base import database
 from bot.cli.terminal import print_json
+from bot.services import stats as svc
 from bot.text import render, t
 
 

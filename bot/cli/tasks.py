@@ -4,9 +4,9 @@ A task made here is drawn with ``ssj draw run --task ID`` like a quarterly one.
 """
 from __future__ import annotations
 
-from bot.cli.commands import database, today
-from bot.services import tasks as svc
+from bot.cli.base import database, today
 from bot.cli.terminal import print_json
+from bot.services import tasks as svc
 from bot.text import t
 
 

@@ -22,10 +22,10 @@ def table(headers: list[str], rows: list[list], out=None, max_col: int = 48) -> 
     out = out or sys.stdout
     cells = [[_clip(str(c), max_col) for c in r] for r in rows]
     widths = [max([width(h)] + [width(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    print("  ".join(pad(h, w) for h, w in zip(headers, widths)).rstrip(), file=out)
+    print("  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for r in cells:
-        print("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip(), file=out)
+        print("  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
 
 
 def _clip(text: str, limit: int) -> str:

@@ -106,7 +106,7 @@ def _org_code(rng: random.Random, modern: bool, first: str = "") -> str:
     else:
         head = first or rng.choice("67")
         body = head + "".join(rng.choice("0123456789") for _ in range(8 - len(head)))
-    c = 11 - sum(_ORG_VALUE[ch] * w for ch, w in zip(body, _ORG_WEIGHTS)) % 11
+    c = 11 - sum(_ORG_VALUE[ch] * w for ch, w in zip(body, _ORG_WEIGHTS, strict=True)) % 11
     return body + {10: "X", 11: "0"}.get(c, str(c))
 
 
@@ -178,8 +178,11 @@ def _place(rng: random.Random, industry: str) -> dict:
 # --- enterprises ---------------------------------------------------------------------
 
 def _enterprises(rng: random.Random) -> list[dict]:
-    used_codes, used_names, used_people, used_phones = set(), set(), set(), set()
-    out = []
+    used_codes: set[str] = set()
+    used_names: set[str] = set()
+    used_people: set[str] = set()
+    used_phones: set[str] = set()
+    out: list[dict] = []
 
     def add(name, kind, category, industry, pollutants, permit_class, product, started, place):
         uscc = _uscc(rng, kind, started, used_codes)
@@ -208,9 +211,9 @@ def _enterprises(rng: random.Random) -> list[dict]:
         return name
 
     fixed_count = {c: 0 for c in COUNTS}
-    for template, kind, category, industry, pollutants, pclass, product in W.FIXED:
-        name = unique(lambda: template.format(z=rng.choice(W.ZIHAO)))
-        add(name, kind, category, industry, pollutants, pclass, product,
+    for template, kind, category, industry, fixed_pollutants, pclass, product in W.FIXED:
+        name = unique(lambda template=template: template.format(z=rng.choice(W.ZIHAO)))
+        add(name, kind, category, industry, fixed_pollutants, pclass, product,
             _date(rng, 1998, 2020), _place(rng, industry))
         fixed_count[category] += 1
     n_fixed = len(out)
@@ -230,16 +233,18 @@ def _enterprises(rng: random.Random) -> list[dict]:
             pollutants = list(base) + [p for p in optional if rng.random() < 0.4]
             place = _place(rng, industry)
             if solo:
-                name = unique(lambda: W.COUNTY + place["town"] + rng.choice(W.ZIHAO) + solo_end)
+                name = unique(lambda place=place, solo_end=solo_end:
+                              W.COUNTY + place["town"] + rng.choice(W.ZIHAO) + solo_end)
                 pclass = rng.choices((W.PERMIT_REG, W.PERMIT_SIMPLE), (85, 15))[0]
                 add(name, "92", category, industry, pollutants, pclass, product,
                     _date(rng, 2010, 2024), place)
                 continue
             forms = [f for f in W.COMPANY_FORMS
                      if f[0] != "厂" or industry.endswith(W.FACTORY_OK)]
-            name = unique(lambda: rng.choices((W.COUNTY, W.CITY), (85, 15))[0]
+            name = unique(lambda word=word, forms=forms:
+                          rng.choices((W.COUNTY, W.CITY), (85, 15))[0]
                           + rng.choice(W.ZIHAO) + word
-                          + rng.choices(*zip(*forms))[0])
+                          + rng.choices(*zip(*forms, strict=True))[0])
             pclass = rng.choices((W.PERMIT_KEY, W.PERMIT_SIMPLE, W.PERMIT_REG),
                                  {W.KEY: (85, 15, 0), W.GENERAL: (5, 40, 55),
                                   W.SPECIAL: (30, 40, 30)}[category])[0]
@@ -264,7 +269,9 @@ def _level(years: int) -> str:
 
 
 def _inspectors(rng: random.Random) -> list[dict]:
-    used_names, used_accounts, used_phones = set(), set(), set()
+    used_names: set[str] = set()
+    used_accounts: set[str] = set()
+    used_phones: set[str] = set()
     serial = {"own": rng.randint(1, 40), "partner": rng.randint(300, 400)}
 
     def person(unit, department, position, region, years, expertise, kind=W.OFFICER,
@@ -303,14 +310,15 @@ def _inspectors(rng: random.Random) -> list[dict]:
         out.append(person(W.BUREAU, W.OWN_DEPARTMENT, position, region, years, expertise,
                           duty=W.OFF_DUTY if i == off else W.ON_DUTY,
                           role=W.ADMIN_ROLE if i < 2 else W.INSPECTOR_ROLE))
-    for n, (unit, region, position, expertise) in enumerate(W.AUXILIARIES, 1):
-        out.append(person(unit, "", position, region, rng.randint(3, 20), expertise,
+    for n, (unit, region, position, aux_expertise) in enumerate(W.AUXILIARIES, 1):
+        out.append(person(unit, "", position, region, rng.randint(3, 20), aux_expertise,
                           kind=W.AUXILIARY, cert=f"FZ-{n:04d}"))
-    for department, unit, expertise in W.PARTNERS:
+    for department, unit, partner_expertise in W.PARTNERS:
         for position in W.PARTNER_POSITIONS:
             years = rng.randint(*W.POSITION_YEARS.get(position, (1, 10)))
             out.append(person(unit, department, position, W.COUNTY, years,
-                              rng.sample(expertise, rng.randint(1, 2)), pool="partner"))
+                              rng.sample(partner_expertise, rng.randint(1, 2)),
+                              pool="partner"))
     return out
 
 
@@ -321,7 +329,8 @@ def _conflicts(rng: random.Random, enterprises: list[dict], inspectors: list[dic
                and W.RADIATION not in e["pollutants"]]
     notes = rng.sample(W.CONFLICT_NOTES, 4)
     return [{"cert": p["cert"], "uscc": e["uscc"], "note": note}
-            for p, e, note in zip(rng.sample(officers, 4), rng.sample(objects, 4), notes)]
+            for p, e, note in zip(rng.sample(officers, 4), rng.sample(objects, 4), notes,
+                                  strict=True)]
 
 
 # --- 信用风险分类, 所属机关 and the old system's inspections ----------------------------

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
-
 from datetime import date
+from typing import Any
 
 from bot.domain.model import Category, DomainError, Duty, PersonKind, Role, Status
 from bot.domain.periods import quarter_end, quarter_start
@@ -314,7 +314,7 @@ def enterprise_row(rec: dict, bad: set, present: set, error, warn) -> None:
         given, missing = ("经度", "纬度") if lat is None else ("纬度", "经度")
         error(missing, t("import.coord_pair", given=given, missing=missing))
         return
-    if lng is None:
+    if lng is None or lat is None:    # both missing (one alone was refused above)
         return
     swapped = _inside(lat, LNG_RANGE) and _inside(lng, LAT_RANGE)
     for header, value, (low, high) in (("经度", lng, LNG_RANGE), ("纬度", lat, LAT_RANGE)):
@@ -367,7 +367,7 @@ ROW_CHECKS = {"enterprises": enterprise_row, "inspectors": inspector_row,
               "conflicts": conflict_row, "history": history_row}
 
 # (key, header) whose values must be unique in one file; a tuple of keys is a pair.
-UNIQUE = {
+UNIQUE: dict[str, list[tuple[tuple[str, ...], str]]] = {
     "enterprises": [(("uscc",), "统一社会信用代码")],
     # 消息账号 first: an auxiliary's 执法证号 may be made from it (one error, not two)
     "inspectors": [(("msg_account",), "消息账号"), (("cert",), "执法证号")],

@@ -22,7 +22,15 @@ from pathlib import Path
 
 from openpyxl.utils import get_column_letter
 
-from bot.sheets.library_fields import FIELDS, HEADERS, KEYS, ROW_CHECKS, UNIQUE, UNIQUE_MAY_BE_EMPTY, Bad
+from bot.sheets.library_fields import (
+    FIELDS,
+    HEADERS,
+    KEYS,
+    ROW_CHECKS,
+    UNIQUE,
+    UNIQUE_MAY_BE_EMPTY,
+    Bad,
+)
 from bot.text import t
 
 __all__ = ["RowError", "ParseResult", "HEADERS", "KEYS", "KINDS", "parse",
@@ -146,7 +154,7 @@ def _read_xlsx(path: Path) -> list[list[str]]:
 
 def _decode(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings = ("utf-16",)
+        encodings: tuple[str, ...] = ("utf-16",)
     else:  # Excel on Chinese Windows saves "CSV" in GBK, a subset of GB18030
         encodings = ("utf-8-sig", "gb18030")
     for encoding in encodings:
