@@ -13,13 +13,11 @@ from typing import Any
 from bot.config import Settings
 from bot.domain.model import DomainError
 from bot.domain.periods import quarter_end, quarter_of, quarter_start
-from bot.domain.status import DrawStatus
 from bot.domain.workdays import Calendar
 from bot.services import calendar as calendar_svc
-from bot.services import draw_flow, draws
 from bot.services import plan as plan_svc
-from bot.text import domain_message, render, t
-from storage.repos import draws as draws_repo
+from bot.services import quarter as quarter_svc
+from bot.text import render, t
 from storage.uow import Session
 
 from . import deadlines, digest
@@ -61,35 +59,11 @@ async def _quarter_open_due(session: Session, settings: Settings, now: datetime,
 
 async def quarter_open(ctx: JobCtx) -> dict[str, Any]:
     """Auto draw (SSJ_AUTO_DRAW=1) or remind every 管理员 to run 抽查; once drawn, nothing."""
-    s, task_id = ctx.session, ctx.period
-    valid = await draws_repo.draw_with_status(s, task_id, DrawStatus.VALID)
-    if valid is not None:
-        return {"already_drawn": valid.id}
-    prepared = await draws_repo.draw_with_status(s, task_id, DrawStatus.PREPARED)
-    year, quarter = int(task_id[:4]), int(task_id[-1])
-    name = t("task.quarterly_name", org=ctx.settings.bureau_name, year=year, quarter=quarter)
-    info = dict(task=task_id, task_name=name, day=ctx.due.due_at.date().isoformat(),
-                fallback=ctx.due.fallback, year=year)
-    if ctx.settings.auto_draw and prepared is None:
-        try:
-            async with s.begin_nested():   # a refused draw writes nothing
-                row = await draw_flow.run_and_notify(s, ctx.settings, task_id, ctx.actor,
-                                                     ctx.today)
-        except DomainError as exc:
-            told = await ctx.to_admins(t("jobs.auto_draw_failed",
-                                         error=domain_message(exc, channel="chat"),
-                                         bot=ctx.settings.bot_name, **info))
-            return {"draw_error": exc.code, "told": told}
-        sels = [sel for _, sel in await draws.current_selections(s, row)]
-        counts = draw_flow.counts(sels)
-        told = await ctx.to_admins(render("chat/jobs_drawn.j2", counts=counts, total=len(sels),
-                                          commitment=row.commitment,
-                                          drawn_on=ctx.today.isoformat(), **info))
-        return {"draw_id": row.id, "selected": len(sels), "counts": counts, "told": told,
-                "fallback": ctx.due.fallback}
-    told = await ctx.to_admins(t("jobs.quarter_open", bot=ctx.settings.bot_name,
-                                 prepared=prepared is not None, **info))
-    return {"reminded": told, "fallback": ctx.due.fallback}
+    opening = await quarter_svc.open_quarter(ctx.session, ctx.settings, ctx.period, ctx.actor,
+                                             ctx.today, ctx.due.due_at.date(), ctx.due.fallback)
+    if opening.text is None:
+        return opening.detail
+    return {**opening.detail, opening.told_as: await ctx.to_admins(opening.text)}
 
 
 # --- plan_draft and calendar_warning ---------------------------------------------------
