@@ -5,27 +5,34 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.config import Settings, web_chat_exposed, wecom_enabled
 from bot.dispatch import Dispatcher
-from bot.services import notify as people_svc, outbox, people
+from bot.messages import Sender
+from bot.services import notify as people_svc
+from bot.services import outbox, people
 from bot.text import t
-from storage import audit, inbound, migrate
+from storage import audit, db, inbound, migrate
 from storage.db import Checkpointer, make_engine, session_factory, sqlite_file
+from storage.uow import Sessions
+
+if TYPE_CHECKING:
+    from bot.messengers.webchat.adapter import WebChat
 
 log = logging.getLogger(__name__)
 
-ENGINE = web.AppKey("engine", object)
-SESSIONS = web.AppKey("sessions", object)
+ENGINE = web.AppKey("engine", db.AsyncEngine)   # the engine's type, named by storage.db
+SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
-RELAY = web.AppKey("relay", object)
+RELAY = web.AppKey("relay", outbox.Relay)
 SETTINGS = web.AppKey("settings", Settings)
 WAKE = web.AppKey("wake", asyncio.Event)
-SENDER = web.AppKey("sender", object)
-CHAT = web.AppKey("chat", object)
-CHECKPOINTER = web.AppKey("checkpointer", object)
+SENDER: web.AppKey[Sender] = web.AppKey("sender")
+CHAT: web.AppKey[WebChat] = web.AppKey("chat")   # the web chat, imported only when enabled
+CHECKPOINTER: web.AppKey[Checkpointer | None] = web.AppKey("checkpointer")
 
 
 class NotMigrated(RuntimeError):
@@ -101,7 +108,7 @@ async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, dispatcher: Disp
         if stats is None or not stats.sent:
             try:
                 await asyncio.wait_for(wake.wait(), idle)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wake.clear()
 
@@ -175,7 +182,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
     if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
         from scheduler.runner import scheduler_ctx
-        app.cleanup_ctx.append(scheduler_ctx)
+        app.cleanup_ctx.append(scheduler_ctx(SESSIONS, SETTINGS, WAKE))
     if settle_heap:
         app.on_startup.append(_settle_heap)   # after every cleanup context has started
     return app

@@ -133,7 +133,7 @@ class Settings:
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
 
     @classmethod
-    def from_env(cls, db: str | None = None) -> "Settings":
+    def from_env(cls, db: str | None = None) -> Settings:
         return cls(
             database_url=db or os.environ.get("SSJ_DATABASE_URL") or DEFAULT_DATABASE_URL,
             bureau_name=_env("SSJ_BUREAU_NAME", cls.bureau_name),
@@ -228,10 +228,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def web_chat_exposed(settings: "Settings") -> bool:
+def web_chat_exposed(settings: Settings) -> bool:
     """The web chat would be served, without login, beyond this machine: refused."""
     return settings.web_chat and not settings.web_chat_login and not is_loopback(settings.host)
 
 
-def wecom_enabled(settings: "Settings") -> bool:
+def wecom_enabled(settings: Settings) -> bool:
     return bool(settings.wecom_corp_id or settings.wecom_bot_token)

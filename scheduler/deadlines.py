@@ -4,7 +4,7 @@
 
 * a task's deadline is the quarter's last working day when the task keeps the default
   deadline (the quarter's last day) and the calendar knows the quarter; otherwise the
-  task's own ``deadline``;
+  task's own ``deadline`` (``bot.services.reminders.task_deadline``);
 * 14, 7, 3 and 1 calendar days before it at 09:00 every inspector on the team of an
   object whose result is not submitted (未录入 or 已退回) gets one private message listing
   those 编号; nobody else hears anything;
@@ -21,76 +21,29 @@ deadline (an unknown year), the 管理员 are told so once (``{task}:pub-calenda
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import load_only
-
+from bot.config import Settings
 from bot.domain.model import DomainError
-from bot.domain.periods import quarter_end
-from bot.domain.results import State
+from bot.domain.status import TaskStatus
 from bot.domain.workdays import Calendar
-from bot.services import calendar as calendar_svc, draws, people, results as results_svc
-from bot.text import domain_message, render, t
-from storage.models import DrawRow, TaskRow
-from storage.models_chat import ResultRow
+from bot.services import reminders as reminders_svc
+from bot.services.reminders import PUBLICATION_WORKDAYS, task_deadline, workdays_before
+from bot.text import domain_message, t
+from storage.uow import Session
 
-from .jobs import MIDNIGHT, ONE_DAY, Due, JobCtx, at, shanghai
+from .base import MIDNIGHT, ONE_DAY, Due, JobCtx, at, shanghai
 
 REMINDER_DAYS = (14, 7, 3, 1)
-PUBLICATION_WORKDAYS = 20
 PUBLICATION_REMINDERS = (5, 2, 1)
-UNSUBMITTED = (State.NOT_ENTERED.value, State.RETURNED.value)
-FINISHED = (State.APPROVED.value, State.PUBLISHED.value)
 
 
-@dataclass(frozen=True)
-class Obj:
-    """One object's result for one department's team (a joint task has one per department)."""
-    ref: int
-    name: str
-    status: str
-    certs: tuple[str, ...]
-    department: str = ""
-
-
-async def valid_tasks(session: AsyncSession) -> list[tuple[TaskRow, DrawRow]]:
-    """Tasks with their valid draw (without the draw's large snapshot and result)."""
-    q = (select(TaskRow, DrawRow).join(DrawRow, DrawRow.task_id == TaskRow.id)
-         .options(load_only(DrawRow.id, DrawRow.task_id, DrawRow.status, DrawRow.drawn_at))
-         .where(DrawRow.status == "valid").order_by(TaskRow.id))
-    return [(task, draw) for task, draw in (await session.execute(q)).all()]
-
-
-async def objects(session: AsyncSession, draw: DrawRow) -> list[Obj]:
-    """The draw's objects with each department team's result state and members."""
-    sels = await draws.current_selections(session, draw)
-    found = await results_svc.units(session, [ref for ref, _ in sels])
-    out = []
-    for ref, sel in sels:
-        for team in sel.teams:
-            row = found.get(ref, {}).get(team.department)
-            out.append(Obj(ref, sel.name, row.status if row else State.NOT_ENTERED.value,
-                           tuple(team.members), team.department))
-    return out
-
-
-def task_deadline(task: TaskRow, cal: Calendar) -> date | None:
-    default = quarter_end(task.year, task.quarter) if task.quarter else None
-    if task.quarter and task.deadline in (None, default):
-        try:
-            return cal.last_workday_of(task.year, task.quarter)
-        except DomainError:
-            pass
-    return task.deadline or default
-
-
-async def reminder_periods(session, settings, now, cal: Calendar) -> list[Due]:
+async def reminder_periods(session: Session, settings: Settings, now: datetime,
+                           cal: Calendar) -> list[Due]:
     now = shanghai(now)
     out = []
-    for task, draw in await valid_tasks(session):
+    for task, draw in await reminders_svc.valid_tasks(session):
         deadline = task_deadline(task, cal)
         if deadline is None or now.date() > deadline + ONE_DAY:
             continue
@@ -104,70 +57,34 @@ async def reminder_periods(session, settings, now, cal: Calendar) -> list[Due]:
     return out
 
 
-async def _task_and_draw(ctx: JobCtx):
-    task_id, mark = ctx.period.rsplit(":", 1)
-    try:
-        task, draw = await draws.valid_draw(ctx.session, task_id)
-    except DomainError:   # voided since: a redraw has its own reminders
-        return None, None, mark
-    return task, draw, mark
+def _task_of(ctx: JobCtx) -> str:
+    return ctx.period.rsplit(":", 1)[0]
 
 
-async def reminders(ctx: JobCtx) -> dict:
-    task, draw, _mark = await _task_and_draw(ctx)
-    if task is None:
+async def reminders(ctx: JobCtx) -> dict[str, Any]:
+    found = await reminders_svc.valid_draw(ctx.session, _task_of(ctx))
+    if found is None:
         return {"no_draw": True}
-    deadline = task_deadline(task, ctx.calendar)
-    objs = await objects(ctx.session, draw)
-    mine: dict[str, list[Obj]] = {}
-    for o in objs:
-        if o.status in UNSUBMITTED:
-            for cert in o.certs:
-                mine.setdefault(cert, []).append(o)
-    rows = await people.by_certs(ctx.session, mine)
-    sent = []
-    for cert, items in sorted(mine.items()):
-        account = rows[cert].msg_account if cert in rows else None
-        if not account:
-            continue
-        await ctx.to_person(account, render(
-            "chat/jobs_reminder.j2", task=task.id, task_name=task.name, deadline=deadline,
-            days=(deadline - ctx.today).days, items=items, name_of=rows[cert].name))
-        sent.append(cert)
-    return {"reminded": sent, "objects": sum(o.status in UNSUBMITTED for o in objs)}
+    task, draw = found
+    sent, objects = await reminders_svc.inspector_reminders(ctx.session, task, draw,
+                                                            ctx.calendar, ctx.today)
+    for r in sent:
+        await ctx.to_person(r.account, r.text)
+    return {"reminded": [r.cert for r in sent], "objects": objects}
 
 
-async def completed_at(session: AsyncSession, draw: DrawRow) -> datetime | None:
-    """When the last result was approved, if every object's result (every department's,
-    for a joint task) is approved and none is published yet; None otherwise."""
-    objs = await objects(session, draw)
-    if not objs or any(o.status != State.APPROVED.value for o in objs):
-        return None
-    return await session.scalar(select(func.max(ResultRow.reviewed_at)).where(
-        ResultRow.selection_id.in_(sorted({o.ref for o in objs}))))
-
-
-def workdays_before(cal: Calendar, day: date, n: int) -> date:
-    """The working day that is ``n`` working days before ``day``."""
-    found = 0
-    while found < n:
-        day -= ONE_DAY
-        found += cal.is_workday(day)
-    return day
-
-
-async def publication_periods(session, settings, now, cal: Calendar) -> list[Due]:
+async def publication_periods(session: Session, settings: Settings, now: datetime,
+                              cal: Calendar) -> list[Due]:
     now = shanghai(now)
     out = []
-    for task, draw in await valid_tasks(session):
-        if task.status == "published":
+    for task, draw in await reminders_svc.valid_tasks(session):
+        if task.status == TaskStatus.PUBLISHED:
             continue
-        completed = await completed_at(session, draw)
+        completed = await reminders_svc.completed_at(session, draw)
         if completed is None:
             continue
         try:
-            deadline = await calendar_svc.deadline(session, completed.date(),
-                                                   PUBLICATION_WORKDAYS)
+            deadline = await reminders_svc.publication_deadline(session, completed.date())
         except DomainError:
             if shanghai(completed) <= now:
                 out.append(Due(f"{task.id}:pub-calendar", shanghai(completed)))
@@ -181,16 +98,17 @@ async def publication_periods(session, settings, now, cal: Calendar) -> list[Due
     return out
 
 
-async def publication_reminders(ctx: JobCtx) -> dict:
-    task, draw, mark = await _task_and_draw(ctx)
-    if task is None or task.status == "published":
+async def publication_reminders(ctx: JobCtx) -> dict[str, Any]:
+    found = await reminders_svc.valid_draw(ctx.session, _task_of(ctx))
+    if found is None or found[0].status == TaskStatus.PUBLISHED:
         return {"nothing": True}
-    completed = await completed_at(ctx.session, draw)
+    task, draw = found
+    completed = await reminders_svc.completed_at(ctx.session, draw)
     if completed is None:
         return {"nothing": True}
     done = completed.date()
     try:
-        deadline = await calendar_svc.deadline(ctx.session, done, PUBLICATION_WORKDAYS)
+        deadline = await reminders_svc.publication_deadline(ctx.session, done)
     except DomainError as exc:
         told = await ctx.to_admins(t("jobs.publication_calendar", task=task.id, name=task.name,
                                      done=done.isoformat(),

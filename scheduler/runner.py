@@ -19,22 +19,26 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import Settings
-from bot.services import calendar as calendar_svc, notify, outbox
+from bot.domain.workdays import Calendar
+from bot.services import calendar as calendar_svc
+from bot.services import notify, outbox
 from bot.text import t
 from storage import audit
+from storage.uow import Sessions, unit_of_work
 
 from . import claims
-from .jobs import TZ, Job, JobCtx, all_jobs, shanghai
+from .base import TZ, Due, Job, JobCtx, shanghai
+from .jobs import all_jobs
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +46,24 @@ LEASE = timedelta(minutes=10)
 LATE_AFTER = timedelta(hours=1)
 INTERVAL = timedelta(minutes=2)
 TELL_AFTER_FAILURES = 3   # the 管理员 hear of a job that keeps failing (once per period)
-SCHEDULER = web.AppKey("scheduler", object)
 
 
 def instance_name(prefix: str = "") -> str:
     return f"{prefix}{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-async def run_due(sf: async_sessionmaker, settings: Settings, now: datetime, instance: str,
-                  jobs: Iterable[Job] | None = None, lease: timedelta = LEASE) -> dict:
+async def run_due(sf: Sessions, settings: Settings, now: datetime, instance: str,
+                  jobs: Iterable[Job] | None = None,
+                  lease: timedelta = LEASE) -> dict[str, list[dict[str, Any]]]:
     """Run every due, not yet done (job, period) once. Returns what ran and what not."""
     now = shanghai(now)
-    jobs = tuple(jobs) if jobs is not None else all_jobs()
-    ran, skipped, planned = [], [], []
+    todo = tuple(jobs) if jobs is not None else all_jobs()
+    ran: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    planned: list[tuple[Job, Due]] = []
     async with sf() as s:
         cal = await calendar_svc.calendar(s)
-    for job in jobs:   # one job's broken look-up does not stop the others
+    for job in todo:   # one job's broken look-up does not stop the others
         try:
             async with sf() as s:
                 planned += [(job, due) for due in await job.due(s, settings, now, cal)]
@@ -78,14 +84,14 @@ async def run_due(sf: async_sessionmaker, settings: Settings, now: datetime, ins
                             else "retry_later"})
             continue
         late = now - due.due_at > LATE_AFTER
-        async with sf() as s, s.begin():
+        async with unit_of_work(sf) as s:
             mine = await claims.claim(s, job.name, due.period, instance, now, lease,
                                       due_at=due.due_at, late=late)
         if not mine:
             skipped.append({**entry, "why": "claimed"})
             continue
         if due.until is not None and now >= due.until:
-            async with sf() as s, s.begin():
+            async with unit_of_work(sf) as s:
                 await claims.finish(s, job.name, due.period, instance, now,
                                     {"expired": True, "until": due.until.isoformat()})
             skipped.append({**entry, "why": "expired"})
@@ -98,10 +104,12 @@ async def run_due(sf: async_sessionmaker, settings: Settings, now: datetime, ins
     return {"ran": ran, "skipped": skipped}
 
 
-async def _run_one(sf, settings, job: Job, due, now, cal, late, instance, lease) -> dict | None:
+async def _run_one(sf: Sessions, settings: Settings, job: Job, due: Due, now: datetime,
+                   cal: Calendar, late: bool, instance: str,
+                   lease: timedelta) -> dict[str, Any] | None:
     """Run one claimed period; None when it committed, else why it did not."""
     try:
-        async with sf() as s, s.begin():
+        async with unit_of_work(sf) as s:
             await claims.hold(s, job.name, due.period, instance, now, lease)
             ctx = JobCtx(s, settings, now, cal, job.name, due, late, instance)
             detail = await job.run(ctx)
@@ -119,9 +127,10 @@ async def _run_one(sf, settings, job: Job, due, now, cal, late, instance, lease)
         return {"why": "failed", "error": error[:300]}
 
 
-async def _record_failure(sf, job: Job, due, now, instance: str, error: str) -> None:
+async def _record_failure(sf: Sessions, job: Job, due: Due, now: datetime, instance: str,
+                          error: str) -> None:
     try:
-        async with sf() as s, s.begin():
+        async with unit_of_work(sf) as s:
             attempts = await claims.fail(s, job.name, due.period, instance, now, error)
             if attempts == TELL_AFTER_FAILURES:
                 text = t("jobs.job_failed", job=t("jobs.job_name", name=job.name),
@@ -135,17 +144,17 @@ async def _record_failure(sf, job: Job, due, now, instance: str, error: str) -> 
 class SchedulerService:
     """APScheduler 3 wiring: a run at start-up, then one every ``interval``."""
 
-    def __init__(self, sf: async_sessionmaker, settings: Settings, instance: str | None = None,
+    def __init__(self, sf: Sessions, settings: Settings, instance: str | None = None,
                  interval: timedelta = INTERVAL, clock: Callable[[], datetime] | None = None,
-                 on_ran: Callable[[], None] | None = None):
+                 on_ran: Callable[[], None] | None = None) -> None:
         self.sf, self.settings, self.interval = sf, settings, interval
         self.instance = instance or instance_name()
         self.clock = clock or (lambda: datetime.now(TZ))
         self.on_ran = on_ran
-        self.last: dict | None = None
+        self.last: dict[str, list[dict[str, Any]]] | None = None
         self.rounds = 0
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.scheduler: AsyncIOScheduler | None = None
 
     def start(self) -> None:
@@ -157,13 +166,13 @@ class SchedulerService:
         self.scheduler.start()
         self._spawn()   # the catch-up at start-up, not left to the trigger
 
-    def _spawn(self) -> asyncio.Task:
+    def _spawn(self) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(self.tick())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def tick(self) -> dict | None:
+    async def tick(self) -> dict[str, list[dict[str, Any]]] | None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
@@ -195,13 +204,22 @@ class SchedulerService:
             await asyncio.gather(*late, return_exceptions=True)
 
 
-async def scheduler_ctx(app: web.Application):
-    """The service's cleanup context (appended by ``create_app`` when settings.scheduler)."""
-    from bot.app import SESSIONS, SETTINGS, WAKE
+SCHEDULER = web.AppKey("scheduler", SchedulerService)
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
-    wake = app.get(WAKE)
-    svc = app[SCHEDULER] = SchedulerService(app[SESSIONS], app[SETTINGS],
-                                            on_ran=wake.set if wake is not None else None)
-    svc.start()
-    yield
-    await svc.stop()
+
+def scheduler_ctx(sessions: web.AppKey[Sessions], settings: web.AppKey[Settings],
+                  wake: web.AppKey[asyncio.Event]) -> CleanupContext:
+    """The service's cleanup context over the app's own keys (appended by ``create_app``
+    when settings.scheduler): the database, the settings, and the event that wakes the
+    outbox relay after a run."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        event = app.get(wake)
+        svc = app[SCHEDULER] = SchedulerService(app[sessions], app[settings],
+                                                on_ran=event.set if event is not None else None)
+        svc.start()
+        yield
+        await svc.stop()
+
+    return context

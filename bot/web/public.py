@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 from aiohttp import web
 
+from bot.config import Settings
 from bot.services import publication as svc
 from bot.services import stats as stats_svc
 from bot.text import render
+from storage.uow import Sessions
 
 TASK = r"{task:[0-9A-Za-z_-]{1,40}}"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -29,13 +32,14 @@ HEADERS = {
 
 
 class Pages:
-    def __init__(self, sessions_key, settings_key):
+    def __init__(self, sessions_key: web.AppKey[Sessions],
+                 settings_key: web.AppKey[Settings]) -> None:
         self.sessions_key, self.settings_key = sessions_key, settings_key
 
-    def _sf(self, request: web.Request):
+    def _sf(self, request: web.Request) -> Sessions:
         return request.app[self.sessions_key]
 
-    async def _doc(self, request: web.Request) -> dict:
+    async def _doc(self, request: web.Request) -> dict[str, Any]:
         task_id = request.match_info["task"].upper()
         async with self._sf(request)() as s:
             doc = await svc.document(s, task_id)
@@ -104,13 +108,13 @@ class Pages:
                      bureau=request.app[self.settings_key].bureau_name)
 
 
-def _merged(tasks: list[dict]) -> set[str]:
+def _merged(tasks: list[dict[str, Any]]) -> set[str]:
     """Columns of 附件1 shown once for the four rows, when every row has the same value."""
     keys = ("items", "scope", "ratio_text")   # 事项类别 stays on every row, as in 附件1
     return {k for k in keys if len(tasks) > 1 and all(t.get(k) == tasks[0].get(k) for t in tasks)}
 
 
-def _html(template: str, status: int = 200, **context) -> web.Response:
+def _html(template: str, status: int = 200, **context: Any) -> web.Response:
     return web.Response(text=render(template, **context), status=status,
                         content_type="text/html", charset="utf-8", headers=HEADERS)
 
@@ -120,7 +124,8 @@ def _not_found(request: web.Request) -> web.HTTPNotFound:
                             content_type="text/html", headers=HEADERS)
 
 
-def install(app: web.Application, sessions_key, settings_key) -> None:
+def install(app: web.Application, sessions_key: web.AppKey[Sessions],
+            settings_key: web.AppKey[Settings]) -> None:
     """Register the public routes (read-only GETs; no login)."""
     pages = Pages(sessions_key, settings_key)
     r = app.router

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bot.config import Settings, parse_digest_at
 from bot.domain.results import Conclusion, Draft
 from bot.services import calendar as calendar_svc, draws, results
+from bot.services import digest as digest_svc
 from scheduler import digest
 from scheduler.jobs import TZ
 from scheduler.runner import SchedulerService, run_due
@@ -291,7 +292,7 @@ async def test_the_digest_can_be_built_and_added_to(h, monkeypatch):
         calls.append(d.upto)
         return "审计日志链头：abc123"
 
-    monkeypatch.setattr(digest, "CONTRIBUTORS", [])
+    monkeypatch.setattr(digest_svc, "CONTRIBUTORS", [])   # the registry lives in the service
     digest.contributor(anchor)
     async with h.sf() as s:
         cal = await calendar_svc.calendar(s)

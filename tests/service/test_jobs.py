@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
@@ -16,7 +15,6 @@ import pytest
 import time_machine
 from sqlalchemy import select, update
 
-import bot.services
 from bot.domain.results import Conclusion, Draft
 from bot.services import calendar as calendar_svc, draws, results
 from scheduler import claims
@@ -352,19 +350,6 @@ async def test_plan_draft_in_december_goes_to_the_supervisors(h):
         # published by chat, not on the command line
         assert "发送“发布计划 2027”" in text and "ssj" not in text and "--" not in text
     assert ran(await run(h, sh(2026, 12, 20, 9, 0)), "plan_draft") == []
-
-
-async def test_plan_draft_without_the_plan_service_estimates_by_ratios(h, monkeypatch):
-    monkeypatch.delattr(bot.services, "plan", raising=False)
-    monkeypatch.setitem(sys.modules, "bot.services.plan", None)   # import fails
-    await run(h, sh(2026, 12, 1, 9, 0))
-    sent = await outbox(h, "job:plan_draft:")
-    assert sorted(to for to, _ in sent) == ADMINS
-    # demo library: 60 key, 218 general (2 closed), 20 special → ⌈25 %⌉, ⌈10 %⌉, ⌈50 %⌉
-    for _, text in sent:
-        assert "重点监管 60 家，一般监管 218 家，特殊监管 20 家" in text
-        assert "按抽查比例估算每季度：重点监管 15 家次，一般监管 22 家次，特殊监管 10 家次" in text
-        assert "全年约 188 家次" in text
 
 
 async def test_calendar_warning_in_november_for_an_unknown_next_year(h):

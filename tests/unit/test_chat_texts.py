@@ -31,7 +31,8 @@ GROUPS = sorted(p.stem for p in (TEMPLATES / "text").glob("*.j2"))
 CHAT_MODULES = [*sorted((ROOT / "handlers").glob("*.py")),
                 *sorted((ROOT / "scheduler").glob("*.py")), ROOT / "bot" / "dispatch.py",
                 *(ROOT / "bot" / "services" / f"{m}.py"
-                  for m in ("notify", "draw_flow", "publication", "plan", "tasks"))]
+                  for m in ("notify", "draw_flow", "publication", "plan", "tasks",
+                            "quarter", "reminders", "digest"))]   # the jobs' services
 KEY = re.compile(r'"(%s)\.([a-z_0-9]+)"' % "|".join(GROUPS))
 CHAT_TEMPLATE = re.compile(r'"(chat/[a-z_0-9]+\.j2)"')
 RAISED = re.compile(r'DomainError\(\s*"([a-z_0-9]+)"')
