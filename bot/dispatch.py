@@ -12,8 +12,8 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -89,7 +89,7 @@ class Dispatcher:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
-            for (ib, fut), event_id in zip(batch, ids):
+            for (ib, fut), event_id in zip(batch, ids, strict=True):
                 if event_id is not None:
                     self._queue(ib.conversation).put_nowait(event_id)
                     self._ensure_worker(ib.conversation)
