@@ -12,22 +12,21 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
-
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from typing import Any
 
 from bot import localtime
 from bot.config import Settings
 from bot.domain.model import DomainError
+from bot.domain.status import InboundStatus
 from bot.messages import GROUP, Inbound, Outbound
 from bot.services import outbox
 from bot.text import domain_message, t
 from handlers import registry
 from handlers.router import Ctx
-from storage.inbound import record_batch
-from storage.models_chat import InboundEvent
+from storage import inbound as inbound_repo
+from storage.uow import Session, Sessions, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +51,15 @@ def dedupe_key(ib: Inbound) -> str:
 
 
 class Dispatcher:
-    def __init__(self, sf: async_sessionmaker, settings: Settings,
+    def __init__(self, sf: Sessions, settings: Settings,
                  clock: Callable[[], datetime] = localtime.now,
                  on_outbox: Callable[[], None] | None = None):
         self.sf, self.settings, self.clock = sf, settings, clock
         self.on_outbox = on_outbox or (lambda: None)
-        self._queues: dict[str, asyncio.Queue] = {}
-        self._workers: dict[str, asyncio.Task] = {}
-        self._pending: list[tuple[Inbound, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._queues: dict[str, asyncio.Queue[int]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._pending: list[tuple[Inbound, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         # arrival times of the last two events received (monotonic): the pressure signal
         self._arrivals = [float("-inf"), float("-inf")]
         self._gate = asyncio.Lock()      # one background waiter at a time
@@ -73,7 +72,7 @@ class Dispatcher:
         transaction (group commit): one INSERT … ON CONFLICT DO NOTHING per batch.
         """
         self._arrivals = [self._arrivals[1], time.monotonic()]
-        fut = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((ib, fut))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -89,16 +88,19 @@ class Dispatcher:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
-            for (ib, fut), event_id in zip(batch, ids):
+            for (ib, fut), event_id in zip(batch, ids, strict=True):
                 if event_id is not None:
                     self._queue(ib.conversation).put_nowait(event_id)
                     self._ensure_worker(ib.conversation)
                 if not fut.done():
                     fut.set_result(event_id is not None)
 
-    async def _record(self, batch) -> list[int | None]:
+    async def _record(self, batch: list[tuple[Inbound, asyncio.Future[bool]]]
+                      ) -> list[int | None]:
         """Insert a batch; the id of each new event, None for a duplicate."""
-        keys, rows, first = [], [], {}
+        keys: list[str] = []
+        rows: list[dict[str, Any]] = []
+        first: dict[str, int] = {}
         for ib, _ in batch:
             key = dedupe_key(ib)
             keys.append(key)
@@ -106,8 +108,8 @@ class Dispatcher:
                 first[key] = len(rows)
                 rows.append({"dedupe_key": key, "channel": ib.channel,
                              "conversation": ib.conversation, "payload": ib.to_json(),
-                             "status": "received"})
-        got = await record_batch(self.sf.kw["bind"], rows)
+                             "status": InboundStatus.RECEIVED.value})
+        got = await inbound_repo.record_batch(self.sf.kw["bind"], rows)
         seen: set[str] = set()
         out: list[int | None] = []
         for key in keys:
@@ -118,9 +120,7 @@ class Dispatcher:
     async def recover(self) -> int:
         """Queue events recorded but not handled (e.g. the process died)."""
         async with self.sf() as s:
-            rows = (await s.execute(select(InboundEvent.id, InboundEvent.conversation)
-                                    .where(InboundEvent.status == "received")
-                                    .order_by(InboundEvent.id))).all()
+            rows = await inbound_repo.unhandled(s)
         for event_id, conv in rows:
             self._queue(conv).put_nowait(event_id)
             self._ensure_worker(conv)
@@ -137,7 +137,7 @@ class Dispatcher:
             w.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
 
-    def _queue(self, conv: str) -> asyncio.Queue:
+    def _queue(self, conv: str) -> asyncio.Queue[int]:
         return self._queues.setdefault(conv, asyncio.Queue())
 
     def _ensure_worker(self, conv: str) -> None:
@@ -182,24 +182,20 @@ class Dispatcher:
     async def _handle_event(self, event_id: int) -> None:
         ib = None
         try:
-            async with self.sf() as s, s.begin():
+            async with unit_of_work(self.sf) as s:
                 # claim and read in one statement: one transaction per event
-                claimed = (await s.execute(update(InboundEvent).where(
-                    InboundEvent.id == event_id, InboundEvent.status == "received"
-                ).values(status="done", processed_at=self.clock())
-                    .returning(InboundEvent.payload))).first()
+                claimed = await inbound_repo.claim(s, event_id, self.clock())
                 if claimed is None:
                     return
-                ib = Inbound.from_json(claimed[0])
+                ib = Inbound.from_json(claimed)
                 replies = await self.handle_in(s, ib)
                 await outbox.enqueue(s, replies)
         except Exception as exc:  # noqa: BLE001
             if ib is None:
                 raise
-            async with self.sf() as s, s.begin():
-                await s.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(
-                    status="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
-                    processed_at=self.clock()))
+            async with unit_of_work(self.sf) as s:
+                await inbound_repo.mark_failed(s, event_id, f"{type(exc).__name__}: {exc}"[:2000],
+                                               self.clock())
                 to = ib.group if ib.room == GROUP else ib.user
                 await outbox.enqueue(s, [Outbound(to, ib.room, t("chat.internal_error"))])
             raise
@@ -208,13 +204,13 @@ class Dispatcher:
 
     async def handle(self, ib: Inbound) -> list[Outbound]:
         """Run the handlers for one event in a transaction; return (and enqueue) replies."""
-        async with self.sf() as s, s.begin():
+        async with unit_of_work(self.sf) as s:
             replies = await self.handle_in(s, ib)
             await outbox.enqueue(s, replies)
         self.on_outbox()
         return replies
 
-    async def handle_in(self, session, ib: Inbound) -> list[Outbound]:
+    async def handle_in(self, session: Session, ib: Inbound) -> list[Outbound]:
         ctx = Ctx(session, self.settings, ib, None, self.clock())
         if ib.kind == "click" and ib.handle and ib.room != GROUP:
             # the click's fresh update handle (WeCom ResponseCode) serves the card's next update

@@ -1,20 +1,25 @@
-"""The push relay in the service: an aiohttp client session, the relay loop, and the
-supervisors told of a parked message (an audit entry and a private message to every
+"""The push relay in the service: the HTTP transport (an aiohttp client session), the
+relay loop, and the supervisors told of a parked message (an audit entry and a private message to every
 管理员 through the chat outbox). ``bot.app`` appends ``cleanup_context(...)`` when
 ``SSJ_PUBLISH_ENDPOINT`` is set; ``ssj outbox relay`` uses ``parked_reporter`` too."""
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from bot.config import Settings
 from bot.services import notify, outbox
-from bot.services.push import PushRelay
+from bot.services.push import PushRelay, PushResponse, PushTransportError
 from bot.text import t
 from storage import audit
+from storage.models_push import PushMessage
+from storage.uow import Sessions, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +27,30 @@ POLL_SECONDS = 5.0
 PUSH_RELAY = web.AppKey("push_relay", PushRelay)
 
 
-def parked_reporter(sf, clock=datetime.now):
-    async def on_parked(row) -> None:
-        async with sf() as s, s.begin():
+class HttpPushTransport:
+    """``bot.services.push.PushTransport`` over an aiohttp client session."""
+
+    def __init__(self, http: aiohttp.ClientSession):
+        self.http = http
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str],
+                   timeout: float) -> PushResponse:
+        status: int | None = None
+        try:
+            async with self.http.post(url, data=body, headers=headers, allow_redirects=False,
+                                      timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                status = resp.status
+                text = await resp.text(errors="replace")
+                return PushResponse(status, text, resp.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise PushTransportError(f"{type(exc).__name__}: {exc}".strip().rstrip(":"),
+                                     status) from exc
+
+
+def parked_reporter(sf: Sessions, clock: Callable[[], datetime] = datetime.now
+                    ) -> Callable[[PushMessage], Awaitable[None]]:
+    async def on_parked(row: PushMessage) -> None:
+        async with unit_of_work(sf) as s:
             await audit.append(s, "relay", "push.parked", row.task_id,
                                {"push_id": row.id, "kind": row.kind_code, "seq": row.seq,
                                 "attempts": row.attempts, "http_status": row.http_status,
@@ -48,13 +74,16 @@ async def run_loop(relay: PushRelay, poll: float = POLL_SECONDS) -> None:
             await asyncio.sleep(poll)
 
 
-def cleanup_context(sessions_key, settings_key, poll: float = POLL_SECONDS):
+def cleanup_context(sessions_key: web.AppKey[Any], settings_key: web.AppKey[Settings],
+                    poll: float = POLL_SECONDS
+                    ) -> Callable[[web.Application], AsyncIterator[None]]:
     """A cleanup context running the push relay for the app's lifetime."""
-    async def _push(app: web.Application):
+    async def _push(app: web.Application) -> AsyncIterator[None]:
         settings = app[settings_key]
-        sf = app[sessions_key]
+        sf: Sessions = app[sessions_key]
         async with aiohttp.ClientSession() as http:
-            relay = app[PUSH_RELAY] = PushRelay(sf, settings.publish_endpoint, http,
+            relay = app[PUSH_RELAY] = PushRelay(sf, settings.publish_endpoint,
+                                                HttpPushTransport(http),
                                                 token=settings.publish_token or None,
                                                 on_parked=parked_reporter(sf))
             task = asyncio.create_task(run_loop(relay, poll))

@@ -12,7 +12,7 @@ import aiohttp
 
 from bot.cli.base import CliError, database
 from bot.cli.terminal import print_json, table
-from bot.push_runtime import POLL_SECONDS, parked_reporter
+from bot.push_runtime import POLL_SECONDS, HttpPushTransport, parked_reporter
 from bot.services import push as svc
 from bot.text import t
 
@@ -56,7 +56,7 @@ async def relay(args) -> int:
         if not settings.publish_endpoint:
             raise CliError(t("push.no_endpoint"))
         async with aiohttp.ClientSession() as http:
-            r = svc.PushRelay(sf, settings.publish_endpoint, http,
+            r = svc.PushRelay(sf, settings.publish_endpoint, HttpPushTransport(http),
                               token=settings.publish_token or None, on_parked=parked_reporter(sf))
             while True:
                 stats = await r.run_once()

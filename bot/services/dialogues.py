@@ -3,18 +3,17 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
-
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import flag_modified
+from typing import Any
 
 from storage.models_chat import Dialogue
+from storage.repos import dialogues as dialogues_repo
+from storage.uow import Session
 
 DEFAULT_TTL = timedelta(minutes=30)
 
 
-async def current(session: AsyncSession, user: str, now: datetime) -> Dialogue | None:
-    row = await session.get(Dialogue, user)
+async def current(session: Session, user: str, now: datetime) -> Dialogue | None:
+    row = await dialogues_repo.get(session, user)
     if row is None:
         return None
     if row.expires_at <= now:
@@ -24,17 +23,16 @@ async def current(session: AsyncSession, user: str, now: datetime) -> Dialogue |
     return row
 
 
-async def save(session: AsyncSession, user: str, kind: str, state: dict, now: datetime,
+async def save(session: Session, user: str, kind: str, state: dict[str, Any], now: datetime,
                ttl: timedelta = DEFAULT_TTL) -> None:
-    row = await session.get(Dialogue, user)
+    row = await dialogues_repo.get(session, user)
     if row is None:
         session.add(Dialogue(user=user, kind=kind, state=dict(state), expires_at=now + ttl))
     else:
         row.kind, row.state, row.expires_at = kind, copy.deepcopy(state), now + ttl
-        flag_modified(row, "state")  # the caller may have mutated the loaded dict in place
+        dialogues_repo.state_changed(row)  # the caller may have mutated the loaded dict in place
     await session.flush()
 
 
-async def clear(session: AsyncSession, user: str) -> bool:
-    res = await session.execute(delete(Dialogue).where(Dialogue.user == user))
-    return res.rowcount > 0
+async def clear(session: Session, user: str) -> bool:
+    return await dialogues_repo.delete_for(session, user)

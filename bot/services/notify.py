@@ -1,17 +1,15 @@
 """Messages about assignments, built from templates, ready for the outbox."""
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 import re
 
 from bot import keys
 from bot.domain.results import State, can_enter
 from bot.messages import Button, Card, Outbound
 from bot.text import render, t
+from storage.uow import Session
 
 from . import assignments, people
-
 
 COMPANY_FORMS = ("股份有限公司", "有限责任公司", "有限公司", "分公司", "公司")
 SHORT_LIMIT = 12
@@ -86,7 +84,7 @@ def gone_card(ref: int, name: str = "") -> Card:
                 (), ref)
 
 
-async def assignment_messages(session: AsyncSession, ref: int, certs=None,
+async def assignment_messages(session: Session, ref: int, certs=None,
                               tag: str = "assign") -> list[Outbound]:
     """A new card to each (or each given) team member who has a 消息账号; none once the
     task is published (its life has ended)."""
@@ -103,7 +101,7 @@ async def assignment_messages(session: AsyncSession, ref: int, certs=None,
     return out
 
 
-async def refresh_assignment(session: AsyncSession, ref: int, certs=None,
+async def refresh_assignment(session: Session, ref: int, certs=None,
                              status_text: dict[str, str] | None = None) -> list[Outbound]:
     """Update, in place, the card of ``ref`` every (or each given) member holds, to its
     state now. ``status_text``: per cert, the short message a messenger that cannot
@@ -122,7 +120,7 @@ def refresh_gone(account: str, ref: int, cert: str, name: str = "") -> Outbound:
                     refresh=True)
 
 
-async def draw_messages(session: AsyncSession, draw_id: int) -> list[Outbound]:
+async def draw_messages(session: Session, draw_id: int) -> list[Outbound]:
     """Every team member's assignment cards for a new draw (deduplicated per draw)."""
     out = []
     for ref in await assignments.draw_members(session, draw_id):
@@ -130,7 +128,7 @@ async def draw_messages(session: AsyncSession, draw_id: int) -> list[Outbound]:
     return out
 
 
-async def to_admins(session: AsyncSession, text: str = "", card: Card | None = None,
+async def to_admins(session: Session, text: str = "", card: Card | None = None,
                     dedupe: str | None = None, subject: str | None = None,
                     refresh: bool = False) -> list[Outbound]:
     return [Outbound(p.account, text=text, card=card,
@@ -139,6 +137,6 @@ async def to_admins(session: AsyncSession, text: str = "", card: Card | None = N
             for p in await people.admins(session)]
 
 
-async def admins_messages(session: AsyncSession, text: str, outbox_id: int) -> list[Outbound]:
+async def admins_messages(session: Session, text: str, outbox_id: int) -> list[Outbound]:
     """A delivery-failure notice to every 管理员 (once per failed message)."""
     return await to_admins(session, text, dedupe=f"parked{outbox_id}")

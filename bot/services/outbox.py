@@ -33,17 +33,18 @@ import os
 import random
 import socket
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable
+from typing import Protocol, TypeGuard
 
-from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from bot.domain.status import OutboxStatus
 from bot.messages import Delivered, Outbound, Sender, SendError, Target
-from storage import inbound
-from storage.models_chat import OutboxMessage, RelayInstance, new_idem_key
+from storage import inbound as inbound_repo
+from storage.models_chat import OutboxMessage, RelayInstance
+from storage.repos import outbox as outbox_repo
+from storage.uow import Session, Sessions, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Identity:
     proc_start: str
 
     @classmethod
-    def current(cls) -> "Identity":
+    def current(cls) -> Identity:
         pid = os.getpid()
         return cls(uuid.uuid4().hex, socket.gethostname()[:255], machine_id(), pid,
                    proc_start(pid))
@@ -119,11 +120,10 @@ MAX_TARGETS = 5
 CARD_KINDS = ("card",)
 
 
-async def enqueue(session: AsyncSession, messages: Iterable[Outbound]) -> list[OutboxMessage]:
+async def enqueue(session: Session, messages: Iterable[Outbound]) -> list[OutboxMessage]:
     rows = []
     for m in messages:
-        if m.dedupe_key and await session.scalar(
-                select(OutboxMessage.id).where(OutboxMessage.dedupe_key == m.dedupe_key)):
+        if m.dedupe_key and await outbox_repo.has_dedupe_key(session, m.dedupe_key):
             continue
         row = OutboxMessage(recipient=m.to, room=m.room, kind=m.kind, payload=m.payload(),
                             dedupe_key=m.dedupe_key, next_attempt_at=datetime.now(),
@@ -134,21 +134,31 @@ async def enqueue(session: AsyncSession, messages: Iterable[Outbound]) -> list[O
     return rows
 
 
-async def remember_handle(session: AsyncSession, recipient: str, ref: str, handle: str,
+async def remember_handle(session: Session, recipient: str, ref: str, handle: str,
                           now: datetime) -> None:
     """A click brought a fresh single-use update handle for the card ``ref``: keep it on
     the card's row, for the next update of that card."""
     if not (ref and handle):
         return
-    await session.execute(update(OutboxMessage).where(
-        OutboxMessage.recipient == recipient, OutboxMessage.external_id == ref,
-        OutboxMessage.kind.in_(CARD_KINDS)).values(handle=handle[:200], handle_at=now))
+    await outbox_repo.remember_handle(session, recipient, ref, handle[:200], now, CARD_KINDS)
 
 
 def backoff(attempts: int, rnd: random.Random | None = None) -> float:
     """Seconds before the next try: 1, 2, 4 … capped at 300, with ±20 % jitter."""
     base = min(300.0, 2.0 ** max(0, attempts - 1))
     return base * (0.8 + 0.4 * (rnd or random).random())
+
+
+class TransactionalSender(Sender, Protocol):
+    """A sender that delivers inside the relay's transaction (the module's docstring)."""
+    transactional: bool
+
+    async def send_in(self, session: Session, msg: Outbound,
+                      outbox_id: int) -> str | Delivered: ...
+
+
+def _transactional(sender: Sender) -> TypeGuard[TransactionalSender]:
+    return bool(getattr(sender, "transactional", False))
 
 
 class _LostLease(Exception):
@@ -163,7 +173,7 @@ class RelayStats:
 
 
 class Relay:
-    def __init__(self, sf: async_sessionmaker, sender: Sender,
+    def __init__(self, sf: Sessions, sender: Sender,
                  clock: Callable[[], datetime] = datetime.now,
                  on_parked: Callable[[OutboxMessage], Awaitable[None]] | None = None,
                  *, identity: Identity | None = None,
@@ -177,7 +187,7 @@ class Relay:
         self._beat_at: datetime | None = None
         self._purged_at: datetime | None = None
         self._chores = asyncio.Lock()
-        self._beat_task: asyncio.Task | None = None
+        self._beat_task: asyncio.Task[None] | None = None
 
     # -- life: register, beat, take back the dead's leases, leave ---------------------
 
@@ -193,11 +203,9 @@ class Relay:
             self._beat_task.cancel()
             await asyncio.gather(self._beat_task, return_exceptions=True)
         try:
-            async with self.sf() as s, s.begin():
-                await s.execute(update(OutboxMessage).where(
-                    OutboxMessage.status == "sending", OutboxMessage.lease_owner == self.me.id
-                ).values(status="pending", lease_owner=None, next_attempt_at=self.clock()))
-                await s.execute(delete(RelayInstance).where(RelayInstance.id == self.me.id))
+            async with unit_of_work(self.sf) as s:
+                await outbox_repo.release_leases(s, [self.me.id], self.clock())
+                await outbox_repo.forget(s, [self.me.id])
         except Exception:  # noqa: BLE001 - the next start (or another instance) takes them back
             log.exception("outbox relay could not give its leases back at shutdown")
 
@@ -220,17 +228,16 @@ class Relay:
             if self.keep_inbound is not None and (
                     self._purged_at is None or now - self._purged_at >= PURGE_EVERY):
                 self._purged_at = now
-                await inbound.purge(self.sf.kw["bind"], self.keep_inbound)
+                await inbound_repo.purge(self.sf.kw["bind"], self.keep_inbound)
 
     async def heartbeat(self, now: datetime | None = None) -> None:
         now = now or self.clock()
-        async with self.sf() as s, s.begin():
-            res = await s.execute(update(RelayInstance).where(
-                RelayInstance.id == self.me.id).values(heartbeat_at=now))
-            if res.rowcount == 0:   # first beat, or declared dead while it stalled
-                await s.execute(insert(RelayInstance).values(
-                    id=self.me.id, host=self.me.host, machine=self.me.machine, pid=self.me.pid,
-                    proc_start=self.me.proc_start, started_at=now, heartbeat_at=now))
+        async with unit_of_work(self.sf) as s:
+            if not await outbox_repo.beat(s, self.me.id, now):
+                # first beat, or declared dead while it stalled
+                await outbox_repo.register(s, self.me.id, host=self.me.host,
+                                           machine=self.me.machine, pid=self.me.pid,
+                                           proc_start=self.me.proc_start, now=now)
         self._beat_at = now
 
     def _dead(self, inst: RelayInstance, now: datetime) -> bool:
@@ -247,23 +254,19 @@ class Relay:
         async with self.sf() as s:
             # owners first: an instance registers before it claims, so every owner read
             # here that is still registered shows up in the read after it
-            owners = set((await s.execute(select(OutboxMessage.lease_owner).where(
-                OutboxMessage.status == "sending", OutboxMessage.lease_owner.is_not(None)
-            ).distinct())).scalars())
-            instances = (await s.execute(select(RelayInstance))).scalars().all()
+            owners = await outbox_repo.lease_owners(s)
+            instances = await outbox_repo.instances(s)
         dead = {i.id for i in instances if i.id != self.me.id and self._dead(i, now)}
         dead |= owners - {i.id for i in instances} - {self.me.id}   # unregistered: gone
         if not dead:
             return 0
-        async with self.sf() as s, s.begin():
-            res = await s.execute(update(OutboxMessage).where(
-                OutboxMessage.status == "sending", OutboxMessage.lease_owner.in_(dead)
-            ).values(status="pending", lease_owner=None, next_attempt_at=now))
-            await s.execute(delete(RelayInstance).where(RelayInstance.id.in_(dead)))
-        if res.rowcount:
+        async with unit_of_work(self.sf) as s:
+            back = await outbox_repo.release_leases(s, dead, now)
+            await outbox_repo.forget(s, dead)
+        if back:
             log.info("outbox: took back %d message(s) leased by %d dead relay(s)",
-                     res.rowcount, len(dead))
-        return res.rowcount
+                     back, len(dead))
+        return back
 
     # -- a round ----------------------------------------------------------------------
 
@@ -272,10 +275,7 @@ class Relay:
         stats = RelayStats()
         now = self.clock()
         async with self.sf() as s:
-            rows = (await s.execute(
-                select(OutboxMessage).where(
-                    or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
-                ).order_by(OutboxMessage.id).limit(limit * 2))).scalars().all()
+            rows = await outbox_repo.open_rows(s, limit * 2)
         blocked: set[str] = set()
         for row in rows:
             if row.recipient in blocked:
@@ -298,43 +298,29 @@ class Relay:
 
     async def _claim(self, row_id: int, now: datetime) -> str | None:
         """Lease the row to this relay; its idempotency key, or None if not claimed."""
-        async with self.sf() as s, s.begin():
-            got = (await s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id,
-                       or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
-                       OutboxMessage.next_attempt_at <= now)
-                .values(status="sending", next_attempt_at=now + LEASE, lease_owner=self.me.id,
-                        idem_key=func.coalesce(OutboxMessage.idem_key, new_idem_key()))
-                .returning(OutboxMessage.idem_key)
-                .execution_options(synchronize_session=False))).first()
-            return got[0] if got else None
+        async with unit_of_work(self.sf) as s:
+            return await outbox_repo.claim(s, row_id, now, now + LEASE, self.me.id)
 
     async def _targets(self, msg: Outbound, now: datetime,
-                       session: AsyncSession | None = None) -> tuple[Target, ...]:
+                       session: Session | None = None) -> tuple[Target, ...]:
         """The delivered cards an update replaces, each with its update handle if one is
         still valid: for ``refresh`` every copy of the subject's card the recipient holds
         (newest first), for ``update_of`` the clicked card."""
-        q = select(OutboxMessage.external_id, OutboxMessage.handle, OutboxMessage.handle_at
-                   ).where(OutboxMessage.recipient == msg.to, OutboxMessage.status == "sent",
-                           OutboxMessage.kind.in_(CARD_KINDS), OutboxMessage.external_id != "")
-        if msg.refresh:
-            if not msg.subject:
-                return ()
-            q = q.where(OutboxMessage.subject == msg.subject)
-        else:
-            q = q.where(OutboxMessage.external_id == msg.update_of)
+        if msg.refresh and not msg.subject:
+            return ()
+        which = ({"subject": msg.subject} if msg.refresh else {"ref": msg.update_of})
         ttl = getattr(self.sender, "handle_ttl", None)
-        q = q.order_by(OutboxMessage.id.desc()).limit(MAX_TARGETS)
         if session is not None:
-            rows = (await session.execute(q)).all()
+            rows = await outbox_repo.delivered_cards(session, msg.to, CARD_KINDS, MAX_TARGETS,
+                                                     **which)
         else:
             async with self.sf() as s:
-                rows = (await s.execute(q)).all()
+                rows = await outbox_repo.delivered_cards(s, msg.to, CARD_KINDS, MAX_TARGETS,
+                                                         **which)
         out: dict[str, Target] = {}
         for ref, handle, at in rows:
             fresh = bool(handle) and (ttl is None or (at is not None and now - at < ttl))
-            out.setdefault(ref, Target(ref, handle if fresh else ""))
+            out.setdefault(ref, Target(ref, (handle or "") if fresh else ""))
         if not msg.refresh and msg.update_of not in out:
             out[msg.update_of] = Target(msg.update_of)
         return tuple(out.values())
@@ -343,8 +329,8 @@ class Relay:
                     stats: RelayStats) -> bool:
         msg = replace(Outbound.from_row(row.recipient, row.room, row.payload, row.subject),
                       key=key)
-        if getattr(self.sender, "transactional", False):
-            return await self._send_in_transaction(row, msg, now, stats)
+        if _transactional(self.sender):
+            return await self._send_in_transaction(self.sender, row, msg, now, stats)
         if msg.refresh or msg.update_of:
             msg = replace(msg, targets=await self._targets(msg, now))
         try:
@@ -357,50 +343,45 @@ class Relay:
         except Exception as exc:  # noqa: BLE001 - a broken sender must not lose the message
             return await self._failed(row, now, f"{type(exc).__name__}: {exc}", None, False, stats)
         got = result if isinstance(result, Delivered) else Delivered(result or "")
-        async with self.sf() as s, s.begin():
+        async with unit_of_work(self.sf) as s:
             # whoever delivered first records it (a relay that stalled past its lease may
             # finish after another one retried with the same key)
-            await self._mark_sent(s, row, msg, got, now, OutboxMessage.status != "sent")
+            await self._mark_sent(s, row, msg, got, now, None)
         stats.sent += 1
         return True
 
-    async def _mark_sent(self, s: AsyncSession, row: OutboxMessage, msg: Outbound,
-                         got: Delivered, now: datetime, condition) -> bool:
-        res = await s.execute(update(OutboxMessage).where(
-            OutboxMessage.id == row.id, condition).values(
-            status="sent", sent_at=self.clock(), external_id=got.external_id,
-            attempts=row.attempts + 1, handle=got.handle or None,
-            handle_at=now if got.handle else None, lease_owner=None))
+    async def _mark_sent(self, s: Session, row: OutboxMessage, msg: Outbound,
+                         got: Delivered, now: datetime, owner: str | None) -> bool:
+        """Record the delivery: while ``owner`` holds the lease, or (None) unless another
+        relay recorded it first."""
+        marked = await outbox_repo.mark_sent(
+            s, row.id, attempts=row.attempts + 1, sent_at=self.clock(),
+            external_id=got.external_id, handle=got.handle or None,
+            handle_at=now if got.handle else None, owner=owner)
         used = [t.ref for t in msg.targets if t.handle]
-        if res.rowcount == 1 and used:   # single-use handles given to the sender are spent
-            await s.execute(update(OutboxMessage).where(
-                OutboxMessage.recipient == row.recipient,
-                OutboxMessage.external_id.in_(used)).values(handle=None, handle_at=None))
-        return res.rowcount == 1
+        if marked and used:   # single-use handles given to the sender are spent
+            await outbox_repo.spend_handles(s, row.recipient, used)
+        return marked
 
-    async def _send_in_transaction(self, row: OutboxMessage, msg: Outbound, now: datetime,
-                                   stats: RelayStats) -> bool:
+    async def _send_in_transaction(self, sender: TransactionalSender, row: OutboxMessage,
+                                   msg: Outbound, now: datetime, stats: RelayStats) -> bool:
         """Deliver and mark sent in one transaction, only while this relay holds the
         lease: a kill at any instant leaves the message either undelivered and due, or
         delivered and marked."""
         try:
-            async with self.sf() as s, s.begin():
+            async with unit_of_work(self.sf) as s:
                 # lock the row first (PostgreSQL): a relay that took the lease over waits
                 # here for this transaction, then finds the row sent
-                held = await s.execute(update(OutboxMessage).where(
-                    OutboxMessage.id == row.id, OutboxMessage.status == "sending",
-                    OutboxMessage.lease_owner == self.me.id).values(lease_owner=self.me.id))
-                if held.rowcount != 1:
+                if not await outbox_repo.hold_lease(s, row.id, self.me.id):
                     raise _LostLease()
                 if msg.refresh or msg.update_of:
                     msg = replace(msg, targets=await self._targets(msg, now, s))
                 if msg.refresh and not msg.targets:
                     result: str | Delivered = ""
                 else:
-                    result = await self.sender.send_in(s, msg, row.id)
+                    result = await sender.send_in(s, msg, row.id)
                 got = result if isinstance(result, Delivered) else Delivered(result or "")
-                if not await self._mark_sent(s, row, msg, got, now,
-                                             OutboxMessage.lease_owner == self.me.id):
+                if not await self._mark_sent(s, row, msg, got, now, self.me.id):
                     raise _LostLease()
         except _LostLease:
             log.warning("outbox %s: lease lost before delivery; not delivered here", row.id)
@@ -412,17 +393,18 @@ class Relay:
         stats.sent += 1
         return True
 
-    async def _failed(self, row, now, error, retry_after, permanent, stats) -> bool:
+    async def _failed(self, row: OutboxMessage, now: datetime, error: str,
+                      retry_after: float | None, permanent: bool, stats: RelayStats) -> bool:
         attempts = row.attempts + 1
         park = permanent or attempts >= MAX_ATTEMPTS
         delay = retry_after if retry_after is not None else backoff(attempts)
-        async with self.sf() as s, s.begin():
-            res = await s.execute(update(OutboxMessage).where(
-                OutboxMessage.id == row.id, OutboxMessage.status == "sending",
-                OutboxMessage.lease_owner == self.me.id).values(
-                status="parked" if park else "pending", attempts=attempts, last_error=error[:2000],
-                next_attempt_at=now + timedelta(seconds=delay), lease_owner=None))
-        if res.rowcount != 1:   # another relay took the row over meanwhile: its outcome stands
+        async with unit_of_work(self.sf) as s:
+            still_held = await outbox_repo.mark_failed(
+                s, row.id, self.me.id,
+                status=OutboxStatus.PARKED if park else OutboxStatus.PENDING,
+                attempts=attempts, error=error[:2000],
+                next_attempt_at=now + timedelta(seconds=delay))
+        if not still_held:   # another relay took the row over meanwhile: its outcome stands
             return False
         stats.failed += 1
         if park:

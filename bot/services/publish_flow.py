@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.config import Settings
 from bot.messages import Outbound
 from bot.text import t
+from storage.uow import Session
 
 from . import assignments, draws, notify, outbox, publication
 
 
-async def publish_and_notify(session: AsyncSession, settings: Settings, task_id: str,
+async def publish_and_notify(session: Session, settings: Settings, task_id: str,
                              actor: str, now: datetime,
                              withhold: dict[str, str] | None = None) -> dict:
     doc = await publication.publish(session, settings, task_id, actor, now, withhold)
     _, draw = await draws.valid_draw(session, doc["task"]["id"])
     members = await assignments.draw_members(session, draw.id)
-    messages, count = [], {}
+    messages: list[Outbound] = []
+    count: dict[str, int] = {}
     for ref in members:
         for m in await notify.refresh_assignment(session, ref):
             messages.append(m)

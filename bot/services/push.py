@@ -16,6 +16,9 @@ Guarantees:
 - **Retries.** 5xx, 408, 425, timeouts and refused connections: exponential backoff
   with jitter; 429: after ``Retry-After``; any other 4xx or 3xx: parked at once; after
   ``max_attempts`` tries: parked. A parked message is reported through ``on_parked``.
+
+The relay decides; the HTTP request itself is made by a ``PushTransport`` given to it
+(``bot.push_runtime.HttpPushTransport`` in the service).
 """
 from __future__ import annotations
 
@@ -23,35 +26,58 @@ import asyncio
 import json
 import random
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Awaitable, Callable
-
-import aiohttp
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
+from typing import Any, Protocol
 
 from bot.domain.model import DomainError
+from bot.domain.status import OutboxStatus
 from storage import audit
-from storage.repos import draws as draws_repo
-from storage.models_chat import OutboxMessage
 from storage.models_push import PushMessage
+from storage.repos import draws as draws_repo
+from storage.repos import outbox as outbox_repo
+from storage.repos import push as push_repo
+from storage.uow import Session, Sessions, unit_of_work
 
 from .push_payloads import KINDS, SCHEMA, build, idempotency_key
 
 __all__ = ["enqueue_publication", "PushRelay", "PushStats", "Attempt", "classify", "backoff",
-           "summary", "retry", "KINDS", "SCHEMA"]
+           "summary", "retry", "KINDS", "SCHEMA", "PushTransport", "PushResponse",
+           "PushTransportError"]
 
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=120)
 TIMEOUT = 30.0                 # seconds per request; must stay well below LEASE
 BASE_DELAY, MAX_DELAY = 10.0, 3600.0
-STATUSES = ("pending", "sending", "sent", "parked")
+STATUSES = tuple(s.value for s in OutboxStatus)   # pending, sending, sent, parked
 
 
-async def enqueue_publication(session: AsyncSession, task_id: str, publication: dict,
+@dataclass(frozen=True)
+class PushResponse:
+    """The endpoint's answer: its status, body and ``Retry-After`` header (if any)."""
+    status: int
+    text: str
+    retry_after: str | None = None
+
+
+class PushTransportError(Exception):
+    """No answer (timeout, refused or broken connection): the message is retried.
+    ``status``: the answer's status if one began to arrive before the failure."""
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class PushTransport(Protocol):
+    """POSTs one message; raises ``PushTransportError`` when no answer arrives. Must not
+    follow redirects (a 3xx is an answer)."""
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str],
+                   timeout: float) -> PushResponse: ...
+
+
+async def enqueue_publication(session: Session, task_id: str, publication: dict[str, Any],
                               now: datetime | None = None) -> None:
     """Write the task's three push messages (seq 1..3) in the caller's transaction.
 
@@ -70,10 +96,11 @@ async def enqueue_publication(session: AsyncSession, task_id: str, publication: 
     due = now or datetime.now()
     for seq, code, kind, payload in await build(session, task, publication, published_at):
         key = idempotency_key(task.id, code, published_at)
-        if await session.scalar(select(PushMessage.id).where(PushMessage.idempotency_key == key)):
+        if await push_repo.has_key(session, key):
             continue
         session.add(PushMessage(task_id=task.id, seq=seq, kind=kind, kind_code=code,
-                                idempotency_key=key, payload=payload, status="pending",
+                                idempotency_key=key, payload=payload,
+                                status=OutboxStatus.PENDING,
                                 attempts=0, next_attempt_at=due, last_error="",
                                 lease_owner=""))
     await session.flush()
@@ -98,8 +125,8 @@ def retry_after(value: str | None, now_utc: datetime | None = None) -> float | N
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now_utc = now_utc or datetime.now(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    now_utc = now_utc or datetime.now(UTC)
     return max(0.0, min(MAX_DELAY, (when - now_utc).total_seconds()))
 
 
@@ -136,13 +163,13 @@ class PushStats:
 class PushRelay:
     """Sends due push messages, strictly in order per task, tasks side by side."""
 
-    def __init__(self, sf: async_sessionmaker, endpoint: str, http_session: aiohttp.ClientSession,
+    def __init__(self, sf: Sessions, endpoint: str, transport: PushTransport,
                  clock: Callable[[], datetime] = datetime.now, token: str | None = None,
                  on_parked: Callable[[PushMessage], Awaitable[None]] | None = None,
                  max_attempts: int = MAX_ATTEMPTS, timeout: float = TIMEOUT,
                  lease: timedelta = LEASE, concurrency: int = 4,
                  rnd: random.Random | None = None):
-        self.sf, self.endpoint, self.http, self.clock = sf, endpoint, http_session, clock
+        self.sf, self.endpoint, self.transport, self.clock = sf, endpoint, transport, clock
         self.token, self.on_parked, self.max_attempts = token or None, on_parked, max_attempts
         self.timeout, self.lease, self.concurrency = timeout, lease, max(1, concurrency)
         self.rnd = rnd or random.Random()
@@ -152,10 +179,7 @@ class PushRelay:
         stats, budget = PushStats(), [max(1, limit)]
         gate = asyncio.Semaphore(self.concurrency)
         async with self.sf() as s:
-            heads = (await s.execute(
-                select(PushMessage).where(PushMessage.status.in_(("pending", "sending")),
-                                          ~_earlier_unsent(PushMessage.task_id, PushMessage.id))
-                .order_by(PushMessage.id).limit(limit))).scalars().all()
+            heads = await push_repo.heads(s, limit)
 
         async def chain(row: PushMessage | None) -> None:
             async with gate:
@@ -172,26 +196,16 @@ class PushRelay:
 
     async def _next(self, row: PushMessage) -> PushMessage | None:
         async with self.sf() as s:
-            return await s.scalar(select(PushMessage).where(
-                PushMessage.task_id == row.task_id, PushMessage.id > row.id,
-                PushMessage.status.in_(("pending", "sending"))).order_by(PushMessage.id).limit(1))
+            return await push_repo.next_open(s, row.task_id, row.id)
 
     async def _claim(self, row: PushMessage) -> bool:
         now = self.clock()
-        async with self.sf() as s, s.begin():
-            got = (await s.execute(
-                update(PushMessage)
-                .where(PushMessage.id == row.id,
-                       or_(and_(PushMessage.status == "pending",
-                                PushMessage.next_attempt_at <= now),
-                           and_(PushMessage.status == "sending", PushMessage.lease_until <= now)),
-                       ~_earlier_unsent(row.task_id, row.id))
-                .values(status="sending", lease_until=now + self.lease, lease_owner=self.owner,
-                        attempts=PushMessage.attempts + 1)
-                .returning(PushMessage.attempts))).first()
-        if got is None:
+        async with unit_of_work(self.sf) as s:
+            attempts = await push_repo.claim(s, row.id, row.task_id, now, now + self.lease,
+                                             self.owner)
+        if attempts is None:
             return False
-        row.status, row.attempts = "sending", got[0]
+        row.status, row.attempts = OutboxStatus.SENDING, attempts
         return True
 
     async def _send(self, row: PushMessage, stats: PushStats) -> bool:
@@ -199,18 +213,18 @@ class PushRelay:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         body = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        status, wait = None, None
+        status: int | None = None
+        wait: float | None = None
         try:
-            async with self.http.post(self.endpoint, data=body, headers=headers,
-                                      allow_redirects=False,
-                                      timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                status = resp.status
-                text = (await resp.text(errors="replace"))[:300]
-                wait = retry_after(resp.headers.get("Retry-After")) if status == 429 else None
+            resp = await self.transport.post(self.endpoint, body, headers, self.timeout)
+            status = resp.status
+            text = resp.text[:300]
+            wait = retry_after(resp.retry_after) if status == 429 else None
             outcome = classify(status)
             error = "" if outcome in ("sent", "duplicate") else f"HTTP {status}: {text}".strip()
-        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
-            outcome, error = "retry", f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+        except PushTransportError as exc:
+            status = exc.status
+            outcome, error = "retry", str(exc)
         if outcome in ("sent", "duplicate"):
             await self._delivered(row, status)
             stats.sent += 1
@@ -220,28 +234,24 @@ class PushRelay:
         return False
 
     async def _delivered(self, row: PushMessage, status: int | None) -> None:
-        async with self.sf() as s, s.begin():
-            await s.execute(update(PushMessage).where(
-                PushMessage.id == row.id, PushMessage.status != "sent").values(
-                status="sent", sent_at=self.clock(), http_status=status, last_error="",
-                lease_until=None))
-        row.status = "sent"
+        async with unit_of_work(self.sf) as s:
+            await push_repo.mark_sent(s, row.id, self.clock(), status)
+        row.status = OutboxStatus.SENT
 
-    async def _failed(self, row, status, error, wait, permanent, stats) -> None:
+    async def _failed(self, row: PushMessage, status: int | None, error: str,
+                      wait: float | None, permanent: bool, stats: PushStats) -> None:
         park = permanent or row.attempts >= self.max_attempts
         now = self.clock()
         delay = wait if wait is not None else backoff(row.attempts, self.rnd)
-        async with self.sf() as s, s.begin():
-            res = await s.execute(update(PushMessage).where(
-                PushMessage.id == row.id, PushMessage.status == "sending",
-                PushMessage.lease_owner == self.owner).values(
-                status="parked" if park else "pending", last_error=error[:2000],
-                http_status=status, lease_until=None,
-                next_attempt_at=now + timedelta(seconds=delay)))
-        if res.rowcount != 1:       # the lease was lost meanwhile: another relay owns it
+        new_status = OutboxStatus.PARKED if park else OutboxStatus.PENDING
+        async with unit_of_work(self.sf) as s:
+            still_held = await push_repo.mark_failed(
+                s, row.id, self.owner, status=new_status, error=error[:2000],
+                http_status=status, next_attempt_at=now + timedelta(seconds=delay))
+        if not still_held:       # the lease was lost meanwhile: another relay owns it
             return
         stats.failed += 1
-        row.status, row.last_error, row.http_status = ("parked" if park else "pending"), error, status
+        row.status, row.last_error, row.http_status = new_status, error, status
         stats.attempts.append(Attempt(row.id, row.task_id, row.seq, row.kind,
                                       "parked" if park else "retry", status, error))
         if park:
@@ -250,24 +260,16 @@ class PushRelay:
                 await self.on_parked(row)
 
 
-def _earlier_unsent(task_id, msg_id):
-    """True while an earlier message of the same task is not yet sent."""
-    other = aliased(PushMessage)
-    return exists().where(other.task_id == task_id, other.id < msg_id, other.status != "sent")
-
-
-async def summary(session: AsyncSession) -> dict:
+async def summary(session: Session) -> dict[str, Any]:
     """Counts per status of the chat outbox and the push outbox, and every parked message."""
-    out: dict = {}
-    for name, model in (("chat", OutboxMessage), ("push", PushMessage)):
-        rows = await session.execute(select(model.status, func.count()).group_by(model.status))
+    out: dict[str, Any] = {}
+    for name, found in (("chat", await outbox_repo.count_by_status(session)),
+                        ("push", await push_repo.count_by_status(session))):
         counts = {s: 0 for s in STATUSES}
-        counts.update({status: n for status, n in rows})
+        counts.update(found)
         out[name] = counts
-    chat = (await session.execute(select(OutboxMessage).where(
-        OutboxMessage.status == "parked").order_by(OutboxMessage.id))).scalars().all()
-    push = (await session.execute(select(PushMessage).where(
-        PushMessage.status == "parked").order_by(PushMessage.id))).scalars().all()
+    chat = await outbox_repo.parked(session)
+    push = await push_repo.parked(session)
     out["parked"] = (
         [{"outbox": "chat", "id": m.id, "recipient": m.recipient, "kind": m.kind,
           "attempts": m.attempts, "error": m.last_error} for m in chat]
@@ -277,14 +279,14 @@ async def summary(session: AsyncSession) -> dict:
     return out
 
 
-async def retry(session: AsyncSession, msg_id: int, actor: str,
+async def retry(session: Session, msg_id: int, actor: str,
                 now: datetime | None = None) -> PushMessage:
     """Put a parked push message back in the queue (its task's later messages follow)."""
     row = await session.get(PushMessage, msg_id)
-    if row is None or row.status != "parked":
+    if row is None or row.status != OutboxStatus.PARKED:
         raise DomainError("push_not_parked", id=msg_id)
     error = row.last_error
-    row.status, row.attempts, row.next_attempt_at = "pending", 0, now or datetime.now()
+    row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now or datetime.now()
     await session.flush()
     await audit.append(session, actor, "push.retry", row.task_id,
                        {"push_id": row.id, "kind": row.kind_code, "last_error": error})

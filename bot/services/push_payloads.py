@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from bot.text import t
-from storage.repos import common as common_repo, library as library_repo
 from storage.models import EnterpriseRow, TaskRow
+from storage.repos import common as common_repo
+from storage.repos import library as library_repo
+from storage.uow import Session
 
 SCHEMA = "shuangsuiji.push/1"
 # (seq, ASCII code, the step's name in the national system), in the order of 通知 一(四)
@@ -29,7 +30,7 @@ BASE_FIELDS = ("name", "uscc", "category", "industry", "pollutants", "permit_no"
 
 def idempotency_key(task_id: str, kind_code: str, published_at: str) -> str:
     """Stable for one message of one publication: the same in every retry."""
-    return hashlib.sha256(f"{task_id}\n{kind_code}\n{published_at}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{task_id}\n{kind_code}\n{published_at}".encode()).hexdigest()
 
 
 def object_uscc(obj: dict) -> str:
@@ -53,13 +54,13 @@ def base_record(row: EnterpriseRow | None, obj: dict) -> dict:
     return rec
 
 
-async def build(session: AsyncSession, task: TaskRow, publication: dict,
+async def build(session: Session, task: TaskRow, publication: dict,
                 published_at: str) -> list[tuple[int, str, str, dict]]:
     """(seq, kind_code, kind, payload) of the three messages, in order."""
     objects = [dict(o) for o in publication.get("objects") or []]
     usccs = [object_uscc(o) for o in objects]
     library = await common_repo.by_keys(session, EnterpriseRow, EnterpriseRow.uscc, usccs)
-    enterprises = [base_record(library.get(u), o) for u, o in zip(usccs, objects)]
+    enterprises = [base_record(library.get(u), o) for u, o in zip(usccs, objects, strict=True)]
     items = {i.seq: i.name for i in await library_repo.items(session)}
     by_category = Counter(e.get("category", "") for e in enterprises if e.get("category"))
     by_conclusion = Counter(object_conclusion(o) for o in objects if object_conclusion(o))
@@ -74,7 +75,7 @@ async def build(session: AsyncSession, task: TaskRow, publication: dict,
         "counts": {"objects": len(objects), "by_category": dict(sorted(by_category.items())),
                    "by_conclusion": dict(sorted(by_conclusion.items()))},
     }
-    data = {
+    data: dict[str, dict[str, Any]] = {
         "results": {"results": objects, "summary": publication.get("summary"),
                     "verification": publication.get("verification")},
         "base": {"enterprises": enterprises},
@@ -86,7 +87,7 @@ async def build(session: AsyncSession, task: TaskRow, publication: dict,
         bureau = {"name": str(bureau or ""), "region_code": task.bureau}
     out = []
     for seq, code, kind in KINDS:
-        payload = {"schema": SCHEMA, "kind": kind, "kind_code": code, "seq": seq,
+        payload: dict[str, Any] = {"schema": SCHEMA, "kind": kind, "kind_code": code, "seq": seq,
                    "published_at": published_at, "bureau": bureau,
                    "task": record if code == "task" else task_ref(task),
                    "audit_anchor": anchor}

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from bot import localtime
 from bot.config import Settings
+from bot.push_runtime import HttpPushTransport
 from bot.services import push
 from bot.services.push import PushRelay
 from bot.services.tasks import ensure_task
@@ -155,7 +156,7 @@ async def rows(sf) -> list[PushMessage]:
 
 def relay(sf, endpoint, http, clock, **kw) -> PushRelay:
     kw.setdefault("rnd", random.Random(7))
-    return PushRelay(sf, endpoint.url, http, clock, **kw)
+    return PushRelay(sf, endpoint.url, HttpPushTransport(http), clock, **kw)
 
 
 async def drain(r: PushRelay, clock: Clock, rounds: int = 30, step=timedelta(hours=2)):
@@ -357,7 +358,8 @@ async def test_keeps_failing_then_parked_after_max_attempts(sf, endpoint, http):
 async def test_connection_refused_is_retried(sf, endpoint, http, unused_tcp_port):
     clock = Clock()
     await publish(sf, "2027Q1", clock)
-    dead = PushRelay(sf, f"http://127.0.0.1:{unused_tcp_port}/push", http, clock)
+    dead = PushRelay(sf, f"http://127.0.0.1:{unused_tcp_port}/push", HttpPushTransport(http),
+                     clock)
     stats = await dead.run_once()
     m1 = (await rows(sf))[0]
     assert stats.failed == 1 and m1.status == "pending" and m1.http_status is None
