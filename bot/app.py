@@ -146,6 +146,23 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     app.router.add_get("/healthz", _health)
     from bot.web import public
     public.install(app, SESSIONS, SETTINGS)   # /public/…: published tasks and plans, no login
+    _messengers(app, settings)
+    app.cleanup_ctx.append(_relay)
+    if settings.publish_endpoint:   # the push to the national credit publicity system
+        from bot.push_runtime import cleanup_context as push_relay
+        app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
+    if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
+        from scheduler.runner import scheduler_ctx
+        app.cleanup_ctx.append(scheduler_ctx)
+    if settle_heap:
+        app.on_startup.append(_settle_heap)   # after every cleanup context has started
+    return app
+
+
+def _messengers(app: web.Application, settings: Settings) -> None:
+    """Each configured messenger, wired (see ``bot.messengers``: what a messenger gets)."""
+    from bot.messengers import Wiring
+    wiring = Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
     if settings.web_chat:
         from bot.messengers.webchat.adapter import WebChat, WebChatSender
 
@@ -168,17 +185,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         app.router.add_post("/chat/logout", _via_chat("logout"))
     if wecom_enabled(settings):
         from bot.messengers.wecom.setup import install
-        install(app, settings, (SESSIONS, DISPATCHER, SENDER))
-    app.cleanup_ctx.append(_relay)
-    if settings.publish_endpoint:   # the push to the national credit publicity system
-        from bot.push_runtime import cleanup_context as push_relay
-        app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
-    if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
-        from scheduler.runner import scheduler_ctx
-        app.cleanup_ctx.append(scheduler_ctx)
-    if settle_heap:
-        app.on_startup.append(_settle_heap)   # after every cleanup context has started
-    return app
+        install(app, settings, wiring)
 
 
 async def _settle_heap(app: web.Application) -> None:

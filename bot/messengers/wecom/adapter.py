@@ -3,8 +3,9 @@
 ``/wecom/callback`` (self-built app: private messages and card clicks; XML) and
 ``/wecom/bot`` (智能机器人 in API mode: group @-mentions; JSON ``{"encrypt": …}``,
 empty receive id). Every request is verified (signature in constant time, receive id,
-padding), the body size is limited and XML entities refused; a valid event is recorded
-(deduplicated) and answered with an empty 200, processing happens in the background.
+padding), the body size is limited and XML entities refused; a valid event is handed to
+the injected receiver (``bot.messengers.Receiver``: recorded, deduplicated) and answered
+with an empty 200, processing happens in the background.
 
 Hostile input is refused before any work: query parameters must have the shape WeCom
 gives them (hex signature, decimal timestamp, short nonce, base64), checked before any
@@ -18,12 +19,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from bot import httpin
+from bot.messages import Inbound
+from bot.messengers import Freshness, Receiver
 from bot.text import t
-from storage.inbound import CLOCK_SKEW
 
 from . import xmlcodec
 from .crypto import CryptoError, WeComCrypto
@@ -42,13 +45,14 @@ _BOT_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' %
 
 
 class WeComAdapter:
-    def __init__(self, dispatcher, app_crypto: WeComCrypto | None,
-                 bot_crypto: WeComCrypto | None, max_age: int = 3600, clock=time.time):
-        """``max_age``: a callback whose signed timestamp is more than this many seconds
-        old (or more than ``CLOCK_SKEW`` ahead) is refused, so a recorded callback cannot
-        be replayed once its deduplication row is gone (``storage.inbound.retention``)."""
-        self.dispatcher, self.app_crypto, self.bot_crypto = dispatcher, app_crypto, bot_crypto
-        self.max_age, self.clock = max_age, clock
+    def __init__(self, receiver: Receiver, app_crypto: WeComCrypto | None,
+                 bot_crypto: WeComCrypto | None, freshness: Freshness,
+                 clock: Callable[[], float] = time.time):
+        """``freshness``: a callback whose signed timestamp is older, or further ahead,
+        than it allows is refused, so a recorded callback cannot be replayed once its
+        deduplication row is gone."""
+        self.receiver, self.app_crypto, self.bot_crypto = receiver, app_crypto, bot_crypto
+        self.freshness, self.clock = freshness, clock
         self.refused = 0
 
     @staticmethod
@@ -102,8 +106,7 @@ class WeComAdapter:
     def _fresh(self, timestamp: str) -> bool:
         if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
             return False
-        age = self.clock() - int(timestamp)
-        return -CLOCK_SKEW <= age <= self.max_age
+        return self.freshness.holds(int(timestamp), self.clock())
 
     async def app_callback(self, request: web.Request) -> web.Response:
         got = await self._prelude(request, self.app_crypto)
@@ -122,7 +125,7 @@ class WeComAdapter:
         if inbound is not None:
             if not _fits(inbound):
                 return self._refuse(400, "fields")
-            await self.dispatcher.receive(inbound)
+            await self.receiver.receive(inbound)
         return web.Response(text="")
 
     async def bot_callback(self, request: web.Request) -> web.Response:
@@ -149,7 +152,7 @@ class WeComAdapter:
         if inbound is not None:
             if not _fits(inbound):
                 return self._refuse(400, "fields")
-            await self.dispatcher.receive(inbound)
+            await self.receiver.receive(inbound)
         return web.Response(text="")
 
 
@@ -173,7 +176,7 @@ _LIMITS = {"user": httpin.MAX_ACCOUNT, "group": 100, "event_id": 150, "key": htt
            "file_name": 500, "text": 20_000}
 
 
-def _fits(inbound) -> bool:
+def _fits(inbound: Inbound) -> bool:
     """An event, even one WeCom signed, whose fields fit where they are stored: lengths
     within their columns, no NUL, no lone surrogate. Checked before it is recorded."""
     return all(len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))

@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
+from bot.messengers import Freshness, Wiring
 from bot.text import t
 
 from .adapter import WeComAdapter
@@ -40,9 +41,10 @@ def cryptos(settings: Settings) -> tuple[WeComCrypto | None, WeComCrypto | None]
     return app, bot
 
 
-def install(app: web.Application, settings: Settings, keys) -> None:
-    """``keys`` = (SESSIONS, DISPATCHER, SENDER) AppKeys of bot.app."""
-    _sessions, dispatcher_key, sender_key = keys
+def install(app: web.Application, settings: Settings, wiring: Wiring) -> None:
+    """The WeCom callbacks and sender (see ``bot.messengers``: how a messenger is wired)."""
+    sender_key = wiring.sender
+    freshness = Freshness(settings.wecom_max_age_seconds, wiring.clock_skew)
     app_crypto, bot_crypto = cryptos(settings)   # refuse a malformed key before serving
     holder: dict = {}
 
@@ -56,8 +58,8 @@ def install(app: web.Application, settings: Settings, keys) -> None:
                                      settings.wecom_group_webhook)
                 sender.pace_seconds = settings.wecom_pace_seconds
                 app[sender_key] = sender
-            holder["adapter"] = WeComAdapter(app[dispatcher_key], app_crypto, bot_crypto,
-                                             max_age=settings.wecom_max_age_seconds)
+            holder["adapter"] = WeComAdapter(app[wiring.receiver], app_crypto, bot_crypto,
+                                             freshness)
             yield
 
     app.cleanup_ctx.append(_wecom)
