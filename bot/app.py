@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.config import Settings, web_chat_exposed, wecom_enabled
 from bot.dispatch import Dispatcher
-from bot.services import notify as people_svc, outbox, people
+from bot.services import notify as people_svc, outbox
 from bot.text import t
 from storage import audit, inbound, migrate
 from storage.db import Checkpointer, make_engine, session_factory, sqlite_file
@@ -165,12 +165,14 @@ def _messengers(app: web.Application, settings: Settings) -> None:
     wiring = Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
     if settings.web_chat:
         from bot.messengers.webchat.adapter import WebChat, WebChatSender
+        from bot.services.webchat_access import WebChatAccess
+        from bot.services.webchat_store import WebChatStore
 
         async def _webchat(app: web.Application):
+            store, access = WebChatStore(app[SESSIONS]), WebChatAccess(app[SESSIONS], settings)
             if SENDER not in app and not wecom_enabled(settings):
-                app[SENDER] = WebChatSender(app[SESSIONS])
-            chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory, settings)
-            app[CHAT] = chat
+                app[SENDER] = WebChatSender(store)
+            app[CHAT] = WebChat(app[wiring.receiver], store, access, access, settings)
             yield
 
         app.cleanup_ctx.append(_webchat)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import ipaddress
 from datetime import datetime, timezone
 
-from bot.messengers.webchat import login
 from bot.cli.commands import CliError, database
 from bot.cli.terminal import print_json, table
+from bot.localtime import CST
+from bot.services import webchat_access as access
 from bot.text import t
-from storage.audit import CST
+from storage.uow import unit_of_work
 
 
 def add_parser(sub, _parser) -> None:
@@ -48,10 +49,11 @@ async def invite(args) -> int:
         if not settings.public_url and _unspecified(settings.host):
             raise CliError(t("webchat.need_public_url", host=settings.host))
         try:
-            async with sf() as s, s.begin():
-                got = await login.invite(s, settings, args.account, settings.actor)
-        except login.LoginError as exc:
-            raise CliError(str(exc))
+            async with unit_of_work(sf) as s:
+                got = await access.invite(s, settings, args.account, settings.actor,
+                                          now=access.utcnow())
+        except access.LoginError as exc:
+            raise CliError(str(exc)) from exc
     if args.json:
         print_json({"account": got.account, "name": got.name, "url": got.url,
                     "expires_at": got.expires_at.replace(tzinfo=timezone.utc).isoformat()})
@@ -63,8 +65,9 @@ async def invite(args) -> int:
 
 async def revoke(args) -> int:
     async with database(args) as (settings, sf, _):
-        async with sf() as s, s.begin():
-            sessions, links = await login.revoke(s, args.account, settings.actor)
+        async with unit_of_work(sf) as s:
+            sessions, links = await access.revoke(s, args.account, settings.actor,
+                                                  now=access.utcnow())
     print(t("webchat.revoked", account=args.account, sessions=sessions, invites=links))
     return 0
 
@@ -72,7 +75,7 @@ async def revoke(args) -> int:
 async def list_(args) -> int:
     async with database(args) as (_, sf, _e):
         async with sf() as s:
-            rows = await login.active(s)
+            rows = await access.active(s, now=access.utcnow())
     if args.json:
         print_json([{**r, "created_at": r["created_at"].replace(tzinfo=timezone.utc).isoformat(),
                      "expires_at": r["expires_at"].replace(tzinfo=timezone.utc).isoformat()}
