@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
@@ -33,7 +33,7 @@ TOKEN_LEN = 43
 
 def utcnow() -> datetime:
     """The wall clock, as the login tables keep it (naive UTC): the edges' default."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def digest(token: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models_webchat import WebChatInvite, WebChatSession
@@ -24,12 +24,12 @@ class Login:
     expires_at: datetime
 
 
-def _usable(now: datetime):
+def _usable(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (WebChatInvite.used_at.is_(None), WebChatInvite.revoked_at.is_(None),
             WebChatInvite.expires_at > now)
 
 
-def _valid(now: datetime):
+def _valid(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return WebChatSession.revoked_at.is_(None), WebChatSession.expires_at > now
 
 

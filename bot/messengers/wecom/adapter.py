@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from aiohttp import web
 
@@ -38,10 +39,19 @@ _PARAM_SHAPES = {
     "msg_signature": re.compile(r"[0-9A-Fa-f]{1,64}"),
     "timestamp": re.compile(r"[0-9]{1,20}"),
     "nonce": re.compile(r"[!-~]{1,128}"),
-    "echostr": re.compile(r"[A-Za-z0-9+/=]{1,%d}" % MAX_BODY),
+    "echostr": re.compile(rf"[A-Za-z0-9+/=]{{1,{MAX_BODY}}}"),
 }
 # the 智能机器人's envelope {"encrypt": "<base64>"}: flat, one such field ("\/" is "/")
 _BOT_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
+
+
+class _Callback(NamedTuple):
+    """A callback POST past its first checks (configured, parameters, size, freshness)."""
+    crypto: WeComCrypto
+    signature: str
+    timestamp: str
+    nonce: str
+    body: bytes
 
 
 class WeComAdapter:
@@ -58,7 +68,7 @@ class WeComAdapter:
     @staticmethod
     def _params(request: web.Request, *names: str) -> list[str] | None:
         values = [request.query.get(n, "") for n in names]
-        ok = all(v and _PARAM_SHAPES[n].fullmatch(v) for n, v in zip(names, values))
+        ok = all(v and _PARAM_SHAPES[n].fullmatch(v) for n, v in zip(names, values, strict=True))
         return values if ok else None
 
     async def _body(self, request: web.Request) -> bytes | httpin.Refused:
@@ -89,8 +99,9 @@ class WeComAdapter:
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
 
-    async def _prelude(self, request: web.Request, crypto):
-        """(signature params, body) of a callback POST, or the refusal to answer."""
+    async def _prelude(self, request: web.Request,
+                       crypto: WeComCrypto | None) -> _Callback | web.Response:
+        """The crypto, signature params and body of a callback POST, or the refusal."""
         if crypto is None:
             return self._refuse(404, "not configured")
         p = self._params(request, "msg_signature", "timestamp", "nonce")
@@ -101,7 +112,7 @@ class WeComAdapter:
             return self._refuse(body.status, body.key)
         if not self._fresh(p[1]):
             return self._refuse(403, "timestamp outside the freshness window")
-        return p, body
+        return _Callback(crypto, p[0], p[1], p[2], body)
 
     def _fresh(self, timestamp: str) -> bool:
         if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
@@ -112,12 +123,11 @@ class WeComAdapter:
         got = await self._prelude(request, self.app_crypto)
         if isinstance(got, web.Response):
             return got
-        p, body = got
         try:
-            env = xmlcodec.parse_envelope(body)
-            self.app_crypto.verify(p[0], p[1], p[2], env["encrypt"])
+            env = xmlcodec.parse_envelope(got.body)
+            got.crypto.verify(got.signature, got.timestamp, got.nonce, env["encrypt"])
             inbound = xmlcodec.to_inbound(xmlcodec.parse_message(
-                self.app_crypto.decrypt(env["encrypt"])))
+                got.crypto.decrypt(env["encrypt"])))
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
         except xmlcodec.CodecError as exc:
@@ -132,14 +142,13 @@ class WeComAdapter:
         got = await self._prelude(request, self.bot_crypto)
         if isinstance(got, web.Response):
             return got
-        p, body = got
-        encrypted = _bot_encrypted(body)
+        encrypted = _bot_encrypted(got.body)
         if encrypted is None:
             return self._refuse(400, "envelope")
         try:
             # the signature first: nothing of the body is parsed before it holds
-            self.bot_crypto.verify(p[0], p[1], p[2], encrypted)
-            doc = httpin.parse_json(self.bot_crypto.decrypt(encrypted).encode("utf-8"))
+            got.crypto.verify(got.signature, got.timestamp, got.nonce, encrypted)
+            doc = httpin.parse_json(got.crypto.decrypt(encrypted).encode("utf-8"))
             if not httpin.all_clean(doc):
                 raise ValueError("NUL or a lone surrogate")
             inbound = xmlcodec.bot_callback_to_inbound(doc)

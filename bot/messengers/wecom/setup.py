@@ -2,6 +2,8 @@
 through a cleanup context, register the callback routes."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+
 import aiohttp
 from aiohttp import web
 
@@ -46,9 +48,9 @@ def install(app: web.Application, settings: Settings, wiring: Wiring) -> None:
     sender_key = wiring.sender
     freshness = Freshness(settings.wecom_max_age_seconds, wiring.clock_skew)
     app_crypto, bot_crypto = cryptos(settings)   # refuse a malformed key before serving
-    holder: dict = {}
+    holder: dict[str, WeComAdapter] = {}
 
-    async def _wecom(app: web.Application):
+    async def _wecom(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as http:
             if settings.wecom_corp_id and sender_key not in app:
                 client = WeComClient(WeComConfig(settings.wecom_corp_id, settings.wecom_agent_id,
@@ -64,7 +66,7 @@ def install(app: web.Application, settings: Settings, wiring: Wiring) -> None:
 
     app.cleanup_ctx.append(_wecom)
 
-    def via(name: str):
+    def via(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
             return await getattr(holder["adapter"], name)(request)
         return handler
