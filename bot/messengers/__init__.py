@@ -31,7 +31,10 @@ reference to what it sent, or a :class:`~bot.messages.Delivered` carrying also a
 single-use handle to update that card later; it raises
 :class:`~bot.messages.SendError` (``retry_after`` for a rate limit, ``permanent`` for an
 unknown recipient): the relay retries or parks, never drops. Every attempt for one outbox
-row carries the same ``msg.key``: give it to the network's duplicate check.
+row carries the same ``msg.key``: give it to the network's duplicate check. A sender whose
+"network" is this very database (the web chat) sets ``transactional = True`` and offers
+``send_in(tx, msg, outbox_id)``: the relay hands it its own transaction, which the
+injected store writes in, so delivery and the "sent" mark commit together.
 
 Updating a card: an ``Outbound`` with ``update_of`` (the card a click came from) or
 ``refresh`` (every copy of ``subject`` the recipient holds) comes with ``msg.targets``:
@@ -40,11 +43,14 @@ the update ``handle`` still valid ("" when spent or expired). Update what a hand
 where none is, a ``refresh`` sends ``msg.text`` (a short status) instead, if not empty.
 
 Wiring: the package offers ``install(app, settings, wiring: Wiring)`` (see
-``bot/messengers/wecom/setup.py``): it checks its settings (a Chinese ``ValueError`` for
-the operator), opens its HTTP client in a cleanup context, builds its adapter with
+``bot/messengers/wecom/setup.py``): it checks its settings (a :class:`ConfigError` with a
+Chinese message for the operator: ``ssj serve`` refuses to start with it), opens its HTTP client in a cleanup context, builds its adapter with
 ``app[wiring.receiver]`` once the app has started, puts its sender at
 ``app[wiring.sender]`` unless one is there, and registers its routes. ``bot/app.py``
-(``_messengers``) calls it when the messenger is configured.
+(``_messengers``) calls it when the messenger is configured. A messenger that needs more
+than a receiver (the web chat: a message store, the people, the logins) names it in
+Protocols of its own (``bot/messengers/webchat/ports.py``), implemented in
+``bot/services`` over ``storage/repos`` and handed in by ``_messengers`` as well.
 """
 from __future__ import annotations
 
@@ -54,6 +60,11 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.messages import Delivered, Inbound, Outbound, Sender, SendError, Target
+
+
+class ConfigError(ValueError):
+    """A messenger's setting that is missing or malformed; the message is Chinese, for
+    the operator. Raised by ``install`` before anything listens."""
 
 
 class Receiver(Protocol):
@@ -95,5 +106,5 @@ class Wiring:
     clock_skew: float
 
 
-__all__ = ["Delivered", "Freshness", "Inbound", "Outbound", "Receiver", "SendError", "Sender",
+__all__ = ["ConfigError", "Delivered", "Freshness", "Inbound", "Outbound", "Receiver", "SendError", "Sender",
            "Target", "Wiring"]

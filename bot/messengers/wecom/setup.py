@@ -8,17 +8,13 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
-from bot.messengers import Freshness, Wiring
+from bot.messengers import ConfigError, Freshness, Wiring
 from bot.text import t
 
 from .adapter import WeComAdapter
 from .api import WeComClient, WeComConfig
 from .crypto import WeComCrypto
 from .sender import WeComSender
-
-
-class ConfigError(ValueError):
-    """A malformed WeCom setting; the message is Chinese, for the operator."""
 
 
 def cryptos(settings: Settings) -> tuple[WeComCrypto | None, WeComCrypto | None]:
@@ -75,3 +71,6 @@ def install(app: web.Application, settings: Settings, wiring: Wiring) -> None:
     app.router.add_post("/wecom/callback", via("app_callback"))
     app.router.add_get("/wecom/bot", via("verify_bot"))
     app.router.add_post("/wecom/bot", via("bot_callback"))
+
+
+__all__ = ["ConfigError", "cryptos", "install"]
