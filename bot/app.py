@@ -13,7 +13,7 @@ from bot.config import Settings, web_chat_exposed, wecom_enabled
 from bot.dispatch import Dispatcher
 from bot.messages import Sender
 from bot.services import notify as people_svc
-from bot.services import outbox, people
+from bot.services import outbox
 from bot.text import t
 from storage import audit, db, inbound, migrate
 from storage.db import Checkpointer, make_engine, session_factory, sqlite_file
@@ -153,14 +153,33 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     app.router.add_get("/healthz", _health)
     from bot.web import public
     public.install(app, SESSIONS, SETTINGS)   # /public/…: published tasks and plans, no login
+    _messengers(app, settings)
+    app.cleanup_ctx.append(_relay)
+    if settings.publish_endpoint:   # the push to the national credit publicity system
+        from bot.push_runtime import cleanup_context as push_relay
+        app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
+    if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
+        from scheduler.runner import scheduler_ctx
+        app.cleanup_ctx.append(scheduler_ctx(SESSIONS, SETTINGS, WAKE))
+    if settle_heap:
+        app.on_startup.append(_settle_heap)   # after every cleanup context has started
+    return app
+
+
+def _messengers(app: web.Application, settings: Settings) -> None:
+    """Each configured messenger, wired (see ``bot.messengers``: what a messenger gets)."""
+    from bot.messengers import Wiring
+    wiring = Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
     if settings.web_chat:
         from bot.messengers.webchat.adapter import WebChat, WebChatSender
+        from bot.services.webchat_access import WebChatAccess
+        from bot.services.webchat_store import WebChatStore
 
         async def _webchat(app: web.Application):
+            store, access = WebChatStore(app[SESSIONS]), WebChatAccess(app[SESSIONS], settings)
             if SENDER not in app and not wecom_enabled(settings):
-                app[SENDER] = WebChatSender(app[SESSIONS])
-            chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory, settings)
-            app[CHAT] = chat
+                app[SENDER] = WebChatSender(store)
+            app[CHAT] = WebChat(app[wiring.receiver], store, access, access, settings)
             yield
 
         app.cleanup_ctx.append(_webchat)
@@ -175,17 +194,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         app.router.add_post("/chat/logout", _via_chat("logout"))
     if wecom_enabled(settings):
         from bot.messengers.wecom.setup import install
-        install(app, settings, (SESSIONS, DISPATCHER, SENDER))
-    app.cleanup_ctx.append(_relay)
-    if settings.publish_endpoint:   # the push to the national credit publicity system
-        from bot.push_runtime import cleanup_context as push_relay
-        app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
-    if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
-        from scheduler.runner import scheduler_ctx
-        app.cleanup_ctx.append(scheduler_ctx(SESSIONS, SETTINGS, WAKE))
-    if settle_heap:
-        app.on_startup.append(_settle_heap)   # after every cleanup context has started
-    return app
+        install(app, settings, wiring)
 
 
 async def _settle_heap(app: web.Application) -> None:

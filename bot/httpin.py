@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any, NoReturn
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -34,7 +35,7 @@ _OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
 class Refused(Exception):
     """Bad input: ``key`` names a message of templates/text/webchat.j2."""
 
-    def __init__(self, key: str, status: int = 400, **params):
+    def __init__(self, key: str, status: int = 400, **params: object) -> None:
         super().__init__(key)
         self.key, self.status, self.params = key, status, params
 
@@ -76,11 +77,11 @@ def nesting_ok(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     return True
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_json(raw: bytes, max_depth: int = MAX_DEPTH):
+def parse_json(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """UTF-8 JSON (a BOM allowed), nesting and numbers bounded; Refused otherwise."""
     if not nesting_ok(raw, max_depth):
         raise Refused("too_deep", depth=max_depth)
@@ -110,9 +111,9 @@ def clean(text: str) -> bool:
     return _BAD_CHARS.search(text) is None
 
 
-def all_clean(doc) -> bool:
+def all_clean(doc: object) -> bool:
     """Every string (keys too) of a parsed JSON document is clean; iterative."""
-    stack = [doc]
+    stack: list[object] = [doc]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
@@ -126,7 +127,7 @@ def all_clean(doc) -> bool:
     return True
 
 
-def text_field(value, name: str) -> str | None:
+def text_field(value: object, name: str) -> str | None:
     """A string field: None when absent or not a string; Refused when it holds NUL or a
     lone surrogate."""
     if not isinstance(value, str):
@@ -136,13 +137,13 @@ def text_field(value, name: str) -> str | None:
     return value
 
 
-def account(value, name: str = "user") -> str | None:
+def account(value: object, name: str = "user") -> str | None:
     """A 消息账号: a clean string of at most MAX_ACCOUNT characters, else None."""
     v = text_field(value, name)
     return v if v and len(v) <= MAX_ACCOUNT else None
 
 
-def row_id(value) -> int | None:
+def row_id(value: object) -> int | None:
     """An id in 0…2³¹−1, given as a JSON integer or a string of ASCII digits; else None
     ("²" is a digit to ``str.isdigit`` but no number to ``int``)."""
     if isinstance(value, bool):
@@ -155,7 +156,7 @@ def row_id(value) -> int | None:
     return None
 
 
-def client_id(value) -> str | None:
+def client_id(value: object) -> str | None:
     """The page's idempotency id (a UUID): letters, digits and ``_.:-``, at most 64."""
     if value is None:
         return None
@@ -164,7 +165,7 @@ def client_id(value) -> str | None:
     raise Refused("bad_client_id")
 
 
-def button_key(value) -> str | None:
+def button_key(value: object) -> str | None:
     """A button's key: a clean string of at most MAX_KEY characters, else None."""
     v = text_field(value, "key")
     return v if v and len(v) <= MAX_KEY else None

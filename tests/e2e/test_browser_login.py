@@ -25,7 +25,7 @@ from .test_browser_quarter import WAIT, say
 @pytest.fixture
 def login_server(browser_available, tmp_path):
     """The real app on 127.0.0.1 with login on; ``invite(account)`` → (link, name)."""
-    from bot.messengers.webchat import login as webchat_login
+    from bot.services import webchat_access
     from storage.db import make_engine, session_factory
 
     async def prepare(db_url, settings):
@@ -37,7 +37,8 @@ def login_server(browser_available, tmp_path):
             engine = make_engine(db)
             try:
                 async with session_factory(engine)() as ses, ses.begin():
-                    got = await webchat_login.invite(ses, s, account, "e2e")
+                    got = await webchat_access.invite(ses, s, account, "e2e",
+                                                     now=webchat_access.utcnow())
             finally:
                 await engine.dispose()
             # the link of a service on port 0 names the port it really listens on

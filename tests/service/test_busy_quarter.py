@@ -20,6 +20,7 @@ from bot.dispatch import Dispatcher
 from bot.messages import GROUP, PRIVATE, Inbound
 from bot.services import assignments, outbox
 from bot.messengers.webchat.adapter import WebChatSender
+from bot.services.webchat_store import WebChatStore
 from storage.models import RecusalRow, SelectionRow, TeamMemberRow
 from storage.models_chat import ChatMessage, ResultRow
 
@@ -44,7 +45,7 @@ class Quarter:
         bot.settings = replace(bot.settings, ratio_key=Fraction(1, 2),
                                ratio_general=Fraction(35, 100))
         bot.dispatcher = Dispatcher(bot.sf, bot.settings, clock=bot.clock)
-        self.relay = outbox.Relay(bot.sf, WebChatSender(bot.sf))
+        self.relay = outbox.Relay(bot.sf, WebChatSender(WebChatStore(bot.sf)))
 
     async def deliver(self) -> None:
         for _ in range(1000):

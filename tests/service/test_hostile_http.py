@@ -80,10 +80,10 @@ async def _prepare(db_url: str, tmp_path, settings_):
 def serving(db_url: str, tmp_path, login: bool):
     from aiohttp import web
 
-    from bot.messengers.webchat import login as webchat_login
     from bot.app import SESSIONS, create_app
     from bot.config import Settings
     from bot.services import people
+    from bot.services import webchat_access
 
     from .wecom_fake import FakeWeCom
 
@@ -128,12 +128,14 @@ def serving(db_url: str, tmp_path, login: bool):
         if login:
             async with sf() as ses, ses.begin():
                 me = next(a for a in accounts if a not in admins)
-                link = await webchat_login.invite(ses, s, me, "fuzz")
-                cookie, _ = await webchat_login.redeem(ses, s, link.url.rsplit("/", 1)[1])
+                link = await webchat_access.invite(ses, s, me, "fuzz",
+                                                  now=webchat_access.utcnow())
+                cookie, _ = await webchat_access.redeem(ses, s, link.url.rsplit("/", 1)[1],
+                                                       now=webchat_access.utcnow())
                 live.cookie, live.me = cookie, me
                 for a in admins[:3]:
-                    live.links.append((await webchat_login.invite(ses, s, a, "fuzz"))
-                                      .url.rsplit("/", 1)[1])
+                    live.links.append((await webchat_access.invite(
+                        ses, s, a, "fuzz", now=webchat_access.utcnow())).url.rsplit("/", 1)[1])
         return live
 
     try:

@@ -16,6 +16,7 @@ from bot.messages import Button, Card, Outbound
 from bot.services import outbox
 from bot.services.outbox import Identity, Relay, SendError
 from bot.messengers.webchat.adapter import WebChatSender
+from bot.services.webchat_store import WebChatStore
 from storage import inbound, migrate
 from storage.db import make_engine, session_factory
 from storage.models_chat import ChatMessage, InboundEvent, OutboxMessage, RelayInstance
@@ -68,15 +69,15 @@ async def test_web_chat_delivery_commits_with_the_mark_or_not_at_all(sf):
     clock = Clock()
     [row_id] = await _enqueue(sf, Outbound("alice", text="一次"))
     with pytest.raises(Died):
-        await DyingRelay(sf, WebChatSender(sf), clock).run_once()
+        await DyingRelay(sf, WebChatSender(WebChatStore(sf)), clock).run_once()
     assert await _chat_texts(sf) == []                   # rolled back with the mark
     assert (await _row(sf, row_id)).status == "sending"
     clock.now += outbox.LEASE + timedelta(seconds=1)
-    stats = await Relay(sf, WebChatSender(sf), clock).run_once()
+    stats = await Relay(sf, WebChatSender(WebChatStore(sf)), clock).run_once()
     assert stats.sent == 1 and await _chat_texts(sf) == ["一次"]
     row = await _row(sf, row_id)
     assert row.status == "sent" and row.lease_owner is None and row.external_id.isdigit()
-    assert await Relay(sf, WebChatSender(sf), clock).run_once() == outbox.RelayStats()
+    assert await Relay(sf, WebChatSender(WebChatStore(sf)), clock).run_once() == outbox.RelayStats()
     assert await _chat_texts(sf) == ["一次"]
 
 
@@ -85,7 +86,8 @@ async def test_a_relay_that_lost_its_lease_delivers_nothing(sf):
     resumes, its transaction finds the lease gone and rolls its delivery back."""
     clock = Clock()
     [row_id] = await _enqueue(sf, Outbound("bob", text="只一次"))
-    a, b = Relay(sf, WebChatSender(sf), clock), Relay(sf, WebChatSender(sf), clock)
+    a = Relay(sf, WebChatSender(WebChatStore(sf)), clock)
+    b = Relay(sf, WebChatSender(WebChatStore(sf)), clock)
     await a.maintain(force=True)
     key = await a._claim(row_id, clock.now)
     assert key and (await _row(sf, row_id)).lease_owner == a.me.id
@@ -100,12 +102,12 @@ async def test_card_updates_in_the_web_chat_are_delivered_in_the_same_transactio
     clock = Clock()
     card = Card("任务", "内容", (Button("acc:1", "接收"),), 1)
     await _enqueue(sf, Outbound("carol", card=card, subject="a:1:c"))
-    relay = Relay(sf, WebChatSender(sf), clock)
+    relay = Relay(sf, WebChatSender(WebChatStore(sf)), clock)
     await relay.run_once()
     await _enqueue(sf, Outbound("carol", text="已更新", card=Card("任务", "已接收"),
                                 subject="a:1:c", refresh=True))
     with pytest.raises(Died):
-        await DyingRelay(sf, WebChatSender(sf), clock).run_once()
+        await DyingRelay(sf, WebChatSender(WebChatStore(sf)), clock).run_once()
     async with sf() as s:
         assert await s.scalar(select(func.count()).select_from(ChatMessage)) == 1
     clock.now += outbox.LEASE + timedelta(seconds=1)

@@ -14,8 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.messengers.webchat import login
 from bot.app import SESSIONS, WebChatExposed, create_app
+from bot.messengers.webchat import login
+from bot.services import webchat_access as access
 from storage.models_chat import ChatMessage, InboundEvent, OutboxMessage
 from storage.models_webchat import WebChatInvite, WebChatSession
 
@@ -45,7 +46,7 @@ async def _people(bot) -> tuple[str, str, str]:
 
 async def _invite(client, settings, account: str) -> str:
     async with client.app[SESSIONS]() as s, s.begin():
-        got = await login.invite(s, settings, account, "test")
+        got = await access.invite(s, settings, account, "test", now=access.utcnow())
     assert got.url.startswith(f"{PUBLIC}/chat/login/")
     return got.url.rsplit("/", 1)[1]
 
@@ -94,7 +95,7 @@ async def test_a_link_logs_in_once_and_the_session_is_that_person_only(bot, clie
         stored = (await s.execute(select(WebChatInvite.token_hash))).scalars().all()
         sent = (await s.execute(select(OutboxMessage).where(OutboxMessage.recipient == me)))\
             .scalars().all()
-    assert token not in stored and login.digest(token) in stored
+    assert token not in stored and access.digest(token) in stored
     assert any(f"{PUBLIC}/chat/login/{token}" in m.payload["text"] for m in sent)
     # opening the link shows a page that posts it back; opening does not use it up
     for _ in range(2):
@@ -108,7 +109,7 @@ async def test_a_link_logs_in_once_and_the_session_is_that_person_only(bot, clie
         assert attribute in set_cookie, set_cookie
     cookie = r.cookies[login.COOKIE].value
     async with client.app[SESSIONS]() as s:
-        assert await s.scalar(select(WebChatSession.token_hash)) == login.digest(cookie)
+        assert await s.scalar(select(WebChatSession.token_hash)) == access.digest(cookie)
     # used: a second use, or opening it again, is a Chinese page, 410
     r = await _enter(client, token)
     assert r.status == 410 and "已经用过" in await r.text()
@@ -152,7 +153,7 @@ async def test_links_expire_and_a_new_one_replaces_the_old(bot, client, login_se
     assert r.status == 410 and "无效" in await r.text()
     async with client.app[SESSIONS]() as s, s.begin():
         await s.execute(update(WebChatInvite).values(
-            expires_at=login.utcnow() - timedelta(seconds=1)))
+            expires_at=access.utcnow() - timedelta(seconds=1)))
     assert (await client.get(f"/chat/login/{new}")).status == 410
     assert (await _enter(client, new)).status == 410
     for junk in ("", "x" * 43, "%00", "A" * 300):
@@ -176,7 +177,7 @@ async def test_sessions_end_by_logout_revocation_or_time(bot, client, login_sett
     unused = await _invite(client, login_settings, me)
     spare = await _logged_in(client, login_settings, other)
     async with client.app[SESSIONS]() as s, s.begin():
-        assert await login.revoke(s, me, "test") == (1, 1)
+        assert await access.revoke(s, me, "test", now=access.utcnow()) == (1, 1)
     assert (await client.get("/chat/api/inbox", headers=jar)).status == 401
     assert (await _enter(client, unused)).status == 410
     other_jar = {"Cookie": f"{login.COOKIE}={spare}"}
@@ -184,7 +185,7 @@ async def test_sessions_end_by_logout_revocation_or_time(bot, client, login_sett
     # expired
     async with client.app[SESSIONS]() as s, s.begin():
         await s.execute(update(WebChatSession).values(
-            expires_at=login.utcnow() - timedelta(seconds=1)))
+            expires_at=access.utcnow() - timedelta(seconds=1)))
     assert (await client.get("/chat/api/inbox", headers=other_jar)).status == 401
 
 

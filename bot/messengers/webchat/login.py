@@ -1,168 +1,118 @@
-"""Logging in to the web chat (SSJ_WEB_CHAT_LOGIN=1): invitation links and sessions.
+"""Who is asking the web chat, and logging in to it (SSJ_WEB_CHAT_LOGIN=1).
 
-``ssj webchat invite <消息账号>`` makes a single-use link that expires; opening it gives a
-session (a cookie) that expires and can be revoked. The database keeps only SHA-256
-hashes of both secrets. A person's newer invitation replaces the older unused ones.
+Without login only this machine may use the web chat (a loopback Host); with login, the
+one whose session cookie it is. Posts must be JSON and come from a page of this service
+(or from no page). An invitation link (made by ``ssj webchat invite``) is used by posting
+its token back from the page its GET shows (link previews and scanners fetch links too);
+that gives a session cookie. The links and sessions themselves are the injected
+``Logins`` (bot/messengers/webchat/ports.py).
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiohttp import web
 
-from bot.messages import Outbound
-from bot.services import outbox, people
-from bot.text import t
-from storage import audit
-from storage.models_webchat import WebChatInvite, WebChatSession
+from bot import httpin
+from bot.config import Settings, is_loopback
+from bot.httpin import Refused
+
+from . import http
+from .ports import Logins
 
 COOKIE = "ssj_chat"
-LOGIN_PATH = "/chat/login/"
-# what a link's token or a cookie looks like (secrets.token_urlsafe(32): 43 characters)
-TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-TOKEN_LEN = 43
+MAX_FORM = 1024
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+class LoginPages:
+    """Mixed into ``WebChat``: who asks, and the login pages."""
 
+    login: bool            # SSJ_WEB_CHAT_LOGIN=1
+    input_closed: bool     # without login, while another messenger is the way in
+    secure_cookie: bool
+    logins: Logins
+    settings: Settings | None
 
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
+    # ---- who is asking --------------------------------------------------------------------
 
+    def _origin_ok(self, request: web.Request) -> bool:
+        """A post from a page of this service, or from no page at all (no Origin)."""
+        return http.origin_ok(request,
+                              self.settings.public_base if self.settings is not None else None)
 
-def well_formed(token: str | None) -> bool:
-    return (isinstance(token, str) and len(token) == TOKEN_LEN
-            and all(c in TOKEN_CHARS for c in token))
+    async def _session(self, request: web.Request) -> str | None:
+        return await self.logins.account(request.cookies.get(COOKIE))
 
+    async def _gate(self, request: web.Request, write: bool = False) -> str | None:
+        """Refused unless this request may use the API (checked before its body is read).
+        With login: the session's 消息账号; without: None (the body names the person)."""
+        if write and not http.json_request(request):
+            raise Refused("json_only", 415)
+        if write and not self._origin_ok(request):
+            raise Refused("foreign_origin", 403)
+        if not self.login:
+            if not is_loopback(http.host_name(http.host(request))):
+                raise Refused("local_only", 403)
+            if write and self.input_closed:
+                raise Refused("input_closed", 403)
+            return None
+        me = await self._session(request)
+        if me is None:
+            raise Refused("login_required", 401)
+        return me
 
-@dataclass(frozen=True)
-class Invitation:
-    account: str
-    name: str
-    url: str
-    expires_at: datetime
+    @staticmethod
+    def _user(me: str | None, claimed: object) -> str | None:
+        """Who acts: without login the ``user`` given (None if missing or malformed); with
+        login the session's person, and a ``user`` given must be them."""
+        name = httpin.text_field(claimed, "user")
+        if me is None:
+            return httpin.account(name)
+        if name is not None and name != me:
+            raise Refused("not_you", 403)
+        return me
 
+    # ---- logging in -------------------------------------------------------------------------
 
-class LoginError(Exception):
-    """A refusal, in Chinese (``str(exc)``)."""
+    async def login_link(self, request: web.Request) -> web.Response:
+        """GET of an invitation link: a page that logs in by posting the token back (link
+        previews and scanners fetch links too; a GET never uses the link up)."""
+        if not self.login:
+            return http.notice("login_off", 404)
+        token = request.match_info.get("token", "")
+        if not await self.logins.link_usable(token):
+            return http.notice("link_invalid", 410)
+        return http.page("webchat_login.html", token=token)
 
+    async def login_post(self, request: web.Request) -> web.Response:
+        """The invitation used: a session cookie, then the chat."""
+        if not self.login or self.settings is None:
+            return http.notice("login_off", 404)
+        if not self._origin_ok(request):
+            return http.notice("foreign_origin", 403)
+        try:
+            raw = await httpin.read_body(request, MAX_FORM)
+            fields = dict(parse_qsl(raw.decode("ascii"), keep_blank_values=True,
+                                    max_num_fields=4, strict_parsing=False))
+        except Refused as exc:
+            return http.notice(exc.key, exc.status, **exc.params)
+        except (UnicodeDecodeError, ValueError):
+            return http.notice("link_invalid", 400)
+        cookie = await self.logins.redeem(fields.get("token", ""))
+        if cookie is None:
+            return http.notice("link_invalid", 410)
+        resp = web.HTTPSeeOther("../chat", headers=http.PAGE_HEADERS)
+        resp.set_cookie(COOKIE, cookie, path="/", httponly=True, samesite="Strict",
+                        secure=self.secure_cookie,
+                        max_age=self.settings.web_chat_session_days * 86400)
+        raise resp
 
-async def invite(session: AsyncSession, settings, account: str, actor: str,
-                 now: datetime | None = None) -> Invitation:
-    """A new single-use link for ``account``; its earlier unused links stop working. The
-    link also goes to the person through the messenger (the outbox, same transaction)."""
-    person = await people.by_account(session, account)
-    if person is None:
-        raise LoginError(t("webchat.unknown_user", user=account))
-    now = now or utcnow()
-    token = secrets.token_urlsafe(32)
-    expires = now + timedelta(hours=settings.web_chat_invite_hours)
-    await session.execute(update(WebChatInvite).where(
-        WebChatInvite.account == account, WebChatInvite.used_at.is_(None),
-        WebChatInvite.revoked_at.is_(None)).values(revoked_at=now))
-    row = WebChatInvite(token_hash=digest(token), account=account, created_by=actor,
-                        created_at=now, expires_at=expires)
-    session.add(row)
-    await session.flush()
-    url = f"{settings.public_base}{LOGIN_PATH}{token}"
-    await audit.append(session, actor, "webchat.invite", account,
-                       {"invite": row.id, "expires_at": expires.isoformat(timespec="seconds")})
-    await outbox.enqueue(session, [Outbound(account, text=t(
-        "webchat.invite_message", url=url, hours=settings.web_chat_invite_hours),
-        dedupe_key=f"webchat-invite:{row.id}")])
-    return Invitation(account, person.name, url, expires)
-
-
-async def check_invite(session: AsyncSession, token: str,
-                       now: datetime | None = None) -> WebChatInvite | None:
-    """The invitation a link names, if it can still be used (nothing is changed)."""
-    if not well_formed(token):
-        return None
-    now = now or utcnow()
-    row = await session.scalar(select(WebChatInvite).where(
-        WebChatInvite.token_hash == digest(token)))
-    if row is None or row.used_at is not None or row.revoked_at is not None \
-            or row.expires_at <= now:
-        return None
-    return row
-
-
-async def redeem(session: AsyncSession, settings, token: str,
-                 now: datetime | None = None) -> tuple[str, str] | None:
-    """Use a link once: (the new session's cookie value, account), or None when the link
-    is unknown, used, revoked or expired. The link is marked used in the same statement
-    that checks it, so two simultaneous clicks get one session."""
-    if not well_formed(token):
-        return None
-    now = now or utcnow()
-    claimed = (await session.execute(update(WebChatInvite).where(
-        WebChatInvite.token_hash == digest(token), WebChatInvite.used_at.is_(None),
-        WebChatInvite.revoked_at.is_(None), WebChatInvite.expires_at > now)
-        .values(used_at=now).returning(WebChatInvite.id, WebChatInvite.account))).first()
-    if claimed is None:
-        return None
-    invite_id, account = claimed
-    if await people.by_account(session, account) is None:   # left the library since
-        return None
-    cookie = secrets.token_urlsafe(32)
-    session.add(WebChatSession(token_hash=digest(cookie), account=account, invite_id=invite_id,
-                               created_at=now,
-                               expires_at=now + timedelta(days=settings.web_chat_session_days)))
-    await audit.append(session, account, "webchat.login", account, {"invite": invite_id})
-    return cookie, account
-
-
-async def session_account(session: AsyncSession, cookie: str | None,
-                          now: datetime | None = None) -> str | None:
-    """Whose session a cookie is, while it is valid and not revoked."""
-    if not well_formed(cookie):
-        return None
-    now = now or utcnow()
-    return await session.scalar(select(WebChatSession.account).where(
-        WebChatSession.token_hash == digest(cookie), WebChatSession.revoked_at.is_(None),
-        WebChatSession.expires_at > now))
-
-
-async def logout(session: AsyncSession, cookie: str | None, now: datetime | None = None) -> None:
-    if well_formed(cookie):
-        await session.execute(update(WebChatSession).where(
-            WebChatSession.token_hash == digest(cookie), WebChatSession.revoked_at.is_(None))
-            .values(revoked_at=now or utcnow()))
-
-
-async def revoke(session: AsyncSession, account: str, actor: str,
-                 now: datetime | None = None) -> tuple[int, int]:
-    """End every session of ``account`` and void its unused links: (sessions, links)."""
-    now = now or utcnow()
-    sessions = (await session.execute(update(WebChatSession).where(
-        WebChatSession.account == account, WebChatSession.revoked_at.is_(None),
-        WebChatSession.expires_at > now).values(revoked_at=now))).rowcount
-    links = (await session.execute(update(WebChatInvite).where(
-        WebChatInvite.account == account, WebChatInvite.used_at.is_(None),
-        WebChatInvite.revoked_at.is_(None), WebChatInvite.expires_at > now)
-        .values(revoked_at=now))).rowcount
-    await audit.append(session, actor, "webchat.revoke", account,
-                       {"sessions": sessions, "invites": links})
-    return sessions, links
-
-
-async def active(session: AsyncSession, now: datetime | None = None) -> list[dict]:
-    """Valid sessions and usable links, newest first, for ``ssj webchat list``."""
-    now = now or utcnow()
-    out = []
-    for r in (await session.execute(select(WebChatSession).where(
-            WebChatSession.revoked_at.is_(None), WebChatSession.expires_at > now)
-            .order_by(WebChatSession.id.desc()))).scalars():
-        out.append({"kind": "session", "account": r.account, "created_at": r.created_at,
-                    "expires_at": r.expires_at})
-    for r in (await session.execute(select(WebChatInvite).where(
-            WebChatInvite.used_at.is_(None), WebChatInvite.revoked_at.is_(None),
-            WebChatInvite.expires_at > now).order_by(WebChatInvite.id.desc()))).scalars():
-        out.append({"kind": "invite", "account": r.account, "created_at": r.created_at,
-                    "expires_at": r.expires_at})
-    return out
+    @http.api
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        if not self.login:
+            return http.bad("login_off", 404)
+        await self._gate(request, write=True)
+        await self.logins.logout(request.cookies.get(COOKIE))
+        resp = web.json_response({"ok": True}, headers={"Cache-Control": "no-store"})
+        resp.del_cookie(COOKIE, path="/")
+        return resp

@@ -3,8 +3,9 @@
 ``/wecom/callback`` (self-built app: private messages and card clicks; XML) and
 ``/wecom/bot`` (智能机器人 in API mode: group @-mentions; JSON ``{"encrypt": …}``,
 empty receive id). Every request is verified (signature in constant time, receive id,
-padding), the body size is limited and XML entities refused; a valid event is recorded
-(deduplicated) and answered with an empty 200, processing happens in the background.
+padding), the body size is limited and XML entities refused; a valid event is handed to
+the injected receiver (``bot.messengers.Receiver``: recorded, deduplicated) and answered
+with an empty 200, processing happens in the background.
 
 Hostile input is refused before any work: query parameters must have the shape WeCom
 gives them (hex signature, decimal timestamp, short nonce, base64), checked before any
@@ -18,12 +19,15 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 from aiohttp import web
 
 from bot import httpin
+from bot.messages import Inbound
+from bot.messengers import Freshness, Receiver
 from bot.text import t
-from storage.inbound import CLOCK_SKEW
 
 from . import xmlcodec
 from .crypto import CryptoError, WeComCrypto
@@ -35,26 +39,36 @@ _PARAM_SHAPES = {
     "msg_signature": re.compile(r"[0-9A-Fa-f]{1,64}"),
     "timestamp": re.compile(r"[0-9]{1,20}"),
     "nonce": re.compile(r"[!-~]{1,128}"),
-    "echostr": re.compile(r"[A-Za-z0-9+/=]{1,%d}" % MAX_BODY),
+    "echostr": re.compile(rf"[A-Za-z0-9+/=]{{1,{MAX_BODY}}}"),
 }
 # the 智能机器人's envelope {"encrypt": "<base64>"}: flat, one such field ("\/" is "/")
 _BOT_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 
 
+class _Callback(NamedTuple):
+    """A callback POST past its first checks (configured, parameters, size, freshness)."""
+    crypto: WeComCrypto
+    signature: str
+    timestamp: str
+    nonce: str
+    body: bytes
+
+
 class WeComAdapter:
-    def __init__(self, dispatcher, app_crypto: WeComCrypto | None,
-                 bot_crypto: WeComCrypto | None, max_age: int = 3600, clock=time.time):
-        """``max_age``: a callback whose signed timestamp is more than this many seconds
-        old (or more than ``CLOCK_SKEW`` ahead) is refused, so a recorded callback cannot
-        be replayed once its deduplication row is gone (``storage.inbound.retention``)."""
-        self.dispatcher, self.app_crypto, self.bot_crypto = dispatcher, app_crypto, bot_crypto
-        self.max_age, self.clock = max_age, clock
+    def __init__(self, receiver: Receiver, app_crypto: WeComCrypto | None,
+                 bot_crypto: WeComCrypto | None, freshness: Freshness,
+                 clock: Callable[[], float] = time.time):
+        """``freshness``: a callback whose signed timestamp is older, or further ahead,
+        than it allows is refused, so a recorded callback cannot be replayed once its
+        deduplication row is gone."""
+        self.receiver, self.app_crypto, self.bot_crypto = receiver, app_crypto, bot_crypto
+        self.freshness, self.clock = freshness, clock
         self.refused = 0
 
     @staticmethod
     def _params(request: web.Request, *names: str) -> list[str] | None:
         values = [request.query.get(n, "") for n in names]
-        ok = all(v and _PARAM_SHAPES[n].fullmatch(v) for n, v in zip(names, values))
+        ok = all(v and _PARAM_SHAPES[n].fullmatch(v) for n, v in zip(names, values, strict=True))
         return values if ok else None
 
     async def _body(self, request: web.Request) -> bytes | httpin.Refused:
@@ -85,8 +99,9 @@ class WeComAdapter:
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
 
-    async def _prelude(self, request: web.Request, crypto):
-        """(signature params, body) of a callback POST, or the refusal to answer."""
+    async def _prelude(self, request: web.Request,
+                       crypto: WeComCrypto | None) -> _Callback | web.Response:
+        """The crypto, signature params and body of a callback POST, or the refusal."""
         if crypto is None:
             return self._refuse(404, "not configured")
         p = self._params(request, "msg_signature", "timestamp", "nonce")
@@ -97,24 +112,22 @@ class WeComAdapter:
             return self._refuse(body.status, body.key)
         if not self._fresh(p[1]):
             return self._refuse(403, "timestamp outside the freshness window")
-        return p, body
+        return _Callback(crypto, p[0], p[1], p[2], body)
 
     def _fresh(self, timestamp: str) -> bool:
         if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
             return False
-        age = self.clock() - int(timestamp)
-        return -CLOCK_SKEW <= age <= self.max_age
+        return self.freshness.holds(int(timestamp), self.clock())
 
     async def app_callback(self, request: web.Request) -> web.Response:
         got = await self._prelude(request, self.app_crypto)
         if isinstance(got, web.Response):
             return got
-        p, body = got
         try:
-            env = xmlcodec.parse_envelope(body)
-            self.app_crypto.verify(p[0], p[1], p[2], env["encrypt"])
+            env = xmlcodec.parse_envelope(got.body)
+            got.crypto.verify(got.signature, got.timestamp, got.nonce, env["encrypt"])
             inbound = xmlcodec.to_inbound(xmlcodec.parse_message(
-                self.app_crypto.decrypt(env["encrypt"])))
+                got.crypto.decrypt(env["encrypt"])))
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
         except xmlcodec.CodecError as exc:
@@ -122,21 +135,20 @@ class WeComAdapter:
         if inbound is not None:
             if not _fits(inbound):
                 return self._refuse(400, "fields")
-            await self.dispatcher.receive(inbound)
+            await self.receiver.receive(inbound)
         return web.Response(text="")
 
     async def bot_callback(self, request: web.Request) -> web.Response:
         got = await self._prelude(request, self.bot_crypto)
         if isinstance(got, web.Response):
             return got
-        p, body = got
-        encrypted = _bot_encrypted(body)
+        encrypted = _bot_encrypted(got.body)
         if encrypted is None:
             return self._refuse(400, "envelope")
         try:
             # the signature first: nothing of the body is parsed before it holds
-            self.bot_crypto.verify(p[0], p[1], p[2], encrypted)
-            doc = httpin.parse_json(self.bot_crypto.decrypt(encrypted).encode("utf-8"))
+            got.crypto.verify(got.signature, got.timestamp, got.nonce, encrypted)
+            doc = httpin.parse_json(got.crypto.decrypt(encrypted).encode("utf-8"))
             if not httpin.all_clean(doc):
                 raise ValueError("NUL or a lone surrogate")
             inbound = xmlcodec.bot_callback_to_inbound(doc)
@@ -149,7 +161,7 @@ class WeComAdapter:
         if inbound is not None:
             if not _fits(inbound):
                 return self._refuse(400, "fields")
-            await self.dispatcher.receive(inbound)
+            await self.receiver.receive(inbound)
         return web.Response(text="")
 
 
@@ -173,7 +185,7 @@ _LIMITS = {"user": httpin.MAX_ACCOUNT, "group": 100, "event_id": 150, "key": htt
            "file_name": 500, "text": 20_000}
 
 
-def _fits(inbound) -> bool:
+def _fits(inbound: Inbound) -> bool:
     """An event, even one WeCom signed, whose fields fit where they are stored: lengths
     within their columns, no NUL, no lone surrogate. Checked before it is recorded."""
     return all(len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -32,7 +33,7 @@ class WeComConfig:
 
 class WeComClient:
     def __init__(self, cfg: WeComConfig, session: aiohttp.ClientSession,
-                 clock=time.monotonic, timeout: float = 10.0):
+                 clock: Callable[[], float] = time.monotonic, timeout: float = 10.0) -> None:
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._token: str | None = None

@@ -8,10 +8,10 @@ unique per app. Display lengths are recommendations (建议不超过 N 个字): 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
-from bot.text import t
 from bot.messages import Card
+from bot.text import t
 
 TEXT_LIMIT_BYTES = 2048
 MAX_BUTTONS = 6

@@ -8,12 +8,11 @@ failure is raised to the relay, which retries or parks and reports — never a s
 """
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import aiohttp
 
-from bot.messages import GROUP, Delivered, Outbound, SendError
+from bot.messages import GROUP, Card, Delivered, Outbound, SendError
 
 from . import cards
 from .api import RATE_LIMITED, WeComClient, WeComError
@@ -27,7 +26,7 @@ class WeComSender:
     # a response_code is valid for 72 h and once; an hour's margin for queues and clocks
     handle_ttl = timedelta(hours=71)
 
-    def __init__(self, client: WeComClient, agent_id: int, group_webhook: str = ""):
+    def __init__(self, client: WeComClient, agent_id: int, group_webhook: str = "") -> None:
         self.client, self.agent_id = client, agent_id
         self.group_webhook = group_webhook
 
@@ -66,7 +65,7 @@ class WeComSender:
             if exc.errcode in RATE_LIMITED:
                 raise SendError(f"rate limited: {exc}", retry_after=60) from exc
             raise SendError(str(exc), permanent=exc.errcode in PERMANENT) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendError(f"network: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
@@ -119,7 +118,7 @@ class WeComSender:
         return "webhook"
 
 
-def group_body(card, text: str, task_id: str) -> dict:
+def group_body(card: Card | None, text: str, task_id: str) -> dict:
     """A group message: a button card stays a card (clicks come back to the 智能机器人),
     anything else is markdown (which response_url and the group webhook both take)."""
     if card is not None and card.buttons:

@@ -2,20 +2,19 @@
 through a cleanup context, register the callback routes."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+
 import aiohttp
 from aiohttp import web
 
 from bot.config import Settings
+from bot.messengers import ConfigError, Freshness, Wiring
 from bot.text import t
 
 from .adapter import WeComAdapter
 from .api import WeComClient, WeComConfig
 from .crypto import WeComCrypto
 from .sender import WeComSender
-
-
-class ConfigError(ValueError):
-    """A malformed WeCom setting; the message is Chinese, for the operator."""
 
 
 def cryptos(settings: Settings) -> tuple[WeComCrypto | None, WeComCrypto | None]:
@@ -40,13 +39,14 @@ def cryptos(settings: Settings) -> tuple[WeComCrypto | None, WeComCrypto | None]
     return app, bot
 
 
-def install(app: web.Application, settings: Settings, keys) -> None:
-    """``keys`` = (SESSIONS, DISPATCHER, SENDER) AppKeys of bot.app."""
-    _sessions, dispatcher_key, sender_key = keys
+def install(app: web.Application, settings: Settings, wiring: Wiring) -> None:
+    """The WeCom callbacks and sender (see ``bot.messengers``: how a messenger is wired)."""
+    sender_key = wiring.sender
+    freshness = Freshness(settings.wecom_max_age_seconds, wiring.clock_skew)
     app_crypto, bot_crypto = cryptos(settings)   # refuse a malformed key before serving
-    holder: dict = {}
+    holder: dict[str, WeComAdapter] = {}
 
-    async def _wecom(app: web.Application):
+    async def _wecom(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as http:
             if settings.wecom_corp_id and sender_key not in app:
                 client = WeComClient(WeComConfig(settings.wecom_corp_id, settings.wecom_agent_id,
@@ -56,13 +56,13 @@ def install(app: web.Application, settings: Settings, keys) -> None:
                                      settings.wecom_group_webhook)
                 sender.pace_seconds = settings.wecom_pace_seconds
                 app[sender_key] = sender
-            holder["adapter"] = WeComAdapter(app[dispatcher_key], app_crypto, bot_crypto,
-                                             max_age=settings.wecom_max_age_seconds)
+            holder["adapter"] = WeComAdapter(app[wiring.receiver], app_crypto, bot_crypto,
+                                             freshness)
             yield
 
     app.cleanup_ctx.append(_wecom)
 
-    def via(name: str):
+    def via(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handler(request: web.Request) -> web.StreamResponse:
             return await getattr(holder["adapter"], name)(request)
         return handler
@@ -71,3 +71,6 @@ def install(app: web.Application, settings: Settings, keys) -> None:
     app.router.add_post("/wecom/callback", via("app_callback"))
     app.router.add_get("/wecom/bot", via("verify_bot"))
     app.router.add_post("/wecom/bot", via("bot_callback"))
+
+
+__all__ = ["ConfigError", "cryptos", "install"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import xml.etree.ElementTree as ET
+from typing import Any, NoReturn
 from xml.parsers import expat
 
 from bot.messages import GROUP, PRIVATE, Inbound
@@ -26,7 +27,7 @@ class CodecError(ValueError):
     """A callback body that is not a well-formed, acceptable WeCom payload."""
 
 
-def _refuse(*_args) -> None:
+def _refuse(*_args: object) -> NoReturn:
     raise CodecError("DOCTYPE and entity declarations are not accepted")
 
 
@@ -115,11 +116,17 @@ def to_inbound(msg: dict) -> Inbound | None:
     return None
 
 
+def _str(doc: dict[str, Any], key: str) -> str:
+    """A string field of a JSON object ("" when absent or not a string)."""
+    value = doc.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def bot_callback_to_inbound(doc: dict) -> Inbound | None:
     """The 智能机器人 (AI bot) decrypted JSON message → Inbound; None if not a text message."""
     if not isinstance(doc, dict):
         raise CodecError("AI bot callback is not a JSON object")
-    reply_url = doc.get("response_url") if isinstance(doc.get("response_url"), str) else ""
+    reply_url = _str(doc, "response_url")
     if doc.get("msgtype") == "event":
         return _bot_event(doc, reply_url)
     if doc.get("msgtype") != "text":
@@ -133,7 +140,7 @@ def bot_callback_to_inbound(doc: dict) -> Inbound | None:
             and isinstance(msgid, str) and msgid):
         raise CodecError("AI bot text callback lacks msgid, from.userid or text.content")
     in_group = doc.get("chattype") == "group"
-    chatid = doc.get("chatid") if isinstance(doc.get("chatid"), str) else ""
+    chatid = _str(doc, "chatid")
     return Inbound(kind="text", user=user, room=GROUP if in_group else PRIVATE,
                    group=chatid if in_group else "", text=content, mentioned=in_group,
                    event_id="bot:" + msgid, channel=CHANNEL, reply_url=reply_url)
@@ -141,7 +148,9 @@ def bot_callback_to_inbound(doc: dict) -> Inbound | None:
 
 def _bot_event(doc: dict, reply_url: str) -> Inbound | None:
     """A card button clicked in a chat with the 智能机器人 (event template_card_event)."""
-    event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+    event = doc.get("event")
+    if not isinstance(event, dict):
+        event = {}
     if event.get("eventtype") != "template_card_event":
         return None
     card = event.get("template_card_event")
@@ -152,7 +161,7 @@ def _bot_event(doc: dict, reply_url: str) -> Inbound | None:
             and isinstance(msgid, str) and msgid):
         raise CodecError("AI bot card event lacks msgid, from.userid or template_card_event")
     in_group = doc.get("chattype") == "group"
-    chatid = doc.get("chatid") if isinstance(doc.get("chatid"), str) else ""
+    chatid = _str(doc, "chatid")
     return Inbound(kind="click", user=user, room=GROUP if in_group else PRIVATE,
                    group=chatid if in_group else "", key=str(card.get("event_key", "")),
                    message_id=str(card.get("task_id", "")), event_id="bot:" + msgid,
