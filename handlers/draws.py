@@ -29,7 +29,7 @@ REASON_LIMIT = 200
 
 
 def _actor(ctx: Ctx) -> str:
-    return f"{ctx.person.name}({ctx.person.cert})"
+    return f"{ctx.me.name}({ctx.me.cert})"
 
 
 @router.command("抽查", "抽取", admin=True)

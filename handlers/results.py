@@ -29,7 +29,7 @@ STEPS = ("conclusion", "date", "mode", "findings")
 
 
 def _actor(ctx: Ctx) -> str:
-    return f"{ctx.person.name}({ctx.person.cert})"
+    return f"{ctx.me.name}({ctx.me.cert})"
 
 
 def _ttl(ctx: Ctx) -> timedelta:
@@ -45,7 +45,7 @@ async def quick(ctx: Ctx, rest: str) -> None:
     if len(parts) < 2 or ref is None:
         ctx.reply(t("chat.result_usage"))
         return
-    await svc.check_entry(ctx.session, ref, ctx.person.cert)   # before anything is asked
+    await svc.check_entry(ctx.session, ref, ctx.me.cert)   # before anything is asked
     c = rules.parse_conclusion(parts[1])
     st = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),
           "mode": rules.Mode.ONSITE.value, "findings": parts[2] if len(parts) > 2 else "",
@@ -61,7 +61,7 @@ async def start(ctx: Ctx, key: str) -> None:
     _, ref = keys.parse(key)
     if await current(ctx, ref, key) is None:
         return
-    await svc.check_entry(ctx.session, ref, ctx.person.cert)
+    await svc.check_entry(ctx.session, ref, ctx.me.cert)
     await _ask(ctx, {"ref": ref, "followup": {}})
 
 
@@ -90,7 +90,7 @@ async def _ask(ctx: Ctx, st: dict) -> None:
     step = _next_step(st)
     if step == "confirm":
         # a view of the assignment: a later change of the assignment updates it too
-        ctx.reply(card=_confirm_card(ctx, st), subject=notify.subject(st["ref"], ctx.person.cert))
+        ctx.reply(card=_confirm_card(ctx, st), subject=notify.subject(st["ref"], ctx.me.cert))
     else:
         ctx.reply(t("chat.result_ask", step=step, ref=st["ref"],
                     choices=rules.choices() if step == "conclusion" else []))
@@ -105,7 +105,7 @@ async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
             ctx.reply(t("chat.result_confirm_hint"))
         return
     try:
-        a = await svc.check_entry(ctx.session, st["ref"], ctx.person.cert)
+        a = await svc.check_entry(ctx.session, st["ref"], ctx.me.cert)
         _take(st, step, text, ctx.today, a.drawn_on or ctx.today, a.offsite_ok)
         if _next_step(st) == "confirm":   # the whole draft, as the service will check it
             rules.validate(_draft(st), drawn_on=a.drawn_on or ctx.today, today=ctx.today,
@@ -188,13 +188,13 @@ def _draft(st: dict) -> rules.Draft:
 
 
 async def _submit(ctx: Ctx, st: dict) -> None:
-    ref, cert = st["ref"], ctx.person.cert
+    ref, cert = st["ref"], ctx.me.cert
     await svc.submit(ctx.session, ref, cert, _draft(st), ctx.now, _actor(ctx))
     await dialogues.clear(ctx.session, ctx.inbound.user)
     a = await assignments.load(ctx.session, ref, cert)
     team = a.department_certs(cert)
     # the confirmation card (a view of the assignment) and every teammate's card: 待审核
-    status = {c: t("card.status_submitted", ref=ref, who=ctx.person.name) for c in team}
+    status = {c: t("card.status_submitted", ref=ref, who=ctx.me.name) for c in team}
     status[cert] = t("chat.result_submitted", ref=ref)
     ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), status))
     if ctx.inbound.kind != "click":   # typed 确认: say so; a click sees its card change
@@ -211,13 +211,13 @@ async def _entry_for(ctx: Ctx, ref: int) -> dict | None:
 async def _no_entry(ctx: Ctx, ref: int) -> None:
     """A confirmation card's button with no entry behind it: say where things stand."""
     try:
-        a = await assignments.load(ctx.session, ref, ctx.person.cert)
+        a = await assignments.load(ctx.session, ref, ctx.me.cert)
     except DomainError:
         ctx.reply(t("chat.result_entry_gone", ref=ref))
         return
-    _, label = notify.member_state(a, ctx.person.cert)
+    _, label = notify.member_state(a, ctx.me.cert)
     ctx.reply(t("card.no_entry", ref=ref, label=label))
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}))
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.me.cert}))
 
 
 @router.button(keys.ENTRY_OK)
@@ -237,7 +237,7 @@ async def discard(ctx: Ctx, key: str) -> None:
         await _no_entry(ctx, ref)
         return
     await dialogues.clear(ctx.session, ctx.inbound.user)
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}))
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.me.cert}))
     ctx.reply(t("card.discarded", ref=ref))
 
 
@@ -286,7 +286,7 @@ async def _list_card(ctx: Ctx) -> Card | None:
     rows = await svc.pending_review(ctx.session)
     if not rows:
         return None
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
+    mine, others = await svc.split_for(ctx.session, rows, ctx.me.cert)
     items = []
     for r in mine[:OLDEST]:
         a = await assignments.load(ctx.session, r.selection_id)
@@ -322,14 +322,14 @@ async def review_list(ctx: Ctx, _rest: str) -> None:
     if ctx.inbound.room != PRIVATE:
         ctx.reply(t("chat.review_sent_privately",
                     count=len(await svc.pending_review(ctx.session))))
-    ctx.send(ctx.person.account, card=card, subject=_list_subject(ctx.person.account))
+    ctx.send(ctx.me.account, card=card, subject=_list_subject(ctx.me.account))
 
 
 async def _queue_card(ctx: Ctx, after_id: int = 0, note: str = "") -> Card:
     """The review card of the oldest result this 管理员 may approve (after ``after_id``
     in the queue's order, wrapping round), or a card saying none is left."""
     rows = await svc.pending_review(ctx.session)
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
+    mine, others = await svc.split_for(ctx.session, rows, ctx.me.cert)
     if not mine:
         return Card(t("card.queue_done_title"),
                     "\n".join(x for x in (note, t("card.queue_done", others=len(others))) if x))
@@ -351,7 +351,7 @@ async def _queue_card(ctx: Ctx, after_id: int = 0, note: str = "") -> Card:
 
 async def _refresh_review_cards(ctx: Ctx, note: str = "") -> None:
     """Every 管理员's list card and the acting one's review card, as they stand now."""
-    me = ctx.person.account
+    me = ctx.me.account
     ctx.replies.append(Outbound(me, card=await _queue_card(ctx, note=note),
                                 subject=_queue_subject(me), refresh=True))
     for account in await _admin_accounts(ctx):
@@ -368,15 +368,15 @@ async def _refresh_review_cards(ctx: Ctx, note: str = "") -> None:
 
 @router.button(keys.REVIEW_LIST_ONE, admin=True)
 async def review_one(ctx: Ctx, _key: str) -> None:
-    ctx.send(ctx.person.account, card=await _queue_card(ctx),
-             subject=_queue_subject(ctx.person.account))
+    ctx.send(ctx.me.account, card=await _queue_card(ctx),
+             subject=_queue_subject(ctx.me.account))
 
 
 @router.button(keys.REVIEW_NEXT, admin=True)
 async def review_next(ctx: Ctx, key: str) -> None:
     _, result_id = keys.parse(key)
-    ctx.replies.append(Outbound(ctx.person.account, card=await _queue_card(ctx, result_id),
-                                subject=_queue_subject(ctx.person.account), refresh=True))
+    ctx.replies.append(Outbound(ctx.me.account, card=await _queue_card(ctx, result_id),
+                                subject=_queue_subject(ctx.me.account), refresh=True))
 
 
 async def _still_pending(ctx: Ctx, result_id: int):
@@ -408,7 +408,7 @@ async def approve(ctx: Ctx, key: str) -> None:
     row = await _still_pending(ctx, result_id)
     if row is None:
         return
-    row = await svc.review_row(ctx.session, row, True, ctx.person.cert, ctx.now, _actor(ctx))
+    row = await svc.review_row(ctx.session, row, True, ctx.me.cert, ctx.now, _actor(ctx))
     await _after_review(ctx, row, True)
     await _refresh_review_cards(ctx, t("chat.review_done", ref=row.selection_id, approved=True))
 
@@ -417,7 +417,7 @@ async def approve(ctx: Ctx, key: str) -> None:
 async def approve_by_ref(ctx: Ctx, key: str) -> None:
     """A card sent before results were kept per department: 编号 names the object."""
     _, ref = keys.parse(key)
-    row = await svc.review(ctx.session, ref, True, ctx.person.cert, ctx.now, _actor(ctx))
+    row = await svc.review(ctx.session, ref, True, ctx.me.cert, ctx.now, _actor(ctx))
     await _after_review(ctx, row, True)
     await _refresh_review_cards(ctx, t("chat.review_done", ref=ref, approved=True))
 
@@ -428,7 +428,7 @@ async def back(ctx: Ctx, key: str) -> None:
     row = await _still_pending(ctx, result_id)
     if row is None:
         return
-    await svc.four_eyes(ctx.session, row, ctx.person.cert)
+    await svc.four_eyes(ctx.session, row, ctx.me.cert)
     await dialogues.save(ctx.session, ctx.inbound.user, RETURN,
                          {"ref": row.selection_id, "result": row.id}, ctx.now, _ttl(ctx))
     ctx.reply(t("chat.return_ask_reason", ref=row.selection_id))
@@ -448,10 +448,10 @@ async def return_step(ctx: Ctx, st: dict, text: str) -> None:
         ctx.reply(t("chat.return_ask_reason", ref=st["ref"]))
         return
     if st.get("result"):
-        row = await svc.review_by_id(ctx.session, st["result"], False, ctx.person.cert,
+        row = await svc.review_by_id(ctx.session, st["result"], False, ctx.me.cert,
                                      ctx.now, _actor(ctx), reason=text)
     else:   # a dialogue saved before results were kept per department
-        row = await svc.review(ctx.session, st["ref"], False, ctx.person.cert, ctx.now,
+        row = await svc.review(ctx.session, st["ref"], False, ctx.me.cert, ctx.now,
                                _actor(ctx), reason=text)
     await dialogues.clear(ctx.session, ctx.inbound.user)
     ctx.reply(t("chat.review_done", ref=st["ref"], approved=False))
@@ -462,7 +462,7 @@ async def return_step(ctx: Ctx, st: dict, text: str) -> None:
 @router.button(keys.REVIEW_LIST_ALL, admin=True)
 async def approve_all_ask(ctx: Ctx, _key: str) -> None:
     rows = await svc.pending_review(ctx.session)
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
+    mine, others = await svc.split_for(ctx.session, rows, ctx.me.cert)
     if not mine:
         ctx.reply(t("card.queue_done", others=len(others)))
         return
@@ -479,10 +479,10 @@ async def approve_all_ask(ctx: Ctx, _key: str) -> None:
 async def approve_all(ctx: Ctx, key: str) -> None:
     _count, top = (keys.parse_int(p) for p in keys.parse_parts(key, 2))
     rows = [r for r in await svc.pending_review(ctx.session) if r.id <= top]
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
+    mine, others = await svc.split_for(ctx.session, rows, ctx.me.cert)
     done = []
     for r in mine:   # each approval checked and audited on its own
-        row = await svc.review_row(ctx.session, r, True, ctx.person.cert, ctx.now, _actor(ctx))
+        row = await svc.review_row(ctx.session, r, True, ctx.me.cert, ctx.now, _actor(ctx))
         await _after_review(ctx, row, True)
         done.append(row.selection_id)
     left = [r.selection_id for r in others]
