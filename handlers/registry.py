@@ -5,8 +5,8 @@ from bot.messages import GROUP
 from bot.services import dialogues, people
 from bot.text import t
 
-from . import assignments, draws, help as help_, plan, progress, publication, recusal, results
-from . import stats
+from . import assignments, draws, plan, progress, publication, recusal, results, stats
+from . import help as help_
 from .router import Ctx, Router
 
 ROUTERS: list[Router] = [help_.router, draws.router, assignments.router, recusal.router,
