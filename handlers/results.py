@@ -9,11 +9,12 @@ card through the queue, 全部通过 approves every result the four-eyes rule le
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from bot import keys
 from bot.domain import results as rules
 from bot.domain.model import DomainError
-from bot.messages import PRIVATE, Button, Card, Outbound
+from bot.messages import PRIVATE, Button, Card, Outbound, Person
 from bot.services import assignments, dialogues, notify, people
 from bot.services import results as svc
 from bot.text import domain_message, render, t
@@ -47,7 +48,7 @@ async def quick(ctx: Ctx, rest: str) -> None:
         return
     await svc.check_entry(ctx.session, ref, ctx.me.cert)   # before anything is asked
     c = rules.parse_conclusion(parts[1])
-    st = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),
+    st: dict[str, Any] = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),
           "mode": rules.Mode.ONSITE.value, "findings": parts[2] if len(parts) > 2 else "",
           "followup": {}}
     if st["findings"] == "" and c in (rules.Conclusion.RECTIFY, rules.Conclusion.CASE,
@@ -278,15 +279,12 @@ async def edit_field(ctx: Ctx, key: str) -> None:
 
 # ---- reviewing ------------------------------------------------------------------------
 
-async def _admin_accounts(ctx: Ctx) -> list[str]:
-    return [p.account for p in await people.admins(ctx.session)]
-
-
-async def _list_card(ctx: Ctx) -> Card | None:
+async def _list_card(ctx: Ctx, reviewer: Person) -> Card | None:
+    """The list card of results awaiting review, as ``reviewer`` sees it."""
     rows = await svc.pending_review(ctx.session)
     if not rows:
         return None
-    mine, others = await svc.split_for(ctx.session, rows, ctx.me.cert)
+    mine, others = await svc.split_for(ctx.session, rows, reviewer.cert)
     items = []
     for r in mine[:OLDEST]:
         a = await assignments.load(ctx.session, r.selection_id)
@@ -296,7 +294,7 @@ async def _list_card(ctx: Ctx) -> Card | None:
                       "who": who.name if who else r.entered_by,
                       "since": r.entered_at.strftime("%m-%d") if r.entered_at else "—"})
     oldest = rows[0].entered_at.date() if rows[0].entered_at else None
-    buttons = ()
+    buttons: tuple[Button, ...] = ()
     if mine:
         buttons = (Button(keys.make(keys.REVIEW_LIST_ONE, 0), t("card.btn_review_one")),
                    Button(keys.make(keys.REVIEW_LIST_ALL, 0), t("card.btn_review_all")))
@@ -315,7 +313,7 @@ def _queue_subject(account: str) -> str:
 
 @router.command("审核", admin=True)
 async def review_list(ctx: Ctx, _rest: str) -> None:
-    card = await _list_card(ctx)
+    card = await _list_card(ctx, ctx.me)
     if card is None:
         ctx.reply(t("chat.nothing_to_review"))
         return
@@ -354,14 +352,10 @@ async def _refresh_review_cards(ctx: Ctx, note: str = "") -> None:
     me = ctx.me.account
     ctx.replies.append(Outbound(me, card=await _queue_card(ctx, note=note),
                                 subject=_queue_subject(me), refresh=True))
-    for account in await _admin_accounts(ctx):
-        p = await people.by_account(ctx.session, account)
-        saved, ctx.person = ctx.person, p
-        try:
-            card = await _list_card(ctx) or Card(t("card.review_list_title", count=0),
-                                                 t("chat.nothing_to_review"))
-        finally:
-            ctx.person = saved
+    for admin in await people.admins(ctx.session):
+        account = admin.account
+        card = await _list_card(ctx, admin) or Card(t("card.review_list_title", count=0),
+                                                    t("chat.nothing_to_review"))
         ctx.replies.append(Outbound(account, card=card, subject=_list_subject(account),
                                     refresh=True))
 
