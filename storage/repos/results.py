@@ -1,7 +1,9 @@
 """Inspection results: per object and department, awaiting review, and reviewed."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import date
+
+from sqlalchemy import Row, select
 
 from bot.domain.results import State
 from bot.domain.status import DrawStatus, TaskStatus
@@ -56,7 +58,10 @@ async def pending_review(session: Session) -> list[ResultRow]:
     return list((await session.execute(q)).scalars())
 
 
-async def reviewed_results(session: Session, since_year: int | None = None):
+Reviewed = Row[str, date | None, str, int, str]   # uscc, inspected_on, conclusion, ref, dept
+
+
+async def reviewed_results(session: Session, since_year: int | None = None) -> list[Reviewed]:
     """Approved results of valid draws: (uscc, inspected_on, conclusion, selection id,
     department), inspected in ``since_year`` or later (all when None)."""
     q = (select(SelectionRow.uscc, ResultRow.inspected_on, ResultRow.conclusion,
@@ -65,7 +70,7 @@ async def reviewed_results(session: Session, since_year: int | None = None):
          .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
          .where(DrawRow.status == DrawStatus.VALID, ResultRow.status.in_(REVIEWED)))
     rows = (await session.execute(q)).all()
-    out = []
+    out: list[Reviewed] = []
     for r in rows:
         day = as_date(r.inspected_on)
         if day is not None and (since_year is None or day.year >= since_year):
