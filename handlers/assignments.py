@@ -22,15 +22,15 @@ ALL_WORDS = ("全部", "所有", "含已公示")
 DONE = (State.APPROVED.value, State.PUBLISHED.value)
 async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
     out = []
-    for ref in await assignments.mine(ctx.session, ctx.person.cert):
-        a = await assignments.load(ctx.session, ref, ctx.person.cert)
-        status, _ = notify.member_state(a, ctx.person.cert)
+    for ref in await assignments.mine(ctx.session, ctx.me.cert):
+        a = await assignments.load(ctx.session, ref, ctx.me.cert)
+        status, _ = notify.member_state(a, ctx.me.cert)
         if a.published and not include_published:
             continue
         out.append({"ref": ref, "name": notify.short_name(a.name, ctx.settings.region, 8),
                     "deadline": a.deadline,
                     "state": t("card.short_state", status=status,
-                               accepted=a.accepted_by(ctx.person.cert)),
+                               accepted=a.accepted_by(ctx.me.cert)),
                     "open": status not in DONE})
     # open tasks first (earliest deadline first), then the finished ones
     out.sort(key=lambda r: (not r["open"], r["deadline"] or date.max, r["ref"]))
@@ -80,9 +80,9 @@ async def task_detail(ctx: Ctx, rest: str) -> None:
 
 
 async def _detail(ctx: Ctx, ref: int) -> None:
-    a = await assignments.load(ctx.session, ref, ctx.person.cert)
-    ctx.reply(card=notify.assignment_card(a, ctx.person.cert),
-              subject=notify.subject(ref, ctx.person.cert))
+    a = await assignments.load(ctx.session, ref, ctx.me.cert)
+    ctx.reply(card=notify.assignment_card(a, ctx.me.cert),
+              subject=notify.subject(ref, ctx.me.cert))
 
 
 @router.button(keys.DETAIL)
@@ -105,7 +105,7 @@ async def current(ctx: Ctx, ref: int, key: str) -> assignments.Assignment | None
     """The assignment as it stands, if ``key`` is still one of its card's buttons for
     the clicker; otherwise the clicker hears the state now, every copy of the card is
     brought up to date, and None is returned (nothing is done)."""
-    cert = ctx.person.cert
+    cert = ctx.me.cert
     try:
         a = await assignments.load(ctx.session, ref, cert)
     except DomainError as exc:
@@ -127,11 +127,11 @@ async def accept(ctx: Ctx, key: str) -> None:
     _, ref = keys.parse(key)
     if await current(ctx, ref, key) is None:
         return
-    await assignments.accept(ctx.session, ref, ctx.person.cert, ctx.now)
+    await assignments.accept(ctx.session, ref, ctx.me.cert, ctx.now)
     # the card itself now says 已接收: no message besides (the click brings the messenger's
     # handle to update it; WeCom's response code included)
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}, {
-        ctx.person.cert: t("chat.accepted", ref=ref)}))
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.me.cert}, {
+        ctx.me.cert: t("chat.accepted", ref=ref)}))
 
 
 @router.button(keys.WITHDRAW)
@@ -141,13 +141,13 @@ async def withdraw(ctx: Ctx, key: str) -> None:
     if a is None:
         return
     try:
-        await results_svc.withdraw(ctx.session, ref, ctx.person.cert, ctx.now,
-                                   f"{ctx.person.name}({ctx.person.cert})")
+        await results_svc.withdraw(ctx.session, ref, ctx.me.cert, ctx.now,
+                                   f"{ctx.me.name}({ctx.me.cert})")
     except DomainError as exc:
         ctx.reply(domain_message(exc, channel="chat"))
         return
-    team = a.department_certs(ctx.person.cert)
+    team = a.department_certs(ctx.me.cert)
     ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), {
-        c: t("card.status_withdrawn", ref=ref, who=ctx.person.name)
-        for c in team if c != ctx.person.cert}))
+        c: t("card.status_withdrawn", ref=ref, who=ctx.me.name)
+        for c in team if c != ctx.me.cert}))
     ctx.reply(t("card.withdrawn", ref=ref))

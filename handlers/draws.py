@@ -9,17 +9,11 @@ and a card whose draw was since voided or replaced is answered "already handled"
 """
 from __future__ import annotations
 
-import json
-
-from sqlalchemy import select
-
 from bot import keys
+from bot.domain.status import DrawStatus
 from bot.messages import Button, Card
-from bot.services import draw_flow, draws
+from bot.services import draw_cards, draw_flow, draws
 from bot.text import render, t
-from storage import audit
-from storage.repos import draws as draws_repo
-from storage.models import AuditRow, DrawRow
 
 from .router import Ctx, Router
 
@@ -29,7 +23,7 @@ REASON_LIMIT = 200
 
 
 def _actor(ctx: Ctx) -> str:
-    return f"{ctx.person.name}({ctx.person.cert})"
+    return f"{ctx.me.name}({ctx.me.cert})"
 
 
 @router.command("抽查", "抽取", admin=True)
@@ -62,40 +56,42 @@ async def entropy(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("chat.entropy_usage"))
         return
     row = await draws.set_entropy(ctx.session, task_id, text, _actor(ctx))
-    redraw = await draws_repo.draw_with_status(ctx.session, task_id, "valid") is not None
+    redraw = await draw_cards.has_valid_draw(ctx.session, task_id)
     ctx.reply(t("admin.entropy_recorded_redraw" if redraw else "chat.entropy_recorded",
                 task=task_id, entropy=row.entropy))
 
 
 @router.button(keys.DRAW_OK, admin=True)
 async def confirm(ctx: Ctx, key: str) -> None:
-    _, draw_id = keys.parse(key)
-    row = await draws.draw_by_id(ctx.session, draw_id)
-    if row.status != "prepared":
-        ctx.reply(t("chat.draw_already_handled", task=row.task_id), update=False)
-        return
-    done = await draw_flow.run_and_notify(ctx.session, ctx.settings, row.task_id, _actor(ctx),
-                                          ctx.now, row.entropy)
-    sels = [s for _, s in await draws.current_selections(ctx.session, done)]
-    counts = draw_flow.counts(sels)
-    # one group message: the confirmation card becomes the result (counts only, no names);
-    # messengers whose group replies are single-use (WeCom's 智能机器人) need no second one
-    ctx.reply(card=Card(t("chat.draw_card_title", task=row.task_id),
-                        render("chat/draw_counts.j2", task=row.task_id, counts=counts,
-                               total=len(sels), commitment=done.commitment).strip()),
-              update=True)
+    await _decide(ctx, key, run=True)
 
 
 @router.button(keys.DRAW_NO, admin=True)
 async def cancel(ctx: Ctx, key: str) -> None:
+    await _decide(ctx, key, run=False)
+
+
+async def _decide(ctx: Ctx, key: str, run: bool) -> None:
+    """确认 runs the prepared draw, 取消 records that it was not run; a card decided
+    already is answered so."""
     _, draw_id = keys.parse(key)
     row = await draws.draw_by_id(ctx.session, draw_id)
-    if row.status != "prepared":
-        ctx.reply(t("chat.draw_already_handled", task=row.task_id))
+    if row.status != DrawStatus.PREPARED:
+        ctx.reply(t("chat.draw_already_handled", task=row.task_id), update=False)
         return
-    await audit.append(ctx.session, _actor(ctx), "draw.cancel", row.task_id, {"draw_id": row.id})
-    ctx.reply(card=Card(t("chat.draw_card_title", task=row.task_id),
-                        t("chat.draw_cancelled", task=row.task_id)), update=True)
+    if not run:
+        await draw_cards.cancel(ctx.session, row, _actor(ctx))
+        body = t("chat.draw_cancelled", task=row.task_id)
+    else:
+        done = await draw_flow.run_and_notify(ctx.session, ctx.settings, row.task_id,
+                                              _actor(ctx), ctx.now, row.entropy)
+        sels = [s for _, s in await draws.current_selections(ctx.session, done)]
+        # one group message: the confirmation card becomes the result (counts only, no
+        # names); messengers whose group replies are single-use (WeCom's 智能机器人) need
+        # no second one
+        body = render("chat/draw_counts.j2", task=row.task_id, counts=draw_flow.counts(sels),
+                      total=len(sels), commitment=done.commitment).strip()
+    ctx.reply(card=Card(t("chat.draw_card_title", task=row.task_id), body), update=True)
 
 
 # --- 重抽 -----------------------------------------------------------------------------------
@@ -110,68 +106,51 @@ async def redraw(ctx: Ctx, rest: str) -> None:
     if len(reason) > REASON_LIMIT:
         ctx.reply(t("admin.redraw_reason_too_long", limit=REASON_LIMIT))
         return
-    valid, row = await draws.prepare_redraw(ctx.session, task_id, reason, _actor(ctx))
-    request = await audit.append(ctx.session, _actor(ctx), "draw.redraw_request", valid.task_id,
-                                 {"draw_id": row.id, "commitment": row.commitment,
-                                  "void_draw_id": valid.id, "reason": reason})
-    total = len(await draws_repo.selections(ctx.session, valid.id))
-    drawn_on = valid.drawn_at.date().isoformat() if valid.drawn_at else "—"
-    body = render("chat/redraw_confirm.j2", task=valid.task_id, valid=valid, row=row,
-                  total=total, drawn_on=drawn_on, reason=reason)
+    req = await draw_cards.request_redraw(ctx.session, task_id, reason, _actor(ctx))
+    valid = req.valid
+    body = render("chat/redraw_confirm.j2", task=valid.task_id, valid=valid, row=req.row,
+                  total=req.total, drawn_on=req.drawn_on, reason=reason)
     ctx.reply(card=Card(t("admin.redraw_card_title", task=valid.task_id), body.strip(),
-                        (Button(keys.make(REDRAW_OK, request.id), t("admin.btn_redraw_ok")),
-                         Button(keys.make(REDRAW_NO, request.id), t("admin.btn_redraw_no")))))
-
-
-async def _open_request(ctx: Ctx, key: str) -> tuple[str, dict] | None:
-    """The request behind a redraw card, if it is still to be decided (else answered)."""
-    _, request_id = keys.parse(key)
-    req = await ctx.session.get(AuditRow, request_id)
-    if req is None or req.action != "draw.redraw_request":
-        ctx.reply(t("chat.stale_button"))
-        return None
-    data = json.loads(req.data)
-    cancelled = list((await ctx.session.execute(select(AuditRow.data).where(
-        AuditRow.action == "draw.redraw_cancel", AuditRow.subject == req.subject))).scalars())
-    valid = await draws_repo.draw_with_status(ctx.session, req.subject, "valid")
-    prepared = await ctx.session.get(DrawRow, data["draw_id"])
-    if (any(json.loads(c).get("request") == req.id for c in cancelled)
-            or valid is None or valid.id != data["void_draw_id"]
-            or prepared is None or prepared.status != "prepared"):
-        ctx.reply(t("admin.redraw_already_handled", task=req.subject))
-        return None
-    return req.subject, {**data, "request": req.id}
+                        (Button(keys.make(REDRAW_OK, req.request_id), t("admin.btn_redraw_ok")),
+                         Button(keys.make(REDRAW_NO, req.request_id),
+                                t("admin.btn_redraw_no")))))
 
 
 @router.button(REDRAW_OK, admin=True)
 async def confirm_redraw(ctx: Ctx, key: str) -> None:
-    found = await _open_request(ctx, key)
-    if found is None:
-        return
-    task_id, req = found
-    prepared = await draws.draw_by_id(ctx.session, req["draw_id"])
-    voided = await draws.draw_by_id(ctx.session, req["void_draw_id"])
-    done = await draw_flow.run_and_notify(ctx.session, ctx.settings, task_id, _actor(ctx),
-                                          ctx.now, prepared.entropy, redraw=True,
-                                          reason=req["reason"])
-    told = len(await draw_flow.void_notices(ctx.session, voided, req["reason"]))
-    sels = [s for _, s in await draws.current_selections(ctx.session, done)]
-    # counts only, in a group or not: before publication the drawn objects are secret
-    ctx.reply(card=Card(t("admin.redraw_card_title", task=task_id),
-                        render("chat/redraw_done.j2", task=task_id,
-                               counts=draw_flow.counts(sels), total=len(sels),
-                               void_id=voided.id, reason=req["reason"], told=told,
-                               commitment=done.commitment).strip()),
-              update=True)
+    await _decide_redraw(ctx, key, run=True)
 
 
 @router.button(REDRAW_NO, admin=True)
 async def cancel_redraw(ctx: Ctx, key: str) -> None:
-    found = await _open_request(ctx, key)
-    if found is None:
+    await _decide_redraw(ctx, key, run=False)
+
+
+async def _decide_redraw(ctx: Ctx, key: str, run: bool) -> None:
+    """确认重抽 runs the redraw, 取消 records the request as cancelled; either only while
+    the request behind the card is still to be decided (else it is answered)."""
+    _, request_id = keys.parse(key)
+    req = await draw_cards.open_request(ctx.session, request_id)
+    if req.stale:
+        ctx.reply(t("chat.stale_button"))
         return
-    task_id, req = found
-    await audit.append(ctx.session, _actor(ctx), "draw.redraw_cancel", task_id,
-                       {"request": req["request"], "draw_id": req["draw_id"]})
-    ctx.reply(card=Card(t("admin.redraw_card_title", task=task_id),
-                        t("admin.redraw_cancelled", task=task_id)), update=True)
+    task_id = req.task_id
+    if req.handled:
+        ctx.reply(t("admin.redraw_already_handled", task=task_id))
+        return
+    if not run:
+        await draw_cards.cancel_redraw(ctx.session, req, _actor(ctx))
+        body = t("admin.redraw_cancelled", task=task_id)
+    else:
+        prepared = await draws.draw_by_id(ctx.session, req.draw_id)
+        voided = await draws.draw_by_id(ctx.session, req.void_draw_id)
+        done = await draw_flow.run_and_notify(ctx.session, ctx.settings, task_id, _actor(ctx),
+                                              ctx.now, prepared.entropy, redraw=True,
+                                              reason=req.reason)
+        told = len(await draw_flow.void_notices(ctx.session, voided, req.reason))
+        sels = [s for _, s in await draws.current_selections(ctx.session, done)]
+        # counts only, in a group or not: before publication the drawn objects are secret
+        body = render("chat/redraw_done.j2", task=task_id, counts=draw_flow.counts(sels),
+                      total=len(sels), void_id=voided.id, reason=req.reason, told=told,
+                      commitment=done.commitment).strip()
+    ctx.reply(card=Card(t("admin.redraw_card_title", task=task_id), body), update=True)

@@ -27,7 +27,7 @@ async def publish(ctx: Ctx, rest: str) -> None:
     if year is None:
         ctx.reply(t("admin.plan_usage"))
         return
-    doc = await plan_svc.publish(ctx.session, year, f"{ctx.person.name}({ctx.person.cert})",
+    doc = await plan_svc.publish(ctx.session, year, f"{ctx.me.name}({ctx.me.cert})",
                                  now=ctx.now)
-    ctx.reply(render("chat/plan_published.j2", doc=doc, by=ctx.person.name,
+    ctx.reply(render("chat/plan_published.j2", doc=doc, by=ctx.me.name,
                      path=f"/public/plans/{year}").strip())

@@ -19,7 +19,7 @@ router = Router("publication")
 
 
 def _actor(ctx: Ctx) -> str:
-    return f"{ctx.person.name}({ctx.person.cert})"
+    return f"{ctx.me.name}({ctx.me.cert})"
 
 
 @router.command("公示", admin=True)
@@ -38,7 +38,7 @@ async def publish(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("publication.incomplete_counts", task=exc.params["task"],
                     counts=Counter(m["status"] for m in missing),
                     total=len({m["ref"] for m in missing})))
-        ctx.send(ctx.person.account, domain_message(exc, channel="chat"))
+        ctx.send(ctx.me.account, domain_message(exc, channel="chat"))
         return
     text = svc.announcement(doc, ctx.settings.public_base)
     if ctx.inbound.room == GROUP:

@@ -1,13 +1,11 @@
 """回避: an inspector asks (text or button), every 管理员 decides, everyone affected is told."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot import keys
+from bot.domain.status import RecusalStatus
 from bot.messages import Button, Card, Outbound
 from bot.services import assignments, dialogues, notify, people, recusals
 from bot.text import render, t
-from storage.models import InspectorRow, RecusalRow, SelectionRow
 
 from .router import Ctx, Router
 
@@ -22,7 +20,7 @@ async def ask(ctx: Ctx, rest: str) -> None:
     if ref is None:
         ctx.reply(t("chat.recusal_usage"))
         return
-    await assignments.load(ctx.session, ref, ctx.person.cert)
+    await assignments.load(ctx.session, ref, ctx.me.cert)
     if not reason.strip():
         await _ask_reason(ctx, ref)
         return
@@ -39,36 +37,20 @@ async def ask_swap(ctx: Ctx, rest: str) -> None:
         ctx.reply(t("chat.swap_usage"))
         return
     who, reason = parts[1], parts[2].strip()
-    await assignments.load(ctx.session, ref, ctx.person.cert)   # refused unless on its team
+    await assignments.load(ctx.session, ref, ctx.me.cert)   # refused unless on its team
     partner = await _partner(ctx, ref, who)
     if partner is None:
         return
     await _submit(ctx, ref, reason, partner)
 
 
-async def _partner(ctx: Ctx, ref: int, who: str) -> InspectorRow | None:
+async def _partner(ctx: Ctx, ref: int, who: str) -> recusals.Partner | None:
     """The named member of another team of this draw, or None (the asker is told why)."""
-    sel = await ctx.session.get(SelectionRow, ref)
-    teams = await assignments.draw_members(ctx.session, sel.draw_id)
-    elsewhere = {c for r, certs in teams.items() if r != ref for c in certs} - set(teams[ref])
-    rows = (await ctx.session.execute(select(InspectorRow).where(
-        (InspectorRow.cert == who) | (InspectorRow.name == who)))).scalars().all()
-    exact = [r for r in rows if r.cert == who] or rows
-    if not exact:
-        ctx.reply(t("chat.swap_unknown", who=who))
+    found = await recusals.swap_partner(ctx.session, ref, who, ctx.me.cert)
+    if found.refusal:
+        ctx.reply(t(found.refusal, **found.params))
         return None
-    if exact[0].cert == ctx.person.cert:
-        ctx.reply(t("chat.swap_self"))
-        return None
-    found = [r for r in exact if r.cert in elsewhere]
-    if not found:
-        ctx.reply(t("chat.swap_not_in_draw", who=who, ref=ref))
-        return None
-    if len(found) > 1:
-        ctx.reply(t("chat.swap_ambiguous", who=who,
-                    people=[(r.name, r.cert) for r in found]))
-        return None
-    return found[0]
+    return found
 
 
 @router.button(keys.RECUSE)
@@ -93,12 +75,13 @@ async def reason_step(ctx: Ctx, state: dict, text: str) -> None:
     await _submit(ctx, state["ref"], text.strip())
 
 
-async def _submit(ctx: Ctx, ref: int, reason: str, partner: InspectorRow | None = None) -> None:
-    a = await assignments.load(ctx.session, ref, ctx.person.cert)
-    rec = await recusals.request(ctx.session, a.task_id, a.uscc, ctx.person.cert, reason,
-                                 f"{ctx.person.name}({ctx.person.cert})",
+async def _submit(ctx: Ctx, ref: int, reason: str,
+                  partner: recusals.Partner | None = None) -> None:
+    a = await assignments.load(ctx.session, ref, ctx.me.cert)
+    rec = await recusals.request(ctx.session, a.task_id, a.uscc, ctx.me.cert, reason,
+                                 f"{ctx.me.name}({ctx.me.cert})",
                                  partner.cert if partner else None)
-    body = render("chat/recusal_request.j2", a=a, who=ctx.person, reason=reason,
+    body = render("chat/recusal_request.j2", a=a, who=ctx.me, reason=reason,
                   partner=partner).strip()
     card = Card(t("chat.recusal_card_title", id=rec.id), body,
                 (Button(keys.make(keys.RECUSAL_OK, rec.id), t("chat.btn_approve")),
@@ -122,18 +105,19 @@ async def reject(ctx: Ctx, key: str) -> None:
 async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
     _, rec_id = keys.parse(key)
     before = await recusals.pending_team(ctx.session, rec_id)
-    done = await ctx.session.get(RecusalRow, rec_id)
-    if done is not None and done.status != "pending":
+    done = await recusals.get(ctx.session, rec_id)
+    if done is not None and done.status != RecusalStatus.PENDING:
         # decided already (by another 管理员): say how, bring the card up to date
         by = (done.decided_by or "").split("(")[0]
-        ctx.reply(t("chat.recusal_decided", id=rec_id, approved=done.status == "approved", by=by))
-        ctx.replies.append(Outbound(ctx.person.account, card=Card(
+        approved = done.status == RecusalStatus.APPROVED
+        ctx.reply(t("chat.recusal_decided", id=rec_id, approved=approved, by=by))
+        ctx.replies.append(Outbound(ctx.me.account, card=Card(
             t("chat.recusal_card_title", id=rec_id),
-            t("chat.recusal_decided", id=rec_id, approved=done.status == "approved", by=by),
+            t("chat.recusal_decided", id=rec_id, approved=approved, by=by),
             ref=before["ref"]), subject=f"rec:{rec_id}", refresh=True))
         return
-    rec, changed = await recusals.decide(ctx.session, rec_id, approve_it,
-                                         f"{ctx.person.name}({ctx.person.cert})")
+    rec, _changed = await recusals.decide(ctx.session, rec_id, approve_it,
+                                          f"{ctx.me.name}({ctx.me.cert})", ctx.now)
     requester = (await people.by_certs(ctx.session, [rec.cert])).get(rec.cert)
     ref = before["ref"]
     if approve_it and rec.swap_with:
@@ -145,7 +129,7 @@ async def _decide(ctx: Ctx, key: str, approve_it: bool) -> None:
     # every 管理员's copy of the request card shows the decision, without buttons
     decided = Card(t("chat.recusal_card_title", id=rec.id),
                    t("chat.recusal_decided", id=rec.id, approved=approve_it,
-                     by=ctx.person.name), ref=ref)
+                     by=ctx.me.name), ref=ref)
     ctx.replies.extend(await notify.to_admins(ctx.session, card=decided,
                                               subject=f"rec:{rec.id}", refresh=True))
     if not approve_it:

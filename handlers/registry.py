@@ -5,14 +5,14 @@ from bot.messages import GROUP
 from bot.services import dialogues, people
 from bot.text import t
 
-from . import assignments, draws, help as help_, plan, progress, publication, recusal, results
-from . import stats
+from . import assignments, draws, plan, progress, publication, recusal, results, review, stats
+from . import help as help_
 from .router import Ctx, Router
 
 ROUTERS: list[Router] = [help_.router, draws.router, assignments.router, recusal.router,
-                         results.router, progress.router, publication.router,
+                         results.router, review.router, progress.router, publication.router,
                          stats.router, plan.router]
-DIALOGUES = {**recusal.DIALOGUES, **results.DIALOGUES}
+DIALOGUES = {**recusal.DIALOGUES, **results.DIALOGUES, **review.DIALOGUES}
 CANCEL = ("取消", "退出")
 
 

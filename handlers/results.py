@@ -1,20 +1,20 @@
-"""Results: ``结果 <编号> <结论> [说明]``, the guided entry behind 录入结果, and 审核.
+"""Results: ``结果 <编号> <结论> [说明]`` and the guided entry behind 录入结果.
 
 Every answer is checked when it is given; nothing is submitted before the person has seen
 the confirmation card (提交 / 修改 / 放弃). After 提交 the card is the assignment card in
 its new state (待审核, with 撤回). Supervisors get no message per submitted result (the
-daily digest tells them); ``审核`` answers with one list card: 逐条审核 walks one review
-card through the queue, 全部通过 approves every result the four-eyes rule lets them.
+daily digest tells them); reviewing is in ``review.py``.
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from bot import keys
 from bot.domain import results as rules
 from bot.domain.model import DomainError
-from bot.messages import PRIVATE, Button, Card, Outbound
-from bot.services import assignments, dialogues, notify, people
+from bot.messages import Button, Card
+from bot.services import assignments, dialogues, notify
 from bot.services import results as svc
 from bot.text import domain_message, render, t
 
@@ -22,17 +22,18 @@ from .assignments import current
 from .router import Ctx, Router
 
 router = Router("results")
-ENTRY, RETURN = "result_entry", "result_return"
+ENTRY = "result_entry"
 SKIP = ("跳过", "无", "没有")
-OLDEST = 5
 STEPS = ("conclusion", "date", "mode", "findings")
 
 
-def _actor(ctx: Ctx) -> str:
-    return f"{ctx.person.name}({ctx.person.cert})"
+def actor(ctx: Ctx) -> str:
+    """Who acts, as the audit log names them."""
+    return f"{ctx.me.name}({ctx.me.cert})"
 
 
-def _ttl(ctx: Ctx) -> timedelta:
+def ttl(ctx: Ctx) -> timedelta:
+    """How long an unfinished dialogue is kept."""
     return timedelta(minutes=ctx.settings.dialogue_minutes)
 
 
@@ -45,9 +46,9 @@ async def quick(ctx: Ctx, rest: str) -> None:
     if len(parts) < 2 or ref is None:
         ctx.reply(t("chat.result_usage"))
         return
-    await svc.check_entry(ctx.session, ref, ctx.person.cert)   # before anything is asked
+    await svc.check_entry(ctx.session, ref, ctx.me.cert)   # before anything is asked
     c = rules.parse_conclusion(parts[1])
-    st = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),
+    st: dict[str, Any] = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),
           "mode": rules.Mode.ONSITE.value, "findings": parts[2] if len(parts) > 2 else "",
           "followup": {}}
     if st["findings"] == "" and c in (rules.Conclusion.RECTIFY, rules.Conclusion.CASE,
@@ -61,7 +62,7 @@ async def start(ctx: Ctx, key: str) -> None:
     _, ref = keys.parse(key)
     if await current(ctx, ref, key) is None:
         return
-    await svc.check_entry(ctx.session, ref, ctx.person.cert)
+    await svc.check_entry(ctx.session, ref, ctx.me.cert)
     await _ask(ctx, {"ref": ref, "followup": {}})
 
 
@@ -86,11 +87,11 @@ def _confirm_card(ctx: Ctx, st: dict) -> Card:
 
 
 async def _ask(ctx: Ctx, st: dict) -> None:
-    await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=_ttl(ctx))
+    await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=ttl(ctx))
     step = _next_step(st)
     if step == "confirm":
         # a view of the assignment: a later change of the assignment updates it too
-        ctx.reply(card=_confirm_card(ctx, st), subject=notify.subject(st["ref"], ctx.person.cert))
+        ctx.reply(card=_confirm_card(ctx, st), subject=notify.subject(st["ref"], ctx.me.cert))
     else:
         ctx.reply(t("chat.result_ask", step=step, ref=st["ref"],
                     choices=rules.choices() if step == "conclusion" else []))
@@ -105,14 +106,14 @@ async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
             ctx.reply(t("chat.result_confirm_hint"))
         return
     try:
-        a = await svc.check_entry(ctx.session, st["ref"], ctx.person.cert)
+        a = await svc.check_entry(ctx.session, st["ref"], ctx.me.cert)
         _take(st, step, text, ctx.today, a.drawn_on or ctx.today, a.offsite_ok)
         if _next_step(st) == "confirm":   # the whole draft, as the service will check it
             rules.validate(_draft(st), drawn_on=a.drawn_on or ctx.today, today=ctx.today,
                            offsite_ok=a.offsite_ok)
     except DomainError as exc:
         _forget(st, exc)
-        await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=_ttl(ctx))
+        await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=ttl(ctx))
         ctx.reply(domain_message(exc, channel="chat"))
         return
     await _ask(ctx, st)
@@ -188,13 +189,13 @@ def _draft(st: dict) -> rules.Draft:
 
 
 async def _submit(ctx: Ctx, st: dict) -> None:
-    ref, cert = st["ref"], ctx.person.cert
-    await svc.submit(ctx.session, ref, cert, _draft(st), ctx.now, _actor(ctx))
+    ref, cert = st["ref"], ctx.me.cert
+    await svc.submit(ctx.session, ref, cert, _draft(st), ctx.now, actor(ctx))
     await dialogues.clear(ctx.session, ctx.inbound.user)
     a = await assignments.load(ctx.session, ref, cert)
     team = a.department_certs(cert)
     # the confirmation card (a view of the assignment) and every teammate's card: 待审核
-    status = {c: t("card.status_submitted", ref=ref, who=ctx.person.name) for c in team}
+    status = {c: t("card.status_submitted", ref=ref, who=ctx.me.name) for c in team}
     status[cert] = t("chat.result_submitted", ref=ref)
     ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), status))
     if ctx.inbound.kind != "click":   # typed 确认: say so; a click sees its card change
@@ -211,13 +212,13 @@ async def _entry_for(ctx: Ctx, ref: int) -> dict | None:
 async def _no_entry(ctx: Ctx, ref: int) -> None:
     """A confirmation card's button with no entry behind it: say where things stand."""
     try:
-        a = await assignments.load(ctx.session, ref, ctx.person.cert)
+        a = await assignments.load(ctx.session, ref, ctx.me.cert)
     except DomainError:
         ctx.reply(t("chat.result_entry_gone", ref=ref))
         return
-    _, label = notify.member_state(a, ctx.person.cert)
+    _, label = notify.member_state(a, ctx.me.cert)
     ctx.reply(t("card.no_entry", ref=ref, label=label))
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}))
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.me.cert}))
 
 
 @router.button(keys.ENTRY_OK)
@@ -237,7 +238,7 @@ async def discard(ctx: Ctx, key: str) -> None:
         await _no_entry(ctx, ref)
         return
     await dialogues.clear(ctx.session, ctx.inbound.user)
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.person.cert}))
+    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.me.cert}))
     ctx.reply(t("card.discarded", ref=ref))
 
 
@@ -276,224 +277,4 @@ async def edit_field(ctx: Ctx, key: str) -> None:
     await _ask(ctx, st)
 
 
-# ---- reviewing ------------------------------------------------------------------------
-
-async def _admin_accounts(ctx: Ctx) -> list[str]:
-    return [p.account for p in await people.admins(ctx.session)]
-
-
-async def _list_card(ctx: Ctx) -> Card | None:
-    rows = await svc.pending_review(ctx.session)
-    if not rows:
-        return None
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
-    items = []
-    for r in mine[:OLDEST]:
-        a = await assignments.load(ctx.session, r.selection_id)
-        who = (await people.by_certs(ctx.session, [r.entered_by])).get(r.entered_by)
-        items.append({"ref": r.selection_id,
-                      "name": notify.short_name(a.name, ctx.settings.region, 8),
-                      "who": who.name if who else r.entered_by,
-                      "since": r.entered_at.strftime("%m-%d") if r.entered_at else "—"})
-    oldest = rows[0].entered_at.date() if rows[0].entered_at else None
-    buttons = ()
-    if mine:
-        buttons = (Button(keys.make(keys.REVIEW_LIST_ONE, 0), t("card.btn_review_one")),
-                   Button(keys.make(keys.REVIEW_LIST_ALL, 0), t("card.btn_review_all")))
-    body = render("chat/review_list.j2", total=len(rows), mine=len(mine), others=len(others),
-                  items=items, oldest=oldest).strip()
-    return Card(t("card.review_list_title", count=len(rows)), body, buttons)
-
-
-def _list_subject(account: str) -> str:
-    return f"rl:{account}"
-
-
-def _queue_subject(account: str) -> str:
-    return f"rq:{account}"
-
-
-@router.command("审核", admin=True)
-async def review_list(ctx: Ctx, _rest: str) -> None:
-    card = await _list_card(ctx)
-    if card is None:
-        ctx.reply(t("chat.nothing_to_review"))
-        return
-    if ctx.inbound.room != PRIVATE:
-        ctx.reply(t("chat.review_sent_privately",
-                    count=len(await svc.pending_review(ctx.session))))
-    ctx.send(ctx.person.account, card=card, subject=_list_subject(ctx.person.account))
-
-
-async def _queue_card(ctx: Ctx, after_id: int = 0, note: str = "") -> Card:
-    """The review card of the oldest result this 管理员 may approve (after ``after_id``
-    in the queue's order, wrapping round), or a card saying none is left."""
-    rows = await svc.pending_review(ctx.session)
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
-    if not mine:
-        return Card(t("card.queue_done_title"),
-                    "\n".join(x for x in (note, t("card.queue_done", others=len(others))) if x))
-    ids = [r.id for r in mine]
-    pos = next((i for i, r in enumerate(mine) if r.id == after_id), None)
-    r = mine[(pos + 1) % len(mine)] if pos is not None else mine[0]
-    a = await assignments.load(ctx.session, r.selection_id)
-    entered = (await people.by_certs(ctx.session, [r.entered_by])).get(r.entered_by)
-    body = render("chat/review.j2", a=a, r=r, who=entered.name if entered else r.entered_by,
-                  joint=len(a.departments) > 1, note=note,
-                  position=ids.index(r.id) + 1, count=len(mine)).strip()
-    buttons = [Button(keys.make(keys.RESULT_OK, r.id), t("chat.btn_pass")),
-               Button(keys.make(keys.RESULT_BACK, r.id), t("chat.btn_return"))]
-    if len(mine) > 1:
-        buttons.append(Button(keys.make(keys.REVIEW_NEXT, r.id), t("card.btn_next")))
-    return Card(t("chat.review_title", ref=r.selection_id), body, tuple(buttons),
-                r.selection_id)
-
-
-async def _refresh_review_cards(ctx: Ctx, note: str = "") -> None:
-    """Every 管理员's list card and the acting one's review card, as they stand now."""
-    me = ctx.person.account
-    ctx.replies.append(Outbound(me, card=await _queue_card(ctx, note=note),
-                                subject=_queue_subject(me), refresh=True))
-    for account in await _admin_accounts(ctx):
-        p = await people.by_account(ctx.session, account)
-        saved, ctx.person = ctx.person, p
-        try:
-            card = await _list_card(ctx) or Card(t("card.review_list_title", count=0),
-                                                 t("chat.nothing_to_review"))
-        finally:
-            ctx.person = saved
-        ctx.replies.append(Outbound(account, card=card, subject=_list_subject(account),
-                                    refresh=True))
-
-
-@router.button(keys.REVIEW_LIST_ONE, admin=True)
-async def review_one(ctx: Ctx, _key: str) -> None:
-    ctx.send(ctx.person.account, card=await _queue_card(ctx),
-             subject=_queue_subject(ctx.person.account))
-
-
-@router.button(keys.REVIEW_NEXT, admin=True)
-async def review_next(ctx: Ctx, key: str) -> None:
-    _, result_id = keys.parse(key)
-    ctx.replies.append(Outbound(ctx.person.account, card=await _queue_card(ctx, result_id),
-                                subject=_queue_subject(ctx.person.account), refresh=True))
-
-
-async def _still_pending(ctx: Ctx, result_id: int):
-    """The result, if it still awaits review; otherwise the 管理员 hears its state."""
-    row = await svc.result(ctx.session, result_id)
-    if row.status == rules.State.PENDING.value:
-        return row
-    ctx.reply(t("card.review_stale", ref=row.selection_id, status=row.status))
-    await _refresh_review_cards(ctx)
-    return None
-
-
-async def _after_review(ctx: Ctx, row, approved: bool, reason: str = "") -> None:
-    ref = row.selection_id
-    a = await assignments.load(ctx.session, ref)
-    dept = [c for c, d in a.member_department.items() if d == row.department]
-    enterer = row.entered_by
-    texts = {enterer: t("card.status_approved", ref=ref)} if approved else {}
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(dept), texts))
-    if not approved:   # a return asks the enterer to act: a message of its own
-        p = (await people.by_certs(ctx.session, [enterer])).get(enterer)
-        if p and p.msg_account:
-            ctx.send(p.msg_account, t("chat.result_returned", ref=ref, reason=reason))
-
-
-@router.button(keys.RESULT_OK, admin=True)
-async def approve(ctx: Ctx, key: str) -> None:
-    _, result_id = keys.parse(key)
-    row = await _still_pending(ctx, result_id)
-    if row is None:
-        return
-    row = await svc.review_row(ctx.session, row, True, ctx.person.cert, ctx.now, _actor(ctx))
-    await _after_review(ctx, row, True)
-    await _refresh_review_cards(ctx, t("chat.review_done", ref=row.selection_id, approved=True))
-
-
-@router.button(keys.REVIEW_OK, admin=True)
-async def approve_by_ref(ctx: Ctx, key: str) -> None:
-    """A card sent before results were kept per department: 编号 names the object."""
-    _, ref = keys.parse(key)
-    row = await svc.review(ctx.session, ref, True, ctx.person.cert, ctx.now, _actor(ctx))
-    await _after_review(ctx, row, True)
-    await _refresh_review_cards(ctx, t("chat.review_done", ref=ref, approved=True))
-
-
-@router.button(keys.RESULT_BACK, admin=True)
-async def back(ctx: Ctx, key: str) -> None:
-    _, result_id = keys.parse(key)
-    row = await _still_pending(ctx, result_id)
-    if row is None:
-        return
-    await svc.four_eyes(ctx.session, row, ctx.person.cert)
-    await dialogues.save(ctx.session, ctx.inbound.user, RETURN,
-                         {"ref": row.selection_id, "result": row.id}, ctx.now, _ttl(ctx))
-    ctx.reply(t("chat.return_ask_reason", ref=row.selection_id))
-
-
-@router.button(keys.REVIEW_BACK, admin=True)
-async def back_by_ref(ctx: Ctx, key: str) -> None:
-    _, ref = keys.parse(key)
-    row = await svc.pick(ctx.session, ref)
-    await dialogues.save(ctx.session, ctx.inbound.user, RETURN,
-                         {"ref": ref, "result": row.id}, ctx.now, _ttl(ctx))
-    ctx.reply(t("chat.return_ask_reason", ref=ref))
-
-
-async def return_step(ctx: Ctx, st: dict, text: str) -> None:
-    if not text.strip():
-        ctx.reply(t("chat.return_ask_reason", ref=st["ref"]))
-        return
-    if st.get("result"):
-        row = await svc.review_by_id(ctx.session, st["result"], False, ctx.person.cert,
-                                     ctx.now, _actor(ctx), reason=text)
-    else:   # a dialogue saved before results were kept per department
-        row = await svc.review(ctx.session, st["ref"], False, ctx.person.cert, ctx.now,
-                               _actor(ctx), reason=text)
-    await dialogues.clear(ctx.session, ctx.inbound.user)
-    ctx.reply(t("chat.review_done", ref=st["ref"], approved=False))
-    await _after_review(ctx, row, False, text.strip())
-    await _refresh_review_cards(ctx, t("chat.review_done", ref=st["ref"], approved=False))
-
-
-@router.button(keys.REVIEW_LIST_ALL, admin=True)
-async def approve_all_ask(ctx: Ctx, _key: str) -> None:
-    rows = await svc.pending_review(ctx.session)
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
-    if not mine:
-        ctx.reply(t("card.queue_done", others=len(others)))
-        return
-    top = max(r.id for r in mine)
-    ctx.reply(card=Card(t("card.all_title", count=len(mine)),
-                        t("card.all_body", count=len(mine), others=len(others)),
-                        (Button(keys.make_parts(keys.REVIEW_ALL_OK, len(mine), top),
-                                t("card.btn_all_ok", count=len(mine))),
-                         Button(keys.make(keys.REVIEW_ALL_NO, 0), t("chat.btn_draw_no")))),
-              update=True)
-
-
-@router.button(keys.REVIEW_ALL_OK, admin=True)
-async def approve_all(ctx: Ctx, key: str) -> None:
-    _count, top = (keys.parse_int(p) for p in keys.parse_parts(key, 2))
-    rows = [r for r in await svc.pending_review(ctx.session) if r.id <= top]
-    mine, others = await svc.split_for(ctx.session, rows, ctx.person.cert)
-    done = []
-    for r in mine:   # each approval checked and audited on its own
-        row = await svc.review_row(ctx.session, r, True, ctx.person.cert, ctx.now, _actor(ctx))
-        await _after_review(ctx, row, True)
-        done.append(row.selection_id)
-    left = [r.selection_id for r in others]
-    ctx.reply(card=Card(t("card.all_done_title", count=len(done)),
-                        t("card.all_done", count=len(done), left=left)), update=True)
-    await _refresh_review_cards(ctx)
-
-
-@router.button(keys.REVIEW_ALL_NO, admin=True)
-async def approve_all_cancel(ctx: Ctx, _key: str) -> None:
-    ctx.reply(card=Card(t("card.all_title_cancelled"), t("card.all_cancelled")), update=True)
-
-
-DIALOGUES = {ENTRY: entry_step, RETURN: return_step}
+DIALOGUES = {ENTRY: entry_step}

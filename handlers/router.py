@@ -7,27 +7,34 @@ routes are refused, with a clear message, to anyone who is not a 管理员.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Awaitable, Callable
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.messages import GROUP, PRIVATE, Button, Card, Inbound, Outbound, Person
 from bot.text import t
+from storage.uow import Session
 
 Handler = Callable[["Ctx", object], Awaitable[None]]
 
 
 @dataclass
 class Ctx:
-    session: AsyncSession
+    session: Session
     settings: Settings
     inbound: Inbound
     person: Person | None
     now: datetime
     replies: list[Outbound] = field(default_factory=list)
+
+    @property
+    def me(self) -> Person:
+        """The registered person behind the event: the dispatcher answers anyone unknown
+        before a handler runs, so every handler may rely on it."""
+        if self.person is None:
+            raise RuntimeError("no registered person behind this event")
+        return self.person
 
     @property
     def today(self) -> date:

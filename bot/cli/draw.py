@@ -115,7 +115,8 @@ async def recuse(args: argparse.Namespace) -> int:
         async with sf() as s, s.begin():
             changed = await recusals.recuse(s, args.task, args.uscc.strip().upper(),
                                             args.inspector.strip(), args.reason,
-                                            settings.actor, (args.swap_with or "").strip() or None)
+                                            settings.actor, (args.swap_with or "").strip() or None,
+                                            now=localtime.now())
         async with sf() as s:
             doc, names = await shown(s, args.task)
     doc["selections"] = [x for x in doc["selections"] if x["uscc"] in changed]

@@ -4,16 +4,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.domain.items import applicable
 from bot.domain.model import DomainError
 from bot.domain.results import State, least_advanced, offsite_allowed
-from storage.repos import common as common_repo, draws as draws_repo, library as library_repo
-from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
-                            TeamMemberRow)
+from bot.domain.status import DrawStatus, TaskStatus
 from storage.models_chat import ResultRow
+from storage.repos import assignments as assignments_repo
+from storage.repos import common as common_repo
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import people as people_repo
+from storage.repos import results as results_repo
+from storage.uow import Session
 
 
 @dataclass
@@ -60,23 +62,23 @@ class Assignment:
         return [c for c, d in self.member_department.items() if d == dept]
 
 
-async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assignment:
+async def load(session: Session, ref: int, cert: str | None = None) -> Assignment:
     """The assignment ``ref``; with ``cert``, only if that person is on its team now."""
-    sel = await session.get(SelectionRow, ref)
-    draw = await session.get(DrawRow, sel.draw_id) if sel else None
-    if sel is None or draw is None or draw.status != "valid":
+    sel = await assignments_repo.selection(session, ref)
+    draw = await assignments_repo.draw(session, sel.draw_id) if sel else None
+    if sel is None or draw is None or draw.status != DrawStatus.VALID:
         raise DomainError("no_assignment", ref=ref)
     members = (await draws_repo.active_members(session, [ref])).get(ref, [])
     if cert is not None and cert not in [m.cert for m in members]:
         raise DomainError("not_your_assignment", ref=ref)
-    task = await session.get(TaskRow, sel.task_id)
-    ent = await session.scalar(select(EnterpriseRow).where(EnterpriseRow.uscc == sel.uscc))
-    people = {p.cert: p for p in (await session.execute(select(InspectorRow).where(
-        InspectorRow.cert.in_([m.cert for m in members])))).scalars()}
+    task = await draws_repo.task(session, sel.task_id)
+    if task is None:
+        raise DomainError("no_assignment", ref=ref)
+    ent = await assignments_repo.enterprise(session, sel.uscc)
+    people = await people_repo.by_certs(session, [m.cert for m in members])
     items = [(i.seq, i.name, i.pollutant) for i in await library_repo.items(session)]
     pollutants = list(ent.pollutants or []) if ent else []
-    results = list((await session.execute(select(ResultRow).where(
-        ResultRow.selection_id == ref))).scalars())
+    results = await results_repo.of_object(session, ref)
     mine = next((m for m in members if m.cert == cert), None)
     states = {r.department: State(r.status) for r in results}
     member_status = {m.cert: states.get(m.department, State.NOT_ENTERED).value for m in members}
@@ -90,33 +92,28 @@ async def load(session: AsyncSession, ref: int, cert: str | None = None) -> Assi
         ent.address if ent else "", ent.industry if ent else "", pollutants,
         applicable(items, pollutants, sel.category),
         [(m.cert, people[m.cert].name if m.cert in people else m.cert,
-          people[m.cert].msg_account if m.cert in people else "") for m in members],
+          (people[m.cert].msg_account or "") if m.cert in people else "") for m in members],
         offsite_allowed(ent.credit_rating if ent else "", ent.performance_grade if ent else "",
                         bool(ent and ent.positive_list), sel.risk_class or ""),
         bool(mine and mine.accepted_at), status,
         common_repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
         member_status, {m.cert: m.accepted_at is not None for m in members},
-        task.status == "published", {m.cert: m.department for m in members},
+        task.status == TaskStatus.PUBLISHED, {m.cert: m.department for m in members},
         {**{m.department: None for m in members}, **{r.department: r for r in results}},
         sel.risk_class or "", sel.reason or "")
 
 
-async def mine(session: AsyncSession, cert: str) -> list[int]:
+async def mine(session: Session, cert: str) -> list[int]:
     """编号 of the person's current assignments in valid draws, newest task first."""
-    q = (select(SelectionRow.id).join(TeamMemberRow, TeamMemberRow.selection_id == SelectionRow.id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(TeamMemberRow.cert == cert, TeamMemberRow.active.is_(True),
-                DrawRow.status == "valid")
-         .order_by(SelectionRow.task_id.desc(), SelectionRow.position))
-    return list((await session.execute(q)).scalars())
+    return await assignments_repo.refs_of(session, cert)
 
 
-async def accept(session: AsyncSession, ref: int, cert: str, now: datetime) -> bool:
+async def accept(session: Session, ref: int, cert: str, now: datetime) -> bool:
     """Mark accepted; False if it already was (the same click twice acts once)."""
     await load(session, ref, cert)
-    m = await session.scalar(select(TeamMemberRow).where(
-        TeamMemberRow.selection_id == ref, TeamMemberRow.cert == cert,
-        TeamMemberRow.active.is_(True)))
+    m = await assignments_repo.active_member(session, ref, cert)
+    if m is None:
+        raise DomainError("not_your_assignment", ref=ref)
     if m.accepted_at is not None:
         return False
     m.accepted_at = now
@@ -124,7 +121,7 @@ async def accept(session: AsyncSession, ref: int, cert: str, now: datetime) -> b
     return True
 
 
-async def draw_members(session: AsyncSession, draw_id: int) -> dict[int, list[str]]:
+async def draw_members(session: Session, draw_id: int) -> dict[int, list[str]]:
     sels = await draws_repo.selections(session, draw_id)
     members = await draws_repo.active_members(session, [s.id for s in sels])
     return {s.id: [m.cert for m in members.get(s.id, [])] for s in sels}

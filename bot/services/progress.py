@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from storage.repos import assignments as assignments_repo
 from storage.repos import draws as draws_repo
-from storage.models import DrawRow, TaskRow
+from storage.uow import Session
 
 from .draws import current_selections, valid_draw
 from .results import unit_state, units
@@ -26,13 +24,11 @@ class Report:
     pending_recusals: int = 0
 
 
-async def latest_task(session: AsyncSession) -> str | None:
-    q = (select(DrawRow.task_id).where(DrawRow.status == "valid")
-         .order_by(DrawRow.drawn_at.desc(), DrawRow.id.desc()).limit(1))
-    return await session.scalar(q)
+async def latest_task(session: Session) -> str | None:
+    return await assignments_repo.latest_drawn_task(session)
 
 
-async def report(session: AsyncSession, task_id: str) -> Report:
+async def report(session: Session, task_id: str) -> Report:
     task, row = await valid_draw(session, task_id)
     sels = await current_selections(session, row)
     members = await draws_repo.active_members(session, [ref for ref, _ in sels])
@@ -49,4 +45,4 @@ async def report(session: AsyncSession, task_id: str) -> Report:
     return r
 
 
-__all__ = ["Report", "latest_task", "report", "TaskRow"]
+__all__ = ["Report", "latest_task", "report"]

@@ -1,26 +1,30 @@
 """回避: request, decide, apply (swap or withdraw), register the conflict, audit all."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot import localtime
 from bot.domain import recusal as rules_
 from bot.domain import snapshot as snap
-from bot.domain.model import DomainError, Duty
+from bot.domain.model import DomainError, Duty, Selection
+from bot.domain.status import DrawStatus, RecusalStatus, TaskStatus
 from storage import audit
-from storage.repos import draws as draws_repo, library as library_repo
-from storage.models import (ConflictRow, DrawRow, InspectorRow, RecusalRow, TaskRow,
-                            TeamMemberRow)
+from storage.models import ConflictRow, DrawRow, RecusalRow, TeamMemberRow
+from storage.repos import assignments as assignments_repo
+from storage.repos import draws as draws_repo
+from storage.repos import library as library_repo
+from storage.repos import people as people_repo
+from storage.repos import recusals as recusals_repo
+from storage.uow import Session
 
+from .assignments import draw_members
 from .draws import current_selections, valid_draw
 
 
-async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, reason: str,
+async def request(session: Session, task_id: str, uscc: str, cert: str, reason: str,
                   actor: str, swap_with: str | None = None) -> RecusalRow:
     task, row = await valid_draw(session, task_id)
-    if task.status == "published":
+    if task.status == TaskStatus.PUBLISHED:
         raise DomainError("task_published", task=task.id, action="recuse")
     if not (reason or "").strip():
         raise DomainError("empty_reason")
@@ -32,15 +36,12 @@ async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, rea
         raise DomainError("not_on_team", uscc=uscc, name=sel.name, cert=cert)
     # one pending request per person and object: the draw's row is locked first
     # (PostgreSQL) so two requests arriving together cannot both pass this check
-    await session.execute(select(DrawRow.id).where(DrawRow.id == row.id).with_for_update())
-    pending = await session.scalar(select(RecusalRow.id).where(
-        RecusalRow.draw_id == row.id, RecusalRow.uscc == uscc, RecusalRow.cert == cert,
-        RecusalRow.status == "pending").order_by(RecusalRow.id).limit(1))
+    await recusals_repo.lock_draw(session, row.id)
+    pending = await recusals_repo.pending_id(session, row.id, uscc, cert)
     if pending is not None:
         raise DomainError("recusal_already_pending", name=sel.name, cert=cert,
                           recusal_id=pending)
-    if swap_with and await session.scalar(select(InspectorRow.id).where(
-            InspectorRow.cert == swap_with)) is None:
+    if swap_with and not await people_repo.exists(session, swap_with):
         raise DomainError("no_inspector", cert=swap_with)
     if swap_with:   # refused now, not at the decision, if the exchange cannot be made
         await _plan(session, row, rules_.Recusal(uscc, cert, swap_with))
@@ -54,34 +55,37 @@ async def request(session: AsyncSession, task_id: str, uscc: str, cert: str, rea
     return rec
 
 
-async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: str,
-                 note: str = "") -> tuple[RecusalRow, list[str]]:
-    """Approve (apply) or reject a pending request. Returns (row, changed USCCs)."""
-    rec = await session.get(RecusalRow, recusal_id)
-    if rec is None or rec.status != "pending":
+async def decide(session: Session, recusal_id: int, approve: bool, actor: str,
+                 now: datetime, note: str = "") -> tuple[RecusalRow, list[str]]:
+    """Approve (apply) or reject a pending request at ``now``. Returns (row, changed
+    USCCs)."""
+    rec = await recusals_repo.get(session, recusal_id)
+    if rec is None or rec.status != RecusalStatus.PENDING:
         raise DomainError("recusal_not_pending", recusal_id=recusal_id)
-    draw = await session.get(DrawRow, rec.draw_id)
-    task = await session.get(TaskRow, draw.task_id)
-    if approve and (draw.status != "valid" or (task is not None and task.status == "published")):
+    draw = await assignments_repo.draw(session, rec.draw_id)
+    if draw is None:
+        raise DomainError("recusal_not_pending", recusal_id=recusal_id)
+    task = await draws_repo.task(session, draw.task_id)
+    if approve and (draw.status != DrawStatus.VALID
+                    or (task is not None and task.status == TaskStatus.PUBLISHED)):
         # after publication the published teams stay as published; a voided draw's
         # teams no longer exist
-        if draw.status != "valid":
+        if draw.status != DrawStatus.VALID:
             raise DomainError("recusal_not_pending", recusal_id=recusal_id)
         raise DomainError("task_published", task=draw.task_id, action="recuse")
-    rec.decided_by, rec.decided_at = actor, localtime.now()
+    rec.decided_by, rec.decided_at = actor, now
     if not approve:
-        rec.status = "rejected"
+        rec.status = RecusalStatus.REJECTED
         await audit.append(session, actor, "recusal.reject", draw.task_id,
                            {"recusal_id": rec.id, "note": note})
         return rec, []
     before_pairs, after, extra, req = await _plan(
         session, draw, rules_.Recusal(rec.uscc, rec.cert, rec.swap_with))
     rec.swap_uscc = req.swap_uscc
-    rec.status, rec.conflicts = "approved", sorted([list(p) for p in extra])
+    rec.status, rec.conflicts = RecusalStatus.APPROVED, sorted([list(p) for p in extra])
     rec.seq = await draws_repo.next_recusal_seq(session, draw.id)
     changed = await _apply_changes(session, before_pairs, after, bool(rec.swap_with))
-    if not await session.scalar(select(ConflictRow.id).where(
-            ConflictRow.cert == rec.cert, ConflictRow.uscc == rec.uscc)):
+    if not await recusals_repo.conflict_registered(session, rec.cert, rec.uscc):
         session.add(ConflictRow(cert=rec.cert, uscc=rec.uscc, note=rec.reason, source="recusal"))
         await audit.append(session, actor, "conflict.register", rec.uscc,
                            {"cert": rec.cert, "note": rec.reason, "source": "recusal"})
@@ -94,10 +98,14 @@ async def decide(session: AsyncSession, recusal_id: int, approve: bool, actor: s
     return rec, changed
 
 
-async def _plan(session: AsyncSession, draw: DrawRow, req: rules_.Recusal):
+Plan = tuple[list[tuple[int, Selection]], tuple[Selection, ...], frozenset[tuple[str, str]],
+             rules_.Recusal]
+
+
+async def _plan(session: Session, draw: DrawRow, req: rules_.Recusal) -> Plan:
     """The teams after granting ``req`` now: (before pairs, after, new conflicts, resolved
     request). Raises the domain's refusal (e.g. a swap partner with a conflict)."""
-    inp = snap.inputs(draw.snapshot)
+    inp = snap.inputs(draw.snapshot or {})
     live = frozenset((c.cert, c.uscc) for c in await library_repo.conflicts(session))
     off_duty = frozenset((p.cert, req.uscc) for p in await library_repo.inspectors(session)
                          if p.duty != Duty.ON.value)
@@ -109,24 +117,26 @@ async def _plan(session: AsyncSession, draw: DrawRow, req: rules_.Recusal):
     return before_pairs, after, extra, rules_.resolved(before, after, req)
 
 
-async def _apply_changes(session, before_pairs, after, swap: bool) -> list[str]:
+async def _apply_changes(session: Session, before_pairs: list[tuple[int, Selection]],
+                         after: tuple[Selection, ...], swap: bool) -> list[str]:
     changed = []
-    for (sel_id, old), new in zip(before_pairs, after):
+    for (sel_id, old), new in zip(before_pairs, after, strict=True):
         if old == new:
             continue
         changed.append(old.uscc)
-        rows = (await session.execute(select(TeamMemberRow).where(
-            TeamMemberRow.selection_id == sel_id, TeamMemberRow.active.is_(True)))).scalars().all()
+        rows = await assignments_repo.active_rows(session, sel_id)
         by_cert = {r.cert: r for r in rows}
         max_seq = max((r.seq for r in rows), default=-1)
-        for old_team, new_team in zip(old.teams, new.teams):
+        for old_team, new_team in zip(old.teams, new.teams, strict=True):
             # officers and 辅助人员 each change only within their own group
             for old_members, new_members, aux in (
                     (old_team.members, new_team.members, False),
                     (old_team.auxiliary, new_team.auxiliary, True)):
                 gone = [c for c in old_members if c not in new_members]
                 came = [c for c in new_members if c not in old_members]
-                for g, c in zip(gone, came) if swap else ((g, None) for g in gone):
+                # a swap exchanges one for one (as before: any unmatched leaver stays)
+                pairs = zip(gone, came, strict=False) if swap else ((g, None) for g in gone)
+                for g, c in pairs:
                     r = by_cert[g]
                     r.active, r.ended_reason = False, "swapped" if swap else "recused"
                     if swap:
@@ -142,21 +152,60 @@ async def _apply_changes(session, before_pairs, after, swap: bool) -> list[str]:
     return changed
 
 
-async def recuse(session: AsyncSession, task_id: str, uscc: str, cert: str, reason: str,
-                 actor: str, swap_with: str | None = None) -> list[str]:
+async def recuse(session: Session, task_id: str, uscc: str, cert: str, reason: str,
+                 actor: str, swap_with: str | None = None, *,
+                 now: datetime) -> list[str]:
     """Request and approve at once (a supervisor acting on a paper request)."""
     rec = await request(session, task_id, uscc, cert, reason, actor, swap_with)
-    _, changed = await decide(session, rec.id, True, actor)
+    _, changed = await decide(session, rec.id, True, actor, now)
     return changed
 
 
-__all__ = ["request", "decide", "recuse"]
+async def get(session: Session, recusal_id: int) -> RecusalRow | None:
+    return await recusals_repo.get(session, recusal_id)
 
 
-async def pending_team(session: AsyncSession, recusal_id: int) -> dict:
+@dataclass
+class Partner:
+    """The result of looking up the partner named in 对调: the inspector, or why not
+    (a chat text key and its parameters)."""
+
+    cert: str = ""
+    name: str = ""
+    refusal: str = ""
+    params: dict = field(default_factory=dict)
+
+
+async def swap_partner(session: Session, ref: int, who: str, asker: str) -> Partner:
+    """The member named ``who`` (执法证号 or name) of another team of ``ref``'s draw,
+    as ``asker`` may exchange objects with."""
+    sel = await assignments_repo.selection(session, ref)
+    if sel is None:
+        raise DomainError("no_assignment", ref=ref)
+    teams = await draw_members(session, sel.draw_id)
+    elsewhere = {c for r, certs in teams.items() if r != ref for c in certs} - set(teams[ref])
+    rows = await people_repo.by_cert_or_name(session, who)
+    exact = [r for r in rows if r.cert == who] or rows
+    if not exact:
+        return Partner(refusal="chat.swap_unknown", params={"who": who})
+    if exact[0].cert == asker:
+        return Partner(refusal="chat.swap_self")
+    found = [r for r in exact if r.cert in elsewhere]
+    if not found:
+        return Partner(refusal="chat.swap_not_in_draw", params={"who": who, "ref": ref})
+    if len(found) > 1:
+        return Partner(refusal="chat.swap_ambiguous",
+                       params={"who": who, "people": [(r.name, r.cert) for r in found]})
+    return Partner(found[0].cert, found[0].name)
+
+
+__all__ = ["request", "decide", "recuse", "get", "swap_partner", "Partner", "pending_team",
+           "affected"]
+
+
+async def pending_team(session: Session, recusal_id: int) -> dict:
     """Teams of the recusal's draw before the decision, and the 编号 of its object."""
-    from .assignments import draw_members
-    rec = await session.get(RecusalRow, recusal_id)
+    rec = await recusals_repo.get(session, recusal_id)
     if rec is None:
         raise DomainError("recusal_not_pending", recusal_id=recusal_id)
     teams = await draw_members(session, rec.draw_id)
@@ -164,9 +213,8 @@ async def pending_team(session: AsyncSession, recusal_id: int) -> dict:
     return {"ref": sels.get(rec.uscc), "teams": teams}
 
 
-async def affected(session: AsyncSession, rec: RecusalRow, before: dict) -> dict[int, list[str]]:
+async def affected(session: Session, rec: RecusalRow, before: dict) -> dict[int, list[str]]:
     """编号 -> the team before, for every object whose team the decision changed."""
-    from .assignments import draw_members
     now = await draw_members(session, rec.draw_id)
     return {ref: before["teams"].get(ref, []) for ref, certs in now.items()
             if certs != before["teams"].get(ref, [])}

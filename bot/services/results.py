@@ -1,31 +1,33 @@
 """Inspection results: entered by a team member, reviewed by a supervisor (谁检查、谁录入)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import results as rules
 from bot.domain.model import DomainError, Role
+from bot.domain.status import TaskStatus
 from storage import audit
-from storage.models import DrawRow, InspectorRow, SelectionRow, TaskRow, TeamMemberRow
+from storage.models import TaskRow
 from storage.models_chat import ResultRow
+from storage.repos import assignments as assignments_repo
+from storage.repos import draws as draws_repo
+from storage.repos import people as people_repo
+from storage.repos import results as results_repo
+from storage.uow import Session
 
 from . import assignments
 
-PUBLISHED = "published"
 
-
-async def ensure_open(session: AsyncSession, task_id: str, action: str) -> TaskRow:
+async def ensure_open(session: Session, task_id: str, action: str) -> TaskRow | None:
     """Refuse ``action`` on a published task: publication ends a task's life."""
-    task = await session.get(TaskRow, task_id)
-    if task is not None and task.status == PUBLISHED:
+    task = await draws_repo.task(session, task_id)
+    if task is not None and task.status == TaskStatus.PUBLISHED:
         raise DomainError("task_published", task=task_id, action=action)
     return task
 
 
-async def check_entry(session: AsyncSession, ref: int, cert: str) -> assignments.Assignment:
+async def check_entry(session: Session, ref: int, cert: str) -> assignments.Assignment:
     """May ``cert`` enter the result of ``ref`` now? Asked before the first question."""
     a = await assignments.load(session, ref, cert)
     await ensure_open(session, a.task_id, "enter")
@@ -35,10 +37,9 @@ async def check_entry(session: AsyncSession, ref: int, cert: str) -> assignments
     return a
 
 
-async def row_for(session: AsyncSession, ref: int, task_id: str,
+async def row_for(session: Session, ref: int, task_id: str,
                   department: str) -> ResultRow:
-    row = await session.scalar(select(ResultRow).where(
-        ResultRow.selection_id == ref, ResultRow.department == department))
+    row = await results_repo.of_department(session, ref, department)
     if row is None:
         row = ResultRow(selection_id=ref, task_id=task_id, department=department,
                         status=rules.State.NOT_ENTERED.value)
@@ -47,17 +48,15 @@ async def row_for(session: AsyncSession, ref: int, task_id: str,
     return row
 
 
-async def member_department(session: AsyncSession, ref: int, cert: str) -> str:
+async def member_department(session: Session, ref: int, cert: str) -> str:
     """The department of the team ``cert`` is on for object ``ref`` (its own results)."""
-    dept = await session.scalar(select(TeamMemberRow.department).where(
-        TeamMemberRow.selection_id == ref, TeamMemberRow.cert == cert,
-        TeamMemberRow.active.is_(True)))
-    if dept is None:
+    member = await assignments_repo.active_member(session, ref, cert)
+    if member is None:
         raise DomainError("not_your_assignment", ref=ref)
-    return dept
+    return member.department
 
 
-async def submit(session: AsyncSession, ref: int, cert: str, draft: rules.Draft,
+async def submit(session: Session, ref: int, cert: str, draft: rules.Draft,
                  now: datetime, actor: str) -> ResultRow:
     """A team member enters (or corrects) the result of their own department's team."""
     a = await check_entry(session, ref, cert)
@@ -78,11 +77,10 @@ async def submit(session: AsyncSession, ref: int, cert: str, draft: rules.Draft,
     return row
 
 
-async def pick(session: AsyncSession, ref: int, department: str | None = None) -> ResultRow:
+async def pick(session: Session, ref: int, department: str | None = None) -> ResultRow:
     """The result of object ``ref`` a supervisor means: the given department's, else the
     only one awaiting review (or the only one there is)."""
-    rows = list((await session.execute(select(ResultRow).where(
-        ResultRow.selection_id == ref).order_by(ResultRow.id))).scalars())
+    rows = await results_repo.of_object(session, ref)
     if department:
         row = next((r for r in rows if r.department == department.strip()), None)
         if row is None:
@@ -99,45 +97,42 @@ async def pick(session: AsyncSession, ref: int, department: str | None = None) -
     return rows[0]
 
 
-async def review(session: AsyncSession, ref: int, approve: bool, reviewer: str, now: datetime,
+async def review(session: Session, ref: int, approve: bool, reviewer: str, now: datetime,
                  actor: str, reason: str = "", department: str | None = None) -> ResultRow:
     return await review_row(session, await pick(session, ref, department), approve, reviewer,
                             now, actor, reason)
 
 
-async def review_by_id(session: AsyncSession, result_id: int, approve: bool, reviewer: str,
+async def review_by_id(session: Session, result_id: int, approve: bool, reviewer: str,
                        now: datetime, actor: str, reason: str = "") -> ResultRow:
     return await review_row(session, await result(session, result_id), approve, reviewer,
                             now, actor, reason)
 
 
-async def result(session: AsyncSession, result_id: int) -> ResultRow:
-    row = await session.get(ResultRow, result_id)
+async def result(session: Session, result_id: int) -> ResultRow:
+    row = await results_repo.get(session, result_id)
     if row is None:
         raise DomainError("stale_button")
     return row
 
 
-async def four_eyes(session: AsyncSession, row: ResultRow, reviewer: str) -> str:
+async def four_eyes(session: Session, row: ResultRow, reviewer: str) -> str:
     """Who may review a result (四眼原则): never the person who entered it; a 管理员 on the
     object's team only when no 管理员 outside the team exists. Returns a note for the
     audit ("" normally, "team_member_only_admin" in that exception)."""
     ref = row.selection_id
     if row.entered_by and row.entered_by == reviewer:
         raise DomainError("four_eyes_own", ref=ref)
-    team = set((await session.execute(select(TeamMemberRow.cert).where(
-        TeamMemberRow.selection_id == ref, TeamMemberRow.active.is_(True)))).scalars())
+    team = await assignments_repo.team_certs(session, ref)
     if reviewer not in team:
         return ""
-    admins = (await session.execute(select(InspectorRow.cert, InspectorRow.name).where(
-        InspectorRow.role == Role.ADMIN.value))).all()
-    others = [f"{name}" for cert, name in admins if cert not in team]
+    others = [p.name for p in await people_repo.admins(session) if p.cert not in team]
     if others:
         raise DomainError("four_eyes_team", ref=ref, others="、".join(others))
     return "team_member_only_admin"
 
 
-async def reviewable(session: AsyncSession, row: ResultRow, reviewer: str) -> bool:
+async def reviewable(session: Session, row: ResultRow, reviewer: str) -> bool:
     """Whether ``reviewer`` may approve ``row`` now (for lists: who is left for whom)."""
     if row.status != rules.State.PENDING.value:
         return False
@@ -148,7 +143,7 @@ async def reviewable(session: AsyncSession, row: ResultRow, reviewer: str) -> bo
     return True
 
 
-async def review_row(session: AsyncSession, row: ResultRow, approve: bool, reviewer: str,
+async def review_row(session: Session, row: ResultRow, approve: bool, reviewer: str,
                      now: datetime, actor: str, reason: str = "") -> ResultRow:
     ref = row.selection_id
     await ensure_open(session, row.task_id, "review")
@@ -168,17 +163,16 @@ async def review_row(session: AsyncSession, row: ResultRow, approve: bool, revie
     return row
 
 
-async def withdraw(session: AsyncSession, ref: int, cert: str, now: datetime,
+async def withdraw(session: Session, ref: int, cert: str, now: datetime,
                    actor: str) -> ResultRow:
     """A team member takes back their department's result while it awaits review; it
     returns to 未录入 (or 已退回 if a reviewer had returned it before)."""
     a = await assignments.load(session, ref, cert)
     await ensure_open(session, a.task_id, "withdraw")
     department = await member_department(session, ref, cert)
-    row = await session.scalar(select(ResultRow).where(
-        ResultRow.selection_id == ref, ResultRow.department == department))
-    status = row.status if row is not None else rules.State.NOT_ENTERED.value
-    if status != rules.State.PENDING.value:
+    row = await results_repo.of_department(session, ref, department)
+    if row is None or row.status != rules.State.PENDING.value:
+        status = row.status if row is not None else rules.State.NOT_ENTERED.value
         raise DomainError("not_withdrawable", ref=ref, status=status)
     row.status = (rules.State.RETURNED if row.reviewed_at is not None
                   else rules.State.NOT_ENTERED).value
@@ -188,26 +182,17 @@ async def withdraw(session: AsyncSession, ref: int, cert: str, now: datetime,
     return row
 
 
-async def units(session: AsyncSession, refs=None) -> dict[int, dict[str, ResultRow | None]]:
+async def units(session: Session,
+                refs: Iterable[int] | None = None) -> dict[int, dict[str, ResultRow | None]]:
     """Per drawn object, its result per department with a team on it now (None: nothing
     entered yet). ``refs`` None: every object of every draw."""
-    teams = select(TeamMemberRow.selection_id, TeamMemberRow.department).where(
-        TeamMemberRow.active.is_(True)).distinct()
-    rows = select(ResultRow)
-    refs = None if refs is None else list(refs)
-    out: dict[int, dict[str, ResultRow | None]] = {ref: {} for ref in refs or ()}
-    for i in range(0, 1 if refs is None else len(refs), 500):   # bounded IN lists
-        chunk = None if refs is None else refs[i:i + 500]
-        if chunk is not None:
-            teams_q = teams.where(TeamMemberRow.selection_id.in_(chunk))
-            rows_q = rows.where(ResultRow.selection_id.in_(chunk))
-        else:
-            teams_q, rows_q = teams, rows
-        for ref, dept in (await session.execute(teams_q)).all():
-            out.setdefault(ref, {})[dept] = None
-        for row in (await session.execute(rows_q)).scalars():
-            # a result stays counted even if its team was since recused away entirely
-            out.setdefault(row.selection_id, {})[row.department] = row
+    ids = None if refs is None else list(refs)
+    out: dict[int, dict[str, ResultRow | None]] = {ref: {} for ref in ids or ()}
+    for ref, dept in await assignments_repo.team_departments(session, ids):
+        out.setdefault(ref, {})[dept] = None
+    for row in await results_repo.of_objects(session, ids):
+        # a result stays counted even if its team was since recused away entirely
+        out.setdefault(row.selection_id, {})[row.department] = row
     return out
 
 
@@ -218,32 +203,19 @@ def unit_state(results: dict[str, ResultRow | None]) -> rules.State:
          for r in results.values()])
 
 
-async def pending_review(session: AsyncSession) -> list[ResultRow]:
+async def pending_review(session: Session) -> list[ResultRow]:
     """Results awaiting review, oldest submission first (of tasks not yet published)."""
-    q = (select(ResultRow).join(TaskRow, TaskRow.id == ResultRow.task_id)
-         .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(ResultRow.status == rules.State.PENDING.value, TaskRow.status != PUBLISHED,
-                DrawRow.status == "valid")     # a redraw leaves the void draw's results
-         .order_by(ResultRow.entered_at, ResultRow.id))
-    return list((await session.execute(q)).scalars())
+    return await results_repo.pending_review(session)
 
 
-async def split_for(session: AsyncSession, rows: list[ResultRow],
+async def split_for(session: Session, rows: list[ResultRow],
                     reviewer: str) -> tuple[list[ResultRow], list[ResultRow]]:
     """(those ``reviewer`` may approve, those left for another 管理员) under the four-eyes
     rule, in a fixed number of queries whatever the number of rows."""
-    refs = list({r.selection_id for r in rows})
-    teams: dict[int, set[str]] = {}
-    for i in range(0, len(refs), 500):
-        for ref, cert in (await session.execute(select(
-                TeamMemberRow.selection_id, TeamMemberRow.cert).where(
-                TeamMemberRow.selection_id.in_(refs[i:i + 500]),
-                TeamMemberRow.active.is_(True)))).all():
-            teams.setdefault(ref, set()).add(cert)
-    admins = set((await session.execute(select(InspectorRow.cert).where(
-        InspectorRow.role == Role.ADMIN.value))).scalars())
-    mine, others = [], []
+    teams = await assignments_repo.teams_of(session, {r.selection_id for r in rows})
+    admins = {p.cert for p in await people_repo.admins(session)}
+    mine: list[ResultRow] = []
+    others: list[ResultRow] = []
     for r in rows:
         team = teams.get(r.selection_id, set())
         ok = r.entered_by != reviewer and (reviewer not in team or not (admins - team))
@@ -251,7 +223,7 @@ async def split_for(session: AsyncSession, rows: list[ResultRow],
     return mine, others
 
 
-async def ref_of(session: AsyncSession, task_id: str, uscc: str) -> int:
+async def ref_of(session: Session, task_id: str, uscc: str) -> int:
     """The 编号 of an object in a task's valid draw."""
     from .draws import current_selections, valid_draw
     _, row = await valid_draw(session, task_id)
@@ -261,10 +233,8 @@ async def ref_of(session: AsyncSession, task_id: str, uscc: str) -> int:
     raise DomainError("not_drawn", uscc=uscc)
 
 
-async def require_admin(session: AsyncSession, cert: str) -> None:
-    from sqlalchemy import select as select_
-    from storage.models import InspectorRow
-    row = await session.scalar(select_(InspectorRow).where(InspectorRow.cert == cert))
+async def require_admin(session: Session, cert: str) -> None:
+    row = await people_repo.by_cert(session, cert)
     if row is None:
         raise DomainError("no_inspector", cert=cert)
     if row.role != Role.ADMIN.value:
