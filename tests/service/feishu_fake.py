@@ -40,7 +40,12 @@ class FakeFeishu:
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self.patch)
         app.router.add_post("/callback/ws/endpoint", self.ws_endpoint)
         app.router.add_get("/ws", self.ws)
+        app.on_shutdown.append(self._close_ws)
         return app
+
+    async def _close_ws(self, app: web.Application) -> None:
+        if self._ws is not None:
+            await self._ws.close()
 
     def of(self, kind: str) -> list[dict]:
         return [body for k, body in self.calls if k == kind]

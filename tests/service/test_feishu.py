@@ -342,3 +342,33 @@ async def test_throttling_waits_for_the_reset_and_unreachable_user_is_reported(b
     fake.unreachable.add(other)
     assert await peer.text(other, "帮助") == 200
     await until(lambda: [a for a in admins if any("未能送达" in words(b) for b in to(fake, a))])
+
+
+async def test_long_connection_with_lark_oapi_as_the_client(bot, aiohttp_server, aiohttp_client):
+    """ws mode: lark-oapi's own ws client connects to the fake, which pushes event frames
+    as Feishu does; each is recorded before the frame is answered, a redelivery once."""
+    fake = FakeFeishu(APP_ID, SECRET)
+    server = await aiohttp_server(fake.app())
+    url = str(server.make_url("")).rstrip("/")
+    client = await aiohttp_client(create_app(feishu_settings(bot, url, mode="ws")))
+    await asyncio.wait_for(fake.ws_connected.wait(), 30)
+    assert fake.of("ws-endpoint") == [{"AppID": APP_ID, "AppSecret": SECRET}]
+    peer = FeishuPeer(client)
+    user = next(iter(await bot.people()))
+    event = peer.message(user, "帮助")
+    await fake.push(event, "frame-1")
+    await until(lambda: fake.ws_answers)
+    assert fake.ws_answers[0]["payload"]["code"] == 200
+    await until(lambda: to(fake, user))
+    await fake.push(event, "frame-2")                  # Feishu redelivers: handled once
+    await until(lambda: len(fake.ws_answers) == 2)
+    assert fake.ws_answers[1]["payload"]["code"] == 200
+    # a card click over the long connection: recorded, answered (within 3 s) with no card
+    sent = to(fake, user)[0]
+    click = peer.action(user, {"k": "pg:1:0"}, sent["message_id"])
+    await fake.push(click, "frame-3")
+    await until(lambda: len(fake.ws_answers) == 3)
+    assert fake.ws_answers[2]["payload"]["code"] == 200
+    await asyncio.sleep(0.3)
+    assert await _recorded(bot) == 2 and len(to(fake, user)) >= 1
+    assert (await client.post("/feishu/events", data=b"{}")).status == 404   # no callback route

@@ -53,6 +53,12 @@ class LongConnection:
             pass       # the loop was stopped by close()
         except Exception:  # noqa: BLE001 - refused credentials and the like: say so
             log.exception("feishu long connection stopped")
+        # the SDK's own tasks (ping, receive, cache sweep) end with the connection; the
+        # loop is left open: the SDK's cache cancels its task when it is collected
+        pending = asyncio.all_tasks(ws_loop)
+        for task in pending:
+            task.cancel()
+        ws_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     def _deliver(self, data: Any) -> None:
         """Runs on the SDK's thread; raises (the SDK then answers 500) if not recorded."""
