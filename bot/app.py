@@ -190,8 +190,10 @@ async def _settle_heap(app: web.Application) -> None:
 
 def _install_feishu(app: web.Application, settings: Settings) -> None:
     if feishu_enabled(settings):
+        from bot.messengers import Wiring
         from bot.messengers.feishu.setup import install
-        install(app, settings, (SESSIONS, DISPATCHER, SENDER))
+        install(app, settings, Wiring(receiver=DISPATCHER, sender=SENDER,
+                                      clock_skew=inbound.CLOCK_SKEW))
 
 
 def _inbound_retention(settings: Settings):

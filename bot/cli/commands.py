@@ -333,11 +333,10 @@ async def serve(args) -> int:
     if args.web_chat:
         from dataclasses import replace
         settings = replace(settings, web_chat=True)
-    from bot.messengers.feishu.setup import ConfigError as FeishuConfigError
     from bot.messengers.wecom.setup import ConfigError
     try:
         app = create_app(settings, settle_heap=True)
-    except (ConfigError, FeishuConfigError, WebChatExposed) as exc:   # refused before anything listens
+    except (ConfigError, WebChatExposed) as exc:   # refused before anything listens
         raise CliError(str(exc))
     runner = web.AppRunner(app, access_log=None)
     try:

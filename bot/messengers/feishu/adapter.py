@@ -20,12 +20,12 @@ import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Protocol
 
 from aiohttp import web
 
 from bot import httpin
 from bot.messages import Inbound
+from bot.messengers import Freshness, Receiver
 from bot.text import t
 
 from . import codec
@@ -34,19 +34,14 @@ from .crypto import CryptoError, FeishuCrypto
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 REQUEST_MAX_AGE = 3600            # a signed request's timestamp, seconds
-CLOCK_SKEW = 300
 EVENT_MAX_AGE = 7 * 3600          # an event's create_time: Feishu's last retry is at ~6 h
-RETENTION = timedelta(seconds=EVENT_MAX_AGE + 2 * CLOCK_SKEW + 3600)   # ≥ 8 h
+# how long a handled event's deduplication row must stay (≥ 8 h: an event is accepted
+# while at most EVENT_MAX_AGE old, plus clock skew both ways, plus an hour's margin)
+RETENTION = timedelta(seconds=EVENT_MAX_AGE + 2 * 300 + 3600)
 _ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 _HEADERS = {"X-Lark-Request-Timestamp": re.compile(r"[0-9]{1,12}"),
             "X-Lark-Request-Nonce": re.compile(r"[!-~]{1,128}"),
             "X-Lark-Signature": re.compile(r"[0-9a-fA-F]{64}")}
-
-
-class Recorder(Protocol):
-    """Records an inbound event durably; False for a duplicate (the dispatcher)."""
-
-    async def receive(self, ib: Inbound) -> bool: ...
 
 
 class Refusal(Exception):
@@ -56,9 +51,13 @@ class Refusal(Exception):
 
 
 class FeishuEvents:
-    def __init__(self, recorder: Recorder, crypto: FeishuCrypto, verification_token: str,
+    def __init__(self, recorder: Receiver, crypto: FeishuCrypto, verification_token: str,
+                 request_fresh: Freshness, event_fresh: Freshness,
                  clock: Callable[[], float] = time.time):
+        """``request_fresh``: the window of a signed request's timestamp (a replay is
+        refused past it); ``event_fresh``: that of an event's ``create_time``."""
         self.recorder, self.crypto, self.clock = recorder, crypto, clock
+        self.request_fresh, self.event_fresh = request_fresh, event_fresh
         self._token = verification_token.encode("utf-8")
         self.refused = 0
 
@@ -86,8 +85,8 @@ class FeishuEvents:
             env = codec.envelope(doc)
             if not self._token_ok(env.token):
                 raise Refusal(403, "verification token")
-            age = self.clock() - env.create_time_ms / 1000
-            if env.create_time_ms and not -CLOCK_SKEW <= age <= EVENT_MAX_AGE:
+            if env.create_time_ms and not self.event_fresh.holds(env.create_time_ms / 1000,
+                                                                  self.clock()):
                 raise Refusal(403, "event too old")
             inbound = codec.to_inbound(env)
         except Refusal as exc:
@@ -115,7 +114,7 @@ class FeishuEvents:
         if signed:
             if not all(_HEADERS[n].fullmatch(v) for n, v in zip(names, values, strict=True)):
                 raise Refusal(400, "signature headers")
-            if not -CLOCK_SKEW <= self.clock() - int(values[0]) <= REQUEST_MAX_AGE:
+            if not self.request_fresh.holds(int(values[0]), self.clock()):
                 raise Refusal(403, "timestamp outside the freshness window")
             self.crypto.verify(values[0], values[1], body, values[2])
         doc = httpin.parse_json(self.crypto.decrypt(encrypted).encode("utf-8"))

@@ -14,15 +14,17 @@ import logging
 import threading
 from typing import Any
 
+from bot.messengers import Receiver
+
 from . import codec
-from .adapter import Recorder, fits
+from .adapter import fits
 
 log = logging.getLogger(__name__)
 RECORD_TIMEOUT = 2.5     # Feishu wants an answer within 3 s
 
 
 class LongConnection:
-    def __init__(self, app_id: str, app_secret: str, domain: str, recorder: Recorder,
+    def __init__(self, app_id: str, app_secret: str, domain: str, recorder: Receiver,
                  loop: asyncio.AbstractEventLoop):
         self.app_id, self.app_secret, self.domain = app_id, app_secret, domain
         self.recorder, self.loop = recorder, loop

@@ -7,15 +7,15 @@ import asyncio
 import importlib.util
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.config import Settings, wecom_enabled
+from bot.messengers import ConfigError, Freshness, Receiver, Wiring
 from bot.text import t
 
-from .adapter import FeishuEvents, Recorder
+from .adapter import EVENT_MAX_AGE, REQUEST_MAX_AGE, FeishuEvents
 from .api import FeishuClient, FeishuConfig
 from .crypto import FeishuCrypto
 from .longconn import LongConnection
@@ -23,10 +23,6 @@ from .sender import FeishuSender
 
 _APP_ID = re.compile(r"cli_[0-9a-zA-Z]{4,64}")
 _API_BASE = re.compile(r"https?://[0-9A-Za-z.\-]+(:[0-9]{1,5})?/?")
-
-
-class ConfigError(ValueError):
-    """A missing or malformed Feishu setting; the message is Chinese, for the operator."""
 
 
 def check(settings: Settings) -> None:
@@ -52,15 +48,15 @@ def check(settings: Settings) -> None:
         raise ConfigError(t("feishu.ws_missing"))
 
 
-def install(app: web.Application, settings: Settings, keys: tuple[Any, Any, Any]) -> None:
-    """``keys`` = (SESSIONS, DISPATCHER, SENDER) AppKeys of bot.app; the dispatcher is
-    the recorder of inbound events."""
-    _sessions, dispatcher_key, sender_key = keys
+def install(app: web.Application, settings: Settings, wiring: Wiring) -> None:
+    """Feishu's callbacks or long connection, and its sender (see ``bot.messengers``:
+    how a messenger is wired)."""
+    sender_key = wiring.sender
     check(settings)                     # refuse bad settings before serving
     holder: dict[str, FeishuEvents] = {}
 
     async def _feishu(app: web.Application) -> AsyncIterator[None]:
-        recorder: Recorder = app[dispatcher_key]
+        recorder: Receiver = app[wiring.receiver]
         async with aiohttp.ClientSession() as http:
             if sender_key not in app:
                 client = FeishuClient(FeishuConfig(settings.feishu_app_id,
@@ -69,8 +65,11 @@ def install(app: web.Application, settings: Settings, keys: tuple[Any, Any, Any]
                 app[sender_key] = FeishuSender(client, settings.feishu_group_chat_id)
             conn = None
             if settings.feishu_mode == "http":
-                holder["events"] = FeishuEvents(recorder, FeishuCrypto(settings.feishu_encrypt_key),
-                                                settings.feishu_verification_token)
+                holder["events"] = FeishuEvents(
+                    recorder, FeishuCrypto(settings.feishu_encrypt_key),
+                    settings.feishu_verification_token,
+                    Freshness(REQUEST_MAX_AGE, wiring.clock_skew),
+                    Freshness(EVENT_MAX_AGE, wiring.clock_skew))
             else:
                 conn = LongConnection(settings.feishu_app_id, settings.feishu_app_secret,
                                       settings.feishu_api_base.rstrip("/"), recorder,
@@ -87,3 +86,6 @@ def install(app: web.Application, settings: Settings, keys: tuple[Any, Any, Any]
 
     if settings.feishu_mode == "http":
         app.router.add_post("/feishu/events", events)
+
+
+__all__ = ["ConfigError", "check", "install"]
