@@ -111,6 +111,8 @@ def test_codec_messages_and_clicks() -> None:
     ib = codec.to_inbound(codec.envelope(doc))
     assert ib is not None and (ib.room, ib.group, ib.text, ib.mentioned) == (
         GROUP, "oc_1", "抽查 2027Q1 问 @李四", True)
+    plain = codec.to_inbound(codec.envelope(_message("group", "大家好")))   # no @: not for us
+    assert plain is not None and plain.mentioned is False
     click = {"schema": "2.0", "header": {"event_id": "e2", "event_type": codec.CARD_ACTION,
                                          "token": "t"},
              "event": {"operator": {"user_id": "zhang3"}, "action": {"value": {"k": "acc:3"}},

@@ -60,8 +60,9 @@ def envelope(doc: object) -> Envelope:
                     _str(header, "token"), int(created or 0), _obj(doc, "event"))
 
 
-def _text(content: str, mentions: object) -> str:
-    """The text of a text message: leading @-mentions (the bot) dropped, others named."""
+def _text(content: str, mentions: object) -> tuple[str, bool]:
+    """The text of a text message, leading @-mentions (the bot) dropped and others named;
+    and whether it @-mentioned anyone (in a group the bot hears only @-mentions of it)."""
     try:
         doc = json.loads(content)
     except ValueError:
@@ -74,8 +75,9 @@ def _text(content: str, mentions: object) -> str:
         if isinstance(m, dict) and isinstance(m.get("key"), str):
             name = m.get("name")
             names[m["key"]] = name if isinstance(name, str) else ""
-    text = re.sub(r"^\s*(?:@_user_\d+\s*)+", "", text)
-    return _MENTION.sub(lambda x: "@" + names.get(x.group(0), ""), text)
+    stripped = re.sub(r"^\s*(?:@_user_\d+\s*)+", "", text)
+    named = _MENTION.sub(lambda x: "@" + names.get(x.group(0), ""), stripped)
+    return named, stripped != text or bool(names)
 
 
 def to_inbound(env: Envelope) -> Inbound | None:
@@ -99,9 +101,10 @@ def _message(event: dict) -> Inbound | None:
     room, group = (GROUP, _str(message, "chat_id")) if in_group else (PRIVATE, "")
     kind = _str(message, "message_type")
     if kind == "text":
-        text = _text(_str(message, "content"), message.get("mentions"))
+        text, mentioned = _text(_str(message, "content"), message.get("mentions"))
         return Inbound(kind="text", user=user, room=room, group=group, text=text,
-                       mentioned=in_group, event_id="msg:" + message_id, channel=CHANNEL)
+                       mentioned=in_group and mentioned, event_id="msg:" + message_id,
+                       channel=CHANNEL)
     if kind in ("file", "image") and not in_group:
         try:
             content = json.loads(_str(message, "content"))
