@@ -258,4 +258,6 @@ def feishu_env() -> dict:
 
 
 def feishu_enabled(settings: Settings) -> bool:
-    return bool(settings.feishu_app_id or settings.feishu_app_secret)
+    """Any Feishu credential set: Feishu is wired (and refused if incomplete)."""
+    return bool(settings.feishu_app_id or settings.feishu_app_secret
+                or settings.feishu_encrypt_key or settings.feishu_verification_token)

@@ -246,3 +246,15 @@ def test_settings_from_the_environment(monkeypatch) -> None:
     s = Settings.from_env("sqlite+aiosqlite:///:memory:")
     assert (s.feishu_app_id, s.feishu_mode, s.feishu_api_base) == (
         "cli_a1b2c3d4", "http", "https://open.larksuite.com")
+
+
+def test_the_service_refuses_to_start_with_bad_feishu_settings() -> None:
+    from bot.app import create_app
+    from bot.messengers import ConfigError as Refusal
+    base = Settings("sqlite+aiosqlite:///:memory:", scheduler=False)
+    for bad in ({"feishu_encrypt_key": "k"},                        # no App ID
+                {"feishu_app_id": "cli_a1b2c3d4", "feishu_app_secret": "s",
+                 "wecom_corp_id": "ww1", "wecom_agent_id": 1, "wecom_secret": "x",
+                 "wecom_token": "t", "wecom_aes_key": "a" * 43}):   # two messengers
+        with pytest.raises(Refusal):
+            create_app(replace(base, **bad))
