@@ -1,7 +1,8 @@
-"""Benchmark of the WeCom callback's full path against a bare aiohttp JSON handler.
+"""Benchmark of a messenger callback's full path against a bare aiohttp JSON handler.
 
     .venv/bin/python bench/webhook.py [--seconds 10] [--concurrency 100] [--db sqlite|postgres]
                                       [--max-requests 150000] [--drain 20] [--profile]
+                                      [--messenger wecom|feishu]
 
 Two servers, each in its own process on 127.0.0.1 (a free port), measured one after the
 other by an aiohttp client in this process (``TCPConnector(limit=concurrency)``,
@@ -19,6 +20,11 @@ other by an aiohttp client in this process (``TCPConnector(limit=concurrency)``,
    The server verifies, decrypts, parses, deduplicates and records each one in
    ``inbound_events`` before its empty 200; the handlers and the outbox relay (with a
    sender that sends nothing) run in the background meanwhile, as in production.
+   With ``--messenger feishu`` the server has Feishu configured instead (HTTP mode,
+   made-up app id, secret, Encrypt Key and Verification Token) and every request is a
+   distinct ``POST /feishu/events``: a v2 ``im.message.receive_v1`` event "帮助" (unique
+   message_id), encrypted with the Encrypt Key and signed in the ``X-Lark-*`` headers
+   (unique nonce); the bare handler gets bodies of the same size and the same headers.
 
 Afterwards the recorded events are counted and matched against the MsgIds that were
 acknowledged with 200 (each acknowledged request must have been durably recorded), and
@@ -76,6 +82,7 @@ P99_TARGET_MS = 50.0
 WARMUP_SECONDS = 1.0
 
 CORP_ID = "wwbench000000001"
+FEISHU_APP_ID = "cli_bench00000001"
 AGENT_ID = 1000002
 TEXT = "帮助"
 PG_ADMIN = os.environ.get("SSJ_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -106,10 +113,17 @@ def _ours_settings(cfg: dict):
 
     from bot.config import Settings
 
-    settings = replace(Settings.from_env(cfg["url"]), wecom_corp_id=CORP_ID,
-                       wecom_agent_id=AGENT_ID, wecom_secret=cfg["secret"],
-                       wecom_token=cfg["token"], wecom_aes_key=cfg["aes_key"],
-                       web_chat=False, actor="bench")
+    if cfg.get("messenger") == "feishu":
+        settings = replace(Settings.from_env(cfg["url"]), feishu_app_id=FEISHU_APP_ID,
+                           feishu_app_secret=cfg["secret"], feishu_encrypt_key=cfg["aes_key"],
+                           feishu_verification_token=cfg["token"], feishu_mode="http",
+                           feishu_api_base="http://127.0.0.1:9", feishu_group_chat_id="",
+                           wecom_corp_id="", web_chat=False, actor="bench")
+    else:
+        settings = replace(Settings.from_env(cfg["url"]), wecom_corp_id=CORP_ID,
+                           wecom_agent_id=AGENT_ID, wecom_secret=cfg["secret"],
+                           wecom_token=cfg["token"], wecom_aes_key=cfg["aes_key"],
+                           web_chat=False, actor="bench")
     # Nothing may leave the host, and only the webhook path is measured: no WeCom API
     # (unreachable base even though the sender is a fake), no group webhook, no push to
     # a publicity endpoint, no scheduled jobs — whichever of these settings exist.
@@ -166,10 +180,10 @@ class PhaseTimers:
 
     def install(self) -> None:
         from bot.dispatch import Dispatcher
-        from bot.services.outbox import Relay
         from bot.messengers.wecom import xmlcodec
         from bot.messengers.wecom.adapter import WeComAdapter
         from bot.messengers.wecom.crypto import WeComCrypto
+        from bot.services.outbox import Relay
 
         self.wrap_async(WeComAdapter, "app_callback", "request: adapter.app_callback (all)")
         self.wrap_sync(xmlcodec, "parse_envelope", "request: xmlcodec.parse_envelope")
@@ -333,7 +347,7 @@ class Server:
     report: dict = field(default_factory=dict)
 
     @classmethod
-    def start(cls, kind: str, cfg: dict, timeout: float = 60.0) -> "Server":
+    def start(cls, kind: str, cfg: dict, timeout: float = 60.0) -> Server:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_server_main, args=(kind, cfg, child), daemon=True,
@@ -388,6 +402,8 @@ class Prepared:
     bodies: list[bytes]
     msg_ids: list[str]      # ours only
     content_type: str
+    headers: list[dict] | None = None    # per request (Feishu's signature headers)
+    key_prefix: str = "wecom:msg:"       # inbound_events.dedupe_key of a message id
 
 
 def make_callbacks(n: int, cfg: dict, user: str) -> Prepared:
@@ -417,6 +433,37 @@ def make_callbacks(n: int, cfg: dict, user: str) -> Prepared:
     return Prepared(paths, bodies, ids, "text/xml")
 
 
+def make_feishu_callbacks(n: int, cfg: dict, user: str) -> Prepared:
+    """``n`` distinct, encrypted and signed Feishu message events (unique message_id)."""
+    from bot.messengers.feishu.crypto import FeishuCrypto
+
+    crypto = FeishuCrypto(cfg["aes_key"])
+    now = int(time.time())
+    run = secrets.token_hex(4)
+    paths, bodies, ids, headers = [], [], [], []
+    for i in range(n):
+        message_id = f"om_{run}{i:08x}"
+        doc = {"schema": "2.0", "header": {
+            "event_id": f"{run}{i:024x}", "event_type": "im.message.receive_v1",
+            "create_time": str(now * 1000), "token": cfg["token"], "app_id": FEISHU_APP_ID,
+            "tenant_key": "bench"}, "event": {
+            "sender": {"sender_id": {"user_id": user, "open_id": f"ou_{user}"},
+                       "sender_type": "user", "tenant_key": "bench"},
+            "message": {"message_id": message_id, "chat_id": f"oc_{user}", "chat_type": "p2p",
+                        "message_type": "text",
+                        "content": json.dumps({"text": TEXT}, ensure_ascii=False)}}}
+        body = json.dumps({"encrypt": crypto.encrypt(json.dumps(doc, ensure_ascii=False))}
+                          ).encode()
+        ts, nonce = str(now), f"{run}{i:x}"
+        headers.append({"Content-Type": "application/json", "X-Lark-Request-Timestamp": ts,
+                        "X-Lark-Request-Nonce": nonce,
+                        "X-Lark-Signature": crypto.signature(ts, nonce, body)})
+        bodies.append(body)
+        paths.append("/feishu/events")
+        ids.append(message_id)
+    return Prepared(paths, bodies, ids, "application/json", headers, "feishu:msg:")
+
+
 def make_bare(n: int, like: Prepared, user: str) -> Prepared:
     """``n`` JSON bodies of the callbacks' mean size, same-length query strings."""
     size = sum(len(b) for b in like.bodies[:1000]) // min(len(like.bodies), 1000)
@@ -426,8 +473,11 @@ def make_bare(n: int, like: Prepared, user: str) -> Prepared:
         raw = json.dumps(doc, ensure_ascii=False).encode()
         doc["pad"] = "x" * max(0, size - len(raw))
         bodies.append(json.dumps(doc, ensure_ascii=False).encode())
-        paths.append("/bare" + like.paths[i % len(like.paths)][len("/wecom/callback"):])
-    return Prepared(paths, bodies, [], "application/json")
+        _, q, query = like.paths[i % len(like.paths)].partition("?")
+        paths.append("/bare" + q + query)
+    heads = [dict(h, **{"Content-Type": "application/json"}) for h in like.headers] \
+        if like.headers else None
+    return Prepared(paths, bodies, [], "application/json", heads)
 
 
 # ---------------------------------------------------------------- load generator
@@ -473,7 +523,8 @@ async def _phase(session: aiohttp.ClientSession, urls: list[URL], prep: Prepared
                 return
             t0 = perf()
             try:
-                async with session.post(urls[i], data=prep.bodies[i], headers=headers) as r:
+                async with session.post(urls[i], data=prep.bodies[i],
+                                        headers=prep.headers[i] if prep.headers else headers) as r:
                     await r.read()
                     status = r.status
             except Exception as exc:  # noqa: BLE001 - counted, the run goes on
@@ -618,6 +669,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds to wait for the background backlog after the load")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile and phase timers in the server during the timed phase")
+    ap.add_argument("--messenger", choices=("wecom", "feishu"), default="wecom",
+                    help="the callback measured: WeCom's /wecom/callback or /feishu/events")
     ap.add_argument("--no-background", action="store_true",
                     help="diagnostic: record and acknowledge only, handle nothing")
     args = ap.parse_args(argv)
@@ -648,10 +701,11 @@ async def run(args) -> int:
         cfg = {"url": url, "secret": secrets.token_urlsafe(24), "token": secrets.token_hex(16),
                "aes_key": base64.b64encode(os.urandom(32)).decode().rstrip("="),
                "profile": args.profile, "no_background": args.no_background,
-               "hook": os.environ.get("SSJ_BENCH_HOOK", "")}
+               "hook": os.environ.get("SSJ_BENCH_HOOK", ""), "messenger": args.messenger}
         assert len(cfg["aes_key"]) == 43
         t0 = time.perf_counter()
-        ours_req = make_callbacks(args.max_requests, cfg, user)
+        make = make_feishu_callbacks if args.messenger == "feishu" else make_callbacks
+        ours_req = make(args.max_requests, cfg, user)
         bare_req = make_bare(args.max_requests, ours_req, user)
         t_gen = time.perf_counter() - t0
         # The load generator holds 2 x max_requests prepared requests: out of the collector's
@@ -659,7 +713,7 @@ async def run(args) -> int:
         gc.collect()
         gc.freeze()
 
-        print(f"webhook benchmark: {args.db}, concurrency {args.concurrency}, "
+        print(f"webhook benchmark: {args.messenger}, {args.db}, concurrency {args.concurrency}, "
               f"{WARMUP_SECONDS:.0f} s warm-up + {args.seconds:g} s per server, "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
               f"aiohttp {aiohttp.__version__}")
@@ -715,7 +769,8 @@ async def run(args) -> int:
           f"{'cli CPU':>7} {'hostCPU':>7}")
     print("-" * 114)
     print(_row("bare aiohttp JSON", bare, ""))
-    print(_row("ours /wecom/callback", ours, f"{ratio:.1%}"))
+    route = "/feishu/events" if args.messenger == "feishu" else "/wecom/callback"
+    print(_row(f"ours {route}", ours, f"{ratio:.1%}"))
     for name, r in (("bare", bare), ("ours", ours)):
         if r.errors:
             print(f"  {name} errors: {dict(r.errors)}")
@@ -735,11 +790,11 @@ async def run(args) -> int:
     acked_ids = {ours_req.msg_ids[i] for r in (ours_warm, ours) for i in r.acked}
     acked_200 = ours_warm.ok + ours.ok
     recorded = sum(by_status.values())
-    missing = sum(1 for m in acked_ids if f"wecom:msg:{m}" not in keys)
+    missing = sum(1 for m in acked_ids if f"{ours_req.key_prefix}{m}" not in keys)
     durable = recorded == len(acked_ids) == acked_200 and missing == 0
     print()
     print(f"inbound_events recorded: {recorded}; 200 responses: {acked_200} with "
-          f"{len(acked_ids)} distinct MsgIds; acknowledged but not recorded: {missing} "
+          f"{len(acked_ids)} distinct message ids; acknowledged but not recorded: {missing} "
           f"-> {'OK' if durable else 'MISMATCH'}")
     print(f"background handling: {backlog_end} events still queued when the load stopped, "
           f"{left} after {t_drain:.1f} s of draining"

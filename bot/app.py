@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.config import Settings, web_chat_exposed, wecom_enabled
+from bot.config import Settings, feishu_enabled, web_chat_exposed, wecom_enabled
 from bot.dispatch import Dispatcher
 from bot.messages import Sender
 from bot.services import notify as people_svc
@@ -87,7 +87,7 @@ async def _relay(app: web.Application):
 
     relay = app[RELAY] = outbox.Relay(
         sf, sender, on_parked=on_parked,
-        keep_inbound=inbound.retention(app[SETTINGS].wecom_max_age_seconds))
+        keep_inbound=_inbound_retention(app[SETTINGS]))
     await relay.start()   # takes back at once what a killed predecessor had leased
     task = asyncio.create_task(_relay_loop(relay, app[WAKE], app[DISPATCHER]))
     yield
@@ -150,6 +150,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     if sender is not None:
         app[SENDER] = sender
     app.cleanup_ctx.extend([_database, _dispatcher])
+    _install_feishu(app, settings)   # before the web chat: Feishu's sender comes first
     app.router.add_get("/healthz", _health)
     from bot.web import public
     public.install(app, SESSIONS, SETTINGS)   # /public/…: published tasks and plans, no login
@@ -201,6 +202,23 @@ async def _settle_heap(app: web.Application) -> None:
     gc.collect()
     gc.freeze()
     log.info("heap settled: %d objects frozen", gc.get_freeze_count())
+
+
+def _install_feishu(app: web.Application, settings: Settings) -> None:
+    if feishu_enabled(settings):
+        from bot.messengers import Wiring
+        from bot.messengers.feishu.setup import install
+        install(app, settings, Wiring(receiver=DISPATCHER, sender=SENDER,
+                                      clock_skew=inbound.CLOCK_SKEW))
+
+
+def _inbound_retention(settings: Settings):
+    """How long deduplication rows stay: Feishu retries for 6 h, so at least 8 h then."""
+    keep = inbound.retention(settings.wecom_max_age_seconds)
+    if feishu_enabled(settings):
+        from bot.messengers.feishu.adapter import RETENTION
+        keep = max(keep, RETENTION)
+    return keep
 
 
 def _via_chat(name: str):

@@ -125,6 +125,14 @@ class Settings:
     # callbacks dated further from now are refused; their deduplication rows are kept
     # about this long (SSJ_WECOM_MAX_AGE_SECONDS)
     wecom_max_age_seconds: int = 3600
+    # Feishu / Lark (SSJ_FEISHU_*, see feishu_env): one messenger is the sender at a time
+    feishu_app_id: str = ""
+    feishu_app_secret: str = ""
+    feishu_encrypt_key: str = ""
+    feishu_verification_token: str = ""
+    feishu_mode: str = "ws"             # ws: long connection | http: /feishu/events
+    feishu_api_base: str = "https://open.feishu.cn"
+    feishu_group_chat_id: str = ""      # the supervisors' group (chat_id)
     publish_endpoint: str = ""        # push to the national credit publicity system (JSON POST)
     publish_token: str = ""           # optional bearer token for that endpoint
     auto_draw: bool = False         # quarter_open draws by itself (SSJ_AUTO_DRAW=1)
@@ -174,6 +182,7 @@ class Settings:
             scheduler=_env("SSJ_SCHEDULER", "1") not in ("0", "false", "no", "off"),
             digest_at=parse_digest_at(os.environ.get("SSJ_DIGEST_AT")),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
+            **feishu_env(),
         )
 
     @property
@@ -235,3 +244,20 @@ def web_chat_exposed(settings: Settings) -> bool:
 
 def wecom_enabled(settings: Settings) -> bool:
     return bool(settings.wecom_corp_id or settings.wecom_bot_token)
+
+
+def feishu_env() -> dict:
+    """The SSJ_FEISHU_* settings as read (checked when Feishu is installed)."""
+    return {"feishu_app_id": _env("SSJ_FEISHU_APP_ID", "").strip(),
+            "feishu_app_secret": _env("SSJ_FEISHU_APP_SECRET", ""),
+            "feishu_encrypt_key": _env("SSJ_FEISHU_ENCRYPT_KEY", ""),
+            "feishu_verification_token": _env("SSJ_FEISHU_VERIFICATION_TOKEN", ""),
+            "feishu_mode": _env("SSJ_FEISHU_MODE", "ws").strip().lower(),
+            "feishu_api_base": _env("SSJ_FEISHU_API_BASE", Settings.feishu_api_base).strip(),
+            "feishu_group_chat_id": _env("SSJ_FEISHU_GROUP_CHAT_ID", "").strip()}
+
+
+def feishu_enabled(settings: Settings) -> bool:
+    """Any Feishu credential set: Feishu is wired (and refused if incomplete)."""
+    return bool(settings.feishu_app_id or settings.feishu_app_secret
+                or settings.feishu_encrypt_key or settings.feishu_verification_token)
