@@ -8,7 +8,7 @@ import logging
 
 from aiohttp import web
 
-from bot.config import Settings, web_chat_exposed, wecom_enabled
+from bot.config import Settings, dingtalk_enabled, web_chat_exposed, wecom_enabled
 from bot.dispatch import Dispatcher
 from bot.services import notify as people_svc, outbox, people
 from bot.text import t
@@ -150,7 +150,7 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
         from bot.messengers.webchat.adapter import WebChat, WebChatSender
 
         async def _webchat(app: web.Application):
-            if SENDER not in app and not wecom_enabled(settings):
+            if SENDER not in app and not (wecom_enabled(settings) or dingtalk_enabled(settings)):
                 app[SENDER] = WebChatSender(app[SESSIONS])
             chat = WebChat(app[SESSIONS], app[DISPATCHER], people.directory, settings)
             app[CHAT] = chat
@@ -169,6 +169,8 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     if wecom_enabled(settings):
         from bot.messengers.wecom.setup import install
         install(app, settings, (SESSIONS, DISPATCHER, SENDER))
+    if dingtalk_enabled(settings):
+        _install_dingtalk(app, settings)
     app.cleanup_ctx.append(_relay)
     if settings.publish_endpoint:   # the push to the national credit publicity system
         from bot.push_runtime import cleanup_context as push_relay
@@ -179,6 +181,23 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     if settle_heap:
         app.on_startup.append(_settle_heap)   # after every cleanup context has started
     return app
+
+
+def _install_dingtalk(app: web.Application, settings: Settings) -> None:
+    """DingTalk receives into the dispatcher's durable record and is the sender (unless one
+    was given); refused at start with WeCom's ConfigError, which the CLI reports."""
+    from bot.messengers.dingtalk import setup as dingtalk
+    from bot.messengers.wecom.setup import ConfigError
+    try:
+        if wecom_enabled(settings):
+            raise dingtalk.ConfigError(t("dingtalk.two_messengers"))
+
+        def set_sender(app: web.Application, sender) -> None:
+            app.setdefault(SENDER, sender)
+
+        dingtalk.install(app, settings, lambda app: app[DISPATCHER].receive, set_sender)
+    except dingtalk.ConfigError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 async def _settle_heap(app: web.Application) -> None:

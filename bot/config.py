@@ -131,6 +131,15 @@ class Settings:
     scheduler: bool = True          # the service runs the scheduled jobs (SSJ_SCHEDULER=0: off)
     digest_at: str = DIGEST_AT      # the 管理员's daily digest (SSJ_DIGEST_AT; "" = off)
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
+    # DingTalk (钉钉, 专有钉钉): see ``dingtalk_from_env``
+    dingtalk_app_key: str = ""
+    dingtalk_app_secret: str = ""
+    dingtalk_robot_code: str = ""
+    dingtalk_mode: str = "stream"     # stream | http (callbacks at /dingtalk/events)
+    dingtalk_token: str = ""
+    dingtalk_aes_key: str = ""
+    dingtalk_api_base: str = "https://api.dingtalk.com"
+    dingtalk_group: str = ""          # openConversationId of the supervisors' group
 
     @classmethod
     def from_env(cls, db: str | None = None) -> "Settings":
@@ -174,6 +183,7 @@ class Settings:
             scheduler=_env("SSJ_SCHEDULER", "1") not in ("0", "false", "no", "off"),
             digest_at=parse_digest_at(os.environ.get("SSJ_DIGEST_AT")),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
+            **dingtalk_from_env(),
         )
 
     @property
@@ -235,3 +245,15 @@ def web_chat_exposed(settings: "Settings") -> bool:
 
 def wecom_enabled(settings: "Settings") -> bool:
     return bool(settings.wecom_corp_id or settings.wecom_bot_token)
+
+
+def dingtalk_from_env() -> dict:
+    """The SSJ_DINGTALK_* settings (checked when the service starts: messengers.dingtalk)."""
+    return {name: _env(f"SSJ_{name.upper()}", default).strip() for name, default in (
+        ("dingtalk_app_key", ""), ("dingtalk_app_secret", ""), ("dingtalk_robot_code", ""),
+        ("dingtalk_mode", "stream"), ("dingtalk_token", ""), ("dingtalk_aes_key", ""),
+        ("dingtalk_api_base", "https://api.dingtalk.com"), ("dingtalk_group", ""))}
+
+
+def dingtalk_enabled(settings: Settings) -> bool:
+    return bool(settings.dingtalk_app_key)

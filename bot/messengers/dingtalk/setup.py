@@ -1,0 +1,105 @@
+"""Wire DingTalk into the app: check the settings (a Chinese refusal before anything
+listens), open the HTTP client session through a cleanup context, make the sender, and
+receive by Stream (a background task) or by HTTP callbacks at ``/dingtalk/events``.
+
+What the messenger needs from the rest of the system is passed in: ``receive`` records an
+inbound event durably (deduplicated) and returns once it is committed."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from bot.messages import Inbound
+from bot.text import t
+
+from .adapter import DingTalkHttpAdapter
+from .api import DingTalkClient, DingTalkConfig
+from .crypto import EventCrypto
+from .sender import DingTalkSender
+from .stream import StreamReceiver
+
+MODES = ("stream", "http")
+
+
+class ConfigError(ValueError):
+    """A missing or malformed DingTalk setting; the message is Chinese, for the operator."""
+
+
+class DingTalkSettings(Protocol):
+    """What this package reads of the settings (bot.config.Settings has it)."""
+    @property
+    def dingtalk_app_key(self) -> str: ...
+    @property
+    def dingtalk_app_secret(self) -> str: ...
+    @property
+    def dingtalk_robot_code(self) -> str: ...
+    @property
+    def dingtalk_mode(self) -> str: ...
+    @property
+    def dingtalk_token(self) -> str: ...
+    @property
+    def dingtalk_aes_key(self) -> str: ...
+    @property
+    def dingtalk_api_base(self) -> str: ...
+    @property
+    def dingtalk_group(self) -> str: ...
+
+
+def checked(s: DingTalkSettings) -> EventCrypto | None:
+    """Refuse incomplete or malformed settings; the event crypto in http mode."""
+    missing = [name for name, value in (("SSJ_DINGTALK_APP_SECRET", s.dingtalk_app_secret),
+                                        ("SSJ_DINGTALK_ROBOT_CODE", s.dingtalk_robot_code))
+               if not value]
+    if missing:
+        raise ConfigError(t("dingtalk.incomplete", missing="、".join(missing)))
+    if s.dingtalk_mode not in MODES:
+        raise ConfigError(t("dingtalk.bad_mode", value=s.dingtalk_mode))
+    parts = urlsplit(s.dingtalk_api_base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(t("dingtalk.bad_api_base", value=s.dingtalk_api_base))
+    if s.dingtalk_mode != "http":
+        return None
+    if not (s.dingtalk_token and s.dingtalk_aes_key):
+        raise ConfigError(t("dingtalk.http_incomplete"))
+    try:
+        return EventCrypto(s.dingtalk_token, s.dingtalk_aes_key, s.dingtalk_app_key)
+    except ValueError as exc:
+        raise ConfigError(t("dingtalk.bad_aes_key", error=str(exc))) from exc
+
+
+Receive = Callable[[Inbound], Awaitable[bool]]
+
+
+def install(app: web.Application, s: DingTalkSettings, receive: Callable[[web.Application], Receive],
+            set_sender: Callable[[web.Application, DingTalkSender], None]) -> None:
+    """``receive(app)``: the durable inbound record once the app has started;
+    ``set_sender``: makes the sender the relay's."""
+    crypto = checked(s)
+    holder: dict[str, DingTalkHttpAdapter] = {}
+
+    async def _dingtalk(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as http:
+            client = DingTalkClient(DingTalkConfig(s.dingtalk_app_key, s.dingtalk_app_secret,
+                                                   s.dingtalk_robot_code, s.dingtalk_api_base),
+                                    http)
+            set_sender(app, DingTalkSender(client, s.dingtalk_robot_code, s.dingtalk_group))
+            task: asyncio.Task[Any] | None = None
+            if s.dingtalk_mode == "stream":
+                task = asyncio.create_task(StreamReceiver(client, receive(app)).run())
+            holder["http"] = DingTalkHttpAdapter(receive(app), crypto, s.dingtalk_app_secret)
+            yield
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    app.cleanup_ctx.append(_dingtalk)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        return await holder["http"].events(request)
+
+    app.router.add_post("/dingtalk/events", events)
