@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from bot import localtime
 from bot.app import create_app
-from bot.services import draws, results as results_svc
+from bot.services import draws
+from bot.services import results as results_svc
 from storage.models import EnterpriseRow
 from storage.models_chat import InboundEvent, OutboxMessage, ResultRow
 
