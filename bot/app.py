@@ -184,18 +184,15 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
 
 
 def _install_dingtalk(app: web.Application, settings: Settings) -> None:
-    """DingTalk receives into the dispatcher's durable record and is the sender (unless one
-    was given); refused at start with WeCom's ConfigError, which the CLI reports."""
+    """DingTalk receives into the dispatcher and is the sender (unless one was given);
+    a refusal is raised as WeCom's ConfigError, which ``ssj serve`` reports."""
     from bot.messengers.dingtalk import setup as dingtalk
     from bot.messengers.wecom.setup import ConfigError
     try:
         if wecom_enabled(settings):
             raise dingtalk.ConfigError(t("dingtalk.two_messengers"))
-
-        def set_sender(app: web.Application, sender) -> None:
-            app.setdefault(SENDER, sender)
-
-        dingtalk.install(app, settings, lambda app: app[DISPATCHER].receive, set_sender)
+        dingtalk.install(app, settings, dingtalk.Wiring(DISPATCHER, SENDER, inbound.CLOCK_SKEW),
+                         settings.wecom_max_age_seconds)
     except dingtalk.ConfigError as exc:
         raise ConfigError(str(exc)) from exc
 

@@ -14,14 +14,15 @@ Two forms reach the route:
 
 Both are refused when older than ``max_age`` (1 h) or dated ahead of the clock, too large,
 malformed, or holding text no column takes: a refusal is a 4xx with a short Chinese text
-and records nothing. ``receive`` is the durable inbound record (returns once committed).
+and records nothing. The injected ``Receiver`` is the durable inbound record.
 """
 from __future__ import annotations
 
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 
@@ -43,14 +44,21 @@ _SHAPES = {
 }
 _ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 
-Receive = Callable[[Inbound], Awaitable[bool]]
+class Receiver(Protocol):
+    """The durable inbound record (``bot.messengers.Receiver``, the dispatcher): returns
+    once the event is committed; False when it was received before."""
+
+    async def receive(self, ib: Inbound) -> bool: ...
 
 
 class DingTalkHttpAdapter:
-    def __init__(self, receive: Receive, crypto: EventCrypto | None, app_secret: str,
-                 max_age: int = 3600, clock: Callable[[], float] = time.time):
-        self.receive, self.crypto, self.app_secret = receive, crypto, app_secret
-        self.max_age, self.clock = max_age, clock
+    def __init__(self, receiver: Receiver, crypto: EventCrypto | None, app_secret: str,
+                 max_age: float = 3600, skew: float = CLOCK_SKEW,
+                 clock: Callable[[], float] = time.time):
+        """A callback signed more than ``max_age`` seconds ago, or more than ``skew``
+        ahead, is refused: its deduplication row may be gone, so a replay could pass."""
+        self.receiver, self.crypto, self.app_secret = receiver, crypto, app_secret
+        self.max_age, self.skew, self.clock = max_age, skew, clock
         self.refused = 0
 
     def _refuse(self, status: int, why: str) -> web.Response:
@@ -65,7 +73,7 @@ class DingTalkHttpAdapter:
         value = int(timestamp)
         seconds = value / 1000 if len(timestamp) == 13 else value
         age = self.clock() - seconds
-        return -CLOCK_SKEW <= age <= self.max_age
+        return -self.skew <= age <= self.max_age
 
     async def events(self, request: web.Request) -> web.Response:
         if "sign" in request.headers and not request.query.get("nonce"):
@@ -77,7 +85,7 @@ class DingTalkHttpAdapter:
             return None
         if not codec.fits(inbound):
             return self._refuse(400, "fields")
-        await self.receive(inbound)
+        await self.receiver.receive(inbound)
         return None
 
     async def _robot(self, request: web.Request) -> web.Response:

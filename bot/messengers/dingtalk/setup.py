@@ -2,19 +2,20 @@
 listens), open the HTTP client session through a cleanup context, make the sender, and
 receive by Stream (a background task) or by HTTP callbacks at ``/dingtalk/events``.
 
-What the messenger needs from the rest of the system is passed in: ``receive`` records an
-inbound event durably (deduplicated) and returns once it is committed."""
+What the messenger needs from the rest of the system is passed in (``Wiring``): the app
+keys of the receiver, which records an inbound event durably (deduplicated) and returns
+once it is committed, and of the sender."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
 
-from bot.messages import Inbound
 from bot.text import t
 
 from .adapter import DingTalkHttpAdapter
@@ -72,13 +73,31 @@ def checked(s: DingTalkSettings) -> EventCrypto | None:
         raise ConfigError(t("dingtalk.bad_aes_key", error=str(exc))) from exc
 
 
-Receive = Callable[[Inbound], Awaitable[bool]]
+class WiringLike(Protocol):
+    """What ``bot/app.py`` hands ``install`` (``bot.messengers.Wiring``): the app keys of
+    the receiver (the durable inbound record, there once the app has started) and of the
+    sender (set here unless one is set already), and the clock skew allowed."""
+    @property
+    def receiver(self) -> web.AppKey[Any]: ...
+    @property
+    def sender(self) -> web.AppKey[Any]: ...
+    @property
+    def clock_skew(self) -> float: ...
 
 
-def install(app: web.Application, s: DingTalkSettings, receive: Callable[[web.Application], Receive],
-            set_sender: Callable[[web.Application, DingTalkSender], None]) -> None:
-    """``receive(app)``: the durable inbound record once the app has started;
-    ``set_sender``: makes the sender the relay's."""
+@dataclass(frozen=True)
+class Wiring:
+    """A ``WiringLike`` for as long as ``bot.messengers`` has no ``Wiring`` of its own."""
+    receiver: web.AppKey[Any]
+    sender: web.AppKey[Any]
+    clock_skew: float
+
+
+def install(app: web.Application, s: DingTalkSettings, wiring: WiringLike,
+            max_age: float = 3600) -> None:
+    """Check the settings (ConfigError), then, once the app starts: the sender (unless
+    one is set) and the receiving side, Stream or HTTP; ``max_age``: HTTP callbacks signed
+    longer ago are refused (the receiver keeps deduplication rows a little longer)."""
     crypto = checked(s)
     holder: dict[str, DingTalkHttpAdapter] = {}
 
@@ -87,11 +106,15 @@ def install(app: web.Application, s: DingTalkSettings, receive: Callable[[web.Ap
             client = DingTalkClient(DingTalkConfig(s.dingtalk_app_key, s.dingtalk_app_secret,
                                                    s.dingtalk_robot_code, s.dingtalk_api_base),
                                     http)
-            set_sender(app, DingTalkSender(client, s.dingtalk_robot_code, s.dingtalk_group))
+            if wiring.sender not in app:
+                app[wiring.sender] = DingTalkSender(client, s.dingtalk_robot_code,
+                                                    s.dingtalk_group)
+            receiver = app[wiring.receiver]
             task: asyncio.Task[Any] | None = None
             if s.dingtalk_mode == "stream":
-                task = asyncio.create_task(StreamReceiver(client, receive(app)).run())
-            holder["http"] = DingTalkHttpAdapter(receive(app), crypto, s.dingtalk_app_secret)
+                task = asyncio.create_task(StreamReceiver(client, receiver).run())
+            holder["http"] = DingTalkHttpAdapter(receiver, crypto, s.dingtalk_app_secret,
+                                                 max_age, wiring.clock_skew)
             yield
             if task is not None:
                 task.cancel()

@@ -31,6 +31,7 @@ from bot import httpin
 from bot.messages import Inbound
 
 from . import codec
+from .adapter import Receiver
 from .api import DingTalkClient
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ MAX_FRAME = 256 * 1024
 SUBSCRIPTIONS = [{"type": "CALLBACK", "topic": codec.ROBOT_TOPIC},
                  {"type": "CALLBACK", "topic": codec.CARD_TOPIC}]
 
-Receive = Callable[[Inbound], Awaitable[bool]]
 
 
 def ack(message_id: str, data: Any = None, code: int = AckMessage.STATUS_OK) -> str:
@@ -62,10 +62,10 @@ def translate(frame: CallbackMessage) -> Inbound | None:
 
 
 class StreamReceiver:
-    def __init__(self, client: DingTalkClient, receive: Receive, *, min_backoff: float = 1.0,
+    def __init__(self, client: DingTalkClient, receiver: Receiver, *, min_backoff: float = 1.0,
                  max_backoff: float = 60.0, stable_after: float = 30.0,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
-        self.client, self.receive = client, receive
+        self.client, self.receiver = client, receiver
         self.min_backoff, self.max_backoff, self.stable_after = min_backoff, max_backoff, stable_after
         self.sleep = sleep
         self.connections = 0
@@ -150,6 +150,6 @@ class StreamReceiver:
         while True:
             inbound = await self._queue.get()
             try:
-                await self.receive(inbound)
+                await self.receiver.receive(inbound)
             except Exception:  # noqa: BLE001 - the next frame must still be recorded
                 log.exception("dingtalk stream: recording an inbound event failed")
