@@ -20,7 +20,7 @@ from bot.app import create_app
 from bot.messengers.dingtalk.crypto import EventCrypto, robot_sign
 from storage.models_chat import InboundEvent
 
-from .dingtalk_fake import FakeDingTalk
+from .dingtalk_fake import CARD_TOPIC, FakeDingTalk
 
 APP_KEY, SECRET, ROBOT = "dingssjtestapp0001", "dt-secret", "dingssjrobot0001"
 TOKEN = "ssjDingToken"
@@ -90,6 +90,9 @@ async def test_event_subscription_check_url_and_a_message(bot, http_mode):
                                     reply["encrypt"]) == "success"
     await until(lambda: fake.of("send"))
     assert await _recorded(bot) == 1
+    # card clicks still come by Stream (cards are created for it); nothing else does
+    await until(lambda: fake.of("open"))
+    assert [x["topic"] for x in fake.of("open")[0]["subscriptions"]] == [CARD_TOPIC]
 
 
 async def test_forged_replayed_stale_oversized_and_malformed_are_refused(bot, http_mode):

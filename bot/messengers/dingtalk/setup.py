@@ -20,6 +20,7 @@ from bot.text import t
 
 from .adapter import DingTalkHttpAdapter
 from .api import DingTalkClient, DingTalkConfig
+from .codec import CARD_TOPIC, ROBOT_TOPIC
 from .crypto import EventCrypto
 from .sender import DingTalkSender
 from .stream import StreamReceiver
@@ -110,15 +111,15 @@ def install(app: web.Application, s: DingTalkSettings, wiring: WiringLike,
                 app[wiring.sender] = DingTalkSender(client, s.dingtalk_robot_code,
                                                     s.dingtalk_group)
             receiver = app[wiring.receiver]
-            task: asyncio.Task[Any] | None = None
-            if s.dingtalk_mode == "stream":
-                task = asyncio.create_task(StreamReceiver(client, receiver).run())
+            # card clicks come by Stream in both modes (cards are created with callbackType
+            # STREAM); in http mode messages and events come to /dingtalk/events
+            topics = (CARD_TOPIC,) if s.dingtalk_mode == "http" else (ROBOT_TOPIC, CARD_TOPIC)
+            task = asyncio.create_task(StreamReceiver(client, receiver, topics=topics).run())
             holder["http"] = DingTalkHttpAdapter(receiver, crypto, s.dingtalk_app_secret,
                                                  max_age, wiring.clock_skew)
             yield
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     app.cleanup_ctx.append(_dingtalk)
 

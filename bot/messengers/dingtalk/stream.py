@@ -36,8 +36,6 @@ from .api import DingTalkClient
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 256 * 1024
-SUBSCRIPTIONS = [{"type": "CALLBACK", "topic": codec.ROBOT_TOPIC},
-                 {"type": "CALLBACK", "topic": codec.CARD_TOPIC}]
 
 
 
@@ -64,8 +62,11 @@ def translate(frame: CallbackMessage) -> Inbound | None:
 class StreamReceiver:
     def __init__(self, client: DingTalkClient, receiver: Receiver, *, min_backoff: float = 1.0,
                  max_backoff: float = 60.0, stable_after: float = 30.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 topics: tuple[str, ...] = (codec.ROBOT_TOPIC, codec.CARD_TOPIC)):
+        """``topics``: what to subscribe to (HTTP mode: card callbacks only)."""
         self.client, self.receiver = client, receiver
+        self.subscriptions = [{"type": "CALLBACK", "topic": topic} for topic in topics]
         self.min_backoff, self.max_backoff, self.stable_after = min_backoff, max_backoff, stable_after
         self.sleep = sleep
         self.connections = 0
@@ -95,7 +96,7 @@ class StreamReceiver:
             await asyncio.gather(recorder, return_exceptions=True)
 
     async def _connect_once(self) -> None:
-        doc = await self.client.open_connection(SUBSCRIPTIONS)
+        doc = await self.client.open_connection(self.subscriptions)
         uri = f"{doc['endpoint']}?ticket={quote_plus(str(doc['ticket']))}"
         async with websockets.connect(uri, max_size=MAX_FRAME, open_timeout=10) as ws:
             self.connections += 1
