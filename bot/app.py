@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.config import Settings, feishu_enabled, web_chat_exposed, wecom_enabled
+from bot.config import (
+    Settings,
+    dingtalk_enabled,
+    feishu_enabled,
+    messengers_configured,
+    web_chat_exposed,
+    wecom_enabled,
+)
 from bot.dispatch import Dispatcher
 from bot.messages import Sender
 from bot.services import notify as people_svc
@@ -20,6 +27,7 @@ from storage.db import Checkpointer, make_engine, session_factory, sqlite_file
 from storage.uow import Sessions
 
 if TYPE_CHECKING:
+    from bot.messengers import Wiring
     from bot.messengers.webchat.adapter import WebChat
 
 log = logging.getLogger(__name__)
@@ -169,7 +177,10 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
 
 def _messengers(app: web.Application, settings: Settings) -> None:
     """Each configured messenger, wired (see ``bot.messengers``: what a messenger gets)."""
-    from bot.messengers import Wiring
+    from bot.messengers import ConfigError, Wiring
+    configured = messengers_configured(settings)
+    if len(configured) > 1:
+        raise ConfigError(t("webchat.messengers_more_than_one", names="、".join(configured)))
     wiring = Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
     if settings.web_chat:
         from bot.messengers.webchat.adapter import WebChat, WebChatSender
@@ -178,7 +189,7 @@ def _messengers(app: web.Application, settings: Settings) -> None:
 
         async def _webchat(app: web.Application):
             store, access = WebChatStore(app[SESSIONS]), WebChatAccess(app[SESSIONS], settings)
-            if SENDER not in app and not wecom_enabled(settings):
+            if SENDER not in app and not messengers_configured(settings):
                 app[SENDER] = WebChatSender(store)
             app[CHAT] = WebChat(app[wiring.receiver], store, access, access, settings)
             yield
@@ -196,6 +207,14 @@ def _messengers(app: web.Application, settings: Settings) -> None:
     if wecom_enabled(settings):
         from bot.messengers.wecom.setup import install
         install(app, settings, wiring)
+    if dingtalk_enabled(settings):
+        _install_dingtalk(app, settings, wiring)
+
+
+def _install_dingtalk(app: web.Application, settings: Settings, wiring: Wiring) -> None:
+    """DingTalk receives into the dispatcher and is the sender (unless one was given)."""
+    from bot.messengers.dingtalk import setup as dingtalk
+    dingtalk.install(app, settings, wiring, settings.wecom_max_age_seconds)
 
 
 async def _settle_heap(app: web.Application) -> None:

@@ -139,6 +139,15 @@ class Settings:
     scheduler: bool = True          # the service runs the scheduled jobs (SSJ_SCHEDULER=0: off)
     digest_at: str = DIGEST_AT      # the 管理员's daily digest (SSJ_DIGEST_AT; "" = off)
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
+    # DingTalk (钉钉, 专有钉钉): see ``dingtalk_from_env``
+    dingtalk_app_key: str = ""
+    dingtalk_app_secret: str = ""
+    dingtalk_robot_code: str = ""
+    dingtalk_mode: str = "stream"     # stream | http (callbacks at /dingtalk/events)
+    dingtalk_token: str = ""
+    dingtalk_aes_key: str = ""
+    dingtalk_api_base: str = "https://api.dingtalk.com"
+    dingtalk_group: str = ""          # openConversationId of the supervisors' group
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:
@@ -183,6 +192,7 @@ class Settings:
             digest_at=parse_digest_at(os.environ.get("SSJ_DIGEST_AT")),
             actor=_env("SSJ_ACTOR", os.environ.get("USER") or "cli"),
             **feishu_env(),
+            **dingtalk_from_env(),
         )
 
     @property
@@ -261,3 +271,21 @@ def feishu_enabled(settings: Settings) -> bool:
     """Any Feishu credential set: Feishu is wired (and refused if incomplete)."""
     return bool(settings.feishu_app_id or settings.feishu_app_secret
                 or settings.feishu_encrypt_key or settings.feishu_verification_token)
+def dingtalk_from_env() -> dict:
+    """The SSJ_DINGTALK_* settings (checked when the service starts: messengers.dingtalk)."""
+    return {name: _env(f"SSJ_{name.upper()}", default).strip() for name, default in (
+        ("dingtalk_app_key", ""), ("dingtalk_app_secret", ""), ("dingtalk_robot_code", ""),
+        ("dingtalk_mode", "stream"), ("dingtalk_token", ""), ("dingtalk_aes_key", ""),
+        ("dingtalk_api_base", "https://api.dingtalk.com"), ("dingtalk_group", ""))}
+
+
+def dingtalk_enabled(settings: Settings) -> bool:
+    return bool(settings.dingtalk_app_key)
+
+
+def messengers_configured(settings: Settings) -> tuple[str, ...]:
+    """The workplace messengers whose settings are present (at most one may be): while one
+    is, the web chat is not the sender and takes no input unless people log in."""
+    found = (("企业微信", wecom_enabled(settings)), ("钉钉", dingtalk_enabled(settings)),
+             ("飞书", feishu_enabled(settings)))
+    return tuple(name for name, on in found if on)

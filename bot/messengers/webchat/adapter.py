@@ -26,7 +26,7 @@ import uuid
 from aiohttp import web
 
 from bot import httpin
-from bot.config import Settings, is_loopback, wecom_enabled
+from bot.config import Settings, is_loopback, messengers_configured
 from bot.domain.model import Role
 from bot.messages import GROUP, PRIVATE, Inbound, Outbound
 from bot.messengers import Receiver
@@ -86,7 +86,7 @@ class WebChat(LoginPages):
         self.settings = settings
         self.login = bool(settings and settings.web_chat_login)
         # a messenger is the way in; without login the web chat only shows what it holds
-        self.input_closed = bool(settings and wecom_enabled(settings) and not self.login)
+        self.input_closed = bool(settings and messengers_configured(settings) and not self.login)
         self.secure_cookie = bool(settings and settings.public_base.startswith("https://"))
 
     # ---- the page -----------------------------------------------------------------------

@@ -11,9 +11,9 @@ place; the table is rebuilt (both databases, same steps) and every existing resu
 given the department of its selection's first team member, which is the only team a
 result could belong to before this revision.
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'
@@ -25,7 +25,7 @@ _COLUMNS = ("id, selection_id, task_id, status, conclusion, inspected_on, mode, 
 
 
 def _table(name: str, per_department: bool) -> None:
-    cols = [
+    cols: list[sa.schema.SchemaItem] = [
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('selection_id', sa.Integer(), nullable=False),
     ]
