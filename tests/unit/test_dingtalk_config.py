@@ -47,3 +47,12 @@ def test_refused_at_start(changes, words):
 def test_complete_settings_start():
     create_app(Settings(**BASE))
     create_app(Settings(**BASE, dingtalk_mode="http", dingtalk_token="t", dingtalk_aes_key=AES))
+
+
+def test_dingtalk_and_feishu_together_are_refused_naming_both():
+    feishu = dict(feishu_app_id="cli_a1b2c3d4e5f6", feishu_app_secret="s", feishu_mode="http",
+                  feishu_encrypt_key="k", feishu_verification_token="v")
+    with pytest.raises(ConfigError) as exc:
+        create_app(Settings(**{**BASE, **feishu}))
+    assert "钉钉" in str(exc.value) and "飞书" in str(exc.value)
+    assert "只能由一个通讯工具" in str(exc.value)
