@@ -49,8 +49,18 @@ import consistent_sampler  # noqa: E402
 import psutil  # noqa: E402
 
 from bot.domain.draw import draw  # noqa: E402
-from bot.domain.model import (Category, DomainError, Duty, Enterprise, History,  # noqa: E402
-                              Inspector, PersonKind, Rules, Status, TaskSpec)
+from bot.domain.model import (  # noqa: E402
+    Category,
+    DomainError,
+    Duty,
+    Enterprise,
+    History,
+    Inspector,
+    PersonKind,
+    Rules,
+    Status,
+    TaskSpec,
+)
 from bot.domain.tickets import Tickets  # noqa: E402
 from bot.domain.uscc import ALPHABET, WEIGHTS, is_valid_uscc  # noqa: E402
 
@@ -77,7 +87,7 @@ class PeakRSS:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         gc.collect()
         self.start = self.peak = self.proc.memory_info().rss
         self._stop.clear()
@@ -142,7 +152,7 @@ _GROUP_TABLES = [
 
 
 def _prefix_sum(prefix8: str) -> int:
-    return sum(_value(c) * w for c, w in zip(prefix8, WEIGHTS))
+    return sum(_value(c) * w for c, w in zip(prefix8, WEIGHTS, strict=False))  # the first 8 weights
 
 
 def uscc_for(prefix_sum: int, prefix8: str, serial: int) -> str:
@@ -171,7 +181,7 @@ def build(n_objects: int, n_inspectors: int, n_bureaus: int, seed: int = 2027010
     cats = [Category.KEY] * 15 + [Category.GENERAL] * 80 + [Category.SPECIAL] * 5
     bureaus: list[Bureau] = []
     cert_no = 0
-    for code, n_obj, n_insp in zip(codes, obj_counts, insp_counts):
+    for code, n_obj, n_insp in zip(codes, obj_counts, insp_counts, strict=True):
         b = Bureau(code)
         prefix8 = "91" + code
         psum = _prefix_sum(prefix8)
@@ -263,7 +273,7 @@ def phase_tickets(ids: list[str], seed: str):
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         tickets = Tickets(seed).many(ids)
-        order = [i for _, i in sorted(zip(tickets, ids))]
+        order = [i for _, i in sorted(zip(tickets, ids, strict=True))]
         wall = time.perf_counter() - t0
         del tickets
     return wall, mem, order
@@ -360,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
     for k, r in enumerate(rows):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if k == 0:
             print("  ".join("-" * w for w in widths))
     print(f"\nRSS: peak = highest RSS seen by a psutil sampling thread (2 ms) during the "

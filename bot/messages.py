@@ -51,7 +51,7 @@ class Inbound:
         return dict(self.__dict__)
 
     @classmethod
-    def from_json(cls, d: dict) -> "Inbound":
+    def from_json(cls, d: dict) -> Inbound:
         return cls(**d)
 
 
@@ -73,7 +73,7 @@ class Card:
                 "buttons": [{"key": b.key, "text": b.text} for b in self.buttons]}
 
     @classmethod
-    def from_json(cls, d: dict) -> "Card":
+    def from_json(cls, d: dict) -> Card:
         return cls(d["title"], d["body"], tuple(Button(b["key"], b["text"]) for b in d["buttons"]),
                    d.get("ref"))
 
@@ -124,7 +124,7 @@ class Outbound:
 
     @classmethod
     def from_row(cls, recipient: str, room: str, payload: dict,
-                 subject: str | None = None) -> "Outbound":
+                 subject: str | None = None) -> Outbound:
         card = Card.from_json(payload["card"]) if payload.get("card") else None
         return cls(recipient, room, payload.get("text", ""), card, payload.get("update_of", ""),
                    via=payload.get("via", ""), subject=subject,

@@ -5,8 +5,18 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint, text)
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .models import Base

@@ -5,13 +5,16 @@ import asyncio
 
 from alembic import context
 
+from storage import (  # noqa: F401  (plans, push outbox)
+    models_calendar,  # noqa: F401  (registers the calendar overrides)
+    models_chat,  # noqa: F401  (registers the chat tables)
+    models_jobs,  # noqa: F401  (scheduled-job claims)
+    models_plan,
+    models_publication,  # noqa: F401  (published task records)
+    models_push,
+    models_webchat,  # noqa: F401  (web chat invitations and sessions)
+)
 from storage.db import database_url, make_engine
-from storage import models_chat  # noqa: F401  (registers the chat tables)
-from storage import models_calendar  # noqa: F401  (registers the calendar overrides)
-from storage import models_jobs  # noqa: F401  (scheduled-job claims)
-from storage import models_plan, models_push  # noqa: F401  (plans, push outbox)
-from storage import models_publication  # noqa: F401  (published task records)
-from storage import models_webchat  # noqa: F401  (web chat invitations and sessions)
 from storage.models import Base
 
 config = context.config

@@ -7,12 +7,12 @@ SSJ_REQUIRE_BROWSER=1 (as in CI). ``make browser`` installs Chromium.
 from __future__ import annotations
 
 import asyncio
-from contextlib import contextmanager
 import json
 import os
 import threading
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 

@@ -45,7 +45,7 @@ def run(url: str, sql: str, rows: list[dict]) -> None:
 
 def entries(url: str) -> list[dict]:
     keys = [k.strip() for k in COLUMNS.split(",")]
-    return [dict(zip(keys, r)) for r in query(url, f"SELECT {COLUMNS} FROM audit_log ORDER BY id")]
+    return [dict(zip(keys, r, strict=True)) for r in query(url, f"SELECT {COLUMNS} FROM audit_log ORDER BY id")]
 
 
 def insert(url: str, *rows: dict) -> None:

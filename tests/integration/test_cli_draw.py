@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import openpyxl
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from .helpers import counts, execute, query, ssj, ssj_json
 
@@ -157,7 +158,7 @@ def test_audit_chain_detects_changed_entry(library, capsys):
     ssj_json(capsys, url, "draw", "run", "--task", "2027Q1")
     assert ssj(capsys, url, "audit", "verify")[0] == 0
     # the database itself refuses to change the log
-    with pytest.raises(Exception):
+    with pytest.raises(DBAPIError):
         execute(url, "UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
     # someone with full access drops the guard and edits entry 2
     if "sqlite" in url:

@@ -8,6 +8,7 @@ import pytest
 
 from bot.demo import write_library
 from bot.sheets.library_io import HEADERS
+
 from .helpers import counts, query, ssj
 
 

@@ -1,7 +1,6 @@
 """``ssj jobs run-due`` and ``ssj jobs list`` on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-
 from .helpers import query, ssj, ssj_json
 
 QUARTER_OPEN = {"job": "quarter_open", "period": "2026Q4"}

@@ -39,7 +39,7 @@ def insert_draw(url: str, old: dict, snapshot: dict | None = None, digest: str |
                 "INSERT INTO selections (id, draw_id, task_id, position, uscc, name, category, "
                 f"ticket) VALUES ({pos + 1}, 1, '2027Q2', {pos}, {_q(s['uscc'])}, "
                 f"{_q(s['name'])}, {_q(s['category'])}, {_q(s['ticket'])})")
-        for seq, team in enumerate(s["teams"]):
+        for team in s["teams"]:
             for k, cert in enumerate(team["members"]):
                 execute(url, "INSERT INTO team_members (selection_id, department, cert, seq, "
                              f"active, ended_reason) VALUES ({pos + 1}, "

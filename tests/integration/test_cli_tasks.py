@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot.demo import write_library
+
 from .helpers import counts, execute, query, ssj, ssj_json
 
 PARTNER = "市场监管"
@@ -145,7 +146,7 @@ def test_bad_input_is_refused_in_chinese(library, capsys, args, words):
     url = library
     base = {"--task": "2027ZX09", "--kind": "special", "--name": "获嘉县2027年专项检查",
             "--year": "2027", "--quarter": "2", "--count": "3"}
-    given = dict(zip(args[::2], args[1::2]))
+    given = dict(zip(args[::2], args[1::2], strict=True))
     drop = set(given) | ({"--count"} if "--ratio" in given else set())
     argv = [a for k, v in base.items() if k not in drop for a in (k, v)]
     before = counts(url)

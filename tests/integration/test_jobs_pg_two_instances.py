@@ -18,7 +18,8 @@ import time_machine
 from sqlalchemy import func, select
 
 from bot.domain.results import Conclusion, Draft
-from bot.services import draws, outbox as outbox_svc, results
+from bot.services import draws, results
+from bot.services import outbox as outbox_svc
 from scheduler import claims
 from scheduler.jobs import TZ, Due, Job
 from scheduler.runner import run_due
@@ -68,7 +69,7 @@ async def test_each_job_period_runs_once_and_each_message_is_sent_once_in_order(
     a, b = two
     settings = replace(a.settings, auto_draw=True)
     reports = []
-    for i, when in enumerate(INSTANTS):
+    for when in INSTANTS:
         a.travel.move_to(when)
         if when == sh(2026, 12, 17, 9, 0):   # some results are in: fewer reminders
             async with a.sf() as s:

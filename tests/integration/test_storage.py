@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from storage import audit, migrate
 from storage.db import make_engine, session_factory
@@ -81,7 +82,7 @@ async def test_audit_log_rejects_update_and_delete(db_url):
         async with sf() as s, s.begin():
             await audit.append(s, "a", "x")
         for sql in ("UPDATE audit_log SET actor = 'b'", "DELETE FROM audit_log"):
-            with pytest.raises(Exception):
+            with pytest.raises(DBAPIError):
                 async with engine.begin() as conn:
                     await conn.execute(text(sql))
         async with sf() as s:
@@ -133,7 +134,7 @@ async def test_results_migrate_to_one_per_department(db_url):
             ids = [i for (i,) in (await conn.execute(text(
                 "SELECT id FROM results ORDER BY id"))).all()]
             assert ids[0] == 5 and ids[1] > 5
-        with pytest.raises(Exception):      # the same department twice is refused
+        with pytest.raises(DBAPIError):      # the same department twice is refused
             async with engine.begin() as conn:
                 await conn.execute(text(
                     "INSERT INTO results (selection_id, department, task_id, status,"

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.demo import write_library
-from bot.domain import results as rules
 from bot.dispatch import Dispatcher
+from bot.domain import results as rules
 from bot.messages import GROUP, PRIVATE, Inbound, Outbound
 from bot.services import library, publication
 from storage import migrate
@@ -47,7 +47,7 @@ class Harness:
                 out = await library.import_file(s, self.settings, kind, paths[kind], "test")
                 assert out.ok, out.errors
 
-    async def restart(self) -> "Harness":
+    async def restart(self) -> Harness:
         """A new process: new engine, new dispatcher; only the database is kept."""
         await self.engine.dispose()
         return Harness(self.url, self.clock)

@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 from bot import localtime
 from bot.domain.model import DomainError
 from bot.messages import GROUP
-from bot.services import draw_flow, draws, plan as plan_svc
+from bot.services import draw_flow, draws
+from bot.services import plan as plan_svc
 from storage.models import AuditRow, DrawRow, EnterpriseRow, TaskRow
 from storage.models_chat import OutboxMessage
 from storage.models_plan import PlanRow

@@ -18,13 +18,12 @@ from sqlalchemy import func, select
 
 from bot.dispatch import Dispatcher
 from bot.messages import GROUP, PRIVATE, Inbound
-from bot.services import assignments, outbox
 from bot.messengers.webchat.adapter import WebChatSender
+from bot.services import assignments, outbox
 from bot.services.webchat_store import WebChatStore
+from scheduler.runner import run_due
 from storage.models import RecusalRow, SelectionRow, TeamMemberRow
 from storage.models_chat import ChatMessage, ResultRow
-
-from scheduler.runner import run_due
 
 from .harness import BOT
 
@@ -176,7 +175,7 @@ async def test_busy_quarter(bot):
     # ---- results come in: no message to the 管理员 per result ----
     window = await q.received()
     entered_by = {}
-    for i, ref in enumerate(refs):
+    for ref in refs:
         who = next((account[c] for c in team_of[ref] if account[c] not in admins), None)
         if who is None:
             continue                        # only 管理员 on this team: they enter it later
@@ -276,12 +275,12 @@ async def test_busy_quarter(bot):
 
     # ---- every card in every inbox offers only what is valid now: nothing that acts ----
     for a in set(people):
-        for anchor, r in (await q.inbox(a)).items():
+        for r in (await q.inbox(a)).values():
             keys = [b["key"].split(":")[0] for b in (r.card or {}).get("buttons", [])]
             assert not set(keys) & ACTIONS, (a, r.card["title"], keys)
             if r.card and r.card["title"].startswith("检查任务"):
                 assert "状态：已公示" in r.card["body"]
-    for anchor, r in (await q.inbox("", GROUP)).items():
+    for r in (await q.inbox("", GROUP)).values():
         assert not (r.card or {}).get("buttons")
     group = [r for r in await q.rows("", GROUP) if r.sender == "bot" and r.replaces is None]
     assert len(group) == 2, [r.text or r.card["title"] for r in group]   # draw card, 公示

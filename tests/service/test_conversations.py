@@ -238,7 +238,7 @@ async def test_recusal_by_swap_in_chat(bot):
     assert await recusals() == 0
 
     # the first pair the rules allow (the draw is random; a refusal is a Chinese message)
-    for asker, partner, ref_a, ref_b in pairs[1:]:
+    for asker, partner, ref_a, ref_b in pairs[1:]:  # noqa: B007 - the pair found is used below
         out = await bot.say(asker, f"对调 {ref_a} {people[partner].cert} 其配偶在该企业任职")
         if "已提交" in texts(out):
             break

@@ -207,7 +207,7 @@ class Commands:
                         "client_id": f"crash-{ref}"}) as r:
                     if r.status == 200:
                         self.acked[ref] = self.pending.pop(ref)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 self.retries += 1     # killed meanwhile: sent again after the restart
         await asyncio.gather(*(one(ref, u) for ref, u in list(self.pending.items())))
 

@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from bot.config import Settings, parse_digest_at
 from bot.domain.results import Conclusion, Draft
-from bot.services import calendar as calendar_svc, draws, results
+from bot.services import calendar as calendar_svc
 from bot.services import digest as digest_svc
+from bot.services import draws, results
 from scheduler import digest
 from scheduler.jobs import TZ
 from scheduler.runner import SchedulerService, run_due

@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 EXAMPLES = int(os.environ.get("SSJ_FUZZ_EXAMPLES", "100"))
@@ -82,8 +83,7 @@ def serving(db_url: str, tmp_path, login: bool):
 
     from bot.app import SESSIONS, create_app
     from bot.config import Settings
-    from bot.services import people
-    from bot.services import webchat_access
+    from bot.services import people, webchat_access
 
     from .wecom_fake import FakeWeCom
 

@@ -17,8 +17,18 @@ from bot.messages import Outbound
 from storage.models import RecusalRow
 from storage.models_chat import InboundEvent
 
-from .test_wecom import (AES, AGENT, BOT_AES, BOT_TOKEN, CORP, TOKEN, WeComPeer, sent_to,  # noqa: F401
-                         until, wecom)
+from .test_wecom import (  # noqa: F401
+    AES,
+    AGENT,
+    BOT_AES,
+    BOT_TOKEN,
+    CORP,
+    TOKEN,
+    WeComPeer,
+    sent_to,
+    until,
+    wecom,
+)
 from .wecom_fake import FakeWeCom
 
 

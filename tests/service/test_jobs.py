@@ -16,7 +16,8 @@ import time_machine
 from sqlalchemy import select, update
 
 from bot.domain.results import Conclusion, Draft
-from bot.services import calendar as calendar_svc, draws, results
+from bot.services import calendar as calendar_svc
+from bot.services import draws, results
 from scheduler import claims
 from scheduler.jobs import TZ, Due, Job
 from scheduler.runner import SCHEDULER, SchedulerService, run_due

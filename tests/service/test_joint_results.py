@@ -15,8 +15,9 @@ from bot import localtime
 from bot.app import create_app
 from bot.domain import results as rules
 from bot.domain.model import DomainError
-from bot.services import draws, publication, stats as stats_svc, tasks
+from bot.services import draws, publication, tasks
 from bot.services import results as results_svc
+from bot.services import stats as stats_svc
 from storage.models import InspectorRow
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from bot.messages import Button, Card, Outbound
+from bot.messengers.webchat.adapter import WebChatSender
 from bot.services import outbox
 from bot.services.outbox import Identity, Relay, SendError
-from bot.messengers.webchat.adapter import WebChatSender
 from bot.services.webchat_store import WebChatStore
 from storage import inbound, migrate
 from storage.db import make_engine, session_factory

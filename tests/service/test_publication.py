@@ -22,10 +22,10 @@ from bot.messages import GROUP
 from bot.services import draws, plan, publication
 from bot.services import results as results_svc
 from storage import audit
-from storage.repos import library as library_repo
 from storage.models import AuditRow, EnterpriseRow, InspectorRow
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
+from storage.repos import library as library_repo
 
 from .harness import FINDINGS, cycling_draft, reviewer_for, texts
 

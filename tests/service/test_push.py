@@ -9,9 +9,10 @@ once per key; tasks do not block each other.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -225,7 +226,7 @@ async def test_endpoint_down_for_a_while_loses_nothing_and_keeps_order(sf, endpo
     ms = await rows(sf)
     assert [m.status for m in ms] == ["sent"] * 3 and ms[0].attempts == down + 1
     assert len(waits) == down and 8 <= waits[0] <= 12     # 10 s ± 20 % jitter, then doubling
-    assert all(b > a for a, b in zip(waits, waits[1:]))
+    assert all(b > a for a, b in itertools.pairwise(waits))
 
 
 async def test_backoff_grows_exponentially_with_jitter_and_a_cap():
@@ -247,7 +248,7 @@ def test_classify(status, outcome):
 
 
 def test_retry_after_seconds_or_http_date():
-    now = datetime(2027, 4, 20, 2, 0, tzinfo=timezone.utc)
+    now = datetime(2027, 4, 20, 2, 0, tzinfo=UTC)
     assert push.retry_after("120") == 120
     assert push.retry_after("Tue, 20 Apr 2027 02:01:30 GMT", now) == 90
     assert push.retry_after("999999") == push.MAX_DELAY
@@ -411,7 +412,7 @@ async def test_enqueue_is_idempotent_per_publication_and_republication_follows(s
     clock = Clock()
     await publish(sf, "2027Q1", clock)
     await publish(sf, "2027Q1", clock)
-    assert [(m.seq, m.kind) for m in await rows(sf)] == list(zip((1, 2, 3), KINDS))
+    assert [(m.seq, m.kind) for m in await rows(sf)] == list(zip((1, 2, 3), KINDS, strict=True))
     await publish(sf, "2027Q1", clock, stamp="15:30")     # a corrected publication
     ms = await rows(sf)
     assert [m.seq for m in ms] == [1, 2, 3, 1, 2, 3] and len({m.idempotency_key for m in ms}) == 6

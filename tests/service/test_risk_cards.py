@@ -3,6 +3,7 @@ team may record one, whatever its 环境信用评级; other classes keep the ear
 supervisor's review card says why the object was drawn."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import update
 
 from bot.domain import results as rules
@@ -10,8 +11,6 @@ from bot.domain.model import DomainError
 from bot.services import assignments, draws, notify
 from bot.services import results as results_svc
 from storage.models import EnterpriseRow
-
-import pytest
 
 SUGGESTION = "建议采用非现场检查"
 

@@ -14,8 +14,14 @@ from bot import cli, localtime
 from bot.services import calendar, draws, publication, tasks
 from bot.services import results as results_svc
 from bot.services import stats as stats_svc
-from storage.models import (DrawRow, EnterpriseRow, InspectorRow, SelectionRow, TaskRow,
-                            TeamMemberRow)
+from storage.models import (
+    DrawRow,
+    EnterpriseRow,
+    InspectorRow,
+    SelectionRow,
+    TaskRow,
+    TeamMemberRow,
+)
 from storage.models_chat import ResultRow
 from storage.models_publication import PublicationRow
 

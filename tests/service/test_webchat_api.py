@@ -5,7 +5,6 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-
 from sqlalchemy import func, select
 
 from bot.app import SESSIONS, create_app

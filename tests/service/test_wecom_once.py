@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.messages import Button, Card, Outbound
-from bot.services import outbox
-from bot.services.outbox import Delivered, Relay
 from bot.messengers.wecom import cards
 from bot.messengers.wecom.api import WeComClient, WeComConfig
 from bot.messengers.wecom.sender import WeComSender
+from bot.services import outbox
+from bot.services.outbox import Delivered, Relay
 from storage import migrate
 from storage.db import make_engine, session_factory
 from storage.models_chat import OutboxMessage

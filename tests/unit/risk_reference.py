@@ -9,9 +9,9 @@ implementation of Rivest's consistent sampling, via ``strategies.RefTickets``).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Mapping, Sequence
 
 from bot.domain.model import Category, Enterprise, Status
 
@@ -95,7 +95,7 @@ def select(objects: Sequence[Enterprise], past: Mapping[str, Sequence[Record]], 
             periods = [(rec.year, rec.quarter) for rec in past.get(o.uscc, ())]
             return max(periods) if periods else None
 
-        def due(o):
+        def due(o, cat=cat):
             """general: its last draw (never drawn: its entry) would be 3 years old by
             the next quarter unless drawn now"""
             ref = last(o) or since.get(o.uscc)

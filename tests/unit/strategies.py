@@ -9,16 +9,27 @@ against them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
 
 import consistent_sampler as cs
 from hypothesis import strategies as st
 
-from bot.domain.model import (Category, DrawResult, Duty, Enterprise, History, Inspector,
-                              PersonKind, Rules, Selection, Status, TaskSpec)
+from bot.domain.model import (
+    Category,
+    DrawResult,
+    Duty,
+    Enterprise,
+    History,
+    Inspector,
+    PersonKind,
+    Rules,
+    Selection,
+    Status,
+    TaskSpec,
+)
 from bot.domain.uscc import ALPHABET, check_char
 
 RULES = Rules()
@@ -416,7 +427,7 @@ def risky_libraries(draw, **kw) -> Library:
                          min_size=len(lib.objects), max_size=len(lib.objects)))
     objects = tuple(replace(o, credit=c, grade=g, positive=p == 9 and profile != "untagged",
                             risk=k)
-                    for o, (c, g, p, k) in zip(lib.objects, tags))
+                    for o, (c, g, p, k) in zip(lib.objects, tags, strict=True))
     return replace(lib, objects=objects)
 
 

@@ -33,7 +33,7 @@ CHAT_MODULES = [*sorted((ROOT / "handlers").glob("*.py")),
                 *(ROOT / "bot" / "services" / f"{m}.py"
                   for m in ("notify", "draw_flow", "publication", "plan", "tasks",
                             "quarter", "reminders", "digest"))]   # the jobs' services
-KEY = re.compile(r'"(%s)\.([a-z_0-9]+)"' % "|".join(GROUPS))
+KEY = re.compile(r'"(' + "|".join(GROUPS) + r')\.([a-z_0-9]+)"')
 CHAT_TEMPLATE = re.compile(r'"(chat/[a-z_0-9]+\.j2)"')
 RAISED = re.compile(r'DomainError\(\s*"([a-z_0-9]+)"')
 
@@ -42,7 +42,7 @@ def _ast(name: str) -> nodes.Template:
     return env().parse(env().loader.get_source(env(), name)[0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _macros(name: str) -> dict[str, nodes.Macro]:
     return {m.name: m for m in _ast(name).find_all(nodes.Macro)}
 

@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
-from bot.demo import words as W
 from bot.demo import make_library, write_library
+from bot.demo import words as W
 from bot.domain.uscc import is_valid_uscc, permit_problem
 
 ENTERPRISE_KEYS = {
@@ -185,7 +185,7 @@ def test_write_xlsx(tmp_path, lib):
         assert len(rows) - 1 == len(lib[name])
     rows = list(load_workbook(paths["enterprises"], read_only=True).active
                 .iter_rows(values_only=True))
-    first, e = dict(zip(rows[0], rows[1])), lib["enterprises"][0]
+    first, e = dict(zip(rows[0], rows[1], strict=True)), lib["enterprises"][0]
     assert first["统一社会信用代码"] == e["uscc"]
     assert first["污染类型"] == "、".join(e["pollutants"])
     assert first["正面清单"] == ("是" if e["positive_list"] else "否")

@@ -13,13 +13,38 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from bot.domain.draw import draw
-from bot.domain.model import (Category, DomainError, Duty, Enterprise, History, Inspector,
-                              PersonKind, Rules, Status, TaskSpec)
+from bot.domain.model import (
+    Category,
+    DomainError,
+    Duty,
+    Enterprise,
+    History,
+    Inspector,
+    PersonKind,
+    Rules,
+    Status,
+    TaskSpec,
+)
 
-from .strategies import (RAD, RULES, START, Library, Quarter, RefTickets, after_draw,
-                         assert_team_invariants, ceil_fraction, examples, libraries,
-                         make_uscc, new_year, quarter_spec, reference_objects,
-                         reference_staff, seeds)
+from .strategies import (
+    RAD,
+    RULES,
+    START,
+    Library,
+    Quarter,
+    RefTickets,
+    after_draw,
+    assert_team_invariants,
+    ceil_fraction,
+    examples,
+    libraries,
+    make_uscc,
+    new_year,
+    quarter_spec,
+    reference_objects,
+    reference_staff,
+    seeds,
+)
 
 K, G, S = Category.KEY, Category.GENERAL, Category.SPECIAL
 SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
@@ -114,7 +139,7 @@ def test_three_years_of_quarterly_draws(lib, seed_list, rnd):
     live = [o for o in lib.objects if o.status is not Status.CLOSED]
 
     # Coverage per calendar year.
-    for yi, y in enumerate(YEARS):
+    for yi in range(len(YEARS)):
         year = quarters[4 * yi: 4 * yi + 4]
         counts = Counter(s.uscc for qr in year for s in qr.result.selections)
         key = [o for o in live if o.category is K]

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.draw import draw, eligible_pool, matches, select_objects
-from bot.domain.model import (Category, Enterprise, History, Inspector, Rules, Status,
-                              TaskSpec)
+from bot.domain.model import Category, Enterprise, History, Inspector, Rules, Status, TaskSpec
 from bot.domain.periods import quarter_index
 from bot.domain.quotas import ceil_div, ceil_ratio, coverage_need, general_due, quota
 from bot.domain.tickets import Tickets
@@ -173,7 +172,7 @@ def test_key_objects_drawn_this_year_come_last():
 def test_special_quota(quarter, draws, expected):
     pool = objs(S, len(draws))
     hist = {o.uscc: History(d, date(2027, 1, 1) if d else None)
-            for o, d in zip(pool, draws)}
+            for o, d in zip(pool, draws, strict=True)}
     spec = only(S, quarter=quarter, on=date(2027, 3 * quarter - 2, 1))
     q = reference_quota_obj(S, pool, hist, spec)
     assert q.quota == expected
@@ -257,7 +256,7 @@ def test_bug_general_due_object_loses_its_slot_to_a_never_drawn_newcomer():
 def test_quota_never_exceeds_the_pool(cat, n, quarter, hist_rows, ratio):
     pool = objs(cat, n)
     hist = {}
-    for o, (d, ago, never) in zip(pool, hist_rows):
+    for o, (d, ago, never) in zip(pool, hist_rows, strict=False):  # history for some objects only
         on = date(2030, 3 * quarter - 2, 1)
         qi = quarter_index(on) - ago
         last = date(qi // 4, (qi % 4) * 3 + 1, 1)

@@ -11,12 +11,22 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.domain.model import Category, Status
 from bot.domain.uscc import ALPHABET, check_char
-from bot.sheets.library_io import (HEADERS, KEYS, ParseResult, RowError, cell_text, parse,
-                            parse_conflicts, parse_enterprises, parse_inspectors)
+from bot.sheets.library_io import (
+    HEADERS,
+    KEYS,
+    ParseResult,
+    RowError,
+    cell_text,
+    parse,
+    parse_conflicts,
+    parse_enterprises,
+    parse_inspectors,
+)
 from bot.sheets.xlsx import library_rows, text_width, write_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]

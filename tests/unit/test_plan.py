@@ -180,7 +180,7 @@ def test_plan_by_risk_class(classes, rules):
     # all of class B: the plan of the quota rule (家 and 家次 per quarter and category)
     plain = make_plan(2027, n, rules)
     all_b = make_plan(2027, n, rules, {c: {"B": n[c]} for c in Category})
-    for a, b in zip(plain.quarters, all_b.quarters):
+    for a, b in zip(plain.quarters, all_b.quarters, strict=True):
         assert [(c.visits, c.objects) for c in a.cells] == [(c.visits, c.objects)
                                                             for c in b.cells]
     assert [(c.visits, c.objects, c.least) for c in plain.totals] == \

@@ -11,12 +11,30 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.draw import draw
-from bot.domain.model import (Category, DomainError, Enterprise, History, Inspector, Rules,
-                              Selection, TaskSpec, Team)
+from bot.domain.model import (
+    Category,
+    DomainError,
+    Enterprise,
+    History,
+    Inspector,
+    Rules,
+    Selection,
+    TaskSpec,
+    Team,
+)
 from bot.domain.recusal import Recusal, apply, replay, resolved
 
-from .strategies import (RAD, RULES, Library, RefTickets, assert_team_invariants, examples,
-                         libraries, make_uscc, seeds)
+from .strategies import (
+    RAD,
+    RULES,
+    Library,
+    RefTickets,
+    assert_team_invariants,
+    examples,
+    libraries,
+    make_uscc,
+    seeds,
+)
 
 K = Category.KEY
 DEPT = RULES.own_department
@@ -65,7 +83,10 @@ def library(n_obj=6, n_people=10, experts=(0, 1), radiating=(), conflicts=()) ->
                    frozenset(conflicts))
 
 
-def drawn(lib: Library, history=None, rules: Rules = Rules(ratio_key=Fraction(1))):
+ALL_KEY = Rules(ratio_key=Fraction(1))
+
+
+def drawn(lib: Library, history=None, rules: Rules = ALL_KEY):
     return draw(lib.objects, lib.inspectors, lib.conflicts, history or {}, rules, SPEC,
                 SEED).selections
 
@@ -78,7 +99,7 @@ def recuse(sels, req: Recusal, lib: Library, conflicts=None, history=None):
 
 def hand_made(members: list[tuple[str, ...]], lib: Library) -> tuple[Selection, ...]:
     return tuple(Selection(o.uscc, o.name, o.category, "0.5", (Team(DEPT, m),))
-                 for o, m in zip(lib.objects, members))
+                 for o, m in zip(lib.objects, members, strict=False))  # the first objects
 
 
 # ---------------------------------------------------------------- withdraw

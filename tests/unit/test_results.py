@@ -11,11 +11,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.domain.model import DomainError
-from bot.domain.results import (ACTIONS, FINDINGS_LIMIT, Conclusion, Draft, Mode, State,
-                                can_enter, counts_as_inspected, draft_from_summary,
-                                followup_fields, offsite_allowed, parse_conclusion,
-                                parse_date, public_wording, required_followups, summary,
-                                transition, validate)
+from bot.domain.results import (
+    ACTIONS,
+    FINDINGS_LIMIT,
+    Conclusion,
+    Draft,
+    Mode,
+    State,
+    can_enter,
+    counts_as_inspected,
+    draft_from_summary,
+    followup_fields,
+    offsite_allowed,
+    parse_conclusion,
+    parse_date,
+    public_wording,
+    required_followups,
+    summary,
+    transition,
+    validate,
+)
 from bot.text import TEMPLATES, t
 
 C = Conclusion

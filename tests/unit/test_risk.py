@@ -12,8 +12,7 @@ import pytest
 
 from bot.domain import snapshot as snap
 from bot.domain.draw import as_date, draw, matches, select_with_reasons
-from bot.domain.model import (Category, Enterprise, History, Inspector, Rules, Selection,
-                              TaskSpec)
+from bot.domain.model import Category, Enterprise, History, Inspector, Rules, Selection, TaskSpec
 from bot.domain.results import offsite_allowed
 from bot.domain.risk import classify, credit_word, derive, parse_class
 from bot.domain.tickets import ALGORITHM, ALGORITHM_V2, Tickets
@@ -207,7 +206,7 @@ def test_snapshot_records_every_class_and_reads_them_back():
     spec = TaskSpec("2027Q1")
     doc = snap.make(pool, people(), frozenset(), hist, RULES, spec)
     assert doc["format"] == snap.FORMAT == "ssj-snapshot/2"
-    assert snap.recorded_classes(doc) == dict(zip([o.uscc for o in pool], "DDAC"))
+    assert snap.recorded_classes(doc) == dict(zip([o.uscc for o in pool], "DDAC", strict=True))
     inp = snap.inputs(json.loads(snap.canonical(doc)))
     assert snap.derived_classes(inp) == snap.recorded_classes(doc)
     assert inp.rules == RULES and inp.history == hist

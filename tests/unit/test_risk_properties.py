@@ -18,9 +18,18 @@ from bot.domain.draw import draw
 from bot.domain.model import Category, DomainError, History, Status
 
 from . import risk_reference as ref
-from .strategies import (RULES, Library, RefTickets, assert_team_invariants, examples,
-                         imported_history, quarter_spec, reference_staff, risky_libraries,
-                         seeds)
+from .strategies import (
+    RULES,
+    Library,
+    RefTickets,
+    assert_team_invariants,
+    examples,
+    imported_history,
+    quarter_spec,
+    reference_staff,
+    risky_libraries,
+    seeds,
+)
 
 K, G, S = Category.KEY, Category.GENERAL, Category.SPECIAL
 SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
@@ -136,7 +145,7 @@ def check_coverage(lib: Library, imported, drawn, years) -> None:
         if o.category is not G or not periods.get(o.uscc):
             continue
         seen = sorted(set(periods[o.uscc]))
-        for a, b in zip(seen, seen[1:] + [None]):
+        for a, b in zip(seen, seen[1:] + [None], strict=True):
             latest = max(a + 11, first)
             if latest <= end:
                 assert b is not None and b <= latest, (o.uscc, seen)

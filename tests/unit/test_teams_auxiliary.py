@@ -12,8 +12,19 @@ from hypothesis import strategies as st
 
 from bot.domain import snapshot as snap
 from bot.domain.draw import draw
-from bot.domain.model import (Category, DomainError, Duty, Enterprise, History, Inspector,
-                              PersonKind, Rules, Selection, TaskSpec, Team)
+from bot.domain.model import (
+    Category,
+    DomainError,
+    Duty,
+    Enterprise,
+    History,
+    Inspector,
+    PersonKind,
+    Rules,
+    Selection,
+    TaskSpec,
+    Team,
+)
 from bot.domain.recusal import Recusal, apply, replay
 from bot.text import domain_message
 
@@ -140,7 +151,7 @@ def test_auxiliary_members_follow_the_rule(c, seed):
     plain = draw(objs, people, conflicts, history, RULES,
                  spec(len(objs), 0, inspector_expertise=expertise), seed)
     load: dict[str, int] = {}
-    for s, s0 in zip(res.selections, plain.selections):
+    for s, s0 in zip(res.selections, plain.selections, strict=True):
         (team,) = s.teams
         assert team.department == OWN
         assert len(team.members) >= RULES.min_team

@@ -16,14 +16,13 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from bot import messengers
 from bot.text import t
 
 from .adapter import DingTalkHttpAdapter
 from .api import DingTalkClient, DingTalkConfig
 from .codec import CARD_TOPIC, ROBOT_TOPIC
 from .crypto import EventCrypto
-from bot import messengers
-
 from .sender import DingTalkSender
 from .stream import StreamReceiver
 

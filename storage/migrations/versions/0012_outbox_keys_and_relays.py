@@ -11,7 +11,6 @@ Revises: 0011
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0012'
 down_revision = '0011'
 branch_labels = None
