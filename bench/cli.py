@@ -16,6 +16,7 @@ ratio of each median to the baseline's, and to the target (0.3 s for ``--help``,
 for ``draw show``). Exits 1 if a median misses its target. ``--tree DIR`` measures the
 code of another checkout (e.g. the commit before a change) with this same script.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,15 @@ def cpu_of(cmd: list[str], env: dict[str, str], root: Path) -> tuple[float, floa
     """(CPU seconds, wall seconds) of one run of ``cmd`` to completion."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, check=False)
+    done = subprocess.run(
+        cmd,
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -48,8 +56,9 @@ def cpu_of(cmd: list[str], env: dict[str, str], root: Path) -> tuple[float, floa
 def setup(url: str, work: Path, task: str, env: dict[str, str], root: Path) -> None:
     ssj = [sys.executable, "-m", "bot.cli", "--db", url]
     for args in (["demo-data", "--dir", str(work / "demo")], ["draw", "run", "--task", task]):
-        done = subprocess.run([*ssj, *args], cwd=root, env=env, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            [*ssj, *args], cwd=root, env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise SystemExit(f"setup: ssj {' '.join(args)} failed: {done.stderr}")
 
@@ -68,16 +77,27 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ssj-bench-cli-") as tmp:
         work = Path(tmp)
         url = f"sqlite+aiosqlite:///{work / 'ssj.db'}"
-        print(f"code: {root}\nsetup: demo library and a drawn {opts.task} in "
-              f"{work / 'ssj.db'} …", flush=True)
+        print(
+            f"code: {root}\nsetup: demo library and a drawn {opts.task} in {work / 'ssj.db'} …",
+            flush=True,
+        )
         setup(url, work, opts.task, env, root)
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "ssj --help": [sys.executable, "-m", "bot.cli", "--help"],
-            "ssj draw show": [sys.executable, "-m", "bot.cli", "--db", url, "draw", "show",
-                              "--task", opts.task],
+            "ssj draw show": [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "--db",
+                url,
+                "draw",
+                "show",
+                "--task",
+                opts.task,
+            ],
         }
-        for cmd in commands.values():      # warm the page cache and the .pyc files
+        for cmd in commands.values():  # warm the page cache and the .pyc files
             cpu_of(cmd, env, root)
         cpu: dict[str, list[float]] = {name: [] for name in commands}
         wall: dict[str, list[float]] = {name: [] for name in commands}
@@ -89,20 +109,26 @@ def main() -> int:
 
     base = statistics.median(cpu["python -c pass"])
     print(f"\n{opts.runs} runs each, CPU time (user + sys) of the child process, seconds")
-    print(f"{'command':<16}{'median':>8}{'min':>8}{'wall med':>10}{'x base':>8}"
-          f"{'target':>8}{'of target':>11}")
+    print(
+        f"{'command':<16}{'median':>8}{'min':>8}{'wall med':>10}{'x base':>8}"
+        f"{'target':>8}{'of target':>11}"
+    )
     missed: list[str] = []
     for name in commands:
         med, low = statistics.median(cpu[name]), min(cpu[name])
         target = TARGETS.get(name)
         share = f"{med / target:>10.0%}" if target else f"{'':>10}"
-        print(f"{name:<16}{med:>8.3f}{low:>8.3f}{statistics.median(wall[name]):>10.3f}"
-              f"{med / base:>8.1f}{target if target else '':>8} {share}")
+        print(
+            f"{name:<16}{med:>8.3f}{low:>8.3f}{statistics.median(wall[name]):>10.3f}"
+            f"{med / base:>8.1f}{target if target else '':>8} {share}"
+        )
         if target and med > target:
             missed.append(name)
-    print("\n" + ("targets met: " if not missed else "targets MISSED: ")
-          + ", ".join(f"{n} <= {v} s" for n, v in TARGETS.items()
-                      if not missed or n in missed))
+    print(
+        "\n"
+        + ("targets met: " if not missed else "targets MISSED: ")
+        + ", ".join(f"{n} <= {v} s" for n, v in TARGETS.items() if not missed or n in missed)
+    )
     return 1 if missed else 0
 
 

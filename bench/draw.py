@@ -25,6 +25,7 @@ the phase); ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the kernel's lifetime
 printed as a cross-check. Phase 3 runs first, right after the library is built, so its
 peak is not inflated by the large temporaries of phases 1-2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,16 +67,48 @@ from bot.domain.uscc import ALPHABET, WEIGHTS, is_valid_uscc  # noqa: E402
 
 TICKET_RATIO_TARGET = 3.0
 DRAW_SECONDS_TARGET = 10.0
-DRAW_RSS_TARGET = 2 * 1024 ** 3
-MB = 1024 ** 2
+DRAW_RSS_TARGET = 2 * 1024**3
+MB = 1024**2
 RAD = "辐射"
 
 # Province-level 行政区划 prefixes (the 31 of the mainland).
-PROVINCES = (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44,
-             45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65)
+PROVINCES = (
+    11,
+    12,
+    13,
+    14,
+    15,
+    21,
+    22,
+    23,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    50,
+    51,
+    52,
+    53,
+    54,
+    61,
+    62,
+    63,
+    64,
+    65,
+)
 
 
 # ---------------------------------------------------------------- memory sampling
+
 
 class PeakRSS:
     """Samples this process's RSS in a thread; ``peak`` and ``start`` in bytes."""
@@ -120,6 +153,7 @@ def ru_maxrss_bytes() -> int:
 
 # ---------------------------------------------------------------- synthetic library
 
+
 @dataclass
 class Bureau:
     code: str
@@ -134,8 +168,7 @@ def bureau_codes(n: int, rng: random.Random) -> list[str]:
     """``n`` distinct county-level codes: province (2) + city (2) + county (2) digits."""
     codes: set[str] = set()
     while len(codes) < n:
-        codes.add(f"{rng.choice(PROVINCES):02d}{rng.randint(1, 40):02d}"
-                  f"{rng.randint(1, 30):02d}")
+        codes.add(f"{rng.choice(PROVINCES):02d}{rng.randint(1, 40):02d}{rng.randint(1, 30):02d}")
     return sorted(codes)
 
 
@@ -172,11 +205,18 @@ def split(total: int, weights: list[float]) -> list[int]:
 def build(n_objects: int, n_inspectors: int, n_bureaus: int, seed: int = 20270101) -> list[Bureau]:
     rng = random.Random(seed)
     codes = bureau_codes(n_bureaus, rng)
-    weights = [rng.uniform(0.4, 1.6) for _ in codes]          # bureaus differ in size
+    weights = [rng.uniform(0.4, 1.6) for _ in codes]  # bureaus differ in size
     obj_counts = split(n_objects, weights)
     insp_counts = split(n_inspectors, weights)
-    pollutant_sets = [("废水",), ("废气",), ("废水", "废气"), ("固体废物",), ("噪声",),
-                      ("废气", "危险废物"), ()]
+    pollutant_sets = [
+        ("废水",),
+        ("废气",),
+        ("废水", "废气"),
+        ("固体废物",),
+        ("噪声",),
+        ("废气", "危险废物"),
+        (),
+    ]
     rad_sets = [p + (RAD,) for p in pollutant_sets]
     cats = [Category.KEY] * 15 + [Category.GENERAL] * 80 + [Category.SPECIAL] * 5
     bureaus: list[Bureau] = []
@@ -189,11 +229,18 @@ def build(n_objects: int, n_inspectors: int, n_bureaus: int, seed: int = 2027010
         objs = b.objects
         for j in range(n_obj):
             r = rand()
-            status = (Status.CLOSED if r < 0.01 else Status.STOPPED if r < 0.04
-                      else Status.RUNNING)
+            status = Status.CLOSED if r < 0.01 else Status.STOPPED if r < 0.04 else Status.RUNNING
             polls = rng.choice(rad_sets if rand() < 0.005 else pollutant_sets)
-            objs.append(Enterprise(uscc_for(psum, prefix8, j), f"企业{code}-{j}",
-                                   cats[int(rand() * 100)], polls, status, code))
+            objs.append(
+                Enterprise(
+                    uscc_for(psum, prefix8, j),
+                    f"企业{code}-{j}",
+                    cats[int(rand() * 100)],
+                    polls,
+                    status,
+                    code,
+                )
+            )
         n_insp = max(n_insp, 6)
         n_experts = max(1, round(n_insp * 0.08))
         for k in range(n_insp):
@@ -201,9 +248,17 @@ def build(n_objects: int, n_inspectors: int, n_bureaus: int, seed: int = 2027010
             kind = PersonKind.AUXILIARY if k >= 5 and rand() < 0.03 else PersonKind.OFFICER
             duty = Duty.OFF if k >= 5 and rand() < 0.05 else Duty.ON
             skills = (RAD,) if k < n_experts else ()
-            b.inspectors.append(Inspector(f"{code}{cert_no:07d}", f"检查员{cert_no}",
-                                          "" if rand() < 0.5 else "生态环境", kind, duty,
-                                          skills, code))
+            b.inspectors.append(
+                Inspector(
+                    f"{code}{cert_no:07d}",
+                    f"检查员{cert_no}",
+                    "" if rand() < 0.5 else "生态环境",
+                    kind,
+                    duty,
+                    skills,
+                    code,
+                )
+            )
         # a few declared conflicts (about one per 200 objects)
         pairs = set()
         for _ in range(n_obj // 200):
@@ -238,12 +293,13 @@ def add_risk(bureaus: list[Bureau], seed: int = 20270102) -> None:
                 problems = ()
                 if rand() < 0.15:
                     problems = ((2026, 2 if rand() < 0.7 else 3),)
-                b.history[o.uscc] = History(0, last_period=(2024 + int(rand() * 3),
-                                                            1 + int(rand() * 4)),
-                                            problems=problems)
+                b.history[o.uscc] = History(
+                    0, last_period=(2024 + int(rand() * 3), 1 + int(rand() * 4)), problems=problems
+                )
 
 
 # ---------------------------------------------------------------- phases
+
 
 def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: bool):
     selections = slots = 0
@@ -265,7 +321,7 @@ def phase_draw(bureaus: list[Bureau], rules: Rules, spec: TaskSpec, profile: boo
         if prof:
             prof.disable()
         wall = time.perf_counter() - t0
-        phase_draw.cpu = time.thread_time() - c0   # this thread only: not the RSS sampler
+        phase_draw.cpu = time.thread_time() - c0  # this thread only: not the RSS sampler
     return wall, mem, selections, slots, refused, prof
 
 
@@ -297,10 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inspectors", type=int, default=45_000)
     ap.add_argument("--bureaus", type=int, default=2_800)
     ap.add_argument("--seed", default="0f" * 32 + ":3-1-4-1-5")
-    ap.add_argument("--plain", action="store_true",
-                    help="untagged objects and empty history (the library before risk classes)")
-    ap.add_argument("--profile", action="store_true",
-                    help="run the draw phase under cProfile and print the top functions")
+    ap.add_argument(
+        "--plain",
+        action="store_true",
+        help="untagged objects and empty history (the library before risk classes)",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the draw phase under cProfile and print the top functions",
+    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -314,24 +376,30 @@ def main(argv: list[str] | None = None) -> int:
     cats = Counter(o.category for b in bureaus for o in b.objects)
     gen_s = time.perf_counter() - t0
     rss0 = psutil.Process().memory_info().rss
-    print(f"library: {n_obj:,} objects (key {cats[Category.KEY]:,}, general "
-          f"{cats[Category.GENERAL]:,}, special {cats[Category.SPECIAL]:,}; "
-          f"关闭 {sum(o.status is Status.CLOSED for b in bureaus for o in b.objects):,}; "
-          f"辐射 {sum(RAD in o.pollutants for b in bureaus for o in b.objects):,}), "
-          f"{n_insp:,} inspectors "
-          f"({sum(RAD in p.expertise for b in bureaus for p in b.inspectors):,} 辐射 experts) "
-          f"in {len(bureaus):,} bureaus; built in {gen_s:.1f} s (not timed), "
-          f"RSS {rss0 / MB:,.0f} MB", flush=True)
+    print(
+        f"library: {n_obj:,} objects (key {cats[Category.KEY]:,}, general "
+        f"{cats[Category.GENERAL]:,}, special {cats[Category.SPECIAL]:,}; "
+        f"关闭 {sum(o.status is Status.CLOSED for b in bureaus for o in b.objects):,}; "
+        f"辐射 {sum(RAD in o.pollutants for b in bureaus for o in b.objects):,}), "
+        f"{n_insp:,} inspectors "
+        f"({sum(RAD in p.expertise for b in bureaus for p in b.inspectors):,} 辐射 experts) "
+        f"in {len(bureaus):,} bureaus; built in {gen_s:.1f} s (not timed), "
+        f"RSS {rss0 / MB:,.0f} MB",
+        flush=True,
+    )
     if not args.plain:
-        tagged = sum(1 for b in bureaus for o in b.objects
-                     if o.risk or o.credit or o.grade or o.positive)
-        print(f"risk data: {tagged:,} objects tagged, "
-              f"{sum(len(b.history) for b in bureaus):,} with a history", flush=True)
+        tagged = sum(
+            1 for b in bureaus for o in b.objects if o.risk or o.credit or o.grade or o.positive
+        )
+        print(
+            f"risk data: {tagged:,} objects tagged, "
+            f"{sum(len(b.history) for b in bureaus):,} with a history",
+            flush=True,
+        )
 
     rules = Rules()
     spec = TaskSpec("2027Q1", year=2027, quarter=1, on=date(2027, 1, 1))
-    d_wall, d_mem, n_sel, n_slots, refused, prof = phase_draw(bureaus, rules, spec,
-                                                              args.profile)
+    d_wall, d_mem, n_sel, n_slots, refused, prof = phase_draw(bureaus, rules, spec, args.profile)
     d_maxrss = ru_maxrss_bytes()
     print(f"draw done in {d_wall:.2f} s", flush=True)
 
@@ -348,34 +416,75 @@ def main(argv: list[str] | None = None) -> int:
     rss_ok = d_mem.peak <= DRAW_RSS_TARGET
     rows = [
         ("phase", "wall s", "peak RSS MB", "RSS Δ MB", "notes", "target", "result"),
-        (f"(1) tickets: Tickets.many + sort, {len(ids):,} ids", f"{t_wall:.2f}",
-         f"{t_mem.peak / MB:,.0f}", f"{t_mem.delta / MB:,.0f}", "", "", ""),
-        ("(2) reference: consistent_sampler.sampler", f"{r_wall:.2f}",
-         f"{r_mem.peak / MB:,.0f}", f"{r_mem.delta / MB:,.0f}",
-         f"ratio ref/ours {ratio:.1f}x", f">= {TICKET_RATIO_TARGET:.0f}x",
-         verdict(ratio >= TICKET_RATIO_TARGET)),
-        ("    order identical to the reference", "", "", "", str(identical), "True",
-         verdict(identical)),
-        (f"(3) whole draw: {len(bureaus):,} bureaus x draw(), Q1", f"{d_wall:.2f}",
-         f"{d_mem.peak / MB:,.0f}", f"{d_mem.delta / MB:,.0f}",
-         f"{n_sel:,} selections, {n_slots:,} team slots; CPU {phase_draw.cpu:.2f} s",
-         f"<= {DRAW_SECONDS_TARGET:.0f} s", verdict(draw_ok)),
-        ("    peak RSS during the draw (psutil, 2 ms)", "", f"{d_mem.peak / MB:,.0f}", "",
-         f"ru_maxrss after draw {d_maxrss / MB:,.0f} MB",
-         f"<= {DRAW_RSS_TARGET / MB:,.0f} MB", verdict(rss_ok)),
+        (
+            f"(1) tickets: Tickets.many + sort, {len(ids):,} ids",
+            f"{t_wall:.2f}",
+            f"{t_mem.peak / MB:,.0f}",
+            f"{t_mem.delta / MB:,.0f}",
+            "",
+            "",
+            "",
+        ),
+        (
+            "(2) reference: consistent_sampler.sampler",
+            f"{r_wall:.2f}",
+            f"{r_mem.peak / MB:,.0f}",
+            f"{r_mem.delta / MB:,.0f}",
+            f"ratio ref/ours {ratio:.1f}x",
+            f">= {TICKET_RATIO_TARGET:.0f}x",
+            verdict(ratio >= TICKET_RATIO_TARGET),
+        ),
+        (
+            "    order identical to the reference",
+            "",
+            "",
+            "",
+            str(identical),
+            "True",
+            verdict(identical),
+        ),
+        (
+            f"(3) whole draw: {len(bureaus):,} bureaus x draw(), Q1",
+            f"{d_wall:.2f}",
+            f"{d_mem.peak / MB:,.0f}",
+            f"{d_mem.delta / MB:,.0f}",
+            f"{n_sel:,} selections, {n_slots:,} team slots; CPU {phase_draw.cpu:.2f} s",
+            f"<= {DRAW_SECONDS_TARGET:.0f} s",
+            verdict(draw_ok),
+        ),
+        (
+            "    peak RSS during the draw (psutil, 2 ms)",
+            "",
+            f"{d_mem.peak / MB:,.0f}",
+            "",
+            f"ru_maxrss after draw {d_maxrss / MB:,.0f} MB",
+            f"<= {DRAW_RSS_TARGET / MB:,.0f} MB",
+            verdict(rss_ok),
+        ),
     ]
     if refused:
-        rows.append(("    bureaus refused by draw()", "", "", "",
-                     ", ".join(f"{c}/{r}: {n}" for (c, r), n in refused.items()), "", ""))
+        rows.append(
+            (
+                "    bureaus refused by draw()",
+                "",
+                "",
+                "",
+                ", ".join(f"{c}/{r}: {n}" for (c, r), n in refused.items()),
+                "",
+                "",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print()
     for k, r in enumerate(rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if k == 0:
             print("  ".join("-" * w for w in widths))
-    print(f"\nRSS: peak = highest RSS seen by a psutil sampling thread (2 ms) during the "
-          f"phase; Δ = peak minus RSS at phase start. ru_maxrss (lifetime peak) at exit: "
-          f"{ru_maxrss_bytes() / MB:,.0f} MB")
+    print(
+        f"\nRSS: peak = highest RSS seen by a psutil sampling thread (2 ms) during the "
+        f"phase; Δ = peak minus RSS at phase start. ru_maxrss (lifetime peak) at exit: "
+        f"{ru_maxrss_bytes() / MB:,.0f} MB"
+    )
     if prof:
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(18)

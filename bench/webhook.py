@@ -41,6 +41,7 @@ variable ``SSJ_BENCH_HOOK=/path/file.py:function`` names a function the server p
 calls before building the app (to try a change, e.g. a patched ``Dispatcher.receive``,
 without editing the service).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,6 +91,7 @@ PG_ADMIN = os.environ.get("SSJ_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1
 
 class NullSender:
     """The outbox relay's sender: sends nothing, records nothing, so nothing leaves the host."""
+
     pace_seconds = 0.0
 
     async def send(self, msg, outbox_id: int) -> str:
@@ -97,6 +99,7 @@ class NullSender:
 
 
 # ---------------------------------------------------------------- server processes
+
 
 def _bare_app() -> web.Application:
     async def handler(request: web.Request) -> web.Response:
@@ -114,22 +117,43 @@ def _ours_settings(cfg: dict):
     from bot.config import Settings
 
     if cfg.get("messenger") == "feishu":
-        settings = replace(Settings.from_env(cfg["url"]), feishu_app_id=FEISHU_APP_ID,
-                           feishu_app_secret=cfg["secret"], feishu_encrypt_key=cfg["aes_key"],
-                           feishu_verification_token=cfg["token"], feishu_mode="http",
-                           feishu_api_base="http://127.0.0.1:9", feishu_group_chat_id="",
-                           wecom_corp_id="", web_chat=False, actor="bench")
+        settings = replace(
+            Settings.from_env(cfg["url"]),
+            feishu_app_id=FEISHU_APP_ID,
+            feishu_app_secret=cfg["secret"],
+            feishu_encrypt_key=cfg["aes_key"],
+            feishu_verification_token=cfg["token"],
+            feishu_mode="http",
+            feishu_api_base="http://127.0.0.1:9",
+            feishu_group_chat_id="",
+            wecom_corp_id="",
+            web_chat=False,
+            actor="bench",
+        )
     else:
-        settings = replace(Settings.from_env(cfg["url"]), wecom_corp_id=CORP_ID,
-                           wecom_agent_id=AGENT_ID, wecom_secret=cfg["secret"],
-                           wecom_token=cfg["token"], wecom_aes_key=cfg["aes_key"],
-                           web_chat=False, actor="bench")
+        settings = replace(
+            Settings.from_env(cfg["url"]),
+            wecom_corp_id=CORP_ID,
+            wecom_agent_id=AGENT_ID,
+            wecom_secret=cfg["secret"],
+            wecom_token=cfg["token"],
+            wecom_aes_key=cfg["aes_key"],
+            web_chat=False,
+            actor="bench",
+        )
     # Nothing may leave the host, and only the webhook path is measured: no WeCom API
     # (unreachable base even though the sender is a fake), no group webhook, no push to
     # a publicity endpoint, no scheduled jobs — whichever of these settings exist.
-    off = {"wecom_api_base": "http://127.0.0.1:9", "wecom_group_webhook": "",
-           "wecom_bot_token": "", "wecom_bot_aes_key": "", "publish_endpoint": "",
-           "publish_token": "", "scheduler": False, "auto_draw": False}
+    off = {
+        "wecom_api_base": "http://127.0.0.1:9",
+        "wecom_group_webhook": "",
+        "wecom_bot_token": "",
+        "wecom_bot_aes_key": "",
+        "publish_endpoint": "",
+        "publish_token": "",
+        "scheduler": False,
+        "auto_draw": False,
+    }
     names = {f.name for f in fields(Settings)}
     return replace(settings, **{k: v for k, v in off.items() if k in names})
 
@@ -161,6 +185,7 @@ class PhaseTimers:
             finally:
                 timers.total[label] += time.perf_counter() - t0
                 timers.count[label] += 1
+
         setattr(owner, name, timed)
 
     def wrap_async(self, owner, name: str, label: str) -> None:
@@ -176,6 +201,7 @@ class PhaseTimers:
             finally:
                 timers.total[label] += time.perf_counter() - t0
                 timers.count[label] += 1
+
         setattr(owner, name, timed)
 
     def install(self) -> None:
@@ -209,10 +235,14 @@ class PhaseTimers:
         def _after(conn, cursor, statement, params, context, executemany):
             t0 = conn.info.pop("bench_t0", None)
             if t0 is not None and timers.on:
-                verb = " ".join(statement.split()[:2]) if statement.startswith("BEGIN") \
+                verb = (
+                    " ".join(statement.split()[:2])
+                    if statement.startswith("BEGIN")
                     else statement.split()[0]
-                timers.total[f"sql: {verb.upper()} (execute, incl. thread hop)"] += \
+                )
+                timers.total[f"sql: {verb.upper()} (execute, incl. thread hop)"] += (
                     time.perf_counter() - t0
+                )
                 timers.count[f"sql: {verb.upper()} (execute, incl. thread hop)"] += 1
 
         pool = engine.sync_engine.pool
@@ -227,14 +257,17 @@ class PhaseTimers:
             finally:
                 timers.total["sql: pool checkout (incl. wait)"] += time.perf_counter() - t0
                 timers.count["sql: pool checkout (incl. wait)"] += 1
+
         pool.connect = connect
 
     def report(self) -> str:
         lines = [f"{'step':<58} {'calls':>8} {'total s':>9} {'mean ms':>9}"]
         for label in sorted(self.total, key=lambda k: (k.split(":")[0], -self.total[k])):
             n = self.count[label]
-            lines.append(f"{label:<58} {n:>8} {self.total[label]:>9.3f} "
-                         f"{1000 * self.total[label] / max(n, 1):>9.3f}")
+            lines.append(
+                f"{label:<58} {n:>8} {self.total[label]:>9.3f} "
+                f"{1000 * self.total[label] / max(n, 1):>9.3f}"
+            )
         return "\n".join(lines)
 
 
@@ -246,8 +279,9 @@ def _cpu_seconds() -> float:
 
 def _server_main(kind: str, cfg: dict, conn) -> None:
     """Entry point of a server process: serve until SIGTERM, then report and exit."""
-    logging.basicConfig(level=logging.WARNING,
-                        format=f"[{kind} server] %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format=f"[{kind} server] %(levelname)s %(name)s: %(message)s"
+    )
     try:
         asyncio.run(_serve(kind, cfg, conn))
     except BaseException:  # noqa: BLE001 - tell the parent, whatever it was
@@ -289,9 +323,10 @@ async def _serve(kind: str, cfg: dict, conn) -> None:
         timers.install()
     app = _ours_app(cfg) if kind == "ours" else _bare_app()
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()          # runs the app's start-up: database, dispatcher, relay, WeCom
+    await runner.setup()  # runs the app's start-up: database, dispatcher, relay, WeCom
     if timers:
         from bot.app import ENGINE
+
         timers.watch_engine(app[ENGINE])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -303,14 +338,14 @@ async def _serve(kind: str, cfg: dict, conn) -> None:
     prof = cProfile.Profile() if profile else None
     cpu: dict[str, float] = {}
 
-    def profile_on():             # the timed phase starts
+    def profile_on():  # the timed phase starts
         cpu["t0"], cpu["c0"] = time.perf_counter(), _cpu_seconds()
         if prof:
             prof.enable()
         if timers:
             timers.on = True
 
-    def profile_off():            # the timed phase ends
+    def profile_off():  # the timed phase ends
         if "t0" in cpu and "busy" not in cpu:
             cpu["busy"] = (_cpu_seconds() - cpu["c0"]) / (time.perf_counter() - cpu["t0"])
         if prof:
@@ -350,8 +385,9 @@ class Server:
     def start(cls, kind: str, cfg: dict, timeout: float = 60.0) -> Server:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_server_main, args=(kind, cfg, child), daemon=True,
-                           name=f"bench-{kind}-server")
+        proc = ctx.Process(
+            target=_server_main, args=(kind, cfg, child), daemon=True, name=f"bench-{kind}-server"
+        )
         proc.start()
         child.close()
         srv = cls(kind, proc, parent)
@@ -371,7 +407,7 @@ class Server:
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.proc.is_alive():
-            self.proc.terminate()                    # SIGTERM: a graceful shutdown
+            self.proc.terminate()  # SIGTERM: a graceful shutdown
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # read what the server says (also after it exited: the pipe keeps it)
@@ -396,14 +432,15 @@ class Server:
 
 # ---------------------------------------------------------------- requests
 
+
 @dataclass
 class Prepared:
-    paths: list[str]        # path + query string, one per request
+    paths: list[str]  # path + query string, one per request
     bodies: list[bytes]
-    msg_ids: list[str]      # ours only
+    msg_ids: list[str]  # ours only
     content_type: str
-    headers: list[dict] | None = None    # per request (Feishu's signature headers)
-    key_prefix: str = "wecom:msg:"       # inbound_events.dedupe_key of a message id
+    headers: list[dict] | None = None  # per request (Feishu's signature headers)
+    key_prefix: str = "wecom:msg:"  # inbound_events.dedupe_key of a message id
 
 
 def make_callbacks(n: int, cfg: dict, user: str) -> Prepared:
@@ -412,22 +449,28 @@ def make_callbacks(n: int, cfg: dict, user: str) -> Prepared:
 
     crypto = WeComCrypto(cfg["token"], cfg["aes_key"], CORP_ID)
     now = int(time.time())
-    base = 7_000_000_000_000_000_000 + secrets.randbelow(10 ** 15) * 1000
+    base = 7_000_000_000_000_000_000 + secrets.randbelow(10**15) * 1000
     run = secrets.token_hex(4)
     paths, bodies, ids = [], [], []
     for i in range(n):
         msg_id = str(base + i)
-        inner = (f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
-                 f"<FromUserName><![CDATA[{user}]]></FromUserName>"
-                 f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-                 f"<Content><![CDATA[{TEXT}]]></Content><MsgId>{msg_id}</MsgId>"
-                 f"<AgentID>{AGENT_ID}</AgentID></xml>")
+        inner = (
+            f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{user}]]></FromUserName>"
+            f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{TEXT}]]></Content><MsgId>{msg_id}</MsgId>"
+            f"<AgentID>{AGENT_ID}</AgentID></xml>"
+        )
         encrypted = crypto.encrypt(inner)
         ts, nonce = str(now), f"{run}{i:x}"
         sig = crypto.signature(ts, nonce, encrypted)
-        bodies.append((f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
-                       f"<Encrypt><![CDATA[{encrypted}]]></Encrypt>"
-                       f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>").encode())
+        bodies.append(
+            (
+                f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
+                f"<Encrypt><![CDATA[{encrypted}]]></Encrypt>"
+                f"<AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>"
+            ).encode()
+        )
         paths.append(f"/wecom/callback?msg_signature={sig}&timestamp={ts}&nonce={nonce}")
         ids.append(msg_id)
     return Prepared(paths, bodies, ids, "text/xml")
@@ -443,21 +486,41 @@ def make_feishu_callbacks(n: int, cfg: dict, user: str) -> Prepared:
     paths, bodies, ids, headers = [], [], [], []
     for i in range(n):
         message_id = f"om_{run}{i:08x}"
-        doc = {"schema": "2.0", "header": {
-            "event_id": f"{run}{i:024x}", "event_type": "im.message.receive_v1",
-            "create_time": str(now * 1000), "token": cfg["token"], "app_id": FEISHU_APP_ID,
-            "tenant_key": "bench"}, "event": {
-            "sender": {"sender_id": {"user_id": user, "open_id": f"ou_{user}"},
-                       "sender_type": "user", "tenant_key": "bench"},
-            "message": {"message_id": message_id, "chat_id": f"oc_{user}", "chat_type": "p2p",
-                        "message_type": "text",
-                        "content": json.dumps({"text": TEXT}, ensure_ascii=False)}}}
-        body = json.dumps({"encrypt": crypto.encrypt(json.dumps(doc, ensure_ascii=False))}
-                          ).encode()
+        doc = {
+            "schema": "2.0",
+            "header": {
+                "event_id": f"{run}{i:024x}",
+                "event_type": "im.message.receive_v1",
+                "create_time": str(now * 1000),
+                "token": cfg["token"],
+                "app_id": FEISHU_APP_ID,
+                "tenant_key": "bench",
+            },
+            "event": {
+                "sender": {
+                    "sender_id": {"user_id": user, "open_id": f"ou_{user}"},
+                    "sender_type": "user",
+                    "tenant_key": "bench",
+                },
+                "message": {
+                    "message_id": message_id,
+                    "chat_id": f"oc_{user}",
+                    "chat_type": "p2p",
+                    "message_type": "text",
+                    "content": json.dumps({"text": TEXT}, ensure_ascii=False),
+                },
+            },
+        }
+        body = json.dumps({"encrypt": crypto.encrypt(json.dumps(doc, ensure_ascii=False))}).encode()
         ts, nonce = str(now), f"{run}{i:x}"
-        headers.append({"Content-Type": "application/json", "X-Lark-Request-Timestamp": ts,
-                        "X-Lark-Request-Nonce": nonce,
-                        "X-Lark-Signature": crypto.signature(ts, nonce, body)})
+        headers.append(
+            {
+                "Content-Type": "application/json",
+                "X-Lark-Request-Timestamp": ts,
+                "X-Lark-Request-Nonce": nonce,
+                "X-Lark-Signature": crypto.signature(ts, nonce, body),
+            }
+        )
         bodies.append(body)
         paths.append("/feishu/events")
         ids.append(message_id)
@@ -475,12 +538,16 @@ def make_bare(n: int, like: Prepared, user: str) -> Prepared:
         bodies.append(json.dumps(doc, ensure_ascii=False).encode())
         _, q, query = like.paths[i % len(like.paths)].partition("?")
         paths.append("/bare" + q + query)
-    heads = [dict(h, **{"Content-Type": "application/json"}) for h in like.headers] \
-        if like.headers else None
+    heads = (
+        [dict(h, **{"Content-Type": "application/json"}) for h in like.headers]
+        if like.headers
+        else None
+    )
     return Prepared(paths, bodies, [], "application/json", heads)
 
 
 # ---------------------------------------------------------------- load generator
+
 
 @dataclass
 class PhaseResult:
@@ -488,11 +555,11 @@ class PhaseResult:
     errors: Counter = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
     elapsed: float = 0.0
-    acked: list[int] = field(default_factory=list)     # indices answered 200
+    acked: list[int] = field(default_factory=list)  # indices answered 200
     exhausted: bool = False
-    client_cpu: float = float("nan")    # this process, share of one core
-    host_cpu: float = float("nan")      # the whole host, share of all cores
-    server_cpu: float = float("nan")    # the server process, share of one core
+    client_cpu: float = float("nan")  # this process, share of one core
+    host_cpu: float = float("nan")  # the whole host, share of all cores
+    server_cpu: float = float("nan")  # the server process, share of one core
 
     @property
     def rps(self) -> float:
@@ -505,8 +572,14 @@ class PhaseResult:
         return 1000 * xs[max(0, math.ceil(p * len(xs)) - 1)]
 
 
-async def _phase(session: aiohttp.ClientSession, urls: list[URL], prep: Prepared,
-                 counter, concurrency: int, seconds: float) -> PhaseResult:
+async def _phase(
+    session: aiohttp.ClientSession,
+    urls: list[URL],
+    prep: Prepared,
+    counter,
+    concurrency: int,
+    seconds: float,
+) -> PhaseResult:
     res = PhaseResult()
     headers = {"Content-Type": prep.content_type}
     n = len(urls)
@@ -523,8 +596,11 @@ async def _phase(session: aiohttp.ClientSession, urls: list[URL], prep: Prepared
                 return
             t0 = perf()
             try:
-                async with session.post(urls[i], data=prep.bodies[i],
-                                        headers=prep.headers[i] if prep.headers else headers) as r:
+                async with session.post(
+                    urls[i],
+                    data=prep.bodies[i],
+                    headers=prep.headers[i] if prep.headers else headers,
+                ) as r:
                     await r.read()
                     status = r.status
             except Exception as exc:  # noqa: BLE001 - counted, the run goes on
@@ -545,9 +621,15 @@ async def _phase(session: aiohttp.ClientSession, urls: list[URL], prep: Prepared
     return res
 
 
-async def load(port: int, prep: Prepared, concurrency: int, seconds: float,
-               warmup: float = WARMUP_SECONDS,
-               on_timed=None, after_timed=None) -> tuple[PhaseResult, PhaseResult]:
+async def load(
+    port: int,
+    prep: Prepared,
+    concurrency: int,
+    seconds: float,
+    warmup: float = WARMUP_SECONDS,
+    on_timed=None,
+    after_timed=None,
+) -> tuple[PhaseResult, PhaseResult]:
     """Warm up, then the timed phase; both draw from the same pool of distinct requests."""
     urls = [URL(f"http://127.0.0.1:{port}{p}", encoded=True) for p in prep.paths]
     counter = itertools.count()
@@ -568,6 +650,7 @@ async def load(port: int, prep: Prepared, concurrency: int, seconds: float,
 
 
 # ---------------------------------------------------------------- database
+
 
 async def pg_admin(sql: str) -> None:
     import asyncpg
@@ -602,10 +685,12 @@ async def prepare_database(url: str, workdir: Path) -> str:
                 if not out.ok:
                     raise RuntimeError(f"demo {kind} import failed: {out.errors[:3]}")
         async with sf() as s:
-            user = await s.scalar(select(InspectorRow.msg_account)
-                                  .where(InspectorRow.msg_account.is_not(None),
-                                         InspectorRow.role == "检查员")
-                                  .order_by(InspectorRow.id).limit(1))
+            user = await s.scalar(
+                select(InspectorRow.msg_account)
+                .where(InspectorRow.msg_account.is_not(None), InspectorRow.role == "检查员")
+                .order_by(InspectorRow.id)
+                .limit(1)
+            )
     finally:
         await engine.dispose()
     if not user:
@@ -623,12 +708,27 @@ async def event_counts(url: str) -> tuple[Counter, set[str], Counter]:
     engine = make_engine(url)
     try:
         async with session_factory(engine)() as s:
-            by_status = Counter(dict((await s.execute(
-                select(InboundEvent.status, func.count()).group_by(InboundEvent.status))).all()))
+            by_status = Counter(
+                dict(
+                    (
+                        await s.execute(
+                            select(InboundEvent.status, func.count()).group_by(InboundEvent.status)
+                        )
+                    ).all()
+                )
+            )
             keys = set((await s.execute(select(InboundEvent.dedupe_key))).scalars())
-            outbox = Counter(dict((await s.execute(
-                select(OutboxMessage.status, func.count())
-                .group_by(OutboxMessage.status))).all()))
+            outbox = Counter(
+                dict(
+                    (
+                        await s.execute(
+                            select(OutboxMessage.status, func.count()).group_by(
+                                OutboxMessage.status
+                            )
+                        )
+                    ).all()
+                )
+            )
     finally:
         await engine.dispose()
     return by_status, keys, outbox
@@ -643,19 +743,25 @@ async def backlog(url: str) -> int:
     engine = make_engine(url)
     try:
         async with engine.connect() as c:
-            return await c.scalar(select(func.count()).select_from(InboundEvent)
-                                  .where(InboundEvent.status == "received"))
+            return await c.scalar(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.status == "received")
+            )
     finally:
         await engine.dispose()
 
 
 # ---------------------------------------------------------------- report
 
+
 def _row(name: str, r: PhaseResult, ratio: str) -> str:
     errors = sum(r.errors.values())
-    return (f"{name:<22} {r.ok:>9} {r.elapsed:>6.2f} {r.rps:>8.0f} {r.pct(0.50):>8.2f} "
-            f"{r.pct(0.99):>8.2f} {1000 * max(r.latencies, default=0):>8.1f} {errors:>6} "
-            f"{ratio:>9} {r.server_cpu:>7.0%} {r.client_cpu:>7.0%} {r.host_cpu:>7.0%}")
+    return (
+        f"{name:<22} {r.ok:>9} {r.elapsed:>6.2f} {r.rps:>8.0f} {r.pct(0.50):>8.2f} "
+        f"{r.pct(0.99):>8.2f} {1000 * max(r.latencies, default=0):>8.1f} {errors:>6} "
+        f"{ratio:>9} {r.server_cpu:>7.0%} {r.client_cpu:>7.0%} {r.host_cpu:>7.0%}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -663,19 +769,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="timed phase per server")
     ap.add_argument("--concurrency", type=int, default=100)
     ap.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    ap.add_argument("--max-requests", type=int, default=150_000,
-                    help="requests pre-generated per server (warm-up + timed)")
-    ap.add_argument("--drain", type=float, default=20.0,
-                    help="seconds to wait for the background backlog after the load")
-    ap.add_argument("--profile", action="store_true",
-                    help="cProfile and phase timers in the server during the timed phase")
-    ap.add_argument("--messenger", choices=("wecom", "feishu"), default="wecom",
-                    help="the callback measured: WeCom's /wecom/callback or /feishu/events")
-    ap.add_argument("--no-background", action="store_true",
-                    help="diagnostic: record and acknowledge only, handle nothing")
+    ap.add_argument(
+        "--max-requests",
+        type=int,
+        default=150_000,
+        help="requests pre-generated per server (warm-up + timed)",
+    )
+    ap.add_argument(
+        "--drain",
+        type=float,
+        default=20.0,
+        help="seconds to wait for the background backlog after the load",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile and phase timers in the server during the timed phase",
+    )
+    ap.add_argument(
+        "--messenger",
+        choices=("wecom", "feishu"),
+        default="wecom",
+        help="the callback measured: WeCom's /wecom/callback or /feishu/events",
+    )
+    ap.add_argument(
+        "--no-background",
+        action="store_true",
+        help="diagnostic: record and acknowledge only, handle nothing",
+    )
     args = ap.parse_args(argv)
 
-    def terminated(signum, _frame):      # clean up (servers, temp dir, database) on SIGTERM
+    def terminated(signum, _frame):  # clean up (servers, temp dir, database) on SIGTERM
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, terminated)
@@ -698,10 +822,16 @@ async def run(args) -> int:
         user = await prepare_database(url, workdir)
         t_db = time.perf_counter() - t0
 
-        cfg = {"url": url, "secret": secrets.token_urlsafe(24), "token": secrets.token_hex(16),
-               "aes_key": base64.b64encode(os.urandom(32)).decode().rstrip("="),
-               "profile": args.profile, "no_background": args.no_background,
-               "hook": os.environ.get("SSJ_BENCH_HOOK", ""), "messenger": args.messenger}
+        cfg = {
+            "url": url,
+            "secret": secrets.token_urlsafe(24),
+            "token": secrets.token_hex(16),
+            "aes_key": base64.b64encode(os.urandom(32)).decode().rstrip("="),
+            "profile": args.profile,
+            "no_background": args.no_background,
+            "hook": os.environ.get("SSJ_BENCH_HOOK", ""),
+            "messenger": args.messenger,
+        }
         assert len(cfg["aes_key"]) == 43
         t0 = time.perf_counter()
         make = make_feishu_callbacks if args.messenger == "feishu" else make_callbacks
@@ -713,22 +843,31 @@ async def run(args) -> int:
         gc.collect()
         gc.freeze()
 
-        print(f"webhook benchmark: {args.messenger}, {args.db}, concurrency {args.concurrency}, "
-              f"{WARMUP_SECONDS:.0f} s warm-up + {args.seconds:g} s per server, "
-              f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-              f"aiohttp {aiohttp.__version__}")
-        print(f"setup: database + demo library {t_db:.1f} s; {args.max_requests} callbacks "
-              f"per server generated in {t_gen:.1f} s (not timed); user {user!r}, "
-              f"text {TEXT!r}; body {len(ours_req.bodies[0])} B (ours) / "
-              f"{len(bare_req.bodies[0])} B (bare)", flush=True)
+        print(
+            f"webhook benchmark: {args.messenger}, {args.db}, concurrency {args.concurrency}, "
+            f"{WARMUP_SECONDS:.0f} s warm-up + {args.seconds:g} s per server, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"aiohttp {aiohttp.__version__}"
+        )
+        print(
+            f"setup: database + demo library {t_db:.1f} s; {args.max_requests} callbacks "
+            f"per server generated in {t_gen:.1f} s (not timed); user {user!r}, "
+            f"text {TEXT!r}; body {len(ours_req.bodies[0])} B (ours) / "
+            f"{len(bare_req.bodies[0])} B (bare)",
+            flush=True,
+        )
 
         # 1. bare handler
         bare_srv = Server.start("bare", {})
         servers.append(bare_srv)
         bare_warm, bare = await load(
-            bare_srv.port, bare_req, args.concurrency, args.seconds,
+            bare_srv.port,
+            bare_req,
+            args.concurrency,
+            args.seconds,
             on_timed=lambda: bare_srv.signal(signal.SIGUSR1),
-            after_timed=lambda: bare_srv.signal(signal.SIGUSR2))
+            after_timed=lambda: bare_srv.signal(signal.SIGUSR2),
+        )
         bare_srv.stop()
         servers.remove(bare_srv)
         bare.server_cpu = bare_srv.report.get("cpu") or float("nan")
@@ -737,9 +876,13 @@ async def run(args) -> int:
         ours_srv = Server.start("ours", cfg)
         servers.append(ours_srv)
         ours_warm, ours = await load(
-            ours_srv.port, ours_req, args.concurrency, args.seconds,
+            ours_srv.port,
+            ours_req,
+            args.concurrency,
+            args.seconds,
             on_timed=lambda: ours_srv.signal(signal.SIGUSR1),
-            after_timed=lambda: ours_srv.signal(signal.SIGUSR2))
+            after_timed=lambda: ours_srv.signal(signal.SIGUSR2),
+        )
         backlog_end = await backlog(url)
         t0 = time.perf_counter()
         left = backlog_end
@@ -764,9 +907,11 @@ async def run(args) -> int:
 
     ratio = ours.rps / bare.rps if bare.rps else 0.0
     print()
-    print(f"{'server':<22} {'requests':>9} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'max ms':>8} {'errors':>6} {'ours/bare':>9} {'srv CPU':>7} "
-          f"{'cli CPU':>7} {'hostCPU':>7}")
+    print(
+        f"{'server':<22} {'requests':>9} {'secs':>6} {'req/s':>8} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'max ms':>8} {'errors':>6} {'ours/bare':>9} {'srv CPU':>7} "
+        f"{'cli CPU':>7} {'hostCPU':>7}"
+    )
     print("-" * 114)
     print(_row("bare aiohttp JSON", bare, ""))
     route = "/feishu/events" if args.messenger == "feishu" else "/wecom/callback"
@@ -775,17 +920,27 @@ async def run(args) -> int:
         if r.errors:
             print(f"  {name} errors: {dict(r.errors)}")
         if r.exhausted:
-            print(f"  {name}: ran out of the {args.max_requests} pre-generated requests "
-                  f"(raise --max-requests)")
+            print(
+                f"  {name}: ran out of the {args.max_requests} pre-generated requests "
+                f"(raise --max-requests)"
+            )
     ncpu = os.cpu_count() or 1
-    others = {name: r.host_cpu * ncpu - (r.server_cpu if r.server_cpu == r.server_cpu else 0)
-              - r.client_cpu for name, r in (("bare", bare), ("ours", ours))}
-    print(f"  CPU during the timed phase: srv = the server process, cli = this load "
-          f"generator (share of one core); host = all {ncpu} cores. Other processes"
-          f"{' (incl. PostgreSQL)' if args.db == 'postgres' else ''} used about "
-          f"{others['bare']:.1f} / {others['ours']:.1f} cores (bare / ours)")
-    print(f"  warm-up: bare {bare_warm.ok} requests ({bare_warm.rps:.0f} req/s), "
-          f"ours {ours_warm.ok} ({ours_warm.rps:.0f} req/s)")
+    others = {
+        name: r.host_cpu * ncpu
+        - (r.server_cpu if r.server_cpu == r.server_cpu else 0)
+        - r.client_cpu
+        for name, r in (("bare", bare), ("ours", ours))
+    }
+    print(
+        f"  CPU during the timed phase: srv = the server process, cli = this load "
+        f"generator (share of one core); host = all {ncpu} cores. Other processes"
+        f"{' (incl. PostgreSQL)' if args.db == 'postgres' else ''} used about "
+        f"{others['bare']:.1f} / {others['ours']:.1f} cores (bare / ours)"
+    )
+    print(
+        f"  warm-up: bare {bare_warm.ok} requests ({bare_warm.rps:.0f} req/s), "
+        f"ours {ours_warm.ok} ({ours_warm.rps:.0f} req/s)"
+    )
 
     acked_ids = {ours_req.msg_ids[i] for r in (ours_warm, ours) for i in r.acked}
     acked_200 = ours_warm.ok + ours.ok
@@ -793,28 +948,45 @@ async def run(args) -> int:
     missing = sum(1 for m in acked_ids if f"{ours_req.key_prefix}{m}" not in keys)
     durable = recorded == len(acked_ids) == acked_200 and missing == 0
     print()
-    print(f"inbound_events recorded: {recorded}; 200 responses: {acked_200} with "
-          f"{len(acked_ids)} distinct message ids; acknowledged but not recorded: {missing} "
-          f"-> {'OK' if durable else 'MISMATCH'}")
-    print(f"background handling: {backlog_end} events still queued when the load stopped, "
-          f"{left} after {t_drain:.1f} s of draining"
-          + (f" ({(backlog_end - left) / t_drain:.0f} events/s)" if t_drain > 0.1 else "")
-          + f"; events by status {dict(by_status)}; outbox by status {dict(outbox_rows)}")
+    print(
+        f"inbound_events recorded: {recorded}; 200 responses: {acked_200} with "
+        f"{len(acked_ids)} distinct message ids; acknowledged but not recorded: {missing} "
+        f"-> {'OK' if durable else 'MISMATCH'}"
+    )
+    print(
+        f"background handling: {backlog_end} events still queued when the load stopped, "
+        f"{left} after {t_drain:.1f} s of draining"
+        + (f" ({(backlog_end - left) / t_drain:.0f} events/s)" if t_drain > 0.1 else "")
+        + f"; events by status {dict(by_status)}; outbox by status {dict(outbox_rows)}"
+    )
 
     if ours_srv.report.get("timers"):
-        print("\nserver-side timers during the timed phase (wall time; concurrent steps "
-              "overlap):\n" + ours_srv.report["timers"])
+        print(
+            "\nserver-side timers during the timed phase (wall time; concurrent steps "
+            "overlap):\n" + ours_srv.report["timers"]
+        )
     if ours_srv.report.get("profile"):
-        print("\ncProfile of the server's event-loop thread during the timed phase:\n"
-              + ours_srv.report["profile"])
+        print(
+            "\ncProfile of the server's event-loop thread during the timed phase:\n"
+            + ours_srv.report["profile"]
+        )
 
     checks = [
-        (f"throughput >= {THROUGHPUT_RATIO_TARGET:.0%} of bare", ratio >= THROUGHPUT_RATIO_TARGET,
-         f"{ratio:.1%}"),
-        (f"p99 < {P99_TARGET_MS:g} ms at {args.concurrency} connections",
-         ours.pct(0.99) < P99_TARGET_MS, f"{ours.pct(0.99):.1f} ms"),
-        ("no errors", not ours.errors and not bare.errors,
-         f"{sum(ours.errors.values()) + sum(bare.errors.values())}"),
+        (
+            f"throughput >= {THROUGHPUT_RATIO_TARGET:.0%} of bare",
+            ratio >= THROUGHPUT_RATIO_TARGET,
+            f"{ratio:.1%}",
+        ),
+        (
+            f"p99 < {P99_TARGET_MS:g} ms at {args.concurrency} connections",
+            ours.pct(0.99) < P99_TARGET_MS,
+            f"{ours.pct(0.99):.1f} ms",
+        ),
+        (
+            "no errors",
+            not ours.errors and not bare.errors,
+            f"{sum(ours.errors.values()) + sum(bare.errors.values())}",
+        ),
         ("every 200 durably recorded", durable, f"{recorded}/{len(acked_ids)}"),
     ]
     print()
@@ -822,8 +994,9 @@ async def run(args) -> int:
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}: {value}")
     passed = all(ok for _, ok, _ in checks)
     if args.no_background or cfg["hook"]:
-        what = (["no background handling"] if args.no_background else []) + \
-            ([f"SSJ_BENCH_HOOK={cfg['hook']}"] if cfg["hook"] else [])
+        what = (["no background handling"] if args.no_background else []) + (
+            [f"SSJ_BENCH_HOOK={cfg['hook']}"] if cfg["hook"] else []
+        )
         print(f"  (diagnostic run: {', '.join(what)})")
     if args.profile:
         print("  (profiled run: the server's figures include the profiler's overhead)")

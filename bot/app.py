@@ -1,5 +1,6 @@
 """The service: ``create_app(settings)`` builds the aiohttp app; every resource is opened
 and closed through the app's cleanup contexts (engine, dispatcher, outbox relay)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,14 +33,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENGINE = web.AppKey("engine", db.AsyncEngine)   # the engine's type, named by storage.db
+ENGINE = web.AppKey("engine", db.AsyncEngine)  # the engine's type, named by storage.db
 SESSIONS: web.AppKey[Sessions] = web.AppKey("sessions")
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 RELAY = web.AppKey("relay", outbox.Relay)
 SETTINGS = web.AppKey("settings", Settings)
 WAKE = web.AppKey("wake", asyncio.Event)
 SENDER: web.AppKey[Sender] = web.AppKey("sender")
-CHAT: web.AppKey[WebChat] = web.AppKey("chat")   # the web chat, imported only when enabled
+CHAT: web.AppKey[WebChat] = web.AppKey("chat")  # the web chat, imported only when enabled
 CHECKPOINTER: web.AppKey[Checkpointer | None] = web.AppKey("checkpointer")
 
 
@@ -86,17 +87,27 @@ async def _relay(app: web.Application):
     async def on_parked(row) -> None:
         """Nothing is dropped silently: the supervisors hear of a message that failed."""
         async with sf() as s, s.begin():
-            await audit.append(s, "relay", "outbox.parked", row.recipient,
-                               {"outbox_id": row.id, "error": row.last_error,
-                                "attempts": row.attempts})
+            await audit.append(
+                s,
+                "relay",
+                "outbox.parked",
+                row.recipient,
+                {"outbox_id": row.id, "error": row.last_error, "attempts": row.attempts},
+            )
             note = t("chat.delivery_failed", to=row.recipient, error=row.last_error[:200])
-            await outbox.enqueue(s, [m for m in await people_svc.admins_messages(s, note, row.id)
-                                     if m.to != row.recipient])
+            await outbox.enqueue(
+                s,
+                [
+                    m
+                    for m in await people_svc.admins_messages(s, note, row.id)
+                    if m.to != row.recipient
+                ],
+            )
 
     relay = app[RELAY] = outbox.Relay(
-        sf, sender, on_parked=on_parked,
-        keep_inbound=_inbound_retention(app[SETTINGS]))
-    await relay.start()   # takes back at once what a killed predecessor had leased
+        sf, sender, on_parked=on_parked, keep_inbound=_inbound_retention(app[SETTINGS])
+    )
+    await relay.start()  # takes back at once what a killed predecessor had leased
     task = asyncio.create_task(_relay_loop(relay, app[WAKE], app[DISPATCHER]))
     yield
     task.cancel()
@@ -104,8 +115,9 @@ async def _relay(app: web.Application):
     await relay.close()
 
 
-async def _relay_loop(relay: outbox.Relay, wake: asyncio.Event, dispatcher: Dispatcher,
-                      idle: float = 1.0) -> None:
+async def _relay_loop(
+    relay: outbox.Relay, wake: asyncio.Event, dispatcher: Dispatcher, idle: float = 1.0
+) -> None:
     while True:
         await dispatcher.yield_to_acks()
         try:
@@ -129,6 +141,7 @@ def _guard_expect_header() -> None:
     417 that repeats nothing. Installed once, before the first route exists; the hostile
     input test (tests/service/test_hostile_http.py) tells if aiohttp ever moves it."""
     from aiohttp import web_urldispatcher as dispatcher
+
     original = getattr(dispatcher, "_default_expect_handler", None)
     if original is None or getattr(original, "ssj_guard", False):
         return
@@ -138,7 +151,7 @@ def _guard_expect_header() -> None:
             raise web.HTTPExpectationFailed(text=t("http.bad_expect"))
         return await original(request)
 
-    guarded.ssj_guard = True   # type: ignore[attr-defined]
+    guarded.ssj_guard = True  # type: ignore[attr-defined]
     dispatcher._default_expect_handler = guarded
 
 
@@ -158,26 +171,30 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     if sender is not None:
         app[SENDER] = sender
     app.cleanup_ctx.extend([_database, _dispatcher])
-    _install_feishu(app, settings)   # before the web chat: Feishu's sender comes first
+    _install_feishu(app, settings)  # before the web chat: Feishu's sender comes first
     app.router.add_get("/healthz", _health)
     from bot.web import public
-    public.install(app, SESSIONS, SETTINGS)   # /public/…: published tasks and plans, no login
+
+    public.install(app, SESSIONS, SETTINGS)  # /public/…: published tasks and plans, no login
     _messengers(app, settings)
     app.cleanup_ctx.append(_relay)
-    if settings.publish_endpoint:   # the push to the national credit publicity system
+    if settings.publish_endpoint:  # the push to the national credit publicity system
         from bot.push_runtime import cleanup_context as push_relay
+
         app.cleanup_ctx.append(push_relay(SESSIONS, SETTINGS))
-    if settings.scheduler:   # scheduled jobs, exactly once per period (scheduler/runner.py)
+    if settings.scheduler:  # scheduled jobs, exactly once per period (scheduler/runner.py)
         from scheduler.runner import scheduler_ctx
+
         app.cleanup_ctx.append(scheduler_ctx(SESSIONS, SETTINGS, WAKE))
     if settle_heap:
-        app.on_startup.append(_settle_heap)   # after every cleanup context has started
+        app.on_startup.append(_settle_heap)  # after every cleanup context has started
     return app
 
 
 def _messengers(app: web.Application, settings: Settings) -> None:
     """Each configured messenger, wired (see ``bot.messengers``: what a messenger gets)."""
     from bot.messengers import ConfigError, Wiring
+
     configured = messengers_configured(settings)
     if len(configured) > 1:
         raise ConfigError(t("webchat.messengers_more_than_one", names="、".join(configured)))
@@ -206,6 +223,7 @@ def _messengers(app: web.Application, settings: Settings) -> None:
         app.router.add_post("/chat/logout", _via_chat("logout"))
     if wecom_enabled(settings):
         from bot.messengers.wecom.setup import install
+
         install(app, settings, wiring)
     if dingtalk_enabled(settings):
         _install_dingtalk(app, settings, wiring)
@@ -214,6 +232,7 @@ def _messengers(app: web.Application, settings: Settings) -> None:
 def _install_dingtalk(app: web.Application, settings: Settings, wiring: Wiring) -> None:
     """DingTalk receives into the dispatcher and is the sender (unless one was given)."""
     from bot.messengers.dingtalk import setup as dingtalk
+
     dingtalk.install(app, settings, wiring, settings.wecom_max_age_seconds)
 
 
@@ -227,8 +246,10 @@ def _install_feishu(app: web.Application, settings: Settings) -> None:
     if feishu_enabled(settings):
         from bot.messengers import Wiring
         from bot.messengers.feishu.setup import install
-        install(app, settings, Wiring(receiver=DISPATCHER, sender=SENDER,
-                                      clock_skew=inbound.CLOCK_SKEW))
+
+        install(
+            app, settings, Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
+        )
 
 
 def _inbound_retention(settings: Settings):
@@ -236,6 +257,7 @@ def _inbound_retention(settings: Settings):
     keep = inbound.retention(settings.wecom_max_age_seconds)
     if feishu_enabled(settings):
         from bot.messengers.feishu.adapter import RETENTION
+
         keep = max(keep, RETENTION)
     return keep
 
@@ -243,6 +265,7 @@ def _inbound_retention(settings: Settings):
 def _via_chat(name: str):
     async def handler(request: web.Request) -> web.StreamResponse:
         return await getattr(request.app[CHAT], name)(request)
+
     return handler
 
 

@@ -1,4 +1,5 @@
 """Settings from the environment (``SSJ_*``). Read when asked, never at import."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,6 @@ from bot.domain.model import DEFAULT_LOW_CREDIT, DEFAULT_RISK_FACTORS, RISK_CLAS
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/ssj.db"
 
 
-
 def _env(name: str, default: str) -> str:
     v = os.environ.get(name)
     return v if v not in (None, "") else default
@@ -25,6 +25,7 @@ def _positive(name: str, default: int) -> int:
     raw = _env(name, str(default)).strip()
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100_000:
         from bot.text import t
+
         raise ValueError(t("webchat.bad_setting", name=name, value=raw))
     return int(raw)
 
@@ -44,6 +45,7 @@ def parse_digest_at(raw: str | None) -> str:
     m = _CLOCK_RE.match(text)
     if m is None:
         from bot.text import t
+
         raise ValueError(t("admin.bad_digest_at", text=raw))
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
@@ -66,6 +68,7 @@ def parse_risk_factors(raw: str | None) -> tuple[tuple[str, Fraction], ...]:
             factor = None
         if not sep or name not in RISK_CLASSES or factor is None or factor < 0:
             from bot.text import t
+
             raise ValueError(t("risk.bad_factors", text=raw, part=part))
         factors[name] = factor
     return tuple((k, factors[k]) for k in RISK_CLASSES)
@@ -78,7 +81,7 @@ def parse_low_credit(raw: str | None) -> tuple[str, ...]:
 
 
 def clock_time(text: str) -> time | None:
-    """"17:00" → time(17, 0); "" → None (switched off)."""
+    """ "17:00" → time(17, 0); "" → None (switched off)."""
     if not text:
         return None
     hours, minutes = text.split(":")
@@ -106,8 +109,8 @@ class Settings:
     web_chat: bool = False
     # people enter the web chat through a one-time link, then a session (SSJ_WEB_CHAT_LOGIN=1)
     web_chat_login: bool = False
-    web_chat_invite_hours: int = 24     # how long an invitation link stays valid
-    web_chat_session_days: int = 7      # how long a login lasts
+    web_chat_invite_hours: int = 24  # how long an invitation link stays valid
+    web_chat_session_days: int = 7  # how long a login lasts
     # where people reach the service (SSJ_PUBLIC_URL), for absolute links in messages;
     # empty: the service's own address (see ``public_base``)
     public_url: str = ""
@@ -121,7 +124,7 @@ class Settings:
     wecom_bot_token: str = ""
     wecom_bot_aes_key: str = ""
     wecom_group_webhook: str = ""
-    wecom_pace_seconds: float = 2.0   # WeCom drops > 30 messages/min per member silently
+    wecom_pace_seconds: float = 2.0  # WeCom drops > 30 messages/min per member silently
     # callbacks dated further from now are refused; their deduplication rows are kept
     # about this long (SSJ_WECOM_MAX_AGE_SECONDS)
     wecom_max_age_seconds: int = 3600
@@ -130,24 +133,24 @@ class Settings:
     feishu_app_secret: str = ""
     feishu_encrypt_key: str = ""
     feishu_verification_token: str = ""
-    feishu_mode: str = "ws"             # ws: long connection | http: /feishu/events
+    feishu_mode: str = "ws"  # ws: long connection | http: /feishu/events
     feishu_api_base: str = "https://open.feishu.cn"
-    feishu_group_chat_id: str = ""      # the supervisors' group (chat_id)
-    publish_endpoint: str = ""        # push to the national credit publicity system (JSON POST)
-    publish_token: str = ""           # optional bearer token for that endpoint
-    auto_draw: bool = False         # quarter_open draws by itself (SSJ_AUTO_DRAW=1)
-    scheduler: bool = True          # the service runs the scheduled jobs (SSJ_SCHEDULER=0: off)
-    digest_at: str = DIGEST_AT      # the 管理员's daily digest (SSJ_DIGEST_AT; "" = off)
+    feishu_group_chat_id: str = ""  # the supervisors' group (chat_id)
+    publish_endpoint: str = ""  # push to the national credit publicity system (JSON POST)
+    publish_token: str = ""  # optional bearer token for that endpoint
+    auto_draw: bool = False  # quarter_open draws by itself (SSJ_AUTO_DRAW=1)
+    scheduler: bool = True  # the service runs the scheduled jobs (SSJ_SCHEDULER=0: off)
+    digest_at: str = DIGEST_AT  # the 管理员's daily digest (SSJ_DIGEST_AT; "" = off)
     actor: str = field(default_factory=lambda: os.environ.get("USER") or "cli")
     # DingTalk (钉钉, 专有钉钉): see ``dingtalk_from_env``
     dingtalk_app_key: str = ""
     dingtalk_app_secret: str = ""
     dingtalk_robot_code: str = ""
-    dingtalk_mode: str = "stream"     # stream | http (callbacks at /dingtalk/events)
+    dingtalk_mode: str = "stream"  # stream | http (callbacks at /dingtalk/events)
     dingtalk_token: str = ""
     dingtalk_aes_key: str = ""
     dingtalk_api_base: str = "https://api.dingtalk.com"
-    dingtalk_group: str = ""          # openConversationId of the supervisors' group
+    dingtalk_group: str = ""  # openConversationId of the supervisors' group
 
     @classmethod
     def from_env(cls, db: str | None = None) -> Settings:
@@ -168,10 +171,8 @@ class Settings:
             port=int(_env("SSJ_PORT", str(cls.port))),
             web_chat=_env("SSJ_WEB_CHAT", "0") in ("1", "true", "yes", "on"),
             web_chat_login=_env("SSJ_WEB_CHAT_LOGIN", "0") in ("1", "true", "yes", "on"),
-            web_chat_invite_hours=_positive("SSJ_WEB_CHAT_INVITE_HOURS",
-                                            cls.web_chat_invite_hours),
-            web_chat_session_days=_positive("SSJ_WEB_CHAT_SESSION_DAYS",
-                                            cls.web_chat_session_days),
+            web_chat_invite_hours=_positive("SSJ_WEB_CHAT_INVITE_HOURS", cls.web_chat_invite_hours),
+            web_chat_session_days=_positive("SSJ_WEB_CHAT_SESSION_DAYS", cls.web_chat_session_days),
             public_url=checked_public_url(_env("SSJ_PUBLIC_URL", "")),
             dialogue_minutes=int(_env("SSJ_DIALOGUE_MINUTES", "30")),
             wecom_corp_id=_env("SSJ_WECOM_CORP_ID", ""),
@@ -199,7 +200,7 @@ class Settings:
     def public_base(self) -> str:
         """The absolute address public links start with, without a trailing slash:
         SSJ_PUBLIC_URL, or the service's own ``http://{host}:{port}``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host   # an IPv6 address
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
         return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
     def digest_time(self) -> time | None:
@@ -207,10 +208,15 @@ class Settings:
         return clock_time(self.digest_at)
 
     def rules(self) -> Rules:
-        return Rules(ratio_key=self.ratio_key, ratio_general=self.ratio_general,
-                     ratio_special=self.ratio_special, min_team=self.min_team,
-                     own_department=self.own_department, risk_factors=self.risk_factors,
-                     low_credit=self.low_credit)
+        return Rules(
+            ratio_key=self.ratio_key,
+            ratio_general=self.ratio_general,
+            ratio_special=self.ratio_special,
+            min_team=self.min_team,
+            own_department=self.own_department,
+            risk_factors=self.risk_factors,
+            low_credit=self.low_credit,
+        )
 
 
 def checked_public_url(value: str) -> str:
@@ -221,13 +227,19 @@ def checked_public_url(value: str) -> str:
         return ""
     try:
         parts = urlsplit(value)
-        _ = parts.port   # raises ValueError when the port is not a number in range
-        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)
-              and not parts.query and not parts.fragment and not any(c.isspace() for c in value))
+        _ = parts.port  # raises ValueError when the port is not a number in range
+        ok = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and not parts.query
+            and not parts.fragment
+            and not any(c.isspace() for c in value)
+        )
     except ValueError:
         ok = False
     if not ok:
         from bot.text import t
+
         raise ValueError(t("publication.bad_public_url", value=value))
     return value.rstrip("/")
 
@@ -238,6 +250,7 @@ LOOPBACK_NAMES = ("localhost",)
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 or localhost: an address only this machine reaches."""
     import ipaddress
+
     name = (host or "").strip().lower().strip("[]").rstrip(".")
     if name in LOOPBACK_NAMES:
         return True
@@ -258,25 +271,42 @@ def wecom_enabled(settings: Settings) -> bool:
 
 def feishu_env() -> dict:
     """The SSJ_FEISHU_* settings as read (checked when Feishu is installed)."""
-    return {"feishu_app_id": _env("SSJ_FEISHU_APP_ID", "").strip(),
-            "feishu_app_secret": _env("SSJ_FEISHU_APP_SECRET", ""),
-            "feishu_encrypt_key": _env("SSJ_FEISHU_ENCRYPT_KEY", ""),
-            "feishu_verification_token": _env("SSJ_FEISHU_VERIFICATION_TOKEN", ""),
-            "feishu_mode": _env("SSJ_FEISHU_MODE", "ws").strip().lower(),
-            "feishu_api_base": _env("SSJ_FEISHU_API_BASE", Settings.feishu_api_base).strip(),
-            "feishu_group_chat_id": _env("SSJ_FEISHU_GROUP_CHAT_ID", "").strip()}
+    return {
+        "feishu_app_id": _env("SSJ_FEISHU_APP_ID", "").strip(),
+        "feishu_app_secret": _env("SSJ_FEISHU_APP_SECRET", ""),
+        "feishu_encrypt_key": _env("SSJ_FEISHU_ENCRYPT_KEY", ""),
+        "feishu_verification_token": _env("SSJ_FEISHU_VERIFICATION_TOKEN", ""),
+        "feishu_mode": _env("SSJ_FEISHU_MODE", "ws").strip().lower(),
+        "feishu_api_base": _env("SSJ_FEISHU_API_BASE", Settings.feishu_api_base).strip(),
+        "feishu_group_chat_id": _env("SSJ_FEISHU_GROUP_CHAT_ID", "").strip(),
+    }
 
 
 def feishu_enabled(settings: Settings) -> bool:
     """Any Feishu credential set: Feishu is wired (and refused if incomplete)."""
-    return bool(settings.feishu_app_id or settings.feishu_app_secret
-                or settings.feishu_encrypt_key or settings.feishu_verification_token)
+    return bool(
+        settings.feishu_app_id
+        or settings.feishu_app_secret
+        or settings.feishu_encrypt_key
+        or settings.feishu_verification_token
+    )
+
+
 def dingtalk_from_env() -> dict:
     """The SSJ_DINGTALK_* settings (checked when the service starts: messengers.dingtalk)."""
-    return {name: _env(f"SSJ_{name.upper()}", default).strip() for name, default in (
-        ("dingtalk_app_key", ""), ("dingtalk_app_secret", ""), ("dingtalk_robot_code", ""),
-        ("dingtalk_mode", "stream"), ("dingtalk_token", ""), ("dingtalk_aes_key", ""),
-        ("dingtalk_api_base", "https://api.dingtalk.com"), ("dingtalk_group", ""))}
+    return {
+        name: _env(f"SSJ_{name.upper()}", default).strip()
+        for name, default in (
+            ("dingtalk_app_key", ""),
+            ("dingtalk_app_secret", ""),
+            ("dingtalk_robot_code", ""),
+            ("dingtalk_mode", "stream"),
+            ("dingtalk_token", ""),
+            ("dingtalk_aes_key", ""),
+            ("dingtalk_api_base", "https://api.dingtalk.com"),
+            ("dingtalk_group", ""),
+        )
+    }
 
 
 def dingtalk_enabled(settings: Settings) -> bool:
@@ -286,6 +316,9 @@ def dingtalk_enabled(settings: Settings) -> bool:
 def messengers_configured(settings: Settings) -> tuple[str, ...]:
     """The workplace messengers whose settings are present (at most one may be): while one
     is, the web chat is not the sender and takes no input unless people log in."""
-    found = (("企业微信", wecom_enabled(settings)), ("钉钉", dingtalk_enabled(settings)),
-             ("飞书", feishu_enabled(settings)))
+    found = (
+        ("企业微信", wecom_enabled(settings)),
+        ("钉钉", dingtalk_enabled(settings)),
+        ("飞书", feishu_enabled(settings)),
+    )
     return tuple(name for name, on in found if on)

@@ -6,6 +6,7 @@ in arrival order, in the background, so adapters can acknowledge at once. ``hand
 runs the handlers in one transaction together with the outbox writes, so a crash either
 loses nothing or does nothing; events still ``received`` at start-up are handled then.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 # channels whose event ids are chosen by the client (the web chat's client_id): an id is
 # unique only per person and kind, never across people
 PER_PERSON_IDS = ("webchat",)
-KEY_MAX = 200   # inbound_events.dedupe_key
+KEY_MAX = 200  # inbound_events.dedupe_key
 
 
 def dedupe_key(ib: Inbound) -> str:
@@ -43,17 +44,26 @@ def dedupe_key(ib: Inbound) -> str:
             key = f"{ib.channel}:{ib.user}:{ib.kind}:{ib.event_id}"
             if len(key) > KEY_MAX:
                 raw = f"{ib.user}|{ib.kind}|{ib.event_id}"
-                key = f"{ib.channel}:p:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+                key = (
+                    f"{ib.channel}:p:"
+                    + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+                )
             return key
         return f"{ib.channel}:{ib.event_id}"
-    raw = f"{ib.channel}|{ib.kind}|{ib.user}|{ib.room}|{ib.group}|{ib.message_id}|{ib.key}|{ib.text}"
+    raw = (
+        f"{ib.channel}|{ib.kind}|{ib.user}|{ib.room}|{ib.group}|{ib.message_id}|{ib.key}|{ib.text}"
+    )
     return f"{ib.channel}:h:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
 class Dispatcher:
-    def __init__(self, sf: Sessions, settings: Settings,
-                 clock: Callable[[], datetime] = localtime.now,
-                 on_outbox: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        sf: Sessions,
+        settings: Settings,
+        clock: Callable[[], datetime] = localtime.now,
+        on_outbox: Callable[[], None] | None = None,
+    ):
         self.sf, self.settings, self.clock = sf, settings, clock
         self.on_outbox = on_outbox or (lambda: None)
         self._queues: dict[str, asyncio.Queue[int]] = {}
@@ -62,7 +72,7 @@ class Dispatcher:
         self._flusher: asyncio.Task[None] | None = None
         # arrival times of the last two events received (monotonic): the pressure signal
         self._arrivals = [float("-inf"), float("-inf")]
-        self._gate = asyncio.Lock()      # one background waiter at a time
+        self._gate = asyncio.Lock()  # one background waiter at a time
 
     async def receive(self, ib: Inbound) -> bool:
         """Record and queue; False if this event was already received.
@@ -95,8 +105,7 @@ class Dispatcher:
                 if not fut.done():
                     fut.set_result(event_id is not None)
 
-    async def _record(self, batch: list[tuple[Inbound, asyncio.Future[bool]]]
-                      ) -> list[int | None]:
+    async def _record(self, batch: list[tuple[Inbound, asyncio.Future[bool]]]) -> list[int | None]:
         """Insert a batch; the id of each new event, None for a duplicate."""
         keys: list[str] = []
         rows: list[dict[str, Any]] = []
@@ -104,11 +113,17 @@ class Dispatcher:
         for ib, _ in batch:
             key = dedupe_key(ib)
             keys.append(key)
-            if key not in first:            # a duplicate inside the batch itself
+            if key not in first:  # a duplicate inside the batch itself
                 first[key] = len(rows)
-                rows.append({"dedupe_key": key, "channel": ib.channel,
-                             "conversation": ib.conversation, "payload": ib.to_json(),
-                             "status": InboundStatus.RECEIVED.value})
+                rows.append(
+                    {
+                        "dedupe_key": key,
+                        "channel": ib.channel,
+                        "conversation": ib.conversation,
+                        "payload": ib.to_json(),
+                        "status": InboundStatus.RECEIVED.value,
+                    }
+                )
         got = await inbound_repo.record_batch(self.sf.kw["bind"], rows)
         seen: set[str] = set()
         out: list[int | None] = []
@@ -128,8 +143,9 @@ class Dispatcher:
 
     async def drain(self) -> None:
         """Wait until every queued event is handled (tests, shutdown)."""
-        while any(not q.empty() for q in self._queues.values()) or \
-                any(not w.done() for w in self._workers.values()):
+        while any(not q.empty() for q in self._queues.values()) or any(
+            not w.done() for w in self._workers.values()
+        ):
             await asyncio.sleep(0.01)
 
     async def close(self) -> None:
@@ -194,8 +210,9 @@ class Dispatcher:
             if ib is None:
                 raise
             async with unit_of_work(self.sf) as s:
-                await inbound_repo.mark_failed(s, event_id, f"{type(exc).__name__}: {exc}"[:2000],
-                                               self.clock())
+                await inbound_repo.mark_failed(
+                    s, event_id, f"{type(exc).__name__}: {exc}"[:2000], self.clock()
+                )
                 to = ib.group if ib.room == GROUP else ib.user
                 await outbox.enqueue(s, [Outbound(to, ib.room, t("chat.internal_error"))])
             raise
@@ -214,8 +231,7 @@ class Dispatcher:
         ctx = Ctx(session, self.settings, ib, None, self.clock())
         if ib.kind == "click" and ib.handle and ib.room != GROUP:
             # the click's fresh update handle (WeCom ResponseCode) serves the card's next update
-            await outbox.remember_handle(session, ib.user, ib.message_id, ib.handle,
-                                         datetime.now())
+            await outbox.remember_handle(session, ib.user, ib.message_id, ib.handle, datetime.now())
         try:
             async with session.begin_nested():
                 await registry.dispatch(ctx)

@@ -12,6 +12,7 @@ anything parses it further or stores it.
 Every refusal is a :class:`Refused` naming a Chinese message of templates/text/webchat.j2
 and a 4xx status.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 MAX_JSON_BYTES = 32 * 1024
 MAX_DEPTH = 16
-INT32_MAX = 2**31 - 1          # the largest id an INTEGER column holds (PostgreSQL: int4)
-MAX_ACCOUNT = 100              # inspectors.msg_account is VARCHAR(100)
-MAX_KEY = 200                  # button keys are short (keys.py); a click must name one
+INT32_MAX = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL: int4)
+MAX_ACCOUNT = 100  # inspectors.msg_account is VARCHAR(100)
+MAX_KEY = 200  # button keys are short (keys.py); a click must name one
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _QUOTE, _BACKSLASH = 0x22, 0x5C
@@ -47,7 +48,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     try:
         data = await request.content.read(limit + 1)
     except (web.RequestPayloadError, HttpProcessingError, ValueError, EOFError) as exc:
-        raise Refused("bad_body") from exc      # e.g. a broken gzip body, a broken chunk
+        raise Refused("bad_body") from exc  # e.g. a broken gzip body, a broken chunk
     if len(data) > limit:
         raise Refused("too_large", 413, limit=limit)
     return data

@@ -1,24 +1,25 @@
 """Typed button payloads: ``prefix:id``, short, never free text (WeCom allows 128 bytes)."""
+
 from __future__ import annotations
 
 from bot.domain.model import DomainError
 
-ACCEPT, RECUSE, RESULT = "acc", "rec", "res"          # on an assignment card (id = 编号)
-DRAW_OK, DRAW_NO = "dro", "drn"                       # draw confirmation (id = draw id)
-RECUSAL_OK, RECUSAL_NO = "rvo", "rvn"                 # recusal decision (id = recusal id)
-REVIEW_OK, REVIEW_BACK = "rso", "rsb"                 # result review (id = 编号; older cards)
-RESULT_OK, RESULT_BACK = "rro", "rrb"                 # result review (id = result id: a joint
-                                                      # task's object has one per department)
-ENTRY_OK, ENTRY_NO = "eok", "eno"                     # confirm / abandon a result entry
-ENTRY_EDIT, EDIT_FIELD = "edt", "edf"                 # change an answer (edf:编号:field)
-WITHDRAW = "wdr"                                      # take back a result awaiting review
-DETAIL, PAGE = "det", "lst"                           # task details; list page (lst:page:all)
-REVIEW_LIST_ONE, REVIEW_LIST_ALL = "rv1", "rva"       # 审核: one by one / approve all
-REVIEW_ALL_OK, REVIEW_ALL_NO = "rvy", "rvx"           # confirm approve-all (rvy:count:max id)
-REVIEW_NEXT = "rnx"                                   # skip to the next result (id = result id)
+ACCEPT, RECUSE, RESULT = "acc", "rec", "res"  # on an assignment card (id = 编号)
+DRAW_OK, DRAW_NO = "dro", "drn"  # draw confirmation (id = draw id)
+RECUSAL_OK, RECUSAL_NO = "rvo", "rvn"  # recusal decision (id = recusal id)
+REVIEW_OK, REVIEW_BACK = "rso", "rsb"  # result review (id = 编号; older cards)
+RESULT_OK, RESULT_BACK = "rro", "rrb"  # result review (id = result id: a joint
+# task's object has one per department)
+ENTRY_OK, ENTRY_NO = "eok", "eno"  # confirm / abandon a result entry
+ENTRY_EDIT, EDIT_FIELD = "edt", "edf"  # change an answer (edf:编号:field)
+WITHDRAW = "wdr"  # take back a result awaiting review
+DETAIL, PAGE = "det", "lst"  # task details; list page (lst:page:all)
+REVIEW_LIST_ONE, REVIEW_LIST_ALL = "rv1", "rva"  # 审核: one by one / approve all
+REVIEW_ALL_OK, REVIEW_ALL_NO = "rvy", "rvx"  # confirm approve-all (rvy:count:max id)
+REVIEW_NEXT = "rnx"  # skip to the next result (id = result id)
 
 
-ID_MAX = 2**31 - 1     # ids are INTEGER columns (PostgreSQL: 32 bits)
+ID_MAX = 2**31 - 1  # ids are INTEGER columns (PostgreSQL: 32 bits)
 
 
 def _ident(text: str) -> int:

@@ -6,13 +6,13 @@ Timestamps that mean something to people (drawn, accepted, entered, reviewed, pu
 the audit log and the scheduler already count days. Internal timers (outbox and push
 leases, retry times) keep the server's clock among themselves.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
 # China Standard Time: UTC+8 all year.
 CST = timezone(timedelta(hours=8))
-
 
 
 def now() -> datetime:

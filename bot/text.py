@@ -10,6 +10,7 @@ the file's top-level ``{% set %}`` values), once per process. That keeps a comma
 ``ssj --help`` quick. tests/unit/test_text_lazy.py checks each macro compiled alone is the
 same as in its file.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,9 +36,14 @@ class _Error(Protocol):
 @lru_cache(maxsize=1)
 def env() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(TEMPLATES))
-    return jinja2.Environment(loader=loader, autoescape=jinja2.select_autoescape(["html"]),
-                              trim_blocks=True, lstrip_blocks=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -93,8 +99,7 @@ def render(name: str, **context: Any) -> str:
     return env().get_template(name).render(**context)
 
 
-MESSAGE_GROUPS = ("domain", "results", "calendar", "plan", "push", "publication", "tasks",
-                  "admin")
+MESSAGE_GROUPS = ("domain", "results", "calendar", "plan", "push", "publication", "tasks", "admin")
 CHANNELS = ("cli", "chat")
 
 

@@ -1,6 +1,7 @@
 """An inspector's own assignments: 我的任务 (one compact list), 任务 <编号> (one card),
 and the assignment card's 接收 / 撤回 buttons. Every click is checked against the card's
 state now: a button the card would no longer offer answers with the current state."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -17,9 +18,11 @@ from .router import Ctx, Router
 
 router = Router("assignments")
 PAGE_SIZE = 10
-DETAIL_BUTTONS = 5          # with 下一页, within every messenger's limit (WeCom: 6)
+DETAIL_BUTTONS = 5  # with 下一页, within every messenger's limit (WeCom: 6)
 ALL_WORDS = ("全部", "所有", "含已公示")
 DONE = (State.APPROVED.value, State.PUBLISHED.value)
+
+
 async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
     out = []
     for ref in await assignments.mine(ctx.session, ctx.me.cert):
@@ -27,11 +30,15 @@ async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
         status, _ = notify.member_state(a, ctx.me.cert)
         if a.published and not include_published:
             continue
-        out.append({"ref": ref, "name": notify.short_name(a.name, ctx.settings.region, 8),
-                    "deadline": a.deadline,
-                    "state": t("card.short_state", status=status,
-                               accepted=a.accepted_by(ctx.me.cert)),
-                    "open": status not in DONE})
+        out.append(
+            {
+                "ref": ref,
+                "name": notify.short_name(a.name, ctx.settings.region, 8),
+                "deadline": a.deadline,
+                "state": t("card.short_state", status=status, accepted=a.accepted_by(ctx.me.cert)),
+                "open": status not in DONE,
+            }
+        )
     # open tasks first (earliest deadline first), then the finished ones
     out.sort(key=lambda r: (not r["open"], r["deadline"] or date.max, r["ref"]))
     return out
@@ -40,16 +47,29 @@ async def _rows(ctx: Ctx, include_published: bool) -> list[dict]:
 def _list_card(rows: list[dict], page: int, include_published: bool) -> Card:
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    buttons = [Button(keys.make(keys.DETAIL, r["ref"]), t("card.btn_detail", ref=r["ref"]))
-               for r in shown if r["open"]][:DETAIL_BUTTONS]
+    shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    buttons = [
+        Button(keys.make(keys.DETAIL, r["ref"]), t("card.btn_detail", ref=r["ref"]))
+        for r in shown
+        if r["open"]
+    ][:DETAIL_BUTTONS]
     if page < pages:
-        buttons.append(Button(keys.make_parts(keys.PAGE, page + 1, int(include_published)),
-                              t("card.btn_next_page")))
-    body = render("chat/task_list.j2", rows=shown, total=len(rows),
-                  open=sum(r["open"] for r in rows), all=include_published).strip()
-    return Card(t("card.list_title", page=page, pages=pages, all=include_published), body,
-                tuple(buttons))
+        buttons.append(
+            Button(
+                keys.make_parts(keys.PAGE, page + 1, int(include_published)),
+                t("card.btn_next_page"),
+            )
+        )
+    body = render(
+        "chat/task_list.j2",
+        rows=shown,
+        total=len(rows),
+        open=sum(r["open"] for r in rows),
+        all=include_published,
+    ).strip()
+    return Card(
+        t("card.list_title", page=page, pages=pages, all=include_published), body, tuple(buttons)
+    )
 
 
 @router.command("我的任务", private_only=True)
@@ -81,8 +101,7 @@ async def task_detail(ctx: Ctx, rest: str) -> None:
 
 async def _detail(ctx: Ctx, ref: int) -> None:
     a = await assignments.load(ctx.session, ref, ctx.me.cert)
-    ctx.reply(card=notify.assignment_card(a, ctx.me.cert),
-              subject=notify.subject(ref, ctx.me.cert))
+    ctx.reply(card=notify.assignment_card(a, ctx.me.cert), subject=notify.subject(ref, ctx.me.cert))
 
 
 @router.button(keys.DETAIL)
@@ -130,8 +149,11 @@ async def accept(ctx: Ctx, key: str) -> None:
     await assignments.accept(ctx.session, ref, ctx.me.cert, ctx.now)
     # the card itself now says 已接收: no message besides (the click brings the messenger's
     # handle to update it; WeCom's response code included)
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, {ctx.me.cert}, {
-        ctx.me.cert: t("chat.accepted", ref=ref)}))
+    ctx.replies.extend(
+        await notify.refresh_assignment(
+            ctx.session, ref, {ctx.me.cert}, {ctx.me.cert: t("chat.accepted", ref=ref)}
+        )
+    )
 
 
 @router.button(keys.WITHDRAW)
@@ -141,13 +163,23 @@ async def withdraw(ctx: Ctx, key: str) -> None:
     if a is None:
         return
     try:
-        await results_svc.withdraw(ctx.session, ref, ctx.me.cert, ctx.now,
-                                   f"{ctx.me.name}({ctx.me.cert})")
+        await results_svc.withdraw(
+            ctx.session, ref, ctx.me.cert, ctx.now, f"{ctx.me.name}({ctx.me.cert})"
+        )
     except DomainError as exc:
         ctx.reply(domain_message(exc, channel="chat"))
         return
     team = a.department_certs(ctx.me.cert)
-    ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), {
-        c: t("card.status_withdrawn", ref=ref, who=ctx.me.name)
-        for c in team if c != ctx.me.cert}))
+    ctx.replies.extend(
+        await notify.refresh_assignment(
+            ctx.session,
+            ref,
+            set(team),
+            {
+                c: t("card.status_withdrawn", ref=ref, who=ctx.me.name)
+                for c in team
+                if c != ctx.me.cert
+            },
+        )
+    )
     ctx.reply(t("card.withdrawn", ref=ref))

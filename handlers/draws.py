@@ -7,6 +7,7 @@ card's buttons name the audit entry of the request (``draw.redraw_request``, whi
 the reason), so each card is decided once: 取消 is recorded as ``draw.redraw_cancel``,
 and a card whose draw was since voided or replaced is answered "already handled".
 """
+
 from __future__ import annotations
 
 from bot import keys
@@ -18,7 +19,7 @@ from bot.text import render, t
 from .router import Ctx, Router
 
 router = Router("draws")
-REDRAW_OK, REDRAW_NO = "rdo", "rdn"     # redraw confirmation (id = the request's audit id)
+REDRAW_OK, REDRAW_NO = "rdo", "rdn"  # redraw confirmation (id = the request's audit id)
 REASON_LIMIT = 200
 
 
@@ -37,10 +38,14 @@ async def prepare(ctx: Ctx, rest: str) -> None:
 
 
 def _confirm_card(task_id: str, row) -> Card:
-    return Card(t("chat.draw_card_title", task=task_id),
-                render("chat/draw_confirm.j2", task=task_id, row=row).strip(),
-                (Button(keys.make(keys.DRAW_OK, row.id), t("chat.btn_draw_ok")),
-                 Button(keys.make(keys.DRAW_NO, row.id), t("chat.btn_draw_no"))))
+    return Card(
+        t("chat.draw_card_title", task=task_id),
+        render("chat/draw_confirm.j2", task=task_id, row=row).strip(),
+        (
+            Button(keys.make(keys.DRAW_OK, row.id), t("chat.btn_draw_ok")),
+            Button(keys.make(keys.DRAW_NO, row.id), t("chat.btn_draw_no")),
+        ),
+    )
 
 
 @router.command("随机数", "公开随机数", admin=True)
@@ -57,8 +62,13 @@ async def entropy(ctx: Ctx, rest: str) -> None:
         return
     row = await draws.set_entropy(ctx.session, task_id, text, _actor(ctx))
     redraw = await draw_cards.has_valid_draw(ctx.session, task_id)
-    ctx.reply(t("admin.entropy_recorded_redraw" if redraw else "chat.entropy_recorded",
-                task=task_id, entropy=row.entropy))
+    ctx.reply(
+        t(
+            "admin.entropy_recorded_redraw" if redraw else "chat.entropy_recorded",
+            task=task_id,
+            entropy=row.entropy,
+        )
+    )
 
 
 @router.button(keys.DRAW_OK, admin=True)
@@ -83,18 +93,25 @@ async def _decide(ctx: Ctx, key: str, run: bool) -> None:
         await draw_cards.cancel(ctx.session, row, _actor(ctx))
         body = t("chat.draw_cancelled", task=row.task_id)
     else:
-        done = await draw_flow.run_and_notify(ctx.session, ctx.settings, row.task_id,
-                                              _actor(ctx), ctx.now, row.entropy)
+        done = await draw_flow.run_and_notify(
+            ctx.session, ctx.settings, row.task_id, _actor(ctx), ctx.now, row.entropy
+        )
         sels = [s for _, s in await draws.current_selections(ctx.session, done)]
         # one group message: the confirmation card becomes the result (counts only, no
         # names); messengers whose group replies are single-use (WeCom's 智能机器人) need
         # no second one
-        body = render("chat/draw_counts.j2", task=row.task_id, counts=draw_flow.counts(sels),
-                      total=len(sels), commitment=done.commitment).strip()
+        body = render(
+            "chat/draw_counts.j2",
+            task=row.task_id,
+            counts=draw_flow.counts(sels),
+            total=len(sels),
+            commitment=done.commitment,
+        ).strip()
     ctx.reply(card=Card(t("chat.draw_card_title", task=row.task_id), body), update=True)
 
 
 # --- 重抽 -----------------------------------------------------------------------------------
+
 
 @router.command("重抽", "重新抽取", admin=True)
 async def redraw(ctx: Ctx, rest: str) -> None:
@@ -108,12 +125,25 @@ async def redraw(ctx: Ctx, rest: str) -> None:
         return
     req = await draw_cards.request_redraw(ctx.session, task_id, reason, _actor(ctx))
     valid = req.valid
-    body = render("chat/redraw_confirm.j2", task=valid.task_id, valid=valid, row=req.row,
-                  total=req.total, drawn_on=req.drawn_on, reason=reason)
-    ctx.reply(card=Card(t("admin.redraw_card_title", task=valid.task_id), body.strip(),
-                        (Button(keys.make(REDRAW_OK, req.request_id), t("admin.btn_redraw_ok")),
-                         Button(keys.make(REDRAW_NO, req.request_id),
-                                t("admin.btn_redraw_no")))))
+    body = render(
+        "chat/redraw_confirm.j2",
+        task=valid.task_id,
+        valid=valid,
+        row=req.row,
+        total=req.total,
+        drawn_on=req.drawn_on,
+        reason=reason,
+    )
+    ctx.reply(
+        card=Card(
+            t("admin.redraw_card_title", task=valid.task_id),
+            body.strip(),
+            (
+                Button(keys.make(REDRAW_OK, req.request_id), t("admin.btn_redraw_ok")),
+                Button(keys.make(REDRAW_NO, req.request_id), t("admin.btn_redraw_no")),
+            ),
+        )
+    )
 
 
 @router.button(REDRAW_OK, admin=True)
@@ -144,13 +174,27 @@ async def _decide_redraw(ctx: Ctx, key: str, run: bool) -> None:
     else:
         prepared = await draws.draw_by_id(ctx.session, req.draw_id)
         voided = await draws.draw_by_id(ctx.session, req.void_draw_id)
-        done = await draw_flow.run_and_notify(ctx.session, ctx.settings, task_id, _actor(ctx),
-                                              ctx.now, prepared.entropy, redraw=True,
-                                              reason=req.reason)
+        done = await draw_flow.run_and_notify(
+            ctx.session,
+            ctx.settings,
+            task_id,
+            _actor(ctx),
+            ctx.now,
+            prepared.entropy,
+            redraw=True,
+            reason=req.reason,
+        )
         told = len(await draw_flow.void_notices(ctx.session, voided, req.reason))
         sels = [s for _, s in await draws.current_selections(ctx.session, done)]
         # counts only, in a group or not: before publication the drawn objects are secret
-        body = render("chat/redraw_done.j2", task=task_id, counts=draw_flow.counts(sels),
-                      total=len(sels), void_id=voided.id, reason=req.reason, told=told,
-                      commitment=done.commitment).strip()
+        body = render(
+            "chat/redraw_done.j2",
+            task=task_id,
+            counts=draw_flow.counts(sels),
+            total=len(sels),
+            void_id=voided.id,
+            reason=req.reason,
+            told=told,
+            commitment=done.commitment,
+        ).strip()
     ctx.reply(card=Card(t("admin.redraw_card_title", task=task_id), body), update=True)

@@ -1,4 +1,5 @@
 """帮助: what the asker may do; unknown commands get help, not silence."""
+
 from __future__ import annotations
 
 from bot.text import render, t
@@ -9,8 +10,12 @@ router = Router("help")
 
 
 def help_text(ctx: Ctx) -> str:
-    return render("chat/help.j2", admin=bool(ctx.person and ctx.person.admin),
-                  bot=ctx.settings.bot_name, digest=ctx.settings.digest_at).strip()
+    return render(
+        "chat/help.j2",
+        admin=bool(ctx.person and ctx.person.admin),
+        bot=ctx.settings.bot_name,
+        digest=ctx.settings.digest_at,
+    ).strip()
 
 
 @router.command("帮助", "help", "?", "？", "菜单")

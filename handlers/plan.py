@@ -4,6 +4,7 @@ The draft is made by the December job (or ``ssj plan make``); publishing is fina
 audited (``plan.publish``, by the supervisor). The answer is a short summary with the
 public page's path.
 """
+
 from __future__ import annotations
 
 from bot.services import plan as plan_svc
@@ -27,7 +28,9 @@ async def publish(ctx: Ctx, rest: str) -> None:
     if year is None:
         ctx.reply(t("admin.plan_usage"))
         return
-    doc = await plan_svc.publish(ctx.session, year, f"{ctx.me.name}({ctx.me.cert})",
-                                 now=ctx.now)
-    ctx.reply(render("chat/plan_published.j2", doc=doc, by=ctx.me.name,
-                     path=f"/public/plans/{year}").strip())
+    doc = await plan_svc.publish(ctx.session, year, f"{ctx.me.name}({ctx.me.cert})", now=ctx.now)
+    ctx.reply(
+        render(
+            "chat/plan_published.j2", doc=doc, by=ctx.me.name, path=f"/public/plans/{year}"
+        ).strip()
+    )

@@ -1,4 +1,5 @@
 """进度: counts of a task's draw, acceptance and results. Counts only: safe in a group."""
+
 from __future__ import annotations
 
 from bot.services import progress as progress_svc
@@ -11,7 +12,9 @@ router = Router("progress")
 
 @router.command("进度", admin=True)
 async def show(ctx: Ctx, rest: str) -> None:
-    task_id = rest.split()[0].upper() if rest.strip() else await progress_svc.latest_task(ctx.session)
+    task_id = (
+        rest.split()[0].upper() if rest.strip() else await progress_svc.latest_task(ctx.session)
+    )
     if not task_id:
         ctx.reply(t("chat.no_draws_yet"))
         return

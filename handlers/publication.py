@@ -3,6 +3,7 @@
 A refusal in a group shows counts only (before publication the drawn objects are secret);
 the names of the missing objects go to the asker privately.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -29,21 +30,28 @@ async def publish(ctx: Ctx, rest: str) -> None:
         return
     task_id = rest.split()[0].upper()
     try:
-        doc = await publish_flow.publish_and_notify(ctx.session, ctx.settings, task_id,
-                                                   _actor(ctx), ctx.now)
+        doc = await publish_flow.publish_and_notify(
+            ctx.session, ctx.settings, task_id, _actor(ctx), ctx.now
+        )
     except DomainError as exc:
         if exc.code != "publish_incomplete" or ctx.inbound.room != GROUP:
             raise
         missing = exc.params["missing"]
-        ctx.reply(t("publication.incomplete_counts", task=exc.params["task"],
-                    counts=Counter(m["status"] for m in missing),
-                    total=len({m["ref"] for m in missing})))
+        ctx.reply(
+            t(
+                "publication.incomplete_counts",
+                task=exc.params["task"],
+                counts=Counter(m["status"] for m in missing),
+                total=len({m["ref"] for m in missing}),
+            )
+        )
         ctx.send(ctx.me.account, domain_message(exc, channel="chat"))
         return
     text = svc.announcement(doc, ctx.settings.public_base)
     if ctx.inbound.room == GROUP:
         ctx.reply(text)
     else:
-        ctx.reply(text + "\n" + t("publication.published_private",
-                                  withheld=doc["summary"]["withheld"]))
+        ctx.reply(
+            text + "\n" + t("publication.published_private", withheld=doc["summary"]["withheld"])
+        )
         ctx.to_group(text)

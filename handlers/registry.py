@@ -1,4 +1,5 @@
 """The routers of every topic, and the dispatch rules common to all of them."""
+
 from __future__ import annotations
 
 from bot.messages import GROUP
@@ -9,9 +10,18 @@ from . import assignments, draws, plan, progress, publication, recusal, results,
 from . import help as help_
 from .router import Ctx, Router
 
-ROUTERS: list[Router] = [help_.router, draws.router, assignments.router, recusal.router,
-                         results.router, review.router, progress.router, publication.router,
-                         stats.router, plan.router]
+ROUTERS: list[Router] = [
+    help_.router,
+    draws.router,
+    assignments.router,
+    recusal.router,
+    results.router,
+    review.router,
+    progress.router,
+    publication.router,
+    stats.router,
+    plan.router,
+]
 DIALOGUES = {**recusal.DIALOGUES, **results.DIALOGUES, **review.DIALOGUES}
 CANCEL = ("取消", "退出")
 

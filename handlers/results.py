@@ -5,6 +5,7 @@ the confirmation card (提交 / 修改 / 放弃). After 提交 the card is the a
 its new state (待审核, with 撤回). Supervisors get no message per submitted result (the
 daily digest tells them); reviewing is in ``review.py``.
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -39,6 +40,7 @@ def ttl(ctx: Ctx) -> timedelta:
 
 # ---- entering a result -------------------------------------------------------------
 
+
 @router.command("结果", private_only=True)
 async def quick(ctx: Ctx, rest: str) -> None:
     parts = rest.split(maxsplit=2)
@@ -46,14 +48,23 @@ async def quick(ctx: Ctx, rest: str) -> None:
     if len(parts) < 2 or ref is None:
         ctx.reply(t("chat.result_usage"))
         return
-    await svc.check_entry(ctx.session, ref, ctx.me.cert)   # before anything is asked
+    await svc.check_entry(ctx.session, ref, ctx.me.cert)  # before anything is asked
     c = rules.parse_conclusion(parts[1])
-    st: dict[str, Any] = {"ref": ref, "conclusion": c.value, "date": ctx.today.isoformat(),
-          "mode": rules.Mode.ONSITE.value, "findings": parts[2] if len(parts) > 2 else "",
-          "followup": {}}
-    if st["findings"] == "" and c in (rules.Conclusion.RECTIFY, rules.Conclusion.CASE,
-                                      rules.Conclusion.DEPARTMENT, rules.Conclusion.JUDICIAL):
-        del st["findings"]   # ask for it rather than refuse at the end
+    st: dict[str, Any] = {
+        "ref": ref,
+        "conclusion": c.value,
+        "date": ctx.today.isoformat(),
+        "mode": rules.Mode.ONSITE.value,
+        "findings": parts[2] if len(parts) > 2 else "",
+        "followup": {},
+    }
+    if st["findings"] == "" and c in (
+        rules.Conclusion.RECTIFY,
+        rules.Conclusion.CASE,
+        rules.Conclusion.DEPARTMENT,
+        rules.Conclusion.JUDICIAL,
+    ):
+        del st["findings"]  # ask for it rather than refuse at the end
     await _ask(ctx, st)
 
 
@@ -79,11 +90,16 @@ def _next_step(st: dict) -> str:
 
 def _confirm_card(ctx: Ctx, st: dict) -> Card:
     ref = st["ref"]
-    return Card(t("chat.result_confirm_title", ref=ref),
-                render("chat/result_confirm.j2", st=st).strip(),
-                (Button(keys.make(keys.ENTRY_OK, ref), t("chat.btn_submit")),
-                 Button(keys.make(keys.ENTRY_EDIT, ref), t("card.btn_edit")),
-                 Button(keys.make(keys.ENTRY_NO, ref), t("chat.btn_discard"))), ref)
+    return Card(
+        t("chat.result_confirm_title", ref=ref),
+        render("chat/result_confirm.j2", st=st).strip(),
+        (
+            Button(keys.make(keys.ENTRY_OK, ref), t("chat.btn_submit")),
+            Button(keys.make(keys.ENTRY_EDIT, ref), t("card.btn_edit")),
+            Button(keys.make(keys.ENTRY_NO, ref), t("chat.btn_discard")),
+        ),
+        ref,
+    )
 
 
 async def _ask(ctx: Ctx, st: dict) -> None:
@@ -93,8 +109,14 @@ async def _ask(ctx: Ctx, st: dict) -> None:
         # a view of the assignment: a later change of the assignment updates it too
         ctx.reply(card=_confirm_card(ctx, st), subject=notify.subject(st["ref"], ctx.me.cert))
     else:
-        ctx.reply(t("chat.result_ask", step=step, ref=st["ref"],
-                    choices=rules.choices() if step == "conclusion" else []))
+        ctx.reply(
+            t(
+                "chat.result_ask",
+                step=step,
+                ref=st["ref"],
+                choices=rules.choices() if step == "conclusion" else [],
+            )
+        )
 
 
 async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
@@ -108,9 +130,13 @@ async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
     try:
         a = await svc.check_entry(ctx.session, st["ref"], ctx.me.cert)
         _take(st, step, text, ctx.today, a.drawn_on or ctx.today, a.offsite_ok)
-        if _next_step(st) == "confirm":   # the whole draft, as the service will check it
-            rules.validate(_draft(st), drawn_on=a.drawn_on or ctx.today, today=ctx.today,
-                           offsite_ok=a.offsite_ok)
+        if _next_step(st) == "confirm":  # the whole draft, as the service will check it
+            rules.validate(
+                _draft(st),
+                drawn_on=a.drawn_on or ctx.today,
+                today=ctx.today,
+                offsite_ok=a.offsite_ok,
+            )
     except DomainError as exc:
         _forget(st, exc)
         await dialogues.save(ctx.session, ctx.inbound.user, ENTRY, st, ctx.now, ttl=ttl(ctx))
@@ -120,9 +146,14 @@ async def entry_step(ctx: Ctx, st: dict, text: str) -> None:
 
 
 # which answer to ask again when the whole draft fails a rule
-_REASK = {"date_in_future": "date", "date_before_draw": "date", "offsite_not_allowed": "mode",
-          "rectify_by_not_after": "rectify_by", "findings_required": "findings",
-          "findings_too_long": "findings"}
+_REASK = {
+    "date_in_future": "date",
+    "date_before_draw": "date",
+    "offsite_not_allowed": "mode",
+    "rectify_by_not_after": "rectify_by",
+    "findings_required": "findings",
+    "findings_too_long": "findings",
+}
 
 
 def _forget(st: dict, exc: DomainError) -> None:
@@ -133,26 +164,27 @@ def _forget(st: dict, exc: DomainError) -> None:
         st["followup"].pop(step, None)
 
 
-def _take(st: dict, step: str, text: str, today: date, drawn_on: date,
-          offsite_ok: bool) -> None:
+def _take(st: dict, step: str, text: str, today: date, drawn_on: date, offsite_ok: bool) -> None:
     """Record one answer, refusing it at once if it breaks a rule of its own."""
     if step == "conclusion":
         new = rules.parse_conclusion(text).value
         if st.get("conclusion") != new:
-            st["followup"] = {}      # another conclusion asks for other follow-ups
+            st["followup"] = {}  # another conclusion asks for other follow-ups
         st["conclusion"] = new
     elif step == "date":
         day = rules.parse_date(text, today)
         if day > today:
-            raise DomainError("date_in_future", inspected_on=day.isoformat(),
-                              today=today.isoformat())
+            raise DomainError(
+                "date_in_future", inspected_on=day.isoformat(), today=today.isoformat()
+            )
         if day < drawn_on:
-            raise DomainError("date_before_draw", inspected_on=day.isoformat(),
-                              drawn_on=drawn_on.isoformat())
+            raise DomainError(
+                "date_before_draw", inspected_on=day.isoformat(), drawn_on=drawn_on.isoformat()
+            )
         st["date"] = day.isoformat()
         by = st["followup"].get("rectify_by")
         if by and date.fromisoformat(by) <= day:
-            st["followup"].pop("rectify_by")   # asked again: it must follow the new date
+            st["followup"].pop("rectify_by")  # asked again: it must follow the new date
     elif step == "mode":
         mode = {"1": rules.Mode.ONSITE, "2": rules.Mode.OFFSITE}.get(text) or rules.Mode.parse(text)
         if mode is None:
@@ -163,18 +195,21 @@ def _take(st: dict, step: str, text: str, today: date, drawn_on: date,
     elif step == "findings":
         findings = "" if text in SKIP else text
         if len(findings) > rules.FINDINGS_LIMIT:
-            raise DomainError("findings_too_long", length=len(findings),
-                              limit=rules.FINDINGS_LIMIT)
+            raise DomainError("findings_too_long", length=len(findings), limit=rules.FINDINGS_LIMIT)
         if not findings and rules.Conclusion(st["conclusion"]) in (
-                rules.Conclusion.RECTIFY, rules.Conclusion.CASE, rules.Conclusion.DEPARTMENT,
-                rules.Conclusion.JUDICIAL):
+            rules.Conclusion.RECTIFY,
+            rules.Conclusion.CASE,
+            rules.Conclusion.DEPARTMENT,
+            rules.Conclusion.JUDICIAL,
+        ):
             raise DomainError("findings_required", conclusion=st["conclusion"])
         st["findings"] = findings
     elif step == "rectify_by":
         by = rules.parse_date(text, today)
         if "date" in st and by <= date.fromisoformat(st["date"]):
-            raise DomainError("rectify_by_not_after", rectify_by=by.isoformat(),
-                              inspected_on=st["date"])
+            raise DomainError(
+                "rectify_by_not_after", rectify_by=by.isoformat(), inspected_on=st["date"]
+            )
         st["followup"][step] = by.isoformat()
     else:
         optional = step in rules.optional_followups(rules.Conclusion(st["conclusion"]))
@@ -182,10 +217,18 @@ def _take(st: dict, step: str, text: str, today: date, drawn_on: date,
 
 
 def _draft(st: dict) -> rules.Draft:
-    fu = {k: (date.fromisoformat(v) if k == "rectify_by" and v else v)
-          for k, v in st["followup"].items() if v}
-    return rules.Draft(rules.Conclusion(st["conclusion"]), date.fromisoformat(st["date"]),
-                       rules.Mode(st["mode"]), st.get("findings", ""), fu)
+    fu = {
+        k: (date.fromisoformat(v) if k == "rectify_by" and v else v)
+        for k, v in st["followup"].items()
+        if v
+    }
+    return rules.Draft(
+        rules.Conclusion(st["conclusion"]),
+        date.fromisoformat(st["date"]),
+        rules.Mode(st["mode"]),
+        st.get("findings", ""),
+        fu,
+    )
 
 
 async def _submit(ctx: Ctx, st: dict) -> None:
@@ -198,7 +241,7 @@ async def _submit(ctx: Ctx, st: dict) -> None:
     status = {c: t("card.status_submitted", ref=ref, who=ctx.me.name) for c in team}
     status[cert] = t("chat.result_submitted", ref=ref)
     ctx.replies.extend(await notify.refresh_assignment(ctx.session, ref, set(team), status))
-    if ctx.inbound.kind != "click":   # typed 确认: say so; a click sees its card change
+    if ctx.inbound.kind != "click":  # typed 确认: say so; a click sees its card change
         ctx.reply(t("chat.result_submitted", ref=ref))
 
 
@@ -254,10 +297,13 @@ async def edit(ctx: Ctx, key: str) -> None:
     if st is None:
         await _no_entry(ctx, ref)
         return
-    buttons = tuple(Button(keys.make_parts(keys.EDIT_FIELD, ref, f), t("card.field", name=f))
-                    for f in _editable(st))[:6]
-    ctx.reply(card=Card(t("card.edit_title", ref=ref), t("card.edit_body"), buttons, ref),
-              update=True)
+    buttons = tuple(
+        Button(keys.make_parts(keys.EDIT_FIELD, ref, f), t("card.field", name=f))
+        for f in _editable(st)
+    )[:6]
+    ctx.reply(
+        card=Card(t("card.edit_title", ref=ref), t("card.edit_body"), buttons, ref), update=True
+    )
 
 
 @router.button(keys.EDIT_FIELD)

@@ -5,6 +5,7 @@ to ``ctx``. Text commands match on their first word; buttons on the key's prefix
 (``acc:12`` -> prefix ``acc``). Permissions are declared on the route: ``admin=True``
 routes are refused, with a clear message, to anyone who is not a 管理员.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -40,21 +41,41 @@ class Ctx:
     def today(self) -> date:
         return self.now.date()
 
-    def reply(self, text: str = "", card: Card | None = None, update: bool = False,
-              subject: str | None = None) -> None:
+    def reply(
+        self,
+        text: str = "",
+        card: Card | None = None,
+        update: bool = False,
+        subject: str | None = None,
+    ) -> None:
         """Answer where the event came from; ``update`` replaces the clicked card;
         ``subject`` names what a new card shows, so later changes update it in place."""
         ib = self.inbound
         to = ib.group if ib.room == GROUP else ib.user
-        self.replies.append(Outbound(to, ib.room, text, card,
-                                     update_of=ib.message_id if update else "",
-                                     via=ib.reply_url, subject=subject))
+        self.replies.append(
+            Outbound(
+                to,
+                ib.room,
+                text,
+                card,
+                update_of=ib.message_id if update else "",
+                via=ib.reply_url,
+                subject=subject,
+            )
+        )
 
-    def send(self, account: str, text: str = "", card: Card | None = None,
-             dedupe_key: str | None = None, subject: str | None = None) -> None:
+    def send(
+        self,
+        account: str,
+        text: str = "",
+        card: Card | None = None,
+        dedupe_key: str | None = None,
+        subject: str | None = None,
+    ) -> None:
         """A private message to someone (by 消息账号)."""
-        self.replies.append(Outbound(account, PRIVATE, text, card, dedupe_key=dedupe_key,
-                                     subject=subject))
+        self.replies.append(
+            Outbound(account, PRIVATE, text, card, dedupe_key=dedupe_key, subject=subject)
+        )
 
     def to_group(self, text: str = "", card: Card | None = None, group: str | None = None) -> None:
         g = self.inbound.group if group is None and self.inbound.room == GROUP else (group or "")
@@ -75,18 +96,21 @@ class Router:
         self.commands: dict[str, Route] = {}
         self.buttons: dict[str, Route] = {}
 
-    def command(self, *words: str, admin: bool = False, private_only: bool = False,
-                help_key: str = ""):
+    def command(
+        self, *words: str, admin: bool = False, private_only: bool = False, help_key: str = ""
+    ):
         def deco(fn: Handler) -> Handler:
             for w in words:
                 self.commands[w] = Route(fn, admin, private_only, help_key)
             return fn
+
         return deco
 
     def button(self, prefix: str, admin: bool = False):
         def deco(fn: Handler) -> Handler:
             self.buttons[prefix] = Route(fn, admin)
             return fn
+
         return deco
 
 
@@ -96,4 +120,5 @@ def button(key: str, text_key: str, **params) -> Button:
 
 def card(title_key: str, body_template: str, buttons=(), ref: int | None = None, **ctx) -> Card:
     from bot.text import render
+
     return Card(t(title_key, **ctx), render(body_template, **ctx).strip(), tuple(buttons), ref)

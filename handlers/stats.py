@@ -1,4 +1,5 @@
 """统计 [year]: the year's statistics for 管理员. Counts only in a group."""
+
 from __future__ import annotations
 
 from bot.messages import GROUP

@@ -8,6 +8,7 @@ instead of running it. ``run(ctx)`` returns a small JSON-able detail stored on t
 Messages go through the durable outbox with dedupe keys ``job:{job}:{period}:{account}``,
 in the run's transaction; they say when a run is late (service down at the due time).
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -43,14 +44,14 @@ class Due:
     period: str
     due_at: datetime
     until: datetime | None = None
-    fallback: bool = False      # the calendar did not know the date: a documented default
+    fallback: bool = False  # the calendar did not know the date: a documented default
 
 
 @dataclass
 class JobCtx:
     session: Session
     settings: Settings
-    now: datetime               # the scheduler's clock, Asia/Shanghai
+    now: datetime  # the scheduler's clock, Asia/Shanghai
     calendar: Calendar
     job: str
     due: Due
@@ -72,21 +73,26 @@ class JobCtx:
     def text(self, body: str) -> str:
         if not self.late:
             return body.strip()
-        return body.strip() + "\n" + t("jobs.late_note",
-                                       due=self.due.due_at.strftime("%Y-%m-%d %H:%M"))
+        return (
+            body.strip()
+            + "\n"
+            + t("jobs.late_note", due=self.due.due_at.strftime("%Y-%m-%d %H:%M"))
+        )
 
     def key(self, account: str) -> str:
         return f"job:{self.job}:{self.period}:{account}"
 
     async def to_admins(self, body: str) -> int:
-        msgs = await notify.to_admins(self.session, self.text(body),
-                                      dedupe=f"job:{self.job}:{self.period}")
+        msgs = await notify.to_admins(
+            self.session, self.text(body), dedupe=f"job:{self.job}:{self.period}"
+        )
         await outbox.enqueue(self.session, msgs)
         return len(msgs)
 
     async def to_person(self, account: str, body: str) -> None:
-        await outbox.enqueue(self.session, [Outbound(account, text=self.text(body),
-                                                     dedupe_key=self.key(account))])
+        await outbox.enqueue(
+            self.session, [Outbound(account, text=self.text(body), dedupe_key=self.key(account))]
+        )
 
 
 DueFn = Callable[[Session, Settings, datetime, Calendar], Awaitable[list[Due]]]

@@ -19,6 +19,7 @@ Rules:
 Times are naive Asia/Shanghai local time (aware datetimes are converted). The SQL is in
 ``storage.repos.jobs``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -56,36 +57,55 @@ def retry_delay(attempts: int) -> timedelta:
     return min(MAX_RETRY_DELAY, timedelta(minutes=2 ** max(0, attempts - 1)))
 
 
-async def claim(session: Session, job: str, period: str, instance: str, now: datetime,
-                lease: timedelta, due_at: datetime | None = None, late: bool = False) -> bool:
+async def claim(
+    session: Session,
+    job: str,
+    period: str,
+    instance: str,
+    now: datetime,
+    lease: timedelta,
+    due_at: datetime | None = None,
+    late: bool = False,
+) -> bool:
     """Take (job, period) for ``instance``; True if this instance now owns it."""
     now = local(now)
-    return await jobs_repo.take(session, job, period, instance, now, now + lease,
-                                local(due_at), late)
+    return await jobs_repo.take(
+        session, job, period, instance, now, now + lease, local(due_at), late
+    )
 
 
-async def hold(session: Session, job: str, period: str, instance: str, now: datetime,
-               lease: timedelta) -> None:
+async def hold(
+    session: Session, job: str, period: str, instance: str, now: datetime, lease: timedelta
+) -> None:
     """First statement of a run's transaction: still ours? (and lock the row on PostgreSQL)."""
     if not await jobs_repo.extend(session, job, period, instance, local(now) + lease):
         raise LostClaim(f"{job}:{period}")
 
 
-async def finish(session: Session, job: str, period: str, instance: str, now: datetime,
-                 detail: dict[str, Any] | None = None) -> None:
+async def finish(
+    session: Session,
+    job: str,
+    period: str,
+    instance: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> None:
     if not await jobs_repo.mark_done(session, job, period, instance, local(now), detail or {}):
         raise LostClaim(f"{job}:{period}")
 
 
-async def fail(session: Session, job: str, period: str, instance: str, now: datetime,
-               error: str) -> int | None:
+async def fail(
+    session: Session, job: str, period: str, instance: str, now: datetime, error: str
+) -> int | None:
     """Record a failed run; returns the attempts so far (None if the claim is not ours)."""
-    return await jobs_repo.mark_failed(session, job, period, instance, local(now), retry_delay,
-                                       {"error": error[:ERROR_LIMIT]})
+    return await jobs_repo.mark_failed(
+        session, job, period, instance, local(now), retry_delay, {"error": error[:ERROR_LIMIT]}
+    )
 
 
-async def states(session: Session,
-                 keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], JobClaim]:
+async def states(
+    session: Session, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], JobClaim]:
     """The claims of the given (job, period) pairs that exist."""
     return await jobs_repo.states(session, keys)
 
@@ -99,8 +119,16 @@ def _iso(d: datetime | None) -> str | None:
 
 
 def as_json(row: JobClaim) -> dict[str, Any]:
-    return {"job": row.job, "period": row.period, "status": row.status,
-            "claimed_by": row.claimed_by, "attempts": row.attempts, "late": bool(row.late),
-            "due_at": _iso(row.due_at), "started_at": _iso(row.started_at),
-            "finished_at": _iso(row.finished_at), "lease_until": _iso(row.lease_until),
-            "detail": row.detail or {}}
+    return {
+        "job": row.job,
+        "period": row.period,
+        "status": row.status,
+        "claimed_by": row.claimed_by,
+        "attempts": row.attempts,
+        "late": bool(row.late),
+        "due_at": _iso(row.due_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
+        "lease_until": _iso(row.lease_until),
+        "detail": row.detail or {},
+    }

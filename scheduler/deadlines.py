@@ -19,6 +19,7 @@ was approved and the deadline is 20 working days later (第二十条); 5, 2 and 
 days before it at 09:00 every 管理员 is reminded. If the calendar cannot tell the
 deadline (an unknown year), the 管理员 are told so once (``{task}:pub-calendar``).
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -39,8 +40,9 @@ REMINDER_DAYS = (14, 7, 3, 1)
 PUBLICATION_REMINDERS = (5, 2, 1)
 
 
-async def reminder_periods(session: Session, settings: Settings, now: datetime,
-                           cal: Calendar) -> list[Due]:
+async def reminder_periods(
+    session: Session, settings: Settings, now: datetime, cal: Calendar
+) -> list[Due]:
     now = shanghai(now)
     out = []
     for task, draw in await reminders_svc.valid_tasks(session):
@@ -66,15 +68,17 @@ async def reminders(ctx: JobCtx) -> dict[str, Any]:
     if found is None:
         return {"no_draw": True}
     task, draw = found
-    sent, objects = await reminders_svc.inspector_reminders(ctx.session, task, draw,
-                                                            ctx.calendar, ctx.today)
+    sent, objects = await reminders_svc.inspector_reminders(
+        ctx.session, task, draw, ctx.calendar, ctx.today
+    )
     for r in sent:
         await ctx.to_person(r.account, r.text)
     return {"reminded": [r.cert for r in sent], "objects": objects}
 
 
-async def publication_periods(session: Session, settings: Settings, now: datetime,
-                              cal: Calendar) -> list[Due]:
+async def publication_periods(
+    session: Session, settings: Settings, now: datetime, cal: Calendar
+) -> list[Due]:
     now = shanghai(now)
     out = []
     for task, draw in await reminders_svc.valid_tasks(session):
@@ -89,8 +93,7 @@ async def publication_periods(session: Session, settings: Settings, now: datetim
             if shanghai(completed) <= now:
                 out.append(Due(f"{task.id}:pub-calendar", shanghai(completed)))
             continue
-        marks = [(f"pub-{n}", at(workdays_before(cal, deadline, n)))
-                 for n in PUBLICATION_REMINDERS]
+        marks = [(f"pub-{n}", at(workdays_before(cal, deadline, n))) for n in PUBLICATION_REMINDERS]
         for i, (mark, due) in enumerate(marks):
             until = marks[i + 1][1] if i + 1 < len(marks) else at(deadline + ONE_DAY, MIDNIGHT)
             if due <= now:
@@ -110,12 +113,26 @@ async def publication_reminders(ctx: JobCtx) -> dict[str, Any]:
     try:
         deadline = await reminders_svc.publication_deadline(ctx.session, done)
     except DomainError as exc:
-        told = await ctx.to_admins(t("jobs.publication_calendar", task=task.id, name=task.name,
-                                     done=done.isoformat(),
-                                     error=domain_message(exc, channel="chat")))
+        told = await ctx.to_admins(
+            t(
+                "jobs.publication_calendar",
+                task=task.id,
+                name=task.name,
+                done=done.isoformat(),
+                error=domain_message(exc, channel="chat"),
+            )
+        )
         return {"calendar": exc.code, "told": told}
     left = ctx.calendar.workdays_between(ctx.today, deadline)
-    told = await ctx.to_admins(t("jobs.publication_due", task=task.id, name=task.name,
-                                 done=done.isoformat(), deadline=deadline.isoformat(),
-                                 left=left, workdays=PUBLICATION_WORKDAYS))
+    told = await ctx.to_admins(
+        t(
+            "jobs.publication_due",
+            task=task.id,
+            name=task.name,
+            done=done.isoformat(),
+            deadline=deadline.isoformat(),
+            left=left,
+            workdays=PUBLICATION_WORKDAYS,
+        )
+    )
     return {"deadline": deadline.isoformat(), "left": left, "told": told}

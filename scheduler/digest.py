@@ -21,6 +21,7 @@ not know is taken as a working day from Monday to Friday (``fallback`` on the cl
 The digest itself (``build``, ``Digest``, ``@contributor``) is ``bot.services.digest``;
 this module decides when it is due and sends it.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -33,8 +34,17 @@ from storage.uow import Session
 
 from .base import MIDNIGHT, ONE_DAY, Due, JobCtx, at, shanghai
 
-__all__ = ["JOB", "Digest", "build", "contributor", "due", "last_upto", "run", "short_name",
-           "workday"]
+__all__ = [
+    "JOB",
+    "Digest",
+    "build",
+    "contributor",
+    "due",
+    "last_upto",
+    "run",
+    "short_name",
+    "workday",
+]
 
 
 def workday(cal: Calendar, day: date) -> tuple[bool, bool]:
@@ -45,8 +55,7 @@ def workday(cal: Calendar, day: date) -> tuple[bool, bool]:
     return decided, False
 
 
-async def due(session: Session, settings: Settings, now: datetime,
-              cal: Calendar) -> list[Due]:
+async def due(session: Session, settings: Settings, now: datetime, cal: Calendar) -> list[Due]:
     """Today's digest from its time on a working day until midnight (a day missed whole
     is not sent late: the next digest covers everything since the last one)."""
     when = settings.digest_time()
@@ -64,10 +73,13 @@ async def due(session: Session, settings: Settings, now: datetime,
 async def run(ctx: JobCtx) -> dict[str, Any]:
     since = await last_upto(ctx.session, ctx.period)
     digest = await build(ctx.session, ctx.settings, ctx.now, ctx.calendar, since)
-    detail = {"upto": digest.upto.isoformat(),
-              "since": since.isoformat() if since else None,
-              "tasks": [td.task_id for td in digest.tasks], "changed": digest.changed,
-              "fallback": ctx.due.fallback}
+    detail = {
+        "upto": digest.upto.isoformat(),
+        "since": since.isoformat() if since else None,
+        "tasks": [td.task_id for td in digest.tasks],
+        "changed": digest.changed,
+        "fallback": ctx.due.fallback,
+    }
     if not digest.changed:
         return {**detail, "told": 0}
     return {**detail, "told": await ctx.to_admins(digest.render())}

@@ -5,6 +5,7 @@ What a job is (``Due``, ``JobCtx``, ``Job``) is in ``scheduler.base``. Times are
 Asia/Shanghai. Deadline reminders (``reminders``, ``publication_reminders``) are in
 ``scheduler.deadlines``; the 管理员's daily digest (``digest``) in ``scheduler.digest``.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -24,12 +25,28 @@ from . import deadlines, digest
 from .base import MIDNIGHT, NINE, ONE_DAY, TZ, Due, Job, JobCtx, at, shanghai
 from .claims import local
 
-__all__ = ["MIDNIGHT", "NINE", "ONE_DAY", "TZ", "Due", "Job", "JobCtx", "all_jobs", "at",
-           "calendar_warning", "first_workday", "plan_draft", "quarter_open",
-           "quarter_open_periods", "shanghai", "yearly_period"]
+__all__ = [
+    "MIDNIGHT",
+    "NINE",
+    "ONE_DAY",
+    "TZ",
+    "Due",
+    "Job",
+    "JobCtx",
+    "all_jobs",
+    "at",
+    "calendar_warning",
+    "first_workday",
+    "plan_draft",
+    "quarter_open",
+    "quarter_open_periods",
+    "shanghai",
+    "yearly_period",
+]
 
 
 # --- quarter_open ------------------------------------------------------------------------
+
 
 def first_workday(cal: Calendar, year: int, quarter: int) -> tuple[date, bool]:
     """The quarter's first working day; (its first day, True) if the calendar does not know."""
@@ -48,25 +65,35 @@ def quarter_open_periods(now: datetime, cal: Calendar) -> list[Due]:
     due = at(first)
     if due > now:
         return []
-    return [Due(f"{year}Q{quarter}", due, at(quarter_end(year, quarter) + ONE_DAY, MIDNIGHT),
-                fallback)]
+    return [
+        Due(f"{year}Q{quarter}", due, at(quarter_end(year, quarter) + ONE_DAY, MIDNIGHT), fallback)
+    ]
 
 
-async def _quarter_open_due(session: Session, settings: Settings, now: datetime,
-                            cal: Calendar) -> list[Due]:
+async def _quarter_open_due(
+    session: Session, settings: Settings, now: datetime, cal: Calendar
+) -> list[Due]:
     return quarter_open_periods(now, cal)
 
 
 async def quarter_open(ctx: JobCtx) -> dict[str, Any]:
     """Auto draw (SSJ_AUTO_DRAW=1) or remind every 管理员 to run 抽查; once drawn, nothing."""
-    opening = await quarter_svc.open_quarter(ctx.session, ctx.settings, ctx.period, ctx.actor,
-                                             ctx.now, ctx.due.due_at.date(), ctx.due.fallback)
+    opening = await quarter_svc.open_quarter(
+        ctx.session,
+        ctx.settings,
+        ctx.period,
+        ctx.actor,
+        ctx.now,
+        ctx.due.due_at.date(),
+        ctx.due.fallback,
+    )
     if opening.text is None:
         return opening.detail
     return {**opening.detail, opening.told_as: await ctx.to_admins(opening.text)}
 
 
 # --- plan_draft and calendar_warning ---------------------------------------------------
+
 
 def yearly_period(now: datetime, month: int) -> list[Due]:
     """Next year's period, due at 09:00 on the 1st of ``month`` until the year ends."""
@@ -77,36 +104,51 @@ def yearly_period(now: datetime, month: int) -> list[Due]:
     return [Due(str(now.year + 1), due, at(date(now.year + 1, 1, 1), MIDNIGHT))]
 
 
-async def _december(session: Session, settings: Settings, now: datetime,
-                    cal: Calendar) -> list[Due]:
+async def _december(
+    session: Session, settings: Settings, now: datetime, cal: Calendar
+) -> list[Due]:
     return yearly_period(now, 12)
 
 
-async def _november(session: Session, settings: Settings, now: datetime,
-                    cal: Calendar) -> list[Due]:
+async def _november(
+    session: Session, settings: Settings, now: datetime, cal: Calendar
+) -> list[Due]:
     return yearly_period(now, 11)
 
 
 def _plan_quarters(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"quarter": q["quarter"], "visits": q["visits"], "objects": q["objects"],
-             "categories": [(c["category"], c["visits"], c["objects"]) for c in q["categories"]]}
-            for q in doc["tasks"]]
+    return [
+        {
+            "quarter": q["quarter"],
+            "visits": q["visits"],
+            "objects": q["objects"],
+            "categories": [(c["category"], c["visits"], c["objects"]) for c in q["categories"]],
+        }
+        for q in doc["tasks"]
+    ]
 
 
 async def plan_draft(ctx: JobCtx) -> dict[str, Any]:
     """December: next year's plan draft (bot.services.plan.make) for every 管理员."""
     year = int(ctx.period)
     try:
-        doc = await plan_svc.make(ctx.session, ctx.settings, year, actor=ctx.actor,
-                                  now=local(ctx.now))
+        doc = await plan_svc.make(
+            ctx.session, ctx.settings, year, actor=ctx.actor, now=local(ctx.now)
+        )
     except DomainError as exc:
         if exc.code == "plan_published":
             return {"published": True}
         raise
-    body = render("chat/jobs_plan.j2", year=year, library=doc["library"],
-                  quarters=_plan_quarters(doc), joint=doc.get("joint"),
-                  visits=doc["totals"]["visits"], objects=doc["totals"]["objects"],
-                  estimate=None)
+    body = render(
+        "chat/jobs_plan.j2",
+        year=year,
+        library=doc["library"],
+        quarters=_plan_quarters(doc),
+        joint=doc.get("joint"),
+        visits=doc["totals"]["visits"],
+        objects=doc["totals"]["objects"],
+        estimate=None,
+    )
     told = await ctx.to_admins(body)
     return {"told": told, "visits": doc["totals"]["visits"]}
 
@@ -122,10 +164,13 @@ async def calendar_warning(ctx: JobCtx) -> dict[str, Any]:
 
 
 def all_jobs() -> tuple[Job, ...]:
-    return (Job("quarter_open", _quarter_open_due, quarter_open),
-            Job("reminders", deadlines.reminder_periods, deadlines.reminders),
-            Job("publication_reminders", deadlines.publication_periods,
-                deadlines.publication_reminders),
-            Job("plan_draft", _december, plan_draft),
-            Job("calendar_warning", _november, calendar_warning),
-            Job(digest.JOB, digest.due, digest.run))
+    return (
+        Job("quarter_open", _quarter_open_due, quarter_open),
+        Job("reminders", deadlines.reminder_periods, deadlines.reminders),
+        Job(
+            "publication_reminders", deadlines.publication_periods, deadlines.publication_reminders
+        ),
+        Job("plan_draft", _december, plan_draft),
+        Job("calendar_warning", _november, calendar_warning),
+        Job(digest.JOB, digest.due, digest.run),
+    )

@@ -17,6 +17,7 @@ cannot:
 Idempotent: running it again (after every upgrade, so new tables are granted too)
 resets the role's table and sequence privileges to exactly these.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,6 +58,7 @@ def privileges(table: str) -> str:
 async def _refusals(conn, name: str) -> bool:
     """Refuse a role that is the connected user, owns something here or inherits another
     role's rights; returns whether the role exists."""
+
     async def scalar(sql: str):
         return (await conn.execute(text(sql), {"n": name})).scalar()
 
@@ -71,15 +73,22 @@ async def _refusals(conn, name: str) -> bool:
     owned = await column(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"
         f" WHERE c.relowner = {oid} AND s.nspname NOT IN ('pg_catalog', 'information_schema')"
-        " AND s.nspname NOT LIKE 'pg_toast%' ORDER BY c.relname")
-    owned += await column("SELECT 'schema ' || nspname FROM pg_namespace"
-                          f" WHERE nspname = current_schema() AND nspowner = {oid}")
-    owned += await column("SELECT 'database ' || datname FROM pg_database"
-                          f" WHERE datname = current_database() AND datdba = {oid}")
+        " AND s.nspname NOT LIKE 'pg_toast%' ORDER BY c.relname"
+    )
+    owned += await column(
+        "SELECT 'schema ' || nspname FROM pg_namespace"
+        f" WHERE nspname = current_schema() AND nspowner = {oid}"
+    )
+    owned += await column(
+        "SELECT 'database ' || datname FROM pg_database"
+        f" WHERE datname = current_database() AND datdba = {oid}"
+    )
     if owned:
         raise RoleError("role_owns", name=name, objects=owned)
-    groups = await column("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g"
-                          f" ON g.oid = m.roleid WHERE m.member = {oid} ORDER BY g.rolname")
+    groups = await column(
+        "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g"
+        f" ON g.oid = m.roleid WHERE m.member = {oid} ORDER BY g.rolname"
+    )
     if groups:
         raise RoleError("role_member", name=name, groups=groups)
     return True
@@ -101,6 +110,7 @@ async def ensure(engine: AsyncEngine, name: str) -> dict:
         raise RoleError("role_bad_name", name=name)
     role = _ident(name)
     async with engine.begin() as conn:
+
         async def scalar(sql: str, **params):
             return (await conn.execute(text(sql), params)).scalar()
 
@@ -113,17 +123,21 @@ async def ensure(engine: AsyncEngine, name: str) -> dict:
         schema = await scalar("SELECT current_schema()")
         await conn.execute(text(f"GRANT CONNECT ON DATABASE {_ident(database)} TO {role}"))
         await conn.execute(text(f"GRANT USAGE ON SCHEMA {_ident(schema)} TO {role}"))
-        tables = await column("SELECT tablename FROM pg_tables WHERE schemaname = :s"
-                              " ORDER BY tablename", s=schema)
+        tables = await column(
+            "SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY tablename", s=schema
+        )
         for table in tables:
             qualified = f"{_ident(schema)}.{_ident(table)}"
             await conn.execute(text(f"REVOKE ALL ON TABLE {qualified} FROM {role}"))
             await conn.execute(text(f"GRANT {privileges(table)} ON TABLE {qualified} TO {role}"))
-            if table in APPEND_ONLY:     # nobody gets more through PUBLIC either
-                await conn.execute(text(
-                    f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {qualified} FROM PUBLIC"))
-        sequences = await column("SELECT sequencename FROM pg_sequences WHERE schemaname = :s"
-                                 " ORDER BY sequencename", s=schema)
+            if table in APPEND_ONLY:  # nobody gets more through PUBLIC either
+                await conn.execute(
+                    text(f"REVOKE UPDATE, DELETE, TRUNCATE ON TABLE {qualified} FROM PUBLIC")
+                )
+        sequences = await column(
+            "SELECT sequencename FROM pg_sequences WHERE schemaname = :s ORDER BY sequencename",
+            s=schema,
+        )
         for seq in sequences:
             qualified = f"{_ident(schema)}.{_ident(seq)}"
             await conn.execute(text(f"REVOKE ALL ON SEQUENCE {qualified} FROM {role}"))

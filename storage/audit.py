@@ -12,6 +12,7 @@ off its newest entries. An *anchor* — the sequence number and hash of the newe
 chain as it was: later, entry ``seq`` must still exist with that very hash, and since
 each hash covers every earlier entry, entries 1..seq are then exactly as they were.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,14 +33,15 @@ _LOCK_KEY = 0x55A1D17  # advisory lock id for audit appends
 
 
 def canonical(data) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str)
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def entry_hash(prev: str, id_: int, at: str, actor: str, action: str, subject: str,
-               data: str) -> str:
-    body = canonical({"id": id_, "at": at, "actor": actor, "action": action,
-                      "subject": subject, "data": data})
+def entry_hash(
+    prev: str, id_: int, at: str, actor: str, action: str, subject: str, data: str
+) -> str:
+    body = canonical(
+        {"id": id_, "at": at, "actor": actor, "action": action, "subject": subject, "data": data}
+    )
     return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
@@ -47,8 +49,14 @@ def now_text(now: datetime | None = None) -> str:
     return (now or datetime.now(CST)).astimezone(CST).isoformat(timespec="seconds")
 
 
-async def append(session: AsyncSession, actor: str, action: str, subject: str = "",
-                 data: dict | None = None, now: datetime | None = None) -> AuditRow:
+async def append(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    subject: str = "",
+    data: dict | None = None,
+    now: datetime | None = None,
+) -> AuditRow:
     """Add one entry inside the caller's transaction."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
@@ -56,9 +64,16 @@ async def append(session: AsyncSession, actor: str, action: str, subject: str = 
     prev, next_id = (last[1], last[0] + 1) if last else (GENESIS, 1)
     at = now_text(now)
     payload = canonical(data or {})
-    row = AuditRow(id=next_id, at=at, actor=actor, action=action, subject=subject,
-                   data=payload, prev_hash=prev,
-                   hash=entry_hash(prev, next_id, at, actor, action, subject, payload))
+    row = AuditRow(
+        id=next_id,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        data=payload,
+        prev_hash=prev,
+        hash=entry_hash(prev, next_id, at, actor, action, subject, payload),
+    )
     session.add(row)
     await session.flush()
     return row
@@ -66,8 +81,11 @@ async def append(session: AsyncSession, actor: str, action: str, subject: str = 
 
 async def head(session: AsyncSession) -> tuple[int, str] | None:
     """(sequence number, hash) of the newest entry: the chain's anchor; None when empty."""
-    last = (await session.execute(
-        select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1))).first()
+    last = (
+        await session.execute(
+            select(AuditRow.id, AuditRow.hash).order_by(AuditRow.id.desc()).limit(1)
+        )
+    ).first()
     return (last.id, last.hash) if last else None
 
 
@@ -87,10 +105,11 @@ class ChainCheck:
       before them, ``linked_to``);
     - ``link``: the entry links to a later entry or to itself (the order was changed).
     """
+
     ok: bool
     entries: int
     first_bad: int | None = None
-    problem: str = ""        # code: hash | replaced | gap | inserted | link
+    problem: str = ""  # code: hash | replaced | gap | inserted | link
     head: str = GENESIS
     head_seq: int = 0
     last_bad: int | None = None
@@ -101,9 +120,15 @@ class ChainCheck:
 async def verify(session: AsyncSession, batch: int = 5000) -> ChainCheck:
     prev, prev_id, count = GENESIS, 0, 0
     while True:
-        rows = (await session.execute(
-            select(AuditRow).where(AuditRow.id > prev_id).order_by(AuditRow.id).limit(batch)
-        )).scalars().all()
+        rows = (
+            (
+                await session.execute(
+                    select(AuditRow).where(AuditRow.id > prev_id).order_by(AuditRow.id).limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return ChainCheck(True, count, head=prev, head_seq=prev_id)
         for r in rows:
@@ -119,35 +144,50 @@ def _hash_of(r: AuditRow, prev: str) -> str:
     return entry_hash(prev, r.id, r.at, r.actor, r.action, r.subject, r.data)
 
 
-async def _broken(session: AsyncSession, r: AuditRow, prev_id: int, prev: str,
-                  count: int) -> ChainCheck:
+async def _broken(
+    session: AsyncSession, r: AuditRow, prev_id: int, prev: str, count: int
+) -> ChainCheck:
     """Name what happened where entry ``r`` does not follow entry ``prev_id``."""
-    def bad(problem: str, first: int, last: int | None = None, linked_to=None) -> ChainCheck:
-        return ChainCheck(False, count, first, problem, prev, prev_id,
-                          last if last is not None else first, r.id, linked_to)
 
-    if r.prev_hash == prev:                 # linked to its predecessor, numbered out of turn
+    def bad(problem: str, first: int, last: int | None = None, linked_to=None) -> ChainCheck:
+        return ChainCheck(
+            False,
+            count,
+            first,
+            problem,
+            prev,
+            prev_id,
+            last if last is not None else first,
+            r.id,
+            linked_to,
+        )
+
+    if r.prev_hash == prev:  # linked to its predecessor, numbered out of turn
         return bad("inserted", r.id, linked_to=prev_id)
-    target = 0 if r.prev_hash == GENESIS else await session.scalar(
-        select(AuditRow.id).where(AuditRow.hash == r.prev_hash))
-    if target is not None and target < prev_id:     # r still follows an earlier entry
+    target = (
+        0
+        if r.prev_hash == GENESIS
+        else await session.scalar(select(AuditRow.id).where(AuditRow.hash == r.prev_hash))
+    )
+    if target is not None and target < prev_id:  # r still follows an earlier entry
         return bad("inserted", target + 1, prev_id, linked_to=target)
     if target is None:
         if r.id != prev_id + 1:
             return bad("gap", prev_id + 1, r.id - 1)
-        if prev_id and _hash_of(r, r.prev_hash) == r.hash:   # r is intact: its predecessor
-            return bad("replaced", prev_id)                    # was rewritten and re-hashed
+        if prev_id and _hash_of(r, r.prev_hash) == r.hash:  # r is intact: its predecessor
+            return bad("replaced", prev_id)  # was rewritten and re-hashed
         return bad("hash", r.id)
     return bad("link", r.id, linked_to=target)
 
 
 # ---- anchors: the head as it was, kept outside the database ----------------------------
 
+
 @dataclass(frozen=True)
 class Anchor:
     seq: int
     hash: str
-    line: int = 0            # where it was read (1-based), 0 when not from a file
+    line: int = 0  # where it was read (1-based), 0 when not from a file
 
 
 class AnchorFormatError(ValueError):
@@ -190,8 +230,7 @@ def parse_anchors(text: str) -> list[Anchor]:
     return out
 
 
-async def check_anchors(session: AsyncSession, anchors: list[Anchor]
-                        ) -> list[tuple[Anchor, str]]:
+async def check_anchors(session: AsyncSession, anchors: list[Anchor]) -> list[tuple[Anchor, str]]:
     """Each anchor that no longer holds, with why: ``missing`` (no entry with that
     number: deleted) or ``changed`` (the entry's hash differs: it, or an entry before
     it, was rewritten). The chain itself must also verify for the anchors to mean
@@ -199,7 +238,7 @@ async def check_anchors(session: AsyncSession, anchors: list[Anchor]
     found: dict[int, str] = {}
     seqs = sorted({a.seq for a in anchors})
     for i in range(0, len(seqs), 500):
-        q = select(AuditRow.id, AuditRow.hash).where(AuditRow.id.in_(seqs[i:i + 500]))
+        q = select(AuditRow.id, AuditRow.hash).where(AuditRow.id.in_(seqs[i : i + 500]))
         found.update({id_: h for id_, h in (await session.execute(q)).all()})
     out = []
     for a in anchors:

@@ -7,6 +7,7 @@ updates. The service's engine (``checkpointer=True``) leaves WAL checkpoints to 
 cross SQLite's threshold: a checkpoint copies pages and syncs the file, and done inline it
 would hold up every acknowledgement waiting on that commit. PostgreSQL is used as is.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 
 DEFAULT_URL = "sqlite+aiosqlite:///var/ssj.db"
 
-Engine = AsyncEngine    # what callers outside storage/ name an engine by
+Engine = AsyncEngine  # what callers outside storage/ name an engine by
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -60,8 +61,7 @@ def driver_error(exc: BaseException) -> str | None:
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str | None = None, *, checkpointer: bool = False,
-                **kw: Any) -> AsyncEngine:
+def make_engine(url: str | None = None, *, checkpointer: bool = False, **kw: Any) -> AsyncEngine:
     """``checkpointer``: this engine's connections never checkpoint the WAL themselves; the
     caller runs a ``Checkpointer`` on the same file (the service does)."""
     url = database_url(url)
@@ -113,11 +113,11 @@ def _sqlite_setup(engine: AsyncEngine, autocheckpoint: bool = True) -> None:
     @event.listens_for(engine.sync_engine, "reset")
     def _reset(dbapi_conn, _record, state):  # pragma: no cover - exercised by every test
         if not state.asyncio_safe or state.transaction_was_reset:
-            return      # garbage-collected (the connection is discarded) or already reset
+            return  # garbage-collected (the connection is discarded) or already reset
         try:
-            open_tx = dbapi_conn._connection._conn.in_transaction   # sqlite3.Connection
+            open_tx = dbapi_conn._connection._conn.in_transaction  # sqlite3.Connection
         except (AttributeError, ValueError):
-            open_tx = True                                          # unknown: be safe
+            open_tx = True  # unknown: be safe
         if open_tx:
             dbapi_conn.rollback()
 
@@ -143,13 +143,12 @@ class Checkpointer:
     def __init__(self, path: str, interval: float = 0.5):
         self.path, self.interval = path, interval
         self.rounds = 0
-        self.last: tuple[int, int, int] | None = None   # (busy, WAL frames, checkpointed)
+        self.last: tuple[int, int, int] | None = None  # (busy, WAL frames, checkpointed)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> Checkpointer:
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
         self._thread.start()
         return self
 
@@ -164,9 +163,9 @@ class Checkpointer:
             while not self._stop.wait(self.interval):
                 try:
                     self._checkpoint(conn, "PASSIVE")
-                except sqlite3.Error:   # busy or locked: the next round tries again
+                except sqlite3.Error:  # busy or locked: the next round tries again
                     log.warning("WAL checkpoint failed", exc_info=True)
-            try:   # TRUNCATE waits for readers: briefly, shutdown must not hang on one
+            try:  # TRUNCATE waits for readers: briefly, shutdown must not hang on one
                 conn.execute("PRAGMA busy_timeout=200")
                 self._checkpoint(conn, "TRUNCATE")
             except sqlite3.Error:

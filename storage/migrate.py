@@ -4,6 +4,7 @@ Alembic is imported only by what migrates. Asking whether a database is at head
 (``current`` and ``head``) reads the version table and the revision files' headers
 directly, so a read-only command does not pay for loading Alembic and every migration.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 VERSIONS = HERE / "migrations" / "versions"
-VERSION_TABLE = "alembic_version"    # Alembic's default; migrations/env.py keeps it
+VERSION_TABLE = "alembic_version"  # Alembic's default; migrations/env.py keeps it
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -43,8 +44,9 @@ def revisions() -> list[str]:
 
 
 # ``revision = "0007"`` / ``down_revision = '0006'`` (or None) at the start of a line.
-_ASSIGN = re.compile(r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:(['"])(\w+)\2|None)\s*$""",
-                     re.M)
+_ASSIGN = re.compile(
+    r"""^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:(['"])(\w+)\2|None)\s*$""", re.M
+)
 
 
 def _header(path: Path) -> tuple[str, str | None] | None:

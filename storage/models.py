@@ -3,6 +3,7 @@
 Every table that a wider deployment would scope by bureau carries ``bureau``
 (the configured bureau code; a county deployment has one value everywhere).
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -35,17 +36,18 @@ def _now_default():
 
 class Item(Base):
     """检查事项清单: the 14 items of 附件1."""
+
     __tablename__ = "items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)
-    org: Mapped[str] = mapped_column(String(100))          # 检查机构
-    name: Mapped[str] = mapped_column(String(200))         # 检查事项
-    target: Mapped[str] = mapped_column(String(200))       # 检查对象
-    content: Mapped[str] = mapped_column(Text)             # 检查内容
-    method: Mapped[str] = mapped_column(String(100))       # 检查方式
-    ratio: Mapped[str] = mapped_column(String(200))        # 抽查比例
-    level: Mapped[str] = mapped_column(String(50))         # 实施层级
-    basis: Mapped[str] = mapped_column(Text)               # 抽查依据
+    org: Mapped[str] = mapped_column(String(100))  # 检查机构
+    name: Mapped[str] = mapped_column(String(200))  # 检查事项
+    target: Mapped[str] = mapped_column(String(200))  # 检查对象
+    content: Mapped[str] = mapped_column(Text)  # 检查内容
+    method: Mapped[str] = mapped_column(String(100))  # 检查方式
+    ratio: Mapped[str] = mapped_column(String(200))  # 抽查比例
+    level: Mapped[str] = mapped_column(String(50))  # 实施层级
+    basis: Mapped[str] = mapped_column(Text)  # 抽查依据
     pollutant: Mapped[str] = mapped_column(String(20), default="")  # applies when present
 
 
@@ -104,6 +106,7 @@ class InspectorRow(Base):
 
 class ConflictRow(Base):
     """利害关系登记: a hard exclusion in every draw."""
+
     __tablename__ = "conflicts"
     __table_args__ = (UniqueConstraint("cert", "uscc"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -116,6 +119,7 @@ class ConflictRow(Base):
 
 class TaskRow(Base):
     """A task: a quarterly task (``2027Q1``), a special campaign or a joint task."""
+
     __tablename__ = "tasks"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     bureau: Mapped[str] = mapped_column(String(20), default="", index=True)
@@ -123,11 +127,11 @@ class TaskRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     year: Mapped[int] = mapped_column(Integer)
     quarter: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    plan_no: Mapped[str] = mapped_column(String(20), default="")   # 附件1 序号, e.g. 202701
+    plan_no: Mapped[str] = mapped_column(String(20), default="")  # 附件1 序号, e.g. 202701
     scope: Mapped[str] = mapped_column(Text, default="")
-    items: Mapped[list] = mapped_column(JSON, default=list)          # item seqs
-    departments: Mapped[list] = mapped_column(JSON, default=list)    # "" = own
-    spec: Mapped[dict] = mapped_column(JSON, default=dict)           # TaskSpec extras
+    items: Mapped[list] = mapped_column(JSON, default=list)  # item seqs
+    departments: Mapped[list] = mapped_column(JSON, default=list)  # "" = own
+    spec: Mapped[dict] = mapped_column(JSON, default=dict)  # TaskSpec extras
     starts_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     deadline: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
@@ -136,13 +140,23 @@ class TaskRow(Base):
 
 class DrawRow(Base):
     """One draw of a task: prepared (commitment recorded), valid, or void. Never deleted."""
+
     __tablename__ = "draws"
     __table_args__ = (
-        Index("one_valid_draw_per_task", "task_id", unique=True,
-              sqlite_where=text("status = 'valid'"), postgresql_where=text("status = 'valid'")),
-        Index("one_prepared_draw_per_task", "task_id", unique=True,
-              sqlite_where=text("status = 'prepared'"),
-              postgresql_where=text("status = 'prepared'")),
+        Index(
+            "one_valid_draw_per_task",
+            "task_id",
+            unique=True,
+            sqlite_where=text("status = 'valid'"),
+            postgresql_where=text("status = 'valid'"),
+        ),
+        Index(
+            "one_prepared_draw_per_task",
+            "task_id",
+            unique=True,
+            sqlite_where=text("status = 'prepared'"),
+            postgresql_where=text("status = 'prepared'"),
+        ),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
@@ -166,6 +180,7 @@ class DrawRow(Base):
 
 class SelectionRow(Base):
     """A drawn object of a draw. Its id is the short 编号 shown on cards and used in chat."""
+
     __tablename__ = "selections"
     __table_args__ = (UniqueConstraint("draw_id", "uscc"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -184,6 +199,7 @@ class SelectionRow(Base):
 
 class TeamMemberRow(Base):
     """A member of a selection's team. A recusal ends one row and adds another."""
+
     __tablename__ = "team_members"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id"), index=True)
@@ -199,6 +215,7 @@ class TeamMemberRow(Base):
 
 class RecusalRow(Base):
     """回避: request, decision and the exact inputs used, for replay."""
+
     __tablename__ = "recusals"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     draw_id: Mapped[int] = mapped_column(ForeignKey("draws.id"), index=True)
@@ -211,7 +228,7 @@ class RecusalRow(Base):
     requested_by: Mapped[str] = mapped_column(String(100), default="")
     decided_by: Mapped[str] = mapped_column(String(100), default="")
     conflicts: Mapped[list | None] = mapped_column(JSON, nullable=True)  # the set decided under
-    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)      # order of application
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # order of application
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now_default())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -220,17 +237,19 @@ class HistoryRow(Base):
     """An inspection imported from the bureau's old system (``ssj import history``): it
     counts as a draw of its 年度 and 季度 (no seed: nothing to verify) and, by its
     conclusion, for the risk classes and the statistics. One per object and task."""
+
     __tablename__ = "history_inspections"
-    __table_args__ = (UniqueConstraint("year", "quarter", "task_name", "uscc",
-                                       name="history_one_per_task"),)
+    __table_args__ = (
+        UniqueConstraint("year", "quarter", "task_name", "uscc", name="history_one_per_task"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bureau: Mapped[str] = mapped_column(String(20), default="", index=True)
-    year: Mapped[int] = mapped_column(Integer)                   # 年度
-    quarter: Mapped[int] = mapped_column(Integer)                # 季度
+    year: Mapped[int] = mapped_column(Integer)  # 年度
+    quarter: Mapped[int] = mapped_column(Integer)  # 季度
     uscc: Mapped[str] = mapped_column(String(18), index=True)
-    inspected_on: Mapped[date] = mapped_column(Date)             # 检查日期
-    conclusion: Mapped[str] = mapped_column(String(40))          # one of the six wordings
-    task_name: Mapped[str] = mapped_column(String(200), default="")   # 任务名称
+    inspected_on: Mapped[date] = mapped_column(Date)  # 检查日期
+    conclusion: Mapped[str] = mapped_column(String(40))  # one of the six wordings
+    task_name: Mapped[str] = mapped_column(String(200), default="")  # 任务名称
     inspectors: Mapped[list] = mapped_column(JSON, default=list)  # 检查人员 (执法证号)
     source: Mapped[str] = mapped_column(String(200), default="")  # the imported file's name
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=_now_default())
@@ -239,12 +258,13 @@ class HistoryRow(Base):
 
 class AuditRow(Base):
     """全过程留痕: append-only, each entry hashing its predecessor."""
+
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(60), index=True)
     subject: Mapped[str] = mapped_column(String(200), default="")
-    data: Mapped[str] = mapped_column(Text, default="{}")   # canonical JSON text
+    data: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,5 +1,6 @@
 """Tables of the conversation layer: inbound events, the durable outbox, dialogues,
 the web chat's message store, and inspection results."""
+
 from __future__ import annotations
 
 import secrets
@@ -33,6 +34,7 @@ def new_idem_key() -> str:
 
 class InboundEvent(Base):
     """Every inbound message/click, recorded before it is acknowledged; deduplicated."""
+
     __tablename__ = "inbound_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -47,14 +49,17 @@ class InboundEvent(Base):
 
 class OutboxMessage(Base):
     """A message to send: written in the same transaction as the change it reports."""
+
     __tablename__ = "outbox"
-    __table_args__ = (Index("outbox_due", "status", "next_attempt_at"),
-                      Index("outbox_subject", "recipient", "subject"),
-                      Index("outbox_external", "external_id"))
+    __table_args__ = (
+        Index("outbox_due", "status", "next_attempt_at"),
+        Index("outbox_subject", "recipient", "subject"),
+        Index("outbox_external", "external_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(String(100), index=True)  # 消息账号 or group id
     room: Mapped[str] = mapped_column(String(10), default="private")  # private | group
-    kind: Mapped[str] = mapped_column(String(20))                    # text | card | card_update
+    kind: Mapped[str] = mapped_column(String(20))  # text | card | card_update
     payload: Mapped[dict] = mapped_column(JSON)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sent|parked
@@ -72,8 +77,7 @@ class OutboxMessage(Base):
     # one idempotency key for the row's whole life, given to the messenger on every
     # attempt (WeCom: the card's task_id, the text's duplicate check); random, so it stays
     # unique across installations and after a database is restored from a backup
-    idem_key: Mapped[str | None] = mapped_column(String(40), nullable=True,
-                                                 default=new_idem_key)
+    idem_key: Mapped[str | None] = mapped_column(String(40), nullable=True, default=new_idem_key)
     # the relay instance (``RelayInstance.id``) holding the row's lease while "sending"
     lease_owner: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
@@ -82,9 +86,10 @@ class RelayInstance(Base):
     """A running outbox relay (one per service process), so that the leases of one that
     died are taken back at once: its process is gone (same machine) or its heartbeat
     stopped (another machine). See ``bot.services.outbox``."""
+
     __tablename__ = "relay_instances"
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)   # new for every start
-    host: Mapped[str] = mapped_column(String(255), default="")       # hostname, for people
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # new for every start
+    host: Mapped[str] = mapped_column(String(255), default="")  # hostname, for people
     # where a process id means one process: hostname, boot id and PID namespace ("" unknown)
     machine: Mapped[str] = mapped_column(String(64), default="")
     pid: Mapped[int] = mapped_column(Integer, default=0)
@@ -95,6 +100,7 @@ class RelayInstance(Base):
 
 class Dialogue(Base):
     """A person's guided dialogue (e.g. result entry); survives restarts, times out."""
+
     __tablename__ = "dialogues"
     user: Mapped[str] = mapped_column(String(100), primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))
@@ -104,11 +110,12 @@ class Dialogue(Base):
 
 class ChatMessage(Base):
     """The built-in web chat's store: what each person sees in each room."""
+
     __tablename__ = "chat_messages"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    room: Mapped[str] = mapped_column(String(10))            # private | group
+    room: Mapped[str] = mapped_column(String(10))  # private | group
     owner: Mapped[str] = mapped_column(String(100), index=True)  # private: the person; group: ""
-    sender: Mapped[str] = mapped_column(String(100))         # 消息账号 or "bot"
+    sender: Mapped[str] = mapped_column(String(100))  # 消息账号 or "bot"
     text: Mapped[str] = mapped_column(Text, default="")
     card: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # a new version of a card: the id of the message it replaces (the original)
@@ -119,9 +126,11 @@ class ChatMessage(Base):
 class ResultRow(Base):
     """The inspection result of one drawn object by one department's team
     (谁检查、谁录入、谁公开). A joint task has one row per department and object."""
+
     __tablename__ = "results"
-    __table_args__ = (UniqueConstraint("selection_id", "department",
-                                       name="results_selection_department"),)
+    __table_args__ = (
+        UniqueConstraint("selection_id", "department", name="results_selection_department"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id"), index=True)
     # the team's department as stored on team_members (the bureau's own: its name)

@@ -6,6 +6,7 @@ the row: inserted it, or taken over a lease that expired (a crashed instance) or
 run whose retry time has come. ``done`` is final. Times are Asia/Shanghai local time
 without offset, like the other tables.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,7 +22,7 @@ class JobClaim(Base):
     job: Mapped[str] = mapped_column(String(40), primary_key=True)
     period: Mapped[str] = mapped_column(String(80), primary_key=True)
     status: Mapped[str] = mapped_column(String(10), default="running")  # running|done|failed
-    claimed_by: Mapped[str] = mapped_column(String(200), default="")    # instance name
+    claimed_by: Mapped[str] = mapped_column(String(200), default="")  # instance name
     lease_until: Mapped[datetime] = mapped_column(DateTime)  # running: lease; failed: retry at
     due_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime)

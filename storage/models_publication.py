@@ -4,6 +4,7 @@
 the push serve it; ``withheld`` keeps, per USCC, the internal reason an object was not
 published (依法不予公开) and is never served.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,9 +22,8 @@ class PublicationRow(Base):
     draw_id: Mapped[int] = mapped_column(ForeignKey("draws.id"))
     published_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     published_by: Mapped[str] = mapped_column(String(100))
-    summary: Mapped[dict] = mapped_column(JSON)     # the completion summary (also in document)
-    withheld: Mapped[dict] = mapped_column(JSON)    # {uscc: reason}: internal only
-    document: Mapped[dict] = mapped_column(JSON)    # the public record, as served
+    summary: Mapped[dict] = mapped_column(JSON)  # the completion summary (also in document)
+    withheld: Mapped[dict] = mapped_column(JSON)  # {uscc: reason}: internal only
+    document: Mapped[dict] = mapped_column(JSON)  # the public record, as served
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical document
-    created_at: Mapped[datetime] = mapped_column(DateTime,
-                                                 server_default=text("CURRENT_TIMESTAMP"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=text("CURRENT_TIMESTAMP"))

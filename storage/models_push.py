@@ -4,6 +4,7 @@ Separate from the chat outbox (``storage.models_chat.OutboxMessage``) because it
 per task and strict: a task's messages go out in id order (发布结果, 基础库推送, 任务推送),
 and a message is never sent while an earlier message of its task is unsent.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,6 +17,7 @@ from .models import Base
 
 class PushMessage(Base):
     """One JSON message to POST; written in the same transaction as the publication."""
+
     __tablename__ = "push_outbox"
     __table_args__ = (
         UniqueConstraint("idempotency_key"),
@@ -24,12 +26,14 @@ class PushMessage(Base):
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[str] = mapped_column(String(40))
-    seq: Mapped[int] = mapped_column(Integer)                  # 1, 2, 3 within a publication
-    kind: Mapped[str] = mapped_column(String(20))              # 发布结果 | 基础库推送 | 任务推送
-    kind_code: Mapped[str] = mapped_column(String(10))         # results | base | task
-    idempotency_key: Mapped[str] = mapped_column(String(64))   # fixed at enqueue
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 within a publication
+    kind: Mapped[str] = mapped_column(String(20))  # 发布结果 | 基础库推送 | 任务推送
+    kind_code: Mapped[str] = mapped_column(String(10))  # results | base | task
+    idempotency_key: Mapped[str] = mapped_column(String(64))  # fixed at enqueue
     payload: Mapped[dict] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|sending|sent|parked
+    status: Mapped[str] = mapped_column(
+        String(10), default="pending"
+    )  # pending|sending|sent|parked
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
     last_error: Mapped[str] = mapped_column(Text, default="")
@@ -37,5 +41,4 @@ class PushMessage(Base):
     lease_owner: Mapped[str] = mapped_column(String(40), default="")
     http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # last answer
     sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime,
-                                                 server_default=text("CURRENT_TIMESTAMP"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=text("CURRENT_TIMESTAMP"))

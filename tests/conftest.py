@@ -4,6 +4,7 @@ PostgreSQL: each test gets its own fresh database on SSJ_TEST_PG_ADMIN (default 
 local server's ``test`` database as admin connection). When SSJ_REQUIRE_POSTGRES=1
 (set by .ci/run) a missing server is a failure, otherwise those cases are skipped.
 """
+
 from __future__ import annotations
 
 import asyncio

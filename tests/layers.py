@@ -37,33 +37,60 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     # The pure rules: the standard library and themselves, nothing else.
-    Rule("bot.domain", ("bot", "handlers", "scheduler", "storage"), allowed=("bot.domain",),
-         only_stdlib=True),
+    Rule(
+        "bot.domain",
+        ("bot", "handlers", "scheduler", "storage"),
+        allowed=("bot.domain",),
+        only_stdlib=True,
+    ),
     # Leaf helpers every layer may use: they use nothing but the domain and each other.
-    *(Rule(m, ("bot", "handlers", "scheduler", "storage"),
-           allowed=("bot.domain", "bot.text", "bot.localtime", "bot.keys", "bot.messages"))
-      for m in ("bot.messages", "bot.keys", "bot.text", "bot.localtime", "bot.httpin",
-                "bot.config")),
-    Rule("bot.sheets", ("bot", "handlers", "scheduler", "storage"),
-         allowed=("bot.domain", "bot.text", "bot.localtime", "bot.sheets")),
+    *(
+        Rule(
+            m,
+            ("bot", "handlers", "scheduler", "storage"),
+            allowed=("bot.domain", "bot.text", "bot.localtime", "bot.keys", "bot.messages"),
+        )
+        for m in (
+            "bot.messages",
+            "bot.keys",
+            "bot.text",
+            "bot.localtime",
+            "bot.httpin",
+            "bot.config",
+        )
+    ),
+    Rule(
+        "bot.sheets",
+        ("bot", "handlers", "scheduler", "storage"),
+        allowed=("bot.domain", "bot.text", "bot.localtime", "bot.sheets"),
+    ),
     # A messenger translates between bot.messages and its network: no storage, no rules,
     # and no other messenger (checked separately).
-    Rule("bot.messengers", ("storage", "handlers", "scheduler", "bot.services", "bot.sheets",
-                            *_EDGES), allowed=("bot.messengers",)),
+    Rule(
+        "bot.messengers",
+        ("storage", "handlers", "scheduler", "bot.services", "bot.sheets", *_EDGES),
+        allowed=("bot.messengers",),
+    ),
     # Use cases: the domain and storage's repositories; never an edge, never SQL.
     Rule("bot.services", ("handlers", "scheduler", *_EDGES), ("aiohttp", *SQL_LIBS)),
     # What a command, reply or button does: services only; no HTTP, no storage.
-    Rule("handlers", ("storage", "scheduler", *_EDGES), ("aiohttp", *SQL_LIBS),
-         allowed=("storage.uow",)),
+    Rule(
+        "handlers",
+        ("storage", "scheduler", *_EDGES),
+        ("aiohttp", *SQL_LIBS),
+        allowed=("storage.uow",),
+    ),
     # Thin jobs calling the same services a chat command calls.
     Rule("scheduler", ("handlers", "bot.app", "bot.cli", "bot.web", "bot.messengers")),
-    Rule("bot.web", ("storage", "handlers", "scheduler", "bot.messengers", "bot.cli",
-                     "bot.app"), allowed=("storage.uow",)),
+    Rule(
+        "bot.web",
+        ("storage", "handlers", "scheduler", "bot.messengers", "bot.cli", "bot.app"),
+        allowed=("storage.uow",),
+    ),
     Rule("bot.cli", ("handlers", "bot.web")),
     Rule("bot.demo", ("handlers", "scheduler", *_EDGES), allowed=("bot.demo",)),
     # Storage knows no use case and no protocol.
-    Rule("storage", ("bot", "handlers", "scheduler"), (),
-         allowed=("bot.domain", "bot.localtime")),
+    Rule("storage", ("bot", "handlers", "scheduler"), (), allowed=("bot.domain", "bot.localtime")),
 )
 
 
@@ -123,8 +150,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]:
                 base = ".".join([*anchor, base] if base else anchor)
             for alias in node.names:
                 full = f"{base}.{alias.name}"
-                found.append(Import(name, full if full in modules else base, node.lineno,
-                                    runtime))
+                found.append(Import(name, full if full in modules else base, node.lineno, runtime))
         else:
             visit(node, runtime)
 
@@ -134,7 +160,8 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _under(module: str, prefix: str) -> bool:
@@ -183,10 +210,15 @@ def violations(root: Path) -> list[str]:
         if _under(name, "bot.messengers") and name.count(".") >= 2:
             own = ".".join(name.split(".")[:3])
             for imp in imports_of(name, path, modules):
-                if _under(imp.target, "bot.messengers") and imp.target != "bot.messengers" \
-                        and not _under(imp.target, own):
-                    out.append(f"{path.relative_to(root)}:{imp.line}: {name} imports "
-                               f"{imp.target} (one messenger may not import another)")
+                if (
+                    _under(imp.target, "bot.messengers")
+                    and imp.target != "bot.messengers"
+                    and not _under(imp.target, own)
+                ):
+                    out.append(
+                        f"{path.relative_to(root)}:{imp.line}: {name} imports "
+                        f"{imp.target} (one messenger may not import another)"
+                    )
     return list(dict.fromkeys(out))  # one line per import statement and target
 
 

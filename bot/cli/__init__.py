@@ -3,6 +3,7 @@
 Only light modules are imported here (bot/cli/tree.py lists the commands): a command's
 module, and with it the services and the storage layer, is imported when it runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,18 +19,22 @@ from bot.domain.model import DomainError
 from bot.text import domain_message, t
 
 
-def build_parser(wanted: Collection[str] | None = None,
-                 help: bool = True) -> argparse.ArgumentParser:
+def build_parser(
+    wanted: Collection[str] | None = None, help: bool = True
+) -> argparse.ArgumentParser:
     """The whole tree, or with ``wanted`` only those commands' options and sub-commands
     (``main`` passes its arguments: the command asked for is among them). ``help=False``
     leaves out help texts that cannot be shown (``main`` when no ``-h``/``--help``)."""
     chinese_argparse()
     parser = argparse.ArgumentParser(
-        prog="ssj", description=t("cli.prog_description") if help else None,
-        epilog=t("cli.prog_epilog") if help else None)
+        prog="ssj",
+        description=t("cli.prog_description") if help else None,
+        epilog=t("cli.prog_epilog") if help else None,
+    )
     parser.add_argument("--db", metavar="URL", help=t("cli.opt_db") if help else None)
-    sub = parser.add_subparsers(dest="command", metavar=t("cli.metavar", name="command"),
-                                required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar=t("cli.metavar", name="command"), required=True
+    )
     add_commands(sub, wanted, help)
     return parser
 

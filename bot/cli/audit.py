@@ -1,5 +1,6 @@
 """``ssj audit verify|list|head``: check the chain (and the anchors kept outside the
 database, and the records the log must account for), list entries, print the head."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from bot.text import t
 from storage import audit
 from storage.repos import audit as audit_repo
 
-SHOWN = 20      # unaccounted records listed in text output
+SHOWN = 20  # unaccounted records listed in text output
 
 
 def add_parser(sub, _parser) -> None:
@@ -39,8 +40,9 @@ def read_anchors(path: str) -> list[audit.Anchor]:
     try:
         anchors = audit.parse_anchors(content)
     except audit.AnchorFormatError as exc:
-        raise CliError(t("audit.anchors_format", path=path, line=exc.line,
-                         text=exc.text.strip()[:120])) from exc
+        raise CliError(
+            t("audit.anchors_format", path=path, line=exc.line, text=exc.text.strip()[:120])
+        ) from exc
     if not anchors:
         raise CliError(t("audit.anchors_none"))
     return anchors
@@ -56,39 +58,64 @@ async def verify(args) -> int:
             failed = await audit.check_anchors(s, anchors) if anchors else []
     ok = check.ok and not missing and not failed
     if args.json:
-        print_json({
-            "ok": ok, "entries": check.entries, "first_bad": check.first_bad,
-            "last_bad": check.last_bad, "problem": check.problem, "head": check.head,
-            "head_seq": check.head_seq,
-            "unaccounted": [{"kind": u.kind, "action": u.action, **u.params} for u in missing],
-            "anchors": None if anchors is None else {
-                "checked": len(anchors),
-                "failed": [{"line": a.line, "seq": a.seq, "hash": a.hash, "problem": why}
-                           for a, why in failed]}})
+        print_json(
+            {
+                "ok": ok,
+                "entries": check.entries,
+                "first_bad": check.first_bad,
+                "last_bad": check.last_bad,
+                "problem": check.problem,
+                "head": check.head,
+                "head_seq": check.head_seq,
+                "unaccounted": [{"kind": u.kind, "action": u.action, **u.params} for u in missing],
+                "anchors": None
+                if anchors is None
+                else {
+                    "checked": len(anchors),
+                    "failed": [
+                        {"line": a.line, "seq": a.seq, "hash": a.hash, "problem": why}
+                        for a, why in failed
+                    ],
+                },
+            }
+        )
     else:
         out = sys.stdout if check.ok else sys.stderr
         if check.ok:
-            print(t("audit.chain_ok", count=check.entries, seq=check.head_seq,
-                    head=check.head), file=out)
+            print(
+                t("audit.chain_ok", count=check.entries, seq=check.head_seq, head=check.head),
+                file=out,
+            )
         else:
-            print(t("audit.chain_bad", problem=check.problem, first=check.first_bad,
-                    last=check.last_bad, next_id=check.next_id, linked_to=check.linked_to),
-                  file=out)
+            print(
+                t(
+                    "audit.chain_bad",
+                    problem=check.problem,
+                    first=check.first_bad,
+                    last=check.last_bad,
+                    next_id=check.next_id,
+                    linked_to=check.linked_to,
+                ),
+                file=out,
+            )
         if missing:
             print(t("audit.unaccounted_title", count=len(missing)), file=sys.stderr)
             for u in missing[:SHOWN]:
-                print(t("audit.unaccounted", kind=u.kind, action=u.action, p=u.params),
-                      file=sys.stderr)
+                print(
+                    t("audit.unaccounted", kind=u.kind, action=u.action, p=u.params),
+                    file=sys.stderr,
+                )
             if len(missing) > SHOWN:
                 print(t("audit.more", count=len(missing) - SHOWN), file=sys.stderr)
         if failed:
             print(t("audit.anchors_bad_title", count=len(failed)), file=sys.stderr)
             for a, why in failed:
-                print(t("audit.anchor_bad", line=a.line, seq=a.seq, hash=a.hash, why=why),
-                      file=sys.stderr)
+                print(
+                    t("audit.anchor_bad", line=a.line, seq=a.seq, hash=a.hash, why=why),
+                    file=sys.stderr,
+                )
         elif anchors:
-            print(t("audit.anchors_ok", count=len(anchors)),
-                  file=sys.stdout if ok else sys.stderr)
+            print(t("audit.anchors_ok", count=len(anchors)), file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 
 
@@ -97,8 +124,10 @@ async def list_(args) -> int:
         async with sf() as s:
             rows = await audit_repo.newest(s, max(1, args.limit))
     cols = ["id", "at", "actor", "action", "subject"]
-    table([t("cli.col", name=c) for c in cols],
-          [[r.id, r.at, r.actor, r.action, r.subject] for r in reversed(rows)])
+    table(
+        [t("cli.col", name=c) for c in cols],
+        [[r.id, r.at, r.actor, r.action, r.subject] for r in reversed(rows)],
+    )
     return 0
 
 
@@ -110,7 +139,7 @@ async def head(args) -> int:
         raise CliError(t("audit.head_empty"))
     seq, hash_ = found
     if args.json:
-        print(json.dumps({"seq": seq, "hash": hash_}))     # one line: an anchors file line
+        print(json.dumps({"seq": seq, "hash": hash_}))  # one line: an anchors file line
     else:
         print(t("audit.head", seq=seq, hash=hash_))
         print(t("audit.head_note"), file=sys.stderr)

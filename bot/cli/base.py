@@ -3,6 +3,7 @@
 Light on purpose: ``bot.cli`` imports this module to build the parser and report errors,
 so the storage layer is imported only when a command opens the database.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ class CliError(Exception):
 
 
 @asynccontextmanager
-async def database(args: argparse.Namespace,
-                   ready: bool = True) -> AsyncIterator[tuple[Settings, Sessions, Engine]]:
+async def database(
+    args: argparse.Namespace, ready: bool = True
+) -> AsyncIterator[tuple[Settings, Sessions, Engine]]:
     """A session factory on the chosen database; refuses a database not at head."""
     from bot.config import Settings
     from storage import migrate
@@ -40,9 +42,13 @@ async def database(args: argparse.Namespace,
         try:
             rev = await migrate.current(engine)
         except Exception as exc:  # noqa: BLE001 - unreachable server, bad path, bad URL
-            raise CliError(t("cli.db_unreachable", url=safe_url(settings.database_url),
-                             error=str(exc).splitlines()[0] if str(exc)
-                             else type(exc).__name__)) from exc
+            raise CliError(
+                t(
+                    "cli.db_unreachable",
+                    url=safe_url(settings.database_url),
+                    error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+            ) from exc
         if ready and rev != migrate.head():
             raise CliError(t("cli.db_not_ready"))
         yield settings, session_factory(engine), engine

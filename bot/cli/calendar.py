@@ -1,4 +1,5 @@
 """``ssj calendar``: the working-day calendar (overrides, deadlines, a year's holidays)."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,9 @@ def add_parser(sub, _parser) -> None:
     c.add_argument("kind", metavar="班|休", help=t("calendar.arg_kind"))
     c.add_argument("--name", default="", help=t("calendar.opt_name"))
     c = _parser(csub, "deadline", "calendar.cmd_deadline", deadline)
-    c.add_argument("--from", dest="start", metavar="DATE", required=True,
-                   help=t("calendar.opt_from"))
+    c.add_argument(
+        "--from", dest="start", metavar="DATE", required=True, help=t("calendar.opt_from")
+    )
     c.add_argument("--workdays", metavar="N", required=True, help=t("calendar.opt_workdays"))
     c.add_argument("--json", action="store_true", help=t("cli.opt_json"))
     c = _parser(csub, "show", "calendar.cmd_show", show)
@@ -63,8 +65,16 @@ async def set_(args) -> int:
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
             await svc.set_day(s, day, workday, args.name, settings.actor)
-    print(t("calendar.set_done", day=day.isoformat(), weekday=t("calendar.weekday", n=day.weekday()),
-            workday=workday, name=args.name.strip(), was=svc.oracle(day)))
+    print(
+        t(
+            "calendar.set_done",
+            day=day.isoformat(),
+            weekday=t("calendar.weekday", n=day.weekday()),
+            workday=workday,
+            name=args.name.strip(),
+            was=svc.oracle(day),
+        )
+    )
     return 0
 
 
@@ -93,13 +103,27 @@ async def show(args) -> int:
     elif rows:
         print(t("calendar.show_entered", year=year, count=len(rows)))
     if rows:
-        table([t("calendar.col", name=c) for c in ("day", "weekday", "kind", "name", "source")],
-              [[r.day.isoformat(), t("calendar.weekday", n=r.day.weekday()),
-                t("calendar.kind", workday=r.workday), r.name, t("calendar.source", code=r.source)]
-               for r in rows])
+        table(
+            [t("calendar.col", name=c) for c in ("day", "weekday", "kind", "name", "source")],
+            [
+                [
+                    r.day.isoformat(),
+                    t("calendar.weekday", n=r.day.weekday()),
+                    t("calendar.kind", workday=r.workday),
+                    r.name,
+                    t("calendar.source", code=r.source),
+                ]
+                for r in rows
+            ],
+        )
     if not known:
         print(t("calendar.show_unknown", year=year, entered=len(rows)), file=sys.stderr)
         return 1
-    print(t("calendar.show_workdays", year=year,
-            count=cal.workdays_between(date(year - 1, 12, 31), date(year, 12, 31))))
+    print(
+        t(
+            "calendar.show_workdays",
+            year=year,
+            count=cal.workdays_between(date(year - 1, 12, 31), date(year, 12, 31)),
+        )
+    )
     return 0

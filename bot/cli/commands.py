@@ -3,6 +3,7 @@
 ``CliError``, ``database`` and ``today`` live in bot/cli/base.py and are re-exported here
 for the command modules that import them from this one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,15 @@ async def init(args: argparse.Namespace) -> int:
         if role is not None:
             await _app_role(app_role.check, engine, role)
         await migrate.upgrade(engine)
-        print(t("cli.init_done", url=safe_url(settings.database_url),
-                revision=await migrate.current(engine)))
+        print(
+            t(
+                "cli.init_done",
+                url=safe_url(settings.database_url),
+                revision=await migrate.current(engine),
+            )
+        )
         if role is not None:
-            print(t("audit.role_done", name=role,
-                    **await _app_role(app_role.ensure, engine, role)))
+            print(t("audit.role_done", name=role, **await _app_role(app_role.ensure, engine, role)))
     return 0
 
 
@@ -50,7 +55,7 @@ async def _app_role(step: Any, engine: Any, role: str) -> Any:
     except app_role.RoleError as exc:
         raise CliError(t(f"audit.{exc.code}", **exc.params)) from exc
     except Exception as exc:
-        detail = driver_error(exc)    # e.g. no CREATEROLE, not the tables' owner
+        detail = driver_error(exc)  # e.g. no CREATEROLE, not the tables' owner
         if detail is None:
             raise
         raise CliError(t("audit.role_denied", name=role, error=detail)) from exc
@@ -91,7 +96,7 @@ async def serve(args: argparse.Namespace) -> int:
         settings = replace(settings, web_chat=True)
     try:
         app = create_app(settings, settle_heap=True)
-    except (ConfigError, WebChatExposed) as exc:   # refused before anything listens
+    except (ConfigError, WebChatExposed) as exc:  # refused before anything listens
         raise CliError(str(exc)) from exc
     runner = web.AppRunner(app, access_log=None)
     try:
@@ -102,8 +107,10 @@ async def serve(args: argparse.Namespace) -> int:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         base = f"http://{settings.host}:{settings.port}"
-        print(t("webchat.serving", url=base, chat=f"{base}/chat" if settings.web_chat else ""),
-              flush=True)
+        print(
+            t("webchat.serving", url=base, chat=f"{base}/chat" if settings.web_chat else ""),
+            flush=True,
+        )
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -1,4 +1,5 @@
 """``ssj draw prepare|run|show|reveal|verify`` and ``ssj recuse``."""
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,25 @@ async def draw_prepare(args: argparse.Namespace) -> int:
 
 def print_draw(doc: dict[str, Any], names: dict[str, str]) -> None:
     cols = ["ref", "name", "uscc", "category", "risk_class", "reason", "ticket", "inspectors"]
-    table([t("cli.col", name=c) for c in cols],
-          [[s["ref"], s["name"], s["uscc"], s["category"], s.get("risk_class") or "—",
-            t("risk.reason", code=s.get("reason") or "", risk_class=s.get("risk_class") or ""),
-            s["ticket"][:14],
-            "、".join([names.get(c, c) for c in s["inspectors"]]
-                     + [t("cli.aux_member", name=names.get(c, c))
-                        for c in s.get("auxiliary", ())])]
-           for s in doc["selections"]])
+    table(
+        [t("cli.col", name=c) for c in cols],
+        [
+            [
+                s["ref"],
+                s["name"],
+                s["uscc"],
+                s["category"],
+                s.get("risk_class") or "—",
+                t("risk.reason", code=s.get("reason") or "", risk_class=s.get("risk_class") or ""),
+                s["ticket"][:14],
+                "、".join(
+                    [names.get(c, c) for c in s["inspectors"]]
+                    + [t("cli.aux_member", name=names.get(c, c)) for c in s.get("auxiliary", ())]
+                ),
+            ]
+            for s in doc["selections"]
+        ],
+    )
 
 
 async def shown(s: Session, task_id: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -52,17 +64,33 @@ async def draw_run(args: argparse.Namespace) -> int:
     progress = Progress(not args.json)
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            await draw_flow.run_and_notify(s, settings, args.task, settings.actor, localtime.now(),
-                                           args.entropy, args.redraw, args.reason, progress)
+            await draw_flow.run_and_notify(
+                s,
+                settings,
+                args.task,
+                settings.actor,
+                localtime.now(),
+                args.entropy,
+                args.redraw,
+                args.reason,
+                progress,
+            )
         progress.close()
         async with sf() as s:
             doc, names = await shown(s, args.task)
     if args.json:
         print_json(doc)
     else:
-        print(t("cli.drawn", task=doc["task"], draw_id=doc["draw_id"],
-                count=len(doc["selections"]), commitment=doc["commitment"],
-                pool_digest=doc["pool_digest"]))
+        print(
+            t(
+                "cli.drawn",
+                task=doc["task"],
+                draw_id=doc["draw_id"],
+                count=len(doc["selections"]),
+                commitment=doc["commitment"],
+                pool_digest=doc["pool_digest"],
+            )
+        )
         print_draw(doc, names)
     return 0
 
@@ -85,8 +113,11 @@ async def draw_reveal(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
     else:
-        table([t("cli.col", name="key"), t("cli.col", name="value")],
-              [[k, v] for k, v in doc.items()], max_col=140)
+        table(
+            [t("cli.col", name="key"), t("cli.col", name="value")],
+            [[k, v] for k, v in doc.items()],
+            max_col=140,
+        )
     return 0
 
 
@@ -96,8 +127,15 @@ async def draw_verify(args: argparse.Namespace) -> int:
             rep = await draws.verify(s, args.task)
     task = args.task.strip().upper()
     if args.json:
-        print_json({"task": task, "draw_id": rep.draw_id, "ok": rep.ok,
-                    "checked": rep.checked, "problems": rep.problems})
+        print_json(
+            {
+                "task": task,
+                "draw_id": rep.draw_id,
+                "ok": rep.ok,
+                "checked": rep.checked,
+                "problems": rep.problems,
+            }
+        )
     if rep.ok:
         if not args.json:
             print(t("cli.verify_ok", task=task, draw_id=rep.draw_id, count=rep.checked))
@@ -113,10 +151,16 @@ async def recuse(args: argparse.Namespace) -> int:
 
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            changed = await recusals.recuse(s, args.task, args.uscc.strip().upper(),
-                                            args.inspector.strip(), args.reason,
-                                            settings.actor, (args.swap_with or "").strip() or None,
-                                            now=localtime.now())
+            changed = await recusals.recuse(
+                s,
+                args.task,
+                args.uscc.strip().upper(),
+                args.inspector.strip(),
+                args.reason,
+                settings.actor,
+                (args.swap_with or "").strip() or None,
+                now=localtime.now(),
+            )
         async with sf() as s:
             doc, names = await shown(s, args.task)
     doc["selections"] = [x for x in doc["selections"] if x["uscc"] in changed]

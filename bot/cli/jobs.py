@@ -1,4 +1,5 @@
 """``ssj jobs``: run the due scheduled jobs once (cron deployments, tests), list claims."""
+
 from __future__ import annotations
 
 import json
@@ -52,10 +53,20 @@ async def run_due(args) -> int:
         print(t("jobs.nothing_due", now=stamp))
         return 0
     print(t("jobs.run_summary", now=stamp, ran=len(report["ran"]), skipped=len(report["skipped"])))
-    rows = [[t("jobs.job_name", name=r["job"]), r["period"], t("jobs.ran"),
-             _when(r["due_at"]), t("jobs.yes_no", value=r["late"])] for r in report["ran"]]
-    rows += [[t("jobs.job_name", name=s["job"]), s["period"], t("jobs.why", code=s["why"]),
-              "", ""] for s in report["skipped"]]
+    rows = [
+        [
+            t("jobs.job_name", name=r["job"]),
+            r["period"],
+            t("jobs.ran"),
+            _when(r["due_at"]),
+            t("jobs.yes_no", value=r["late"]),
+        ]
+        for r in report["ran"]
+    ]
+    rows += [
+        [t("jobs.job_name", name=s["job"]), s["period"], t("jobs.why", code=s["why"]), "", ""]
+        for s in report["skipped"]
+    ]
     table([t("jobs.col", name=c) for c in ("job", "period", "result", "due_at", "late")], rows)
     return 1 if failed else 0
 
@@ -73,10 +84,21 @@ async def list_(args) -> int:
         print(t("jobs.list_empty"))
         return 0
     cols = ["job", "period", "status", "attempts", "late", "due_at", "finished_at", "detail"]
-    table([t("jobs.col", name=c) for c in cols],
-          [[t("jobs.job_name", name=r["job"]), r["period"], t("jobs.status", code=r["status"]),
-            r["attempts"], t("jobs.yes_no", value=r["late"]), _when(r["due_at"]),
-            _when(r["finished_at"]),
-            json.dumps(r["detail"], ensure_ascii=False, separators=(",", ":"))] for r in rows],
-          max_col=60)
+    table(
+        [t("jobs.col", name=c) for c in cols],
+        [
+            [
+                t("jobs.job_name", name=r["job"]),
+                r["period"],
+                t("jobs.status", code=r["status"]),
+                r["attempts"],
+                t("jobs.yes_no", value=r["late"]),
+                _when(r["due_at"]),
+                _when(r["finished_at"]),
+                json.dumps(r["detail"], ensure_ascii=False, separators=(",", ":")),
+            ]
+            for r in rows
+        ],
+        max_col=60,
+    )
     return 0

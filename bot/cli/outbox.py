@@ -3,6 +3,7 @@
 The chat outbox needs a messenger to send through, so only the service relays it; the
 push outbox can be relayed from here against ``SSJ_PUBLISH_ENDPOINT``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,16 +39,30 @@ async def status(args) -> int:
         print_json(doc)
         return 0
     cols = ["box", "pending", "sending", "sent", "parked"]
-    table([t("push.col", name=c) for c in cols],
-          [[t("push.box", name=b)] + [doc[b][k] for k in cols[1:]] for b in ("chat", "push")])
+    table(
+        [t("push.col", name=c) for c in cols],
+        [[t("push.box", name=b)] + [doc[b][k] for k in cols[1:]] for b in ("chat", "push")],
+    )
     print()
     if not doc["parked"]:
         print(t("push.none_parked"))
         return 0
     print(t("push.parked_title", count=len(doc["parked"])))
-    table([t("push.col", name=c) for c in ("box", "id", "target", "kind", "attempts", "error")],
-          [[t("push.box", name=m["outbox"]), m["id"], m.get("recipient") or m.get("task"),
-            m["kind"], m["attempts"], m["error"]] for m in doc["parked"]], max_col=60)
+    table(
+        [t("push.col", name=c) for c in ("box", "id", "target", "kind", "attempts", "error")],
+        [
+            [
+                t("push.box", name=m["outbox"]),
+                m["id"],
+                m.get("recipient") or m.get("task"),
+                m["kind"],
+                m["attempts"],
+                m["error"],
+            ]
+            for m in doc["parked"]
+        ],
+        max_col=60,
+    )
     return 0
 
 
@@ -56,8 +71,13 @@ async def relay(args) -> int:
         if not settings.publish_endpoint:
             raise CliError(t("push.no_endpoint"))
         async with aiohttp.ClientSession() as http:
-            r = svc.PushRelay(sf, settings.publish_endpoint, HttpPushTransport(http),
-                              token=settings.publish_token or None, on_parked=parked_reporter(sf))
+            r = svc.PushRelay(
+                sf,
+                settings.publish_endpoint,
+                HttpPushTransport(http),
+                token=settings.publish_token or None,
+                on_parked=parked_reporter(sf),
+            )
             while True:
                 stats = await r.run_once()
                 _report(args, stats)
@@ -69,17 +89,35 @@ async def relay(args) -> int:
 
 def _report(args, stats: svc.PushStats) -> None:
     if args.json:
-        print_json({"sent": stats.sent, "failed": stats.failed, "parked": stats.parked,
-                    "attempts": [asdict(a) for a in stats.attempts]})
+        print_json(
+            {
+                "sent": stats.sent,
+                "failed": stats.failed,
+                "parked": stats.parked,
+                "attempts": [asdict(a) for a in stats.attempts],
+            }
+        )
         return
     if not stats.attempts:
         print(t("push.nothing_due"), flush=True)
         return
     for a in stats.attempts:
-        print(t("push.outcome", outcome=a.outcome, id=a.id, task=a.task_id, seq=a.seq,
-                kind=a.kind, http_status=a.http_status, error=a.error[:200]), flush=True)
-    print(t("push.round_done", sent=stats.sent, failed=stats.failed, parked=stats.parked),
-          flush=True)
+        print(
+            t(
+                "push.outcome",
+                outcome=a.outcome,
+                id=a.id,
+                task=a.task_id,
+                seq=a.seq,
+                kind=a.kind,
+                http_status=a.http_status,
+                error=a.error[:200],
+            ),
+            flush=True,
+        )
+    print(
+        t("push.round_done", sent=stats.sent, failed=stats.failed, parked=stats.parked), flush=True
+    )
 
 
 async def retry(args) -> int:

@@ -1,4 +1,5 @@
 """``ssj plan``: make, show and publish the annual plan (第十六条, 附件1)."""
+
 from __future__ import annotations
 
 import sys
@@ -49,8 +50,9 @@ async def publish(args) -> int:
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
             doc = await svc.publish(s, year, settings.actor, localtime.now())
-    return _out(args, doc, t("plan.published", year=year, at=doc["published_at"],
-                             by=doc["published_by"]))
+    return _out(
+        args, doc, t("plan.published", year=year, at=doc["published_at"], by=doc["published_by"])
+    )
 
 
 def _out(args, doc: dict, closing: str) -> int:
@@ -68,48 +70,113 @@ def print_plan(doc: dict, out=None) -> None:
     lib = doc["library"]
     print(t("plan.heading", title=doc["title"], status=doc["status"]), file=out)
     print(t("plan.ratio_line", text=doc["ratio_text"]), file=out)
-    print(t("plan.library_line", key=lib["重点监管"], general=lib["一般监管"],
-            special=lib["特殊监管"]), file=out)
+    print(
+        t(
+            "plan.library_line",
+            key=lib["重点监管"],
+            general=lib["一般监管"],
+            special=lib["特殊监管"],
+        ),
+        file=out,
+    )
     if not any(lib.values()):
         print(t("plan.empty_library"), file=out)
     print(file=out)
     for task in doc["tasks"]:
         print(t("plan.task_line", no=task["no"], name=task["name"]), file=out)
     first = doc["tasks"][0]
-    print(t("plan.task_common", items=len(first["items"]), item_kind=first["item_kind"],
-            scope=first["scope"]), file=out)
+    print(
+        t(
+            "plan.task_common",
+            items=len(first["items"]),
+            item_kind=first["item_kind"],
+            scope=first["scope"],
+        ),
+        file=out,
+    )
     print(file=out)
     cols = ["period", "no", "category", "eligible", "by_ratio", "objects", "visits"]
     rows = []
     for task in doc["tasks"]:
         for c in task["categories"]:
-            rows.append([task["period"], task["no"], c["category"], c["eligible"],
-                         c["by_ratio"], c["objects"], c["visits"]])
-        rows.append([task["period"], task["no"], t("plan.subtotal"), "", "", task["objects"],
-                     task["visits"]])
+            rows.append(
+                [
+                    task["period"],
+                    task["no"],
+                    c["category"],
+                    c["eligible"],
+                    c["by_ratio"],
+                    c["objects"],
+                    c["visits"],
+                ]
+            )
+        rows.append(
+            [
+                task["period"],
+                task["no"],
+                t("plan.subtotal"),
+                "",
+                "",
+                task["objects"],
+                task["visits"],
+            ]
+        )
     for c in doc["totals"]["categories"]:
-        rows.append([t("plan.year_row"), "", c["category"], c["eligible"], c["by_ratio"],
-                     c["objects"], c["visits"]])
-    rows.append([t("plan.year_row"), "", t("plan.total"), "", "",
-                 doc["totals"]["objects"], doc["totals"]["visits"]])
+        rows.append(
+            [
+                t("plan.year_row"),
+                "",
+                c["category"],
+                c["eligible"],
+                c["by_ratio"],
+                c["objects"],
+                c["visits"],
+            ]
+        )
+    rows.append(
+        [
+            t("plan.year_row"),
+            "",
+            t("plan.total"),
+            "",
+            "",
+            doc["totals"]["objects"],
+            doc["totals"]["visits"],
+        ]
+    )
     table([t("plan.col", name=c) for c in cols], rows, out=out)
     print(file=out)
     if any("classes" in c for c in doc["totals"]["categories"]):
-        print(t("plan.class_table_heading", factors=doc["rules"].get("risk_factors", {})),
-              file=out)
+        print(t("plan.class_table_heading", factors=doc["rules"].get("risk_factors", {})), file=out)
         cols = ["period", "category", "class", "eligible", "objects", "visits"]
         rows = []
-        for period, cells in [(task["period"], task["categories"]) for task in doc["tasks"]] \
-                + [(t("plan.year_row"), doc["totals"]["categories"])]:
+        for period, cells in [(task["period"], task["categories"]) for task in doc["tasks"]] + [
+            (t("plan.year_row"), doc["totals"]["categories"])
+        ]:
             for c in cells:
                 for k in c.get("classes", []):
-                    rows.append([period, c["category"], t("plan.class_value", k=k["class"]),
-                                 k["eligible"], k["objects"], k["visits"]])
+                    rows.append(
+                        [
+                            period,
+                            c["category"],
+                            t("plan.class_value", k=k["class"]),
+                            k["eligible"],
+                            k["objects"],
+                            k["visits"],
+                        ]
+                    )
         table([t("plan.col", name=c) for c in cols], rows, out=out)
         print(file=out)
     if doc.get("joint"):
         print(t("plan.joint_line", **doc["joint"]), file=out)
-    print(t("plan.summary", year=doc["year"], objects=doc["totals"]["objects"],
-            visits=doc["totals"]["visits"]), file=out)
+    print(
+        t(
+            "plan.summary",
+            year=doc["year"],
+            objects=doc["totals"]["objects"],
+            visits=doc["totals"]["visits"],
+        ),
+        file=out,
+    )
     for note in doc["notes"]:
         print(note, file=out)

@@ -1,4 +1,5 @@
 """``ssj publish`` and ``ssj export publication``: publish a task, export what was published."""
+
 from __future__ import annotations
 
 import sys
@@ -16,8 +17,13 @@ from bot.text import domain_message, t
 def add_parser(sub, _parser) -> None:
     p = _parser(sub, "publish", "publication.cmd_publish", publish)
     p.add_argument("--task", required=True, help=t("cli.opt_task"))
-    p.add_argument("--withhold", action="append", default=[], metavar=t("publication.metavar_withhold"),
-                   help=t("publication.opt_withhold"))
+    p.add_argument(
+        "--withhold",
+        action="append",
+        default=[],
+        metavar=t("publication.metavar_withhold"),
+        help=t("publication.opt_withhold"),
+    )
     p.add_argument("--json", action="store_true", help=t("cli.opt_json"))
 
 
@@ -38,12 +44,14 @@ async def publish(args) -> int:
         try:
             async with sf() as s, s.begin():
                 now = localtime.now()
-                doc = await publish_flow.publish_and_notify(s, settings, task_id,
-                                                           settings.actor, now, withhold)
+                doc = await publish_flow.publish_and_notify(
+                    s, settings, task_id, settings.actor, now, withhold
+                )
                 # the supervisors' group hears of it, as when 公示 is sent in chat
                 text = svc.announcement(doc, settings.public_base)
-                await outbox.enqueue(s, [Outbound("", GROUP, text,
-                                                  dedupe_key=f"publish:{task_id}")])
+                await outbox.enqueue(
+                    s, [Outbound("", GROUP, text, dedupe_key=f"publish:{task_id}")]
+                )
         except DomainError as exc:
             if args.json and exc.code == "publish_incomplete":
                 print_json({"ok": False, "error": exc.code, **exc.params})
@@ -54,10 +62,19 @@ async def publish(args) -> int:
         print_json(doc)
         return 0
     s = doc["summary"]
-    print(t("publication.cli_published", task=task_id, name=doc["task"]["name"],
-            count=s["drawn"], inspected=s["inspected"], problems=s["problems_found"],
-            withheld=s["withheld"], path=settings.public_base + svc.public_path(task_id),
-            seed=doc["verification"]["seed"]))
+    print(
+        t(
+            "publication.cli_published",
+            task=task_id,
+            name=doc["task"]["name"],
+            count=s["drawn"],
+            inspected=s["inspected"],
+            problems=s["problems_found"],
+            withheld=s["withheld"],
+            path=settings.public_base + svc.public_path(task_id),
+            seed=doc["verification"]["seed"],
+        )
+    )
     return 0
 
 

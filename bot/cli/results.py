@@ -1,4 +1,5 @@
 """``ssj result``: back-office entry of paper forms, and review."""
+
 from __future__ import annotations
 
 from bot import localtime
@@ -8,8 +9,13 @@ from bot.domain import results as rules
 from bot.services import results as svc
 from bot.text import t
 
-FOLLOWUP_OPTS = {"rectification": "rectification", "rectify_by": "rectify_by",
-                 "case_no": "case_no", "department": "department", "transfer_to": "transfer_to"}
+FOLLOWUP_OPTS = {
+    "rectification": "rectification",
+    "rectify_by": "rectify_by",
+    "case_no": "case_no",
+    "department": "department",
+    "transfer_to": "transfer_to",
+}
 
 
 def add_parser(sub, _parser) -> None:
@@ -19,8 +25,9 @@ def add_parser(sub, _parser) -> None:
     _common(r)
     r.add_argument("--conclusion", required=True, help=t("cli.opt_conclusion"))
     r.add_argument("--date", help=t("cli.opt_date"))
-    r.add_argument("--mode", default="现场检查", choices=["现场检查", "非现场检查"],
-                   help=t("cli.opt_mode"))
+    r.add_argument(
+        "--mode", default="现场检查", choices=["现场检查", "非现场检查"], help=t("cli.opt_mode")
+    )
     r.add_argument("--findings", default="", help=t("cli.opt_findings"))
     for opt in FOLLOWUP_OPTS:
         r.add_argument("--" + opt.replace("_", "-"), dest=opt, help=t("cli.opt_followup", name=opt))
@@ -28,8 +35,12 @@ def add_parser(sub, _parser) -> None:
         r = _parser(rsub, name, f"cli.cmd_result_{name}", func)
         _common(r)
         r.add_argument("--reason", default="", help=t("cli.opt_reason"))
-        r.add_argument("--team", default=None, metavar=t("cli.metavar", name="department"),
-                       help=t("cli.opt_team"))
+        r.add_argument(
+            "--team",
+            default=None,
+            metavar=t("cli.metavar", name="department"),
+            help=t("cli.opt_team"),
+        )
 
 
 def _common(p) -> None:
@@ -51,8 +62,13 @@ def _draft(args, on) -> rules.Draft:
 
 
 def _out(args, row) -> int:
-    doc = {"task": row.task_id, "ref": row.selection_id, "department": row.department,
-           "status": row.status, "conclusion": row.conclusion}
+    doc = {
+        "task": row.task_id,
+        "ref": row.selection_id,
+        "department": row.department,
+        "status": row.status,
+        "conclusion": row.conclusion,
+    }
     if args.json:
         print_json(doc)
     else:
@@ -65,8 +81,9 @@ async def record(args) -> int:
         async with sf() as s, s.begin():
             ref = await svc.ref_of(s, args.task.strip().upper(), args.uscc.strip().upper())
             now = localtime.now()
-            row = await svc.submit(s, ref, args.by, _draft(args, today()), now,
-                                   f"{settings.actor}/{args.by}")
+            row = await svc.submit(
+                s, ref, args.by, _draft(args, today()), now, f"{settings.actor}/{args.by}"
+            )
     return _out(args, row)
 
 
@@ -76,9 +93,16 @@ async def _review(args, approve_it: bool) -> int:
             await svc.require_admin(s, args.by)
             ref = await svc.ref_of(s, args.task.strip().upper(), args.uscc.strip().upper())
             now = localtime.now()
-            row = await svc.review(s, ref, approve_it, args.by, now,
-                                   f"{settings.actor}/{args.by}", reason=args.reason,
-                                   department=args.team)
+            row = await svc.review(
+                s,
+                ref,
+                approve_it,
+                args.by,
+                now,
+                f"{settings.actor}/{args.by}",
+                reason=args.reason,
+                department=args.team,
+            )
     return _out(args, row)
 
 

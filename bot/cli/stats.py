@@ -1,4 +1,5 @@
 """``ssj stats --year Y [--json]``: the year's statistics (bot/services/stats.py)."""
+
 from __future__ import annotations
 
 from bot.cli.base import database

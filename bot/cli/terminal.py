@@ -1,4 +1,5 @@
 """Terminal output: aligned tables that respect CJK width, progress on a TTY only."""
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,7 @@ class Progress:
         if not self.enabled:
             return
         bar = "#" * int(20 * done / max(total, 1))
-        sys.stderr.write(f"\r{t('cli.progress', stage=stage, done=done, total=total)} "
-                         f"[{bar:<20}]")
+        sys.stderr.write(f"\r{t('cli.progress', stage=stage, done=done, total=total)} [{bar:<20}]")
         sys.stderr.flush()
         self._shown = True
 

@@ -5,6 +5,7 @@ and sub-commands. A builder is a function here or ``"module:function"`` (resolve
 when that command is asked for, so ``ssj --help`` imports no command module). A command's
 handler is ``"module:function"`` too and is imported when the command runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,9 @@ Handler = Callable[[argparse.Namespace], Any]
 
 
 class MakeParser(Protocol):
-    def __call__(self, sub: Any, name: str, help_key: str,
-                 func: Handler | str | None = None, **kw: Any) -> argparse.ArgumentParser: ...
+    def __call__(
+        self, sub: Any, name: str, help_key: str, func: Handler | str | None = None, **kw: Any
+    ) -> argparse.ArgumentParser: ...
 
 
 Builder = Callable[[Any, MakeParser], None]
@@ -37,6 +39,7 @@ class _Help:
     """Whether the parser being built may print help. Help texts are needed only then:
     without ``-h``/``--help`` among the arguments they are left out, and their templates
     are not compiled."""
+
     shown = True
 
 
@@ -44,8 +47,9 @@ def _h(key: str, **params: Any) -> str | None:
     return t(key, **params) if _Help.shown else None
 
 
-def make_parser(sub: Any, name: str, help_key: str, func: Handler | str | None = None,
-                **kw: Any) -> argparse.ArgumentParser:
+def make_parser(
+    sub: Any, name: str, help_key: str, func: Handler | str | None = None, **kw: Any
+) -> argparse.ArgumentParser:
     text = _h(help_key)
     p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text, **kw)
     if func:
@@ -76,8 +80,11 @@ def _init(sub: Any, mk: MakeParser) -> None:
 
 def _import(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "import", "cli.cmd_import", LIB + "import_")
-    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
-                   help=_h("cli.arg_import_kind"))
+    p.add_argument(
+        "kind",
+        choices=["enterprises", "inspectors", "conflicts", "history"],
+        help=_h("cli.arg_import_kind"),
+    )
     p.add_argument("path", help=_h("cli.arg_path"))
     _json(p)
 
@@ -90,8 +97,9 @@ def _export(sub: Any, mk: MakeParser) -> None:
     e = mk(esub, "history", "cli.cmd_export_history", LIB + "export_history")
     e.add_argument("path", help=_h("cli.arg_out_table"))
     e = mk(esub, "library", "cli.cmd_export_library", LIB + "export_library")
-    e.add_argument("kind", choices=["enterprises", "inspectors", "conflicts"],
-                   help=_h("cli.arg_export_kind"))
+    e.add_argument(
+        "kind", choices=["enterprises", "inspectors", "conflicts"], help=_h("cli.arg_export_kind")
+    )
     e.add_argument("path", help=_h("cli.arg_out"))
     e = mk(esub, "publication", "publication.cmd_export", "bot.cli.publish:export_publication")
     _task(e)
@@ -142,8 +150,11 @@ def _items(sub: Any, mk: MakeParser) -> None:
 
 def _library(sub: Any, mk: MakeParser) -> None:
     p = mk(sub, "library", "cli.cmd_library", LIB + "library")
-    p.add_argument("kind", choices=["enterprises", "inspectors", "conflicts", "history"],
-                   help=_h("cli.arg_library_kind"))
+    p.add_argument(
+        "kind",
+        choices=["enterprises", "inspectors", "conflicts", "history"],
+        help=_h("cli.arg_library_kind"),
+    )
     p.add_argument("--year", type=int, help=_h("cli.opt_year"))
     p.add_argument("--uscc", help=_h("cli.opt_uscc_filter"))
     _json(p)

@@ -3,6 +3,7 @@
 ``invite`` prints a one-time link and puts it in the outbox, so the running service sends
 it to the person through the messenger; the database keeps only the link's hash.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,17 +19,17 @@ from bot.text import t
 from storage.uow import unit_of_work
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-               _parser: Callable[..., argparse.ArgumentParser]) -> None:
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    _parser: Callable[..., argparse.ArgumentParser],
+) -> None:
     p = _parser(sub, "webchat", "webchat.cmd_webchat")
     wsub = p.add_subparsers(dest="action", metavar=t("cli.metavar", name="action"), required=True)
     w = _parser(wsub, "invite", "webchat.cmd_invite", invite)
-    w.add_argument("account", metavar="消息账号",
-                   help=t("webchat.arg_account"))
+    w.add_argument("account", metavar="消息账号", help=t("webchat.arg_account"))
     w.add_argument("--json", action="store_true", help=t("cli.opt_json"))
     w = _parser(wsub, "revoke", "webchat.cmd_revoke", revoke)
-    w.add_argument("account", metavar="消息账号",
-                   help=t("webchat.arg_account"))
+    w.add_argument("account", metavar="消息账号", help=t("webchat.arg_account"))
     w = _parser(wsub, "list", "webchat.cmd_list", list_)
     w.add_argument("--json", action="store_true", help=t("cli.opt_json"))
 
@@ -53,24 +54,39 @@ async def invite(args: argparse.Namespace) -> int:
             raise CliError(t("webchat.need_public_url", host=settings.host))
         try:
             async with unit_of_work(sf) as s:
-                got = await access.invite(s, settings, args.account, settings.actor,
-                                          now=access.utcnow())
+                got = await access.invite(
+                    s, settings, args.account, settings.actor, now=access.utcnow()
+                )
         except access.LoginError as exc:
             raise CliError(str(exc)) from exc
     if args.json:
-        print_json({"account": got.account, "name": got.name, "url": got.url,
-                    "expires_at": got.expires_at.replace(tzinfo=UTC).isoformat()})
+        print_json(
+            {
+                "account": got.account,
+                "name": got.name,
+                "url": got.url,
+                "expires_at": got.expires_at.replace(tzinfo=UTC).isoformat(),
+            }
+        )
     else:
-        print(t("webchat.invited", name=got.name, account=got.account, url=got.url,
-                expires=beijing(got.expires_at)))
+        print(
+            t(
+                "webchat.invited",
+                name=got.name,
+                account=got.account,
+                url=got.url,
+                expires=beijing(got.expires_at),
+            )
+        )
     return 0
 
 
 async def revoke(args: argparse.Namespace) -> int:
     async with database(args) as (settings, sf, _):
         async with unit_of_work(sf) as s:
-            sessions, links = await access.revoke(s, args.account, settings.actor,
-                                                  now=access.utcnow())
+            sessions, links = await access.revoke(
+                s, args.account, settings.actor, now=access.utcnow()
+            )
     print(t("webchat.revoked", account=args.account, sessions=sessions, invites=links))
     return 0
 
@@ -80,15 +96,35 @@ async def list_(args: argparse.Namespace) -> int:
         async with sf() as s:
             rows = await access.active(s, now=access.utcnow())
     if args.json:
-        print_json([{**r, "created_at": r["created_at"].replace(tzinfo=UTC).isoformat(),
-                     "expires_at": r["expires_at"].replace(tzinfo=UTC).isoformat()}
-                    for r in rows])
+        print_json(
+            [
+                {
+                    **r,
+                    "created_at": r["created_at"].replace(tzinfo=UTC).isoformat(),
+                    "expires_at": r["expires_at"].replace(tzinfo=UTC).isoformat(),
+                }
+                for r in rows
+            ]
+        )
         return 0
     if not rows:
         print(t("webchat.list_empty"))
         return 0
-    table([t("webchat.col_kind"), t("webchat.col_account"), t("webchat.col_created"),
-           t("webchat.col_expires")],
-          [[t(f"webchat.kind_{r['kind']}"), r["account"], beijing(r["created_at"]),
-            beijing(r["expires_at"])] for r in rows])
+    table(
+        [
+            t("webchat.col_kind"),
+            t("webchat.col_account"),
+            t("webchat.col_created"),
+            t("webchat.col_expires"),
+        ],
+        [
+            [
+                t(f"webchat.kind_{r['kind']}"),
+                r["account"],
+                beijing(r["created_at"]),
+                beijing(r["expires_at"]),
+            ]
+            for r in rows
+        ],
+    )
     return 0

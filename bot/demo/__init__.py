@@ -9,6 +9,7 @@ from the first draw on. ``write_library(directory)`` writes the four import file
 (.xlsx, or .csv in UTF-8 with BOM) with the Chinese header rows the importer expects.
 All names, codes and numbers are invented; word lists live in ``bot/demo/words.py``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,23 +39,34 @@ def make_library(seed: int = 410724, today: date | None = None) -> dict:
     _risk_columns(random.Random(f"{seed}:risk"), enterprises)
     if today is None:
         from bot import localtime
+
         today = localtime.today()
-    history = _history(random.Random(f"{seed}:history:{today.isoformat()}"), enterprises,
-                       inspectors, today)
-    return {"enterprises": enterprises, "inspectors": inspectors, "conflicts": conflicts,
-            "history": history}
+    history = _history(
+        random.Random(f"{seed}:history:{today.isoformat()}"), enterprises, inspectors, today
+    )
+    return {
+        "enterprises": enterprises,
+        "inspectors": inspectors,
+        "conflicts": conflicts,
+        "history": history,
+    }
 
 
-def write_library(directory, seed: int = 410724, fmt: str = "xlsx",
-                  today: date | None = None) -> dict[str, Path]:
+def write_library(
+    directory, seed: int = 410724, fmt: str = "xlsx", today: date | None = None
+) -> dict[str, Path]:
     """Write enterprises/inspectors/conflicts/history .xlsx (or .csv) into ``directory``."""
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"unknown format {fmt!r}: use 'xlsx' or 'csv'")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     lib = make_library(seed, today)
-    tables = {"enterprises": W.ENTERPRISE_COLUMNS, "inspectors": W.INSPECTOR_COLUMNS,
-              "conflicts": W.CONFLICT_COLUMNS, "history": W.HISTORY_COLUMNS}
+    tables = {
+        "enterprises": W.ENTERPRISE_COLUMNS,
+        "inspectors": W.INSPECTOR_COLUMNS,
+        "conflicts": W.CONFLICT_COLUMNS,
+        "history": W.HISTORY_COLUMNS,
+    }
     paths = {}
     for name, columns in tables.items():
         header = [h for h, _ in columns]
@@ -99,6 +111,7 @@ def _write_csv(path: Path, header: list, rows: list) -> None:
 
 # --- codes ---------------------------------------------------------------------------
 
+
 def _org_code(rng: random.Random, modern: bool, first: str = "") -> str:
     """A 9-character 组织机构代码 / 主体标识码 with its GB 11714 check character."""
     if modern:
@@ -133,6 +146,7 @@ def _permit_no(rng: random.Random, uscc: str, permit_class: str) -> str:
 
 # --- people and places ---------------------------------------------------------------
 
+
 def _person(rng: random.Random, used: set) -> tuple[str, str]:
     """A new (name, CamelCase pinyin) pair not in ``used``."""
     while True:
@@ -144,7 +158,7 @@ def _person(rng: random.Random, used: set) -> tuple[str, str]:
 
 
 def _mobile(rng: random.Random, used: set) -> str:
-    while (number := rng.choice(W.MOBILE_PREFIXES) + f"{rng.randrange(10 ** 8):08d}") in used:
+    while (number := rng.choice(W.MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}") in used:
         pass
     used.add(number)
     return number
@@ -162,20 +176,32 @@ def _place(rng: random.Random, industry: str) -> dict:
     if town == "城关镇":
         address = f"{region}{rng.choice(W.ROADS)}{rng.randint(1, 400)}号"
     else:
-        village = (rng.choice(W.VILLAGE_PREFIX) + rng.choice(W.SURNAMES)[0]
-                   + rng.choice(W.VILLAGE_SUFFIX) + "村")
-        address = (f"{region}{village}{rng.choice(W.DIRECTIONS)}{rng.randrange(100, 1600, 100)}米"
-                   if rng.random() < 0.5 else f"{region}{village}{rng.randint(1, 300)}号")
+        village = (
+            rng.choice(W.VILLAGE_PREFIX)
+            + rng.choice(W.SURNAMES)[0]
+            + rng.choice(W.VILLAGE_SUFFIX)
+            + "村"
+        )
+        address = (
+            f"{region}{village}{rng.choice(W.DIRECTIONS)}{rng.randrange(100, 1600, 100)}米"
+            if rng.random() < 0.5
+            else f"{region}{village}{rng.randint(1, 300)}号"
+        )
     lng_min, lng_max, lat_min, lat_max = W.BOX
     return {
-        "region": region, "town": town, "address": address,
+        "region": region,
+        "town": town,
+        "address": address,
         "basin": W.HUANGHE if rng.random() < 0.1 else W.HAIHE,
-        "lng": round(min(lng_max - 0.001, max(lng_min + 0.001, lng + rng.uniform(-.025, .025))), 6),
-        "lat": round(min(lat_max - 0.001, max(lat_min + 0.001, lat + rng.uniform(-.02, .02))), 6),
+        "lng": round(
+            min(lng_max - 0.001, max(lng_min + 0.001, lng + rng.uniform(-0.025, 0.025))), 6
+        ),
+        "lat": round(min(lat_max - 0.001, max(lat_min + 0.001, lat + rng.uniform(-0.02, 0.02))), 6),
     }
 
 
 # --- enterprises ---------------------------------------------------------------------
+
 
 def _enterprises(rng: random.Random) -> list[dict]:
     used_codes: set[str] = set()
@@ -191,18 +217,30 @@ def _enterprises(rng: random.Random) -> list[dict]:
         grade = ""
         if "废气" in pollutants and kind != "92":
             grade = rng.choices(W.GRADES, (0 if special else 5, 35, 45, 15))[0]
-        out.append({
-            "name": name, "uscc": uscc, "category": category, "industry": industry,
-            "pollutants": [p for p in W.POLLUTANT_ORDER if p in pollutants],
-            "permit_no": _permit_no(rng, uscc, permit_class), "permit_class": permit_class,
-            "region": place["region"], "basin": place["basin"],
-            "lng": place["lng"], "lat": place["lat"], "status": W.RUNNING,
-            "started_on": started.isoformat(), "products": product,
-            "credit_rating": credit,
-            "positive_list": (not special and credit in W.CREDIT[:2] and rng.random() < 0.12),
-            "performance_grade": grade, "address": place["address"],
-            "contact": _person(rng, used_people)[0], "phone": _mobile(rng, used_phones),
-        })
+        out.append(
+            {
+                "name": name,
+                "uscc": uscc,
+                "category": category,
+                "industry": industry,
+                "pollutants": [p for p in W.POLLUTANT_ORDER if p in pollutants],
+                "permit_no": _permit_no(rng, uscc, permit_class),
+                "permit_class": permit_class,
+                "region": place["region"],
+                "basin": place["basin"],
+                "lng": place["lng"],
+                "lat": place["lat"],
+                "status": W.RUNNING,
+                "started_on": started.isoformat(),
+                "products": product,
+                "credit_rating": credit,
+                "positive_list": (not special and credit in W.CREDIT[:2] and rng.random() < 0.12),
+                "performance_grade": grade,
+                "address": place["address"],
+                "contact": _person(rng, used_people)[0],
+                "phone": _mobile(rng, used_phones),
+            }
+        )
 
     def unique(make):
         while (name := make()) in used_names:
@@ -213,8 +251,17 @@ def _enterprises(rng: random.Random) -> list[dict]:
     fixed_count = {c: 0 for c in COUNTS}
     for template, kind, category, industry, fixed_pollutants, pclass, product in W.FIXED:
         name = unique(lambda template=template: template.format(z=rng.choice(W.ZIHAO)))
-        add(name, kind, category, industry, fixed_pollutants, pclass, product,
-            _date(rng, 1998, 2020), _place(rng, industry))
+        add(
+            name,
+            kind,
+            category,
+            industry,
+            fixed_pollutants,
+            pclass,
+            product,
+            _date(rng, 1998, 2020),
+            _place(rng, industry),
+        )
         fixed_count[category] += 1
     n_fixed = len(out)
 
@@ -233,23 +280,48 @@ def _enterprises(rng: random.Random) -> list[dict]:
             pollutants = list(base) + [p for p in optional if rng.random() < 0.4]
             place = _place(rng, industry)
             if solo:
-                name = unique(lambda place=place, solo_end=solo_end:
-                              W.COUNTY + place["town"] + rng.choice(W.ZIHAO) + solo_end)
+                name = unique(
+                    lambda place=place, solo_end=solo_end: (
+                        W.COUNTY + place["town"] + rng.choice(W.ZIHAO) + solo_end
+                    )
+                )
                 pclass = rng.choices((W.PERMIT_REG, W.PERMIT_SIMPLE), (85, 15))[0]
-                add(name, "92", category, industry, pollutants, pclass, product,
-                    _date(rng, 2010, 2024), place)
+                add(
+                    name,
+                    "92",
+                    category,
+                    industry,
+                    pollutants,
+                    pclass,
+                    product,
+                    _date(rng, 2010, 2024),
+                    place,
+                )
                 continue
-            forms = [f for f in W.COMPANY_FORMS
-                     if f[0] != "厂" or industry.endswith(W.FACTORY_OK)]
-            name = unique(lambda word=word, forms=forms:
-                          rng.choices((W.COUNTY, W.CITY), (85, 15))[0]
-                          + rng.choice(W.ZIHAO) + word
-                          + rng.choices(*zip(*forms, strict=True))[0])
-            pclass = rng.choices((W.PERMIT_KEY, W.PERMIT_SIMPLE, W.PERMIT_REG),
-                                 {W.KEY: (85, 15, 0), W.GENERAL: (5, 40, 55),
-                                  W.SPECIAL: (30, 40, 30)}[category])[0]
-            add(name, "91", category, industry, pollutants, pclass, product,
-                _date(rng, 1998, 2024), place)
+            forms = [f for f in W.COMPANY_FORMS if f[0] != "厂" or industry.endswith(W.FACTORY_OK)]
+            name = unique(
+                lambda word=word, forms=forms: (
+                    rng.choices((W.COUNTY, W.CITY), (85, 15))[0]
+                    + rng.choice(W.ZIHAO)
+                    + word
+                    + rng.choices(*zip(*forms, strict=True))[0]
+                )
+            )
+            pclass = rng.choices(
+                (W.PERMIT_KEY, W.PERMIT_SIMPLE, W.PERMIT_REG),
+                {W.KEY: (85, 15, 0), W.GENERAL: (5, 40, 55), W.SPECIAL: (30, 40, 30)}[category],
+            )[0]
+            add(
+                name,
+                "91",
+                category,
+                industry,
+                pollutants,
+                pclass,
+                product,
+                _date(rng, 1998, 2024),
+                place,
+            )
 
     # a few units stopped, two or three closed (never the fixed radiation units)
     others = list(range(n_fixed, len(out)))
@@ -264,6 +336,7 @@ def _enterprises(rng: random.Random) -> list[dict]:
 
 # --- inspectors ----------------------------------------------------------------------
 
+
 def _level(years: int) -> str:
     return next(level for least, level in W.LEVELS if years >= least)
 
@@ -274,8 +347,19 @@ def _inspectors(rng: random.Random) -> list[dict]:
     used_phones: set[str] = set()
     serial = {"own": rng.randint(1, 40), "partner": rng.randint(300, 400)}
 
-    def person(unit, department, position, region, years, expertise, kind=W.OFFICER,
-               duty=W.ON_DUTY, role=W.INSPECTOR_ROLE, cert=None, pool="own"):
+    def person(
+        unit,
+        department,
+        position,
+        region,
+        years,
+        expertise,
+        kind=W.OFFICER,
+        duty=W.ON_DUTY,
+        role=W.INSPECTOR_ROLE,
+        cert=None,
+        pool="own",
+    ):
         name, pinyin = _person(rng, used_names)
         account, n = pinyin, 0
         while account.lower() in used_accounts:
@@ -286,11 +370,22 @@ def _inspectors(rng: random.Random) -> list[dict]:
             serial[pool] += rng.randint(1, 9)
             year = rng.randint(max(2012, 2025 - years), 2024)
             cert = f"{REGION_CODE}{year}{serial[pool]:04d}"
-        return {"name": name, "cert": cert, "unit": unit, "department": department,
-                "position": position, "level": _level(years) if kind == W.OFFICER else "",
-                "region": region, "years": years, "expertise": list(expertise), "kind": kind,
-                "duty": duty, "role": role, "msg_account": account,
-                "mobile": _mobile(rng, used_phones)}
+        return {
+            "name": name,
+            "cert": cert,
+            "unit": unit,
+            "department": department,
+            "position": position,
+            "level": _level(years) if kind == W.OFFICER else "",
+            "region": region,
+            "years": years,
+            "expertise": list(expertise),
+            "kind": kind,
+            "duty": duty,
+            "role": role,
+            "msg_account": account,
+            "mobile": _mobile(rng, used_phones),
+        }
 
     positions = W.POSITIONS_OWN
     members = [i for i, p in enumerate(positions) if p == "执法队员"]
@@ -300,40 +395,74 @@ def _inspectors(rng: random.Random) -> list[dict]:
     for i, position in enumerate(positions):
         years = rng.randint(*W.POSITION_YEARS[position])
         skills = rng.sample(W.EXPERTISE, rng.randint(1, 2 if i in experts else 3))
-        expertise = ([W.RADIATION] if i in experts else []) + \
-            [e for e in W.EXPERTISE if e in skills]
+        expertise = ([W.RADIATION] if i in experts else []) + [
+            e for e in W.EXPERTISE if e in skills
+        ]
         if position in ("中队长", "执法队员"):
             region = W.COUNTY + W.SQUAD_TOWNS[squad % len(W.SQUAD_TOWNS)]
             squad += 1
         else:
             region = W.COUNTY
-        out.append(person(W.BUREAU, W.OWN_DEPARTMENT, position, region, years, expertise,
-                          duty=W.OFF_DUTY if i == off else W.ON_DUTY,
-                          role=W.ADMIN_ROLE if i < 2 else W.INSPECTOR_ROLE))
+        out.append(
+            person(
+                W.BUREAU,
+                W.OWN_DEPARTMENT,
+                position,
+                region,
+                years,
+                expertise,
+                duty=W.OFF_DUTY if i == off else W.ON_DUTY,
+                role=W.ADMIN_ROLE if i < 2 else W.INSPECTOR_ROLE,
+            )
+        )
     for n, (unit, region, position, aux_expertise) in enumerate(W.AUXILIARIES, 1):
-        out.append(person(unit, "", position, region, rng.randint(3, 20), aux_expertise,
-                          kind=W.AUXILIARY, cert=f"FZ-{n:04d}"))
+        out.append(
+            person(
+                unit,
+                "",
+                position,
+                region,
+                rng.randint(3, 20),
+                aux_expertise,
+                kind=W.AUXILIARY,
+                cert=f"FZ-{n:04d}",
+            )
+        )
     for department, unit, partner_expertise in W.PARTNERS:
         for position in W.PARTNER_POSITIONS:
             years = rng.randint(*W.POSITION_YEARS.get(position, (1, 10)))
-            out.append(person(unit, department, position, W.COUNTY, years,
-                              rng.sample(partner_expertise, rng.randint(1, 2)),
-                              pool="partner"))
+            out.append(
+                person(
+                    unit,
+                    department,
+                    position,
+                    W.COUNTY,
+                    years,
+                    rng.sample(partner_expertise, rng.randint(1, 2)),
+                    pool="partner",
+                )
+            )
     return out
 
 
 def _conflicts(rng: random.Random, enterprises: list[dict], inspectors: list[dict]) -> list[dict]:
-    officers = [p for p in inspectors if p["department"] == W.OWN_DEPARTMENT
-                and p["kind"] == W.OFFICER and p["duty"] == W.ON_DUTY]
-    objects = [e for e in enterprises if e["status"] != W.CLOSED
-               and W.RADIATION not in e["pollutants"]]
+    officers = [
+        p
+        for p in inspectors
+        if p["department"] == W.OWN_DEPARTMENT and p["kind"] == W.OFFICER and p["duty"] == W.ON_DUTY
+    ]
+    objects = [
+        e for e in enterprises if e["status"] != W.CLOSED and W.RADIATION not in e["pollutants"]
+    ]
     notes = rng.sample(W.CONFLICT_NOTES, 4)
-    return [{"cert": p["cert"], "uscc": e["uscc"], "note": note}
-            for p, e, note in zip(rng.sample(officers, 4), rng.sample(objects, 4), notes,
-                                  strict=True)]
+    return [
+        {"cert": p["cert"], "uscc": e["uscc"], "note": note}
+        for p, e, note in zip(rng.sample(officers, 4), rng.sample(objects, 4), notes, strict=True)
+    ]
 
 
 # --- 信用风险分类, 所属机关 and the old system's inspections ----------------------------
+
 
 def _risk_columns(rng: random.Random, enterprises: list[dict]) -> None:
     """所属机关 for every object; 信用风险分类 for about a fifth of them."""
@@ -353,14 +482,18 @@ def _quarters_before(today: date, n: int) -> list[tuple[int, int]]:
     return out[::-1]
 
 
-def _history(rng: random.Random, enterprises: list[dict], inspectors: list[dict],
-             today: date) -> list[dict]:
+def _history(
+    rng: random.Random, enterprises: list[dict], inspectors: list[dict], today: date
+) -> list[dict]:
     """Each of the 12 quarters before today's: per category the next ⌈ratio·N⌉ objects of
     a shuffled rotation (so key objects come about once a year, special ones twice,
     general ones about once in three years), on a day of that quarter, two of the
     bureau's officers, a conclusion weighted by category."""
-    officers = [p["cert"] for p in inspectors if p["department"] == W.OWN_DEPARTMENT
-                and p["kind"] == W.OFFICER]
+    officers = [
+        p["cert"]
+        for p in inspectors
+        if p["department"] == W.OWN_DEPARTMENT and p["kind"] == W.OFFICER
+    ]
     live = [e for e in enterprises if e["status"] != W.CLOSED]
     out = []
     rotation: dict[str, list[dict]] = {c: [] for c in COUNTS}
@@ -371,7 +504,7 @@ def _history(rng: random.Random, enterprises: list[dict], inspectors: list[dict]
         for category in COUNTS:
             pool = [e for e in live if e["category"] == category]
             num, den = W.HISTORY_RATIOS[category]
-            seen: set[str] = set()        # once per task, also across a new rotation
+            seen: set[str] = set()  # once per task, also across a new rotation
             for _ in range(-(-len(pool) * num // den)):
                 if not rotation[category]:
                     rotation[category] = rng.sample(pool, len(pool))
@@ -380,18 +513,25 @@ def _history(rng: random.Random, enterprises: list[dict], inspectors: list[dict]
                     continue
                 seen.add(e["uscc"])
                 day = date.fromordinal(rng.randrange(first.toordinal(), last.toordinal()))
-                out.append({
-                    "year": year, "quarter": quarter, "uscc": e["uscc"],
-                    "inspected_on": day, "task_name": task,
-                    "conclusion": rng.choices(W.CONCLUSIONS,
-                                              W.CONCLUSION_WEIGHTS[category])[0],
-                    "inspectors": rng.sample(officers, 2)})
+                out.append(
+                    {
+                        "year": year,
+                        "quarter": quarter,
+                        "uscc": e["uscc"],
+                        "inspected_on": day,
+                        "task_name": task,
+                        "conclusion": rng.choices(W.CONCLUSIONS, W.CONCLUSION_WEIGHTS[category])[0],
+                        "inspectors": rng.sample(officers, 2),
+                    }
+                )
     return out
 
 
 if __name__ == "__main__":  # python -m bot.demo DIR [xlsx|csv]
     import sys
 
-    for key, file in write_library(sys.argv[1] if len(sys.argv) > 1 else "demo",
-                                   fmt=sys.argv[2] if len(sys.argv) > 2 else "xlsx").items():
+    for key, file in write_library(
+        sys.argv[1] if len(sys.argv) > 1 else "demo",
+        fmt=sys.argv[2] if len(sys.argv) > 2 else "xlsx",
+    ).items():
         print(key, file)

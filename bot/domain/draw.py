@@ -12,6 +12,7 @@ takes the first max(⌈r·N⌉, coverage) and orders by the wall-clock day of th
 Special campaigns and joint tasks with a fixed ``count`` take the lowest tickets of the
 filtered pool. Then each drawn object is staffed (teams.py).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -53,17 +54,30 @@ def campaign_count(spec: TaskSpec, eligible: int) -> int | None:
     return spec.count
 
 
-YES, NO = "是", "否"   # the values of the 正面清单 filter
-ANY = "|"             # several values of one filter: 行业类别=化工|制药
-DATE_FIELDS = frozenset({"started_on"})           # 投产时间
-NUMBER_FIELDS = frozenset({"lng", "lat"})          # 经度, 纬度
+YES, NO = "是", "否"  # the values of the 正面清单 filter
+ANY = "|"  # several values of one filter: 行业类别=化工|制药
+DATE_FIELDS = frozenset({"started_on"})  # 投产时间
+NUMBER_FIELDS = frozenset({"lng", "lat"})  # 经度, 纬度
 _DATE_RE = re.compile(r"(\d{4})(?:\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2}))?)?")
 
 
 # filter fields the pure Enterprise carries itself; any other library column a campaign
 # filters on travels in Enterprise.attrs (see attr_keys)
-DIRECT_FIELDS = frozenset({"region", "industry", "pollutant", "category", "credit", "grade",
-                           "positive", "risk_class", "status", "name", "uscc"})
+DIRECT_FIELDS = frozenset(
+    {
+        "region",
+        "industry",
+        "pollutant",
+        "category",
+        "credit",
+        "grade",
+        "positive",
+        "risk_class",
+        "status",
+        "name",
+        "uscc",
+    }
+)
 
 
 def attr_keys(filters: Iterable[Sequence[str]]) -> list[str]:
@@ -97,8 +111,9 @@ def as_number(text: str) -> float | None:
 
 
 def _compare(left: Any, op: str, right: Any) -> bool:  # two dates or two numbers
-    return bool({">=": left >= right, "<=": left <= right, ">": left > right,
-                 "<": left < right}[op])
+    return bool(
+        {">=": left >= right, "<=": left <= right, ">": left > right, "<": left < right}[op]
+    )
 
 
 def _one(obj: Enterprise, field_name: str, value: str, risk_class: str) -> bool:
@@ -130,8 +145,9 @@ def matches(obj: Enterprise, filters: Iterable[Sequence[str]], risk_class: str =
     for f in filters:
         field_name, op, value = filter_parts(f)
         if op == "=":
-            if not any(_one(obj, field_name, v.strip(), risk_class)
-                       for v in value.split(ANY) if v.strip()):
+            if not any(
+                _one(obj, field_name, v.strip(), risk_class) for v in value.split(ANY) if v.strip()
+            ):
                 return False
             continue
         parse = as_date if field_name in DATE_FIELDS else as_number
@@ -141,30 +157,45 @@ def matches(obj: Enterprise, filters: Iterable[Sequence[str]], risk_class: str =
     return True
 
 
-def eligible_pool(pool: Iterable[Enterprise], spec: TaskSpec,
-                  classes: Mapping[str, str] | None = None) -> list[Enterprise]:
+def eligible_pool(
+    pool: Iterable[Enterprise], spec: TaskSpec, classes: Mapping[str, str] | None = None
+) -> list[Enterprise]:
     cats = spec.categories
     if not spec.object_filter:
         return [o for o in pool if o.status is not Status.CLOSED and o.category in cats]
     classes = classes or {}
-    return [o for o in pool if o.status is not Status.CLOSED and o.category in cats
-            and matches(o, spec.object_filter, classes.get(o.uscc, ""))]
+    return [
+        o
+        for o in pool
+        if o.status is not Status.CLOSED
+        and o.category in cats
+        and matches(o, spec.object_filter, classes.get(o.uscc, ""))
+    ]
 
 
-Chosen = tuple[Enterprise, str, str]   # (object, ticket, reason)
+Chosen = tuple[Enterprise, str, str]  # (object, ticket, reason)
 
 
-def select_objects(pool: Sequence[Enterprise], history: Mapping[str, History], rules: Rules,
-                   spec: TaskSpec, tickets: Tickets) -> tuple[list[tuple[Enterprise, str]], list[Quota]]:
+def select_objects(
+    pool: Sequence[Enterprise],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    tickets: Tickets,
+) -> tuple[list[tuple[Enterprise, str]], list[Quota]]:
     """The drawn objects with their tickets, in category then selection order."""
     chosen, quotas = select_with_reasons(pool, history, rules, spec, tickets)
     return [(o, t) for o, t, _ in chosen], quotas
 
 
-def select_with_reasons(pool: Sequence[Enterprise], history: Mapping[str, History],
-                        rules: Rules, spec: TaskSpec, tickets: Tickets,
-                        classes: Mapping[str, str] | None = None
-                        ) -> tuple[list[Chosen], list[Quota]]:
+def select_with_reasons(
+    pool: Sequence[Enterprise],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    tickets: Tickets,
+    classes: Mapping[str, str] | None = None,
+) -> tuple[list[Chosen], list[Quota]]:
     """The drawn objects with their tickets and why each was drawn ("" in method 2)."""
     method3 = rules.method >= 3
     if method3 and classes is None:
@@ -196,13 +227,17 @@ def select_with_reasons(pool: Sequence[Enterprise], history: Mapping[str, Histor
 _Entries = Sequence[tuple[str, Enterprise]]  # (ticket, object)
 
 
-def _legacy(cat: Category, entries: _Entries, history: Mapping[str, History], rules: Rules,
-            spec: TaskSpec) -> tuple[list[Chosen], Quota]:
+def _legacy(
+    cat: Category, entries: _Entries, history: Mapping[str, History], rules: Rules, spec: TaskSpec
+) -> tuple[list[Chosen], Quota]:
     """Method 2, exactly as draws before risk classes were made."""
     q = quota(cat, [o for _, o in entries], history, rules, spec)
 
-    def key(entry: tuple[str, Enterprise], _h: Mapping[str, History] = history,
-            _general: bool = cat is Category.GENERAL) -> tuple[bool, int, date, str, str]:
+    def key(
+        entry: tuple[str, Enterprise],
+        _h: Mapping[str, History] = history,
+        _general: bool = cat is Category.GENERAL,
+    ) -> tuple[bool, int, date, str, str]:
         t, o = entry
         h = _h.get(o.uscc, _NO_HISTORY)
         # a general object that is due (3-year rule) goes before a never-drawn newcomer
@@ -216,8 +251,9 @@ def _legacy(cat: Category, entries: _Entries, history: Mapping[str, History], ru
     return [(o, t, "") for t, o in top], q
 
 
-def standard_key(h: History, ticket: str, uscc: str, due: bool,
-                 rules: Rules) -> tuple[int, str, str]:
+def standard_key(
+    h: History, ticket: str, uscc: str, due: bool, rules: Rules
+) -> tuple[int, str, str]:
     """An object's place in the standard order (method 3): due general objects first,
     then draws this year, last draw by period (never first), ticket, USCC. The first
     three are packed into one integer (a due flag, then the draws this year, then the
@@ -238,16 +274,16 @@ _NEVER_DRAWN = _pack(False, 0, 0)
 _P = TypeVar("_P")
 
 
-def take_stratified(keyed: Sequence[tuple[int, str, str, str, _P]], coverage: int,
-                    ratio: Fraction, rules: Rules
-                    ) -> tuple[list[tuple[_P, str]], tuple[Stratum, ...], int]:
+def take_stratified(
+    keyed: Sequence[tuple[int, str, str, str, _P]], coverage: int, ratio: Fraction, rules: Rules
+) -> tuple[list[tuple[_P, str]], tuple[Stratum, ...], int]:
     """The three steps of a category's quota over ``keyed`` = [(*standard_key, risk class,
     payload)] — flat tuples, so that ordering them compares an integer and a ticket:
     returns ([(payload, reason)] in the order taken, the strata, the floor ⌈r·N⌉).
     Shared by the draw and the annual plan's simulation."""
     n = len(keyed)
     out: list[tuple[_P, str]] = []
-    taken: set[str] = set()          # USCCs (unique in a pool)
+    taken: set[str] = set()  # USCCs (unique in a pool)
     per_class: dict[str, int] = {}
     for entry in heapq.nsmallest(min(n, coverage), keyed):
         out.append((entry[4], "coverage"))
@@ -282,20 +318,25 @@ def take_stratified(keyed: Sequence[tuple[int, str, str, str, _P]], coverage: in
     return out, tuple(strata), floor
 
 
-def _stratified(cat: Category, entries: _Entries, history: Mapping[str, History],
-                rules: Rules, spec: TaskSpec, classes: Mapping[str, str]
-                ) -> tuple[list[Chosen], Quota]:
+def _stratified(
+    cat: Category,
+    entries: _Entries,
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    classes: Mapping[str, str],
+) -> tuple[list[Chosen], Quota]:
     """Method 3: coverage, then the risk strata D, C, B, A, then the ratio floor."""
     general = cat is Category.GENERAL
     now = period_index(spec.year, spec.quarter)
-    span = rules.general_years * 4 - 1       # general_due, inlined: the hot loop
+    span = rules.general_years * 4 - 1  # general_due, inlined: the hot loop
     get = history.get
     keyed: list[tuple[int, str, str, str, tuple[Enterprise, str]]] = []
     append = keyed.append
     n_due = 0
     for t, o in entries:
         h = get(o.uscc)
-        if h is None:           # no history: never due, never drawn
+        if h is None:  # no history: never due, never drawn
             append((_NEVER_DRAWN, t, o.uscc, classes[o.uscc], (o, t)))
             continue
         last = last_index(h, rules) if (h.last_period or h.last_drawn) else None
@@ -304,18 +345,30 @@ def _stratified(cat: Category, entries: _Entries, history: Mapping[str, History]
             ref = last if last is not None else last_index(h, rules)
             due = ref is not None and now - ref >= span
             n_due += due
-        append((_pack(due, h.draws_this_year, 0 if last is None else last + 1), t, o.uscc,
-                classes[o.uscc], (o, t)))
-    need = n_due if general else coverage_need(cat, [o for _, o in entries], history, rules,
-                                                   spec)
+        append(
+            (
+                _pack(due, h.draws_this_year, 0 if last is None else last + 1),
+                t,
+                o.uscc,
+                classes[o.uscc],
+                (o, t),
+            )
+        )
+    need = n_due if general else coverage_need(cat, [o for _, o in entries], history, rules, spec)
     picked, strata, floor = take_stratified(keyed, need, rules.ratio(cat), rules)
     q = Quota(cat, len(entries), floor, need, len(picked), strata)
     return [(o, t, reason) for (o, t), reason in picked], q
 
 
-def draw(pool: Sequence[Enterprise], inspectors: Sequence[Inspector],
-         conflicts: frozenset[tuple[str, str]],
-         history: Mapping[str, History], rules: Rules, spec: TaskSpec, seed: str) -> DrawResult:
+def draw(
+    pool: Sequence[Enterprise],
+    inspectors: Sequence[Inspector],
+    conflicts: frozenset[tuple[str, str]],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    seed: str,
+) -> DrawResult:
     """Select objects and staff their teams. Raises DomainError if a team can't be staffed.
 
     ``conflicts`` is a frozenset of (执法证号, USCC) pairs.
@@ -323,14 +376,26 @@ def draw(pool: Sequence[Enterprise], inspectors: Sequence[Inspector],
     tickets = Tickets(seed)
     classes = classify(pool, history, spec.year, rules) if rules.method >= 3 else {}
     chosen, quotas = select_with_reasons(pool, history, rules, spec, tickets, classes)
-    teams, caps = staff([(o, t) for o, t, _ in chosen], inspectors, conflicts, history,
-                        rules, spec, tickets)
+    teams, caps = staff(
+        [(o, t) for o, t, _ in chosen], inspectors, conflicts, history, rules, spec, tickets
+    )
     selections = tuple(
-        Selection(o.uscc, o.name, o.category, t,
-                  tuple(Team(d, tuple(m), tuple(a)) for d, m, a in teams[o.uscc]),
-                  classes.get(o.uscc, ""), reason)
-        for o, t, reason in chosen)
+        Selection(
+            o.uscc,
+            o.name,
+            o.category,
+            t,
+            tuple(Team(d, tuple(m), tuple(a)) for d, m, a in teams[o.uscc]),
+            classes.get(o.uscc, ""),
+            reason,
+        )
+        for o, t, reason in chosen
+    )
     cap = max(caps.values()) if caps else 0
-    return DrawResult(selections, tuple(quotas), cap,
-                      ALGORITHM if rules.method >= 3 else ALGORITHM_V2,
-                      tuple(sorted(classes.items())))
+    return DrawResult(
+        selections,
+        tuple(quotas),
+        cap,
+        ALGORITHM if rules.method >= 3 else ALGORITHM_V2,
+        tuple(sorted(classes.items())),
+    )

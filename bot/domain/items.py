@@ -1,4 +1,5 @@
 """多项合一: which items of the list one visit to an object covers."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -8,8 +9,9 @@ from .model import Category
 AUTOMATIC_MONITORING = "自动监控"
 
 
-def applicable(items: Iterable[tuple[int, str, str]], pollutants: Sequence[str],
-               category: Category | str) -> list[tuple[int, str]]:
+def applicable(
+    items: Iterable[tuple[int, str, str]], pollutants: Sequence[str], category: Category | str
+) -> list[tuple[int, str]]:
     """(seq, name) of every item that applies: items tagged with a pollutant type apply
     when the object has it; untagged items apply to every object; automatic-monitoring
     checks apply to key objects (they are required to install monitoring)."""

@@ -4,6 +4,7 @@ Standard library only. Every type here is immutable and JSON-friendly through
 ``to_json``/``from_json`` helpers, so a draw's inputs can be stored as a snapshot
 and fed back later to recompute it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,12 +59,12 @@ class Enterprise:
     category: Category
     pollutants: tuple[str, ...] = ()
     status: Status = Status.RUNNING
-    region: str = ""      # 行政区划
-    industry: str = ""    # 行业类别
-    credit: str = ""      # 环境信用评级 (free text tag)
-    grade: str = ""       # 绩效分级 (A/B/C/D…)
+    region: str = ""  # 行政区划
+    industry: str = ""  # 行业类别
+    credit: str = ""  # 环境信用评级 (free text tag)
+    grade: str = ""  # 绩效分级 (A/B/C/D…)
     positive: bool = False  # 正面清单 是/否
-    risk: str = ""        # 信用风险分类 as the library gives it (A/B/C/D); "" = derive
+    risk: str = ""  # 信用风险分类 as the library gives it (A/B/C/D); "" = derive
     # other library columns a campaign filters on, as text: (("basin", "海河流域"), …)
     attrs: tuple[tuple[str, str], ...] = ()
 
@@ -75,9 +76,13 @@ class Enterprise:
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "uscc": self.uscc, "name": self.name, "category": self.category.value,
-            "pollutants": list(self.pollutants), "status": self.status.value,
-            "region": self.region, "industry": self.industry,
+            "uscc": self.uscc,
+            "name": self.name,
+            "category": self.category.value,
+            "pollutants": list(self.pollutants),
+            "status": self.status.value,
+            "region": self.region,
+            "industry": self.industry,
         }
         # only when set: snapshots of large pools stay lean, and a snapshot taken before
         # these fields existed reads back (and digests) exactly as it was
@@ -95,38 +100,56 @@ class Enterprise:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Enterprise:
-        return cls(d["uscc"], d["name"], Category(d["category"]), tuple(d.get("pollutants", ())),
-                   Status(d.get("status", Status.RUNNING.value)), d.get("region", ""),
-                   d.get("industry", ""), d.get("credit", ""), d.get("grade", ""),
-                   bool(d.get("positive", False)), d.get("risk", ""),
-                   tuple(sorted((d.get("attrs") or {}).items())))
+        return cls(
+            d["uscc"],
+            d["name"],
+            Category(d["category"]),
+            tuple(d.get("pollutants", ())),
+            Status(d.get("status", Status.RUNNING.value)),
+            d.get("region", ""),
+            d.get("industry", ""),
+            d.get("credit", ""),
+            d.get("grade", ""),
+            bool(d.get("positive", False)),
+            d.get("risk", ""),
+            tuple(sorted((d.get("attrs") or {}).items())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Inspector:
     """What the draw needs to know of one person (检查人员)."""
 
-    cert: str                      # 执法证号 (auxiliary staff: their work id)
+    cert: str  # 执法证号 (auxiliary staff: their work id)
     name: str
-    department: str = ""           # 部门; empty means the bureau's own
+    department: str = ""  # 部门; empty means the bureau's own
     kind: PersonKind = PersonKind.OFFICER
     duty: Duty = Duty.ON
     expertise: tuple[str, ...] = ()
-    region: str = ""               # 所在区域
+    region: str = ""  # 所在区域
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "cert": self.cert, "name": self.name, "department": self.department,
-            "kind": self.kind.value, "duty": self.duty.value,
-            "expertise": list(self.expertise), "region": self.region,
+            "cert": self.cert,
+            "name": self.name,
+            "department": self.department,
+            "kind": self.kind.value,
+            "duty": self.duty.value,
+            "expertise": list(self.expertise),
+            "region": self.region,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Inspector:
-        return cls(d["cert"], d["name"], d.get("department", ""),
-                   PersonKind(d.get("kind", PersonKind.OFFICER.value)),
-                   Duty(d.get("duty", Duty.ON.value)), tuple(d.get("expertise", ())),
-                   d.get("region", ""))
+        return cls(
+            d["cert"],
+            d["name"],
+            d.get("department", ""),
+            PersonKind(d.get("kind", PersonKind.OFFICER.value)),
+            Duty(d.get("duty", Duty.ON.value)),
+            tuple(d.get("expertise", ())),
+            d.get("region", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +204,8 @@ class History:
             date.fromisoformat(d["since"]) if d.get("since") else None,
             (int(period[0]), int(period[1])) if period else None,
             tuple((int(y), int(c)) for y, c in d.get("problems", ())),
-            int(d.get("imported", 0) or 0), bool(d.get("last_imported", False)),
+            int(d.get("imported", 0) or 0),
+            bool(d.get("last_imported", False)),
         )
 
 
@@ -189,12 +213,16 @@ def _frac(x: Fraction | str | int) -> Fraction:
     return x if isinstance(x, Fraction) else Fraction(x)
 
 
-RISK_CLASSES = ("A", "B", "C", "D")          # 信用风险分类, A lowest risk
-STRATA_ORDER = ("D", "C", "B", "A")          # the order strata are filled in
-DEFAULT_RISK_FACTORS = (("A", Fraction(1, 2)), ("B", Fraction(1)), ("C", Fraction(3, 2)),
-                        ("D", Fraction(2)))
-DEFAULT_LOW_CREDIT = ("警示", "不良")   # compared as risk.credit_word
-METHOD = 3     # the draw rules new draws follow (see Rules.method)
+RISK_CLASSES = ("A", "B", "C", "D")  # 信用风险分类, A lowest risk
+STRATA_ORDER = ("D", "C", "B", "A")  # the order strata are filled in
+DEFAULT_RISK_FACTORS = (
+    ("A", Fraction(1, 2)),
+    ("B", Fraction(1)),
+    ("C", Fraction(3, 2)),
+    ("D", Fraction(2)),
+)
+DEFAULT_LOW_CREDIT = ("警示", "不良")  # compared as risk.credit_word
+METHOD = 3  # the draw rules new draws follow (see Rules.method)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,21 +244,28 @@ class Rules:
     # (a snapshot without "method" is replayed with those)
     method: int = METHOD
     risk_factors: tuple[tuple[str, Fraction], ...] = DEFAULT_RISK_FACTORS
-    low_credit: tuple[str, ...] = DEFAULT_LOW_CREDIT   # 环境信用评级 wordings of class D
+    low_credit: tuple[str, ...] = DEFAULT_LOW_CREDIT  # 环境信用评级 wordings of class D
 
     def ratio(self, category: Category) -> Fraction:
-        return {Category.KEY: self.ratio_key, Category.GENERAL: self.ratio_general,
-                Category.SPECIAL: self.ratio_special}[category]
+        return {
+            Category.KEY: self.ratio_key,
+            Category.GENERAL: self.ratio_general,
+            Category.SPECIAL: self.ratio_special,
+        }[category]
 
     def factor(self, risk_class: str) -> Fraction:
         return dict(self.risk_factors).get(risk_class, Fraction(1))
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "ratio_key": str(self.ratio_key), "ratio_general": str(self.ratio_general),
-            "ratio_special": str(self.ratio_special), "key_per_year": self.key_per_year,
-            "special_per_year": self.special_per_year, "general_years": self.general_years,
-            "min_team": self.min_team, "own_department": self.own_department,
+            "ratio_key": str(self.ratio_key),
+            "ratio_general": str(self.ratio_general),
+            "ratio_special": str(self.ratio_special),
+            "key_per_year": self.key_per_year,
+            "special_per_year": self.special_per_year,
+            "general_years": self.general_years,
+            "min_team": self.min_team,
+            "own_department": self.own_department,
             "workload_extra": self.workload_extra,
             "expert_rules": [list(r) for r in self.expert_rules],
         }
@@ -244,13 +279,20 @@ class Rules:
     def from_json(cls, d: dict[str, Any]) -> Rules:
         factors = d.get("risk_factors")
         return cls(
-            _frac(d["ratio_key"]), _frac(d["ratio_general"]), _frac(d["ratio_special"]),
-            d["key_per_year"], d["special_per_year"], d["general_years"], d["min_team"],
-            d["own_department"], d["workload_extra"],
+            _frac(d["ratio_key"]),
+            _frac(d["ratio_general"]),
+            _frac(d["ratio_special"]),
+            d["key_per_year"],
+            d["special_per_year"],
+            d["general_years"],
+            d["min_team"],
+            d["own_department"],
+            d["workload_extra"],
             tuple(tuple(r) for r in d["expert_rules"]),
             int(d.get("method", 2)),
             tuple((k, _frac(factors[k])) for k in RISK_CLASSES if k in factors)
-            if factors else DEFAULT_RISK_FACTORS,
+            if factors
+            else DEFAULT_RISK_FACTORS,
             tuple(d.get("low_credit", DEFAULT_LOW_CREDIT)),
         )
 
@@ -270,22 +312,26 @@ class TaskSpec:
     kind: str = "quarterly"
     year: int = 2027
     quarter: int = 1
-    on: date = date(2027, 1, 1)          # the day the draw runs
+    on: date = date(2027, 1, 1)  # the day the draw runs
     departments: tuple[str, ...] = ("",)  # "" = the bureau's own people
     categories: tuple[Category, ...] = (Category.KEY, Category.GENERAL, Category.SPECIAL)
     count: int | None = None
-    object_filter: tuple[tuple[str, str], ...] = ()     # (field, value) must match
-    inspector_expertise: tuple[str, ...] = ()           # campaign filter on 业务专长
-    inspector_region: str = ""                          # campaign filter on 所在区域
-    ratio: Fraction | None = None    # campaigns: ⌈ratio · eligible⌉ objects, exactly
-    auxiliary: int = 0               # 辅助人员 per own team (special campaigns)
+    object_filter: tuple[tuple[str, str], ...] = ()  # (field, value) must match
+    inspector_expertise: tuple[str, ...] = ()  # campaign filter on 业务专长
+    inspector_region: str = ""  # campaign filter on 所在区域
+    ratio: Fraction | None = None  # campaigns: ⌈ratio · eligible⌉ objects, exactly
+    auxiliary: int = 0  # 辅助人员 per own team (special campaigns)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "task_id": self.task_id, "kind": self.kind, "year": self.year,
-            "quarter": self.quarter, "on": self.on.isoformat(),
+            "task_id": self.task_id,
+            "kind": self.kind,
+            "year": self.year,
+            "quarter": self.quarter,
+            "on": self.on.isoformat(),
             "departments": list(self.departments),
-            "categories": [c.value for c in self.categories], "count": self.count,
+            "categories": [c.value for c in self.categories],
+            "count": self.count,
             "object_filter": [list(f) for f in self.object_filter],
             "inspector_expertise": list(self.inspector_expertise),
             "inspector_region": self.inspector_region,
@@ -298,10 +344,18 @@ class TaskSpec:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TaskSpec:
         return cls(
-            d["task_id"], d["kind"], d["year"], d["quarter"], date.fromisoformat(d["on"]),
-            tuple(d["departments"]), tuple(Category(c) for c in d["categories"]), d["count"],
-            tuple(tuple(f) for f in d["object_filter"]), tuple(d["inspector_expertise"]),
-            d["inspector_region"], Fraction(d["ratio"]) if d.get("ratio") else None,
+            d["task_id"],
+            d["kind"],
+            d["year"],
+            d["quarter"],
+            date.fromisoformat(d["on"]),
+            tuple(d["departments"]),
+            tuple(Category(c) for c in d["categories"]),
+            d["count"],
+            tuple(tuple(f) for f in d["object_filter"]),
+            tuple(d["inspector_expertise"]),
+            d["inspector_region"],
+            Fraction(d["ratio"]) if d.get("ratio") else None,
             int(d.get("auxiliary", 0) or 0),
         )
 
@@ -335,8 +389,8 @@ class Selection:
     category: Category
     ticket: str
     teams: tuple[Team, ...] = ()
-    risk_class: str = ""   # the object's 信用风险分类 when drawn ("" before method 3)
-    reason: str = ""       # one of REASONS ("" before method 3)
+    risk_class: str = ""  # the object's 信用风险分类 when drawn ("" before method 3)
+    reason: str = ""  # one of REASONS ("" before method 3)
 
     @property
     def inspectors(self) -> tuple[str, ...]:
@@ -350,13 +404,16 @@ class Selection:
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "uscc": self.uscc, "name": self.name, "category": self.category.value,
-            "ticket": self.ticket, "inspectors": list(self.inspectors),
+            "uscc": self.uscc,
+            "name": self.name,
+            "category": self.category.value,
+            "ticket": self.ticket,
+            "inspectors": list(self.inspectors),
             "teams": [t.to_json() for t in self.teams],
         }
         if self.auxiliary:
             d["auxiliary"] = list(self.auxiliary)
-        if self.risk_class:   # only when set: results of earlier draws stay byte-identical
+        if self.risk_class:  # only when set: results of earlier draws stay byte-identical
             d["risk_class"] = self.risk_class
         if self.reason:
             d["reason"] = self.reason
@@ -365,14 +422,22 @@ class Selection:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Selection:
         teams = tuple(Team.from_json(t) for t in d.get("teams", ()))
-        return cls(d["uscc"], d["name"], Category(d["category"]), d["ticket"], teams,
-                   d.get("risk_class", ""), d.get("reason", ""))
+        return cls(
+            d["uscc"],
+            d["name"],
+            Category(d["category"]),
+            d["ticket"],
+            teams,
+            d.get("risk_class", ""),
+            d.get("reason", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Stratum:
     """Step 2 of a category's quota for one risk class: N_k pool objects, the target
     s_k = min(N_k, ⌈r·m_k·N_k⌉), how many step 1 (coverage) had taken, how many it added."""
+
     risk_class: str
     eligible: int
     target: int
@@ -380,8 +445,13 @@ class Stratum:
     added: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"class": self.risk_class, "eligible": self.eligible, "target": self.target,
-                "covered": self.covered, "added": self.added}
+        return {
+            "class": self.risk_class,
+            "eligible": self.eligible,
+            "target": self.target,
+            "covered": self.covered,
+            "added": self.added,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +461,7 @@ class Quota:
     by_ratio: int
     by_coverage: int
     quota: int
-    strata: tuple[Stratum, ...] = ()     # method 3, in the order D, C, B, A
+    strata: tuple[Stratum, ...] = ()  # method 3, in the order D, C, B, A
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +470,7 @@ class DrawResult:
     quotas: tuple[Quota, ...]
     workload_cap: int
     algorithm: str
-    classes: tuple[tuple[str, str], ...] = ()   # (USCC, risk class) of every pool object
+    classes: tuple[tuple[str, str], ...] = ()  # (USCC, risk class) of every pool object
 
 
 class DomainError(Exception):

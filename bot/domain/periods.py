@@ -1,4 +1,5 @@
 """Task ids and calendar quarters."""
+
 from __future__ import annotations
 
 import re

@@ -32,6 +32,7 @@ coverage step happens to take depends on the tickets, so a real draw may differ 
 the plan by a few objects per class (and so per category); without classes (all B) the
 plan is exactly the quota rule above.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -52,31 +53,42 @@ _NEVER = date.min
 @dataclass(frozen=True, slots=True)
 class ClassCell:
     """One risk class of a category in one quarter (or the whole year)."""
+
     risk_class: str
-    eligible: int        # N_k
-    visits: int          # 家次
-    objects: int         # 家
+    eligible: int  # N_k
+    visits: int  # 家次
+    objects: int  # 家
 
     def to_json(self) -> dict[str, Any]:
-        return {"class": self.risk_class, "eligible": self.eligible, "visits": self.visits,
-                "objects": self.objects}
+        return {
+            "class": self.risk_class,
+            "eligible": self.eligible,
+            "visits": self.visits,
+            "objects": self.objects,
+        }
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
     """One category in one quarter (or in the whole year)."""
+
     category: Category
-    eligible: int        # N: objects of the category not 关闭
-    by_ratio: int        # ⌈ratio·N⌉ (per quarter; for the year: the four quarters' sum)
-    visits: int          # 家次
-    objects: int         # 家
-    least: int = 0       # the year: fewest visits any one object gets (perfect execution)
-    classes: tuple[ClassCell, ...] = ()   # per risk class, D, C, B, A (when given)
+    eligible: int  # N: objects of the category not 关闭
+    by_ratio: int  # ⌈ratio·N⌉ (per quarter; for the year: the four quarters' sum)
+    visits: int  # 家次
+    objects: int  # 家
+    least: int = 0  # the year: fewest visits any one object gets (perfect execution)
+    classes: tuple[ClassCell, ...] = ()  # per risk class, D, C, B, A (when given)
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"category": self.category.value, "eligible": self.eligible,
-             "by_ratio": self.by_ratio, "visits": self.visits, "objects": self.objects,
-             "least_visits_per_object": self.least}
+        d: dict[str, Any] = {
+            "category": self.category.value,
+            "eligible": self.eligible,
+            "by_ratio": self.by_ratio,
+            "visits": self.visits,
+            "objects": self.objects,
+            "least_visits_per_object": self.least,
+        }
         if self.classes:
             d["classes"] = [c.to_json() for c in self.classes]
         return d
@@ -100,7 +112,7 @@ class QuarterPlan:
 class YearPlan:
     year: int
     quarters: tuple[QuarterPlan, ...]
-    totals: tuple[Cell, ...]          # per category, the whole year
+    totals: tuple[Cell, ...]  # per category, the whole year
 
     @property
     def visits(self) -> int:
@@ -119,8 +131,11 @@ class YearPlan:
 
 def per_year(category: Category, rules: Rules) -> int:
     """How many visits a year coverage asks of each object (general: none within a year)."""
-    return {Category.KEY: rules.key_per_year, Category.SPECIAL: rules.special_per_year,
-            Category.GENERAL: 0}[category]
+    return {
+        Category.KEY: rules.key_per_year,
+        Category.SPECIAL: rules.special_per_year,
+        Category.GENERAL: 0,
+    }[category]
 
 
 def _simulate(category: Category, n: int, rules: Rules, year: int) -> list[tuple[int, int, int]]:
@@ -135,7 +150,7 @@ def _simulate(category: Category, n: int, rules: Rules, year: int) -> list[tuple
         spec = TaskSpec(task_id=f"{year}Q{q}", year=year, quarter=q, on=on)
         qa = quota(category, objs, history, rules, spec)
         # perfect execution: the draw's order (fewest draws this year, oldest draw first)
-        order = sorted(range(n), key=lambda i: (draws[i], last[i] or _NEVER, i))[:qa.quota]
+        order = sorted(range(n), key=lambda i: (draws[i], last[i] or _NEVER, i))[: qa.quota]
         new = sum(1 for i in order if draws[i] == 0)
         for i in order:
             draws[i] += 1
@@ -148,8 +163,9 @@ def _simulate(category: Category, n: int, rules: Rules, year: int) -> list[tuple
 _QuarterSim = tuple[int, int, int, dict[str, tuple[int, ...]]]
 
 
-def _simulate_classes(category: Category, per_class: Mapping[str, int], rules: Rules,
-                      year: int) -> tuple[list[_QuarterSim], int]:
+def _simulate_classes(
+    category: Category, per_class: Mapping[str, int], rules: Rules, year: int
+) -> tuple[list[_QuarterSim], int]:
     """The draw's three steps over stand-in objects of each class, four quarters of
     perfect execution: per quarter (by_ratio, visits, newly covered, {class: (visits,
     newly covered)}), then the fewest visits per object and per class the year's 家."""
@@ -168,12 +184,17 @@ def _simulate_classes(category: Category, per_class: Mapping[str, int], rules: R
     last: dict[str, tuple[int, int]] = {}
     out: list[_QuarterSim] = []
     for q in QUARTERS:
-        spec = TaskSpec(task_id=f"{year}Q{q}", year=year, quarter=q,
-                        on=quarter_start(year, q))
+        spec = TaskSpec(task_id=f"{year}Q{q}", year=year, quarter=q, on=quarter_start(year, q))
         history = {u: History(draws[u], last_period=last[u]) for u in last}
         need = coverage_need(category, objs, history, rules, spec)
-        keyed = [(*standard_key(history.get(o.uscc, History()), ticket[o.uscc], o.uscc,
-                                False, rules), classes[o.uscc], o.uscc) for o in objs]
+        keyed = [
+            (
+                *standard_key(history.get(o.uscc, History()), ticket[o.uscc], o.uscc, False, rules),
+                classes[o.uscc],
+                o.uscc,
+            )
+            for o in objs
+        ]
         picked, _strata, floor = take_stratified(keyed, need, rules.ratio(category), rules)
         per: dict[str, list[int]] = {cls: [0, 0] for cls in STRATA_ORDER}
         for u, _why in picked:
@@ -182,14 +203,24 @@ def _simulate_classes(category: Category, per_class: Mapping[str, int], rules: R
         for u, _why in picked:
             draws[u] += 1
             last[u] = (year, q)
-        out.append((floor, len(picked), sum(v[1] for v in per.values()),
-                    {k: tuple(v) for k, v in per.items()}))
+        out.append(
+            (
+                floor,
+                len(picked),
+                sum(v[1] for v in per.values()),
+                {k: tuple(v) for k, v in per.items()},
+            )
+        )
     least = min(draws.values()) if draws else 0
     return out, least
 
 
-def make_plan(year: int, counts: Mapping[Category, int], rules: Rules,
-              classes: Mapping[Category, Mapping[str, int]] | None = None) -> YearPlan:
+def make_plan(
+    year: int,
+    counts: Mapping[Category, int],
+    rules: Rules,
+    classes: Mapping[Category, Mapping[str, int]] | None = None,
+) -> YearPlan:
     """The year's plan from the number of non-关闭 objects per category; with
     ``classes`` ({category: {risk class: objects}}) per risk class as well."""
     cats = tuple(Category)
@@ -198,33 +229,68 @@ def make_plan(year: int, counts: Mapping[Category, int], rules: Rules,
     sims = {c: _simulate(c, max(0, int(counts.get(c, 0))), rules, year) for c in cats}
     quarters = tuple(
         QuarterPlan(q, tuple(Cell(c, counts.get(c, 0), *sims[c][q - 1]) for c in cats))
-        for q in QUARTERS)
+        for q in QUARTERS
+    )
     totals = tuple(
-        Cell(c, counts.get(c, 0), sum(s[0] for s in sims[c][:4]),
-             sum(s[1] for s in sims[c][:4]), sum(s[2] for s in sims[c][:4]), sims[c][4][2])
-        for c in cats)
+        Cell(
+            c,
+            counts.get(c, 0),
+            sum(s[0] for s in sims[c][:4]),
+            sum(s[1] for s in sims[c][:4]),
+            sum(s[2] for s in sims[c][:4]),
+            sims[c][4][2],
+        )
+        for c in cats
+    )
     return YearPlan(year, quarters, totals)
 
 
-def _plan_by_class(year: int, counts: Mapping[Category, int], rules: Rules,
-                   classes: Mapping[Category, Mapping[str, int]]) -> YearPlan:
+def _plan_by_class(
+    year: int,
+    counts: Mapping[Category, int],
+    rules: Rules,
+    classes: Mapping[Category, Mapping[str, int]],
+) -> YearPlan:
     cats = tuple(Category)
     sims = {c: _simulate_classes(c, classes.get(c, {}), rules, year) for c in cats}
 
     def class_cells(c: Category, rows: list[_QuarterSim]) -> tuple[ClassCell, ...]:
         n = classes.get(c, {})
-        return tuple(ClassCell(k, int(n.get(k, 0)), sum(r[3][k][0] for r in rows),
-                               sum(r[3][k][1] for r in rows)) for k in STRATA_ORDER)
+        return tuple(
+            ClassCell(
+                k, int(n.get(k, 0)), sum(r[3][k][0] for r in rows), sum(r[3][k][1] for r in rows)
+            )
+            for k in STRATA_ORDER
+        )
 
     quarters = tuple(
-        QuarterPlan(q, tuple(Cell(c, counts.get(c, 0), *sims[c][0][q - 1][:3], 0,
-                                  class_cells(c, [sims[c][0][q - 1]])) for c in cats))
-        for q in QUARTERS)
+        QuarterPlan(
+            q,
+            tuple(
+                Cell(
+                    c,
+                    counts.get(c, 0),
+                    *sims[c][0][q - 1][:3],
+                    0,
+                    class_cells(c, [sims[c][0][q - 1]]),
+                )
+                for c in cats
+            ),
+        )
+        for q in QUARTERS
+    )
     totals = tuple(
-        Cell(c, counts.get(c, 0), sum(r[0] for r in sims[c][0]),
-             sum(r[1] for r in sims[c][0]), sum(r[2] for r in sims[c][0]), sims[c][1],
-             class_cells(c, sims[c][0]))
-        for c in cats)
+        Cell(
+            c,
+            counts.get(c, 0),
+            sum(r[0] for r in sims[c][0]),
+            sum(r[1] for r in sims[c][0]),
+            sum(r[2] for r in sims[c][0]),
+            sims[c][1],
+            class_cells(c, sims[c][0]),
+        )
+        for c in cats
+    )
     return YearPlan(year, quarters, totals)
 
 
@@ -236,5 +302,4 @@ def percent(ratio: Fraction) -> str:
     return f"{float(x):.2f}".rstrip("0").rstrip(".")
 
 
-__all__ = ["Cell", "ClassCell", "QuarterPlan", "YearPlan", "make_plan", "per_year",
-           "percent"]
+__all__ = ["Cell", "ClassCell", "QuarterPlan", "YearPlan", "make_plan", "per_year", "percent"]

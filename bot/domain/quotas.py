@@ -1,4 +1,5 @@
 """How many objects of each category a quarterly task draws (第十四条), exactly."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -56,26 +57,40 @@ def spec_period(spec: TaskSpec, rules: Rules) -> int | None:
     return period_index(spec.year, spec.quarter) if rules.method >= 3 else None
 
 
-def coverage_need(category: Category, objs: Iterable[Enterprise],
-                  history: Mapping[str, History], rules: Rules, spec: TaskSpec) -> int:
+def coverage_need(
+    category: Category,
+    objs: Iterable[Enterprise],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+) -> int:
     quarters_left = 4 - spec.quarter + 1
     if category is Category.KEY:
-        owed = sum(max(0, rules.key_per_year - history.get(o.uscc, _NO_HISTORY).draws_this_year)
-                   for o in objs)
+        owed = sum(
+            max(0, rules.key_per_year - history.get(o.uscc, _NO_HISTORY).draws_this_year)
+            for o in objs
+        )
         return ceil_div(owed, quarters_left)
     if category is Category.SPECIAL:
-        owed = sum(max(0, rules.special_per_year
-                       - history.get(o.uscc, _NO_HISTORY).draws_this_year) for o in objs)
+        owed = sum(
+            max(0, rules.special_per_year - history.get(o.uscc, _NO_HISTORY).draws_this_year)
+            for o in objs
+        )
         return ceil_div(owed, quarters_left)
     period = spec_period(spec, rules)
-    return sum(1 for o in objs
-               if general_due(history.get(o.uscc, _NO_HISTORY), spec.on, rules, period))
+    return sum(
+        1 for o in objs if general_due(history.get(o.uscc, _NO_HISTORY), spec.on, rules, period)
+    )
 
 
-def quota(category: Category, objs: list[Enterprise], history: Mapping[str, History],
-          rules: Rules, spec: TaskSpec) -> Quota:
+def quota(
+    category: Category,
+    objs: list[Enterprise],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+) -> Quota:
     n = len(objs)
     by_ratio = ceil_ratio(rules.ratio(category), n)
     by_cov = coverage_need(category, objs, history, rules, spec)
     return Quota(category, n, by_ratio, by_cov, min(n, max(by_ratio, by_cov)))
-

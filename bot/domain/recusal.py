@@ -10,6 +10,7 @@ A 辅助人员 of a special campaign recuses the same way among the 辅助人员
 another auxiliary member of the draw, a replacement comes from the auxiliary pool under
 the auxiliary workload cap.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,8 +40,12 @@ class Recusal:
     swap_uscc: str | None = None  # the partner's object; None: the first that works
 
     def to_json(self) -> dict[str, Any]:
-        return {"uscc": self.uscc, "cert": self.cert, "swap_with": self.swap_with,
-                "swap_uscc": self.swap_uscc}
+        return {
+            "uscc": self.uscc,
+            "cert": self.cert,
+            "swap_with": self.swap_with,
+            "swap_uscc": self.swap_uscc,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Recusal:
@@ -68,8 +73,9 @@ def _group(team: Team, aux: bool) -> tuple[str, ...]:
     return team.auxiliary if aux else team.members
 
 
-def _with_members(sel: Selection, ti: int, members: tuple[str, ...],
-                  aux: bool = False) -> Selection:
+def _with_members(
+    sel: Selection, ti: int, members: tuple[str, ...], aux: bool = False
+) -> Selection:
     teams = list(sel.teams)
     old = teams[ti]
     teams[ti] = replace(old, auxiliary=members) if aux else replace(old, members=members)
@@ -80,10 +86,17 @@ def _has_skill(members: Iterable[str], skill: str, people: Mapping[str, Inspecto
     return any(skill in people[m].expertise for m in members if m in people)
 
 
-def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping[str, Enterprise],
-          inspectors: Sequence[Inspector], conflicts: frozenset[tuple[str, str]],
-          history: Mapping[str, History], rules: Rules, spec: TaskSpec,
-          seed: str) -> tuple[Selection, ...]:
+def apply(
+    selections: Sequence[Selection],
+    req: Recusal,
+    pool_objects: Mapping[str, Enterprise],
+    inspectors: Sequence[Inspector],
+    conflicts: frozenset[tuple[str, str]],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    seed: str,
+) -> tuple[Selection, ...]:
     """The selections after the recusal; raises DomainError if it can't be done.
 
     ``pool_objects`` maps USCC -> Enterprise for the drawn objects; ``conflicts`` must
@@ -101,13 +114,15 @@ def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping[s
     skill = None if aux else needed_expertise(obj, dept, rules)
 
     if req.swap_with:
-        return _swap(sels, i, ti, req, pool_objects, people, conflicts, dept, skill, rules,
-                     aux)
+        return _swap(sels, i, ti, req, pool_objects, people, conflicts, dept, skill, rules, aux)
 
     team = _group(sel.teams[ti], aux)
     remaining = tuple(m for m in team if m != req.cert)
-    pool = auxiliary_pool(inspectors, rules, spec) if aux else \
-        department_pool(inspectors, dept, rules, spec)
+    pool = (
+        auxiliary_pool(inspectors, rules, spec)
+        if aux
+        else department_pool(inspectors, dept, rules, spec)
+    )
     load: dict[str, int] = {}
     for s in sels:
         for t in s.teams:
@@ -115,25 +130,42 @@ def apply(selections: Sequence[Selection], req: Recusal, pool_objects: Mapping[s
                 for m in _group(t, aux):
                     load[m] = load.get(m, 0) + 1
     # the draw may have had to raise the cap (teams.staff); never go below what it used
-    base = workload_cap(len(sels), len(pool), rules, spec.auxiliary if aux else None) \
-        if pool else 0
+    base = workload_cap(len(sels), len(pool), rules, spec.auxiliary if aux else None) if pool else 0
     cap = max(base, max(load.values(), default=0))
     need_skill = skill if skill and not _has_skill(remaining, skill, people) else None
-    cands = [c for c in ranked(obj, pool, need_skill, Tickets(seed))
-             if c.cert not in team and (c.cert, obj.uscc) not in conflicts
-             and load.get(c.cert, 0) < cap]
+    cands = [
+        c
+        for c in ranked(obj, pool, need_skill, Tickets(seed))
+        if c.cert not in team and (c.cert, obj.uscc) not in conflicts and load.get(c.cert, 0) < cap
+    ]
     previous = history.get(obj.uscc, _NO_HISTORY).last_team
     members, failure = pick(cands, 1, need_skill, previous)
     if failure:
-        raise DomainError("no_replacement", uscc=obj.uscc, name=obj.name, cert=req.cert,
-                          reason=failure, expertise=need_skill or "")
+        raise DomainError(
+            "no_replacement",
+            uscc=obj.uscc,
+            name=obj.name,
+            cert=req.cert,
+            reason=failure,
+            expertise=need_skill or "",
+        )
     sels[i] = _with_members(sel, ti, remaining + (members[0],), aux)
     return tuple(sels)
 
 
-def _swap(sels: list[Selection], i: int, ti: int, req: Recusal, pool_objects: Mapping[str, Enterprise],
-          people: Mapping[str, Inspector], conflicts: frozenset[tuple[str, str]], dept: str,
-          skill: str | None, rules: Rules, aux: bool = False) -> tuple[Selection, ...]:
+def _swap(
+    sels: list[Selection],
+    i: int,
+    ti: int,
+    req: Recusal,
+    pool_objects: Mapping[str, Enterprise],
+    people: Mapping[str, Inspector],
+    conflicts: frozenset[tuple[str, str]],
+    dept: str,
+    skill: str | None,
+    rules: Rules,
+    aux: bool = False,
+) -> tuple[Selection, ...]:
     """Exchange objects with ``req.swap_with`` on the first of the partner's objects (in
     selection order, or the one named) where neither has a conflict and skills hold.
     A 辅助人员 swaps only with another 辅助人员 (``aux``)."""
@@ -144,8 +176,10 @@ def _swap(sels: list[Selection], i: int, ti: int, req: Recusal, pool_objects: Ma
     for j, other in enumerate(sels):
         if j == i or (req.swap_uscc and other.uscc != req.swap_uscc):
             continue
-        tj = next((k for k, t in enumerate(other.teams)
-                   if t.department == label and b in _group(t, aux)), None)
+        tj = next(
+            (k for k, t in enumerate(other.teams) if t.department == label and b in _group(t, aux)),
+            None,
+        )
         if tj is None:
             continue
         new_i = tuple(b if m == a else m for m in _group(sel.teams[ti], aux))
@@ -155,8 +189,9 @@ def _swap(sels: list[Selection], i: int, ti: int, req: Recusal, pool_objects: Ma
             err = DomainError("swap_conflict", cert_a=a, cert_b=b)
         elif a in other.inspectors + other.auxiliary or b in sel.inspectors + sel.auxiliary:
             err = DomainError("swap_same_team", cert_a=a, cert_b=b)
-        elif (skill and not _has_skill(new_i, skill, people)) or \
-                (other_skill and not _has_skill(new_j, other_skill, people)):
+        elif (skill and not _has_skill(new_i, skill, people)) or (
+            other_skill and not _has_skill(new_j, other_skill, people)
+        ):
             err = DomainError("swap_expertise", cert_a=a, cert_b=b)
         else:
             sels[i] = _with_members(sel, ti, new_i, aux)
@@ -176,10 +211,16 @@ def resolved(before: Sequence[Selection], after: Sequence[Selection], req: Recus
     return req
 
 
-def replay(selections: Sequence[Selection], requests: Sequence[tuple[Recusal, frozenset[tuple[str, str]]]],
-           pool_objects: Mapping[str, Enterprise], inspectors: Sequence[Inspector],
-           history: Mapping[str, History], rules: Rules, spec: TaskSpec,
-           seed: str) -> tuple[Selection, ...]:
+def replay(
+    selections: Sequence[Selection],
+    requests: Sequence[tuple[Recusal, frozenset[tuple[str, str]]]],
+    pool_objects: Mapping[str, Enterprise],
+    inspectors: Sequence[Inspector],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    seed: str,
+) -> tuple[Selection, ...]:
     """Apply recorded recusals in order, each with the conflict set it was decided under."""
     sels = tuple(selections)
     for req, conflicts in requests:

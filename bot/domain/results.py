@@ -6,6 +6,7 @@ Standard library only; "today" is always passed in. A rule that refuses its inpu
 The six conclusions' wording is public data defined by the rules (it is what gets
 published), so it lives here as enum values, like the 监管类别 in ``model``.
 """
+
 from __future__ import annotations
 
 import re
@@ -114,8 +115,9 @@ def _by_number(t: str) -> Conclusion | None:
 def _by_words(t: str) -> set[Conclusion]:
     if len(t) < 2:
         return set()
-    return {c for c in Conclusion
-            if any(form.startswith(t) for form in (_norm(c.value), *_SHORT[c]))}
+    return {
+        c for c in Conclusion if any(form.startswith(t) for form in (_norm(c.value), *_SHORT[c]))
+    }
 
 
 def parse_conclusion(text: str) -> Conclusion:
@@ -135,8 +137,11 @@ def parse_conclusion(text: str) -> Conclusion:
     if len(hits) == 1:
         return hits.pop()
     shown = sorted(hits, key=lambda c: c.number) if hits else list(Conclusion)
-    raise DomainError("bad_conclusion", text=(text or "").strip(),
-                      choices=[f"{c.number}. {c.value}" for c in shown])
+    raise DomainError(
+        "bad_conclusion",
+        text=(text or "").strip(),
+        choices=[f"{c.number}. {c.value}" for c in shown],
+    )
 
 
 def public_wording(conclusion: Conclusion) -> str:
@@ -163,8 +168,14 @@ def counts_as_inspected(conclusion: Conclusion) -> bool:
 
 # Joint inspections: each department's team records its own result of the same visit
 # object; the public record shows one conclusion per object, the most serious one found.
-SEVERITY = (Conclusion.JUDICIAL, Conclusion.CASE, Conclusion.DEPARTMENT, Conclusion.RECTIFY,
-            Conclusion.NONE_FOUND, Conclusion.NOT_INSPECTED)
+SEVERITY = (
+    Conclusion.JUDICIAL,
+    Conclusion.CASE,
+    Conclusion.DEPARTMENT,
+    Conclusion.RECTIFY,
+    Conclusion.NONE_FOUND,
+    Conclusion.NOT_INSPECTED,
+)
 _PROGRESS = (State.NOT_ENTERED, State.RETURNED, State.PENDING, State.APPROVED, State.PUBLISHED)
 
 
@@ -192,12 +203,17 @@ def tracks_rectification(conclusion: Conclusion) -> bool:
     return conclusion is Conclusion.RECTIFY
 
 
-def offsite_allowed(credit_rating: str, performance_grade: str, positive_list: bool,
-                    risk_class: str = "") -> bool:
+def offsite_allowed(
+    credit_rating: str, performance_grade: str, positive_list: bool, risk_class: str = ""
+) -> bool:
     """非现场检查 for high credit (环保诚信), 绩效分级 A, the positive list (第十五条), or an
     object drawn as 信用风险分类 A, whose card suggests it (domain.md, "Risk-based draws")."""
-    return (risk_class == "A" or bool(positive_list) or high_credit(credit_rating)
-            or grade_a(performance_grade))
+    return (
+        risk_class == "A"
+        or bool(positive_list)
+        or high_credit(credit_rating)
+        or grade_a(performance_grade)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,27 +238,31 @@ def validate(draft: Draft, *, drawn_on: date, today: date, offsite_ok: bool) -> 
     """Raise the first rule the draft breaks, in the order a dialogue would fix them."""
     d = draft.inspected_on
     if d > today:
-        raise DomainError("date_in_future", inspected_on=d.isoformat(),
-                          today=today.isoformat())
+        raise DomainError("date_in_future", inspected_on=d.isoformat(), today=today.isoformat())
     if d < drawn_on:
-        raise DomainError("date_before_draw", inspected_on=d.isoformat(),
-                          drawn_on=drawn_on.isoformat())
+        raise DomainError(
+            "date_before_draw", inspected_on=d.isoformat(), drawn_on=drawn_on.isoformat()
+        )
     if draft.mode is Mode.OFFSITE and not offsite_ok:
         raise DomainError("offsite_not_allowed")
     for name in required_followups(draft.conclusion):
         value = draft.followup.get(name)
         if _blank(value):
-            raise DomainError("missing_followup", field=name,
-                              conclusion=draft.conclusion.value)
+            raise DomainError("missing_followup", field=name, conclusion=draft.conclusion.value)
         if name in _DATE_FIELDS and not isinstance(value, date):
             raise DomainError("bad_date", text=str(value))
     by = draft.followup.get("rectify_by")
     if draft.conclusion is Conclusion.RECTIFY and isinstance(by, date) and by <= d:
-        raise DomainError("rectify_by_not_after", rectify_by=by.isoformat(),
-                          inspected_on=d.isoformat())
+        raise DomainError(
+            "rectify_by_not_after", rectify_by=by.isoformat(), inspected_on=d.isoformat()
+        )
     findings = (draft.findings or "").strip()
-    if not findings and draft.conclusion in (Conclusion.RECTIFY, Conclusion.CASE,
-                                             Conclusion.DEPARTMENT, Conclusion.JUDICIAL):
+    if not findings and draft.conclusion in (
+        Conclusion.RECTIFY,
+        Conclusion.CASE,
+        Conclusion.DEPARTMENT,
+        Conclusion.JUDICIAL,
+    ):
         raise DomainError("findings_required", conclusion=draft.conclusion.value)
     if len(findings) > FINDINGS_LIMIT:
         raise DomainError("findings_too_long", length=len(findings), limit=FINDINGS_LIMIT)
@@ -275,16 +295,23 @@ def draft_from_summary(d: dict[str, Any]) -> Draft:
     """Inverse of ``summary``."""
     followup: dict[str, str | date] = {
         k: date.fromisoformat(v) if k in _DATE_FIELDS else v
-        for k, v in d.get("followup", {}).items()}
-    return Draft(Conclusion(d["conclusion"]), date.fromisoformat(d["inspected_on"]),
-                 Mode(d["mode"]), d.get("findings", ""), followup)
+        for k, v in d.get("followup", {}).items()
+    }
+    return Draft(
+        Conclusion(d["conclusion"]),
+        date.fromisoformat(d["inspected_on"]),
+        Mode(d["mode"]),
+        d.get("findings", ""),
+        followup,
+    )
 
 
 def transition(state: State, action: str) -> State:
     nxt = _TRANSITIONS.get((state, action))
     if nxt is None:
-        raise DomainError("bad_transition", state=getattr(state, "value", str(state)),
-                          action=str(action))
+        raise DomainError(
+            "bad_transition", state=getattr(state, "value", str(state)), action=str(action)
+        )
     return nxt
 
 

@@ -16,6 +16,7 @@ otherwise the first rule that matches (domain.md, "Risk-based draws"):
 object's approved results and imported inspections (``History.problems``).
 Standard library only.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -25,8 +26,8 @@ from functools import lru_cache
 from .model import RISK_CLASSES, Enterprise, History, Rules
 
 # conclusion numbers (bot.domain.results.Conclusion.number)
-RECTIFY = 2                     # 发现问题已责令整改
-SEVERE = frozenset({3, 4, 5})   # 立案调查, 移送其他部门, 涉嫌犯罪
+RECTIFY = 2  # 发现问题已责令整改
+SEVERE = frozenset({3, 4, 5})  # 立案调查, 移送其他部门, 涉嫌犯罪
 PROBLEMS = frozenset({RECTIFY}) | SEVERE
 
 _HIGH_CREDIT = frozenset({"诚信", "A", "A级"})
@@ -35,7 +36,7 @@ _GRADE_D = frozenset({"D", "D级"})
 _NO_HISTORY = History()
 
 
-@lru_cache(maxsize=4096)      # a library holds few distinct tags: normalise each once
+@lru_cache(maxsize=4096)  # a library holds few distinct tags: normalise each once
 def tag_key(text: str) -> str:
     """How 环境信用评级 and 绩效分级 compare: full-width forms folded (NFKC), blanks
     removed, letters upper-cased, so "a", " A " and "Ａ" all mean A."""
@@ -51,7 +52,7 @@ def credit_word(text: str) -> str:
         key = key[2:]
     for tail in ("企业", "单位"):
         if key.endswith(tail) and len(key) > len(tail):
-            key = key[:-len(tail)]
+            key = key[: -len(tail)]
     return key
 
 
@@ -78,8 +79,9 @@ def low_credit_keys(rules: Rules) -> frozenset[str]:
     return frozenset(credit_word(w) for w in rules.low_credit)
 
 
-def derive(obj: Enterprise, history: History, year: int, rules: Rules,
-           low: frozenset[str] | None = None) -> str:
+def derive(
+    obj: Enterprise, history: History, year: int, rules: Rules, low: frozenset[str] | None = None
+) -> str:
     """The object's class for a draw of ``year`` (first rule that matches)."""
     if obj.risk:
         return obj.risk
@@ -94,8 +96,9 @@ def derive(obj: Enterprise, history: History, year: int, rules: Rules,
     return "B"
 
 
-def classify(pool: Iterable[Enterprise], history: Mapping[str, History], year: int,
-             rules: Rules) -> dict[str, str]:
+def classify(
+    pool: Iterable[Enterprise], history: Mapping[str, History], year: int, rules: Rules
+) -> dict[str, str]:
     """{USCC: class} of every object (the hot path of large draws: most objects carry
     no tag, no column and no problem, and are B at once)."""
     low = low_credit_keys(rules)
@@ -110,5 +113,15 @@ def classify(pool: Iterable[Enterprise], history: Mapping[str, History], year: i
     return out
 
 
-__all__ = ["RECTIFY", "SEVERE", "PROBLEMS", "tag_key", "credit_word", "parse_class", "high_credit",
-           "grade_a", "derive", "classify"]
+__all__ = [
+    "RECTIFY",
+    "SEVERE",
+    "PROBLEMS",
+    "tag_key",
+    "credit_word",
+    "parse_class",
+    "high_credit",
+    "grade_a",
+    "derive",
+    "classify",
+]

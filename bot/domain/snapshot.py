@@ -10,6 +10,7 @@ published snapshot and the revealed seed) rebuilds the inputs and recomputes the
 derive them again and compare. ``ssj-snapshot/1`` (earlier draws) has no classes; its
 rules carry no ``method`` and are replayed with method 2.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,15 +36,22 @@ class DrawInputs:
     spec: TaskSpec
 
 
-def make(pool: Sequence[Enterprise], inspectors: Sequence[Inspector],
-         conflicts: Iterable[tuple[str, str]],
-         history: Mapping[str, History], rules: Rules, spec: TaskSpec,
-         classes: Mapping[str, str] | None = None) -> dict[str, Any]:
+def make(
+    pool: Sequence[Enterprise],
+    inspectors: Sequence[Inspector],
+    conflicts: Iterable[tuple[str, str]],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    classes: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The snapshot; method 3 adds each pool object's class (``classes``, or derived)."""
     if rules.method >= 3:
         classes = classes if classes is not None else classify(pool, history, spec.year, rules)
-        pool_json = [{**o.to_json(), "risk_class": classes[o.uscc]}
-                     for o in sorted(pool, key=lambda o: o.uscc)]
+        pool_json = [
+            {**o.to_json(), "risk_class": classes[o.uscc]}
+            for o in sorted(pool, key=lambda o: o.uscc)
+        ]
     else:
         pool_json = [o.to_json() for o in sorted(pool, key=lambda o: o.uscc)]
     return {

@@ -9,6 +9,7 @@ Special campaigns may add ``spec.auxiliary`` 辅助人员 (监测机构, 专家)
 team of each object, chosen the same way from their own pool under their own workload
 cap. They come on top of the ≥ min_team officers, so a team is never only auxiliary.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,8 +26,9 @@ def department_label(dept: str, rules: Rules) -> str:
     return dept or rules.own_department
 
 
-def department_pool(inspectors: Iterable[Inspector], dept: str, rules: Rules,
-                    spec: TaskSpec) -> list[Inspector]:
+def department_pool(
+    inspectors: Iterable[Inspector], dept: str, rules: Rules, spec: TaskSpec
+) -> list[Inspector]:
     """On-duty officers who may staff ``dept``'s teams ("" = the bureau's own people)."""
     own = ("", rules.own_department)
     out = []
@@ -43,8 +45,9 @@ def department_pool(inspectors: Iterable[Inspector], dept: str, rules: Rules,
     return out
 
 
-def auxiliary_pool(inspectors: Iterable[Inspector], rules: Rules,
-                   spec: TaskSpec) -> list[Inspector]:
+def auxiliary_pool(
+    inspectors: Iterable[Inspector], rules: Rules, spec: TaskSpec
+) -> list[Inspector]:
     """On-duty 辅助人员 who may join the bureau's own teams.
 
     The campaign's 业务专长 filter applies to them as it does to officers: an expert is
@@ -53,10 +56,14 @@ def auxiliary_pool(inspectors: Iterable[Inspector], rules: Rules,
     filter is about which local officers go.
     """
     own = ("", rules.own_department)
-    return [p for p in inspectors
-            if p.kind is PersonKind.AUXILIARY and p.duty is Duty.ON and p.department in own
-            and (not spec.inspector_expertise
-                 or set(spec.inspector_expertise) & set(p.expertise))]
+    return [
+        p
+        for p in inspectors
+        if p.kind is PersonKind.AUXILIARY
+        and p.duty is Duty.ON
+        and p.department in own
+        and (not spec.inspector_expertise or set(spec.inspector_expertise) & set(p.expertise))
+    ]
 
 
 def needed_expertise(obj: Enterprise, dept: str, rules: Rules) -> str | None:
@@ -79,27 +86,32 @@ def workload_cap(objects: int, pool_size: int, rules: Rules, per_team: int | Non
     return ceil_div(objects * per_team, pool_size) + rules.workload_extra
 
 
-class Candidate(NamedTuple):   # a tuple: made for every pool member of every drawn object
+class Candidate(NamedTuple):  # a tuple: made for every pool member of every drawn object
     ticket: str
     cert: str
     expert: bool
 
 
-def ranked(obj: Enterprise, pool: Sequence[Inspector], skill: str | None,
-           tickets: Tickets) -> list[Candidate]:
+def ranked(
+    obj: Enterprise, pool: Sequence[Inspector], skill: str | None, tickets: Tickets
+) -> list[Candidate]:
     """Every pool member in ascending pairing-ticket order (then 执法证号)."""
     prefix = obj.uscc + "/"
     certs = [p.cert for p in pool]
     tks = tickets.many([prefix + c for c in certs])
     order = sorted(zip(tks, certs, range(len(certs)), strict=True))
-    new = tuple.__new__      # Candidate(…) without the keyword-parsing constructor
+    new = tuple.__new__  # Candidate(…) without the keyword-parsing constructor
     if not skill:
         return [new(Candidate, (t, c, False)) for t, c, _i in order]
     return [new(Candidate, (t, c, skill in pool[i].expertise)) for t, c, i in order]
 
 
-def pick(cands: Sequence[Candidate], need: int, skill: str | None,
-         previous: frozenset[str] | set[str] | tuple[str, ...]) -> tuple[list[str], str | None]:
+def pick(
+    cands: Sequence[Candidate],
+    need: int,
+    skill: str | None,
+    previous: frozenset[str] | set[str] | tuple[str, ...],
+) -> tuple[list[str], str | None]:
     """Choose ``need`` members from already-eligible ranked candidates.
 
     Returns (members, failure) where failure is None, "size" or "expert".
@@ -127,10 +139,15 @@ def _choose(group: Sequence[Candidate], need: int, skill: str | None) -> list[st
     return [expert.cert] + rest
 
 
-def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
-          conflicts: frozenset[tuple[str, str]], history: Mapping[str, History], rules: Rules,
-          spec: TaskSpec, tickets: Tickets
-          ) -> tuple[dict[str, list[tuple[str, list[str], list[str]]]], dict[str, int]]:
+def staff(
+    objects: Sequence[tuple[Enterprise, str]],
+    inspectors: Sequence[Inspector],
+    conflicts: frozenset[tuple[str, str]],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    tickets: Tickets,
+) -> tuple[dict[str, list[tuple[str, list[str], list[str]]]], dict[str, int]]:
     """Teams for drawn (object, ticket) pairs.
 
     Returns ({uscc: [(dept, officers, auxiliary)]}, caps) with the officers' cap per
@@ -149,21 +166,27 @@ def staff(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspec
         order = sorted(objects, key=lambda ot: (skills[ot[0].uscc] is None, ot[1], ot[0].uscc))
         ranks = {o.uscc: ranked(o, pool, skills[o.uscc], tickets) for o, _ in order}
         cap = workload_cap(len(objects), len(pool), rules)
-        chosen, cap = _staff_capped(order, ranks, skills, conflicts, history, rules.min_team,
-                                    cap, "team_unstaffable")
+        chosen, cap = _staff_capped(
+            order, ranks, skills, conflicts, history, rules.min_team, cap, "team_unstaffable"
+        )
         caps[label] = cap
         extra: dict[str, list[str]] = {}
         if spec.auxiliary and dept in ("", rules.own_department):
-            extra = staff_auxiliary(objects, inspectors, conflicts, history, rules, spec,
-                                    tickets)
+            extra = staff_auxiliary(objects, inspectors, conflicts, history, rules, spec, tickets)
         for uscc, members in chosen.items():
             teams[uscc].append((label, members, extra.get(uscc, [])))
     return teams, caps
 
 
-def staff_auxiliary(objects: Sequence[tuple[Enterprise, str]], inspectors: Sequence[Inspector],
-                    conflicts: frozenset[tuple[str, str]], history: Mapping[str, History], rules: Rules,
-                    spec: TaskSpec, tickets: Tickets) -> dict[str, list[str]]:
+def staff_auxiliary(
+    objects: Sequence[tuple[Enterprise, str]],
+    inspectors: Sequence[Inspector],
+    conflicts: frozenset[tuple[str, str]],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    tickets: Tickets,
+) -> dict[str, list[str]]:
     """``spec.auxiliary`` 辅助人员 for each object's own team: {uscc: [cert, …]}.
 
     Objects in ascending ticket order; for each, the auxiliary pool in ascending
@@ -180,8 +203,9 @@ def staff_auxiliary(objects: Sequence[tuple[Enterprise, str]], inspectors: Seque
     skills = {o.uscc: None for o, _ in order}
     ranks = {o.uscc: ranked(o, pool, None, tickets) for o, _ in order}
     cap = workload_cap(len(objects), len(pool), rules, need)
-    chosen, _cap = _staff_capped(order, ranks, skills, conflicts, history, need, cap,
-                                 "auxiliary_unstaffable")
+    chosen, _cap = _staff_capped(
+        order, ranks, skills, conflicts, history, need, cap, "auxiliary_unstaffable"
+    )
     return chosen
 
 
@@ -191,9 +215,16 @@ _Skills = Mapping[str, str | None]
 _Failure = dict[str, object]
 
 
-def _staff_capped(order: _Order, ranks: _Ranks, skills: _Skills,
-                  conflicts: Iterable[tuple[str, str]], history: Mapping[str, History],
-                  need: int, cap: int, code: str) -> tuple[dict[str, list[str]], int]:
+def _staff_capped(
+    order: _Order,
+    ranks: _Ranks,
+    skills: _Skills,
+    conflicts: Iterable[tuple[str, str]],
+    history: Mapping[str, History],
+    need: int,
+    cap: int,
+    code: str,
+) -> tuple[dict[str, list[str]], int]:
     """Greedy staffing, raising the cap by one while only the cap stands in the way."""
     while True:
         chosen, failure = _staff_once(order, ranks, skills, conflicts, history, need, cap)
@@ -204,12 +235,18 @@ def _staff_capped(order: _Order, ranks: _Ranks, skills: _Skills,
         cap += 1
 
 
-def _staff_once(order: _Order, ranks: _Ranks, skills: _Skills,
-                conflicts: Iterable[tuple[str, str]], history: Mapping[str, History],
-                need: int, cap: int) -> tuple[dict[str, list[str]], _Failure | None]:
+def _staff_once(
+    order: _Order,
+    ranks: _Ranks,
+    skills: _Skills,
+    conflicts: Iterable[tuple[str, str]],
+    history: Mapping[str, History],
+    need: int,
+    cap: int,
+) -> tuple[dict[str, list[str]], _Failure | None]:
     load: dict[str, int] = {}
     chosen: dict[str, list[str]] = {}
-    barred: dict[str, set[str]] = {}     # USCC -> the 执法证号 in a declared conflict with it
+    barred: dict[str, set[str]] = {}  # USCC -> the 执法证号 in a declared conflict with it
     for cert, uscc in conflicts:
         barred.setdefault(uscc, set()).add(cert)
     none: set[str] = set()
@@ -222,10 +259,15 @@ def _staff_once(order: _Order, ranks: _Ranks, skills: _Skills,
         previous = history.get(obj.uscc, _NO_HISTORY).last_team
         members, failure = pick(cands, need, skill, previous)
         if failure:
-            return chosen, {"uscc": obj.uscc, "name": obj.name, "reason": failure,
-                            "need": need, "have": len(cands),
-                            "expertise": skill or "",
-                            "capped": _staffable(free, need, skill)}
+            return chosen, {
+                "uscc": obj.uscc,
+                "name": obj.name,
+                "reason": failure,
+                "need": need,
+                "have": len(cands),
+                "expertise": skill or "",
+                "capped": _staffable(free, need, skill),
+            }
         for m in members:
             load[m] = load.get(m, 0) + 1
         chosen[obj.uscc] = members

@@ -4,6 +4,7 @@
 SHA-256 of the text, zero-padded to 64 digits, reversed, after "0.". Tickets compare
 as strings, exactly as the published reference implementation orders them.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """统一社会信用代码 (GB 32100-2015) and 排污许可证编号 (HJ 608-2017) checks."""
+
 from __future__ import annotations
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -31,8 +32,12 @@ def is_valid_uscc(code: str) -> bool:
 def permit_problem(permit: str, uscc: str) -> str | None:
     """None if fine; ``format`` if not 18+3 digits+1 letter; ``mismatch`` if its first
     18 characters are not the USCC (a warning, not an error)."""
-    if len(permit) != 22 or not permit[18:21].isdigit() or not permit[21].isalpha() \
-            or not permit[21].isascii():
+    if (
+        len(permit) != 22
+        or not permit[18:21].isdigit()
+        or not permit[21].isalpha()
+        or not permit[21].isascii()
+    ):
         return "format"
     if permit[:18] != uscc:
         return "mismatch"

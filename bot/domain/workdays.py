@@ -11,6 +11,7 @@ A date neither source decides is *undecided*, and every function that needs it r
 from the weekday rule. Overrides decide only the dates entered: entering some dates of an
 unknown year does not make the rest of that year known.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -81,8 +82,9 @@ class Calendar:
             if self.is_workday(d):
                 return d
             d += step
-        raise DomainError("calendar_no_workday", start=first.isoformat(),
-                          days=(last - first).days + 1)
+        raise DomainError(
+            "calendar_no_workday", start=first.isoformat(), days=(last - first).days + 1
+        )
 
     def _gap(self, gap: int, start: date) -> int:
         gap += 1

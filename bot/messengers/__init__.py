@@ -52,6 +52,7 @@ than a receiver (the web chat: a message store, the people, the logins) names it
 Protocols of its own (``bot/messengers/webchat/ports.py``), implemented in
 ``bot/services`` over ``storage/repos`` and handed in by ``_messengers`` as well.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -106,5 +107,15 @@ class Wiring:
     clock_skew: float
 
 
-__all__ = ["ConfigError", "Delivered", "Freshness", "Inbound", "Outbound", "Receiver", "SendError", "Sender",
-           "Target", "Wiring"]
+__all__ = [
+    "ConfigError",
+    "Delivered",
+    "Freshness",
+    "Inbound",
+    "Outbound",
+    "Receiver",
+    "SendError",
+    "Sender",
+    "Target",
+    "Wiring",
+]

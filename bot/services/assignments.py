@@ -1,4 +1,5 @@
 """Assignments: a team member's view of a drawn object (编号 = selection id)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,21 +32,21 @@ class Assignment:
     industry: str
     pollutants: list[str]
     items: list[tuple[int, str]]
-    team: list[tuple[str, str, str]]     # (cert, name, 消息账号)
+    team: list[tuple[str, str, str]]  # (cert, name, 消息账号)
     offsite_ok: bool
     accepted: bool
     result_status: str
     drawn_on: date | None
-    departments: tuple[str, ...] = ()    # the departments with a team on it (joint: several)
+    departments: tuple[str, ...] = ()  # the departments with a team on it (joint: several)
     # per member: their own department's result state, and whether they accepted
     member_status: dict[str, str] = field(default_factory=dict)
     member_accepted: dict[str, bool] = field(default_factory=dict)
-    published: bool = False              # the task is published: its life has ended
+    published: bool = False  # the task is published: its life has ended
     member_department: dict[str, str] = field(default_factory=dict)
     # per department: its result (None: nothing entered yet)
     results: dict[str, ResultRow | None] = field(default_factory=dict)
-    risk_class: str = ""   # 信用风险分类 when drawn; A: 非现场检查 suggested (第十五条)
-    reason: str = ""       # why it was drawn (coverage, stratum, floor, count)
+    risk_class: str = ""  # 信用风险分类 when drawn; A: 非现场检查 suggested (第十五条)
+    reason: str = ""  # why it was drawn (coverage, stratum, floor, count)
 
     def status_for(self, cert: str) -> str:
         return self.member_status.get(cert, self.result_status)
@@ -82,25 +83,49 @@ async def load(session: Session, ref: int, cert: str | None = None) -> Assignmen
     mine = next((m for m in members if m.cert == cert), None)
     states = {r.department: State(r.status) for r in results}
     member_status = {m.cert: states.get(m.department, State.NOT_ENTERED).value for m in members}
-    if mine is not None:   # a member sees their own department's result
+    if mine is not None:  # a member sees their own department's result
         status = member_status[mine.cert]
-    else:                  # a supervisor sees the object's state across departments
+    else:  # a supervisor sees the object's state across departments
         teams = {m.department for m in members} | set(states)
         status = least_advanced([states.get(d, State.NOT_ENTERED) for d in teams]).value
     return Assignment(
-        ref, task.id, task.name, task.deadline, sel.uscc, sel.name, sel.category,
-        ent.address if ent else "", ent.industry if ent else "", pollutants,
+        ref,
+        task.id,
+        task.name,
+        task.deadline,
+        sel.uscc,
+        sel.name,
+        sel.category,
+        ent.address if ent else "",
+        ent.industry if ent else "",
+        pollutants,
         applicable(items, pollutants, sel.category),
-        [(m.cert, people[m.cert].name if m.cert in people else m.cert,
-          (people[m.cert].msg_account or "") if m.cert in people else "") for m in members],
-        offsite_allowed(ent.credit_rating if ent else "", ent.performance_grade if ent else "",
-                        bool(ent and ent.positive_list), sel.risk_class or ""),
-        bool(mine and mine.accepted_at), status,
-        common_repo.as_date(draw.drawn_at), tuple(dict.fromkeys(m.department for m in members)),
-        member_status, {m.cert: m.accepted_at is not None for m in members},
-        task.status == TaskStatus.PUBLISHED, {m.cert: m.department for m in members},
+        [
+            (
+                m.cert,
+                people[m.cert].name if m.cert in people else m.cert,
+                (people[m.cert].msg_account or "") if m.cert in people else "",
+            )
+            for m in members
+        ],
+        offsite_allowed(
+            ent.credit_rating if ent else "",
+            ent.performance_grade if ent else "",
+            bool(ent and ent.positive_list),
+            sel.risk_class or "",
+        ),
+        bool(mine and mine.accepted_at),
+        status,
+        common_repo.as_date(draw.drawn_at),
+        tuple(dict.fromkeys(m.department for m in members)),
+        member_status,
+        {m.cert: m.accepted_at is not None for m in members},
+        task.status == TaskStatus.PUBLISHED,
+        {m.cert: m.department for m in members},
         {**{m.department: None for m in members}, **{r.department: r for r in results}},
-        sel.risk_class or "", sel.reason or "")
+        sel.risk_class or "",
+        sel.reason or "",
+    )
 
 
 async def mine(session: Session, cert: str) -> list[int]:

@@ -15,6 +15,7 @@ The steps audited today (``storage.audit.append`` callers):
 - a publication: ``task.publish`` (subject: the task) whose ``digest`` is the stored
   document's, and the document's ``audit_anchor`` must still hold.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,15 @@ from storage.uow import Session
 
 from .publication import digest
 
-ACTIONS = ("draw.run", "draw.void", "result.submit", "result.return", "result.approve",
-           "task.publish")
-_ENTERED = {State.PENDING.value, State.RETURNED.value, State.APPROVED.value,
-            State.PUBLISHED.value}
+ACTIONS = (
+    "draw.run",
+    "draw.void",
+    "result.submit",
+    "result.return",
+    "result.approve",
+    "task.publish",
+)
+_ENTERED = {State.PENDING.value, State.RETURNED.value, State.APPROVED.value, State.PUBLISHED.value}
 _APPROVED = {State.APPROVED.value, State.PUBLISHED.value}
 
 
@@ -41,12 +47,13 @@ class Unaccounted:
     """A record the log does not account for. ``kind``: draw | result | publication |
     publication_changed | anchor; ``action``: the entry it lacks; ``params``: what names
     the record (for templates/text/audit.j2)."""
+
     kind: str
     action: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
-Logged = list[tuple[str, dict[str, Any]]]      # (subject, data) of each entry
+Logged = list[tuple[str, dict[str, Any]]]  # (subject, data) of each entry
 
 
 async def _entries(session: Session) -> dict[str, Logged]:
@@ -78,11 +85,14 @@ async def unaccounted(session: Session) -> list[Unaccounted]:
     for id_, task, status in draws:
         for action in ["draw.run"] + (["draw.void"] if status == DrawStatus.VOID else []):
             if (id_,) not in have[action]:
-                out.append(Unaccounted("draw", action, {"draw_id": id_, "task": task,
-                                                        "status": status}))
+                out.append(
+                    Unaccounted("draw", action, {"draw_id": id_, "task": task, "status": status})
+                )
 
-    have = {a: _keys(log[a], "ref", "department")
-            for a in ("result.submit", "result.return", "result.approve")}
+    have = {
+        a: _keys(log[a], "ref", "department")
+        for a in ("result.submit", "result.return", "result.approve")
+    }
     for ref, dept, task, status in results:
         needs = ["result.submit"]
         if status == State.RETURNED.value:
@@ -91,8 +101,13 @@ async def unaccounted(session: Session) -> list[Unaccounted]:
             needs.append("result.approve")
         for action in needs:
             if (ref, dept) not in have[action] and (ref, None) not in have[action]:
-                out.append(Unaccounted("result", action, {
-                    "ref": ref, "department": dept, "task": task, "status": status}))
+                out.append(
+                    Unaccounted(
+                        "result",
+                        action,
+                        {"ref": ref, "department": dept, "task": task, "status": status},
+                    )
+                )
 
     published: dict[str, set[str | None]] = {}
     for subject, data in log["task.publish"]:
@@ -104,17 +119,21 @@ async def unaccounted(session: Session) -> list[Unaccounted]:
         elif digest(document) not in published[task]:
             out.append(Unaccounted("publication_changed", "task.publish", {"task": task}))
         anchor = document.get("audit_anchor")
-        if anchor is None:          # published before publications carried anchors
+        if anchor is None:  # published before publications carried anchors
             continue
         try:
             anchors.append((task, audit.Anchor(int(anchor["seq"]), str(anchor["hash"]))))
         except (KeyError, TypeError, ValueError):
-            out.append(Unaccounted("anchor", "", {"task": task, "seq": "?", "hash": "",
-                                                  "why": "changed"}))
+            out.append(
+                Unaccounted("anchor", "", {"task": task, "seq": "?", "hash": "", "why": "changed"})
+            )
     checked = await audit.check_anchors(session, [a for _, a in anchors])
     failed = {id(a): why for a, why in checked}
     for task, a in anchors:
         if id(a) in failed:
-            out.append(Unaccounted("anchor", "", {"task": task, "seq": a.seq, "hash": a.hash,
-                                                  "why": failed[id(a)]}))
+            out.append(
+                Unaccounted(
+                    "anchor", "", {"task": task, "seq": a.seq, "hash": a.hash, "why": failed[id(a)]}
+                )
+            )
     return out

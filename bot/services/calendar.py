@@ -12,6 +12,7 @@ Rules (fail closed):
 * ``year_known``: a year is known when every date of it is decided, i.e. chinese-calendar
   knows it, or overrides have been entered for all of its days.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,8 +38,9 @@ def supported_years() -> frozenset[int]:
         return frozenset()
     low, high = min(cc.holidays).year, max(cc.holidays).year
     spring = Holiday.spring_festival.value
-    return frozenset(d.year for d, name in cc.holidays.items()
-                     if name == spring and low <= d.year <= high)
+    return frozenset(
+        d.year for d, name in cc.holidays.items() if name == spring and low <= d.year <= high
+    )
 
 
 def oracle(d: date) -> bool | None:
@@ -80,8 +82,7 @@ async def deadline(session: Session, start: date, n: int) -> date:
     return (await calendar(session)).add_workdays(start, n)
 
 
-async def set_day(session: Session, day: date, workday: bool, name: str,
-                  actor: str) -> CalendarDay:
+async def set_day(session: Session, day: date, workday: bool, name: str, actor: str) -> CalendarDay:
     """Record (or change) the override of one date, inside the caller's transaction."""
     name = (name or "").strip()[:NAME_LIMIT]
     row = await calendar_repo.override(session, day)
@@ -92,9 +93,13 @@ async def set_day(session: Session, day: date, workday: bool, name: str,
     else:
         row.workday, row.name = workday, name
     await session.flush()
-    await audit.append(session, actor, "calendar.set", day.isoformat(),
-                       {"workday": workday, "name": name, "previous": previous,
-                        "library": oracle(day)})
+    await audit.append(
+        session,
+        actor,
+        "calendar.set",
+        day.isoformat(),
+        {"workday": workday, "name": name, "previous": previous, "library": oracle(day)},
+    )
     return row
 
 
@@ -109,6 +114,7 @@ async def year_known(session: Session, year: int) -> bool:
 @dataclass(frozen=True)
 class Special:
     """A date of a year that is not an ordinary weekday/weekend."""
+
     day: date
     workday: bool
     name: str

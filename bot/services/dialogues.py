@@ -1,4 +1,5 @@
 """Per-person guided dialogues stored in the database: they survive restarts and expire."""
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,14 @@ async def current(session: Session, user: str, now: datetime) -> Dialogue | None
     return row
 
 
-async def save(session: Session, user: str, kind: str, state: dict[str, Any], now: datetime,
-               ttl: timedelta = DEFAULT_TTL) -> None:
+async def save(
+    session: Session,
+    user: str,
+    kind: str,
+    state: dict[str, Any],
+    now: datetime,
+    ttl: timedelta = DEFAULT_TTL,
+) -> None:
     row = await dialogues_repo.get(session, user)
     if row is None:
         session.add(Dialogue(user=user, kind=kind, state=dict(state), expires_at=now + ttl))

@@ -10,6 +10,7 @@ audit-chain anchor). Added lines never make a digest "changed" by themselves.
 "Since the last digest" is the ``upto`` recorded on the last done claim of the ``digest``
 job (``last_upto``). The scheduled job is ``scheduler.digest``; the time is passed in.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -32,32 +33,42 @@ from storage.repos import jobs as jobs_repo
 from storage.uow import Session
 
 JOB = "digest"
-OLDEST = 3            # awaiting review: the oldest shown per task
-RETURNED_SHOWN = 5    # returned since the last digest: shown per task
-OVERDUE_SHOWN = 20    # overdue 编号 listed per task
+OLDEST = 3  # awaiting review: the oldest shown per task
+RETURNED_SHOWN = 5  # returned since the last digest: shown per task
+OVERDUE_SHOWN = 20  # overdue 编号 listed per task
 TZ = ZoneInfo("Asia/Shanghai")
 ONE_DAY = timedelta(days=1)
 
-__all__ = ["JOB", "Digest", "Item", "Overdue", "TaskDigest", "build", "contributor",
-           "last_upto", "short_name"]
+__all__ = [
+    "JOB",
+    "Digest",
+    "Item",
+    "Overdue",
+    "TaskDigest",
+    "build",
+    "contributor",
+    "last_upto",
+    "short_name",
+]
 
 
 @dataclass(frozen=True)
 class Item:
     """One department's result of one object."""
+
     ref: int
-    name: str              # short name
-    department: str        # "" unless the object has several departments' results
-    who: str               # who entered it
-    at: datetime | None    # entered (awaiting review) or returned (returned)
-    reason: str = ""       # why it was returned
+    name: str  # short name
+    department: str  # "" unless the object has several departments' results
+    who: str  # who entered it
+    at: datetime | None  # entered (awaiting review) or returned (returned)
+    reason: str = ""  # why it was returned
 
 
 @dataclass(frozen=True)
 class Overdue:
     ref: int
     name: str
-    state: str             # the least advanced state across its departments
+    state: str  # the least advanced state across its departments
 
 
 @dataclass
@@ -65,7 +76,7 @@ class TaskDigest:
     task_id: str
     task_name: str
     deadline: date | None
-    pending: list[Item] = field(default_factory=list)     # oldest first
+    pending: list[Item] = field(default_factory=list)  # oldest first
     new_pending: int = 0
     returned: list[Item] = field(default_factory=list)
     overdue: list[Overdue] = field(default_factory=list)
@@ -78,8 +89,10 @@ class TaskDigest:
     @property
     def overdue_counts(self) -> dict[str, int]:
         states = [o.state for o in self.overdue]
-        return {s: states.count(s) for s in
-                (State.NOT_ENTERED.value, State.RETURNED.value, State.PENDING.value)}
+        return {
+            s: states.count(s)
+            for s in (State.NOT_ENTERED.value, State.RETURNED.value, State.PENDING.value)
+        }
 
     @property
     def changed(self) -> bool:
@@ -93,8 +106,8 @@ class TaskDigest:
 @dataclass
 class Digest:
     day: date
-    since: datetime | None          # naive Beijing time of the last digest; None: first
-    upto: datetime                  # naive Beijing time this digest covers up to
+    since: datetime | None  # naive Beijing time of the last digest; None: first
+    upto: datetime  # naive Beijing time this digest covers up to
     tasks: list[TaskDigest] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
@@ -108,8 +121,9 @@ class Digest:
             self.lines.append(text.strip())
 
     def render(self) -> str:
-        return render("chat/digest.j2", d=self, shown_returned=RETURNED_SHOWN,
-                      shown_overdue=OVERDUE_SHOWN).strip()
+        return render(
+            "chat/digest.j2", d=self, shown_returned=RETURNED_SHOWN, shown_overdue=OVERDUE_SHOWN
+        ).strip()
 
 
 Contributor = Callable[[Session, Digest], Awaitable["str | None"]]
@@ -141,20 +155,32 @@ def _later(when: datetime | None, since: datetime | None) -> bool:
     return since is None or (when is not None and when > since)
 
 
-async def _task_digest(session: Session, settings: Settings, task_id: str, task_name: str,
-                       draw_refs: dict[int, str], deadline: date | None, upto: datetime,
-                       since: datetime | None) -> TaskDigest:
+async def _task_digest(
+    session: Session,
+    settings: Settings,
+    task_id: str,
+    task_name: str,
+    draw_refs: dict[int, str],
+    deadline: date | None,
+    upto: datetime,
+    since: datetime | None,
+) -> TaskDigest:
     found = await results_svc.units(session, list(draw_refs))
     td = TaskDigest(task_id, task_name, deadline)
-    rows = [(ref, row, len(by_dept) > 1) for ref, by_dept in found.items()
-            for row in by_dept.values() if row is not None]
+    rows = [
+        (ref, row, len(by_dept) > 1)
+        for ref, by_dept in found.items()
+        for row in by_dept.values()
+        if row is not None
+    ]
     names = await people.by_certs(session, {row.entered_by for _, row, _ in rows})
 
     def short(ref: int) -> str:
         return short_name(draw_refs[ref], settings.region) if ref in draw_refs else ""
 
-    def item(ref: int, row: ResultRow, joint: bool, when: datetime | None,
-             reason: str = "") -> Item:
+    def item(
+        ref: int, row: ResultRow, joint: bool, when: datetime | None, reason: str = ""
+    ) -> Item:
         who = names[row.entered_by].name if row.entered_by in names else row.entered_by
         return Item(ref, short(ref), row.department if joint else "", who, when, reason)
 
@@ -168,15 +194,18 @@ async def _task_digest(session: Session, settings: Settings, task_id: str, task_
     td.returned.sort(key=lambda i: (i.at or datetime.min, i.ref))
     if deadline is not None and deadline < upto.date():
         # past the deadline from the next day's midnight on
-        td.newly_overdue = since is None or since < datetime.combine(deadline + ONE_DAY,
-                                                                     time(0))
-        td.overdue = [Overdue(ref, short(ref), state) for ref in sorted(found)
-                      if (state := results_svc.unit_state(found[ref]).value) not in FINISHED]
+        td.newly_overdue = since is None or since < datetime.combine(deadline + ONE_DAY, time(0))
+        td.overdue = [
+            Overdue(ref, short(ref), state)
+            for ref in sorted(found)
+            if (state := results_svc.unit_state(found[ref]).value) not in FINISHED
+        ]
     return td
 
 
-async def build(session: Session, settings: Settings, now: datetime, cal: Calendar,
-                since: datetime | None) -> Digest:
+async def build(
+    session: Session, settings: Settings, now: datetime, cal: Calendar, since: datetime | None
+) -> Digest:
     """The digest as of ``now`` for the changes after ``since`` (None: the first ever)."""
     upto = now if now.tzinfo is None else now.astimezone(TZ).replace(tzinfo=None)
     since = _naive(since)
@@ -185,8 +214,9 @@ async def build(session: Session, settings: Settings, now: datetime, cal: Calend
         if task.status == TaskStatus.PUBLISHED:
             continue
         refs = {ref: sel.name for ref, sel in await draws.current_selections(session, draw)}
-        td = await _task_digest(session, settings, task.id, task.name, refs,
-                                task_deadline(task, cal), upto, since)
+        td = await _task_digest(
+            session, settings, task.id, task.name, refs, task_deadline(task, cal), upto, since
+        )
         if not td.empty:
             digest.tasks.append(td)
     for fn in CONTRIBUTORS:

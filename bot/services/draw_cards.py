@@ -3,6 +3,7 @@ redraw request a 重抽 card names (recorded in the audit log, decided once).
 
 The handler shows the cards; this module records what was asked and decided.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,20 +32,28 @@ async def cancel(session: Session, row: DrawRow, actor: str) -> None:
 
 @dataclass
 class RedrawRequest:
-    request_id: int      # the audit entry the card's buttons name
-    valid: DrawRow       # the draw a confirmation would void
-    row: DrawRow         # the prepared draw it would run
-    total: int           # objects of the valid draw
-    drawn_on: str        # when the valid draw was run ("—" if unknown)
+    request_id: int  # the audit entry the card's buttons name
+    valid: DrawRow  # the draw a confirmation would void
+    row: DrawRow  # the prepared draw it would run
+    total: int  # objects of the valid draw
+    drawn_on: str  # when the valid draw was run ("—" if unknown)
 
 
-async def request_redraw(session: Session, task_id: str, reason: str,
-                         actor: str) -> RedrawRequest:
+async def request_redraw(session: Session, task_id: str, reason: str, actor: str) -> RedrawRequest:
     """Prepare a redraw and record the request (with its reason) for the card."""
     valid, row = await draws.prepare_redraw(session, task_id, reason, actor)
-    entry = await audit.append(session, actor, redraws_repo.REQUEST, valid.task_id,
-                               {"draw_id": row.id, "commitment": row.commitment,
-                                "void_draw_id": valid.id, "reason": reason})
+    entry = await audit.append(
+        session,
+        actor,
+        redraws_repo.REQUEST,
+        valid.task_id,
+        {
+            "draw_id": row.id,
+            "commitment": row.commitment,
+            "void_draw_id": valid.id,
+            "reason": reason,
+        },
+    )
     total = len(await draws_repo.selections(session, valid.id))
     drawn_on = valid.drawn_at.date().isoformat() if valid.drawn_at else "—"
     return RedrawRequest(entry.id, valid, row, total, drawn_on)
@@ -57,8 +66,8 @@ class OpenRequest:
 
     task_id: str = ""
     request_id: int = 0
-    draw_id: int = 0          # the prepared draw
-    void_draw_id: int = 0     # the valid draw it would void
+    draw_id: int = 0  # the prepared draw
+    void_draw_id: int = 0  # the valid draw it would void
     reason: str = ""
     stale: bool = False
     handled: bool = False
@@ -72,14 +81,29 @@ async def open_request(session: Session, request_id: int) -> OpenRequest:
     cancelled = await redraws_repo.cancellations(session, req.subject)
     valid = await draws_repo.draw_with_status(session, req.subject, DrawStatus.VALID)
     prepared = await assignments_repo.draw(session, data["draw_id"])
-    handled = (any(json.loads(c).get("request") == req.id for c in cancelled)
-               or valid is None or valid.id != data["void_draw_id"]
-               or prepared is None or prepared.status != DrawStatus.PREPARED)
-    return OpenRequest(req.subject, req.id, data["draw_id"], data["void_draw_id"],
-                       data.get("reason", ""), handled=handled)
+    handled = (
+        any(json.loads(c).get("request") == req.id for c in cancelled)
+        or valid is None
+        or valid.id != data["void_draw_id"]
+        or prepared is None
+        or prepared.status != DrawStatus.PREPARED
+    )
+    return OpenRequest(
+        req.subject,
+        req.id,
+        data["draw_id"],
+        data["void_draw_id"],
+        data.get("reason", ""),
+        handled=handled,
+    )
 
 
 async def cancel_redraw(session: Session, req: OpenRequest, actor: str) -> None:
     """The request is not run: recorded, so its card is answered "already handled"."""
-    await audit.append(session, actor, redraws_repo.CANCEL, req.task_id,
-                       {"request": req.request_id, "draw_id": req.draw_id})
+    await audit.append(
+        session,
+        actor,
+        redraws_repo.CANCEL,
+        req.task_id,
+        {"request": req.request_id, "draw_id": req.draw_id},
+    )

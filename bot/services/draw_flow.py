@@ -4,6 +4,7 @@ The draw and the private assignment cards are written in one transaction; a runn
 service's outbox relay delivers the cards. A redraw first tells each member of the voided
 draw, once, that their assignments of that task are void.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -22,17 +23,25 @@ from . import draws, notify, outbox, people
 from .draws import Progress
 
 
-async def run_and_notify(session: Session, settings: Settings, task_id: str, actor: str,
-                         now: datetime, entropy: str = "", redraw: bool = False,
-                         reason: str = "", progress: Progress | None = None) -> DrawRow:
+async def run_and_notify(
+    session: Session,
+    settings: Settings,
+    task_id: str,
+    actor: str,
+    now: datetime,
+    entropy: str = "",
+    redraw: bool = False,
+    reason: str = "",
+    progress: Progress | None = None,
+) -> DrawRow:
     """Run the draw at ``now`` (see ``draws.run``) and queue what it tells."""
     voided = None
     if redraw:
         task = await draws_repo.task(session, (task_id or "").strip().upper())
-        voided = (await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID)
-                  if task else None)
-    row = await draws.run(session, settings, task_id, actor, now, entropy, redraw, reason,
-                          progress)
+        voided = (
+            await draws_repo.draw_with_status(session, task.id, DrawStatus.VALID) if task else None
+        )
+    row = await draws.run(session, settings, task_id, actor, now, entropy, redraw, reason, progress)
     told = await void_notices(session, voided, reason) if voided is not None else []
     dead = await void_cards(session, voided) if voided is not None else []
     await outbox.enqueue(session, told + dead + await notify.draw_messages(session, row.id))
@@ -52,10 +61,18 @@ async def void_notices(session: Session, voided: DrawRow, reason: str) -> list[O
     for cert, mine in sorted(refs.items()):
         account = rows[cert].msg_account if cert in rows else None
         if account:
-            out.append(Outbound(account,
-                                text=t("admin.redraw_void_notice", task=voided.task_id,
-                                       refs=sorted(set(mine)), reason=(reason or "").strip()),
-                                dedupe_key=f"void{voided.id}:{cert}"))
+            out.append(
+                Outbound(
+                    account,
+                    text=t(
+                        "admin.redraw_void_notice",
+                        task=voided.task_id,
+                        refs=sorted(set(mine)),
+                        reason=(reason or "").strip(),
+                    ),
+                    dedupe_key=f"void{voided.id}:{cert}",
+                )
+            )
     return out
 
 

@@ -15,6 +15,7 @@ The export writes the same format, the service's own draws included: one row per
 of a valid draw whose every result is approved (the object's most serious conclusion,
 its first inspection day, everyone on its teams).
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,12 +50,22 @@ def _key(year: int, quarter: int, task_name: str, uscc: str) -> str:
 
 async def _own_draws(session: Session) -> dict[tuple[int, int, str, str], Entry]:
     """(year, quarter, task name, USCC) of every object of a valid draw -> its entry."""
-    return {(e.year, e.quarter, e.task_name, e.uscc): e
-            for e in await entries(session) if e.source == SOURCE_DRAW}
+    return {
+        (e.year, e.quarter, e.task_name, e.uscc): e
+        for e in await entries(session)
+        if e.source == SOURCE_DRAW
+    }
 
 
-async def import_file(session: Session, settings: Settings, path: str | Path, actor: str,
-                      progress: Progress | None = None, *, now: datetime) -> ImportOutcome:
+async def import_file(
+    session: Session,
+    settings: Settings,
+    path: str | Path,
+    actor: str,
+    progress: Progress | None = None,
+    *,
+    now: datetime,
+) -> ImportOutcome:
     """Check every row (the file's own rules, then against the database: known USCC, not
     after ``now``'s day, not one of the system's own draws) and write all of them or
     none; ``now`` is also when updated inspections were changed."""
@@ -66,17 +77,29 @@ async def import_file(session: Session, settings: Settings, path: str | Path, ac
     if rows or not out.errors:
         known = await library_repo.enterprises_by_uscc(session, {r["uscc"] for r in rows})
         people = await library_repo.inspectors_by_cert(
-            session, {c for r in rows for c in r["inspectors"]})
+            session, {c for r in rows for c in r["inspectors"]}
+        )
         own = await _own_draws(session)
         for r in rows:
             n = r["_row"]
             if r["uscc"] not in known:
-                out.errors.append(library_io.RowError(n, headers["uscc"], t(
-                    "library.unknown_enterprise", uscc=r["uscc"])))
+                out.errors.append(
+                    library_io.RowError(
+                        n, headers["uscc"], t("library.unknown_enterprise", uscc=r["uscc"])
+                    )
+                )
             if r["inspected_on"] > today:
-                out.errors.append(library_io.RowError(n, headers["inspected_on"], t(
-                    "import.future_date", value=r["inspected_on"].isoformat(),
-                    today=today.isoformat())))
+                out.errors.append(
+                    library_io.RowError(
+                        n,
+                        headers["inspected_on"],
+                        t(
+                            "import.future_date",
+                            value=r["inspected_on"].isoformat(),
+                            today=today.isoformat(),
+                        ),
+                    )
+                )
             mine = own.get((r["year"], r["quarter"], r["task_name"], r["uscc"]))
             if mine is not None:
                 # the system's own draw, as ``export history`` wrote it: nothing to import;
@@ -84,13 +107,29 @@ async def import_file(session: Session, settings: Settings, path: str | Path, ac
                 if (mine.inspected_on, mine.conclusion) == (r["inspected_on"], r["conclusion"]):
                     r["_own"] = True
                     continue
-                out.errors.append(library_io.RowError(n, headers["task_name"], t(
-                    "import.history_is_a_draw", year=r["year"], quarter=r["quarter"],
-                    task=r["task_name"], uscc=r["uscc"], task_id=mine.task_id)))
+                out.errors.append(
+                    library_io.RowError(
+                        n,
+                        headers["task_name"],
+                        t(
+                            "import.history_is_a_draw",
+                            year=r["year"],
+                            quarter=r["quarter"],
+                            task=r["task_name"],
+                            uscc=r["uscc"],
+                            task_id=mine.task_id,
+                        ),
+                    )
+                )
             for cert in r["inspectors"]:
                 if cert not in people:
-                    out.warnings.append(library_io.RowError(n, headers["inspectors"], t(
-                        "import.unknown_history_inspector", cert=cert)))
+                    out.warnings.append(
+                        library_io.RowError(
+                            n,
+                            headers["inspectors"],
+                            t("import.unknown_history_inspector", cert=cert),
+                        )
+                    )
     if out.errors:
         out.errors.sort(key=lambda e: (e.row is not None, e.row or 0))
         return out
@@ -99,24 +138,40 @@ async def import_file(session: Session, settings: Settings, path: str | Path, ac
     changes: dict[str, Any] = {"file": name, "sha256": digest, "created": [], "updated": {}}
     existing: dict[tuple[int, int, str, str], HistoryRow | None] = {
         (h.year, h.quarter, h.task_name, h.uscc): h
-        for h in await library_repo.imported_history(session)}
+        for h in await library_repo.imported_history(session)
+    }
     for i, r in enumerate(rows):
         if r.get("_own"):
             out.unchanged += 1
             continue
         k = (r["year"], r["quarter"], r["task_name"], r["uscc"])
-        values = {"inspected_on": r["inspected_on"], "conclusion": r["conclusion"],
-                  "inspectors": list(r["inspectors"])}
+        values = {
+            "inspected_on": r["inspected_on"],
+            "conclusion": r["conclusion"],
+            "inspectors": list(r["inspectors"]),
+        }
         cur = existing.get(k)
         if cur is None:
-            session.add(HistoryRow(bureau=settings.region_code, year=k[0], quarter=k[1],
-                                   task_name=k[2], uscc=k[3], source=name, **values))
+            session.add(
+                HistoryRow(
+                    bureau=settings.region_code,
+                    year=k[0],
+                    quarter=k[1],
+                    task_name=k[2],
+                    uscc=k[3],
+                    source=name,
+                    **values,
+                )
+            )
             existing[k] = None
             out.created += 1
             changes["created"].append(_key(*k))
         else:
-            diff = {f: [_plain(getattr(cur, f)), _plain(v)] for f, v in values.items()
-                    if getattr(cur, f) != v}
+            diff = {
+                f: [_plain(getattr(cur, f)), _plain(v)]
+                for f, v in values.items()
+                if getattr(cur, f) != v
+            }
             if diff:
                 for f in diff:
                     setattr(cur, f, values[f])
@@ -139,57 +194,100 @@ def _plain(value: object) -> object:
 @dataclass
 class Entry:
     """One draw of an object, imported or the system's own, as a history shows it."""
+
     year: int
     quarter: int
     uscc: str
     name: str
     task_name: str
     inspected_on: date | None
-    conclusion: str            # "" while the system's own draw has no approved result
+    conclusion: str  # "" while the system's own draw has no approved result
     inspectors: list[str]
-    source: str                # "import" (历史导入, no seed) | "draw"
+    source: str  # "import" (历史导入, no seed) | "draw"
     task_id: str = ""
 
     def row(self) -> list[Any]:
         """The import format (HEADERS["history"])."""
-        return [self.year, self.quarter, self.uscc, self.inspected_on, self.conclusion,
-                self.task_name, self.inspectors]
+        return [
+            self.year,
+            self.quarter,
+            self.uscc,
+            self.inspected_on,
+            self.conclusion,
+            self.task_name,
+            self.inspectors,
+        ]
 
     def to_json(self) -> dict[str, Any]:
-        return {"year": self.year, "quarter": self.quarter, "uscc": self.uscc,
-                "name": self.name, "task": self.task_id, "task_name": self.task_name,
-                "inspected_on": self.inspected_on.isoformat() if self.inspected_on else None,
-                "conclusion": self.conclusion or None, "inspectors": self.inspectors,
-                "source": self.source, "seed": self.source == SOURCE_DRAW}
+        return {
+            "year": self.year,
+            "quarter": self.quarter,
+            "uscc": self.uscc,
+            "name": self.name,
+            "task": self.task_id,
+            "task_name": self.task_name,
+            "inspected_on": self.inspected_on.isoformat() if self.inspected_on else None,
+            "conclusion": self.conclusion or None,
+            "inspectors": self.inspectors,
+            "source": self.source,
+            "seed": self.source == SOURCE_DRAW,
+        }
 
 
-async def entries(session: Session, uscc: str | None = None,
-                  year: int | None = None) -> list[Entry]:
+async def entries(
+    session: Session, uscc: str | None = None, year: int | None = None
+) -> list[Entry]:
     """Every imported inspection and every object of a valid draw (with its combined
     result once every department's is approved), oldest period first."""
     names = {e.uscc: e.name for e in await library_repo.enterprises(session)}
-    out = [Entry(h.year, h.quarter, h.uscc, names.get(h.uscc, ""), h.task_name,
-                 common_repo.as_date(h.inspected_on), h.conclusion, list(h.inspectors or []),
-                 SOURCE_IMPORT)
-           for h in await library_repo.imported_history(session, uscc)]
+    out = [
+        Entry(
+            h.year,
+            h.quarter,
+            h.uscc,
+            names.get(h.uscc, ""),
+            h.task_name,
+            common_repo.as_date(h.inspected_on),
+            h.conclusion,
+            list(h.inspectors or []),
+            SOURCE_IMPORT,
+        )
+        for h in await library_repo.imported_history(session, uscc)
+    ]
     sels = await draws_repo.valid_selections_with_tasks(session, uscc)
     units = await results_svc.units(session, [s.id for s, _ in sels])
     members = await draws_repo.active_members(session, [s.id for s, _ in sels])
     for s, task in sels:
         units_of = list(units.get(s.id, {}).values())
         found = [r for r in units_of if r is not None]
-        done = bool(units_of) and len(found) == len(units_of) and all(
-            r.status in results_repo.REVIEWED for r in found)
+        done = (
+            bool(units_of)
+            and len(found) == len(units_of)
+            and all(r.status in results_repo.REVIEWED for r in found)
+        )
         conclusion, day = "", None
         if done:
             conclusion = rules.combined_conclusion(
-                [rules.Conclusion(r.conclusion) for r in found]).value
-            days = sorted(common_repo.as_date(r.inspected_on) for r in found
-                          if r.inspected_on is not None)
+                [rules.Conclusion(r.conclusion) for r in found]
+            ).value
+            days = sorted(
+                common_repo.as_date(r.inspected_on) for r in found if r.inspected_on is not None
+            )
             day = days[0] if days else None
-        out.append(Entry(task.year, task.quarter or 1, s.uscc, s.name, task.name, day,
-                         conclusion, list(dict.fromkeys(m.cert for m in members.get(s.id, []))),
-                         SOURCE_DRAW, task.id))
+        out.append(
+            Entry(
+                task.year,
+                task.quarter or 1,
+                s.uscc,
+                s.name,
+                task.name,
+                day,
+                conclusion,
+                list(dict.fromkeys(m.cert for m in members.get(s.id, []))),
+                SOURCE_DRAW,
+                task.id,
+            )
+        )
     if year is not None:
         out = [e for e in out if e.year == year]
     out.sort(key=lambda e: (e.year, e.quarter, e.source != SOURCE_IMPORT, e.task_name, e.uscc))
@@ -209,6 +307,7 @@ async def export(session: Session, path: str | Path) -> int:
                 writer.writerow([_csv(v) for v in r])
     else:
         from bot.sheets.xlsx import write_xlsx
+
         write_xlsx(path, [(t("library.kind_name", kind=KIND), headers, rows)])
     return len(rows)
 

@@ -4,6 +4,7 @@ the progress callback the command line passes in.
 ``library`` and ``history`` both use these; ``library`` hands ``history`` files on, so
 they live here, below both.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Import the item list's two libraries and declared conflicts: all or nothing, audited."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,8 @@ Changes = dict[str, Any]
 _Lookup = Callable[[Session, Iterable[str]], Awaitable[dict[str, Any]]]
 _MODEL: dict[str, tuple[type[EnterpriseRow] | type[InspectorRow], _Lookup, str]] = {
     "enterprises": (EnterpriseRow, library_repo.enterprises_by_uscc, "uscc"),
-    "inspectors": (InspectorRow, library_repo.inspectors_by_cert, "cert")}
+    "inspectors": (InspectorRow, library_repo.inspectors_by_cert, "cert"),
+}
 
 __all__ = ["ImportOutcome", "Progress", "import_file"]
 
@@ -32,11 +34,18 @@ def _error(row: int | None, column: str, reason: str) -> library_io.RowError:
     return library_io.RowError(row, column, reason)
 
 
-async def import_file(session: Session, settings: Settings, kind: str, path: str | Path,
-                      actor: str, progress: Progress | None = None) -> ImportOutcome:
-    if kind == "history":     # inspections from the bureau's old system
-        return await history.import_file(session, settings, path, actor, progress,
-                                         now=localtime.now())
+async def import_file(
+    session: Session,
+    settings: Settings,
+    kind: str,
+    path: str | Path,
+    actor: str,
+    progress: Progress | None = None,
+) -> ImportOutcome:
+    if kind == "history":  # inspections from the bureau's old system
+        return await history.import_file(
+            session, settings, path, actor, progress, now=localtime.now()
+        )
     parsed = library_io.parse(kind, path)
     out = ImportOutcome(kind, errors=list(parsed.errors), warnings=list(parsed.warnings))
     if out.errors:
@@ -63,8 +72,15 @@ def _clean(row: Row) -> Row:
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-async def _upsert(session: Session, settings: Settings, kind: str, rows: list[Row],
-                  out: ImportOutcome, changes: Changes, progress: Progress | None) -> None:
+async def _upsert(
+    session: Session,
+    settings: Settings,
+    kind: str,
+    rows: list[Row],
+    out: ImportOutcome,
+    changes: Changes,
+    progress: Progress | None,
+) -> None:
     model, lookup, key = _MODEL[kind]
     existing = await lookup(session, [r[key] for r in rows])
     now = localtime.now()
@@ -95,43 +111,55 @@ async def _upsert(session: Session, settings: Settings, kind: str, rows: list[Ro
 async def _check_conflict_refs(session: Session, rows: list[Row], out: ImportOutcome) -> None:
     people = await library_repo.inspectors_by_cert(session, {r["cert"] for r in rows})
     objs = await library_repo.enterprises_by_uscc(session, {r["uscc"] for r in rows})
-    headers = dict(zip(library_io.KEYS["conflicts"], library_io.HEADERS["conflicts"],
-                       strict=True))
+    headers = dict(zip(library_io.KEYS["conflicts"], library_io.HEADERS["conflicts"], strict=True))
     for r in rows:
         if r["cert"] not in people:
-            out.errors.append(_error(r.get("_row"), headers["cert"],
-                                     t("library.unknown_inspector", cert=r["cert"])))
+            out.errors.append(
+                _error(
+                    r.get("_row"), headers["cert"], t("library.unknown_inspector", cert=r["cert"])
+                )
+            )
         if r["uscc"] not in objs:
-            out.errors.append(_error(r.get("_row"), headers["uscc"],
-                                     t("library.unknown_enterprise", uscc=r["uscc"])))
+            out.errors.append(
+                _error(
+                    r.get("_row"), headers["uscc"], t("library.unknown_enterprise", uscc=r["uscc"])
+                )
+            )
 
 
 async def _check_accounts(session: Session, rows: list[Row], out: ImportOutcome) -> None:
     accounts = {r["msg_account"] for r in rows if r.get("msg_account")}
     taken = await library_repo.inspectors_by_account(session, accounts)
-    headers = dict(zip(library_io.KEYS["inspectors"], library_io.HEADERS["inspectors"],
-                       strict=True))
+    headers = dict(
+        zip(library_io.KEYS["inspectors"], library_io.HEADERS["inspectors"], strict=True)
+    )
     for r in rows:
         holder = taken.get(r.get("msg_account") or "")
         if holder is not None and holder.cert != r["cert"]:
-            out.errors.append(_error(r.get("_row"), headers["msg_account"],
-                                     t("library.msg_account_taken", account=r["msg_account"],
-                                       cert=holder.cert)))
+            out.errors.append(
+                _error(
+                    r.get("_row"),
+                    headers["msg_account"],
+                    t("library.msg_account_taken", account=r["msg_account"], cert=holder.cert),
+                )
+            )
 
 
-async def _upsert_conflicts(session: Session, rows: list[Row], out: ImportOutcome,
-                            changes: Changes) -> None:
+async def _upsert_conflicts(
+    session: Session, rows: list[Row], out: ImportOutcome, changes: Changes
+) -> None:
     existing = {(c.cert, c.uscc): c for c in await library_repo.conflicts(session)}
     for raw in rows:
         r = _clean(raw)
         cur = existing.get((r["cert"], r["uscc"]))
         if cur is None:
-            session.add(ConflictRow(cert=r["cert"], uscc=r["uscc"], note=r.get("note", ""),
-                                    source="import"))
+            session.add(
+                ConflictRow(cert=r["cert"], uscc=r["uscc"], note=r.get("note", ""), source="import")
+            )
             out.created += 1
-            changes["created"].append(f'{r["cert"]}/{r["uscc"]}')
+            changes["created"].append(f"{r['cert']}/{r['uscc']}")
         elif cur.note != r.get("note", ""):
-            changes["updated"][f'{r["cert"]}/{r["uscc"]}'] = {"note": [cur.note, r.get("note", "")]}
+            changes["updated"][f"{r['cert']}/{r['uscc']}"] = {"note": [cur.note, r.get("note", "")]}
             cur.note = r.get("note", "")
             out.updated += 1
         else:

@@ -24,6 +24,7 @@ Effectively once:
   heartbeat is older than ``PRESUMED_DEAD``. A live instance's lease is never taken before
   it expires.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,11 +52,12 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 HEARTBEAT = timedelta(seconds=5)
-PRESUMED_DEAD = timedelta(seconds=20)   # four missed heartbeats
-PURGE_EVERY = timedelta(minutes=1)      # inbound deduplication rows past their window
+PRESUMED_DEAD = timedelta(seconds=20)  # four missed heartbeats
+PURGE_EVERY = timedelta(minutes=1)  # inbound deduplication rows past their window
 
 
 # ---- who holds a lease, and whether it is still alive --------------------------------
+
 
 def _read(path: str) -> str:
     try:
@@ -102,6 +104,7 @@ def process_gone(pid: int, started: str) -> bool:
 @dataclass(frozen=True)
 class Identity:
     """One relay's life: a new id every time a process starts one."""
+
     id: str
     host: str
     machine: str
@@ -111,8 +114,7 @@ class Identity:
     @classmethod
     def current(cls) -> Identity:
         pid = os.getpid()
-        return cls(uuid.uuid4().hex, socket.gethostname()[:255], machine_id(), pid,
-                   proc_start(pid))
+        return cls(uuid.uuid4().hex, socket.gethostname()[:255], machine_id(), pid, proc_start(pid))
 
 
 # how many copies of one card a person may hold that an update still reaches
@@ -125,17 +127,24 @@ async def enqueue(session: Session, messages: Iterable[Outbound]) -> list[Outbox
     for m in messages:
         if m.dedupe_key and await outbox_repo.has_dedupe_key(session, m.dedupe_key):
             continue
-        row = OutboxMessage(recipient=m.to, room=m.room, kind=m.kind, payload=m.payload(),
-                            dedupe_key=m.dedupe_key, next_attempt_at=datetime.now(),
-                            subject=m.subject)
+        row = OutboxMessage(
+            recipient=m.to,
+            room=m.room,
+            kind=m.kind,
+            payload=m.payload(),
+            dedupe_key=m.dedupe_key,
+            next_attempt_at=datetime.now(),
+            subject=m.subject,
+        )
         session.add(row)
         rows.append(row)
     await session.flush()
     return rows
 
 
-async def remember_handle(session: Session, recipient: str, ref: str, handle: str,
-                          now: datetime) -> None:
+async def remember_handle(
+    session: Session, recipient: str, ref: str, handle: str, now: datetime
+) -> None:
     """A click brought a fresh single-use update handle for the card ``ref``: keep it on
     the card's row, for the next update of that card."""
     if not (ref and handle):
@@ -151,10 +160,10 @@ def backoff(attempts: int, rnd: random.Random | None = None) -> float:
 
 class TransactionalSender(Sender, Protocol):
     """A sender that delivers inside the relay's transaction (the module's docstring)."""
+
     transactional: bool
 
-    async def send_in(self, session: Session, msg: Outbound,
-                      outbox_id: int) -> str | Delivered: ...
+    async def send_in(self, session: Session, msg: Outbound, outbox_id: int) -> str | Delivered: ...
 
 
 def _transactional(sender: Sender) -> TypeGuard[TransactionalSender]:
@@ -173,11 +182,16 @@ class RelayStats:
 
 
 class Relay:
-    def __init__(self, sf: Sessions, sender: Sender,
-                 clock: Callable[[], datetime] = datetime.now,
-                 on_parked: Callable[[OutboxMessage], Awaitable[None]] | None = None,
-                 *, identity: Identity | None = None,
-                 keep_inbound: timedelta | None = None):
+    def __init__(
+        self,
+        sf: Sessions,
+        sender: Sender,
+        clock: Callable[[], datetime] = datetime.now,
+        on_parked: Callable[[OutboxMessage], Awaitable[None]] | None = None,
+        *,
+        identity: Identity | None = None,
+        keep_inbound: timedelta | None = None,
+    ):
         """``keep_inbound``: purge handled inbound events (deduplication rows) older
         than this, every ``PURGE_EVERY`` (None: keep them)."""
         self.sf, self.sender, self.clock, self.on_parked = sf, sender, clock, on_parked
@@ -226,7 +240,8 @@ class Relay:
                 await self.heartbeat(now)
                 await self.reclaim(now)
             if self.keep_inbound is not None and (
-                    self._purged_at is None or now - self._purged_at >= PURGE_EVERY):
+                self._purged_at is None or now - self._purged_at >= PURGE_EVERY
+            ):
                 self._purged_at = now
                 await inbound_repo.purge(self.sf.kw["bind"], self.keep_inbound)
 
@@ -235,9 +250,15 @@ class Relay:
         async with unit_of_work(self.sf) as s:
             if not await outbox_repo.beat(s, self.me.id, now):
                 # first beat, or declared dead while it stalled
-                await outbox_repo.register(s, self.me.id, host=self.me.host,
-                                           machine=self.me.machine, pid=self.me.pid,
-                                           proc_start=self.me.proc_start, now=now)
+                await outbox_repo.register(
+                    s,
+                    self.me.id,
+                    host=self.me.host,
+                    machine=self.me.machine,
+                    pid=self.me.pid,
+                    proc_start=self.me.proc_start,
+                    now=now,
+                )
         self._beat_at = now
 
     def _dead(self, inst: RelayInstance, now: datetime) -> bool:
@@ -257,15 +278,14 @@ class Relay:
             owners = await outbox_repo.lease_owners(s)
             instances = await outbox_repo.instances(s)
         dead = {i.id for i in instances if i.id != self.me.id and self._dead(i, now)}
-        dead |= owners - {i.id for i in instances} - {self.me.id}   # unregistered: gone
+        dead |= owners - {i.id for i in instances} - {self.me.id}  # unregistered: gone
         if not dead:
             return 0
         async with unit_of_work(self.sf) as s:
             back = await outbox_repo.release_leases(s, dead, now)
             await outbox_repo.forget(s, dead)
         if back:
-            log.info("outbox: took back %d message(s) leased by %d dead relay(s)",
-                     back, len(dead))
+            log.info("outbox: took back %d message(s) leased by %d dead relay(s)", back, len(dead))
         return back
 
     # -- a round ----------------------------------------------------------------------
@@ -282,14 +302,17 @@ class Relay:
                 continue
             due = row.next_attempt_at <= now
             last = self._last_sent.get(row.recipient)
-            paced = (last is None or self.sender.pace_seconds <= 0
-                     or (now - last).total_seconds() >= self.sender.pace_seconds)
+            paced = (
+                last is None
+                or self.sender.pace_seconds <= 0
+                or (now - last).total_seconds() >= self.sender.pace_seconds
+            )
             key = await self._claim(row.id, now) if due and paced else None
             if key is None:
-                blocked.add(row.recipient)   # keep per-recipient order
+                blocked.add(row.recipient)  # keep per-recipient order
                 continue
             if await self._send(row, key, now, stats):
-                self._last_sent[row.recipient] = now   # the round's instant: pacing counts rounds
+                self._last_sent[row.recipient] = now  # the round's instant: pacing counts rounds
             else:
                 blocked.add(row.recipient)
             if stats.sent + stats.failed >= limit:
@@ -301,22 +324,25 @@ class Relay:
         async with unit_of_work(self.sf) as s:
             return await outbox_repo.claim(s, row_id, now, now + LEASE, self.me.id)
 
-    async def _targets(self, msg: Outbound, now: datetime,
-                       session: Session | None = None) -> tuple[Target, ...]:
+    async def _targets(
+        self, msg: Outbound, now: datetime, session: Session | None = None
+    ) -> tuple[Target, ...]:
         """The delivered cards an update replaces, each with its update handle if one is
         still valid: for ``refresh`` every copy of the subject's card the recipient holds
         (newest first), for ``update_of`` the clicked card."""
         if msg.refresh and not msg.subject:
             return ()
-        which = ({"subject": msg.subject} if msg.refresh else {"ref": msg.update_of})
+        which = {"subject": msg.subject} if msg.refresh else {"ref": msg.update_of}
         ttl = getattr(self.sender, "handle_ttl", None)
         if session is not None:
-            rows = await outbox_repo.delivered_cards(session, msg.to, CARD_KINDS, MAX_TARGETS,
-                                                     **which)
+            rows = await outbox_repo.delivered_cards(
+                session, msg.to, CARD_KINDS, MAX_TARGETS, **which
+            )
         else:
             async with self.sf() as s:
-                rows = await outbox_repo.delivered_cards(s, msg.to, CARD_KINDS, MAX_TARGETS,
-                                                         **which)
+                rows = await outbox_repo.delivered_cards(
+                    s, msg.to, CARD_KINDS, MAX_TARGETS, **which
+                )
         out: dict[str, Target] = {}
         for ref, handle, at in rows:
             fresh = bool(handle) and (ttl is None or (at is not None and now - at < ttl))
@@ -325,17 +351,15 @@ class Relay:
             out[msg.update_of] = Target(msg.update_of)
         return tuple(out.values())
 
-    async def _send(self, row: OutboxMessage, key: str, now: datetime,
-                    stats: RelayStats) -> bool:
-        msg = replace(Outbound.from_row(row.recipient, row.room, row.payload, row.subject),
-                      key=key)
+    async def _send(self, row: OutboxMessage, key: str, now: datetime, stats: RelayStats) -> bool:
+        msg = replace(Outbound.from_row(row.recipient, row.room, row.payload, row.subject), key=key)
         if _transactional(self.sender):
             return await self._send_in_transaction(self.sender, row, msg, now, stats)
         if msg.refresh or msg.update_of:
             msg = replace(msg, targets=await self._targets(msg, now))
         try:
             if msg.refresh and not msg.targets:
-                result: str | Delivered = ""   # the person holds no such card: nothing to do
+                result: str | Delivered = ""  # the person holds no such card: nothing to do
             else:
                 result = await self.sender.send(msg, row.id)
         except SendError as exc:
@@ -350,21 +374,40 @@ class Relay:
         stats.sent += 1
         return True
 
-    async def _mark_sent(self, s: Session, row: OutboxMessage, msg: Outbound,
-                         got: Delivered, now: datetime, owner: str | None) -> bool:
+    async def _mark_sent(
+        self,
+        s: Session,
+        row: OutboxMessage,
+        msg: Outbound,
+        got: Delivered,
+        now: datetime,
+        owner: str | None,
+    ) -> bool:
         """Record the delivery: while ``owner`` holds the lease, or (None) unless another
         relay recorded it first."""
         marked = await outbox_repo.mark_sent(
-            s, row.id, attempts=row.attempts + 1, sent_at=self.clock(),
-            external_id=got.external_id, handle=got.handle or None,
-            handle_at=now if got.handle else None, owner=owner)
+            s,
+            row.id,
+            attempts=row.attempts + 1,
+            sent_at=self.clock(),
+            external_id=got.external_id,
+            handle=got.handle or None,
+            handle_at=now if got.handle else None,
+            owner=owner,
+        )
         used = [t.ref for t in msg.targets if t.handle]
-        if marked and used:   # single-use handles given to the sender are spent
+        if marked and used:  # single-use handles given to the sender are spent
             await outbox_repo.spend_handles(s, row.recipient, used)
         return marked
 
-    async def _send_in_transaction(self, sender: TransactionalSender, row: OutboxMessage,
-                                   msg: Outbound, now: datetime, stats: RelayStats) -> bool:
+    async def _send_in_transaction(
+        self,
+        sender: TransactionalSender,
+        row: OutboxMessage,
+        msg: Outbound,
+        now: datetime,
+        stats: RelayStats,
+    ) -> bool:
         """Deliver and mark sent in one transaction, only while this relay holds the
         lease: a kill at any instant leaves the message either undelivered and due, or
         delivered and marked."""
@@ -393,18 +436,29 @@ class Relay:
         stats.sent += 1
         return True
 
-    async def _failed(self, row: OutboxMessage, now: datetime, error: str,
-                      retry_after: float | None, permanent: bool, stats: RelayStats) -> bool:
+    async def _failed(
+        self,
+        row: OutboxMessage,
+        now: datetime,
+        error: str,
+        retry_after: float | None,
+        permanent: bool,
+        stats: RelayStats,
+    ) -> bool:
         attempts = row.attempts + 1
         park = permanent or attempts >= MAX_ATTEMPTS
         delay = retry_after if retry_after is not None else backoff(attempts)
         async with unit_of_work(self.sf) as s:
             still_held = await outbox_repo.mark_failed(
-                s, row.id, self.me.id,
+                s,
+                row.id,
+                self.me.id,
                 status=OutboxStatus.PARKED if park else OutboxStatus.PENDING,
-                attempts=attempts, error=error[:2000],
-                next_attempt_at=now + timedelta(seconds=delay))
-        if not still_held:   # another relay took the row over meanwhile: its outcome stands
+                attempts=attempts,
+                error=error[:2000],
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+        if not still_held:  # another relay took the row over meanwhile: its outcome stands
             return False
         stats.failed += 1
         if park:

@@ -1,4 +1,5 @@
 """Who is talking: people are identified by the inspector library's 消息账号."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -11,8 +12,13 @@ from storage.uow import Session
 
 
 def person(row: InspectorRow) -> Person:
-    return Person(row.msg_account or "", row.cert, row.name, row.role == Role.ADMIN.value,
-                  row.department or "")
+    return Person(
+        row.msg_account or "",
+        row.cert,
+        row.name,
+        row.role == Role.ADMIN.value,
+        row.department or "",
+    )
 
 
 async def by_account(session: Session, account: str) -> Person | None:
@@ -30,5 +36,13 @@ async def admins(session: Session) -> list[Person]:
 
 async def directory(session: Session) -> list[dict]:
     """People who can chat (have a 消息账号), for the web chat's picker."""
-    return [{"account": r.msg_account, "name": r.name, "role": r.role, "cert": r.cert,
-             "department": r.department} for r in await people_repo.reachable(session)]
+    return [
+        {
+            "account": r.msg_account,
+            "name": r.name,
+            "role": r.role,
+            "cert": r.cert,
+            "department": r.department,
+        }
+        for r in await people_repo.reachable(session)
+    ]

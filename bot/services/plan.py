@@ -38,6 +38,7 @@ quarter's visits (see ``bot.domain.plan``). Per category, ``classes`` splits the
 ``library_classes`` counts the objects per category and class, ``rules.risk_factors``
 gives the factors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -82,13 +83,20 @@ async def library_counts(session: Session) -> dict[Category, int]:
 
 def ratio_text(settings: Settings) -> str:
     r = settings.rules()
-    return t("plan.ratio_text", key=percent(r.ratio_key), general=percent(r.ratio_general),
-             special=percent(r.ratio_special), key_per_year=r.key_per_year,
-             special_per_year=r.special_per_year, general_years=r.general_years)
+    return t(
+        "plan.ratio_text",
+        key=percent(r.ratio_key),
+        general=percent(r.ratio_general),
+        special=percent(r.ratio_special),
+        key_per_year=r.key_per_year,
+        special_per_year=r.special_per_year,
+        general_years=r.general_years,
+    )
 
 
-async def class_counts(session: Session, settings: Settings,
-                       year: int) -> dict[Category, dict[str, int]]:
+async def class_counts(
+    session: Session, settings: Settings, year: int
+) -> dict[Category, dict[str, int]]:
     """Objects (not 关闭) per category and 信用风险分类, as a draw of ``year`` would
     classify them now."""
     pool = [draws_svc.enterprise(e) for e in await library_repo.enterprises(session)]
@@ -100,44 +108,71 @@ async def class_counts(session: Session, settings: Settings,
     return out
 
 
-def document(settings: Settings, plan: YearPlan, items: list[dict[str, Any]],
-             counts: dict[Category, int],
-             classes: dict[Category, dict[str, int]] | None = None) -> dict[str, Any]:
+def document(
+    settings: Settings,
+    plan: YearPlan,
+    items: list[dict[str, Any]],
+    counts: dict[Category, int],
+    classes: dict[Category, dict[str, int]] | None = None,
+) -> dict[str, Any]:
     """The plan as stored and shown (pure: no database, no clock)."""
     year, rules, ratio = plan.year, settings.rules(), ratio_text(settings)
     tasks = []
     for qp in plan.quarters:
         q = qp.quarter
-        tasks.append({
-            "no": plan_number(year, q), "task_id": f"{year}Q{q}", "quarter": q,
-            "name": t("task.quarterly_name", org=settings.bureau_name, year=year, quarter=q),
-            "items": items, "item_kind": t("plan.item_kind"),
-            "scope": t("task.scope", region=settings.region), "ratio_text": ratio,
-            "period": t("plan.period", quarter=q),
-            "starts_on": quarter_start(year, q).isoformat(),
-            "ends_on": quarter_end(year, q).isoformat(),
-            "categories": [c.to_json() for c in qp.cells],
-            "visits": qp.visits, "objects": qp.objects})
+        tasks.append(
+            {
+                "no": plan_number(year, q),
+                "task_id": f"{year}Q{q}",
+                "quarter": q,
+                "name": t("task.quarterly_name", org=settings.bureau_name, year=year, quarter=q),
+                "items": items,
+                "item_kind": t("plan.item_kind"),
+                "scope": t("task.scope", region=settings.region),
+                "ratio_text": ratio,
+                "period": t("plan.period", quarter=q),
+                "starts_on": quarter_start(year, q).isoformat(),
+                "ends_on": quarter_end(year, q).isoformat(),
+                "categories": [c.to_json() for c in qp.cells],
+                "visits": qp.visits,
+                "objects": qp.objects,
+            }
+        )
     return {
-        "year": year, "status": PlanStatus.DRAFT.value, "bureau": settings.bureau_name,
-        "region": settings.region, "region_code": settings.region_code,
+        "year": year,
+        "status": PlanStatus.DRAFT.value,
+        "bureau": settings.bureau_name,
+        "region": settings.region,
+        "region_code": settings.region_code,
         "title": t("plan.title", org=settings.bureau_name, year=year),
-        "rules": {"ratio_key": str(rules.ratio_key), "ratio_general": str(rules.ratio_general),
-                  "ratio_special": str(rules.ratio_special),
-                  "key_per_year": rules.key_per_year,
-                  "special_per_year": rules.special_per_year,
-                  "general_years": rules.general_years,
-                  "risk_factors": {k: str(v) for k, v in rules.risk_factors}},
+        "rules": {
+            "ratio_key": str(rules.ratio_key),
+            "ratio_general": str(rules.ratio_general),
+            "ratio_special": str(rules.ratio_special),
+            "key_per_year": rules.key_per_year,
+            "special_per_year": rules.special_per_year,
+            "general_years": rules.general_years,
+            "risk_factors": {k: str(v) for k, v in rules.risk_factors},
+        },
         "ratio_text": ratio,
         "library": {c.value: counts.get(c, 0) for c in Category},
-        **({"library_classes": {c.value: dict(classes.get(c, {})) for c in Category}}
-           if classes is not None else {}),
+        **(
+            {"library_classes": {c.value: dict(classes.get(c, {})) for c in Category}}
+            if classes is not None
+            else {}
+        ),
         "tasks": tasks,
-        "totals": {"categories": [c.to_json() for c in plan.totals],
-                   "visits": plan.visits, "objects": plan.objects},
+        "totals": {
+            "categories": [c.to_json() for c in plan.totals],
+            "visits": plan.visits,
+            "objects": plan.objects,
+        },
         "notes": [t("plan.note_items"), t("plan.note_counts")]
         + ([t("plan.note_classes")] if classes is not None else []),
-        "made_at": None, "made_by": "", "published_at": None, "published_by": "",
+        "made_at": None,
+        "made_by": "",
+        "published_at": None,
+        "published_by": "",
     }
 
 
@@ -145,8 +180,9 @@ def digest(doc: dict[str, Any]) -> str:
     return hashlib.sha256(audit.canonical(doc).encode("utf-8")).hexdigest()
 
 
-async def make(session: Session, settings: Settings, year: int,
-               actor: str | None = None, *, now: datetime) -> dict[str, Any]:
+async def make(
+    session: Session, settings: Settings, year: int, actor: str | None = None, *, now: datetime
+) -> dict[str, Any]:
     """Compute next year's plan from the library and store it as the year's draft, made
     ``now``."""
     year = check_year(year)
@@ -157,8 +193,9 @@ async def make(session: Session, settings: Settings, year: int,
     counts = await library_counts(session)
     classes = await class_counts(session, settings, year)
     items = [{"seq": i.seq, "name": i.name} for i in await library_repo.items(session)]
-    doc = document(settings, make_plan(year, counts, settings.rules(), classes), items,
-                   counts, classes)
+    doc = document(
+        settings, make_plan(year, counts, settings.rules(), classes), items, counts, classes
+    )
     doc["joint"] = await joint_ratio(session, year)
     doc["made_at"], doc["made_by"] = audit.now_text(now.replace(tzinfo=audit.CST)), actor
     if row is None:
@@ -166,9 +203,18 @@ async def make(session: Session, settings: Settings, year: int,
         session.add(row)
     row.document, row.made_at, row.made_by = doc, now, actor
     await session.flush()
-    await audit.append(session, actor, "plan.make", str(year),
-                       {"library": doc["library"], "visits": doc["totals"]["visits"],
-                        "objects": doc["totals"]["objects"], "digest": digest(doc)})
+    await audit.append(
+        session,
+        actor,
+        "plan.make",
+        str(year),
+        {
+            "library": doc["library"],
+            "visits": doc["totals"]["visits"],
+            "objects": doc["totals"]["objects"],
+            "digest": digest(doc),
+        },
+    )
     return doc
 
 
@@ -180,16 +226,21 @@ async def joint_ratio(session: Session, year: int) -> dict[str, Any]:
     special, joint = kinds.count("special"), kinds.count("joint_initiated")
     total = 4 + special + joint
     percent = round(100 * joint / total, 1)
-    return {"quarterly": 4, "special": special, "joint_initiated": joint,
-            "percent": percent, "goal": JOINT_GOAL, "met": percent >= JOINT_GOAL}
+    return {
+        "quarterly": 4,
+        "special": special,
+        "joint_initiated": joint,
+        "percent": percent,
+        "goal": JOINT_GOAL,
+        "met": percent >= JOINT_GOAL,
+    }
 
 
 async def get(session: Session, year: int) -> PlanRow | None:
     return await plan_repo.plan(session, check_year(year))
 
 
-async def publish(session: Session, year: int, actor: str,
-                  now: datetime) -> dict[str, Any]:
+async def publish(session: Session, year: int, actor: str, now: datetime) -> dict[str, Any]:
     """Publish the year's draft ``now`` (the public page shows published plans only)."""
     row = await plan_repo.plan(session, check_year(year), for_update=True)
     if row is None:
@@ -197,13 +248,21 @@ async def publish(session: Session, year: int, actor: str,
     if row.status == PlanStatus.PUBLISHED:
         raise DomainError("plan_published", year=year)
     at = now
-    doc = json.loads(json.dumps(row.document))          # a new object: JSON columns
+    doc = json.loads(json.dumps(row.document))  # a new object: JSON columns
     doc["status"], doc["published_by"] = PlanStatus.PUBLISHED.value, actor
     doc["published_at"] = audit.now_text(at.replace(tzinfo=audit.CST))
     row.status, row.published_at, row.published_by = PlanStatus.PUBLISHED, at, actor
     row.document = doc
     await session.flush()
-    await audit.append(session, actor, "plan.publish", str(year),
-                       {"visits": doc["totals"]["visits"], "objects": doc["totals"]["objects"],
-                        "digest": digest(doc)})
+    await audit.append(
+        session,
+        actor,
+        "plan.publish",
+        str(year),
+        {
+            "visits": doc["totals"]["visits"],
+            "objects": doc["totals"]["objects"],
+            "digest": digest(doc),
+        },
+    )
     return doc

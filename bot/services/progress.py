@@ -1,4 +1,5 @@
 """How far a task has got: counts only (no names), so it may go to a group."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

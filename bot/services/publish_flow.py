@@ -3,6 +3,7 @@
 Publication ends the task's life: in the same transaction every assignment card of the
 task is updated, in place, to 已公示 without buttons, and each member hears it once.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -15,9 +16,14 @@ from storage.uow import Session
 from . import assignments, draws, notify, outbox, publication
 
 
-async def publish_and_notify(session: Session, settings: Settings, task_id: str,
-                             actor: str, now: datetime,
-                             withhold: dict[str, str] | None = None) -> dict:
+async def publish_and_notify(
+    session: Session,
+    settings: Settings,
+    task_id: str,
+    actor: str,
+    now: datetime,
+    withhold: dict[str, str] | None = None,
+) -> dict:
     doc = await publication.publish(session, settings, task_id, actor, now, withhold)
     _, draw = await draws.valid_draw(session, doc["task"]["id"])
     members = await assignments.draw_members(session, draw.id)
@@ -27,9 +33,13 @@ async def publish_and_notify(session: Session, settings: Settings, task_id: str,
         for m in await notify.refresh_assignment(session, ref):
             messages.append(m)
             count[m.to] = count.get(m.to, 0) + 1
-    for account, n in count.items():   # one short message per person, not per object
-        messages.append(Outbound(account, text=t("card.published_summary",
-                                                         task=doc["task"]["id"], count=n),
-                                        dedupe_key=f"pub:{doc['task']['id']}:{account}"))
+    for account, n in count.items():  # one short message per person, not per object
+        messages.append(
+            Outbound(
+                account,
+                text=t("card.published_summary", task=doc["task"]["id"], count=n),
+                dedupe_key=f"pub:{doc['task']['id']}:{account}",
+            )
+        )
     await outbox.enqueue(session, messages)
     return doc

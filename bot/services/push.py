@@ -20,6 +20,7 @@ Guarantees:
 The relay decides; the HTTP request itself is made by a ``PushTransport`` given to it
 (``bot.push_runtime.HttpPushTransport`` in the service).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -43,20 +44,33 @@ from storage.uow import Session, Sessions, unit_of_work
 
 from .push_payloads import KINDS, SCHEMA, build, idempotency_key
 
-__all__ = ["enqueue_publication", "PushRelay", "PushStats", "Attempt", "classify", "backoff",
-           "summary", "retry", "KINDS", "SCHEMA", "PushTransport", "PushResponse",
-           "PushTransportError"]
+__all__ = [
+    "enqueue_publication",
+    "PushRelay",
+    "PushStats",
+    "Attempt",
+    "classify",
+    "backoff",
+    "summary",
+    "retry",
+    "KINDS",
+    "SCHEMA",
+    "PushTransport",
+    "PushResponse",
+    "PushTransportError",
+]
 
 MAX_ATTEMPTS = 12
 LEASE = timedelta(seconds=120)
-TIMEOUT = 30.0                 # seconds per request; must stay well below LEASE
+TIMEOUT = 30.0  # seconds per request; must stay well below LEASE
 BASE_DELAY, MAX_DELAY = 10.0, 3600.0
-STATUSES = tuple(s.value for s in OutboxStatus)   # pending, sending, sent, parked
+STATUSES = tuple(s.value for s in OutboxStatus)  # pending, sending, sent, parked
 
 
 @dataclass(frozen=True)
 class PushResponse:
     """The endpoint's answer: its status, body and ``Retry-After`` header (if any)."""
+
     status: int
     text: str
     retry_after: str | None = None
@@ -65,6 +79,7 @@ class PushResponse:
 class PushTransportError(Exception):
     """No answer (timeout, refused or broken connection): the message is retried.
     ``status``: the answer's status if one began to arrive before the failure."""
+
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
@@ -73,12 +88,15 @@ class PushTransportError(Exception):
 class PushTransport(Protocol):
     """POSTs one message; raises ``PushTransportError`` when no answer arrives. Must not
     follow redirects (a 3xx is an answer)."""
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str],
-                   timeout: float) -> PushResponse: ...
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> PushResponse: ...
 
 
-async def enqueue_publication(session: Session, task_id: str, publication: dict[str, Any],
-                              now: datetime | None = None) -> None:
+async def enqueue_publication(
+    session: Session, task_id: str, publication: dict[str, Any], now: datetime | None = None
+) -> None:
     """Write the task's three push messages (seq 1..3) in the caller's transaction.
 
     ``publication`` is the publication document: ``published_at`` (ISO text; it fixes the
@@ -98,16 +116,30 @@ async def enqueue_publication(session: Session, task_id: str, publication: dict[
         key = idempotency_key(task.id, code, published_at)
         if await push_repo.has_key(session, key):
             continue
-        session.add(PushMessage(task_id=task.id, seq=seq, kind=kind, kind_code=code,
-                                idempotency_key=key, payload=payload,
-                                status=OutboxStatus.PENDING,
-                                attempts=0, next_attempt_at=due, last_error="",
-                                lease_owner=""))
+        session.add(
+            PushMessage(
+                task_id=task.id,
+                seq=seq,
+                kind=kind,
+                kind_code=code,
+                idempotency_key=key,
+                payload=payload,
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                next_attempt_at=due,
+                last_error="",
+                lease_owner="",
+            )
+        )
     await session.flush()
 
 
-def backoff(attempts: int, rnd: random.Random | None = None, base: float = BASE_DELAY,
-            cap: float = MAX_DELAY) -> float:
+def backoff(
+    attempts: int,
+    rnd: random.Random | None = None,
+    base: float = BASE_DELAY,
+    cap: float = MAX_DELAY,
+) -> float:
     """Seconds before try ``attempts + 1``: base·2^(n-1), capped, with ±20 % jitter."""
     delay = min(cap, base * 2.0 ** max(0, attempts - 1))
     return delay * (0.8 + 0.4 * (rnd or random).random())
@@ -135,7 +167,7 @@ def classify(status: int) -> str:
     if 200 <= status < 300:
         return "sent"
     if status == 409:
-        return "duplicate"   # the endpoint already has this Idempotency-Key
+        return "duplicate"  # the endpoint already has this Idempotency-Key
     if status in (408, 425, 429) or status >= 500:
         return "retry"
     return "park"
@@ -147,7 +179,7 @@ class Attempt:
     task_id: str
     seq: int
     kind: str
-    outcome: str              # sent | duplicate | retry | parked
+    outcome: str  # sent | duplicate | retry | parked
     http_status: int | None
     error: str = ""
 
@@ -163,12 +195,20 @@ class PushStats:
 class PushRelay:
     """Sends due push messages, strictly in order per task, tasks side by side."""
 
-    def __init__(self, sf: Sessions, endpoint: str, transport: PushTransport,
-                 clock: Callable[[], datetime] = datetime.now, token: str | None = None,
-                 on_parked: Callable[[PushMessage], Awaitable[None]] | None = None,
-                 max_attempts: int = MAX_ATTEMPTS, timeout: float = TIMEOUT,
-                 lease: timedelta = LEASE, concurrency: int = 4,
-                 rnd: random.Random | None = None):
+    def __init__(
+        self,
+        sf: Sessions,
+        endpoint: str,
+        transport: PushTransport,
+        clock: Callable[[], datetime] = datetime.now,
+        token: str | None = None,
+        on_parked: Callable[[PushMessage], Awaitable[None]] | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        timeout: float = TIMEOUT,
+        lease: timedelta = LEASE,
+        concurrency: int = 4,
+        rnd: random.Random | None = None,
+    ):
         self.sf, self.endpoint, self.transport, self.clock = sf, endpoint, transport, clock
         self.token, self.on_parked, self.max_attempts = token or None, on_parked, max_attempts
         self.timeout, self.lease, self.concurrency = timeout, lease, max(1, concurrency)
@@ -201,8 +241,9 @@ class PushRelay:
     async def _claim(self, row: PushMessage) -> bool:
         now = self.clock()
         async with unit_of_work(self.sf) as s:
-            attempts = await push_repo.claim(s, row.id, row.task_id, now, now + self.lease,
-                                             self.owner)
+            attempts = await push_repo.claim(
+                s, row.id, row.task_id, now, now + self.lease, self.owner
+            )
         if attempts is None:
             return False
         row.status, row.attempts = OutboxStatus.SENDING, attempts
@@ -238,22 +279,38 @@ class PushRelay:
             await push_repo.mark_sent(s, row.id, self.clock(), status)
         row.status = OutboxStatus.SENT
 
-    async def _failed(self, row: PushMessage, status: int | None, error: str,
-                      wait: float | None, permanent: bool, stats: PushStats) -> None:
+    async def _failed(
+        self,
+        row: PushMessage,
+        status: int | None,
+        error: str,
+        wait: float | None,
+        permanent: bool,
+        stats: PushStats,
+    ) -> None:
         park = permanent or row.attempts >= self.max_attempts
         now = self.clock()
         delay = wait if wait is not None else backoff(row.attempts, self.rnd)
         new_status = OutboxStatus.PARKED if park else OutboxStatus.PENDING
         async with unit_of_work(self.sf) as s:
             still_held = await push_repo.mark_failed(
-                s, row.id, self.owner, status=new_status, error=error[:2000],
-                http_status=status, next_attempt_at=now + timedelta(seconds=delay))
-        if not still_held:       # the lease was lost meanwhile: another relay owns it
+                s,
+                row.id,
+                self.owner,
+                status=new_status,
+                error=error[:2000],
+                http_status=status,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+        if not still_held:  # the lease was lost meanwhile: another relay owns it
             return
         stats.failed += 1
         row.status, row.last_error, row.http_status = new_status, error, status
-        stats.attempts.append(Attempt(row.id, row.task_id, row.seq, row.kind,
-                                      "parked" if park else "retry", status, error))
+        stats.attempts.append(
+            Attempt(
+                row.id, row.task_id, row.seq, row.kind, "parked" if park else "retry", status, error
+            )
+        )
         if park:
             stats.parked += 1
             if self.on_parked:
@@ -263,24 +320,45 @@ class PushRelay:
 async def summary(session: Session) -> dict[str, Any]:
     """Counts per status of the chat outbox and the push outbox, and every parked message."""
     out: dict[str, Any] = {}
-    for name, found in (("chat", await outbox_repo.count_by_status(session)),
-                        ("push", await push_repo.count_by_status(session))):
+    for name, found in (
+        ("chat", await outbox_repo.count_by_status(session)),
+        ("push", await push_repo.count_by_status(session)),
+    ):
         counts = {s: 0 for s in STATUSES}
         counts.update(found)
         out[name] = counts
     chat = await outbox_repo.parked(session)
     push = await push_repo.parked(session)
-    out["parked"] = (
-        [{"outbox": "chat", "id": m.id, "recipient": m.recipient, "kind": m.kind,
-          "attempts": m.attempts, "error": m.last_error} for m in chat]
-        + [{"outbox": "push", "id": m.id, "task": m.task_id, "seq": m.seq, "kind": m.kind,
-            "kind_code": m.kind_code, "attempts": m.attempts, "http_status": m.http_status,
-            "error": m.last_error} for m in push])
+    out["parked"] = [
+        {
+            "outbox": "chat",
+            "id": m.id,
+            "recipient": m.recipient,
+            "kind": m.kind,
+            "attempts": m.attempts,
+            "error": m.last_error,
+        }
+        for m in chat
+    ] + [
+        {
+            "outbox": "push",
+            "id": m.id,
+            "task": m.task_id,
+            "seq": m.seq,
+            "kind": m.kind,
+            "kind_code": m.kind_code,
+            "attempts": m.attempts,
+            "http_status": m.http_status,
+            "error": m.last_error,
+        }
+        for m in push
+    ]
     return out
 
 
-async def retry(session: Session, msg_id: int, actor: str,
-                now: datetime | None = None) -> PushMessage:
+async def retry(
+    session: Session, msg_id: int, actor: str, now: datetime | None = None
+) -> PushMessage:
     """Put a parked push message back in the queue (its task's later messages follow)."""
     row = await session.get(PushMessage, msg_id)
     if row is None or row.status != OutboxStatus.PARKED:
@@ -288,6 +366,11 @@ async def retry(session: Session, msg_id: int, actor: str,
     error = row.last_error
     row.status, row.attempts, row.next_attempt_at = OutboxStatus.PENDING, 0, now or datetime.now()
     await session.flush()
-    await audit.append(session, actor, "push.retry", row.task_id,
-                       {"push_id": row.id, "kind": row.kind_code, "last_error": error})
+    await audit.append(
+        session,
+        actor,
+        "push.retry",
+        row.task_id,
+        {"push_id": row.id, "kind": row.kind_code, "last_error": error},
+    )
     return row

@@ -1,4 +1,5 @@
 """回避: request, decide, apply (swap or withdraw), register the conflict, audit all."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,8 +22,15 @@ from .assignments import draw_members
 from .draws import current_selections, valid_draw
 
 
-async def request(session: Session, task_id: str, uscc: str, cert: str, reason: str,
-                  actor: str, swap_with: str | None = None) -> RecusalRow:
+async def request(
+    session: Session,
+    task_id: str,
+    uscc: str,
+    cert: str,
+    reason: str,
+    actor: str,
+    swap_with: str | None = None,
+) -> RecusalRow:
     task, row = await valid_draw(session, task_id)
     if task.status == TaskStatus.PUBLISHED:
         raise DomainError("task_published", task=task.id, action="recuse")
@@ -39,24 +47,40 @@ async def request(session: Session, task_id: str, uscc: str, cert: str, reason: 
     await recusals_repo.lock_draw(session, row.id)
     pending = await recusals_repo.pending_id(session, row.id, uscc, cert)
     if pending is not None:
-        raise DomainError("recusal_already_pending", name=sel.name, cert=cert,
-                          recusal_id=pending)
+        raise DomainError("recusal_already_pending", name=sel.name, cert=cert, recusal_id=pending)
     if swap_with and not await people_repo.exists(session, swap_with):
         raise DomainError("no_inspector", cert=swap_with)
-    if swap_with:   # refused now, not at the decision, if the exchange cannot be made
+    if swap_with:  # refused now, not at the decision, if the exchange cannot be made
         await _plan(session, row, rules_.Recusal(uscc, cert, swap_with))
-    rec = RecusalRow(draw_id=row.id, uscc=uscc, cert=cert, reason=reason.strip(),
-                     swap_with=swap_with or None, requested_by=actor)
+    rec = RecusalRow(
+        draw_id=row.id,
+        uscc=uscc,
+        cert=cert,
+        reason=reason.strip(),
+        swap_with=swap_with or None,
+        requested_by=actor,
+    )
     session.add(rec)
     await session.flush()
-    await audit.append(session, actor, "recusal.request", task.id,
-                       {"recusal_id": rec.id, "uscc": uscc, "cert": cert,
-                        "reason": rec.reason, "swap_with": swap_with})
+    await audit.append(
+        session,
+        actor,
+        "recusal.request",
+        task.id,
+        {
+            "recusal_id": rec.id,
+            "uscc": uscc,
+            "cert": cert,
+            "reason": rec.reason,
+            "swap_with": swap_with,
+        },
+    )
     return rec
 
 
-async def decide(session: Session, recusal_id: int, approve: bool, actor: str,
-                 now: datetime, note: str = "") -> tuple[RecusalRow, list[str]]:
+async def decide(
+    session: Session, recusal_id: int, approve: bool, actor: str, now: datetime, note: str = ""
+) -> tuple[RecusalRow, list[str]]:
     """Approve (apply) or reject a pending request at ``now``. Returns (row, changed
     USCCs)."""
     rec = await recusals_repo.get(session, recusal_id)
@@ -66,8 +90,10 @@ async def decide(session: Session, recusal_id: int, approve: bool, actor: str,
     if draw is None:
         raise DomainError("recusal_not_pending", recusal_id=recusal_id)
     task = await draws_repo.task(session, draw.task_id)
-    if approve and (draw.status != DrawStatus.VALID
-                    or (task is not None and task.status == TaskStatus.PUBLISHED)):
+    if approve and (
+        draw.status != DrawStatus.VALID
+        or (task is not None and task.status == TaskStatus.PUBLISHED)
+    ):
         # after publication the published teams stay as published; a voided draw's
         # teams no longer exist
         if draw.status != DrawStatus.VALID:
@@ -76,30 +102,51 @@ async def decide(session: Session, recusal_id: int, approve: bool, actor: str,
     rec.decided_by, rec.decided_at = actor, now
     if not approve:
         rec.status = RecusalStatus.REJECTED
-        await audit.append(session, actor, "recusal.reject", draw.task_id,
-                           {"recusal_id": rec.id, "note": note})
+        await audit.append(
+            session, actor, "recusal.reject", draw.task_id, {"recusal_id": rec.id, "note": note}
+        )
         return rec, []
     before_pairs, after, extra, req = await _plan(
-        session, draw, rules_.Recusal(rec.uscc, rec.cert, rec.swap_with))
+        session, draw, rules_.Recusal(rec.uscc, rec.cert, rec.swap_with)
+    )
     rec.swap_uscc = req.swap_uscc
     rec.status, rec.conflicts = RecusalStatus.APPROVED, sorted([list(p) for p in extra])
     rec.seq = await draws_repo.next_recusal_seq(session, draw.id)
     changed = await _apply_changes(session, before_pairs, after, bool(rec.swap_with))
     if not await recusals_repo.conflict_registered(session, rec.cert, rec.uscc):
         session.add(ConflictRow(cert=rec.cert, uscc=rec.uscc, note=rec.reason, source="recusal"))
-        await audit.append(session, actor, "conflict.register", rec.uscc,
-                           {"cert": rec.cert, "note": rec.reason, "source": "recusal"})
+        await audit.append(
+            session,
+            actor,
+            "conflict.register",
+            rec.uscc,
+            {"cert": rec.cert, "note": rec.reason, "source": "recusal"},
+        )
     await session.flush()
-    await audit.append(session, actor, "recusal.approve", draw.task_id, {
-        "recusal_id": rec.id, "uscc": rec.uscc, "cert": rec.cert, "swap_with": rec.swap_with,
-        "swap_uscc": rec.swap_uscc,
-        "teams": {u: list(s.inspectors + s.auxiliary) for u, s in ((s.uscc, s) for s in after)
-                  if u in changed}})
+    await audit.append(
+        session,
+        actor,
+        "recusal.approve",
+        draw.task_id,
+        {
+            "recusal_id": rec.id,
+            "uscc": rec.uscc,
+            "cert": rec.cert,
+            "swap_with": rec.swap_with,
+            "swap_uscc": rec.swap_uscc,
+            "teams": {
+                u: list(s.inspectors + s.auxiliary)
+                for u, s in ((s.uscc, s) for s in after)
+                if u in changed
+            },
+        },
+    )
     return rec, changed
 
 
-Plan = tuple[list[tuple[int, Selection]], tuple[Selection, ...], frozenset[tuple[str, str]],
-             rules_.Recusal]
+Plan = tuple[
+    list[tuple[int, Selection]], tuple[Selection, ...], frozenset[tuple[str, str]], rules_.Recusal
+]
 
 
 async def _plan(session: Session, draw: DrawRow, req: rules_.Recusal) -> Plan:
@@ -107,18 +154,34 @@ async def _plan(session: Session, draw: DrawRow, req: rules_.Recusal) -> Plan:
     request). Raises the domain's refusal (e.g. a swap partner with a conflict)."""
     inp = snap.inputs(draw.snapshot or {})
     live = frozenset((c.cert, c.uscc) for c in await library_repo.conflicts(session))
-    off_duty = frozenset((p.cert, req.uscc) for p in await library_repo.inspectors(session)
-                         if p.duty != Duty.ON.value)
+    off_duty = frozenset(
+        (p.cert, req.uscc)
+        for p in await library_repo.inspectors(session)
+        if p.duty != Duty.ON.value
+    )
     extra = (live | off_duty | {(req.cert, req.uscc)}) - inp.conflicts
     before_pairs = await current_selections(session, draw)
     before = tuple(s for _, s in before_pairs)
-    after = rules_.apply(before, req, {o.uscc: o for o in inp.pool}, inp.inspectors,
-                         inp.conflicts | extra, inp.history, inp.rules, inp.spec, draw.seed)
+    after = rules_.apply(
+        before,
+        req,
+        {o.uscc: o for o in inp.pool},
+        inp.inspectors,
+        inp.conflicts | extra,
+        inp.history,
+        inp.rules,
+        inp.spec,
+        draw.seed,
+    )
     return before_pairs, after, extra, rules_.resolved(before, after, req)
 
 
-async def _apply_changes(session: Session, before_pairs: list[tuple[int, Selection]],
-                         after: tuple[Selection, ...], swap: bool) -> list[str]:
+async def _apply_changes(
+    session: Session,
+    before_pairs: list[tuple[int, Selection]],
+    after: tuple[Selection, ...],
+    swap: bool,
+) -> list[str]:
     changed = []
     for (sel_id, old), new in zip(before_pairs, after, strict=True):
         if old == new:
@@ -130,8 +193,9 @@ async def _apply_changes(session: Session, before_pairs: list[tuple[int, Selecti
         for old_team, new_team in zip(old.teams, new.teams, strict=True):
             # officers and 辅助人员 each change only within their own group
             for old_members, new_members, aux in (
-                    (old_team.members, new_team.members, False),
-                    (old_team.auxiliary, new_team.auxiliary, True)):
+                (old_team.members, new_team.members, False),
+                (old_team.auxiliary, new_team.auxiliary, True),
+            ):
                 gone = [c for c in old_members if c not in new_members]
                 came = [c for c in new_members if c not in old_members]
                 # a swap exchanges one for one (as before: any unmatched leaver stays)
@@ -140,21 +204,42 @@ async def _apply_changes(session: Session, before_pairs: list[tuple[int, Selecti
                     r = by_cert[g]
                     r.active, r.ended_reason = False, "swapped" if swap else "recused"
                     if swap:
-                        session.add(TeamMemberRow(selection_id=sel_id, department=r.department,
-                                                  cert=c, seq=r.seq, auxiliary=aux))
+                        session.add(
+                            TeamMemberRow(
+                                selection_id=sel_id,
+                                department=r.department,
+                                cert=c,
+                                seq=r.seq,
+                                auxiliary=aux,
+                            )
+                        )
                 if not swap:
                     for c in came:
                         max_seq += 1
-                        session.add(TeamMemberRow(selection_id=sel_id,
-                                                  department=new_team.department, cert=c,
-                                                  seq=max_seq, auxiliary=aux))
+                        session.add(
+                            TeamMemberRow(
+                                selection_id=sel_id,
+                                department=new_team.department,
+                                cert=c,
+                                seq=max_seq,
+                                auxiliary=aux,
+                            )
+                        )
     await session.flush()
     return changed
 
 
-async def recuse(session: Session, task_id: str, uscc: str, cert: str, reason: str,
-                 actor: str, swap_with: str | None = None, *,
-                 now: datetime) -> list[str]:
+async def recuse(
+    session: Session,
+    task_id: str,
+    uscc: str,
+    cert: str,
+    reason: str,
+    actor: str,
+    swap_with: str | None = None,
+    *,
+    now: datetime,
+) -> list[str]:
     """Request and approve at once (a supervisor acting on a paper request)."""
     rec = await request(session, task_id, uscc, cert, reason, actor, swap_with)
     _, changed = await decide(session, rec.id, True, actor, now)
@@ -194,13 +279,23 @@ async def swap_partner(session: Session, ref: int, who: str, asker: str) -> Part
     if not found:
         return Partner(refusal="chat.swap_not_in_draw", params={"who": who, "ref": ref})
     if len(found) > 1:
-        return Partner(refusal="chat.swap_ambiguous",
-                       params={"who": who, "people": [(r.name, r.cert) for r in found]})
+        return Partner(
+            refusal="chat.swap_ambiguous",
+            params={"who": who, "people": [(r.name, r.cert) for r in found]},
+        )
     return Partner(found[0].cert, found[0].name)
 
 
-__all__ = ["request", "decide", "recuse", "get", "swap_partner", "Partner", "pending_team",
-           "affected"]
+__all__ = [
+    "request",
+    "decide",
+    "recuse",
+    "get",
+    "swap_partner",
+    "Partner",
+    "pending_team",
+    "affected",
+]
 
 
 async def pending_team(session: Session, recusal_id: int) -> dict:
@@ -216,5 +311,8 @@ async def pending_team(session: Session, recusal_id: int) -> dict:
 async def affected(session: Session, rec: RecusalRow, before: dict) -> dict[int, list[str]]:
     """编号 -> the team before, for every object whose team the decision changed."""
     now = await draw_members(session, rec.draw_id)
-    return {ref: before["teams"].get(ref, []) for ref, certs in now.items()
-            if certs != before["teams"].get(ref, [])}
+    return {
+        ref: before["teams"].get(ref, [])
+        for ref, certs in now.items()
+        if certs != before["teams"].get(ref, [])
+    }

@@ -12,6 +12,7 @@
 Used by the scheduled jobs (``scheduler.deadlines``) and the 管理员's digest
 (``bot.services.digest``). Nothing here reads the clock: ``today`` is passed in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ ONE_DAY = timedelta(days=1)
 @dataclass(frozen=True)
 class Obj:
     """One object's result for one department's team (a joint task has one per department)."""
+
     ref: int
     name: str
     status: str
@@ -48,6 +50,7 @@ class Obj:
 @dataclass(frozen=True)
 class Reminder:
     """One inspector's private reminder."""
+
     cert: str
     account: str
     text: str
@@ -66,8 +69,15 @@ async def objects(session: Session, draw: DrawRow) -> list[Obj]:
     for ref, sel in sels:
         for team in sel.teams:
             row = found.get(ref, {}).get(team.department)
-            out.append(Obj(ref, sel.name, row.status if row else State.NOT_ENTERED.value,
-                           tuple(team.members), team.department))
+            out.append(
+                Obj(
+                    ref,
+                    sel.name,
+                    row.status if row else State.NOT_ENTERED.value,
+                    tuple(team.members),
+                    team.department,
+                )
+            )
     return out
 
 
@@ -89,8 +99,9 @@ async def valid_draw(session: Session, task_id: str) -> tuple[TaskRow, DrawRow] 
         return None
 
 
-async def inspector_reminders(session: Session, task: TaskRow, draw: DrawRow, cal: Calendar,
-                              today: date) -> tuple[list[Reminder], int]:
+async def inspector_reminders(
+    session: Session, task: TaskRow, draw: DrawRow, cal: Calendar, today: date
+) -> tuple[list[Reminder], int]:
     """The reminders of every inspector who still owes a result of ``draw`` (those without
     a messenger account are left out), and how many objects are not submitted."""
     deadline = task_deadline(task, cal)
@@ -106,9 +117,21 @@ async def inspector_reminders(session: Session, task: TaskRow, draw: DrawRow, ca
         account = rows[cert].msg_account if cert in rows else None
         if not account or deadline is None:
             continue
-        out.append(Reminder(cert, account, render(
-            "chat/jobs_reminder.j2", task=task.id, task_name=task.name, deadline=deadline,
-            days=(deadline - today).days, items=items, name_of=rows[cert].name)))
+        out.append(
+            Reminder(
+                cert,
+                account,
+                render(
+                    "chat/jobs_reminder.j2",
+                    task=task.id,
+                    task_name=task.name,
+                    deadline=deadline,
+                    days=(deadline - today).days,
+                    items=items,
+                    name_of=rows[cert].name,
+                ),
+            )
+        )
     return out, sum(o.status in UNSUBMITTED for o in objs)
 
 

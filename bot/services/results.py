@@ -1,4 +1,5 @@
 """Inspection results: entered by a team member, reviewed by a supervisor (谁检查、谁录入)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -37,12 +38,15 @@ async def check_entry(session: Session, ref: int, cert: str) -> assignments.Assi
     return a
 
 
-async def row_for(session: Session, ref: int, task_id: str,
-                  department: str) -> ResultRow:
+async def row_for(session: Session, ref: int, task_id: str, department: str) -> ResultRow:
     row = await results_repo.of_department(session, ref, department)
     if row is None:
-        row = ResultRow(selection_id=ref, task_id=task_id, department=department,
-                        status=rules.State.NOT_ENTERED.value)
+        row = ResultRow(
+            selection_id=ref,
+            task_id=task_id,
+            department=department,
+            status=rules.State.NOT_ENTERED.value,
+        )
         session.add(row)
         await session.flush()
     return row
@@ -56,12 +60,14 @@ async def member_department(session: Session, ref: int, cert: str) -> str:
     return member.department
 
 
-async def submit(session: Session, ref: int, cert: str, draft: rules.Draft,
-                 now: datetime, actor: str) -> ResultRow:
+async def submit(
+    session: Session, ref: int, cert: str, draft: rules.Draft, now: datetime, actor: str
+) -> ResultRow:
     """A team member enters (or corrects) the result of their own department's team."""
     a = await check_entry(session, ref, cert)
-    rules.validate(draft, drawn_on=a.drawn_on or now.date(), today=now.date(),
-                   offsite_ok=a.offsite_ok)
+    rules.validate(
+        draft, drawn_on=a.drawn_on or now.date(), today=now.date(), offsite_ok=a.offsite_ok
+    )
     department = await member_department(session, ref, cert)
     row = await row_for(session, ref, a.task_id, department)
     new_state = rules.transition(rules.State(row.status), "submit")
@@ -71,9 +77,14 @@ async def submit(session: Session, ref: int, cert: str, draft: rules.Draft,
     row.findings, row.followup = draft.findings, s.get("followup", {})
     row.entered_by, row.entered_at = cert, now
     await session.flush()
-    await audit.append(session, actor, "result.submit", a.uscc,
-                       {"ref": ref, "task": a.task_id, "department": department, "by": cert,
-                        **s}, now=None)
+    await audit.append(
+        session,
+        actor,
+        "result.submit",
+        a.uscc,
+        {"ref": ref, "task": a.task_id, "department": department, "by": cert, **s},
+        now=None,
+    )
     return row
 
 
@@ -90,23 +101,43 @@ async def pick(session: Session, ref: int, department: str | None = None) -> Res
     if len(pending) == 1:
         return pending[0]
     if len(pending) > 1 or len(rows) > 1:
-        raise DomainError("result_which_department", ref=ref,
-                          departments="、".join(r.department for r in (pending or rows)))
+        raise DomainError(
+            "result_which_department",
+            ref=ref,
+            departments="、".join(r.department for r in (pending or rows)),
+        )
     if not rows:
         raise DomainError("no_result", ref=ref)
     return rows[0]
 
 
-async def review(session: Session, ref: int, approve: bool, reviewer: str, now: datetime,
-                 actor: str, reason: str = "", department: str | None = None) -> ResultRow:
-    return await review_row(session, await pick(session, ref, department), approve, reviewer,
-                            now, actor, reason)
+async def review(
+    session: Session,
+    ref: int,
+    approve: bool,
+    reviewer: str,
+    now: datetime,
+    actor: str,
+    reason: str = "",
+    department: str | None = None,
+) -> ResultRow:
+    return await review_row(
+        session, await pick(session, ref, department), approve, reviewer, now, actor, reason
+    )
 
 
-async def review_by_id(session: Session, result_id: int, approve: bool, reviewer: str,
-                       now: datetime, actor: str, reason: str = "") -> ResultRow:
-    return await review_row(session, await result(session, result_id), approve, reviewer,
-                            now, actor, reason)
+async def review_by_id(
+    session: Session,
+    result_id: int,
+    approve: bool,
+    reviewer: str,
+    now: datetime,
+    actor: str,
+    reason: str = "",
+) -> ResultRow:
+    return await review_row(
+        session, await result(session, result_id), approve, reviewer, now, actor, reason
+    )
 
 
 async def result(session: Session, result_id: int) -> ResultRow:
@@ -143,11 +174,18 @@ async def reviewable(session: Session, row: ResultRow, reviewer: str) -> bool:
     return True
 
 
-async def review_row(session: Session, row: ResultRow, approve: bool, reviewer: str,
-                     now: datetime, actor: str, reason: str = "") -> ResultRow:
+async def review_row(
+    session: Session,
+    row: ResultRow,
+    approve: bool,
+    reviewer: str,
+    now: datetime,
+    actor: str,
+    reason: str = "",
+) -> ResultRow:
     ref = row.selection_id
     await ensure_open(session, row.task_id, "review")
-    await assignments.load(session, ref)     # refused for an object of a void draw
+    await assignments.load(session, ref)  # refused for an object of a void draw
     if not approve and not reason.strip():
         raise DomainError("return_needs_reason", ref=ref)
     new_state = rules.transition(rules.State(row.status), "approve" if approve else "return")
@@ -156,15 +194,23 @@ async def review_row(session: Session, row: ResultRow, approve: bool, reviewer: 
     row.reviewed_by, row.reviewed_at = reviewer, now
     row.return_reason = "" if approve else reason.strip()
     await session.flush()
-    await audit.append(session, actor, "result.approve" if approve else "result.return",
-                       str(ref), {"ref": ref, "department": row.department, "by": reviewer,
-                                  "reason": row.return_reason,
-                                  **({"four_eyes": note} if note else {})})
+    await audit.append(
+        session,
+        actor,
+        "result.approve" if approve else "result.return",
+        str(ref),
+        {
+            "ref": ref,
+            "department": row.department,
+            "by": reviewer,
+            "reason": row.return_reason,
+            **({"four_eyes": note} if note else {}),
+        },
+    )
     return row
 
 
-async def withdraw(session: Session, ref: int, cert: str, now: datetime,
-                   actor: str) -> ResultRow:
+async def withdraw(session: Session, ref: int, cert: str, now: datetime, actor: str) -> ResultRow:
     """A team member takes back their department's result while it awaits review; it
     returns to 未录入 (or 已退回 if a reviewer had returned it before)."""
     a = await assignments.load(session, ref, cert)
@@ -174,16 +220,23 @@ async def withdraw(session: Session, ref: int, cert: str, now: datetime,
     if row is None or row.status != rules.State.PENDING.value:
         status = row.status if row is not None else rules.State.NOT_ENTERED.value
         raise DomainError("not_withdrawable", ref=ref, status=status)
-    row.status = (rules.State.RETURNED if row.reviewed_at is not None
-                  else rules.State.NOT_ENTERED).value
+    row.status = (
+        rules.State.RETURNED if row.reviewed_at is not None else rules.State.NOT_ENTERED
+    ).value
     await session.flush()
-    await audit.append(session, actor, "result.withdraw", str(ref),
-                       {"ref": ref, "task": a.task_id, "department": department, "by": cert})
+    await audit.append(
+        session,
+        actor,
+        "result.withdraw",
+        str(ref),
+        {"ref": ref, "task": a.task_id, "department": department, "by": cert},
+    )
     return row
 
 
-async def units(session: Session,
-                refs: Iterable[int] | None = None) -> dict[int, dict[str, ResultRow | None]]:
+async def units(
+    session: Session, refs: Iterable[int] | None = None
+) -> dict[int, dict[str, ResultRow | None]]:
     """Per drawn object, its result per department with a team on it now (None: nothing
     entered yet). ``refs`` None: every object of every draw."""
     ids = None if refs is None else list(refs)
@@ -199,8 +252,11 @@ async def units(session: Session,
 def unit_state(results: dict[str, ResultRow | None]) -> rules.State:
     """An object's state across its departments' results (see rules.least_advanced)."""
     return rules.least_advanced(
-        [rules.State(r.status) if r is not None else rules.State.NOT_ENTERED
-         for r in results.values()])
+        [
+            rules.State(r.status) if r is not None else rules.State.NOT_ENTERED
+            for r in results.values()
+        ]
+    )
 
 
 async def pending_review(session: Session) -> list[ResultRow]:
@@ -208,8 +264,9 @@ async def pending_review(session: Session) -> list[ResultRow]:
     return await results_repo.pending_review(session)
 
 
-async def split_for(session: Session, rows: list[ResultRow],
-                    reviewer: str) -> tuple[list[ResultRow], list[ResultRow]]:
+async def split_for(
+    session: Session, rows: list[ResultRow], reviewer: str
+) -> tuple[list[ResultRow], list[ResultRow]]:
     """(those ``reviewer`` may approve, those left for another 管理员) under the four-eyes
     rule, in a fixed number of queries whatever the number of rows."""
     teams = await assignments_repo.teams_of(session, {r.selection_id for r in rows})
@@ -226,6 +283,7 @@ async def split_for(session: Session, rows: list[ResultRow],
 async def ref_of(session: Session, task_id: str, uscc: str) -> int:
     """The 编号 of an object in a task's valid draw."""
     from .draws import current_selections, valid_draw
+
     _, row = await valid_draw(session, task_id)
     for ref, sel in await current_selections(session, row):
         if sel.uscc == uscc:

@@ -14,6 +14,7 @@ problems found before that day); the library's objects under their class now.
 Counts only: no object's name or code appears in the result, so it may go to a group
 (without the per-inspector part) and, computed over published tasks only, to the public.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -36,10 +37,10 @@ from . import calendar
 from . import draws as draws_svc
 from . import results as results_svc
 
-JOINT_GOAL = 35            # per cent of the bureau's own tasks (通知 二)
+JOINT_GOAL = 35  # per cent of the bureau's own tasks (通知 二)
 OWN_INITIATOR = "本部门"
-PUBLISH_WORKDAYS = 20      # 第二十条
-GENERAL_QUARTERS = 12      # general objects: at least once every three years
+PUBLISH_WORKDAYS = 20  # 第二十条
+GENERAL_QUARTERS = 12  # general objects: at least once every three years
 KINDS = ("own_quarterly", "joint_initiated", "joint_joined", "special")
 DONE = (rules.State.APPROVED.value, rules.State.PUBLISHED.value)
 CATEGORIES = tuple(c.value for c in Category)
@@ -64,8 +65,7 @@ def _qindex(year: int, quarter: int | None) -> int:
     return year * 4 + (quarter or 1) - 1
 
 
-async def stats(session: Session, settings: Settings, year: int,
-                public: bool = False) -> dict:
+async def stats(session: Session, settings: Settings, year: int, public: bool = False) -> dict:
     """The year's figures. ``public``: only published tasks count (and no inspectors)."""
     published = {r.task_id: r for r in await publication_repo.publications(session)}
     tasks = await draws_repo.tasks_by_id(session)
@@ -95,12 +95,16 @@ async def stats(session: Session, settings: Settings, year: int,
         if not done(ref):
             return None
         return rules.combined_conclusion(
-            [rules.Conclusion(r.conclusion) for r in units[ref].values() if r is not None]).value
+            [rules.Conclusion(r.conclusion) for r in units[ref].values() if r is not None]
+        ).value
 
     library = await library_repo.enterprise_tags(session)
     active = {u: c for u, c, st in library if st != Status.CLOSED.value}
-    imported = [h for h in await library_repo.imported_history(session)
-                if _qindex(h.year, h.quarter) <= _qindex(year, 4)]
+    imported = [
+        h
+        for h in await library_repo.imported_history(session)
+        if _qindex(h.year, h.quarter) <= _qindex(year, 4)
+    ]
 
     category_of = {u: c for u, c, _st in library}
     draws_this_year: dict[str, int] = {}
@@ -123,7 +127,7 @@ async def stats(session: Session, settings: Settings, year: int,
             conclusions[c] = conclusions.get(c, 0) + 1
             if c != rules.Conclusion.NOT_INSPECTED.value:
                 inspected.setdefault(sel.category, set()).add(sel.uscc)
-    for h in imported:      # inspections from the old system: drawn, and their results
+    for h in imported:  # inspections from the old system: drawn, and their results
         qi = _qindex(h.year, h.quarter)
         if qi > last_q.get(h.uscc, -1):
             last_q[h.uscc] = qi
@@ -147,25 +151,33 @@ async def stats(session: Session, settings: Settings, year: int,
             window = end - GENERAL_QUARTERS + 1
             by_rule = sum(1 for u in pool if last_q.get(u, -1) >= window)
             rule = "general_three_years"
-        coverage[cat] = {"objects": len(pool), "drawn": len(drawn.get(cat, ())),
-                         "inspected": len(inspected.get(cat, ())), "rule": rule,
-                         "by_rule": by_rule, "by_rule_rate": _rate(by_rule, len(pool))}
+        coverage[cat] = {
+            "objects": len(pool),
+            "drawn": len(drawn.get(cat, ())),
+            "inspected": len(inspected.get(cat, ())),
+            "rule": rule,
+            "by_rule": by_rule,
+            "by_rule_rate": _rate(by_rule, len(pool)),
+        }
 
     # completion: tasks of the year with a valid draw whose every object is approved/published
     objects_of: dict[str, list[int]] = {}
     for sel in sels:
         if by_id[sel.task_id].year == year:
             objects_of.setdefault(sel.task_id, []).append(sel.id)
-    complete = sum(1 for ids in objects_of.values()
-                   if all(done(i) for i in ids))
+    complete = sum(1 for ids in objects_of.values() if all(done(i) for i in ids))
 
     on_time = late = unknown = 0
     for tk in year_tasks:
         pub = published.get(tk.id)
         if pub is None:
             continue
-        days = [r.inspected_on for i in objects_of.get(tk.id, [])
-                for r in units.get(i, {}).values() if r is not None and r.inspected_on]
+        days = [
+            r.inspected_on
+            for i in objects_of.get(tk.id, [])
+            for r in units.get(i, {}).values()
+            if r is not None and r.inspected_on
+        ]
         if not days:
             unknown += 1
             continue
@@ -181,31 +193,47 @@ async def stats(session: Session, settings: Settings, year: int,
 
     by_class = await _by_class(session, settings, year, sels, by_id, conclusion, imported)
     out = {
-        "year": year, "public": public,
+        "year": year,
+        "public": public,
         "tasks": {**counts, "total": sum(counts.values())},
-        "joint": {"initiated": counts["joint_initiated"], "own_tasks": own, "ratio": ratio,
-                  "goal": JOINT_GOAL,
-                  "joint_goal_met": ratio is not None and ratio >= JOINT_GOAL},
+        "joint": {
+            "initiated": counts["joint_initiated"],
+            "own_tasks": own,
+            "ratio": ratio,
+            "goal": JOINT_GOAL,
+            "joint_goal_met": ratio is not None and ratio >= JOINT_GOAL,
+        },
         "coverage": coverage,
         "results": {"by_conclusion": conclusions, "total": sum(conclusions.values())},
         "risk_classes": by_class,
         "history": {"imported": sum(1 for h in imported if h.year == year)},
-        "completion": {"tasks": len(objects_of), "complete": complete,
-                       "rate": _rate(complete, len(objects_of))},
-        "publication": {"published": on_time + late + unknown, "on_time": on_time,
-                        "late": late, "unknown": unknown, "rate": _rate(on_time, on_time + late)},
+        "completion": {
+            "tasks": len(objects_of),
+            "complete": complete,
+            "rate": _rate(complete, len(objects_of)),
+        },
+        "publication": {
+            "published": on_time + late + unknown,
+            "on_time": on_time,
+            "late": late,
+            "unknown": unknown,
+            "rate": _rate(on_time, on_time + late),
+        },
     }
     if not public:
         per = await draws_repo.inspections_per_inspector(session, year)
         names = await library_repo.inspector_names(session)
-        out["inspectors"] = [{"cert": c, "name": names.get(c, c), "inspections": n}
-                             for c, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))]
+        out["inspectors"] = [
+            {"cert": c, "name": names.get(c, c), "inspections": n}
+            for c, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
     return out
 
 
 @dataclass
 class _Cell:
     """One 信用风险分类's counts while they are gathered."""
+
     objects: int = 0
     visits: int = 0
     drawn: set[str] = field(default_factory=set)
@@ -214,16 +242,20 @@ class _Cell:
 
     def shown(self) -> dict[str, Any]:
         inspected = len(self.inspected)
-        return {"objects": self.objects, "visits": self.visits,
-                "drawn": len(self.drawn), "inspected": inspected,
-                "problems": len(self.problems),
-                "visits_per_object": round(self.visits / self.objects, 2)
-                if self.objects else None,
-                "problem_rate": _rate(len(self.problems), inspected)}
+        return {
+            "objects": self.objects,
+            "visits": self.visits,
+            "drawn": len(self.drawn),
+            "inspected": inspected,
+            "problems": len(self.problems),
+            "visits_per_object": round(self.visits / self.objects, 2) if self.objects else None,
+            "problem_rate": _rate(len(self.problems), inspected),
+        }
 
 
 class _Drawn(Protocol):
     """A selection of a valid draw as ``stats`` reads it."""
+
     @property
     def id(self) -> int: ...
     @property
@@ -234,10 +266,15 @@ class _Drawn(Protocol):
     def risk_class(self) -> str: ...
 
 
-async def _by_class(session: Session, settings: Settings, year: int,
-                    sels: Sequence[_Drawn], by_id: dict[str, TaskRow],
-                    conclusion: Callable[[int], str | None],
-                    imported: list[HistoryRow]) -> dict[str, dict[str, Any]]:
+async def _by_class(
+    session: Session,
+    settings: Settings,
+    year: int,
+    sels: Sequence[_Drawn],
+    by_id: dict[str, TaskRow],
+    conclusion: Callable[[int], str | None],
+    imported: list[HistoryRow],
+) -> dict[str, dict[str, Any]]:
     """Per 信用风险分类: objects in the library now (家), visits this year (家次) and
     distinct objects drawn, inspected, and found with a problem; visits per object and
     the problem rate (of the inspected). Draws made before risk classes and imported
@@ -271,8 +308,9 @@ async def _by_class(session: Session, settings: Settings, year: int,
         if h.year == year:
             cls = ""
             if h.uscc in objs:
-                earlier = tuple((y, n) for y, n, day in found.get(h.uscc, ())
-                                if day < h.inspected_on)
+                earlier = tuple(
+                    (y, n) for y, n, day in found.get(h.uscc, ()) if day < h.inspected_on
+                )
                 cls = derive(objs[h.uscc], History(problems=earlier), year, rules_)
             count(cls, h.uscc, h.conclusion)
         if number in PROBLEMS:
@@ -289,8 +327,13 @@ async def public_years(session: Session) -> list[int]:
     return sorted(await publication_repo.published_years(session), reverse=True)
 
 
-def bars(rows: list[tuple[str, int | float, str]], top: float | None = None,
-         goal: float | None = None, unit: str = "", width: int = 340) -> dict:
+def bars(
+    rows: list[tuple[str, int | float, str]],
+    top: float | None = None,
+    goal: float | None = None,
+    unit: str = "",
+    width: int = 340,
+) -> dict:
     """Geometry of a horizontal bar chart (label above each bar), for an inline SVG.
 
     ``rows``: (label, value, css class). The page draws it; nothing is computed there."""
@@ -300,9 +343,18 @@ def bars(rows: list[tuple[str, int | float, str]], top: float | None = None,
     for i, (label, value, cls) in enumerate(rows):
         y = i * row_h
         w = round(span * value / top, 1) if value else 0
-        out_rows.append({"label": label, "value": value, "cls": cls, "text_y": y + 16,
-                         "bar_y": y + 22, "w": w, "value_x": round(w + 6, 1),
-                         "value_text": f"{value}{unit}"})
+        out_rows.append(
+            {
+                "label": label,
+                "value": value,
+                "cls": cls,
+                "text_y": y + 16,
+                "bar_y": y + 22,
+                "w": w,
+                "value_x": round(w + 6, 1),
+                "value_text": f"{value}{unit}",
+            }
+        )
     out = {"width": width, "height": row_h * len(rows) + 4, "rows": out_rows, "bar_h": 16}
     if goal is not None:
         out["goal_x"] = round(span * goal / top, 1)
@@ -315,19 +367,32 @@ def charts(doc: dict) -> dict:
     信用风险分类 the visits per object and the problem rate."""
     cov = []
     for cat, c in doc["coverage"].items():
-        cov += [(f"{cat} · 名录", c["objects"], "objects"), (f"{cat} · 本年抽取", c["drawn"], "drawn"),
-                (f"{cat} · 已检查", c["inspected"], "inspected")]
+        cov += [
+            (f"{cat} · 名录", c["objects"], "objects"),
+            (f"{cat} · 本年抽取", c["drawn"], "drawn"),
+            (f"{cat} · 已检查", c["inspected"], "inspected"),
+        ]
     res = [(name, n, "result") for name, n in doc["results"]["by_conclusion"].items()]
     ratio = doc["joint"]["ratio"] or 0
     joint = [("联合抽查占比", ratio, "joint")]
     classes = doc.get("risk_classes", {})
-    freq = [(f"{k} 类 · 每家抽查次数", c["visits_per_object"] or 0, f"class-{k}")
-            for k, c in classes.items() if k in RISK_CLASSES]
-    rate = [(f"{k} 类 · 问题发现率", c["problem_rate"] or 0, f"class-{k}")
-            for k, c in classes.items() if k in RISK_CLASSES]
-    return {"coverage": bars(cov), "results": bars(res),
-            "joint": bars(joint, top=100, goal=doc["joint"]["goal"], unit="%"),
-            "class_frequency": bars(freq), "class_problems": bars(rate, top=100, unit="%")}
+    freq = [
+        (f"{k} 类 · 每家抽查次数", c["visits_per_object"] or 0, f"class-{k}")
+        for k, c in classes.items()
+        if k in RISK_CLASSES
+    ]
+    rate = [
+        (f"{k} 类 · 问题发现率", c["problem_rate"] or 0, f"class-{k}")
+        for k, c in classes.items()
+        if k in RISK_CLASSES
+    ]
+    return {
+        "coverage": bars(cov),
+        "results": bars(res),
+        "joint": bars(joint, top=100, goal=doc["joint"]["goal"], unit="%"),
+        "class_frequency": bars(freq),
+        "class_problems": bars(rate, top=100, unit="%"),
+    }
 
 
 __all__ = ["stats", "public_years", "bars", "charts", "task_kind", "JOINT_GOAL"]

@@ -1,4 +1,5 @@
 """Tasks: a quarterly task id (``2027Q1``) needs no setup; the plan rules create it."""
+
 from __future__ import annotations
 
 import re
@@ -38,12 +39,14 @@ def check_year(task_id: str, year: int, today: date) -> None:
     """Tasks are of the previous, the current or the next year (of ``today``, Beijing
     time)."""
     if not today.year - 1 <= year <= today.year + 1:
-        raise DomainError("task_year_out_of_range", task=task_id, year=year,
-                          today=today.isoformat())
+        raise DomainError(
+            "task_year_out_of_range", task=task_id, year=year, today=today.isoformat()
+        )
 
 
-async def ensure_task(session: Session, settings: Settings, task_id: str,
-                      actor: str, today: date) -> TaskRow:
+async def ensure_task(
+    session: Session, settings: Settings, task_id: str, actor: str, today: date
+) -> TaskRow:
     task_id = (task_id or "").strip().upper()
     row = await draws_repo.task(session, task_id)
     if row is not None:
@@ -55,17 +58,35 @@ async def ensure_task(session: Session, settings: Settings, task_id: str,
     check_year(task_id, year, today)
     items = [i.seq for i in await library_repo.items(session)]
     row = TaskRow(
-        id=task_id, bureau=settings.region_code, kind="quarterly",
+        id=task_id,
+        bureau=settings.region_code,
+        kind="quarterly",
         name=t("task.quarterly_name", org=settings.bureau_name, year=year, quarter=quarter),
-        year=year, quarter=quarter, plan_no=plan_number(year, quarter),
-        scope=t("task.scope", region=settings.region), items=items, departments=[""],
-        spec={}, starts_on=quarter_start(year, quarter), deadline=quarter_end(year, quarter),
-        status=TaskStatus.OPEN)
+        year=year,
+        quarter=quarter,
+        plan_no=plan_number(year, quarter),
+        scope=t("task.scope", region=settings.region),
+        items=items,
+        departments=[""],
+        spec={},
+        starts_on=quarter_start(year, quarter),
+        deadline=quarter_end(year, quarter),
+        status=TaskStatus.OPEN,
+    )
     session.add(row)
     await session.flush()
-    await audit.append(session, actor, "task.create", task_id,
-                       {"name": row.name, "kind": row.kind, "items": items,
-                        "deadline": quarter_end(year, quarter).isoformat()})
+    await audit.append(
+        session,
+        actor,
+        "task.create",
+        task_id,
+        {
+            "name": row.name,
+            "kind": row.kind,
+            "items": items,
+            "deadline": quarter_end(year, quarter).isoformat(),
+        },
+    )
     return row
 
 
@@ -84,7 +105,11 @@ def spec_for(task: TaskRow, on: date) -> TaskSpec:
     on = max(on, start) if start else on
     filters = tuple(tuple(f) for f in extra.get("object_filter", []))
     return TaskSpec(
-        task_id=task.id, kind=task.kind, year=task.year, quarter=task.quarter or 1, on=on,
+        task_id=task.id,
+        kind=task.kind,
+        year=task.year,
+        quarter=task.quarter or 1,
+        on=on,
         departments=tuple(task.departments or [""]),
         count=extra.get("count"),
         object_filter=filters,
@@ -99,16 +124,22 @@ def spec_for(task: TaskRow, on: date) -> TaskSpec:
 
 # the library's Chinese column -> the pure filter field of bot.domain.draw.matches: every
 # column of the enterprise library (the older filter names kept for the first seven)
-_FILTER_NAMES = {"pollutants": "pollutant", "credit_rating": "credit",
-                 "performance_grade": "grade", "positive_list": "positive"}
+_FILTER_NAMES = {
+    "pollutants": "pollutant",
+    "credit_rating": "credit",
+    "performance_grade": "grade",
+    "positive_list": "positive",
+}
 OBJECT_FILTERS = {f.header: _FILTER_NAMES.get(f.key, f.key) for f in ENTERPRISE_FIELDS}
 INSPECTOR_FILTERS = ("业务专长", "所在区域")
 KINDS = ("joint", "special")
 INITIATORS = ("本部门", "其他部门")
 NAME_LIMIT = 50
 # internal numbering a published name must not carry: 一、 (三) （3） 1. 2、 第一
-_CODE_RE = re.compile(r"[一二三四五六七八九十]+、|[(（]\s*[一二三四五六七八九十\d]+\s*[)）]"
-                      r"|(?:^|\s)\d+\s*[.、．]")
+_CODE_RE = re.compile(
+    r"[一二三四五六七八九十]+、|[(（]\s*[一二三四五六七八九十\d]+\s*[)）]"
+    r"|(?:^|\s)\d+\s*[.、．]"
+)
 
 
 def supported_filters() -> str:
@@ -156,7 +187,7 @@ def _split_op(text: str) -> tuple[str, str, str]:
     m = _OP_RE.search(text or "")
     if not m:
         raise DomainError("task_bad_filter", text=text, supported=supported_filters())
-    column, value = text[:m.start()].strip(), text[m.end():].strip()
+    column, value = text[: m.start()].strip(), text[m.end() :].strip()
     if not column or not value:
         raise DomainError("task_bad_filter", text=text, supported=supported_filters())
     return column, _OPS.get(m.group(1), m.group(1)), value
@@ -191,13 +222,21 @@ def parse_object_filter(text: str) -> tuple[str, ...]:
         raise DomainError("task_filter_column", column=column, supported=supported_filters())
     if op != "=":
         if field_name not in DATE_FIELDS | NUMBER_FIELDS:
-            raise DomainError("task_filter_range", column=column,
-                              ranged="、".join(c for c, f in OBJECT_FILTERS.items()
-                                              if f in DATE_FIELDS | NUMBER_FIELDS))
+            raise DomainError(
+                "task_filter_range",
+                column=column,
+                ranged="、".join(
+                    c for c, f in OBJECT_FILTERS.items() if f in DATE_FIELDS | NUMBER_FIELDS
+                ),
+            )
         parse = as_date if field_name in DATE_FIELDS else as_number
         if parse(value) is None:
-            raise DomainError("task_bad_range_value", column=column, value=value,
-                              kind="date" if field_name in DATE_FIELDS else "number")
+            raise DomainError(
+                "task_bad_range_value",
+                column=column,
+                value=value,
+                kind="date" if field_name in DATE_FIELDS else "number",
+            )
         return field_name, op, value
     values = [v.strip() for v in value.split(ANY)]
     if any(not v for v in values):
@@ -224,8 +263,9 @@ def parse_inspector_filters(texts: Iterable[str] | None) -> tuple[list[str], str
         elif column == "所在区域":
             region = value
         else:
-            raise DomainError("task_filter_column", column=column,
-                              supported=supported_inspector_filters())
+            raise DomainError(
+                "task_filter_column", column=column, supported=supported_inspector_filters()
+            )
     return expertise, region
 
 
@@ -262,12 +302,25 @@ def parse_departments(text: str | None, own: str) -> list[str]:
     return out
 
 
-async def create_task(session: Session, settings: Settings, *, task_id: str, kind: str,
-                      name: str, year: int, quarter: int, departments: str | None = None,
-                      initiator: str | None = None, filters: Iterable[str] = (),
-                      ratio: str | None = None, count: int | None = None,
-                      inspector_filters: Iterable[str] = (), auxiliary: int = 0,
-                      actor: str, today: date) -> TaskRow:
+async def create_task(
+    session: Session,
+    settings: Settings,
+    *,
+    task_id: str,
+    kind: str,
+    name: str,
+    year: int,
+    quarter: int,
+    departments: str | None = None,
+    initiator: str | None = None,
+    filters: Iterable[str] = (),
+    ratio: str | None = None,
+    count: int | None = None,
+    inspector_filters: Iterable[str] = (),
+    auxiliary: int = 0,
+    actor: str,
+    today: date,
+) -> TaskRow:
     """A special campaign or joint task; its extras live in TaskRow.spec. ``today``:
     the day it is created on (a task is of the previous, this or the next year).
 
@@ -294,8 +347,12 @@ async def create_task(session: Session, settings: Settings, *, task_id: str, kin
     auxiliary = parse_auxiliary(auxiliary, kind)
     if (ratio is None) == (count is None):
         raise DomainError("task_size_needed")
-    spec: dict[str, Any] = {"initiator": initiator, "object_filter": object_filter,
-                            "inspector_expertise": expertise, "inspector_region": region}
+    spec: dict[str, Any] = {
+        "initiator": initiator,
+        "object_filter": object_filter,
+        "inspector_expertise": expertise,
+        "inspector_region": region,
+    }
     if ratio is not None:
         spec["ratio"] = str(parse_ratio(ratio))
     elif count is not None:
@@ -308,17 +365,36 @@ async def create_task(session: Session, settings: Settings, *, task_id: str, kin
         raise DomainError("task_exists", task=task_id)
     items = [i.seq for i in await library_repo.items(session)]
     row = TaskRow(
-        id=task_id, bureau=settings.region_code, kind=kind, name=name, year=int(year),
-        quarter=quarter, plan_no="", scope=t("task.scope", region=settings.region),
-        items=items, departments=[""] + partners, spec=spec,
-        starts_on=quarter_start(int(year), quarter), deadline=quarter_end(int(year), quarter),
-        status=TaskStatus.OPEN)
+        id=task_id,
+        bureau=settings.region_code,
+        kind=kind,
+        name=name,
+        year=int(year),
+        quarter=quarter,
+        plan_no="",
+        scope=t("task.scope", region=settings.region),
+        items=items,
+        departments=[""] + partners,
+        spec=spec,
+        starts_on=quarter_start(int(year), quarter),
+        deadline=quarter_end(int(year), quarter),
+        status=TaskStatus.OPEN,
+    )
     session.add(row)
     await session.flush()
-    await audit.append(session, actor, "task.create", task_id,
-                       {"name": name, "kind": kind, "departments": row.departments,
-                        "spec": spec,
-                        "deadline": quarter_end(int(year), quarter).isoformat()})
+    await audit.append(
+        session,
+        actor,
+        "task.create",
+        task_id,
+        {
+            "name": name,
+            "kind": kind,
+            "departments": row.departments,
+            "spec": spec,
+            "deadline": quarter_end(int(year), quarter).isoformat(),
+        },
+    )
     return row
 
 
@@ -332,13 +408,18 @@ def task_json(row: TaskRow, own_department: str) -> dict[str, Any]:
     if extra.get("inspector_region"):
         inspector_filters.append(["所在区域", extra["inspector_region"]])
     return {
-        "task": row.id, "kind": row.kind, "name": row.name, "year": row.year,
-        "quarter": row.quarter, "status": row.status,
+        "task": row.id,
+        "kind": row.kind,
+        "name": row.name,
+        "year": row.year,
+        "quarter": row.quarter,
+        "status": row.status,
         "departments": [d or own_department for d in (row.departments or [""])],
         "initiator": extra.get("initiator", "本部门"),
         "filters": [list(filter_text(f)) for f in extra.get("object_filter", [])],
         "inspector_filters": inspector_filters,
-        "count": extra.get("count"), "ratio": extra.get("ratio"),
+        "count": extra.get("count"),
+        "ratio": extra.get("ratio"),
         "auxiliary": int(extra.get("auxiliary", 0) or 0),
         "deadline": row.deadline.isoformat() if row.deadline else None,
     }

@@ -8,6 +8,7 @@ The functions take the caller's session and ``now`` (naive UTC); :class:`WebChat
 is what the web chat messenger gets (its ``Logins`` and ``People``,
 bot/messengers/webchat/ports.py): each call there is a unit of work of its own.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ from storage import audit
 from storage.repos import webchat_login as login_repo
 from storage.uow import Session, Sessions, unit_of_work
 
-LOGIN_PATH = "/chat/login/"    # the web chat's route of an invitation link
+LOGIN_PATH = "/chat/login/"  # the web chat's route of an invitation link
 # what a link's token or a cookie looks like (secrets.token_urlsafe(32): 43 characters)
 TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 TOKEN_LEN = 43
@@ -41,8 +42,9 @@ def digest(token: str) -> str:
 
 
 def well_formed(token: str | None) -> bool:
-    return (isinstance(token, str) and len(token) == TOKEN_LEN
-            and all(c in TOKEN_CHARS for c in token))
+    return (
+        isinstance(token, str) and len(token) == TOKEN_LEN and all(c in TOKEN_CHARS for c in token)
+    )
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ class LoginError(Exception):
     """A refusal, in Chinese (``str(exc)``)."""
 
 
-async def invite(session: Session, settings: Settings, account: str, actor: str, *,
-                 now: datetime) -> Invitation:
+async def invite(
+    session: Session, settings: Settings, account: str, actor: str, *, now: datetime
+) -> Invitation:
     """A new single-use link for ``account``; its earlier unused links stop working. The
     link also goes to the person through the messenger (the outbox, same transaction)."""
     person = await people.by_account(session, account)
@@ -67,14 +70,25 @@ async def invite(session: Session, settings: Settings, account: str, actor: str,
     token = secrets.token_urlsafe(32)
     expires = now + timedelta(hours=settings.web_chat_invite_hours)
     await login_repo.revoke_unused_invites(session, account, now)
-    invite_id = await login_repo.add_invite(session, digest(token), account, actor, now,
-                                            expires)
+    invite_id = await login_repo.add_invite(session, digest(token), account, actor, now, expires)
     url = f"{settings.public_base}{LOGIN_PATH}{token}"
-    await audit.append(session, actor, "webchat.invite", account,
-                       {"invite": invite_id, "expires_at": expires.isoformat(timespec="seconds")})
-    await outbox.enqueue(session, [Outbound(account, text=t(
-        "webchat.invite_message", url=url, hours=settings.web_chat_invite_hours),
-        dedupe_key=f"webchat-invite:{invite_id}")])
+    await audit.append(
+        session,
+        actor,
+        "webchat.invite",
+        account,
+        {"invite": invite_id, "expires_at": expires.isoformat(timespec="seconds")},
+    )
+    await outbox.enqueue(
+        session,
+        [
+            Outbound(
+                account,
+                text=t("webchat.invite_message", url=url, hours=settings.web_chat_invite_hours),
+                dedupe_key=f"webchat-invite:{invite_id}",
+            )
+        ],
+    )
     return Invitation(account, person.name, url, expires)
 
 
@@ -85,8 +99,9 @@ async def link_usable(session: Session, token: str, *, now: datetime) -> bool:
     return await login_repo.usable_invite(session, digest(token), now) is not None
 
 
-async def redeem(session: Session, settings: Settings, token: str, *,
-                 now: datetime) -> tuple[str, str] | None:
+async def redeem(
+    session: Session, settings: Settings, token: str, *, now: datetime
+) -> tuple[str, str] | None:
     """Use a link once: (the new session's cookie value, account), or None when the link
     is unknown, used, revoked or expired. The link is marked used in the same statement
     that checks it, so two simultaneous clicks get one session."""
@@ -96,17 +111,22 @@ async def redeem(session: Session, settings: Settings, token: str, *,
     if claimed is None:
         return None
     invite_id, account = claimed
-    if await people.by_account(session, account) is None:   # left the library since
+    if await people.by_account(session, account) is None:  # left the library since
         return None
     cookie = secrets.token_urlsafe(32)
-    await login_repo.add_session(session, digest(cookie), account, invite_id, now,
-                                 now + timedelta(days=settings.web_chat_session_days))
+    await login_repo.add_session(
+        session,
+        digest(cookie),
+        account,
+        invite_id,
+        now,
+        now + timedelta(days=settings.web_chat_session_days),
+    )
     await audit.append(session, account, "webchat.login", account, {"invite": invite_id})
     return cookie, account
 
 
-async def session_account(session: Session, cookie: str | None, *,
-                          now: datetime) -> str | None:
+async def session_account(session: Session, cookie: str | None, *, now: datetime) -> str | None:
     """Whose session a cookie is, while it is valid and not revoked."""
     if cookie is None or not well_formed(cookie):
         return None
@@ -118,31 +138,46 @@ async def logout(session: Session, cookie: str | None, *, now: datetime) -> None
         await login_repo.end_session(session, digest(cookie), now)
 
 
-async def revoke(session: Session, account: str, actor: str, *,
-                 now: datetime) -> tuple[int, int]:
+async def revoke(session: Session, account: str, actor: str, *, now: datetime) -> tuple[int, int]:
     """End every session of ``account`` and void its unused links: (sessions, links)."""
     sessions = await login_repo.revoke_sessions(session, account, now)
     links = await login_repo.revoke_invites(session, account, now)
-    await audit.append(session, actor, "webchat.revoke", account,
-                       {"sessions": sessions, "invites": links})
+    await audit.append(
+        session, actor, "webchat.revoke", account, {"sessions": sessions, "invites": links}
+    )
     return sessions, links
 
 
 async def active(session: Session, *, now: datetime) -> list[dict[str, Any]]:
     """Valid sessions and usable links, newest first, for ``ssj webchat list``."""
-    return [*({"kind": "session", "account": r.account, "created_at": r.created_at,
-               "expires_at": r.expires_at}
-              for r in await login_repo.valid_sessions(session, now)),
-            *({"kind": "invite", "account": r.account, "created_at": r.created_at,
-               "expires_at": r.expires_at}
-              for r in await login_repo.usable_invites(session, now))]
+    return [
+        *(
+            {
+                "kind": "session",
+                "account": r.account,
+                "created_at": r.created_at,
+                "expires_at": r.expires_at,
+            }
+            for r in await login_repo.valid_sessions(session, now)
+        ),
+        *(
+            {
+                "kind": "invite",
+                "account": r.account,
+                "created_at": r.created_at,
+                "expires_at": r.expires_at,
+            }
+            for r in await login_repo.usable_invites(session, now)
+        ),
+    ]
 
 
 class WebChatAccess:
     """The web chat's ``Logins`` and ``People`` (bot/messengers/webchat/ports.py)."""
 
-    def __init__(self, sessions: Sessions, settings: Settings,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(
+        self, sessions: Sessions, settings: Settings, clock: Callable[[], datetime] = utcnow
+    ):
         self.sessions, self.settings, self.clock = sessions, settings, clock
 
     async def people(self) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@
 chat's sender delivers a message (``send_in``), so the message and the outbox row's
 "sent" mark commit together or not at all. The other calls are units of work of their own.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,8 +23,16 @@ class WebChatStore:
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         return unit_of_work(self.sessions)
 
-    async def add(self, tx: Session, room: str, owner: str, sender: str, text: str,
-                  card: dict | None = None, replaces: int | None = None) -> int:
+    async def add(
+        self,
+        tx: Session,
+        room: str,
+        owner: str,
+        sender: str,
+        text: str,
+        card: dict | None = None,
+        replaces: int | None = None,
+    ) -> int:
         return await chat_repo.add(tx, room, owner, sender, text, card, replaces)
 
     async def lines(self, tx: Session, ids: Sequence[int]) -> list[ChatLine]:
@@ -44,7 +53,6 @@ class WebChatStore:
             newest = await chat_repo.newest_version(s, original.id)
         return None if newest is None else (original, newest)
 
-    async def since(self, room: str, after: int, owner: str | None,
-                    limit: int) -> list[ChatLine]:
+    async def since(self, room: str, after: int, owner: str | None, limit: int) -> list[ChatLine]:
         async with self.sessions() as s:
             return await chat_repo.after(s, room, after, owner, limit)

@@ -9,6 +9,7 @@ store, or raises ``Bad`` with the rendered reason. Checks that need several cell
 a row (coordinates, 排污许可证编号 against the USCC, 执法证号 by 人员类型) are the
 ``*_row`` functions.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,16 +49,17 @@ class Bad(Exception):
 class Field:
     header: str
     key: str
-    conv: Callable[[str], Any] | None = None   # None: keep the text as it is
-    default: Any = ""                           # value of an empty cell (callable: factory)
-    required: bool = False                      # a value is required in every row
-    column_required: bool = False               # the column must be in the header
+    conv: Callable[[str], Any] | None = None  # None: keep the text as it is
+    default: Any = ""  # value of an empty cell (callable: factory)
+    required: bool = False  # a value is required in every row
+    column_required: bool = False  # the column must be in the header
 
     def empty(self) -> Any:
         return self.default() if callable(self.default) else self.default
 
 
 # ---- converters ---------------------------------------------------------------
+
 
 def code_text(text: str) -> str:
     """Codes (USCC, permit, mobile): full-width to half-width, upper case."""
@@ -94,11 +96,13 @@ def conv_uscc(text: str) -> str:
 
 def choice(header: str, values: tuple[str, ...], parse=None) -> Callable[[str], str]:
     """One of ``values``; ``parse`` may first map other spellings onto one of them."""
+
     def conv(text: str) -> str:
         found = parse(text) if parse else text
         if found not in values:
             raise Bad(t("import.bad_choice", column=header, value=text, allowed=list(values)))
         return found
+
     return conv
 
 
@@ -120,6 +124,7 @@ def conv_bool(header: str) -> Callable[[str], bool]:
         if word in NO_WORDS:
             return False
         raise Bad(t("import.not_bool", column=header, value=text))
+
     return conv
 
 
@@ -132,6 +137,7 @@ def conv_float(header: str) -> Callable[[str], float]:
         if not math.isfinite(value):
             raise Bad(t("import.not_number", column=header, value=text))
         return value
+
     return conv
 
 
@@ -182,8 +188,7 @@ def conv_year(text: str) -> int:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not (math.isfinite(value) and value.is_integer()
-            and FIRST_YEAR <= value <= LAST_YEAR):
+    if not (math.isfinite(value) and value.is_integer() and FIRST_YEAR <= value <= LAST_YEAR):
         raise Bad(t("import.bad_year", value=text))
     return int(value)
 
@@ -220,8 +225,9 @@ def conv_conclusion(text: str) -> str:
     try:
         return parse_conclusion(text).value
     except DomainError as exc:
-        raise Bad(t("import.bad_conclusion", value=text,
-                    choices=exc.params.get("choices", []))) from None
+        raise Bad(
+            t("import.bad_conclusion", value=text, choices=exc.params.get("choices", []))
+        ) from None
 
 
 def conv_task_name(text: str) -> str:
@@ -286,8 +292,10 @@ HISTORY_FIELDS = [
     F("检查人员", "inspectors", split_list, list),
 ]
 FIELDS: dict[str, list[Field]] = {
-    "enterprises": ENTERPRISE_FIELDS, "inspectors": INSPECTOR_FIELDS,
-    "conflicts": CONFLICT_FIELDS, "history": HISTORY_FIELDS,
+    "enterprises": ENTERPRISE_FIELDS,
+    "inspectors": INSPECTOR_FIELDS,
+    "conflicts": CONFLICT_FIELDS,
+    "history": HISTORY_FIELDS,
 }
 HEADERS: dict[str, list[str]] = {k: [f.header for f in fs] for k, fs in FIELDS.items()}
 KEYS: dict[str, list[str]] = {k: [f.key for f in fs] for k, fs in FIELDS.items()}
@@ -298,6 +306,7 @@ KEYS: dict[str, list[str]] = {k: [f.key for f in fs] for k, fs in FIELDS.items()
 # the cells that failed; ``present`` the keys whose column is in the header.
 # ``error(header, reason)`` and ``warn(header, reason)`` record a problem.
 
+
 def enterprise_row(rec: dict, bad: set, present: set, error, warn) -> None:
     permit = rec.get("permit_no")
     if permit:
@@ -305,8 +314,9 @@ def enterprise_row(rec: dict, bad: set, present: set, error, warn) -> None:
         if problem == "format":
             error("排污许可证编号", t("import.permit_format"))
         elif problem == "mismatch" and rec.get("uscc"):
-            warn("排污许可证编号", t("import.permit_mismatch", prefix=permit[:18],
-                                      uscc=rec["uscc"]))
+            warn(
+                "排污许可证编号", t("import.permit_mismatch", prefix=permit[:18], uscc=rec["uscc"])
+            )
     lng, lat = rec.get("lng"), rec.get("lat")
     if "lng" in bad or "lat" in bad:
         return
@@ -314,13 +324,22 @@ def enterprise_row(rec: dict, bad: set, present: set, error, warn) -> None:
         given, missing = ("经度", "纬度") if lat is None else ("纬度", "经度")
         error(missing, t("import.coord_pair", given=given, missing=missing))
         return
-    if lng is None or lat is None:    # both missing (one alone was refused above)
+    if lng is None or lat is None:  # both missing (one alone was refused above)
         return
     swapped = _inside(lat, LNG_RANGE) and _inside(lng, LAT_RANGE)
     for header, value, (low, high) in (("经度", lng, LNG_RANGE), ("纬度", lat, LAT_RANGE)):
         if not _inside(value, (low, high)):
-            error(header, t("import.coord_outside", column=header, value=_num(value),
-                            low=low, high=high, swapped=swapped))
+            error(
+                header,
+                t(
+                    "import.coord_outside",
+                    column=header,
+                    value=_num(value),
+                    low=low,
+                    high=high,
+                    swapped=swapped,
+                ),
+            )
 
 
 def _inside(value: float, bounds: tuple[int, int]) -> bool:
@@ -351,20 +370,38 @@ def conflict_row(rec: dict, bad: set, present: set, error, warn) -> None:
 def history_row(rec: dict, bad: set, present: set, error, warn) -> None:
     """检查日期 must lie in the row's 年度 and 季度 (a future date is refused by the
     importer, which knows today)."""
-    if {"year", "quarter", "inspected_on"} & bad or not rec.get("inspected_on") \
-            or not rec.get("year") or not rec.get("quarter"):
+    if (
+        {"year", "quarter", "inspected_on"} & bad
+        or not rec.get("inspected_on")
+        or not rec.get("year")
+        or not rec.get("quarter")
+    ):
         return
-    first, last = quarter_start(rec["year"], rec["quarter"]), quarter_end(rec["year"],
-                                                                       rec["quarter"])
+    first, last = (
+        quarter_start(rec["year"], rec["quarter"]),
+        quarter_end(rec["year"], rec["quarter"]),
+    )
     if not first <= rec["inspected_on"] <= last:
         bad.add("inspected_on")
-        error("检查日期", t("import.date_outside_quarter", value=rec["inspected_on"].isoformat(),
-                           year=rec["year"], quarter=rec["quarter"], first=first.isoformat(),
-                           last=last.isoformat()))
+        error(
+            "检查日期",
+            t(
+                "import.date_outside_quarter",
+                value=rec["inspected_on"].isoformat(),
+                year=rec["year"],
+                quarter=rec["quarter"],
+                first=first.isoformat(),
+                last=last.isoformat(),
+            ),
+        )
 
 
-ROW_CHECKS = {"enterprises": enterprise_row, "inspectors": inspector_row,
-              "conflicts": conflict_row, "history": history_row}
+ROW_CHECKS = {
+    "enterprises": enterprise_row,
+    "inspectors": inspector_row,
+    "conflicts": conflict_row,
+    "history": history_row,
+}
 
 # (key, header) whose values must be unique in one file; a tuple of keys is a pair.
 UNIQUE: dict[str, list[tuple[tuple[str, ...], str]]] = {

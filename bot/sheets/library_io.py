@@ -10,6 +10,7 @@ import is all or nothing, so callers write ``rows`` only when ``errors`` is empt
 
 The columns and the checks of each cell are in ``bot.sheets.library_fields``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,18 +34,28 @@ from bot.sheets.library_fields import (
 )
 from bot.text import t
 
-__all__ = ["RowError", "ParseResult", "HEADERS", "KEYS", "KINDS", "parse",
-           "parse_enterprises", "parse_inspectors", "parse_conflicts", "parse_history",
-           "cell_text"]
+__all__ = [
+    "RowError",
+    "ParseResult",
+    "HEADERS",
+    "KEYS",
+    "KINDS",
+    "parse",
+    "parse_enterprises",
+    "parse_inspectors",
+    "parse_conflicts",
+    "parse_history",
+    "cell_text",
+]
 
 KINDS = tuple(FIELDS)
 
 
 @dataclass
 class RowError:
-    row: int | None   # spreadsheet row number; None: the whole file
-    column: str       # Chinese column name, "" when it concerns no column
-    reason: str       # Chinese text
+    row: int | None  # spreadsheet row number; None: the whole file
+    column: str  # Chinese column name, "" when it concerns no column
+    reason: str  # Chinese text
 
 
 @dataclass
@@ -90,6 +101,7 @@ def parse(kind: str, path) -> ParseResult:
 
 
 # ---- reading ----------------------------------------------------------------------
+
 
 def clean(text: str) -> str:
     """Strip whitespace, full-width spaces included, and stray BOM / zero-width marks."""
@@ -180,6 +192,7 @@ def _read_csv(path: Path) -> list[list[str]]:
 
 # ---- checking -----------------------------------------------------------------------
 
+
 def header_name(text: str) -> str:
     """A header cell as a column name: no whitespace anywhere, no trailing * mark."""
     return "".join(text.split()).rstrip("*＊")
@@ -204,7 +217,8 @@ def _check(kind: str, table: list[tuple[int, list[str]]], result: ParseResult) -
         _check_row(kind, row, cells, columns, result, seen)
     for i in sorted(unnamed):
         result.warnings.append(
-            RowError(None, "", t("import.unnamed_column", letter=get_column_letter(i + 1))))
+            RowError(None, "", t("import.unnamed_column", letter=get_column_letter(i + 1)))
+        )
 
 
 def _columns(kind: str, row: int, cells: list[str], result: ParseResult) -> dict | None:
@@ -222,9 +236,18 @@ def _columns(kind: str, row: int, cells: list[str], result: ParseResult) -> dict
         if f is None:
             unknown.append(name)
         elif f.key in index:
-            errors.append(RowError(row, f.header, t(
-                "import.duplicate_column", column=f.header, letter=get_column_letter(i + 1),
-                first_letter=get_column_letter(index[f.key] + 1))))
+            errors.append(
+                RowError(
+                    row,
+                    f.header,
+                    t(
+                        "import.duplicate_column",
+                        column=f.header,
+                        letter=get_column_letter(i + 1),
+                        first_letter=get_column_letter(index[f.key] + 1),
+                    ),
+                )
+            )
         else:
             index[f.key] = i
     if not index:
@@ -234,8 +257,13 @@ def _columns(kind: str, row: int, cells: list[str], result: ParseResult) -> dict
     absent = [f.header for f in fields if f.key not in index]
     for name in unknown:
         close = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
-        errors.append(RowError(row, name, t("import.unknown_column", column=name,
-                                            suggestion=close[0] if close else "")))
+        errors.append(
+            RowError(
+                row,
+                name,
+                t("import.unknown_column", column=name, suggestion=close[0] if close else ""),
+            )
+        )
     for f in fields:
         if (f.required or f.column_required) and f.key not in index:
             errors.append(RowError(None, f.header, t("import.missing_column", column=f.header)))
@@ -243,8 +271,9 @@ def _columns(kind: str, row: int, cells: list[str], result: ParseResult) -> dict
     return index
 
 
-def _check_row(kind: str, row: int, cells: list[str], columns: dict, result: ParseResult,
-               seen: dict) -> None:
+def _check_row(
+    kind: str, row: int, cells: list[str], columns: dict, result: ParseResult, seen: dict
+) -> None:
     before = len(result.errors)
 
     def error(column: str, reason: str) -> None:
@@ -289,11 +318,18 @@ def _check_unique(kind: str, row: int, rec: dict, bad: set, seen: dict, error) -
             continue
         reported = True
         if kind == "history":
-            error(column, t("import.duplicate_history", year=rec["year"],
-                            quarter=rec["quarter"], task=rec.get("task_name", ""),
-                            uscc=rec["uscc"], first_row=first))
+            error(
+                column,
+                t(
+                    "import.duplicate_history",
+                    year=rec["year"],
+                    quarter=rec["quarter"],
+                    task=rec.get("task_name", ""),
+                    uscc=rec["uscc"],
+                    first_row=first,
+                ),
+            )
         elif len(keys) == 1:
             error(column, t("import.duplicate", column=column, value=value[0], first_row=first))
         else:
-            error(column, t("import.duplicate_pair", cert=value[0], uscc=value[1],
-                            first_row=first))
+            error(column, t("import.duplicate_pair", cert=value[0], uscc=value[1], first_row=first))

@@ -6,6 +6,7 @@ as two). Lists are joined with "、" and booleans written 是/否, the way the i
 files expect them, so ``write_xlsx(p, [(t, HEADERS[kind], library_rows(kind, recs))])``
 re-imports to the same records.
 """
+
 from __future__ import annotations
 
 import io
@@ -43,8 +44,13 @@ def cell_value(value):
 
 def text_width(text: str) -> int:
     """Display width of the longest line: wide (CJK) characters count two."""
-    return max((sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
-                for line in text.splitlines()), default=0)
+    return max(
+        (
+            sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+            for line in text.splitlines()
+        ),
+        default=0,
+    )
 
 
 def _shown(value) -> str:
@@ -60,7 +66,7 @@ def sheet_title(title: str, taken: set[str]) -> str:
     base, name, n = base[:31], base[:31], 1
     while name.lower() in taken:
         n += 1
-        name = f"{base[:31 - len(str(n)) - 1]}_{n}"
+        name = f"{base[: 31 - len(str(n)) - 1]}_{n}"
     taken.add(name.lower())
     return name
 
@@ -93,8 +99,9 @@ def write_xlsx(path, sheets: list[tuple[str, list[str], list[list]]]) -> None:
                     widths.extend([0] * (c - len(widths)))
                 widths[c - 1] = max(widths[c - 1], text_width(_shown(value)))
         for c, width in enumerate(widths, start=1):
-            ws.column_dimensions[get_column_letter(c)].width = \
-                min(MAX_WIDTH, max(MIN_WIDTH, width + 2))
+            ws.column_dimensions[get_column_letter(c)].width = min(
+                MAX_WIDTH, max(MIN_WIDTH, width + 2)
+            )
         if headers:
             ws.freeze_panes = "A2"
     buf = io.BytesIO()

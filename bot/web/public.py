@@ -5,6 +5,7 @@ at publication (``templates/public``, ``templates/print``). Anything not publish
 a task not yet published, a plan still a draft, an object withheld by law — is a 404
 that looks the same as a task that does not exist, so nothing leaks before publication.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,16 +25,17 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = {
     # no script, no external asset: inline styles and data: images only
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",   # a page published a minute ago must not be a cached 404
+    "Cache-Control": "no-cache",  # a page published a minute ago must not be a cached 404
 }
 
 
 class Pages:
-    def __init__(self, sessions_key: web.AppKey[Sessions],
-                 settings_key: web.AppKey[Settings]) -> None:
+    def __init__(
+        self, sessions_key: web.AppKey[Sessions], settings_key: web.AppKey[Settings]
+    ) -> None:
         self.sessions_key, self.settings_key = sessions_key, settings_key
 
     def _sf(self, request: web.Request) -> Sessions:
@@ -56,8 +58,14 @@ class Pages:
             plans = await svc.published_plans(s)
             stats_years = await stats_svc.public_years(s)
         settings = request.app[self.settings_key]
-        return _html("public/index.html", tasks=tasks, plans=plans, stats_years=stats_years,
-                     bureau=settings.bureau_name, region=settings.region)
+        return _html(
+            "public/index.html",
+            tasks=tasks,
+            plans=plans,
+            stats_years=stats_years,
+            bureau=settings.bureau_name,
+            region=settings.region,
+        )
 
     async def task(self, request: web.Request) -> web.Response:
         doc = await self._doc(request)
@@ -66,22 +74,32 @@ class Pages:
     async def task_json(self, request: web.Request) -> web.Response:
         doc = await self._doc(request)
         body = json.dumps(doc, ensure_ascii=False, indent=1)
-        return web.Response(text=body, content_type="application/json", charset="utf-8",
-                            headers=HEADERS)
+        return web.Response(
+            text=body, content_type="application/json", charset="utf-8", headers=HEADERS
+        )
 
     async def task_xlsx(self, request: web.Request) -> web.Response:
         doc = await self._doc(request)
         buf = io.BytesIO()
         svc.workbook(doc, buf)
         name = f"{doc['task']['id']}.xlsx"
-        return web.Response(body=buf.getvalue(), content_type=XLSX, headers={
-            **HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+        return web.Response(
+            body=buf.getvalue(),
+            content_type=XLSX,
+            headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     async def form(self, request: web.Request) -> web.Response:
         doc = await self._doc(request)
         uscc = request.match_info["uscc"].upper()
-        obj = next((o for o in doc["objects"] if not o["withheld"] and o["uscc"] == uscc
-                    and o["inspected"]), None)
+        obj = next(
+            (
+                o
+                for o in doc["objects"]
+                if not o["withheld"] and o["uscc"] == uscc and o["inspected"]
+            ),
+            None,
+        )
         if obj is None:
             raise _not_found(request)
         return _html("print/form.html", doc=doc, o=obj)
@@ -104,28 +122,41 @@ class Pages:
             doc = await stats_svc.stats(s, request.app[self.settings_key], year, public=True)
         if not doc["tasks"]["total"]:
             raise _not_found(request)
-        return _html("public/stats.html", s=doc, charts=stats_svc.charts(doc),
-                     bureau=request.app[self.settings_key].bureau_name)
+        return _html(
+            "public/stats.html",
+            s=doc,
+            charts=stats_svc.charts(doc),
+            bureau=request.app[self.settings_key].bureau_name,
+        )
 
 
 def _merged(tasks: list[dict[str, Any]]) -> set[str]:
     """Columns of 附件1 shown once for the four rows, when every row has the same value."""
-    keys = ("items", "scope", "ratio_text")   # 事项类别 stays on every row, as in 附件1
+    keys = ("items", "scope", "ratio_text")  # 事项类别 stays on every row, as in 附件1
     return {k for k in keys if len(tasks) > 1 and all(t.get(k) == tasks[0].get(k) for t in tasks)}
 
 
 def _html(template: str, status: int = 200, **context: Any) -> web.Response:
-    return web.Response(text=render(template, **context), status=status,
-                        content_type="text/html", charset="utf-8", headers=HEADERS)
+    return web.Response(
+        text=render(template, **context),
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=HEADERS,
+    )
 
 
 def _not_found(request: web.Request) -> web.HTTPNotFound:
-    return web.HTTPNotFound(text=render("public/not_found.html", path=request.path),
-                            content_type="text/html", headers=HEADERS)
+    return web.HTTPNotFound(
+        text=render("public/not_found.html", path=request.path),
+        content_type="text/html",
+        headers=HEADERS,
+    )
 
 
-def install(app: web.Application, sessions_key: web.AppKey[Sessions],
-            settings_key: web.AppKey[Settings]) -> None:
+def install(
+    app: web.Application, sessions_key: web.AppKey[Sessions], settings_key: web.AppKey[Settings]
+) -> None:
     """Register the public routes (read-only GETs; no login)."""
     pages = Pages(sessions_key, settings_key)
     r = app.router
@@ -138,4 +169,4 @@ def install(app: web.Application, sessions_key: web.AppKey[Sessions],
     r.add_get(r"/public/plans/{year:[0-9]{4}}", pages.plan)
     r.add_get(r"/public/stats/{year:[0-9]{4}}", pages.stats)
     r.add_get(f"/public/forms/{TASK}/{{uscc:[0-9A-Za-z]{{18}}}}", pages.form)
-    r.add_get("/public/{tail:.*}", pages.missing)   # last: only what nothing above matched
+    r.add_get("/public/{tail:.*}", pages.missing)  # last: only what nothing above matched

@@ -1,4 +1,5 @@
 """Alembic environment: async engines, URL from the caller or SSJ_DATABASE_URL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +23,12 @@ target_metadata = Base.metadata
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite",
-                      compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -40,8 +44,11 @@ async def _run_async(url: str) -> None:
 
 
 def run_offline() -> None:
-    context.configure(url=database_url(config.get_main_option("sqlalchemy.url")),
-                      target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=database_url(config.get_main_option("sqlalchemy.url")),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

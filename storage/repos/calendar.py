@@ -1,4 +1,5 @@
 """The working-day calendar's overrides: dates entered by hand."""
+
 from __future__ import annotations
 
 from datetime import date

@@ -3,6 +3,7 @@
 A card changes by new versions: a row whose ``replaces`` holds the id of the original
 message. Rows are handed out as :class:`ChatLine` values, never as ORM objects.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ from storage.models_chat import ChatMessage
 class ChatLine:
     """One stored message: ``owner`` is the person of a private room ("" in a group),
     ``sender`` a 消息账号 or ``"bot"``, ``replaces`` the original's id for a card's version."""
+
     id: int
     room: str
     owner: str
@@ -31,11 +33,19 @@ def _line(row: ChatMessage) -> ChatLine:
     return ChatLine(row.id, row.room, row.owner, row.sender, row.text, row.card, row.replaces)
 
 
-async def add(session: AsyncSession, room: str, owner: str, sender: str, text: str,
-              card: dict | None = None, replaces: int | None = None) -> int:
+async def add(
+    session: AsyncSession,
+    room: str,
+    owner: str,
+    sender: str,
+    text: str,
+    card: dict | None = None,
+    replaces: int | None = None,
+) -> int:
     """Store one message (flushed): its id."""
-    row = ChatMessage(room=room, owner=owner, sender=sender, text=text, card=card,
-                      replaces=replaces)
+    row = ChatMessage(
+        room=room, owner=owner, sender=sender, text=text, card=card, replaces=replaces
+    )
     session.add(row)
     await session.flush()
     return row.id
@@ -46,8 +56,9 @@ async def by_ids(session: AsyncSession, ids: Iterable[int]) -> list[ChatLine]:
     wanted = sorted(set(ids))
     if not wanted:
         return []
-    rows = await session.execute(select(ChatMessage).where(ChatMessage.id.in_(wanted))
-                                 .order_by(ChatMessage.id))
+    rows = await session.execute(
+        select(ChatMessage).where(ChatMessage.id.in_(wanted)).order_by(ChatMessage.id)
+    )
     return [_line(r) for r in rows.scalars()]
 
 
@@ -61,12 +72,15 @@ async def newest_version(session: AsyncSession, original_id: int) -> ChatLine | 
     row = await session.scalar(
         select(ChatMessage)
         .where(or_(ChatMessage.id == original_id, ChatMessage.replaces == original_id))
-        .order_by(ChatMessage.id.desc()).limit(1))
+        .order_by(ChatMessage.id.desc())
+        .limit(1)
+    )
     return None if row is None else _line(row)
 
 
-async def after(session: AsyncSession, room: str, after_id: int, owner: str | None = None,
-                limit: int = 500) -> list[ChatLine]:
+async def after(
+    session: AsyncSession, room: str, after_id: int, owner: str | None = None, limit: int = 500
+) -> list[ChatLine]:
     """The messages of a room after ``after_id`` (of one ``owner`` when given), card
     versions included, in id order, at most ``limit``."""
     q = select(ChatMessage).where(ChatMessage.id > after_id, ChatMessage.room == room)

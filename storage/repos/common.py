@@ -1,4 +1,5 @@
 """Small helpers the repositories share."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -12,13 +13,14 @@ from sqlalchemy.orm import InstrumentedAttribute
 T = TypeVar("T")
 
 
-async def by_keys(session: AsyncSession, model: type[T], column: InstrumentedAttribute[Any],
-                  keys: Iterable[Any]) -> dict[Any, T]:
+async def by_keys(
+    session: AsyncSession, model: type[T], column: InstrumentedAttribute[Any], keys: Iterable[Any]
+) -> dict[Any, T]:
     """{key: row} of ``model`` whose ``column`` is one of ``keys`` (in batches of 500)."""
     keys = list(keys)
     out: dict[Any, T] = {}
     for i in range(0, len(keys), 500):
-        rows = await session.execute(select(model).where(column.in_(keys[i:i + 500])))
+        rows = await session.execute(select(model).where(column.in_(keys[i : i + 500])))
         for r in rows.scalars():
             out[getattr(r, column.key)] = r
     return out

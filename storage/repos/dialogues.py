@@ -1,4 +1,5 @@
 """Per-person guided dialogues (``dialogues``): one row per person."""
+
 from __future__ import annotations
 
 from typing import Any, cast

@@ -1,4 +1,5 @@
 """Tasks and their draws: selections, teams, approved recusals, draw history."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -41,8 +42,9 @@ async def draw(session: AsyncSession, draw_id: int) -> DrawRow | None:
     return await session.get(DrawRow, draw_id)
 
 
-async def draw_with_status(session: AsyncSession, task_id: str,
-                           status: DrawStatus) -> DrawRow | None:
+async def draw_with_status(
+    session: AsyncSession, task_id: str, status: DrawStatus
+) -> DrawRow | None:
     q = select(DrawRow).where(DrawRow.task_id == task_id, DrawRow.status == status)
     return (await session.execute(q)).scalars().first()
 
@@ -62,68 +64,88 @@ async def selections(session: AsyncSession, draw_id: int) -> list[SelectionRow]:
     return list((await session.execute(q)).scalars())
 
 
-async def valid_selections(session: AsyncSession
-                           ) -> Sequence[Row[int, str, str, str, str]]:
+async def valid_selections(session: AsyncSession) -> Sequence[Row[int, str, str, str, str]]:
     """Every selection of a valid draw: (id, task_id, uscc, category, risk_class)."""
-    q = (select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category,
-                SelectionRow.risk_class)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(DrawRow.status == DrawStatus.VALID))
+    q = (
+        select(
+            SelectionRow.id,
+            SelectionRow.task_id,
+            SelectionRow.uscc,
+            SelectionRow.category,
+            SelectionRow.risk_class,
+        )
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .where(DrawRow.status == DrawStatus.VALID)
+    )
     return (await session.execute(q)).all()
 
 
-async def valid_selections_with_tasks(session: AsyncSession, uscc: str | None = None
-                                      ) -> list[tuple[SelectionRow, TaskRow]]:
+async def valid_selections_with_tasks(
+    session: AsyncSession, uscc: str | None = None
+) -> list[tuple[SelectionRow, TaskRow]]:
     """Every selection of a valid draw with its task (of one object when ``uscc``)."""
-    q = (select(SelectionRow, TaskRow).join(TaskRow, TaskRow.id == SelectionRow.task_id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(DrawRow.status == DrawStatus.VALID))
+    q = (
+        select(SelectionRow, TaskRow)
+        .join(TaskRow, TaskRow.id == SelectionRow.task_id)
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .where(DrawRow.status == DrawStatus.VALID)
+    )
     if uscc:
         q = q.where(SelectionRow.uscc == uscc)
     return [(s, tk) for s, tk in (await session.execute(q)).all()]
 
 
-async def active_members(session: AsyncSession,
-                         selection_ids: Iterable[int]) -> dict[int, list[TeamMemberRow]]:
+async def active_members(
+    session: AsyncSession, selection_ids: Iterable[int]
+) -> dict[int, list[TeamMemberRow]]:
     out: dict[int, list[TeamMemberRow]] = defaultdict(list)
     ids = list(selection_ids)
     for i in range(0, len(ids), 500):
-        q = (select(TeamMemberRow).where(TeamMemberRow.selection_id.in_(ids[i:i + 500]),
-                                         TeamMemberRow.active.is_(True))
-             .order_by(TeamMemberRow.selection_id, TeamMemberRow.seq))
+        q = (
+            select(TeamMemberRow)
+            .where(TeamMemberRow.selection_id.in_(ids[i : i + 500]), TeamMemberRow.active.is_(True))
+            .order_by(TeamMemberRow.selection_id, TeamMemberRow.seq)
+        )
         for m in (await session.execute(q)).scalars():
             out[m.selection_id].append(m)
     return out
 
 
-async def valid_draw_history(session: AsyncSession
-                             ) -> Sequence[Row[str, datetime | None, int, int | None, int]]:
+async def valid_draw_history(
+    session: AsyncSession,
+) -> Sequence[Row[str, datetime | None, int, int | None, int]]:
     """Every selection of every valid draw:
     (uscc, drawn_at, task year, task quarter, selection id)."""
-    q = (select(SelectionRow.uscc, DrawRow.drawn_at, TaskRow.year, TaskRow.quarter,
-                SelectionRow.id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .join(TaskRow, TaskRow.id == SelectionRow.task_id)
-         .where(DrawRow.status == DrawStatus.VALID))
+    q = (
+        select(SelectionRow.uscc, DrawRow.drawn_at, TaskRow.year, TaskRow.quarter, SelectionRow.id)
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .join(TaskRow, TaskRow.id == SelectionRow.task_id)
+        .where(DrawRow.status == DrawStatus.VALID)
+    )
     return (await session.execute(q)).all()
 
 
 async def inspections_per_inspector(session: AsyncSession, year: int) -> dict[str, int]:
     """第十条: objects each inspector was (and still is) assigned to in valid draws of a year."""
-    q = (select(TeamMemberRow.cert, func.count())
-         .join(SelectionRow, SelectionRow.id == TeamMemberRow.selection_id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .join(TaskRow, TaskRow.id == SelectionRow.task_id)
-         .where(DrawRow.status == DrawStatus.VALID, TaskRow.year == year,
-                TeamMemberRow.active.is_(True))
-         .group_by(TeamMemberRow.cert))
+    q = (
+        select(TeamMemberRow.cert, func.count())
+        .join(SelectionRow, SelectionRow.id == TeamMemberRow.selection_id)
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .join(TaskRow, TaskRow.id == SelectionRow.task_id)
+        .where(
+            DrawRow.status == DrawStatus.VALID, TaskRow.year == year, TeamMemberRow.active.is_(True)
+        )
+        .group_by(TeamMemberRow.cert)
+    )
     return {cert: n for cert, n in (await session.execute(q)).all()}
 
 
 async def approved_recusals(session: AsyncSession, draw_id: int) -> list[RecusalRow]:
-    q = (select(RecusalRow).where(RecusalRow.draw_id == draw_id,
-                                  RecusalRow.status == RecusalStatus.APPROVED)
-         .order_by(RecusalRow.seq))
+    q = (
+        select(RecusalRow)
+        .where(RecusalRow.draw_id == draw_id, RecusalRow.status == RecusalStatus.APPROVED)
+        .order_by(RecusalRow.seq)
+    )
     return list((await session.execute(q)).scalars())
 
 

@@ -1,4 +1,5 @@
 """People: inspectors of the library looked up by 消息账号, 执法证号, name or role."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -45,13 +46,17 @@ async def admins(session: Session) -> list[InspectorRow]:
 
 async def reachable_admins(session: Session) -> list[InspectorRow]:
     """管理员 with a 消息账号."""
-    q = select(InspectorRow).where(InspectorRow.role == Role.ADMIN.value,
-                                   InspectorRow.msg_account.is_not(None))
+    q = select(InspectorRow).where(
+        InspectorRow.role == Role.ADMIN.value, InspectorRow.msg_account.is_not(None)
+    )
     return list((await session.execute(q)).scalars())
 
 
 async def reachable(session: Session) -> list[InspectorRow]:
     """Everyone with a 消息账号: 管理员 first, then by 执法证号."""
-    q = (select(InspectorRow).where(InspectorRow.msg_account.is_not(None))
-         .order_by(InspectorRow.role.desc(), InspectorRow.cert))
+    q = (
+        select(InspectorRow)
+        .where(InspectorRow.msg_account.is_not(None))
+        .order_by(InspectorRow.role.desc(), InspectorRow.cert)
+    )
     return list((await session.execute(q)).scalars())

@@ -1,4 +1,5 @@
 """The annual plans: one row per year, a draft until it is published."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -15,7 +16,9 @@ async def plan(session: AsyncSession, year: int, for_update: bool = False) -> Pl
 
 async def published_plans(session: AsyncSession) -> list[PlanRow]:
     """Published plans, newest year first."""
-    q = (select(PlanRow).where(PlanRow.status == PlanStatus.PUBLISHED,
-                               PlanRow.published_at.is_not(None))
-         .order_by(PlanRow.year.desc()))
+    q = (
+        select(PlanRow)
+        .where(PlanRow.status == PlanStatus.PUBLISHED, PlanRow.published_at.is_not(None))
+        .order_by(PlanRow.year.desc())
+    )
     return list((await session.execute(q)).scalars())

@@ -1,4 +1,5 @@
 """Published task results (一公开): one row per task."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -20,8 +21,9 @@ async def publications(session: AsyncSession) -> list[PublicationRow]:
 
 async def newest_first(session: AsyncSession) -> list[PublicationRow]:
     """Every publication, the newest first."""
-    q = select(PublicationRow).order_by(PublicationRow.published_at.desc(),
-                                        PublicationRow.task_id.desc())
+    q = select(PublicationRow).order_by(
+        PublicationRow.published_at.desc(), PublicationRow.task_id.desc()
+    )
     return list((await session.execute(q)).scalars())
 
 

@@ -1,4 +1,5 @@
 """Recusal requests (回避) and the conflicts they register."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -20,10 +21,17 @@ async def lock_draw(session: Session, draw_id: int) -> None:
 
 async def pending_id(session: Session, draw_id: int, uscc: str, cert: str) -> int | None:
     """The oldest pending request of ``cert`` about ``uscc`` in a draw, if any."""
-    q = (select(RecusalRow.id)
-         .where(RecusalRow.draw_id == draw_id, RecusalRow.uscc == uscc,
-                RecusalRow.cert == cert, RecusalRow.status == RecusalStatus.PENDING)
-         .order_by(RecusalRow.id).limit(1))
+    q = (
+        select(RecusalRow.id)
+        .where(
+            RecusalRow.draw_id == draw_id,
+            RecusalRow.uscc == uscc,
+            RecusalRow.cert == cert,
+            RecusalRow.status == RecusalStatus.PENDING,
+        )
+        .order_by(RecusalRow.id)
+        .limit(1)
+    )
     return await session.scalar(q)
 
 

@@ -1,5 +1,6 @@
 """Redraw requests: the audit entries a redraw card names (``draw.redraw_request``) and
 the cancellations recorded against them (``draw.redraw_cancel``)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select

@@ -1,4 +1,5 @@
 """Inspection results: per object and department, awaiting review, and reviewed."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -16,8 +17,8 @@ from storage.models_chat import ResultRow
 from storage.repos.common import as_date
 from storage.uow import Session
 
-REVIEWED = (State.APPROVED.value, State.PUBLISHED.value)   # counted once a supervisor approved it
-CHUNK = 500   # bounded IN lists
+REVIEWED = (State.APPROVED.value, State.PUBLISHED.value)  # counted once a supervisor approved it
+CHUNK = 500  # bounded IN lists
 
 
 async def get(session: Session, result_id: int) -> ResultRow | None:
@@ -41,7 +42,7 @@ async def of_objects(session: Session, refs: list[int] | None) -> list[ResultRow
         return list((await session.execute(select(ResultRow))).scalars())
     out: list[ResultRow] = []
     for i in range(0, len(refs), CHUNK):
-        q = select(ResultRow).where(ResultRow.selection_id.in_(refs[i:i + CHUNK]))
+        q = select(ResultRow).where(ResultRow.selection_id.in_(refs[i : i + CHUNK]))
         out.extend((await session.execute(q)).scalars())
     return out
 
@@ -49,26 +50,39 @@ async def of_objects(session: Session, refs: list[int] | None) -> list[ResultRow
 async def pending_review(session: Session) -> list[ResultRow]:
     """Results awaiting review, oldest submission first, of unpublished tasks' valid draws
     (a redraw leaves the void draw's results behind)."""
-    q = (select(ResultRow).join(TaskRow, TaskRow.id == ResultRow.task_id)
-         .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(ResultRow.status == State.PENDING.value, TaskRow.status != TaskStatus.PUBLISHED,
-                DrawRow.status == DrawStatus.VALID)
-         .order_by(ResultRow.entered_at, ResultRow.id))
+    q = (
+        select(ResultRow)
+        .join(TaskRow, TaskRow.id == ResultRow.task_id)
+        .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .where(
+            ResultRow.status == State.PENDING.value,
+            TaskRow.status != TaskStatus.PUBLISHED,
+            DrawRow.status == DrawStatus.VALID,
+        )
+        .order_by(ResultRow.entered_at, ResultRow.id)
+    )
     return list((await session.execute(q)).scalars())
 
 
-Reviewed = Row[str, date | None, str, int, str]   # uscc, inspected_on, conclusion, ref, dept
+Reviewed = Row[str, date | None, str, int, str]  # uscc, inspected_on, conclusion, ref, dept
 
 
 async def reviewed_results(session: Session, since_year: int | None = None) -> list[Reviewed]:
     """Approved results of valid draws: (uscc, inspected_on, conclusion, selection id,
     department), inspected in ``since_year`` or later (all when None)."""
-    q = (select(SelectionRow.uscc, ResultRow.inspected_on, ResultRow.conclusion,
-                SelectionRow.id, ResultRow.department)
-         .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
-         .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-         .where(DrawRow.status == DrawStatus.VALID, ResultRow.status.in_(REVIEWED)))
+    q = (
+        select(
+            SelectionRow.uscc,
+            ResultRow.inspected_on,
+            ResultRow.conclusion,
+            SelectionRow.id,
+            ResultRow.department,
+        )
+        .join(SelectionRow, SelectionRow.id == ResultRow.selection_id)
+        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+        .where(DrawRow.status == DrawStatus.VALID, ResultRow.status.in_(REVIEWED))
+    )
     rows = (await session.execute(q)).all()
     out: list[Reviewed] = []
     for r in rows:

@@ -4,6 +4,7 @@ The browser is Debian's ``/usr/bin/chromium`` driven by the ``playwright`` packa
 never downloads a browser. When either is missing the tests are skipped, or fail when
 SSJ_REQUIRE_BROWSER=1 (as in CI). ``make browser`` installs Chromium.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PHONE = {"width": 390, "height": 844}
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--no-proxy-server",  # only 127.0.0.1 is ever contacted; never go through a proxy
 ]
 
@@ -114,8 +121,9 @@ def serving(tmp_path, prepare, **overrides):
     from bot.config import Settings
 
     db_url = f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
-    settings = replace(Settings.from_env(db_url), host="127.0.0.1", port=0, actor="e2e",
-                       **overrides)
+    settings = replace(
+        Settings.from_env(db_url), host="127.0.0.1", port=0, actor="e2e", **overrides
+    )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="e2e-server", daemon=True)
     thread.start()
@@ -146,6 +154,7 @@ def serving(tmp_path, prepare, **overrides):
 @pytest.fixture
 def live_server(browser_available, tmp_path):
     """The real app with the web chat on and the demo library imported."""
+
     async def prepare(db_url, settings):
         return await _prepare(db_url, tmp_path, settings)
 
@@ -163,9 +172,18 @@ def page(browser_available, tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-            locale="zh-CN", timezone_id="Asia/Shanghai", service_workers="block")
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            service_workers="block",
+        )
         try:
             context.set_default_timeout(15_000)
             page = context.pages[0] if context.pages else context.new_page()
@@ -185,4 +203,5 @@ def shot(page):
         path = ARTIFACTS / f"browser-quarter-{name}.png"
         page.screenshot(path=str(path))
         return path
+
     return take

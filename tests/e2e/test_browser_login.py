@@ -6,6 +6,7 @@ the picker; the person talks to the bot as themselves; a used link is a Chinese 
 退出 ends the session. The cookie is HttpOnly (the page's script cannot read it) and
 SameSite=Strict. Screenshots go to tests/artifacts/browser-login-*.png.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,12 +34,14 @@ def login_server(browser_available, tmp_path):
         return db_url, settings
 
     with serving(tmp_path, prepare, web_chat=True, web_chat_login=True) as (url, (db, s), _):
+
         async def invite(account: str):
             engine = make_engine(db)
             try:
                 async with session_factory(engine)() as ses, ses.begin():
-                    got = await webchat_access.invite(ses, s, account, "e2e",
-                                                     now=webchat_access.utcnow())
+                    got = await webchat_access.invite(
+                        ses, s, account, "e2e", now=webchat_access.utcnow()
+                    )
             finally:
                 await engine.dispose()
             # the link of a service on port 0 names the port it really listens on
@@ -48,12 +51,15 @@ def login_server(browser_available, tmp_path):
             from sqlalchemy import select
 
             from storage.models import InspectorRow
+
             engine = make_engine(db)
             try:
                 async with session_factory(engine)() as ses:
-                    return await ses.scalar(select(InspectorRow.msg_account).where(
-                        InspectorRow.msg_account.is_not(None), InspectorRow.role != "管理员")
-                        .order_by(InspectorRow.cert))
+                    return await ses.scalar(
+                        select(InspectorRow.msg_account)
+                        .where(InspectorRow.msg_account.is_not(None), InspectorRow.role != "管理员")
+                        .order_by(InspectorRow.cert)
+                    )
             finally:
                 await engine.dispose()
 
@@ -90,10 +96,11 @@ def test_an_invitation_logs_in_once_and_the_page_is_that_person(login_server, pa
 
     say(page, "帮助")
     expect(page.locator('[data-testid="msg"][data-from="bot"]').last).to_contain_text(
-        "我的任务", timeout=WAIT)
+        "我的任务", timeout=WAIT
+    )
     shot(page, "02-logged-in")
 
-    page.goto(link)                                     # used: a Chinese page, no session
+    page.goto(link)  # used: a Chinese page, no session
     expect(page.get_by_test_id("notice")).to_contain_text("已经用过")
     shot(page, "03-used-link")
 

@@ -4,6 +4,7 @@ A supervisor draws 2027Q1 in the group, an assigned inspector asks to recuse, a
 supervisor agrees, the replacement gets the card, an inspector enters the result step by
 step and a supervisor approves it. Screenshots of the phone screen go to tests/artifacts/.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,6 +21,7 @@ WAIT = 15_000  # ms, the longest any single reply may take
 
 
 # ---- the page ----------------------------------------------------------------------------
+
 
 def be(page: Page, account: str, room: str) -> None:
     page.get_by_test_id("person").select_option(account)
@@ -60,10 +62,12 @@ def press(card_locator, label: str) -> None:
 
 def bot_says(page: Page, text: str | re.Pattern) -> None:
     expect(page.locator('[data-testid="msg"].bot').filter(has_text=text).last).to_be_visible(
-        timeout=WAIT)
+        timeout=WAIT
+    )
 
 
 # ---- the API, to find who got what ----------------------------------------------------------
+
 
 def wait_for(predicate, what: str, timeout: float = WAIT / 1000):
     deadline = time.monotonic() + timeout
@@ -77,8 +81,11 @@ def wait_for(predicate, what: str, timeout: float = WAIT / 1000):
 
 
 def card_refs(server, account: str) -> set[int]:
-    return {m["card"]["ref"] for m in server.inbox(account)
-            if m["card"] and m["card"]["ref"] is not None and m["card"]["title"].startswith("检查任务")}
+    return {
+        m["card"]["ref"]
+        for m in server.inbox(account)
+        if m["card"] and m["card"]["ref"] is not None and m["card"]["title"].startswith("检查任务")
+    }
 
 
 def assigned(server) -> dict[str, set[int]]:
@@ -105,13 +112,15 @@ def run_digest(server) -> None:
             job = [j for j in all_jobs() if j.name == digest.JOB]
             today = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=17, minute=5)
             for days in range(10):
-                ran = await run_due(session_factory(engine), settings,
-                                    today + timedelta(days=days), "e2e", jobs=job)
+                ran = await run_due(
+                    session_factory(engine), settings, today + timedelta(days=days), "e2e", jobs=job
+                )
                 if ran["ran"]:
                     return
             raise AssertionError("no working day for the digest within ten days")
         finally:
             await engine.dispose()
+
     # playwright's sync API keeps a loop on this thread: the job runs on a thread of its own
     errors: list[BaseException] = []
     worker = threading.Thread(target=lambda: _capture(errors, lambda: asyncio.run(go())))
@@ -129,6 +138,7 @@ def _capture(errors: list, fn) -> None:
 
 
 # ---- the quarter ------------------------------------------------------------------------
+
 
 def test_quarter_in_the_browser(live_server, page, shot):
     server = live_server
@@ -160,8 +170,9 @@ def test_quarter_in_the_browser(live_server, page, shot):
     assert "重点监管" in group_text and "Category" not in group_text
 
     # 2. an inspector with an assignment asks to recuse
-    before = wait_for(lambda: (lambda a: a if any(a.values()) else None)(assigned(server)),
-                      "assignment cards")
+    before = wait_for(
+        lambda: (lambda a: a if any(a.values()) else None)(assigned(server)), "assignment cards"
+    )
     inspector = next(acc for acc, refs in before.items() if refs and acc not in server.admins())
     ref = min(before[inspector])
     team_before = {acc for acc, refs in before.items() if ref in refs}
@@ -186,15 +197,22 @@ def test_quarter_in_the_browser(live_server, page, shot):
 
     # 4. the replacement gets the card
     replacement = wait_for(
-        lambda: next((acc for acc in (p["account"] for p in server.people)
-                      if acc not in team_before and ref in card_refs(server, acc)), None),
-        f"a replacement on 编号 {ref}")
+        lambda: next(
+            (
+                acc
+                for acc in (p["account"] for p in server.people)
+                if acc not in team_before and ref in card_refs(server, acc)
+            ),
+            None,
+        ),
+        f"a replacement on 编号 {ref}",
+    )
     be(page, replacement, "private")
     new_card = card(page, "检查任务", ref)
     expect(new_card).to_contain_text(f"编号 {ref}", timeout=WAIT)
     expect(new_card.get_by_test_id("card-button").filter(has_text="录入结果")).to_be_visible()
     shot("06-replacement-assignment", new_card)
-    say(page, "我的任务")                          # one compact list, not a card per task
+    say(page, "我的任务")  # one compact list, not a card per task
     listing = pinned(page, card(page, "我的检查任务"))
     expect(listing).to_contain_text(f"{ref}｜")
     shot("06b-task-list", listing)
@@ -220,8 +238,9 @@ def test_quarter_in_the_browser(live_server, page, shot):
 
     # 6. the day's digest at 17:00 tells the 管理员 (no message per result)
     team_now = (team_before - {inspector}) | {replacement}
-    checker = next((a for a in server.admins() if a not in team_now), None) or \
-        next(a for a in server.admins() if a != replacement)     # four eyes
+    checker = next((a for a in server.admins() if a not in team_now), None) or next(
+        a for a in server.admins() if a != replacement
+    )  # four eyes
     run_digest(server)
     be(page, checker, "private")
     digest = page.locator('[data-testid="msg"].bot').filter(has_text="待审核").last

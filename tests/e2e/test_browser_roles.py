@@ -11,6 +11,7 @@ A 管理员 draws 2027Q1 through the API. The page, in Debian's Chromium:
 - new messages come into view, unless the person reads further up: then a button does.
 Screenshots go to tests/artifacts/browser-roles-*.png.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,25 +32,38 @@ ADMIN_WORDS = {"审核", "抽查", "进度", "统计", "公示", "随机数"}
 
 # ---- helpers ------------------------------------------------------------------------------
 
+
 def post(server, path: str, body: dict) -> dict:
-    req = urllib.request.Request(f"{server.url}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"{server.url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with _LOCAL.open(req, timeout=10) as resp:
         return json.load(resp)
 
 
 def draw(server, admin: str) -> None:
     """抽查 and 确认抽取 in the group, through the API."""
-    post(server, "/chat/api/send", {"user": admin, "room": "group",
-                                    "text": f"@双随机助手 抽查 {TASK}"})
-    msg = wait_for(lambda: next((m for m in server.inbox(admin, "group")
-                                 if m["card"] and m["card"]["buttons"]), None), "the draw card")
+    post(
+        server,
+        "/chat/api/send",
+        {"user": admin, "room": "group", "text": f"@双随机助手 抽查 {TASK}"},
+    )
+    msg = wait_for(
+        lambda: next(
+            (m for m in server.inbox(admin, "group") if m["card"] and m["card"]["buttons"]), None
+        ),
+        "the draw card",
+    )
     key = next(b["key"] for b in msg["card"]["buttons"] if b["text"] == "确认抽取")
     post(server, "/chat/api/click", {"user": admin, "message_id": msg["id"], "key": key})
 
 
-def insert(db: str, owner: str, text: str = "", card_doc: dict | None = None,
-           replaces: int | None = None) -> int:
+def insert(
+    db: str, owner: str, text: str = "", card_doc: dict | None = None, replaces: int | None = None
+) -> int:
     """A bot message as the web chat's sender stores it (a card version: ``replaces``)."""
     con = sqlite3.connect(db, timeout=10)
     try:
@@ -57,8 +71,13 @@ def insert(db: str, owner: str, text: str = "", card_doc: dict | None = None,
             cur = con.execute(
                 "INSERT INTO chat_messages (room, owner, sender, text, card, replaces) "
                 "VALUES ('private', ?, 'bot', ?, ?, ?)",
-                (owner, text, json.dumps(card_doc, ensure_ascii=False) if card_doc else None,
-                 replaces))
+                (
+                    owner,
+                    text,
+                    json.dumps(card_doc, ensure_ascii=False) if card_doc else None,
+                    replaces,
+                ),
+            )
             return cur.lastrowid
     finally:
         con.close()
@@ -70,8 +89,10 @@ def settle(server, page: Page, user: str) -> None:
     last, since = None, time.monotonic()
     deadline = since + WAIT / 1000
     while True:
-        now = (len({m["replaces"] or m["id"] for m in server.inbox(user)}),
-               page.get_by_test_id("msg").count())
+        now = (
+            len({m["replaces"] or m["id"] for m in server.inbox(user)}),
+            page.get_by_test_id("msg").count(),
+        )
         if now != last:
             last, since = now, time.monotonic()
         elif now[0] == now[1] and time.monotonic() - since > 1.0:
@@ -95,8 +116,7 @@ def in_view(page: Page, locator) -> bool:
     top, bottom = box["y"], box["y"] + box["height"]
     low = min(frame["y"] + frame["height"], page.viewport_size["height"])
     seen = max(0.0, min(bottom, low) - max(top, frame["y"]))
-    return (frame["y"] - 1 <= top <= low
-            and seen >= 0.9 * min(box["height"], low - frame["y"]) - 1)
+    return frame["y"] - 1 <= top <= low and seen >= 0.9 * min(box["height"], low - frame["y"]) - 1
 
 
 def until_in_view(page: Page, locator, what: str) -> None:
@@ -105,8 +125,10 @@ def until_in_view(page: Page, locator, what: str) -> None:
     while not in_view(page, locator):
         if time.monotonic() > deadline:
             shot(page, "failed-" + what.replace(" ", "-")[:30])
-            raise AssertionError(f"{what} is not in view: {locator.bounding_box()}, "
-                                 f"list {page.get_by_test_id('messages').bounding_box()}")
+            raise AssertionError(
+                f"{what} is not in view: {locator.bounding_box()}, "
+                f"list {page.get_by_test_id('messages').bounding_box()}"
+            )
         page.wait_for_timeout(100)
 
 
@@ -122,14 +144,18 @@ def shot(page: Page, name: str) -> None:
 
 # ---- the test -----------------------------------------------------------------------------
 
+
 def test_roles_scrolling_card_versions_and_links(live_server, page, tmp_path):
     server = live_server
     db = str(tmp_path / "ssj.db")
     admin = server.admins()[0]
     draw(server, admin)
-    cards = wait_for(lambda: (lambda a: a if any(a.values()) else None)(
-        {p["account"]: card_refs(server, p["account"]) for p in server.people
-         if not p["admin"]}), "assignment cards")
+    cards = wait_for(
+        lambda: (lambda a: a if any(a.values()) else None)(
+            {p["account"]: card_refs(server, p["account"]) for p in server.people if not p["admin"]}
+        ),
+        "assignment cards",
+    )
     inspector = next(acc for acc, refs in cards.items() if refs)
     ref = min(cards[inspector])
     page.goto(f"{server.url}/chat")
@@ -178,23 +204,36 @@ def test_roles_scrolling_card_versions_and_links(live_server, page, tmp_path):
     pinned = page.locator(f'[data-testid="msg"][data-id="{original}"] [data-testid="card"]')
     expect(pinned).to_contain_text("已接收", timeout=WAIT)
     until_in_view(page, pinned, "the answer to 接收")
-    expect(pinned.get_by_test_id("card-button").filter(has_text="接收")).to_have_count(0,
-                                                                                    timeout=WAIT)
+    expect(pinned.get_by_test_id("card-button").filter(has_text="接收")).to_have_count(
+        0, timeout=WAIT
+    )
     shot(page, "03-inspector-accepted-in-view")
 
     # a new version of the card (as the sender writes it): in place, its buttons, links
     count = page.get_by_test_id("msg").count()
     position = page.locator('[data-testid="msg"]').evaluate_all(
-        "(els, id) => els.findIndex(e => e.dataset.id === String(id))", original)
+        "(els, id) => els.findIndex(e => e.dataset.id === String(id))", original
+    )
     url = f"{server.url}/public/tasks/{TASK}"
-    version = insert(db, inspector, card_doc={
-        "title": f"检查任务 {TASK}", "ref": ref,
-        "body": f"（新版本）公示页面：{url}",
-        "buttons": [{"key": f"res:{ref}", "text": "录入结果"}]}, replaces=original)
+    version = insert(
+        db,
+        inspector,
+        card_doc={
+            "title": f"检查任务 {TASK}",
+            "ref": ref,
+            "body": f"（新版本）公示页面：{url}",
+            "buttons": [{"key": f"res:{ref}", "text": "录入结果"}],
+        },
+        replaces=original,
+    )
     expect(pinned).to_contain_text("新版本", timeout=WAIT)
     expect(page.get_by_test_id("msg")).to_have_count(count)
-    assert page.locator('[data-testid="msg"]').evaluate_all(
-        "(els, id) => els.findIndex(e => e.dataset.id === String(id))", original) == position
+    assert (
+        page.locator('[data-testid="msg"]').evaluate_all(
+            "(els, id) => els.findIndex(e => e.dataset.id === String(id))", original
+        )
+        == position
+    )
     held = page.locator(f'[data-testid="msg"][data-id="{original}"]')
     assert held.get_attribute("data-version") == str(version)
     assert pinned.get_by_test_id("card-button").all_inner_texts() == ["录入结果"]
@@ -215,14 +254,20 @@ def test_roles_scrolling_card_versions_and_links(live_server, page, tmp_path):
     say(page, "取消")
 
     # addresses in a text become links; nothing else in it is markup
-    insert(db, inspector, text=f"请查看 {url}，或 https://ssj.example.gov.cn/a?b=1&c=2。"
-                               "不是链接：javascript:alert(1) ftp://x.example <b>粗体</b>")
+    insert(
+        db,
+        inspector,
+        text=f"请查看 {url}，或 https://ssj.example.gov.cn/a?b=1&c=2。"
+        "不是链接：javascript:alert(1) ftp://x.example <b>粗体</b>",
+    )
     note = page.locator('[data-testid="msg"].bot').filter(has_text="不是链接").last
     until_in_view(page, note, "a new message")
     links = note.get_by_test_id("link")
     expect(links).to_have_count(2)
-    assert [links.nth(i).get_attribute("href") for i in range(2)] == \
-        [url, "https://ssj.example.gov.cn/a?b=1&c=2"]
+    assert [links.nth(i).get_attribute("href") for i in range(2)] == [
+        url,
+        "https://ssj.example.gov.cn/a?b=1&c=2",
+    ]
     assert links.all_inner_texts() == [url, "https://ssj.example.gov.cn/a?b=1&c=2"]
     expect(note.locator("b")).to_have_count(0)
     expect(note).to_contain_text("<b>粗体</b>")

@@ -5,6 +5,7 @@ published with one object withheld; the 2027 plan is made and published. Then th
 index, the task page (results, summary, verification, how to re-check), a printable
 一表告知 and the plan are opened like a citizen would. Screenshots go to tests/artifacts/.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -36,22 +37,30 @@ async def _publish_demo(db_url: str, settings) -> dict:
     engine = make_engine(db_url)
     sf = session_factory(engine)
     now = localtime.now().replace(microsecond=0)
-    extra = {2: {"rectification": "规范设置危险废物识别标志", "rectify_by": now.date() + timedelta(30)},
-             3: {"case_no": "获环立字〔2027〕12号"}, 4: {"department": "获嘉县市场监督管理局"},
-             5: {"transfer_to": "获嘉县公安局"}}
+    extra = {
+        2: {"rectification": "规范设置危险废物识别标志", "rectify_by": now.date() + timedelta(30)},
+        3: {"case_no": "获环立字〔2027〕12号"},
+        4: {"department": "获嘉县市场监督管理局"},
+        5: {"transfer_to": "获嘉县公安局"},
+    }
     try:
         async with sf() as s, s.begin():
             row = await draws.run(s, settings, TASK, "e2e", now)
             sels = await draws.current_selections(s, row)
             for i, (ref, sel) in enumerate(sels):
                 c = rules.Conclusion.by_number(i % 6 + 1)
-                findings = "危险废物贮存场所未设置识别标志，台账记录不全" if c.number in extra else ""
-                draft = rules.Draft(c, now.date(), rules.Mode.ONSITE, findings, extra.get(c.number, {}))
+                findings = (
+                    "危险废物贮存场所未设置识别标志，台账记录不全" if c.number in extra else ""
+                )
+                draft = rules.Draft(
+                    c, now.date(), rules.Mode.ONSITE, findings, extra.get(c.number, {})
+                )
                 await results_svc.submit(s, ref, sel.inspectors[0], draft, now, "e2e")
                 await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "e2e")
         async with sf() as s, s.begin():
-            doc = await publication.publish(s, settings, TASK, "e2e", now,
-                                            {sels[3][1].uscc: "涉及国家秘密"})
+            doc = await publication.publish(
+                s, settings, TASK, "e2e", now, {sels[3][1].uscc: "涉及国家秘密"}
+            )
         async with sf() as s, s.begin():
             await plan.make(s, settings, 2027, "e2e", now=now)
             await plan.publish(s, 2027, "e2e", now)
@@ -63,6 +72,7 @@ async def _publish_demo(db_url: str, settings) -> dict:
 @pytest.fixture
 def public_site(browser_available, tmp_path):
     """The real app on 127.0.0.1 with one published task and a published plan."""
+
     async def prepare(db_url, settings):
         await _prepare(db_url, tmp_path, settings)
         doc = await _publish_demo(db_url, settings)
@@ -102,12 +112,13 @@ def test_public_pages_on_a_phone(public_site, page):
     cards = page.get_by_test_id("object")
     expect(cards).to_have_count(len(doc["objects"]))
     expect(page.locator('[data-testid="object"][data-withheld="1"]')).to_have_text(
-        "4. 依法不予公开")
+        "4. 依法不予公开"
+    )
     problem = next(o for o in objects if o["conclusion_no"] == 2)
     card = page.locator(f'[data-testid="object"][data-uscc="{problem["uscc"]}"]')
     expect(card).to_contain_text("违法事实")
     expect(card).to_contain_text("规范设置危险废物识别标志")
-    card.locator("summary").click()                      # the items, 多项合一
+    card.locator("summary").click()  # the items, 多项合一
     expect(card.locator("li").first).to_be_visible()
     _shot(page, "03-task-object", card)
 
@@ -120,11 +131,13 @@ def test_public_pages_on_a_phone(public_site, page):
 
     first = objects[0]
     page.locator(f'[data-testid="object"][data-uscc="{first["uscc"]}"]').get_by_role(
-        "link", name="一表告知").click()
+        "link", name="一表告知"
+    ).click()
     expect(page.get_by_test_id("form-name")).to_have_text(first["name"], timeout=WAIT)
     expect(page.get_by_test_id("form-items").locator("tbody tr")).to_have_count(len(first["items"]))
     expect(page.get_by_test_id("form-inspectors")).to_contain_text(
-        first["teams"][0]["inspectors"][0])
+        first["teams"][0]["inspectors"][0]
+    )
     _fits_the_phone(page)
     _shot(page, "06-form")
     page.emulate_media(media="print")

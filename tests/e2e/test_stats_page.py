@@ -5,6 +5,7 @@ but not published: the page counts the published one only, and draws its charts 
 server-rendered inline SVG (the pages' CSP allows no script). Screenshots go to
 tests/artifacts/browser-stats-*.png.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -46,18 +47,28 @@ async def _publish_joint(db_url: str, settings) -> None:
     now = localtime.now()
     try:
         async with session_factory(engine)() as s, s.begin():
-            await tasks.create_task(s, settings, task_id="2027LH01", kind="joint",
-                                    name="获嘉县2027年第一季度生态环境与市场监管联合抽查",
-                                    year=2027, quarter=1, departments="市场监管", count=1,
-                                    actor="e2e", today=localtime.today())
+            await tasks.create_task(
+                s,
+                settings,
+                task_id="2027LH01",
+                kind="joint",
+                name="获嘉县2027年第一季度生态环境与市场监管联合抽查",
+                year=2027,
+                quarter=1,
+                departments="市场监管",
+                count=1,
+                actor="e2e",
+                today=localtime.today(),
+            )
             await draws.run(s, settings, "2027LH01", "e2e", now)
             _, row = await draws.valid_draw(s, "2027LH01")
-            (ref, sel), = await draws.current_selections(s, row)
+            ((ref, sel),) = await draws.current_selections(s, row)
             for team in sel.teams:
                 draft = rules.Draft(rules.Conclusion.NONE_FOUND, now.date(), rules.Mode.ONSITE)
                 await results.submit(s, ref, team.members[0], draft, now, "e2e")
-                await results.review(s, ref, True, await reviewer_for(s, ref), now, "e2e",
-                                     department=team.department)
+                await results.review(
+                    s, ref, True, await reviewer_for(s, ref), now, "e2e", department=team.department
+                )
             await publication.publish(s, settings, "2027LH01", "e2e", now)
     finally:
         await engine.dispose()
@@ -107,16 +118,17 @@ def test_stats_page_on_a_phone(stats_site, page):
     joint = page.get_by_test_id("chart-joint")
     expect(joint.locator("line.goal")).to_have_count(1)
     expect(joint).to_contain_text("50.0%")
-    bar = max(float(w) for w in joint.locator("rect").evaluate_all(
-        "rs => rs.map(r => r.getBBox().width)"))
+    bar = max(
+        float(w) for w in joint.locator("rect").evaluate_all("rs => rs.map(r => r.getBBox().width)")
+    )
     assert bar > 50
 
     coverage = page.get_by_test_id("chart-coverage")
     expect(coverage.locator("rect")).to_have_count(9)
-    drawn = sum(doc["summary"]["by_category"].values()) + 1   # + the joint task's object
+    drawn = sum(doc["summary"]["by_category"].values()) + 1  # + the joint task's object
     values = [int(v) for v in coverage.locator("text.value").all_text_contents()]
-    assert sum(values[1::3]) >= drawn - 1      # 本年抽取 of the three categories (distinct
-    assert sum(values[1::3]) <= drawn          # objects: the joint one may be drawn twice)
+    assert sum(values[1::3]) >= drawn - 1  # 本年抽取 of the three categories (distinct
+    assert sum(values[1::3]) <= drawn  # objects: the joint one may be drawn twice)
     _shot(page, "02-coverage", page.get_by_test_id("chart-coverage"))
 
     # per 信用风险分类: visits per object and problem rate, charted and tabled; every
@@ -133,11 +145,13 @@ def test_stats_page_on_a_phone(stats_site, page):
     results = page.get_by_test_id("chart-results")
     values = [int(v) for v in results.locator("text.value").all_text_contents()]
     expected = dict(doc["summary"]["by_conclusion"])
-    expected["未发现问题"] += 1                 # the joint object, one conclusion for both
+    expected["未发现问题"] += 1  # the joint object, one conclusion for both
     assert values == list(expected.values())
     # the bars are really drawn: the longest bar is wide, an empty one has no width
-    widths = [float(w) for w in results.locator("rect").evaluate_all(
-        "rs => rs.map(r => r.getBBox().width)")]
+    widths = [
+        float(w)
+        for w in results.locator("rect").evaluate_all("rs => rs.map(r => r.getBBox().width)")
+    ]
     assert max(widths) > 100
     _fits_the_phone(page)
     _shot(page, "03-results", results)

@@ -2,6 +2,7 @@
 ``session_replication_role``; the service's least-privilege role (``ssj init
 --app-role``) cannot touch the log's guards, and the application works as that role.
 (SQLite has no roles and no TRUNCATE: its refusal of --app-role is in test_audit_trail.)"""
+
 from __future__ import annotations
 
 import asyncio
@@ -58,12 +59,15 @@ async def test_truncate_is_refused_and_replica_mode_does_not_bypass_the_guards(p
             await audit.append(s, "a", "y")
     finally:
         await engine.dispose()
-    conn = await asyncpg.connect(dsn(pg_url))      # the superuser, the tables' owner
+    conn = await asyncpg.connect(dsn(pg_url))  # the superuser, the tables' owner
     try:
         assert "TRUNCATE refused" in await refused(conn, "TRUNCATE audit_log")
         await conn.execute("SET session_replication_role = replica")
-        for sql in ("TRUNCATE audit_log", "DELETE FROM audit_log",
-                    "UPDATE audit_log SET actor = 'mallory'"):
+        for sql in (
+            "TRUNCATE audit_log",
+            "DELETE FROM audit_log",
+            "UPDATE audit_log SET actor = 'mallory'",
+        ):
             assert "append-only" in await refused(conn, sql)
         await conn.execute("RESET session_replication_role")
         assert await conn.fetchval("SELECT count(*) FROM audit_log") == 2
@@ -100,6 +104,7 @@ def role(pg_url):
                 await conn.execute(f'DROP ROLE "{name}"')
         finally:
             await conn.close()
+
     asyncio.run(drop())
 
 
@@ -107,20 +112,32 @@ def test_app_role_is_least_privilege_and_cannot_touch_the_log(pg_url, role, caps
     code, out, err = ssj(capsys, pg_url, "init", "--app-role", role)
     assert code == 0, err
     assert f"已创建应用角色 {role}" in out and "只能读取和追加" in out
-    attrs = query(pg_url, "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole,"
-                          " rolreplication, rolbypassrls FROM pg_roles WHERE rolname = :n",
-                  n=role)
+    attrs = query(
+        pg_url,
+        "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole,"
+        " rolreplication, rolbypassrls FROM pg_roles WHERE rolname = :n",
+        n=role,
+    )
     assert attrs == [(True, False, False, False, False, False)]
-    assert query(pg_url, "SELECT count(*) FROM pg_class WHERE relowner ="
-                         " (SELECT oid FROM pg_roles WHERE rolname = :n)", n=role)[0][0] == 0
+    assert (
+        query(
+            pg_url,
+            "SELECT count(*) FROM pg_class WHERE relowner ="
+            " (SELECT oid FROM pg_roles WHERE rolname = :n)",
+            n=role,
+        )[0][0]
+        == 0
+    )
 
     def can(table: str, privilege: str) -> bool:
-        return query(pg_url, "SELECT has_table_privilege(:n, :t, :p)", n=role, t=table,
-                     p=privilege)[0][0]
+        return query(
+            pg_url, "SELECT has_table_privilege(:n, :t, :p)", n=role, t=table, p=privilege
+        )[0][0]
 
     assert can("audit_log", "INSERT") and can("audit_log", "SELECT")
-    assert not any(can("audit_log", p) for p in ("UPDATE", "DELETE", "TRUNCATE", "REFERENCES",
-                                                 "TRIGGER"))
+    assert not any(
+        can("audit_log", p) for p in ("UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+    )
     assert all(can("results", p) for p in ("SELECT", "INSERT", "UPDATE", "DELETE"))
     assert not can("results", "TRUNCATE")
     assert can("alembic_version", "SELECT") and not can("alembic_version", "UPDATE")
@@ -132,21 +149,50 @@ def test_app_role_is_least_privilege_and_cannot_touch_the_log(pg_url, role, caps
     for kind in ("enterprises", "inspectors", "conflicts"):
         code, _, err = ssj(capsys, app, "import", kind, str(paths[kind]))
         assert code == 0, err
-    code, _, err = ssj(capsys, app, "task", "create", "--task", "2027ZX01", "--kind", "special",
-                       "--name", "获嘉县2027年涉VOCs企业专项检查", "--year", "2027",
-                       "--quarter", "1", "--count", "2")
+    code, _, err = ssj(
+        capsys,
+        app,
+        "task",
+        "create",
+        "--task",
+        "2027ZX01",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年涉VOCs企业专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "1",
+        "--count",
+        "2",
+    )
     assert code == 0, err
     doc = ssj_json(capsys, app, "draw", "run", "--task", "2027ZX01")
-    admins = [c for (c,) in query(app, "SELECT cert FROM inspectors WHERE role = '管理员' "
-                                       "ORDER BY cert")]
+    admins = [
+        c for (c,) in query(app, "SELECT cert FROM inspectors WHERE role = '管理员' ORDER BY cert")
+    ]
     for sel in doc["selections"]:
         base = ["--task", "2027ZX01", "--uscc", sel["uscc"]]
-        assert ssj(capsys, app, "result", "record", *base, "--by", sel["inspectors"][0],
-                   "--conclusion", "1")[0] == 0
+        assert (
+            ssj(
+                capsys,
+                app,
+                "result",
+                "record",
+                *base,
+                "--by",
+                sel["inspectors"][0],
+                "--conclusion",
+                "1",
+            )[0]
+            == 0
+        )
         # four eyes: a 管理员 off the team (or, if all are on it, not the one who entered)
         team = sel["inspectors"] + sel.get("auxiliary", [])
-        admin = next((a for a in admins if a not in team), None) or \
-            next(a for a in admins if a != sel["inspectors"][0])
+        admin = next((a for a in admins if a not in team), None) or next(
+            a for a in admins if a != sel["inspectors"][0]
+        )
         assert ssj(capsys, app, "result", "approve", *base, "--by", admin)[0] == 0
     assert ssj_json(capsys, app, "publish", "--task", "2027ZX01")["audit_anchor"]["seq"] > 0
     assert ssj(capsys, app, "draw", "verify", "--task", "2027ZX01")[0] == 0
@@ -159,21 +205,29 @@ def test_app_role_is_least_privilege_and_cannot_touch_the_log(pg_url, role, caps
         try:
             assert await conn.fetchval("SELECT current_user") == role
             before = await conn.fetchval("SELECT count(*) FROM audit_log")
-            for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log",
-                        "TRUNCATE audit_log"):
+            for sql in (
+                "UPDATE audit_log SET actor = 'mallory'",
+                "DELETE FROM audit_log",
+                "TRUNCATE audit_log",
+            ):
                 assert "permission denied" in await refused(conn, sql)
-            for sql in ("ALTER TABLE audit_log DISABLE TRIGGER USER",
-                        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
-                        "DROP TRIGGER audit_log_append_only ON audit_log",
-                        "DROP TABLE audit_log"):
+            for sql in (
+                "ALTER TABLE audit_log DISABLE TRIGGER USER",
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+                "DROP TRIGGER audit_log_append_only ON audit_log",
+                "DROP TABLE audit_log",
+            ):
                 assert "must be owner" in await refused(conn, sql)
             assert "permission denied" in await refused(
-                conn, "SET session_replication_role = replica")
-            assert "permission denied" in await refused(conn, "UPDATE alembic_version"
-                                                              " SET version_num = '0001'")
+                conn, "SET session_replication_role = replica"
+            )
+            assert "permission denied" in await refused(
+                conn, "UPDATE alembic_version SET version_num = '0001'"
+            )
             assert await conn.fetchval("SELECT count(*) FROM audit_log") == before
         finally:
             await conn.close()
+
     asyncio.run(attacks())
 
     # once more (e.g. after an upgrade): updated, the same grants
@@ -184,14 +238,14 @@ def test_app_role_is_least_privilege_and_cannot_touch_the_log(pg_url, role, caps
     # the app role itself cannot make roles (nor migrate anything: at head nothing runs)
     code, out, err = ssj(capsys, app, "init", "--app-role", role + "_x")
     assert code == 1 and f"无法创建或修改角色 {role}_x" in err and "CREATEROLE" in err
-    assert query(pg_url, "SELECT count(*) FROM pg_roles WHERE rolname = :n",
-                 n=role + "_x")[0][0] == 0
+    assert (
+        query(pg_url, "SELECT count(*) FROM pg_roles WHERE rolname = :n", n=role + "_x")[0][0] == 0
+    )
 
 
 def test_app_role_refusals(pg_url, role, capsys):
     owner = make_url(pg_url).username
-    for name, words in ((owner, "不能把当前连接的用户"), ("Bad-Name", "无效"),
-                        ("pg_app", "无效")):
+    for name, words in ((owner, "不能把当前连接的用户"), ("Bad-Name", "无效"), ("pg_app", "无效")):
         code, out, err = ssj(capsys, pg_url, "init", "--app-role", name)
         assert code == 1 and words in err, (name, err)
     # refused before migrating: the database was never touched
@@ -199,8 +253,14 @@ def test_app_role_refusals(pg_url, role, capsys):
 
     # an existing role that owns a table, or inherits another role's rights, is refused
     assert ssj(capsys, pg_url, "init")[0] == 0
-    asyncio.run(run(pg_url, f'CREATE ROLE "{role}" LOGIN', "CREATE TABLE notes (x int)",
-                    f'ALTER TABLE notes OWNER TO "{role}"'))
+    asyncio.run(
+        run(
+            pg_url,
+            f'CREATE ROLE "{role}" LOGIN',
+            "CREATE TABLE notes (x int)",
+            f'ALTER TABLE notes OWNER TO "{role}"',
+        )
+    )
     code, _, err = ssj(capsys, pg_url, "init", "--app-role", role)
     assert code == 1 and f"角色 {role} 拥有数据库对象（notes）" in err
     asyncio.run(run(pg_url, "DROP TABLE notes", f'GRANT pg_write_all_data TO "{role}"'))

@@ -4,6 +4,7 @@ inserted, and the records (draws, results, publications) the log must account fo
 
 Tampering needs the guards off: whoever owns the database can drop the triggers (SQLite)
 or disable them (PostgreSQL, as the tables' owner); that is the attacker here."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +33,7 @@ def unguard(url: str) -> None:
 
 def run(url: str, sql: str, rows: list[dict]) -> None:
     """One statement, once per parameter set, in one transaction."""
+
     async def go():
         engine = make_engine(url)
         try:
@@ -40,17 +42,25 @@ def run(url: str, sql: str, rows: list[dict]) -> None:
                     await conn.execute(text(sql), params)
         finally:
             await engine.dispose()
+
     asyncio.run(go())
 
 
 def entries(url: str) -> list[dict]:
     keys = [k.strip() for k in COLUMNS.split(",")]
-    return [dict(zip(keys, r, strict=True)) for r in query(url, f"SELECT {COLUMNS} FROM audit_log ORDER BY id")]
+    return [
+        dict(zip(keys, r, strict=True))
+        for r in query(url, f"SELECT {COLUMNS} FROM audit_log ORDER BY id")
+    ]
 
 
 def insert(url: str, *rows: dict) -> None:
-    run(url, f"INSERT INTO audit_log ({COLUMNS}) VALUES (:id, :at, :actor, :action, :subject,"
-             " :data, :prev_hash, :hash)", list(rows))
+    run(
+        url,
+        f"INSERT INTO audit_log ({COLUMNS}) VALUES (:id, :at, :actor, :action, :subject,"
+        " :data, :prev_hash, :hash)",
+        list(rows),
+    )
 
 
 def put_back(url: str, rows: list[dict]) -> None:
@@ -60,16 +70,29 @@ def put_back(url: str, rows: list[dict]) -> None:
 
 
 def update_rows(url: str, rows: list[dict]) -> None:
-    run(url, "UPDATE audit_log SET actor = :actor, data = :data, prev_hash = :prev_hash,"
-             " hash = :hash WHERE id = :id", rows)
+    run(
+        url,
+        "UPDATE audit_log SET actor = :actor, data = :data, prev_hash = :prev_hash,"
+        " hash = :hash WHERE id = :id",
+        rows,
+    )
 
 
 def forge(prev: dict, id_: int, **fields) -> dict:
     """An entry that links to ``prev`` and hashes correctly."""
-    r = {"id": id_, "at": prev["at"], "actor": "mallory", "action": "x", "subject": "",
-         "data": "{}", "prev_hash": prev["hash"], **fields}
-    r["hash"] = entry_hash(r["prev_hash"], r["id"], r["at"], r["actor"], r["action"],
-                           r["subject"], r["data"])
+    r = {
+        "id": id_,
+        "at": prev["at"],
+        "actor": "mallory",
+        "action": "x",
+        "subject": "",
+        "data": "{}",
+        "prev_hash": prev["hash"],
+        **fields,
+    }
+    r["hash"] = entry_hash(
+        r["prev_hash"], r["id"], r["at"], r["actor"], r["action"], r["subject"], r["data"]
+    )
     return r
 
 
@@ -79,15 +102,16 @@ def rehash(rows: list[dict], start: int = 0) -> list[dict]:
     for i in range(start, len(out)):
         r = out[i]
         r["prev_hash"] = out[i - 1]["hash"] if i else "0" * 64
-        r["hash"] = entry_hash(r["prev_hash"], r["id"], r["at"], r["actor"], r["action"],
-                               r["subject"], r["data"])
+        r["hash"] = entry_hash(
+            r["prev_hash"], r["id"], r["at"], r["actor"], r["action"], r["subject"], r["data"]
+        )
     return out
 
 
 def head(capsys, url: str) -> dict:
     code, out, err = ssj(capsys, url, "audit", "head", "--json")
     assert code == 0, err
-    assert len(out.strip().splitlines()) == 1        # one line: an anchors file line
+    assert len(out.strip().splitlines()) == 1  # one line: an anchors file line
     return json.loads(out)
 
 
@@ -101,21 +125,22 @@ def drawn(library, capsys):
     return library
 
 
-def test_head_prints_the_newest_entry_and_anchors_hold_while_the_log_grows(
-        drawn, capsys, tmp_path):
+def test_head_prints_the_newest_entry_and_anchors_hold_while_the_log_grows(drawn, capsys, tmp_path):
     url = drawn
     code, out, err = ssj(capsys, url, "audit", "head")
     assert code == 0, err
     seq, hash_ = out.split()
     last = entries(url)[-1]
     assert (int(seq), hash_) == (last["id"], last["hash"])
-    assert "ssj audit verify --anchors" in err          # the note goes to stderr
+    assert "ssj audit verify --anchors" in err  # the note goes to stderr
     assert head(capsys, url) == {"seq": last["id"], "hash": last["hash"]}
 
     first = tmp_path / "anchors.txt"
-    first.write_text(f"# kept by the county's discipline office\n\n{out}"
-                     f"{json.dumps(head(capsys, url))}\n", encoding="utf-8")
-    ssj_json(capsys, url, "draw", "prepare", "--task", "2027Q2")     # the log grows
+    first.write_text(
+        f"# kept by the county's discipline office\n\n{out}{json.dumps(head(capsys, url))}\n",
+        encoding="utf-8",
+    )
+    ssj_json(capsys, url, "draw", "prepare", "--task", "2027Q2")  # the log grows
     assert ssj(capsys, url, "calendar", "set", "2027-10-08", "班", "--name", "调休")[0] == 0
     code, out, err = verify(capsys, url, "--anchors", str(first))
     assert code == 0, err
@@ -129,13 +154,18 @@ def test_head_prints_the_newest_entry_and_anchors_hold_while_the_log_grows(
 def test_anchor_files_are_read_strictly(drawn, capsys, tmp_path):
     url = drawn
     bad = tmp_path / "bad.txt"
-    bad.write_text(f"{entries(url)[0]['id']} {entries(url)[0]['hash']}\n7 not-a-hash\n",
-                   encoding="utf-8")
+    bad.write_text(
+        f"{entries(url)[0]['id']} {entries(url)[0]['hash']}\n7 not-a-hash\n", encoding="utf-8"
+    )
     code, out, err = verify(capsys, url, "--anchors", str(bad))
     assert code == 1 and out == ""
     assert "第 2 行无法识别" in err and "7 not-a-hash" in err
-    for line in ('{"seq": 0, "hash": "' + "a" * 64 + '"}', '{"seq": 3}', "3 " + "g" * 64,
-                 "3 " + "a" * 63):
+    for line in (
+        '{"seq": 0, "hash": "' + "a" * 64 + '"}',
+        '{"seq": 3}',
+        "3 " + "g" * 64,
+        "3 " + "a" * 63,
+    ):
         bad.write_text(line + "\n", encoding="utf-8")
         code, _, err = verify(capsys, url, "--anchors", str(bad))
         assert code == 1 and "第 1 行无法识别" in err, line
@@ -153,8 +183,7 @@ def test_an_empty_log_has_no_head(db_url, capsys):
         assert code == 1 and out == "" and "还没有任何记录" in err
 
 
-def test_rewritten_and_rehashed_log_passes_plain_verify_but_not_the_anchor(
-        drawn, capsys, tmp_path):
+def test_rewritten_and_rehashed_log_passes_plain_verify_but_not_the_anchor(drawn, capsys, tmp_path):
     url = drawn
     anchor = head(capsys, url)
     anchors = tmp_path / "anchors.txt"
@@ -163,7 +192,7 @@ def test_rewritten_and_rehashed_log_passes_plain_verify_but_not_the_anchor(
 
     unguard(url)
     rows = entries(url)
-    rows[1]["actor"] = "mallory"                      # entry 2, then every hash after it
+    rows[1]["actor"] = "mallory"  # entry 2, then every hash after it
     update_rows(url, rehash(rows, 1))
     # the weakness: a consistent rewrite is a valid chain
     code, out, err = verify(capsys, url)
@@ -176,8 +205,9 @@ def test_rewritten_and_rehashed_log_passes_plain_verify_but_not_the_anchor(
     assert "被改写" in err
     report = json.loads(verify(capsys, url, "--anchors", str(anchors), "--json")[1])
     assert report["ok"] is False
-    assert report["anchors"]["failed"] == [{"line": 1, "seq": anchor["seq"],
-                                            "hash": anchor["hash"], "problem": "changed"}]
+    assert report["anchors"]["failed"] == [
+        {"line": 1, "seq": anchor["seq"], "hash": anchor["hash"], "problem": "changed"}
+    ]
 
 
 def test_cutting_off_the_newest_entries_fails_the_anchor(drawn, capsys, tmp_path):
@@ -190,14 +220,14 @@ def test_cutting_off_the_newest_entries_fails_the_anchor(drawn, capsys, tmp_path
     n = anchor["seq"]
 
     unguard(url)
-    execute(url, f"DELETE FROM audit_log WHERE id >= {n - 1}")    # the newest two
-    code, out, err = verify(capsys, url)                          # a shorter valid chain
+    execute(url, f"DELETE FROM audit_log WHERE id >= {n - 1}")  # the newest two
+    code, out, err = verify(capsys, url)  # a shorter valid chain
     assert code == 0 and f"共 {n - 2} 条" in out, err
     code, out, err = verify(capsys, url, "--anchors", str(anchors))
     assert code == 1 and f"锚点 第 {n} 条" in err and "已不在日志中" in err and "被删除" in err
 
     # new entries take the deleted numbers: the number is back, the hash is not
-    ssj_json(capsys, url, "draw", "prepare", "--task", "2027Q3")   # task.create, draw.prepare
+    ssj_json(capsys, url, "draw", "prepare", "--task", "2027Q3")  # task.create, draw.prepare
     assert head(capsys, url)["seq"] == n
     code, out, err = verify(capsys, url, "--anchors", str(anchors))
     assert code == 1 and f"锚点 第 {n} 条" in err and "与日志不符" in err
@@ -234,7 +264,7 @@ def test_verify_tells_deleted_inserted_and_rewritten_entries_apart(drawn, capsys
     check([f"第 {k} 至 {k + 2} 条记录缺失（被删除）"])
 
     # one entry spliced in at k: the later ones renumbered (+1), the forged one linked well
-    for r in reversed(original[k - 1:]):
+    for r in reversed(original[k - 1 :]):
         execute(url, f"UPDATE audit_log SET id = {r['id'] + 1} WHERE id = {r['id']}")
     insert(url, forge(original[k - 2], k, action="draw.cancel", subject="2027Q4"))
     check([f"第 {k} 条记录是插入的", f"第 {k + 1} 条记录仍链接到第 {k - 1} 条"])
@@ -246,13 +276,16 @@ def test_verify_tells_deleted_inserted_and_rewritten_entries_apart(drawn, capsys
     # entry k rewritten and re-hashed, the rest left alone
     rows = [dict(r) for r in original]
     rows[k - 1]["actor"] = "mallory"
-    update_rows(url, rehash(rows, k - 1)[k - 1:k])
+    update_rows(url, rehash(rows, k - 1)[k - 1 : k])
     check([f"第 {k} 条记录被改写并重新计算了哈希", f"第 {k + 1} 条记录链接的原哈希已不存在"])
 
     # entries k and k + 1 swapped: k now links to the later one
-    execute(url, f"UPDATE audit_log SET id = -1 WHERE id = {k}",
-            f"UPDATE audit_log SET id = {k} WHERE id = {k + 1}",
-            f"UPDATE audit_log SET id = {k + 1} WHERE id = -1")
+    execute(
+        url,
+        f"UPDATE audit_log SET id = -1 WHERE id = {k}",
+        f"UPDATE audit_log SET id = {k} WHERE id = {k + 1}",
+        f"UPDATE audit_log SET id = {k + 1} WHERE id = -1",
+    )
     check([f"第 {k} 条记录与前一条的链接不符（它链接到第 {k + 1} 条：记录的顺序被改动）"])
 
     # entry k changed, its hash left as it was
@@ -266,45 +299,111 @@ def test_records_without_their_audit_entries_fail_verify(drawn, capsys):
     admin = query(url, "SELECT cert FROM inspectors WHERE role = '管理员' ORDER BY cert")[0][0]
     first, second, third = doc["selections"][:3]
     for sel in (first, second):
-        assert ssj(capsys, url, "result", "record", "--task", TASK, "--uscc", sel["uscc"],
-                   "--by", sel["inspectors"][0], "--conclusion", "1")[0] == 0
-    assert ssj(capsys, url, "result", "approve", "--task", TASK, "--uscc", first["uscc"],
-               "--by", reviewer(url, first))[0] == 0
-    assert ssj(capsys, url, "result", "return", "--task", TASK, "--uscc", second["uscc"],
-               "--by", admin, "--reason", "日期有误")[0] == 0
+        assert (
+            ssj(
+                capsys,
+                url,
+                "result",
+                "record",
+                "--task",
+                TASK,
+                "--uscc",
+                sel["uscc"],
+                "--by",
+                sel["inspectors"][0],
+                "--conclusion",
+                "1",
+            )[0]
+            == 0
+        )
+    assert (
+        ssj(
+            capsys,
+            url,
+            "result",
+            "approve",
+            "--task",
+            TASK,
+            "--uscc",
+            first["uscc"],
+            "--by",
+            reviewer(url, first),
+        )[0]
+        == 0
+    )
+    assert (
+        ssj(
+            capsys,
+            url,
+            "result",
+            "return",
+            "--task",
+            TASK,
+            "--uscc",
+            second["uscc"],
+            "--by",
+            admin,
+            "--reason",
+            "日期有误",
+        )[0]
+        == 0
+    )
     code, out, err = verify(capsys, url)
     assert code == 0, err
 
     # written straight into the database, past the services: no audit entries
-    dept = query(url, "SELECT department FROM team_members WHERE selection_id = :r",
-                 r=third["ref"])[0][0]
-    run(url, "INSERT INTO results (selection_id, department, task_id, status, conclusion,"
-             " mode, findings, followup, entered_by, reviewed_by, return_reason) VALUES"
-             " (:ref, :dept, :task, '已审核', '未发现问题', '现场检查', '', '{}', :by, :admin, '')",
-        [{"ref": third["ref"], "dept": dept, "task": TASK, "by": third["inspectors"][0],
-          "admin": admin}])
-    execute(url, "INSERT INTO tasks (id, bureau, kind, name, year, quarter, plan_no, scope,"
-                 " items, departments, spec, status) VALUES ('2027ZX09', '410724', 'special',"
-                 " '专项', 2027, 2, '', '', '[]', '[]', '{}', 'open')",
-                 "INSERT INTO draws (task_id, status, commitment, secret, entropy, seed,"
-                 " pool_digest, algorithm, prepared_by, drawn_by, void_reason) VALUES"
-                 " ('2027ZX09', 'valid', 'c', 's', '', 's:', 'd', 'a', 'p', 'p', '')")
+    dept = query(
+        url, "SELECT department FROM team_members WHERE selection_id = :r", r=third["ref"]
+    )[0][0]
+    run(
+        url,
+        "INSERT INTO results (selection_id, department, task_id, status, conclusion,"
+        " mode, findings, followup, entered_by, reviewed_by, return_reason) VALUES"
+        " (:ref, :dept, :task, '已审核', '未发现问题', '现场检查', '', '{}', :by, :admin, '')",
+        [
+            {
+                "ref": third["ref"],
+                "dept": dept,
+                "task": TASK,
+                "by": third["inspectors"][0],
+                "admin": admin,
+            }
+        ],
+    )
+    execute(
+        url,
+        "INSERT INTO tasks (id, bureau, kind, name, year, quarter, plan_no, scope,"
+        " items, departments, spec, status) VALUES ('2027ZX09', '410724', 'special',"
+        " '专项', 2027, 2, '', '', '[]', '[]', '{}', 'open')",
+        "INSERT INTO draws (task_id, status, commitment, secret, entropy, seed,"
+        " pool_digest, algorithm, prepared_by, drawn_by, void_reason) VALUES"
+        " ('2027ZX09', 'valid', 'c', 's', '', 's:', 'd', 'a', 'p', 'p', '')",
+    )
     forged_draw = query(url, "SELECT id FROM draws WHERE task_id = '2027ZX09'")[0][0]
     code, out, err = verify(capsys, url)
-    assert code == 1 and "哈希链完整" in out          # the chain itself is fine
+    assert code == 1 and "哈希链完整" in out  # the chain itself is fine
     assert "有 3 项记录在操作日志中没有对应的条目" in err
     assert f"抽取 #{forged_draw}（任务 2027ZX09，有效）缺少 draw.run 记录" in err
-    assert f"检查结果（任务 {TASK}，编号 {third['ref']}，{dept}，已审核）缺少 result.submit 记录" in err
+    assert (
+        f"检查结果（任务 {TASK}，编号 {third['ref']}，{dept}，已审核）缺少 result.submit 记录"
+        in err
+    )
     assert f"编号 {third['ref']}，{dept}，已审核）缺少 result.approve 记录" in err
     assert f"编号 {first['ref']}" not in err and f"编号 {second['ref']}" not in err
     report = json.loads(verify(capsys, url, "--json")[1])
     assert report["ok"] is False and report["problem"] == ""
     assert sorted((u["kind"], u["action"]) for u in report["unaccounted"]) == [
-        ("draw", "draw.run"), ("result", "result.approve"), ("result", "result.submit")]
+        ("draw", "draw.run"),
+        ("result", "result.approve"),
+        ("result", "result.submit"),
+    ]
 
     # a result returned, whose result.return entry is gone (with the rest of the log's tail)
-    execute(url, f"DELETE FROM results WHERE selection_id = {third['ref']}",
-            f"DELETE FROM draws WHERE id = {forged_draw}")
+    execute(
+        url,
+        f"DELETE FROM results WHERE selection_id = {third['ref']}",
+        f"DELETE FROM draws WHERE id = {forged_draw}",
+    )
     assert verify(capsys, url)[0] == 0
     unguard(url)
     returned = query(url, "SELECT id FROM audit_log WHERE action = 'result.return'")[0][0]
@@ -315,15 +414,42 @@ def test_records_without_their_audit_entries_fail_verify(drawn, capsys):
 
 def test_publication_anchor_is_published_pushed_exported_and_checked(library, capsys, tmp_path):
     url = library
-    code, _, err = ssj(capsys, url, "task", "create", "--task", "2027ZX01", "--kind", "special",
-                       "--name", "获嘉县2027年涉VOCs企业专项检查", "--year", "2027",
-                       "--quarter", "1", "--count", "2")
+    code, _, err = ssj(
+        capsys,
+        url,
+        "task",
+        "create",
+        "--task",
+        "2027ZX01",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年涉VOCs企业专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "1",
+        "--count",
+        "2",
+    )
     assert code == 0, err
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027ZX01")
     for sel in doc["selections"]:
         base = ["--task", "2027ZX01", "--uscc", sel["uscc"]]
-        assert ssj(capsys, url, "result", "record", *base, "--by", sel["inspectors"][0],
-                   "--conclusion", "1")[0] == 0
+        assert (
+            ssj(
+                capsys,
+                url,
+                "result",
+                "record",
+                *base,
+                "--by",
+                sel["inspectors"][0],
+                "--conclusion",
+                "1",
+            )[0]
+            == 0
+        )
         assert ssj(capsys, url, "result", "approve", *base, "--by", reviewer(url, sel))[0] == 0
     pub = ssj_json(capsys, url, "publish", "--task", "2027ZX01")
     anchor = pub["audit_anchor"]
@@ -331,8 +457,10 @@ def test_publication_anchor_is_published_pushed_exported_and_checked(library, ca
     at = next(r for r in rows if r["id"] == anchor["seq"])
     assert at["hash"] == anchor["hash"] and at["action"] == "draw.reveal"
     assert rows[-1]["action"] == "task.publish" and rows[-1]["id"] == anchor["seq"] + 1
-    pushed = [json.loads(p) if isinstance(p, str) else p
-              for (p,) in query(url, "SELECT payload FROM push_outbox ORDER BY seq")]
+    pushed = [
+        json.loads(p) if isinstance(p, str) else p
+        for (p,) in query(url, "SELECT payload FROM push_outbox ORDER BY seq")
+    ]
     assert len(pushed) == 3 and all(p["audit_anchor"] == anchor for p in pushed)
     out = tmp_path / "p.xlsx"
     assert ssj(capsys, url, "export", "publication", "--task", "2027ZX01", str(out))[0] == 0
@@ -340,14 +468,17 @@ def test_publication_anchor_is_published_pushed_exported_and_checked(library, ca
     line = facts["操作日志锚点（编号 哈希）"]
     assert line == f"{anchor['seq']} {anchor['hash']}"
     anchors = tmp_path / "anchors.txt"
-    anchors.write_text(line + "\n", encoding="utf-8")       # straight from the export
+    anchors.write_text(line + "\n", encoding="utf-8")  # straight from the export
     code, out, err = verify(capsys, url, "--anchors", str(anchors))
     assert code == 0 and "1 个锚点均与操作日志相符" in out, err
 
     # the stored publication changed afterwards: its digest no longer matches task.publish
     def store(document: dict) -> None:
-        run(url, "UPDATE publications SET document = :d",
-            [{"d": json.dumps(document, ensure_ascii=False)}])
+        run(
+            url,
+            "UPDATE publications SET document = :d",
+            [{"d": json.dumps(document, ensure_ascii=False)}],
+        )
 
     store({**pub, "published_at": "2027-01-01T00:00:00+08:00"})
     code, _, err = verify(capsys, url)

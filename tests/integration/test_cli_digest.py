@@ -1,4 +1,5 @@
 """The 管理员's daily digest through ``ssj jobs run-due --now`` (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,11 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def digests(url: str, day: str) -> list[tuple[str, str]]:
     """(recipient, text) of the digest messages of ``day``."""
-    rows = query(url, "SELECT recipient, payload FROM outbox WHERE dedupe_key LIKE :k "
-                      "ORDER BY id", k=f"job:digest:{day}:%")
+    rows = query(
+        url,
+        "SELECT recipient, payload FROM outbox WHERE dedupe_key LIKE :k ORDER BY id",
+        k=f"job:digest:{day}:%",
+    )
     return [(r, (json.loads(p) if isinstance(p, str) else p)["text"]) for r, p in rows]
 
 
@@ -30,14 +34,26 @@ def test_run_due_sends_the_digest_once_a_working_day(library, capsys, monkeypatc
         drawn = ssj_json(capsys, url, "draw", "run", "--task", "2026Q4")
         travel.move_to(datetime(2026, 12, 7, 10, 0, tzinfo=TZ))
         for sel in drawn["selections"][:3]:
-            code, _, err = ssj(capsys, url, "result", "record", "--task", "2026Q4",
-                               "--uscc", sel["uscc"], "--by", sel["inspectors"][0],
-                               "--conclusion", "未发现问题")
+            code, _, err = ssj(
+                capsys,
+                url,
+                "result",
+                "record",
+                "--task",
+                "2026Q4",
+                "--uscc",
+                sel["uscc"],
+                "--by",
+                sel["inspectors"][0],
+                "--conclusion",
+                "未发现问题",
+            )
             assert code == 0, err
     # Monday 7 December 2026
     assert ran(ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-12-07T16:59")) == []
     assert ran(ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-12-07T17:00")) == [
-        "2026-12-07"]
+        "2026-12-07"
+    ]
     sent = digests(url, "2026-12-07")
     assert sorted(r for r, _ in sent) == ["NiuGang", "ZhouZhen"]
     assert all("待审核 3 条，其中新提交 3 条" in text for _, text in sent)
@@ -45,7 +61,8 @@ def test_run_due_sends_the_digest_once_a_working_day(library, capsys, monkeypatc
     assert {"job": "digest", "period": "2026-12-07", "why": "done"} in again["skipped"]
     # Tuesday: no change, nothing sent; Saturday: no digest at all
     assert ran(ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-12-08T17:00")) == [
-        "2026-12-08"]
+        "2026-12-08"
+    ]
     assert digests(url, "2026-12-08") == []
     assert ran(ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-12-12T17:00")) == []
     # another time, or none
@@ -54,7 +71,8 @@ def test_run_due_sends_the_digest_once_a_working_day(library, capsys, monkeypatc
     monkeypatch.setenv("SSJ_DIGEST_AT", "9:30")
     assert ran(ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-12-10T09:29")) == []
     assert ran(ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-12-10T09:30")) == [
-        "2026-12-10"]
+        "2026-12-10"
+    ]
     code, out, _ = ssj(capsys, url, "jobs", "list")
     assert code == 0 and "每日汇总" in out and "2026-12-10" in out
     monkeypatch.setenv("SSJ_DIGEST_AT", "下午五点")

@@ -1,4 +1,5 @@
 """The command contract of the engine, end to end on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,15 +26,22 @@ def test_draw_run_json_shape_and_rules(library, capsys):
         assert s["category"] in ("重点监管", "一般监管", "特殊监管")
         assert s["ticket"].startswith("0.") and len(s["ticket"]) > 60
         assert len(s["inspectors"]) >= 2 and len(set(s["inspectors"])) == len(s["inspectors"])
-        assert s["teams"] == {"生态环境": s["inspectors"]}   # one team: the bureau's own
+        assert s["teams"] == {"生态环境": s["inspectors"]}  # one team: the bureau's own
         by_cat[s["category"]] = by_cat.get(s["category"], 0) + 1
-    pool = dict(query(url, "SELECT category, COUNT(*) FROM enterprises WHERE status <> '关闭' "
-                            "GROUP BY category"))
+    pool = dict(
+        query(
+            url,
+            "SELECT category, COUNT(*) FROM enterprises WHERE status <> '关闭' GROUP BY category",
+        )
+    )
     # at least ⌈25 %⌉, ⌈10 %⌉, ⌈50 %⌉ of the eligible pool, in exact arithmetic, and of each
     # risk class k at least ⌈r·m_k·N_k⌉ (m = A ½, B 1, C 1½, D 2), the class recorded in
     # the snapshot for every pool object
-    ratios = {"重点监管": Fraction(25, 100), "一般监管": Fraction(10, 100),
-              "特殊监管": Fraction(50, 100)}
+    ratios = {
+        "重点监管": Fraction(25, 100),
+        "一般监管": Fraction(10, 100),
+        "特殊监管": Fraction(50, 100),
+    }
     factors = {"A": Fraction(1, 2), "B": Fraction(1), "C": Fraction(3, 2), "D": Fraction(2)}
     raw = query(url, "SELECT snapshot FROM draws WHERE id = :i", i=doc["draw_id"])[0][0]
     snapshot = raw if isinstance(raw, dict) else json.loads(raw)
@@ -43,8 +51,7 @@ def test_draw_run_json_shape_and_rules(library, capsys):
         assert by_cat[cat] >= -(-pool[cat] * r.numerator // r.denominator)
         for k, m in factors.items():
             n_k = sum(1 for o in live if o["category"] == cat and o["risk_class"] == k)
-            got = sum(1 for s in doc["selections"] if s["category"] == cat
-                      and s["risk_class"] == k)
+            got = sum(1 for s in doc["selections"] if s["category"] == cat and s["risk_class"] == k)
             x = r * m * n_k
             assert got >= min(n_k, -(-x.numerator // x.denominator)), (cat, k)
     for s in doc["selections"]:
@@ -69,8 +76,17 @@ def test_second_run_refused_and_redraw_keeps_void(library, capsys):
     code, _, err = ssj(capsys, url, "draw", "run", "--task", "2027Q2", "--redraw")
     assert code != 0 and "理由" in err
     assert counts(url) == before
-    second = ssj_json(capsys, url, "draw", "run", "--task", "2027Q2", "--redraw",
-                      "--reason", "名录库导入有误，经批准重新抽取")
+    second = ssj_json(
+        capsys,
+        url,
+        "draw",
+        "run",
+        "--task",
+        "2027Q2",
+        "--redraw",
+        "--reason",
+        "名录库导入有误，经批准重新抽取",
+    )
     assert second["draw_id"] != first["draw_id"]
     assert second["commitment"] != first["commitment"]
     rows = dict(query(url, "SELECT id, status FROM draws WHERE task_id = '2027Q2'"))
@@ -90,6 +106,7 @@ def test_reveal_lets_anyone_check_commitment(library, capsys):
     assert rev["seed"] == rev["secret"] + ":" + rev["entropy"]
     # the published tickets are recomputable from the seed alone
     import consistent_sampler
+
     for s in doc["selections"][:5]:
         assert consistent_sampler.first_ticket(s["uscc"], rev["seed"]).ticket_number == s["ticket"]
 
@@ -98,13 +115,15 @@ def test_verify_detects_tampering_and_survives_library_changes(library, capsys, 
     url = library
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027Q1")
     # the library changes after the draw: verify uses the snapshot, so it still passes
-    execute(url, "UPDATE enterprises SET status = '关闭'",
-            "DELETE FROM conflicts")
+    execute(url, "UPDATE enterprises SET status = '关闭'", "DELETE FROM conflicts")
     assert ssj(capsys, url, "draw", "verify", "--task", "2027Q1")[0] == 0
     # a team changed behind the system's back is caught
     first = doc["selections"][0]
-    execute(url, f"UPDATE team_members SET cert = 'FORGED' WHERE cert = '{first['inspectors'][0]}' "
-                 f"AND selection_id = {first['ref']}")
+    execute(
+        url,
+        f"UPDATE team_members SET cert = 'FORGED' WHERE cert = '{first['inspectors'][0]}' "
+        f"AND selection_id = {first['ref']}",
+    )
     code, _, err = ssj(capsys, url, "draw", "verify", "--task", "2027Q1")
     assert code == 1 and "检查组" in err
 
@@ -114,8 +133,19 @@ def test_recuse_withdraw_and_swap(library, capsys):
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027Q1")
     a, b = doc["selections"][0], doc["selections"][-1]
     leaving = a["inspectors"][0]
-    changed = ssj_json(capsys, url, "recuse", "--task", "2027Q1", "--uscc", a["uscc"],
-                       "--inspector", leaving, "--reason", "其配偶在该企业任职")
+    changed = ssj_json(
+        capsys,
+        url,
+        "recuse",
+        "--task",
+        "2027Q1",
+        "--uscc",
+        a["uscc"],
+        "--inspector",
+        leaving,
+        "--reason",
+        "其配偶在该企业任职",
+    )
     assert [s["uscc"] for s in changed["selections"]] == [a["uscc"]]
     team = changed["selections"][0]["inspectors"]
     assert leaving not in team and len(team) == len(a["inspectors"])
@@ -124,11 +154,27 @@ def test_recuse_withdraw_and_swap(library, capsys):
     # swap: b's first member and someone on another object exchange objects
     shown = ssj_json(capsys, url, "draw", "show", "--task", "2027Q1")
     b_now = next(s for s in shown["selections"] if s["uscc"] == b["uscc"])
-    partner = next(m for s in shown["selections"] for m in s["inspectors"]
-                   if s["uscc"] != b["uscc"] and m not in b_now["inspectors"])
-    swapped = ssj_json(capsys, url, "recuse", "--task", "2027Q1", "--uscc", b["uscc"],
-                       "--inspector", b_now["inspectors"][0], "--reason", "曾在该企业工作",
-                       "--swap-with", partner)
+    partner = next(
+        m
+        for s in shown["selections"]
+        for m in s["inspectors"]
+        if s["uscc"] != b["uscc"] and m not in b_now["inspectors"]
+    )
+    swapped = ssj_json(
+        capsys,
+        url,
+        "recuse",
+        "--task",
+        "2027Q1",
+        "--uscc",
+        b["uscc"],
+        "--inspector",
+        b_now["inspectors"][0],
+        "--reason",
+        "曾在该企业工作",
+        "--swap-with",
+        partner,
+    )
     assert len(swapped["selections"]) == 2
     mine = next(s for s in swapped["selections"] if s["uscc"] == b["uscc"])
     other = next(s for s in swapped["selections"] if s["uscc"] != b["uscc"])
@@ -144,11 +190,33 @@ def test_recuse_refusals_change_nothing(library, capsys):
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027Q1")
     s = doc["selections"][0]
     before = counts(url)
-    code, _, err = ssj(capsys, url, "recuse", "--task", "2027Q1", "--uscc", s["uscc"],
-                       "--inspector", "NOBODY", "--reason", "x")
+    code, _, err = ssj(
+        capsys,
+        url,
+        "recuse",
+        "--task",
+        "2027Q1",
+        "--uscc",
+        s["uscc"],
+        "--inspector",
+        "NOBODY",
+        "--reason",
+        "x",
+    )
     assert code == 1 and "不在" in err
-    code, _, err = ssj(capsys, url, "recuse", "--task", "2027Q3", "--uscc", s["uscc"],
-                       "--inspector", s["inspectors"][0], "--reason", "x")
+    code, _, err = ssj(
+        capsys,
+        url,
+        "recuse",
+        "--task",
+        "2027Q3",
+        "--uscc",
+        s["uscc"],
+        "--inspector",
+        s["inspectors"][0],
+        "--reason",
+        "x",
+    )
     assert code == 1 and "2027Q3" in err
     assert counts(url) == before
 
@@ -191,7 +259,22 @@ def test_a_task_outside_the_previous_current_and_next_year_is_refused(library, c
     code, _, err = ssj(capsys, library, "draw", "run", "--task", "2099Q1")
     assert code == 1 and "2099" in err and "上一年度、本年度或下一年度" in err
     assert query(library, "SELECT COUNT(*) FROM tasks WHERE id = '2099Q1'")[0][0] == 0
-    code, _, err = ssj(capsys, library, "task", "create", "--task", "ZX2099", "--kind",
-                       "special", "--name", "专项检查", "--year", "2099", "--quarter", "1",
-                       "--count", "1")
+    code, _, err = ssj(
+        capsys,
+        library,
+        "task",
+        "create",
+        "--task",
+        "ZX2099",
+        "--kind",
+        "special",
+        "--name",
+        "专项检查",
+        "--year",
+        "2099",
+        "--quarter",
+        "1",
+        "--count",
+        "1",
+    )
     assert code == 1 and "上一年度、本年度或下一年度" in err

@@ -1,4 +1,5 @@
 """Imports are all or nothing, re-imports update and are audited, bad input changes nothing."""
+
 from __future__ import annotations
 
 import json
@@ -31,10 +32,11 @@ def test_bad_rows_all_reported_nothing_written(ready, capsys, tmp_path):
     col = {h: i + 1 for i, h in enumerate(HEADERS["enterprises"])}
 
     def spoil(ws):
-        ws.cell(3, col["统一社会信用代码"]).value = "91410724MA00000000"   # wrong check char
-        ws.cell(5, col["监管类别"]).value = "超级监管"                     # unknown category
-        ws.cell(7, col["经度"]).value = 12.5                                 # outside China
+        ws.cell(3, col["统一社会信用代码"]).value = "91410724MA00000000"  # wrong check char
+        ws.cell(5, col["监管类别"]).value = "超级监管"  # unknown category
+        ws.cell(7, col["经度"]).value = 12.5  # outside China
         ws.cell(9, col["统一社会信用代码"]).value = ws.cell(2, col["统一社会信用代码"]).value
+
     _rewrite(paths["enterprises"], spoil)
     before = counts(url)
     code, out, err = ssj(capsys, url, "import", "enterprises", str(paths["enterprises"]))
@@ -46,7 +48,9 @@ def test_bad_rows_all_reported_nothing_written(ready, capsys, tmp_path):
     assert counts(url) == before
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", "企业名称,统一社会信用代玛\n".encode()])
+@pytest.mark.parametrize(
+    "content", [b"", b"PK\x03\x04 not really a zip", "企业名称,统一社会信用代玛\n".encode()]
+)
 def test_corrupt_empty_or_misspelt_files(ready, capsys, tmp_path, content):
     url = ready
     suffix = ".csv" if content.startswith("企业".encode()) or not content else ".xlsx"
@@ -89,8 +93,10 @@ def test_reimport_updates_by_key_and_is_audited(ready, capsys, tmp_path):
     doc = json.loads(out)
     assert (doc["created"], doc["updated"]) == (0, 1)
     assert query(url, "SELECT status FROM enterprises WHERE uscc = :u", u=uscc)[0][0] == "停产"
-    (data,) = query(url, "SELECT data FROM audit_log WHERE action = 'import.enterprises' "
-                         "ORDER BY id DESC LIMIT 1")[0]
+    (data,) = query(
+        url,
+        "SELECT data FROM audit_log WHERE action = 'import.enterprises' ORDER BY id DESC LIMIT 1",
+    )[0]
     changes = json.loads(data)["updated"][uscc]
     assert changes["status"][1] == "停产"
     assert ssj(capsys, url, "audit", "verify")[0] == 0
@@ -117,6 +123,7 @@ def test_unstaffable_draw_names_object_and_writes_nothing(ready, capsys, tmp_pat
         for r in range(2, ws.max_row + 1):
             v = ws.cell(r, col["业务专长"]).value or ""
             ws.cell(r, col["业务专长"]).value = "、".join(x for x in v.split("、") if x != "辐射")
+
     _rewrite(paths["inspectors"], no_radiation_experts)
     assert ssj(capsys, url, "import", "inspectors", str(paths["inspectors"]))[0] == 0
     before = counts(url)

@@ -1,4 +1,5 @@
 """``ssj jobs run-due`` and ``ssj jobs list`` on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from .helpers import query, ssj, ssj_json
@@ -13,7 +14,9 @@ def outbox_count(url: str) -> int:
 def test_run_due_json_shape_and_idempotence(library, capsys):
     url = library
     assert ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-10-08T08:59:59+08:00") == {
-        "ran": [], "skipped": []}
+        "ran": [],
+        "skipped": [],
+    }
     doc = ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-10-08T09:30:00+08:00")
     assert set(doc) == {"ran", "skipped"}
     assert doc["ran"] == [{**QUARTER_OPEN, "late": False, "due_at": "2026-10-08T09:00:00+08:00"}]
@@ -26,7 +29,8 @@ def test_run_due_json_shape_and_idempotence(library, capsys):
     assert outbox_count(url) == 2
     claims = ssj_json(capsys, url, "jobs", "list")
     assert [(c["job"], c["period"], c["status"], c["attempts"], c["late"]) for c in claims] == [
-        ("quarter_open", "2026Q4", "done", 1, False)]
+        ("quarter_open", "2026Q4", "done", 1, False)
+    ]
     assert claims[0]["due_at"] == "2026-10-08T09:00:00+08:00"
     assert claims[0]["detail"] == {"reminded": 2, "fallback": False, "late": False}
 
@@ -34,8 +38,9 @@ def test_run_due_json_shape_and_idempotence(library, capsys):
 def test_now_without_offset_is_beijing_time(library, capsys):
     url = library
     # 00:59 UTC is 08:59 in Beijing: not yet; a naive 09:00 is Beijing time: due
-    assert ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-10-08T00:59:00+00:00")[
-        "ran"] == []
+    assert (
+        ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-10-08T00:59:00+00:00")["ran"] == []
+    )
     doc = ssj_json(capsys, url, "jobs", "run-due", "--now", "2026-10-08T09:00")
     assert [(r["job"], r["period"]) for r in doc["ran"]] == [("quarter_open", "2026Q4")]
 
@@ -46,7 +51,7 @@ def test_auto_draw_late_after_downtime_and_chinese_table(library, capsys, monkey
     code, out, err = ssj(capsys, url, "jobs", "run-due", "--now", "2026-10-12T10:00:00+08:00")
     assert code == 0, err
     assert "执行 1 项" in out and "季度任务开始" in out and "2026Q4" in out
-    assert "2026-10-08 09:00" in out and "是" in out           # late
+    assert "2026-10-08 09:00" in out and "是" in out  # late
     assert query(url, "SELECT task_id, status FROM draws") == [("2026Q4", "valid")]
     cards = outbox_count(url)
     assert cards > 2

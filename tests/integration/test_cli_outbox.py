@@ -1,5 +1,6 @@
 """``ssj outbox`` on SQLite and PostgreSQL: status of both outboxes, one push relay round
 against a local endpoint (a stdlib HTTP server in a thread), parking and retry."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,9 +21,9 @@ from .helpers import execute, query, ssj, ssj_json
 
 class Endpoint:
     def __init__(self):
-        self.requests: list[tuple[str, str, str]] = []   # (key, kind, task)
-        self.answers: list[int] = []                     # statuses to give first
-        self.refuse_task = ""                            # 400 for this task's messages
+        self.requests: list[tuple[str, str, str]] = []  # (key, kind, task)
+        self.answers: list[int] = []  # statuses to give first
+        self.refuse_task = ""  # 400 for this task's messages
 
     def serve(self):
         endpoint = self
@@ -30,8 +31,9 @@ class Endpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                endpoint.requests.append((self.headers["Idempotency-Key"], body["kind"],
-                                          body["task"]["id"]))
+                endpoint.requests.append(
+                    (self.headers["Idempotency-Key"], body["kind"], body["task"]["id"])
+                )
                 status = endpoint.answers.pop(0) if endpoint.answers else 200
                 if body["task"]["id"] == endpoint.refuse_task:
                     status = 400
@@ -71,13 +73,18 @@ def publish(url: str, task_id: str) -> None:
         engine = make_engine(url)
         try:
             async with session_factory(engine)() as s, s.begin():
-                await ensure_task(s, Settings(database_url=url), task_id, "test",
-                                  localtime.today())
-                await push.enqueue_publication(s, task_id, {
-                    "published_at": f"{task_id}-published",
-                    "objects": [{"uscc": u, "conclusion": "未发现问题"} for u in usccs]})
+                await ensure_task(s, Settings(database_url=url), task_id, "test", localtime.today())
+                await push.enqueue_publication(
+                    s,
+                    task_id,
+                    {
+                        "published_at": f"{task_id}-published",
+                        "objects": [{"uscc": u, "conclusion": "未发现问题"} for u in usccs],
+                    },
+                )
         finally:
             await engine.dispose()
+
     asyncio.run(go())
 
 
@@ -95,12 +102,17 @@ def test_status_relay_park_and_retry(url, capsys, endpoint, monkeypatch):
     assert (doc["sent"], doc["failed"], doc["parked"]) == (0, 1, 0)
     assert doc["attempts"][0]["outcome"] == "retry" and doc["attempts"][0]["http_status"] == 503
     code, out, _ = ssj(capsys, url, "outbox", "relay", "--once")
-    assert code == 0 and "没有到期待推送的消息" in out        # backing off
+    assert code == 0 and "没有到期待推送的消息" in out  # backing off
     execute(url, "UPDATE push_outbox SET next_attempt_at = '2000-01-01 00:00:00'")
     code, out, _ = ssj(capsys, url, "outbox", "relay", "--once")
     assert code == 0 and "送达 3 条" in out
     assert "已推送：任务 2027Q1 第 1 步“发布结果”" in out
-    assert [k for _, k, _ in endpoint.requests] == ["发布结果", "发布结果", "基础库推送", "任务推送"]
+    assert [k for _, k, _ in endpoint.requests] == [
+        "发布结果",
+        "发布结果",
+        "基础库推送",
+        "任务推送",
+    ]
     assert endpoint.requests[0][0] == endpoint.requests[1][0]
 
     publish(url, "2027Q2")
@@ -113,8 +125,13 @@ def test_status_relay_park_and_retry(url, capsys, endpoint, monkeypatch):
     assert doc["push"] == {"pending": 2, "sending": 0, "sent": 3, "parked": 1}
     parked = doc["parked"][0]
     assert (parked["task"], parked["kind"], parked["http_status"]) == ("2027Q2", "发布结果", 400)
-    admins = {a for (a,) in query(url, "SELECT msg_account FROM inspectors WHERE role = '管理员' "
-                                       "AND msg_account IS NOT NULL")}
+    admins = {
+        a
+        for (a,) in query(
+            url,
+            "SELECT msg_account FROM inspectors WHERE role = '管理员' AND msg_account IS NOT NULL",
+        )
+    }
     notices = query(url, "SELECT recipient FROM outbox")
     assert admins and {r for (r,) in notices} == admins
     assert query(url, "SELECT COUNT(*) FROM audit_log WHERE action = 'push.parked'")[0][0] == 1
@@ -127,6 +144,10 @@ def test_status_relay_park_and_retry(url, capsys, endpoint, monkeypatch):
     code, out, _ = ssj(capsys, url, "outbox", "relay", "--once")
     assert "送达 3 条" in out
     assert [k for _, k, t in endpoint.requests if t == "2027Q2"] == [
-        "发布结果", "发布结果", "基础库推送", "任务推送"]
+        "发布结果",
+        "发布结果",
+        "基础库推送",
+        "任务推送",
+    ]
     assert ssj_json(capsys, url, "outbox", "status")["push"]["sent"] == 6
     assert ssj(capsys, url, "audit", "verify")[0] == 0

@@ -1,5 +1,6 @@
 """``ssj plan`` on SQLite and PostgreSQL with the 获嘉县 demo library: make (a draft that
 can be remade), show, publish (audited, final)."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def url(db_url, capsys, tmp_path):
 
 
 def live_counts(url) -> dict:
-    rows = query(url, "SELECT category, COUNT(*) FROM enterprises WHERE status <> '关闭' "
-                      "GROUP BY category")
+    rows = query(
+        url, "SELECT category, COUNT(*) FROM enterprises WHERE status <> '关闭' GROUP BY category"
+    )
     return {c: n for c, n in rows}
 
 
@@ -41,8 +43,10 @@ def test_make_computes_the_plan_from_the_library(url, capsys):
         assert task["scope"] == "获嘉县行政区域内排放污染物的企业事业单位和其他生产经营者"
         assert [i["seq"] for i in task["items"]] == list(range(1, 15))
         assert task["items"][0]["name"] == "放射性污染防治监督检查"
-        assert task["ratio_text"].startswith("每季度至少对辖区内纳入检查对象名录库25%的重点监管对象、"
-                                             "10%的一般监管对象、50%的特殊监管对象")
+        assert task["ratio_text"].startswith(
+            "每季度至少对辖区内纳入检查对象名录库25%的重点监管对象、"
+            "10%的一般监管对象、50%的特殊监管对象"
+        )
         cats = {c["category"]: c for c in task["categories"]}
         # at least the ratio; more where the risk classes ask for it (the demo has them)
         assert cats["重点监管"]["visits"] >= 15
@@ -53,12 +57,17 @@ def test_make_computes_the_plan_from_the_library(url, capsys):
             assert [k["class"] for k in c["classes"]] == ["D", "C", "B", "A"]
             assert sum(k["visits"] for k in c["classes"]) == c["visits"]
             assert sum(k["objects"] for k in c["classes"]) == c["objects"]
-            assert [k["eligible"] for k in c["classes"]] == \
-                [doc["library_classes"][c["category"]][k] for k in "DCBA"]
+            assert [k["eligible"] for k in c["classes"]] == [
+                doc["library_classes"][c["category"]][k] for k in "DCBA"
+            ]
     assert {c: sum(n.values()) for c, n in doc["library_classes"].items()} == doc["library"]
     # what the plan rules give for the library's numbers per category and class
-    expected = make_plan(2027, {c: lib.get(c.value, 0) for c in Category}, Rules(),
-                         {c: doc["library_classes"][c.value] for c in Category})
+    expected = make_plan(
+        2027,
+        {c: lib.get(c.value, 0) for c in Category},
+        Rules(),
+        {c: doc["library_classes"][c.value] for c in Category},
+    )
     assert [c.to_json() for c in expected.totals] == doc["totals"]["categories"]
     totals = {c["category"]: c for c in doc["totals"]["categories"]}
     assert totals["重点监管"]["objects"] == lib["重点监管"]
@@ -88,19 +97,31 @@ def test_the_table_reads_in_chinese(url, capsys):
 
 def test_remake_replaces_the_draft_and_follows_the_library(url, capsys):
     first = ssj_json(capsys, url, "plan", "make", "--year", "2027")
-    execute(url, "UPDATE enterprises SET status = '关闭' WHERE uscc IN (SELECT uscc FROM "
-                 "enterprises WHERE category = '重点监管' ORDER BY uscc LIMIT 4)")
+    execute(
+        url,
+        "UPDATE enterprises SET status = '关闭' WHERE uscc IN (SELECT uscc FROM "
+        "enterprises WHERE category = '重点监管' ORDER BY uscc LIMIT 4)",
+    )
     second = ssj_json(capsys, url, "plan", "make", "--year", "2027")
     assert first["library"]["重点监管"] - 4 == second["library"]["重点监管"] == 56
     assert sum(second["library_classes"]["重点监管"].values()) == 56
-    expected = make_plan(2027, {c: second["library"][c.value] for c in Category}, Rules(),
-                         {c: second["library_classes"][c.value] for c in Category})
-    assert [c["visits"] for c in second["tasks"][0]["categories"]
-            if c["category"] == "重点监管"] == [expected.cell(1, Category.KEY).visits]
+    expected = make_plan(
+        2027,
+        {c: second["library"][c.value] for c in Category},
+        Rules(),
+        {c: second["library_classes"][c.value] for c in Category},
+    )
+    assert [
+        c["visits"] for c in second["tasks"][0]["categories"] if c["category"] == "重点监管"
+    ] == [expected.cell(1, Category.KEY).visits]
     assert expected.cell(1, Category.KEY).visits >= 14
     assert query(url, "SELECT COUNT(*) FROM plans")[0][0] == 1
-    assert query(url, "SELECT COUNT(*) FROM audit_log WHERE action = 'plan.make' "
-                      "AND subject = '2027'")[0][0] == 2
+    assert (
+        query(
+            url, "SELECT COUNT(*) FROM audit_log WHERE action = 'plan.make' AND subject = '2027'"
+        )[0][0]
+        == 2
+    )
 
 
 def test_publish_is_final_and_audited(url, capsys):

@@ -1,4 +1,5 @@
 """``ssj publish`` and ``ssj export publication`` on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ TASK = "2027Q1"
 def drawn(library, capsys):
     db_url = library
     doc = ssj_json(capsys, db_url, "draw", "run", "--task", TASK)
-    admins = [c for (c,) in query(db_url, "SELECT cert FROM inspectors WHERE role = '管理员' "
-                                          "ORDER BY cert")]
+    admins = [
+        c
+        for (c,) in query(db_url, "SELECT cert FROM inspectors WHERE role = '管理员' ORDER BY cert")
+    ]
     return db_url, doc, admins
 
 
@@ -29,8 +32,21 @@ def reviewer(admins, sel) -> str:
 
 def _result(capsys, url, sel, admin, approve=True, conclusion="1", *extra):
     base = ["--task", TASK, "--uscc", sel["uscc"]]
-    assert ssj(capsys, url, "result", "record", *base, "--by", sel["inspectors"][0],
-               "--conclusion", conclusion, *extra)[0] == 0
+    assert (
+        ssj(
+            capsys,
+            url,
+            "result",
+            "record",
+            *base,
+            "--by",
+            sel["inspectors"][0],
+            "--conclusion",
+            conclusion,
+            *extra,
+        )[0]
+        == 0
+    )
     if approve:
         assert ssj(capsys, url, "result", "approve", *base, "--by", reviewer(admin, sel))[0] == 0
 
@@ -38,8 +54,18 @@ def _result(capsys, url, sel, admin, approve=True, conclusion="1", *extra):
 def test_publish_refused_until_complete_then_published_once(drawn, capsys, tmp_path):
     url, doc, admin = drawn
     sels = doc["selections"]
-    _result(capsys, url, sels[0], admin, True, "3", "--findings", "超标排放废水",
-            "--case-no", "获环立字〔2027〕1号")
+    _result(
+        capsys,
+        url,
+        sels[0],
+        admin,
+        True,
+        "3",
+        "--findings",
+        "超标排放废水",
+        "--case-no",
+        "获环立字〔2027〕1号",
+    )
     _result(capsys, url, sels[1], admin, False)
     code, out, err = ssj(capsys, url, "publish", "--task", TASK)
     assert code == 1 and "还不能公示" in err
@@ -50,22 +76,38 @@ def test_publish_refused_until_complete_then_published_once(drawn, capsys, tmp_p
     assert code == 1 and refusal["error"] == "publish_incomplete"
     assert [m["ref"] for m in refusal["missing"]] == [s["ref"] for s in sels[1:]]
     assert query(url, "SELECT COUNT(*) FROM publications")[0][0] == 0
-    code, _, err = ssj(capsys, url, "export", "publication", "--task", TASK,
-                       str(tmp_path / "p.xlsx"))
+    code, _, err = ssj(
+        capsys, url, "export", "publication", "--task", TASK, str(tmp_path / "p.xlsx")
+    )
     assert code == 1 and "尚未公示" in err
 
-    assert ssj(capsys, url, "result", "approve", "--task", TASK, "--uscc", sels[1]["uscc"],
-               "--by", reviewer(admin, sels[1]))[0] == 0
+    assert (
+        ssj(
+            capsys,
+            url,
+            "result",
+            "approve",
+            "--task",
+            TASK,
+            "--uscc",
+            sels[1]["uscc"],
+            "--by",
+            reviewer(admin, sels[1]),
+        )[0]
+        == 0
+    )
     for sel in sels[2:]:
         _result(capsys, url, sel, admin)
     code, _, err = ssj(capsys, url, "publish", "--task", TASK, "--withhold", "无等号")
     assert code == 1 and "格式应为" in err
-    code, _, err = ssj(capsys, url, "publish", "--task", TASK, "--withhold",
-                       "91410724MA00000000=理由")
+    code, _, err = ssj(
+        capsys, url, "publish", "--task", TASK, "--withhold", "91410724MA00000000=理由"
+    )
     assert code == 1 and "不是任务" in err
     hidden = sels[-1]
-    pub = ssj_json(capsys, url, "publish", "--task", TASK, "--withhold",
-                   f"{hidden['uscc']}=涉及国家秘密")
+    pub = ssj_json(
+        capsys, url, "publish", "--task", TASK, "--withhold", f"{hidden['uscc']}=涉及国家秘密"
+    )
     assert pub["task"]["id"] == TASK and pub["summary"]["withheld"] == 1
     assert pub["objects"][0]["outcome"] == "已立案调查，案件编号：获环立字〔2027〕1号"
     assert hidden["uscc"] not in json.dumps(pub, ensure_ascii=False)

@@ -1,6 +1,7 @@
 """Risk classes end to end on SQLite and PostgreSQL: a draw made before risk classes
 still verifies with its own rules; a class that no longer follows from the snapshot's
 inputs fails verification; campaigns filter on any library column."""
+
 from __future__ import annotations
 
 import json
@@ -21,29 +22,36 @@ def _q(text: str) -> str:
 def insert_draw(url: str, old: dict, snapshot: dict | None = None, digest: str | None = None):
     """The draw rows as the service before risk classes wrote them."""
     snapshot = snapshot or old["snapshot"]
-    execute(url,
-            "INSERT INTO tasks (id, bureau, kind, name, year, quarter, plan_no, scope, items, "
-            "departments, spec, status) VALUES ('2027Q2', '410724', 'quarterly', "
-            "'新乡市生态环境局获嘉分局2027年第2季度随机抽查', 2027, 2, '202702', '', '[]', "
-            "'[\"\"]', '{}', 'open')",
-            "INSERT INTO draws (id, task_id, status, commitment, secret, entropy, seed, "
-            "pool_digest, algorithm, snapshot, result, prepared_by, drawn_by, drawn_at, "
-            f"void_reason) VALUES (1, '2027Q2', 'valid', {_q(old['commitment'])}, "
-            f"{_q(old['secret'])}, {_q(old['entropy'])}, {_q(old['seed'])}, "
-            f"{_q(digest or old['pool_digest'])}, {_q(old['algorithm'])}, "
-            f"{_q(json.dumps(snapshot, ensure_ascii=False))}, "
-            f"{_q(json.dumps(old['result'], ensure_ascii=False))}, 'old', 'old', "
-            f"'{datetime(2027, 4, 1, 9):%Y-%m-%d %H:%M:%S}', '')")
+    execute(
+        url,
+        "INSERT INTO tasks (id, bureau, kind, name, year, quarter, plan_no, scope, items, "
+        "departments, spec, status) VALUES ('2027Q2', '410724', 'quarterly', "
+        "'新乡市生态环境局获嘉分局2027年第2季度随机抽查', 2027, 2, '202702', '', '[]', "
+        "'[\"\"]', '{}', 'open')",
+        "INSERT INTO draws (id, task_id, status, commitment, secret, entropy, seed, "
+        "pool_digest, algorithm, snapshot, result, prepared_by, drawn_by, drawn_at, "
+        f"void_reason) VALUES (1, '2027Q2', 'valid', {_q(old['commitment'])}, "
+        f"{_q(old['secret'])}, {_q(old['entropy'])}, {_q(old['seed'])}, "
+        f"{_q(digest or old['pool_digest'])}, {_q(old['algorithm'])}, "
+        f"{_q(json.dumps(snapshot, ensure_ascii=False))}, "
+        f"{_q(json.dumps(old['result'], ensure_ascii=False))}, 'old', 'old', "
+        f"'{datetime(2027, 4, 1, 9):%Y-%m-%d %H:%M:%S}', '')",
+    )
     for pos, s in enumerate(old["result"]):
-        execute(url,
-                "INSERT INTO selections (id, draw_id, task_id, position, uscc, name, category, "
-                f"ticket) VALUES ({pos + 1}, 1, '2027Q2', {pos}, {_q(s['uscc'])}, "
-                f"{_q(s['name'])}, {_q(s['category'])}, {_q(s['ticket'])})")
+        execute(
+            url,
+            "INSERT INTO selections (id, draw_id, task_id, position, uscc, name, category, "
+            f"ticket) VALUES ({pos + 1}, 1, '2027Q2', {pos}, {_q(s['uscc'])}, "
+            f"{_q(s['name'])}, {_q(s['category'])}, {_q(s['ticket'])})",
+        )
         for team in s["teams"]:
             for k, cert in enumerate(team["members"]):
-                execute(url, "INSERT INTO team_members (selection_id, department, cert, seq, "
-                             f"active, ended_reason) VALUES ({pos + 1}, "
-                             f"{_q(team['department'])}, {_q(cert)}, {k}, TRUE, '')")
+                execute(
+                    url,
+                    "INSERT INTO team_members (selection_id, department, cert, seq, "
+                    f"active, ended_reason) VALUES ({pos + 1}, "
+                    f"{_q(team['department'])}, {_q(cert)}, {k}, TRUE, '')",
+                )
 
 
 def test_a_draw_made_before_risk_classes_still_verifies(db_url, capsys):
@@ -68,40 +76,80 @@ def test_a_class_the_inputs_do_not_give_fails_verification(library, capsys):
     # an object not drawn, recorded as class A although its inputs say otherwise; the
     # digest recomputed too, so only the classes can tell
     drawn = {s["uscc"] for s in doc["selections"]}
-    victim = next(o for o in snapshot["pool"] if o["uscc"] not in drawn
-                  and o["risk_class"] != "A" and not o.get("risk"))
+    victim = next(
+        o
+        for o in snapshot["pool"]
+        if o["uscc"] not in drawn and o["risk_class"] != "A" and not o.get("risk")
+    )
     victim["risk_class"] = "A"
-    execute(url, f"UPDATE draws SET snapshot = {_q(json.dumps(snapshot, ensure_ascii=False))},"
-                 f" pool_digest = {_q(snap.digest(snapshot))} WHERE id = {doc['draw_id']}")
+    execute(
+        url,
+        f"UPDATE draws SET snapshot = {_q(json.dumps(snapshot, ensure_ascii=False))},"
+        f" pool_digest = {_q(snap.digest(snapshot))} WHERE id = {doc['draw_id']}",
+    )
     code, _, err = ssj(capsys, url, "draw", "verify", "--task", "2027Q1")
     assert code == 1 and "信用风险分类" in err
 
 
 def test_campaign_filters_on_any_column(library, capsys):
     url = library
-    code, _, err = ssj(capsys, url, "task", "create", "--task", "2027ZX05", "--kind", "special",
-                       "--name", "获嘉县2027年黄河流域较新企业专项检查", "--year", "2027",
-                       "--quarter", "2", "--filter", "所属流域=黄河流域|海河流域",
-                       "--filter", "投产时间>=2015-01-01", "--filter", "信用风险分类=C|D",
-                       "--filter", "排污许可管理类别=简化管理|重点管理", "--ratio", "1")
+    code, _, err = ssj(
+        capsys,
+        url,
+        "task",
+        "create",
+        "--task",
+        "2027ZX05",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年黄河流域较新企业专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "2",
+        "--filter",
+        "所属流域=黄河流域|海河流域",
+        "--filter",
+        "投产时间>=2015-01-01",
+        "--filter",
+        "信用风险分类=C|D",
+        "--filter",
+        "排污许可管理类别=简化管理|重点管理",
+        "--ratio",
+        "1",
+    )
     assert code == 0, err
     listed = next(t for t in ssj_json(capsys, url, "task", "list") if t["task"] == "2027ZX05")
-    assert listed["filters"] == [["所属流域", "黄河流域|海河流域"], ["投产时间", ">=2015-01-01"],
-                                 ["信用风险分类", "C|D"], ["排污许可管理类别", "简化管理|重点管理"]]
+    assert listed["filters"] == [
+        ["所属流域", "黄河流域|海河流域"],
+        ["投产时间", ">=2015-01-01"],
+        ["信用风险分类", "C|D"],
+        ["排污许可管理类别", "简化管理|重点管理"],
+    ]
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027ZX05")
-    rows = {u: (started, permit) for u, started, permit in query(
-        url, "SELECT uscc, started_on, permit_class FROM enterprises WHERE status <> '关闭'")}
+    rows = {
+        u: (started, permit)
+        for u, started, permit in query(
+            url, "SELECT uscc, started_on, permit_class FROM enterprises WHERE status <> '关闭'"
+        )
+    }
     raw = query(url, "SELECT snapshot FROM draws WHERE id = :i", i=doc["draw_id"])[0][0]
     snapshot = raw if isinstance(raw, dict) else json.loads(raw)
     classes = {o["uscc"]: o["risk_class"] for o in snapshot["pool"]}
-    expected = {u for u, (started, permit) in rows.items()
-                if started >= "2015-01-01" and permit in ("简化管理", "重点管理")
-                and classes[u] in "CD"}
+    expected = {
+        u
+        for u, (started, permit) in rows.items()
+        if started >= "2015-01-01" and permit in ("简化管理", "重点管理") and classes[u] in "CD"
+    }
     assert expected and {s["uscc"] for s in doc["selections"]} == expected
     assert {s["reason"] for s in doc["selections"]} == {"count"}
     # the snapshot carries the filtered columns, and no others
-    assert {k for o in snapshot["pool"] for k in o.get("attrs", {})} == \
-        {"basin", "started_on", "permit_class"}
+    assert {k for o in snapshot["pool"] for k in o.get("attrs", {})} == {
+        "basin",
+        "started_on",
+        "permit_class",
+    }
     assert ssj(capsys, url, "draw", "verify", "--task", "2027ZX05")[0] == 0
 
 

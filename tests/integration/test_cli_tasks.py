@@ -1,4 +1,5 @@
 """Special campaigns and joint tasks: ``ssj task`` and their draws, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,12 @@ def library(db_url, tmp_path, capsys):
     name, mobile = header.index("姓名"), header.index("手机号")
     account = header.index("消息账号")
     extra = list(next(r for r in rows[1:] if r[dept] == PARTNER))
-    extra[cert], extra[name], extra[mobile], extra[account] = \
-        "41072420229999", "郝志强", "13903730999", "HaoZhiQiang"
+    extra[cert], extra[name], extra[mobile], extra[account] = (
+        "41072420229999",
+        "郝志强",
+        "13903730999",
+        "HaoZhiQiang",
+    )
     rows.append(extra)
     with open(paths["inspectors"], "w", encoding="utf-8-sig", newline="") as f:
         csv.writer(f).writerows(rows)
@@ -41,8 +46,10 @@ def library(db_url, tmp_path, capsys):
 
 
 def _people(url):
-    return {c: (d or "生态环境", _listish(e))
-            for c, d, e in query(url, "SELECT cert, department, expertise FROM inspectors")}
+    return {
+        c: (d or "生态环境", _listish(e))
+        for c, d, e in query(url, "SELECT cert, department, expertise FROM inspectors")
+    }
 
 
 def _create(capsys, url, *args):
@@ -53,15 +60,34 @@ def _create(capsys, url, *args):
 
 def test_joint_task_staffs_every_department_from_its_own_people(library, capsys):
     url = library
-    conflicted = query(url, "SELECT cert FROM inspectors WHERE department = :d ORDER BY cert",
-                       d=PARTNER)[0][0]
-    execute(url, "INSERT INTO conflicts (cert, uscc, note, source) "
-                 f"SELECT '{conflicted}', uscc, '配偶在该企业任职', 'import' FROM enterprises e "
-                 f"WHERE NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.cert = '{conflicted}' "
-                 "AND c.uscc = e.uscc)")
-    out = _create(capsys, url, "--task", "2027LH01", "--kind", "joint",
-                  "--name", "获嘉县2027年第二季度生态环境与市场监管联合抽查", "--year", "2027",
-                  "--quarter", "2", "--departments", f"{PARTNER},应急管理", "--count", "3")
+    conflicted = query(
+        url, "SELECT cert FROM inspectors WHERE department = :d ORDER BY cert", d=PARTNER
+    )[0][0]
+    execute(
+        url,
+        "INSERT INTO conflicts (cert, uscc, note, source) "
+        f"SELECT '{conflicted}', uscc, '配偶在该企业任职', 'import' FROM enterprises e "
+        f"WHERE NOT EXISTS (SELECT 1 FROM conflicts c WHERE c.cert = '{conflicted}' "
+        "AND c.uscc = e.uscc)",
+    )
+    out = _create(
+        capsys,
+        url,
+        "--task",
+        "2027LH01",
+        "--kind",
+        "joint",
+        "--name",
+        "获嘉县2027年第二季度生态环境与市场监管联合抽查",
+        "--year",
+        "2027",
+        "--quarter",
+        "2",
+        "--departments",
+        f"{PARTNER},应急管理",
+        "--count",
+        "3",
+    )
     assert "2027LH01" in out and "ssj draw run" in out
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027LH01")
     assert len(doc["selections"]) == 3
@@ -86,9 +112,24 @@ def test_joint_task_staffs_every_department_from_its_own_people(library, capsys)
 
 def test_joint_task_with_an_unstaffed_department_is_refused(library, capsys):
     url = library
-    _create(capsys, url, "--task", "2027LH02", "--kind", "joint",
-            "--name", "获嘉县2027年生态环境与公安联合抽查", "--year", "2027", "--quarter", "3",
-            "--departments", "市场监管,公安", "--ratio", "10%")
+    _create(
+        capsys,
+        url,
+        "--task",
+        "2027LH02",
+        "--kind",
+        "joint",
+        "--name",
+        "获嘉县2027年生态环境与公安联合抽查",
+        "--year",
+        "2027",
+        "--quarter",
+        "3",
+        "--departments",
+        "市场监管,公安",
+        "--ratio",
+        "10%",
+    )
     before = counts(url)
     code, out, err = ssj(capsys, url, "draw", "run", "--task", "2027LH02")
     assert code == 1 and out == ""
@@ -98,9 +139,26 @@ def test_joint_task_with_an_unstaffed_department_is_refused(library, capsys):
 
 def test_special_campaign_filters_objects_and_inspectors(library, capsys):
     url = library
-    _create(capsys, url, "--task", "2027ZX-air", "--kind", "special",
-            "--name", "获嘉县2027年大气污染防治专项检查", "--year", "2027", "--quarter", "2",
-            "--filter", "污染类型=废气", "--count", "5", "--inspector-filter", "业务专长=大气")
+    _create(
+        capsys,
+        url,
+        "--task",
+        "2027ZX-air",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年大气污染防治专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "2",
+        "--filter",
+        "污染类型=废气",
+        "--count",
+        "5",
+        "--inspector-filter",
+        "业务专长=大气",
+    )
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027zx-air")
     assert doc["task"] == "2027ZX-AIR" and len(doc["selections"]) == 5
     pollutants = {u: _listish(p) for u, p in query(url, "SELECT uscc, pollutants FROM enterprises")}
@@ -115,37 +173,74 @@ def test_special_campaign_filters_objects_and_inspectors(library, capsys):
 
 def test_ratio_is_resolved_against_the_filtered_pool(library, capsys):
     url = library
-    _create(capsys, url, "--task", "2027ZX02", "--kind", "special",
-            "--name", "获嘉县2027年重点排污单位专项检查", "--year", "2027", "--quarter", "1",
-            "--filter", "监管类别=重点", "--ratio", "0.2")
+    _create(
+        capsys,
+        url,
+        "--task",
+        "2027ZX02",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年重点排污单位专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "1",
+        "--filter",
+        "监管类别=重点",
+        "--ratio",
+        "0.2",
+    )
     doc = ssj_json(capsys, url, "draw", "run", "--task", "2027ZX02")
-    eligible = query(url, "SELECT COUNT(*) FROM enterprises WHERE status <> '关闭' "
-                          "AND category = '重点监管'")[0][0]
-    assert len(doc["selections"]) == -(-eligible // 5)   # ⌈0.2 · eligible⌉, exact
+    eligible = query(
+        url, "SELECT COUNT(*) FROM enterprises WHERE status <> '关闭' AND category = '重点监管'"
+    )[0][0]
+    assert len(doc["selections"]) == -(-eligible // 5)  # ⌈0.2 · eligible⌉, exact
     assert {s["category"] for s in doc["selections"]} == {"重点监管"}
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--filter", "电子邮箱=a@b.cn"], ["电子邮箱", "所属流域", "行政区划", "污染类型",
-                                       "环境信用评级", "绩效分级", "正面清单", "信用风险分类",
-                                       "所属机关", "投产时间"]),
-    (["--filter", "所属流域>=海河"], ["所属流域", "投产时间", "经度", "纬度"]),
-    (["--filter", "投产时间>=去年"], ["投产时间", "日期"]),
-    (["--filter", "信用风险分类=E"], ["信用风险分类", "A、B、C 或 D"]),
-    (["--filter", "行业类别=化工|"], ["列名=值"]),
-    (["--filter", "污染类型"], ["列名=值"]),
-    (["--inspector-filter", "职务岗位=股长"], ["职务岗位", "业务专长", "所在区域"]),
-    (["--name", "一、获嘉县大气专项检查"], ["命名规则", "内部编号"]),
-    (["--name", "获嘉县（三）大气专项检查"], ["命名规则", "内部编号"]),
-    (["--name", "获" * 51], ["50"]),
-    (["--ratio", "1.5"], ["抽查比例"]),
-    (["--task", "2027Q3"], ["季度任务编号"]),
-    (["--task", "任务一"], ["任务编号"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["--filter", "电子邮箱=a@b.cn"],
+            [
+                "电子邮箱",
+                "所属流域",
+                "行政区划",
+                "污染类型",
+                "环境信用评级",
+                "绩效分级",
+                "正面清单",
+                "信用风险分类",
+                "所属机关",
+                "投产时间",
+            ],
+        ),
+        (["--filter", "所属流域>=海河"], ["所属流域", "投产时间", "经度", "纬度"]),
+        (["--filter", "投产时间>=去年"], ["投产时间", "日期"]),
+        (["--filter", "信用风险分类=E"], ["信用风险分类", "A、B、C 或 D"]),
+        (["--filter", "行业类别=化工|"], ["列名=值"]),
+        (["--filter", "污染类型"], ["列名=值"]),
+        (["--inspector-filter", "职务岗位=股长"], ["职务岗位", "业务专长", "所在区域"]),
+        (["--name", "一、获嘉县大气专项检查"], ["命名规则", "内部编号"]),
+        (["--name", "获嘉县（三）大气专项检查"], ["命名规则", "内部编号"]),
+        (["--name", "获" * 51], ["50"]),
+        (["--ratio", "1.5"], ["抽查比例"]),
+        (["--task", "2027Q3"], ["季度任务编号"]),
+        (["--task", "任务一"], ["任务编号"]),
+    ],
+)
 def test_bad_input_is_refused_in_chinese(library, capsys, args, words):
     url = library
-    base = {"--task": "2027ZX09", "--kind": "special", "--name": "获嘉县2027年专项检查",
-            "--year": "2027", "--quarter": "2", "--count": "3"}
+    base = {
+        "--task": "2027ZX09",
+        "--kind": "special",
+        "--name": "获嘉县2027年专项检查",
+        "--year": "2027",
+        "--quarter": "2",
+        "--count": "3",
+    }
     given = dict(zip(args[::2], args[1::2], strict=True))
     drop = set(given) | ({"--count"} if "--ratio" in given else set())
     argv = [a for k, v in base.items() if k not in drop for a in (k, v)]
@@ -161,13 +256,46 @@ def test_uncreated_task_id_and_list(library, capsys):
     code, _, err = ssj(capsys, url, "draw", "run", "--task", "2027ZX77")
     assert code == 1 and "2027ZX77" in err and "ssj task create" in err
     assert query(url, "SELECT COUNT(*) FROM tasks")[0][0] == 0
-    _create(capsys, url, "--task", "2027LH05", "--kind", "joint", "--initiator", "其他部门",
-            "--name", "获嘉县2027年安全生产与生态环境联合抽查", "--year", "2027",
-            "--quarter", "4", "--departments", "应急管理", "--filter", "行政区划=4107",
-            "--count", "2")
-    _create(capsys, url, "--task", "2027ZX05", "--kind", "special",
-            "--name", "获嘉县2027年涉辐射单位专项检查", "--year", "2027", "--quarter", "4",
-            "--filter", "污染类型=辐射", "--ratio", "50%")
+    _create(
+        capsys,
+        url,
+        "--task",
+        "2027LH05",
+        "--kind",
+        "joint",
+        "--initiator",
+        "其他部门",
+        "--name",
+        "获嘉县2027年安全生产与生态环境联合抽查",
+        "--year",
+        "2027",
+        "--quarter",
+        "4",
+        "--departments",
+        "应急管理",
+        "--filter",
+        "行政区划=4107",
+        "--count",
+        "2",
+    )
+    _create(
+        capsys,
+        url,
+        "--task",
+        "2027ZX05",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年涉辐射单位专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "4",
+        "--filter",
+        "污染类型=辐射",
+        "--ratio",
+        "50%",
+    )
     docs = {d["task"]: d for d in ssj_json(capsys, url, "task", "list")}
     assert set(docs) == {"2027LH05", "2027ZX05"}
     lh = docs["2027LH05"]
@@ -178,7 +306,22 @@ def test_uncreated_task_id_and_list(library, capsys):
     assert zx["kind"] == "special" and zx["ratio"] == "1/2" and zx["count"] is None
     code, out, _ = ssj(capsys, url, "task", "list")
     assert code == 0 and "2027LH05" in out and "联合抽查" in out
-    code, _, err = ssj(capsys, url, "task", "create", "--task", "2027ZX05", "--kind", "special",
-                       "--name", "获嘉县2027年专项检查", "--year", "2027", "--quarter", "4",
-                       "--count", "1")
+    code, _, err = ssj(
+        capsys,
+        url,
+        "task",
+        "create",
+        "--task",
+        "2027ZX05",
+        "--kind",
+        "special",
+        "--name",
+        "获嘉县2027年专项检查",
+        "--year",
+        "2027",
+        "--quarter",
+        "4",
+        "--count",
+        "1",
+    )
     assert code == 1 and "已存在" in err

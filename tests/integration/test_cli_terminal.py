@@ -1,4 +1,5 @@
 """What people see at the terminal: Chinese help, Chinese errors, no progress in JSON."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,9 +17,21 @@ def _help(capsys, *args) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args", [(), ("init",), ("import",), ("draw",), ("draw", "run"),
-                                  ("draw", "verify"), ("recuse",), ("audit", "verify"),
-                                  ("export", "draw"), ("demo-data",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("init",),
+        ("import",),
+        ("draw",),
+        ("draw", "run"),
+        ("draw", "verify"),
+        ("recuse",),
+        ("audit", "verify"),
+        ("export", "draw"),
+        ("demo-data",),
+    ],
+)
 def test_every_help_is_chinese_plain_words(capsys, args):
     out = _help(capsys, *args)
     assert "用法：" in out and "选项" in out
@@ -49,7 +62,9 @@ def test_uninitialised_database_asks_for_init(capsys, tmp_path):
 
 
 def test_console_script_runs(tmp_path):
-    exe = __import__("shutil").which("ssj") or str(__import__("pathlib").Path(sys.executable).parent / "ssj")
+    exe = __import__("shutil").which("ssj") or str(
+        __import__("pathlib").Path(sys.executable).parent / "ssj"
+    )
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "双随机" in out.stdout
 
@@ -61,13 +76,14 @@ def test_json_output_has_no_progress_even_on_a_tty(tmp_path):
     import pty
 
     url = f"sqlite+aiosqlite:///{tmp_path}/p.db"
-    code = ("import sys; from bot.cli import main; "
-            f"main(['--db', {url!r}, 'demo-data', '--dir', {str(tmp_path / 'd')!r}]); "
-            f"sys.exit(main(['--db', {url!r}, 'draw', 'run', '--task', '2027Q1', '--json']))")
+    code = (
+        "import sys; from bot.cli import main; "
+        f"main(['--db', {url!r}, 'demo-data', '--dir', {str(tmp_path / 'd')!r}]); "
+        f"sys.exit(main(['--db', {url!r}, 'draw', 'run', '--task', '2027Q1', '--json']))"
+    )
     master, slave = pty.openpty()
     r, w = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=w, stderr=slave,
-                            cwd=os.getcwd())
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=w, stderr=slave, cwd=os.getcwd())
     os.close(w)
     os.close(slave)
     data = b""
@@ -79,9 +95,10 @@ def test_json_output_has_no_progress_even_on_a_tty(tmp_path):
     assert proc.wait(timeout=120) == 0
     os.close(r)
     text = data.decode()
-    doc = json.loads(text[text.index("{"):])
+    doc = json.loads(text[text.index("{") :])
     assert doc["task"] == "2027Q1" and "[" not in text[: text.index("{")]
     import select as select_
+
     shown = b""
     while select_.select([master], [], [], 0.5)[0]:
         try:
@@ -98,7 +115,12 @@ def test_json_output_has_no_progress_even_on_a_tty(tmp_path):
 def test_serve_banner_is_on_separate_lines():
     """Regression: trim_blocks ate the newlines of the start-up banner."""
     from bot.text import t
-    lines = t("webchat.serving", url="http://127.0.0.1:8080",
-              chat="http://127.0.0.1:8080/chat").splitlines()
-    assert lines == ["双随机助手已启动：http://127.0.0.1:8080",
-                     "网页聊天：http://127.0.0.1:8080/chat", "按 Ctrl+C 停止。"]
+
+    lines = t(
+        "webchat.serving", url="http://127.0.0.1:8080", chat="http://127.0.0.1:8080/chat"
+    ).splitlines()
+    assert lines == [
+        "双随机助手已启动：http://127.0.0.1:8080",
+        "网页聊天：http://127.0.0.1:8080/chat",
+        "按 Ctrl+C 停止。",
+    ]

@@ -1,5 +1,6 @@
 """``ssj webchat invite|revoke|list`` and ``ssj serve``'s refusal to serve the web chat
 without login beyond this machine (both databases)."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ PUBLIC = "https://ssj.example.gov.cn"
 
 
 def _accounts(url: str) -> tuple[str, str]:
-    rows = query(url, "SELECT msg_account, name FROM inspectors WHERE msg_account IS NOT NULL"
-                      " ORDER BY cert")
+    rows = query(
+        url, "SELECT msg_account, name FROM inspectors WHERE msg_account IS NOT NULL ORDER BY cert"
+    )
     return rows[0][0], rows[0][1]
 
 
@@ -60,11 +62,11 @@ def test_invite_prints_the_link_queues_it_and_stores_its_hash(library, capsys, l
 def test_invite_refusals(library, capsys, monkeypatch):
     account, _ = _accounts(library)
     code, _, err = ssj(capsys, library, "webchat", "invite", account)
-    assert code == 1 and "SSJ_WEB_CHAT_LOGIN=1" in err          # login is off
+    assert code == 1 and "SSJ_WEB_CHAT_LOGIN=1" in err  # login is off
     monkeypatch.setenv("SSJ_WEB_CHAT_LOGIN", "1")
     monkeypatch.setenv("SSJ_HOST", "0.0.0.0")
     code, _, err = ssj(capsys, library, "webchat", "invite", account)
-    assert code == 1 and "SSJ_PUBLIC_URL" in err                # a link to 0.0.0.0 is no link
+    assert code == 1 and "SSJ_PUBLIC_URL" in err  # a link to 0.0.0.0 is no link
     monkeypatch.setenv("SSJ_PUBLIC_URL", PUBLIC)
     code, _, err = ssj(capsys, library, "webchat", "invite", "nobody-here")
     assert code == 1 and "nobody-here" in err
@@ -85,16 +87,26 @@ def test_revoke_voids_links_and_is_audited(library, capsys, login_env):
     assert query(library, usable)[0][0] == 0
     code, out, _ = ssj(capsys, library, "webchat", "list")
     assert code == 0 and "没有有效" in out
-    actions = [r[0] for r in query(library, "SELECT action FROM audit_log WHERE action LIKE"
-                                            " 'webchat.%' ORDER BY id")]
+    actions = [
+        r[0]
+        for r in query(
+            library, "SELECT action FROM audit_log WHERE action LIKE 'webchat.%' ORDER BY id"
+        )
+    ]
     assert actions == ["webchat.invite", "webchat.revoke"]
 
 
 def _serve(url: str, **env) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SSJ_")}
     environ.update({"SSJ_DATABASE_URL": url, "SSJ_SCHEDULER": "0", "SSJ_PORT": "18931", **env})
-    return subprocess.run([sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3"])
@@ -102,7 +114,9 @@ def test_serve_refuses_the_web_chat_without_login_beyond_this_machine(library, h
     started = time.monotonic()
     done = _serve(library, SSJ_HOST=host, SSJ_WEB_CHAT="1")
     assert done.returncode != 0
-    assert "拒绝启动" in done.stderr and host in done.stderr and "SSJ_WEB_CHAT_LOGIN=1" in done.stderr
+    assert (
+        "拒绝启动" in done.stderr and host in done.stderr and "SSJ_WEB_CHAT_LOGIN=1" in done.stderr
+    )
     assert "Traceback" not in done.stderr and "已启动" not in done.stdout
     assert time.monotonic() - started < 30
 

@@ -6,6 +6,7 @@ Each "instance" has its own engine and session factory and its own instance name
 two processes would; they call ``run_due`` concurrently (asyncio.gather), several
 rounds at several instants across a quarter.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,8 +34,6 @@ def sh(*args) -> datetime:
     return datetime(*args, tzinfo=TZ)
 
 
-
-
 @pytest.fixture
 async def two(pg_url, tmp_path):
     with time_machine.travel(sh(2026, 10, 1, 8, 0), tick=False) as travel:
@@ -47,10 +46,19 @@ async def two(pg_url, tmp_path):
         await b.close()
 
 
-INSTANTS = [sh(2026, 10, 8, 9, 0), sh(2026, 10, 8, 9, 0, 30), sh(2026, 11, 1, 9, 0),
-            sh(2026, 12, 1, 9, 0), sh(2026, 12, 17, 9, 0), sh(2026, 12, 24, 9, 0),
-            sh(2026, 12, 28, 9, 0), sh(2026, 12, 30, 9, 0), sh(2027, 1, 1, 9, 0),
-            sh(2027, 1, 1, 9, 2), sh(2027, 1, 1, 17, 0)]
+INSTANTS = [
+    sh(2026, 10, 8, 9, 0),
+    sh(2026, 10, 8, 9, 0, 30),
+    sh(2026, 11, 1, 9, 0),
+    sh(2026, 12, 1, 9, 0),
+    sh(2026, 12, 17, 9, 0),
+    sh(2026, 12, 24, 9, 0),
+    sh(2026, 12, 28, 9, 0),
+    sh(2026, 12, 30, 9, 0),
+    sh(2027, 1, 1, 9, 0),
+    sh(2027, 1, 1, 9, 2),
+    sh(2027, 1, 1, 17, 0),
+]
 
 
 class Recorder:
@@ -71,24 +79,35 @@ async def test_each_job_period_runs_once_and_each_message_is_sent_once_in_order(
     reports = []
     for when in INSTANTS:
         a.travel.move_to(when)
-        if when == sh(2026, 12, 17, 9, 0):   # some results are in: fewer reminders
+        if when == sh(2026, 12, 17, 9, 0):  # some results are in: fewer reminders
             async with a.sf() as s:
                 _, row = await draws.valid_draw(s, "2026Q4")
                 sels = await draws.current_selections(s, row)
             for ref, sel in sels[:5]:
                 async with a.sf() as s, s.begin():
-                    await results.submit(s, ref, sel.teams[0].members[0],
-                                         Draft(Conclusion.NONE_FOUND, when.date()),
-                                         when.replace(tzinfo=None), "test")
-        for _ in range(3):   # several rounds at each instant, both instances at once
-            reports += await asyncio.gather(run_due(a.sf, settings, when, "inst-a"),
-                                            run_due(b.sf, settings, when, "inst-b"))
+                    await results.submit(
+                        s,
+                        ref,
+                        sel.teams[0].members[0],
+                        Draft(Conclusion.NONE_FOUND, when.date()),
+                        when.replace(tzinfo=None),
+                        "test",
+                    )
+        for _ in range(3):  # several rounds at each instant, both instances at once
+            reports += await asyncio.gather(
+                run_due(a.sf, settings, when, "inst-a"), run_due(b.sf, settings, when, "inst-b")
+            )
     runs = Counter((r["job"], r["period"]) for rep in reports for r in rep["ran"])
     assert runs and set(runs.values()) == {1}
     assert not [s for rep in reports for s in rep["skipped"] if s["why"] in ("failed", "lost")]
-    assert {("quarter_open", "2026Q4"), ("quarter_open", "2027Q1"), ("plan_draft", "2027"),
-            ("calendar_warning", "2027"), ("reminders", "2026Q4:d-14"),
-            ("digest", "2027-01-01")} <= set(runs)
+    assert {
+        ("quarter_open", "2026Q4"),
+        ("quarter_open", "2027Q1"),
+        ("plan_draft", "2027"),
+        ("calendar_warning", "2027"),
+        ("reminders", "2026Q4:d-14"),
+        ("digest", "2027-01-01"),
+    } <= set(runs)
 
     async with a.sf() as s:
         rows = (await s.execute(select(JobClaim))).scalars().all()
@@ -97,11 +116,12 @@ async def test_each_job_period_runs_once_and_each_message_is_sent_once_in_order(
         assert {r.claimed_by for r in rows} <= {"inst-a", "inst-b"}
         drawn = (await s.execute(select(DrawRow.task_id, DrawRow.status))).all()
         assert sorted(drawn) == [("2026Q4", "valid"), ("2027Q1", "valid")]
-        assert await s.scalar(select(func.count()).select_from(AuditRow)
-                              .where(AuditRow.action == "job.run")) == len(runs)
+        assert await s.scalar(
+            select(func.count()).select_from(AuditRow).where(AuditRow.action == "job.run")
+        ) == len(runs)
         keys = (await s.execute(select(OutboxMessage.dedupe_key))).scalars().all()
     assert len(keys) == len(set(keys))
-    for key in (k for k in keys if k and k.startswith("job:")):   # sent by a run that counted
+    for key in (k for k in keys if k and k.startswith("job:")):  # sent by a run that counted
         assert any(key.startswith(f"job:{job}:{period}:") for job, period in runs), key
 
     # both instances relay the outbox at once: each message once, per-recipient order kept
@@ -111,11 +131,14 @@ async def test_each_job_period_runs_once_and_each_message_is_sent_once_in_order(
         stats = await asyncio.gather(*(r.run_once(limit=20) for r in relays))
         if not any(st.sent or st.failed for st in stats):
             async with a.sf() as s:
-                left = await s.scalar(select(func.count()).select_from(OutboxMessage)
-                                      .where(OutboxMessage.status != "sent"))
+                left = await s.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status != "sent")
+                )
             if not left:
                 break
-            a.travel.shift(timedelta(seconds=61))   # leases of rows being sent expire
+            a.travel.shift(timedelta(seconds=61))  # leases of rows being sent expire
     ids = [i for _, i in log]
     assert len(ids) == len(set(ids)) == len(keys)
     per_recipient: dict[str, list[int]] = {}
@@ -132,17 +155,22 @@ async def test_a_crashed_instances_lease_is_taken_over_by_exactly_one(two, tmp_p
     dead = Harness(a.url, a.clock)
     async with dead.sf() as s, s.begin():
         assert await claims.claim(s, "quarter_open", "2026Q4", "dead", t0, timedelta(minutes=10))
-    await dead.close()                                           # the process is gone
+    await dead.close()  # the process is gone
     try:
-        early = await asyncio.gather(run_due(b.sf, b.settings, t0 + timedelta(minutes=5), "b"),
-                                     run_due(c.sf, c.settings, t0 + timedelta(minutes=5), "c"))
+        early = await asyncio.gather(
+            run_due(b.sf, b.settings, t0 + timedelta(minutes=5), "b"),
+            run_due(c.sf, c.settings, t0 + timedelta(minutes=5), "c"),
+        )
         assert all(r["ran"] == [] for r in early)
-        assert all({"job": "quarter_open", "period": "2026Q4", "why": "running"} in r["skipped"]
-                   for r in early)
+        assert all(
+            {"job": "quarter_open", "period": "2026Q4", "why": "running"} in r["skipped"]
+            for r in early
+        )
         later = t0 + timedelta(minutes=11)
         a.travel.move_to(later)
-        both = await asyncio.gather(run_due(b.sf, b.settings, later, "b"),
-                                    run_due(c.sf, c.settings, later, "c"))
+        both = await asyncio.gather(
+            run_due(b.sf, b.settings, later, "b"), run_due(c.sf, c.settings, later, "c")
+        )
     finally:
         await c.close()
     ran = [(r["job"], r["period"]) for rep in both for r in rep["ran"]]
@@ -150,8 +178,17 @@ async def test_a_crashed_instances_lease_is_taken_over_by_exactly_one(two, tmp_p
     async with a.sf() as s:
         row = await s.get(JobClaim, ("quarter_open", "2026Q4"))
         assert row.status == "done" and row.attempts == 2 and row.claimed_by in ("b", "c")
-        told = (await s.execute(select(OutboxMessage.recipient).where(
-            OutboxMessage.dedupe_key.like("job:quarter_open:2026Q4:%")))).scalars().all()
+        told = (
+            (
+                await s.execute(
+                    select(OutboxMessage.recipient).where(
+                        OutboxMessage.dedupe_key.like("job:quarter_open:2026Q4:%")
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(told) == ["NiuGang", "ZhouZhen"]
 
 
@@ -174,14 +211,14 @@ async def test_a_slow_run_past_its_lease_is_not_run_again(two):
     t0 = sh(2026, 10, 8, 9, 0)
 
     async def second():
-        await asyncio.sleep(0.5)          # the slow run is under way, its lease long expired
+        await asyncio.sleep(0.5)  # the slow run is under way, its lease long expired
         return await run_due(b.sf, b.settings, t0 + timedelta(minutes=30), "fast", jobs=[job])
 
     first, other = await asyncio.gather(
-        run_due(a.sf, a.settings, t0, "slow", jobs=[job], lease=timedelta(seconds=1)), second())
+        run_due(a.sf, a.settings, t0, "slow", jobs=[job], lease=timedelta(seconds=1)), second()
+    )
     assert [r["period"] for r in first["ran"]] == ["P"]
-    assert other == {"ran": [],
-                     "skipped": [{"job": "slow_job", "period": "P", "why": "claimed"}]}
+    assert other == {"ran": [], "skipped": [{"job": "slow_job", "period": "P", "why": "claimed"}]}
     assert calls == ["slow"]
     async with a.sf() as s:
         row = await s.get(JobClaim, ("slow_job", "P"))

@@ -1,4 +1,5 @@
 """Migrations (stairway), SQLite under concurrent writers, the audit chain under load."""
+
 from __future__ import annotations
 
 import asyncio
@@ -98,49 +99,75 @@ async def test_results_migrate_to_one_per_department(db_url):
     try:
         await migrate.upgrade(engine, "0007")
         async with engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO tasks (id, bureau, kind, name, year, quarter, plan_no, scope, items,"
-                " departments, spec, status) VALUES ('2027LH01', '410724', 'joint', '联合抽查',"
-                " 2027, 1, '', '', '[]', '[\"\", \"市场监管\"]', '{}', 'open')"))
-            await conn.execute(text(
-                "INSERT INTO draws (id, task_id, status, commitment, secret, entropy, seed,"
-                " pool_digest, algorithm, prepared_by, drawn_by, void_reason) VALUES"
-                " (1, '2027LH01', 'valid', 'c', 's', '', 's:', 'd', 'a', 'p', 'p', '')"))
-            await conn.execute(text(
-                "INSERT INTO selections (id, draw_id, task_id, position, uscc, name, category,"
-                " ticket) VALUES (7, 1, '2027LH01', 0, '91410724MA44L0EA6X', '某公司',"
-                " '重点监管', '0.1')"))
-            for i, (dept, cert) in enumerate((("生态环境", "A1"), ("生态环境", "A2"),
-                                              ("市场监管", "B1"))):
-                await conn.execute(text(
-                    "INSERT INTO team_members (selection_id, department, cert, seq, active,"
-                    " ended_reason) VALUES (7, :d, :c, :i, :a, '')"),
-                    {"d": dept, "c": cert, "i": i, "a": True})
-            await conn.execute(text(
-                "INSERT INTO results (id, selection_id, task_id, status, conclusion, mode,"
-                " findings, followup, entered_by, reviewed_by, return_reason) VALUES"
-                " (5, 7, '2027LH01', '待审核', '未发现问题', '现场检查', '', '{}', 'A1', '', '')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO tasks (id, bureau, kind, name, year, quarter, plan_no, scope, items,"
+                    " departments, spec, status) VALUES ('2027LH01', '410724', 'joint', '联合抽查',"
+                    " 2027, 1, '', '', '[]', '[\"\", \"市场监管\"]', '{}', 'open')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO draws (id, task_id, status, commitment, secret, entropy, seed,"
+                    " pool_digest, algorithm, prepared_by, drawn_by, void_reason) VALUES"
+                    " (1, '2027LH01', 'valid', 'c', 's', '', 's:', 'd', 'a', 'p', 'p', '')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO selections (id, draw_id, task_id, position, uscc, name, category,"
+                    " ticket) VALUES (7, 1, '2027LH01', 0, '91410724MA44L0EA6X', '某公司',"
+                    " '重点监管', '0.1')"
+                )
+            )
+            for i, (dept, cert) in enumerate(
+                (("生态环境", "A1"), ("生态环境", "A2"), ("市场监管", "B1"))
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO team_members (selection_id, department, cert, seq, active,"
+                        " ended_reason) VALUES (7, :d, :c, :i, :a, '')"
+                    ),
+                    {"d": dept, "c": cert, "i": i, "a": True},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO results (id, selection_id, task_id, status, conclusion, mode,"
+                    " findings, followup, entered_by, reviewed_by, return_reason) VALUES"
+                    " (5, 7, '2027LH01', '待审核', '未发现问题', '现场检查', '', '{}', 'A1', '', '')"
+                )
+            )
         await migrate.upgrade(engine, "0008")
         async with engine.begin() as conn:
-            rows = (await conn.execute(text(
-                "SELECT id, selection_id, department, status, entered_by FROM results"))).all()
+            rows = (
+                await conn.execute(
+                    text("SELECT id, selection_id, department, status, entered_by FROM results")
+                )
+            ).all()
             assert [tuple(r) for r in rows] == [(5, 7, "生态环境", "待审核", "A1")]
             # a second department's result of the same object, with a fresh id
-            await conn.execute(text(
-                "INSERT INTO results (selection_id, department, task_id, status, conclusion,"
-                " mode, findings, followup, entered_by, reviewed_by, return_reason) VALUES"
-                " (7, '市场监管', '2027LH01', '待审核', '未发现问题', '现场检查', '', '{}',"
-                " 'B1', '', '')"))
-            ids = [i for (i,) in (await conn.execute(text(
-                "SELECT id FROM results ORDER BY id"))).all()]
+            await conn.execute(
+                text(
+                    "INSERT INTO results (selection_id, department, task_id, status, conclusion,"
+                    " mode, findings, followup, entered_by, reviewed_by, return_reason) VALUES"
+                    " (7, '市场监管', '2027LH01', '待审核', '未发现问题', '现场检查', '', '{}',"
+                    " 'B1', '', '')"
+                )
+            )
+            ids = [
+                i for (i,) in (await conn.execute(text("SELECT id FROM results ORDER BY id"))).all()
+            ]
             assert ids[0] == 5 and ids[1] > 5
-        with pytest.raises(DBAPIError):      # the same department twice is refused
+        with pytest.raises(DBAPIError):  # the same department twice is refused
             async with engine.begin() as conn:
-                await conn.execute(text(
-                    "INSERT INTO results (selection_id, department, task_id, status,"
-                    " conclusion, mode, findings, followup, entered_by, reviewed_by,"
-                    " return_reason) VALUES (7, '市场监管', '2027LH01', '未录入', '', '', '',"
-                    " '{}', '', '', '')"))
+                await conn.execute(
+                    text(
+                        "INSERT INTO results (selection_id, department, task_id, status,"
+                        " conclusion, mode, findings, followup, entered_by, reviewed_by,"
+                        " return_reason) VALUES (7, '市场监管', '2027LH01', '未录入', '', '', '',"
+                        " '{}', '', '', '')"
+                    )
+                )
         await migrate.downgrade(engine, "0007")
         async with engine.begin() as conn:
             rows = (await conn.execute(text("SELECT id, entered_by FROM results"))).all()
@@ -168,7 +195,8 @@ async def test_models_match_the_migrations(db_url):
         await migrate.upgrade(engine)
         async with engine.connect() as conn:
             diff = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
         assert diff == []
     finally:
         await engine.dispose()

@@ -10,6 +10,7 @@ throttled; 401: the token dies now, as when it expires mid-quarter).
 Stream: ``/v1.0/gateway/connections/open`` names the WebSocket ``/gateway`` with a ticket;
 ``push`` sends a CALLBACK frame to the connected client and ``acks`` collects what it
 answers (messageId → ack)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,7 @@ class FakeDingTalk:
         self.expire_in = 7200
         self.script: list[int] = []
         self.invalid_users: set[str] = set()
-        self.cards: dict[str, dict] = {}        # outTrackId -> the createAndDeliver body
+        self.cards: dict[str, dict] = {}  # outTrackId -> the createAndDeliver body
         self.frame_seq = itertools.count(1)
         self.sockets: list[web.WebSocketResponse] = []
         self.acks: dict[str, dict] = {}
@@ -66,14 +67,19 @@ class FakeDingTalk:
         body = await request.json()
         if request.headers.get("x-acs-dingtalk-access-token") != self.token or not self.token:
             self.calls.append((f"{kind}-401", body))
-            return body, web.json_response({"code": "InvalidAuthentication",
-                                            "message": "token invalid"}, status=401)
+            return body, web.json_response(
+                {"code": "InvalidAuthentication", "message": "token invalid"}, status=401
+            )
         if self.script:
             status = self.script.pop(0)
             if status == 401:
-                self.token = "EXPIRED"     # the token really is dead now
+                self.token = "EXPIRED"  # the token really is dead now
             self.calls.append((f"{kind}-{status}", body))
-            code = "Forbidden.AccessDenied.QpsLimitForApi" if status == 429 else "InvalidAuthentication"
+            code = (
+                "Forbidden.AccessDenied.QpsLimitForApi"
+                if status == 429
+                else "InvalidAuthentication"
+            )
             return body, web.json_response({"code": code, "message": "scripted"}, status=status)
         return body, None
 
@@ -83,8 +89,13 @@ class FakeDingTalk:
             return refused
         self.calls.append(("send", body))
         invalid = [u for u in body["userIds"] if u in self.invalid_users]
-        return web.json_response({"processQueryKey": f"pq{len(self.calls)}",
-                                  "invalidStaffIdList": invalid, "flowControlledStaffIdList": []})
+        return web.json_response(
+            {
+                "processQueryKey": f"pq{len(self.calls)}",
+                "invalidStaffIdList": invalid,
+                "flowControlledStaffIdList": [],
+            }
+        )
 
     async def group(self, request: web.Request) -> web.Response:
         body, refused = await self._checked(request, "group")
@@ -100,8 +111,9 @@ class FakeDingTalk:
         track = body["outTrackId"]
         if track in self.cards:
             self.calls.append(("card-duplicate", body))
-            return web.json_response({"code": "param.outTrackIdExisted",
-                                      "message": "outTrackId exists"}, status=400)
+            return web.json_response(
+                {"code": "param.outTrackIdExisted", "message": "outTrackId exists"}, status=400
+            )
         self.cards[track] = body
         self.calls.append(("card", body))
         return web.json_response({"success": True, "result": {"outTrackId": track}})
@@ -112,8 +124,9 @@ class FakeDingTalk:
             return refused
         if body.get("outTrackId") not in self.cards:
             self.calls.append(("update-unknown", body))
-            return web.json_response({"code": "resource.not.found", "message": "no card"},
-                                     status=404)
+            return web.json_response(
+                {"code": "resource.not.found", "message": "no card"}, status=404
+            )
         self.calls.append(("update", body))
         return web.json_response({"success": True})
 
@@ -144,18 +157,26 @@ class FakeDingTalk:
             self.sockets.remove(ws)
         return ws
 
-    async def push(self, topic: str, data: dict, message_id: str | None = None,
-                   kind: str = "CALLBACK") -> str:
+    async def push(
+        self, topic: str, data: dict, message_id: str | None = None, kind: str = "CALLBACK"
+    ) -> str:
         """Send one frame to the connected client; its messageId."""
         message_id = message_id or f"frame-{next(self.frame_seq)}"
         for _ in range(200):
             if self.sockets:
                 break
             await asyncio.sleep(0.05)
-        frame = {"specVersion": "1.0", "type": kind,
-                 "headers": {"topic": topic, "messageId": message_id,
-                             "contentType": "application/json", "appId": "dt-app"},
-                 "data": json.dumps(data, ensure_ascii=False)}
+        frame = {
+            "specVersion": "1.0",
+            "type": kind,
+            "headers": {
+                "topic": topic,
+                "messageId": message_id,
+                "contentType": "application/json",
+                "appId": "dt-app",
+            },
+            "data": json.dumps(data, ensure_ascii=False),
+        }
         await self.sockets[-1].send_str(json.dumps(frame, ensure_ascii=False))
         return message_id
 

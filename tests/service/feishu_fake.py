@@ -7,6 +7,7 @@ It also plays the long connection's server side for lark-oapi's ws client: the e
 discovery (``/callback/ws/endpoint``) and a WebSocket (``/ws``) that pushes event frames
 (the SDK's protobuf ``Frame``) and collects the client's answers.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +24,10 @@ class FakeFeishu:
         self.token_seq = itertools.count(1)
         self.token = ""
         self.expire = 7200
-        self.script: list[int] = []          # codes for the next im/v1/messages sends
-        self.unreachable: set[str] = set()   # user_ids answered 230013
+        self.script: list[int] = []  # codes for the next im/v1/messages sends
+        self.unreachable: set[str] = set()  # user_ids answered 230013
         self.msg_seq = itertools.count(1)
-        self.uuids: dict[str, str] = {}      # uuid -> message_id of its first delivery
+        self.uuids: dict[str, str] = {}  # uuid -> message_id of its first delivery
         self.messages: dict[str, dict] = {}  # message_id -> the send body (content kept fresh)
         self.delivered: list[dict] = []
         self.ws_answers: list[dict] = []
@@ -56,8 +57,9 @@ class FakeFeishu:
         if body != {"app_id": self.app_id, "app_secret": self.app_secret}:
             return web.json_response({"code": 10014, "msg": "app secret invalid"})
         self.token = f"t-{next(self.token_seq)}"
-        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": self.token,
-                                  "expire": self.expire})
+        return web.json_response(
+            {"code": 0, "msg": "ok", "tenant_access_token": self.token, "expire": self.expire}
+        )
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.token}"
@@ -71,26 +73,34 @@ class FakeFeishu:
             code = self.script.pop(0)
             self.calls.append((f"send-{code}", body))
             if code == 429:
-                return web.json_response({"code": 99991400, "msg": "too many requests"},
-                                         status=429, headers={"x-ogw-ratelimit-reset": "2"})
+                return web.json_response(
+                    {"code": 99991400, "msg": "too many requests"},
+                    status=429,
+                    headers={"x-ogw-ratelimit-reset": "2"},
+                )
             if code == 99991663:
                 self.token = "dead"
-            return web.json_response({"code": code, "msg": f"scripted {code}"},
-                                     headers={"x-ogw-ratelimit-reset": "2"})
+            return web.json_response(
+                {"code": code, "msg": f"scripted {code}"}, headers={"x-ogw-ratelimit-reset": "2"}
+            )
         if body["receive_id"] in self.unreachable:
             self.calls.append(("send-230013", body))
             return web.json_response({"code": 230013, "msg": "Bot has NO availability"})
-        if body.get("uuid") in self.uuids:        # Feishu's guard: one message per uuid
+        if body.get("uuid") in self.uuids:  # Feishu's guard: one message per uuid
             self.calls.append(("send-dup", body))
-            return web.json_response({"code": 0, "data": {
-                "message_id": self.uuids[body["uuid"]]}})
+            return web.json_response({"code": 0, "data": {"message_id": self.uuids[body["uuid"]]}})
         message_id = f"om_{next(self.msg_seq):06d}"
         self.uuids[body.get("uuid") or message_id] = message_id
         self.messages[message_id] = body
         self.calls.append(("send", body))
         self.delivered.append(body)
-        return web.json_response({"code": 0, "msg": "success",
-                                  "data": {"message_id": message_id, "msg_type": body["msg_type"]}})
+        return web.json_response(
+            {
+                "code": 0,
+                "msg": "success",
+                "data": {"message_id": message_id, "msg_type": body["msg_type"]},
+            }
+        )
 
     async def patch(self, request: web.Request) -> web.Response:
         message_id = request.match_info["message_id"]
@@ -114,10 +124,21 @@ class FakeFeishu:
         if body.get("AppID") != self.app_id or body.get("AppSecret") != self.app_secret:
             return web.json_response({"code": 1000040345, "msg": "bad credentials"})
         host = request.host
-        return web.json_response({"code": 0, "msg": "ok", "data": {
-            "URL": f"ws://{host}/ws?device_id=dev1&service_id=7",
-            "ClientConfig": {"ReconnectCount": 1, "ReconnectInterval": 1,
-                             "ReconnectNonce": 0, "PingInterval": 120}}})
+        return web.json_response(
+            {
+                "code": 0,
+                "msg": "ok",
+                "data": {
+                    "URL": f"ws://{host}/ws?device_id=dev1&service_id=7",
+                    "ClientConfig": {
+                        "ReconnectCount": 1,
+                        "ReconnectInterval": 1,
+                        "ReconnectNonce": 0,
+                        "PingInterval": 120,
+                    },
+                },
+            }
+        )
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -128,21 +149,29 @@ class FakeFeishu:
             if msg.type != WSMsgType.BINARY:
                 continue
             from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
             frame = Frame()
             frame.ParseFromString(msg.data)
             headers = {h.key: h.value for h in frame.headers}
             if headers.get("type") == "ping":
                 continue
-            self.ws_answers.append({"headers": headers,
-                                    "payload": json.loads(frame.payload or b"{}")})
+            self.ws_answers.append(
+                {"headers": headers, "payload": json.loads(frame.payload or b"{}")}
+            )
         return ws
 
     async def push(self, event: dict, message_id: str) -> None:
         """Send one event frame to the connected client (as Feishu does)."""
         from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
         frame = Frame()
-        for key, value in (("type", "event"), ("message_id", message_id),
-                           ("trace_id", "trace-" + message_id), ("sum", "1"), ("seq", "0")):
+        for key, value in (
+            ("type", "event"),
+            ("message_id", message_id),
+            ("trace_id", "trace-" + message_id),
+            ("sum", "1"),
+            ("seq", "0"),
+        ):
             h = frame.headers.add()
             h.key, h.value = key, value
         frame.service, frame.method, frame.SeqID, frame.LogID = 7, 1, 1, 1

@@ -1,5 +1,6 @@
 """An Errbot-style harness: push a message in, get the bot's replies, through the real
 dispatcher, handlers, services and database (SQLite or PostgreSQL)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -58,9 +59,11 @@ class Harness:
     async def refs(self, account: str) -> list[int]:
         """编号 of the person's current assignments (what 我的任务 lists)."""
         from bot.services import assignments
+
         async with self.sf() as s:
-            cert = await s.scalar(select(InspectorRow.cert).where(
-                InspectorRow.msg_account == account))
+            cert = await s.scalar(
+                select(InspectorRow.cert).where(InspectorRow.msg_account == account)
+            )
             return await assignments.mine(s, cert) if cert else []
 
     async def people(self) -> dict[str, InspectorRow]:
@@ -74,15 +77,18 @@ class Harness:
     async def group(self, user: str, text: str) -> list[Outbound]:
         return await self.say(user, f"{BOT} {text}", GROUP)
 
-    async def click(self, user: str, key: str, message_id: str = "1",
-                    room: str = PRIVATE) -> list[Outbound]:
-        return await self.dispatcher.handle(Inbound("click", user, room, "", key=key,
-                                                    message_id=message_id))
+    async def click(
+        self, user: str, key: str, message_id: str = "1", room: str = PRIVATE
+    ) -> list[Outbound]:
+        return await self.dispatcher.handle(
+            Inbound("click", user, room, "", key=key, message_id=message_id)
+        )
 
 
 def texts(replies: list[Outbound]) -> str:
-    return "\n".join(r.text + (f"\n{r.card.title}\n{r.card.body}" if r.card else "")
-                     for r in replies)
+    return "\n".join(
+        r.text + (f"\n{r.card.title}\n{r.card.body}" if r.card else "") for r in replies
+    )
 
 
 def cards(replies: list[Outbound], to: str | None = None):
@@ -105,11 +111,15 @@ FINDINGS = "危险废物贮存场所未设置识别标志"
 def cycling_draft(i: int, on: date) -> rules.Draft:
     """Results that cycle through the six conclusions with their follow-ups."""
     c = rules.Conclusion.by_number(i % 6 + 1)
-    followup = {rules.Conclusion.RECTIFY: {"rectification": "设置识别标志",
-                                           "rectify_by": on + timedelta(days=30)},
-                rules.Conclusion.CASE: {"case_no": f"获环立字〔2027〕{i}号"},
-                rules.Conclusion.DEPARTMENT: {"department": "县市场监督管理局"},
-                rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"}}.get(c, {})
+    followup = {
+        rules.Conclusion.RECTIFY: {
+            "rectification": "设置识别标志",
+            "rectify_by": on + timedelta(days=30),
+        },
+        rules.Conclusion.CASE: {"case_no": f"获环立字〔2027〕{i}号"},
+        rules.Conclusion.DEPARTMENT: {"department": "县市场监督管理局"},
+        rules.Conclusion.JUDICIAL: {"transfer_to": "县公安局"},
+    }.get(c, {})
     findings = FINDINGS if c in publication.PROBLEMS else ""
     return rules.Draft(c, on, rules.Mode.ONSITE, findings, followup)
 
@@ -119,11 +129,31 @@ async def reviewer_for(session, ref: int) -> str:
     on its team; if every 管理员 is on it, one who entered none of its results."""
     from storage.models import TeamMemberRow
     from storage.models_chat import ResultRow
-    team = set((await session.execute(select(TeamMemberRow.cert).where(
-        TeamMemberRow.selection_id == ref, TeamMemberRow.active.is_(True)))).scalars())
-    admins = (await session.execute(select(InspectorRow.cert).where(
-        InspectorRow.role == "管理员").order_by(InspectorRow.cert))).scalars().all()
-    entered = set((await session.execute(select(ResultRow.entered_by).where(
-        ResultRow.selection_id == ref))).scalars())
+
+    team = set(
+        (
+            await session.execute(
+                select(TeamMemberRow.cert).where(
+                    TeamMemberRow.selection_id == ref, TeamMemberRow.active.is_(True)
+                )
+            )
+        ).scalars()
+    )
+    admins = (
+        (
+            await session.execute(
+                select(InspectorRow.cert)
+                .where(InspectorRow.role == "管理员")
+                .order_by(InspectorRow.cert)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    entered = set(
+        (
+            await session.execute(select(ResultRow.entered_by).where(ResultRow.selection_id == ref))
+        ).scalars()
+    )
     outside = [c for c in admins if c not in team]
     return outside[0] if outside else next(c for c in admins if c not in entered)

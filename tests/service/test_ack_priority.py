@@ -1,6 +1,7 @@
 """What keeps acknowledgements fast under a burst: background work defers to arriving
 callbacks (but is never starved), WAL checkpoints run on their own thread, and the long-
 running service freezes its start-up heap out of the garbage collector's reach."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,21 +27,26 @@ class Quiet:
 
 async def _handled(sf) -> int:
     async with sf() as s:
-        return (await s.execute(select(func.count()).select_from(InboundEvent).where(
-            InboundEvent.status != "received"))).scalar_one()
+        return (
+            await s.execute(
+                select(func.count())
+                .select_from(InboundEvent)
+                .where(InboundEvent.status != "received")
+            )
+        ).scalar_one()
 
 
 def test_pressure_signal():
     d = Dispatcher(None, None)
     d.QUIET = 0.02
-    assert not d.busy(100.0)                       # nothing has arrived
+    assert not d.busy(100.0)  # nothing has arrived
     d._arrivals = [float("-inf"), 100.0]
-    assert not d.busy(100.001)                     # one lone message: handle it at once
+    assert not d.busy(100.001)  # one lone message: handle it at once
     d._arrivals = [99.99, 100.0]
-    assert d.busy(100.001)                         # two within QUIET, the latest recent
-    assert not d.busy(100.021)                     # quiet again
+    assert d.busy(100.001)  # two within QUIET, the latest recent
+    assert not d.busy(100.021)  # quiet again
     d._arrivals = [99.0, 100.0]
-    assert not d.busy(100.001)                     # far apart: no burst
+    assert not d.busy(100.001)  # far apart: no burst
 
 
 async def _flood(d: Dispatcher, user: str, seconds: float, prefix: str) -> int:
@@ -53,8 +59,9 @@ async def _flood(d: Dispatcher, user: str, seconds: float, prefix: str) -> int:
     return n
 
 
-async def _flood_then_drain(bot, quiet: float, max_defer: float, seconds: float,
-                            prefix: str) -> tuple[int, int]:
+async def _flood_then_drain(
+    bot, quiet: float, max_defer: float, seconds: float, prefix: str
+) -> tuple[int, int]:
     """(events sent, events handled while they kept coming); afterwards every one is handled."""
     user = next(iter(await bot.people()))
     d = Dispatcher(bot.sf, bot.settings)
@@ -83,7 +90,7 @@ async def test_sustained_flood_still_makes_progress(bot):
 async def test_lone_message_is_not_deferred(bot):
     user = next(iter(await bot.people()))
     d = Dispatcher(bot.sf, bot.settings)
-    d.QUIET, d.MAX_DEFER = 5.0, 30.0       # a deferral would show as seconds
+    d.QUIET, d.MAX_DEFER = 5.0, 30.0  # a deferral would show as seconds
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await d.receive(Inbound("text", user, text="帮助", event_id="lone"))
@@ -93,7 +100,7 @@ async def test_lone_message_is_not_deferred(bot):
     await d.close()
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)   # WAL checkpoints are SQLite's
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # WAL checkpoints are SQLite's
 async def test_checkpoints_run_off_the_request_path(bot, aiohttp_client):
     client = await aiohttp_client(create_app(bot.settings, sender=Quiet()))
     app = client.app
@@ -102,26 +109,34 @@ async def test_checkpoints_run_off_the_request_path(bot, aiohttp_client):
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         got = await raw.driver_connection.execute("PRAGMA wal_autocheckpoint")
-        assert (await got.fetchone())[0] == 0   # the service's connection never checkpoints
+        assert (await got.fetchone())[0] == 0  # the service's connection never checkpoints
     user = next(iter(await bot.people()))
     before = checkpointer.rounds
     # > 1,000 WAL pages (SQLite's default threshold) written by acknowledgements alone
     for batch in range(30):
-        await asyncio.gather(*(d.receive(Inbound(
-            "text", user, text="帮助" * 300, event_id=f"w{batch}-{i}")) for i in range(100)))
+        await asyncio.gather(
+            *(
+                d.receive(Inbound("text", user, text="帮助" * 300, event_id=f"w{batch}-{i}"))
+                for i in range(100)
+            )
+        )
     db = bot.settings.database_url.split("///", 1)[1]
     wal = db + "-wal"
     loop = asyncio.get_running_loop()
     end = loop.time() + 20
-    while True:          # the checkpointer thread has copied every frame written so far
-        if checkpointer.rounds > before + 1 and checkpointer.last \
-                and checkpointer.last[1] > 0 and checkpointer.last[1] == checkpointer.last[2]:
+    while True:  # the checkpointer thread has copied every frame written so far
+        if (
+            checkpointer.rounds > before + 1
+            and checkpointer.last
+            and checkpointer.last[1] > 0
+            and checkpointer.last[1] == checkpointer.last[2]
+        ):
             break
         assert loop.time() < end, f"checkpointer state {checkpointer.last}"
         await asyncio.sleep(0.1)
-    with sqlite3.connect(db) as other:   # what the checkpoint copied is in the main file
+    with sqlite3.connect(db) as other:  # what the checkpoint copied is in the main file
         assert other.execute("SELECT count(*) FROM inbound_events").fetchone()[0] >= 3000
-    await client.close()                 # stop: the WAL is truncated
+    await client.close()  # stop: the WAL is truncated
     assert os.path.getsize(wal) == 0 if os.path.exists(wal) else True
     assert not checkpointer._thread.is_alive()
 
@@ -129,12 +144,11 @@ async def test_checkpoints_run_off_the_request_path(bot, aiohttp_client):
 async def test_service_settles_its_heap(bot, aiohttp_client):
     gc.unfreeze()
     try:
-        client = await aiohttp_client(create_app(bot.settings, sender=Quiet(),
-                                                 settle_heap=True))
+        client = await aiohttp_client(create_app(bot.settings, sender=Quiet(), settle_heap=True))
         assert gc.get_freeze_count() > 10_000
         assert (await client.get("/healthz")).status == 200
     finally:
         gc.unfreeze()
     client2 = await aiohttp_client(create_app(bot.settings, sender=Quiet()))
-    assert gc.get_freeze_count() == 0      # only when asked (tests build apps by the hundred)
+    assert gc.get_freeze_count() == 0  # only when asked (tests build apps by the hundred)
     await client2.close()

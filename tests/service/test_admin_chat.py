@@ -1,4 +1,5 @@
 """重抽 and 发布计划 by chat, through the real handlers (harness, both databases)."""
+
 from __future__ import annotations
 
 import json
@@ -34,14 +35,23 @@ async def _state(bot) -> dict:
     """What a refused command must leave as it was (the outbox: messages to others, not the
     replies to the asker)."""
     async with bot.sf() as s:
-        draws_ = (await s.execute(select(DrawRow.id, DrawRow.task_id, DrawRow.status)
-                                  .order_by(DrawRow.id))).all()
-        return {"draws": [tuple(d) for d in draws_],
-                "tasks": (await s.execute(select(TaskRow.id, TaskRow.status)
-                                          .order_by(TaskRow.id))).all(),
-                "audit": await s.scalar(select(func.count()).select_from(AuditRow)),
-                "outbox": await s.scalar(select(func.count()).select_from(OutboxMessage)
-                                         .where(OutboxMessage.dedupe_key.is_not(None)))}
+        draws_ = (
+            await s.execute(
+                select(DrawRow.id, DrawRow.task_id, DrawRow.status).order_by(DrawRow.id)
+            )
+        ).all()
+        return {
+            "draws": [tuple(d) for d in draws_],
+            "tasks": (
+                await s.execute(select(TaskRow.id, TaskRow.status).order_by(TaskRow.id))
+            ).all(),
+            "audit": await s.scalar(select(func.count()).select_from(AuditRow)),
+            "outbox": await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.dedupe_key.is_not(None))
+            ),
+        }
 
 
 async def _members(bot, draw_id: int) -> dict[str, set[int]]:
@@ -58,19 +68,30 @@ async def _members(bot, draw_id: int) -> dict[str, set[int]]:
 
 async def _outbox(bot, prefix: str) -> list[OutboxMessage]:
     async with bot.sf() as s:
-        return list((await s.execute(select(OutboxMessage).where(
-            OutboxMessage.dedupe_key.like(prefix + "%")).order_by(OutboxMessage.id))).scalars())
+        return list(
+            (
+                await s.execute(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.dedupe_key.like(prefix + "%"))
+                    .order_by(OutboxMessage.id)
+                )
+            ).scalars()
+        )
 
 
 # --- 重抽 -----------------------------------------------------------------------------------
+
 
 async def test_redraw_in_the_group_voids_the_draw_and_tells_everyone_once(bot):
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
     async with bot.sf() as s:
         first = await s.scalar(select(DrawRow).where(DrawRow.status == "valid"))
-        drawn = await s.scalar(select(func.count()).select_from(draws.SelectionRow)
-                               .where(draws.SelectionRow.draw_id == first.id))
+        drawn = await s.scalar(
+            select(func.count())
+            .select_from(draws.SelectionRow)
+            .where(draws.SelectionRow.draw_id == first.id)
+        )
     old = await _members(bot, first.id)
 
     # 抽查 on a drawn task points to 重抽, not to command-line options
@@ -86,13 +107,16 @@ async def test_redraw_in_the_group_voids_the_draw_and_tells_everyone_once(bot):
     assert [b.text for b in card.buttons] == ["确认重抽", "取消"]
     async with bot.sf() as s:
         rows = (await s.execute(select(DrawRow).order_by(DrawRow.id))).scalars().all()
-        request = await s.scalar(select(AuditRow).where(
-            AuditRow.action == "draw.redraw_request"))
+        request = await s.scalar(select(AuditRow).where(AuditRow.action == "draw.redraw_request"))
     # a fresh commitment is recorded and shown first; nothing is voided yet
     assert [(r.id, r.status) for r in rows] == [(first.id, "valid"), (rows[1].id, "prepared")]
     assert rows[1].commitment in card.body and rows[1].commitment != first.commitment
-    assert json.loads(request.data) == {"draw_id": rows[1].id, "commitment": rows[1].commitment,
-                                        "void_draw_id": first.id, "reason": "企业名录有误"}
+    assert json.loads(request.data) == {
+        "draw_id": rows[1].id,
+        "commitment": rows[1].commitment,
+        "void_draw_id": first.id,
+        "reason": "企业名录有误",
+    }
     assert people[admins[0]].name in request.actor
 
     out = await bot.click(admins[0], button(card, "确认重抽"), room=GROUP)
@@ -104,8 +128,13 @@ async def test_redraw_in_the_group_voids_the_draw_and_tells_everyone_once(bot):
         names = [n for (n,) in (await s.execute(select(EnterpriseRow.name))).all()]
         usccs = [u for (u,) in (await s.execute(select(EnterpriseRow.uscc))).all()]
         rows = (await s.execute(select(DrawRow).order_by(DrawRow.id))).scalars().all()
-        actions = (await s.execute(select(AuditRow.action, AuditRow.data).where(
-            AuditRow.id > request.id).order_by(AuditRow.id))).all()
+        actions = (
+            await s.execute(
+                select(AuditRow.action, AuditRow.data)
+                .where(AuditRow.id > request.id)
+                .order_by(AuditRow.id)
+            )
+        ).all()
     assert not any(n in body for n in names) and not any(u in body for u in usccs)
     assert [(r.id, r.status) for r in rows] == [(first.id, "void"), (rows[1].id, "valid")]
     assert rows[0].void_reason == "企业名录有误" and rows[0].voided_at is not None
@@ -115,8 +144,7 @@ async def test_redraw_in_the_group_voids_the_draw_and_tells_everyone_once(bot):
     # each member of the voided draw is told once, naming all their void 编号
     accounts = {p.cert: acc for acc, p in people.items()}
     notices = await _outbox(bot, f"void{first.id}:")
-    assert sorted(n.recipient for n in notices) == sorted(accounts[c] for c in old
-                                                         if c in accounts)
+    assert sorted(n.recipient for n in notices) == sorted(accounts[c] for c in old if c in accounts)
     for n in notices:
         cert = people[n.recipient].cert
         text = n.payload["text"]
@@ -140,15 +168,15 @@ async def test_redraw_in_the_group_voids_the_draw_and_tells_everyone_once(bot):
 async def test_redraw_refusals_change_nothing(bot):
     people, admins, inspectors = await _roles(bot)
     before = await _state(bot)
-    said = texts(await bot.group(admins[0], "重抽 2027Q1 理由"))      # never drawn
+    said = texts(await bot.group(admins[0], "重抽 2027Q1 理由"))  # never drawn
     assert "还没有有效的抽取结果" in said and "请发送“抽查 2027Q1”" in said
-    assert await _state(bot) == before                                # no task was created
+    assert await _state(bot) == before  # no task was created
     assert "用法：重抽" in texts(await bot.say(admins[0], "重抽"))
     assert "只有管理员" in texts(await bot.say(inspectors[0], "重抽 2027Q1 理由"))
 
     await _draw(bot, admins[0])
     before = await _state(bot)
-    said = texts(await bot.say(admins[0], "重抽 2027Q1"))             # no reason
+    said = texts(await bot.say(admins[0], "重抽 2027Q1"))  # no reason
     assert "必须说明理由" in said and "重抽 2027Q1 企业名录有误" in said and "--" not in said
     assert "过长" in texts(await bot.say(admins[0], "重抽 2027Q1 " + "长" * 201))
     assert await _state(bot) == before
@@ -163,10 +191,11 @@ async def test_redraw_refusals_change_nothing(bot):
     assert await _state(bot) == before
     assert "已公示" in texts(await bot.say(admins[0], "重抽 2027Q1 名录有误"))
     assert await _state(bot) == before
-    async with bot.sf() as s, s.begin():   # the command line's path refuses it as well
+    async with bot.sf() as s, s.begin():  # the command line's path refuses it as well
         with pytest.raises(DomainError) as exc:
-            await draws.run(s, bot.settings, "2027Q1", "test", bot.clock.now,
-                            redraw=True, reason="名录有误")
+            await draws.run(
+                s, bot.settings, "2027Q1", "test", bot.clock.now, redraw=True, reason="名录有误"
+            )
     assert exc.value.code == "redraw_published"
 
 
@@ -195,8 +224,17 @@ async def test_cancel_then_a_new_request_with_public_entropy(bot):
     assert rows[1].entropy == "3-5-2-6" and rows[1].commitment in card.body
     assert rows[0].void_reason == "名录有误，重新核对后再抽"
     async with bot.sf() as s:
-        actions = (await s.execute(select(AuditRow.action).where(
-            AuditRow.subject == "2027Q1").order_by(AuditRow.id))).scalars().all()
+        actions = (
+            (
+                await s.execute(
+                    select(AuditRow.action)
+                    .where(AuditRow.subject == "2027Q1")
+                    .order_by(AuditRow.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert actions.count("draw.redraw_request") == 2 and "draw.redraw_cancel" in actions
 
 
@@ -206,15 +244,17 @@ async def test_the_command_line_redraw_tells_the_voided_teams_too(bot):
     async with bot.sf() as s:
         first = await s.scalar(select(DrawRow).where(DrawRow.status == "valid"))
     old = await _members(bot, first.id)
-    async with bot.sf() as s, s.begin():   # what `ssj draw run --redraw --reason` calls
-        await draw_flow.run_and_notify(s, bot.settings, "2027q1", "cli", bot.clock.now,
-                                       redraw=True, reason="名录有误")
+    async with bot.sf() as s, s.begin():  # what `ssj draw run --redraw --reason` calls
+        await draw_flow.run_and_notify(
+            s, bot.settings, "2027q1", "cli", bot.clock.now, redraw=True, reason="名录有误"
+        )
     accounts = {p.cert for p in people.values()}
     notices = await _outbox(bot, f"void{first.id}:")
     assert len(notices) == len([c for c in old if c in accounts])
 
 
 # --- 发布计划 -------------------------------------------------------------------------------
+
 
 async def test_publish_the_plan_by_chat(bot):
     people, admins, inspectors = await _roles(bot)
@@ -232,8 +272,11 @@ async def test_publish_the_plan_by_chat(bot):
     assert "第1季度" in out and "第4季度" in out and "/public/plans/2027" in out
     async with bot.sf() as s:
         row = await s.get(PlanRow, 2027)
-        audit = (await s.execute(select(AuditRow).where(AuditRow.action == "plan.publish")
-                                 )).scalars().all()
+        audit = (
+            (await s.execute(select(AuditRow).where(AuditRow.action == "plan.publish")))
+            .scalars()
+            .all()
+        )
     assert row.status == "published" and people[admins[0]].cert in row.published_by
     assert len(audit) == 1 and people[admins[0]].cert in audit[0].actor
     before = await _state(bot)

@@ -1,4 +1,5 @@
 """The service as a whole: cleanup contexts, relay delivery, parked messages surface."""
+
 from __future__ import annotations
 
 import asyncio
@@ -45,10 +46,14 @@ async def test_failed_delivery_is_reported_to_supervisors(bot, aiohttp_client):
 
     async def reported():
         return {m.to for m in sender.sent if "未能送达" in m.text} == set(admins)
+
     await _until(reported)
     async with sf() as s:
-        parked = (await s.execute(select(OutboxMessage).where(
-            OutboxMessage.status == "parked"))).scalars().all()
+        parked = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.status == "parked")))
+            .scalars()
+            .all()
+        )
         audit = (await s.execute(select(AuditRow.action))).scalars().all()
     assert [p.recipient for p in parked] == [victim]
     assert "outbox.parked" in audit
@@ -60,12 +65,14 @@ async def test_retried_webhook_event_is_handled_once(bot, aiohttp_client):
     sender = Recorder(set())
     client = await aiohttp_client(create_app(bot.settings, sender=sender))
     d = client.app[DISPATCHER]
-    results = [await d.receive(Inbound("text", user, text="帮助", event_id="same"))
-               for _ in range(3)]
+    results = [
+        await d.receive(Inbound("text", user, text="帮助", event_id="same")) for _ in range(3)
+    ]
     assert results == [True, False, False]
 
     async def delivered():
         return len(sender.sent) >= 1
+
     await _until(delivered)
     await asyncio.sleep(0.3)
     assert len(sender.sent) == 1
@@ -76,6 +83,7 @@ async def test_concurrent_receives_group_commit_once_per_key(bot):
     across batches are recognised; every accepted event is durably recorded."""
     from bot.dispatch import Dispatcher
     from storage.models_chat import InboundEvent
+
     d = Dispatcher(bot.sf, bot.settings)
     user = next(iter(await bot.people()))
     events = [Inbound("text", user, text="帮助", event_id=f"k{i % 40}") for i in range(200)]

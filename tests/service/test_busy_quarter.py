@@ -5,6 +5,7 @@ What each person receives is counted as the web chat shows it: a new message is 
 chat_messages row; an update of a card already held is a new version of that row
 (``replaces``), shown in the original's place, not a new message.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -31,8 +32,29 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 
 TASK = "2027Q1"
 # keys that act on something: after publication no card may still offer one
-ACTIONS = {"acc", "res", "rec", "wdr", "eok", "eno", "edt", "edf", "rro", "rrb", "rnx",
-           "rso", "rsb", "rvo", "rvn", "rv1", "rva", "rvy", "rvx", "dro", "drn"}
+ACTIONS = {
+    "acc",
+    "res",
+    "rec",
+    "wdr",
+    "eok",
+    "eno",
+    "edt",
+    "edf",
+    "rro",
+    "rrb",
+    "rnx",
+    "rso",
+    "rsb",
+    "rvo",
+    "rvn",
+    "rv1",
+    "rva",
+    "rvy",
+    "rvx",
+    "dro",
+    "drn",
+}
 
 
 class Quarter:
@@ -41,8 +63,9 @@ class Quarter:
 
     def __init__(self, bot):
         self.bot = bot
-        bot.settings = replace(bot.settings, ratio_key=Fraction(1, 2),
-                               ratio_general=Fraction(35, 100))
+        bot.settings = replace(
+            bot.settings, ratio_key=Fraction(1, 2), ratio_general=Fraction(35, 100)
+        )
         bot.dispatcher = Dispatcher(bot.sf, bot.settings, clock=bot.clock)
         self.relay = outbox.Relay(bot.sf, WebChatSender(WebChatStore(bot.sf)))
 
@@ -58,8 +81,9 @@ class Quarter:
         await self.deliver()
 
     async def say(self, user: str, text: str, room: str = PRIVATE) -> None:
-        await self.handle(Inbound("text", user, room, "",
-                                  f"{BOT} {text}" if room == GROUP else text))
+        await self.handle(
+            Inbound("text", user, room, "", f"{BOT} {text}" if room == GROUP else text)
+        )
 
     async def press(self, user: str, anchor: int, key: str, room: str = PRIVATE) -> None:
         await self.handle(Inbound("click", user, room, "", key=key, message_id=str(anchor)))
@@ -98,10 +122,14 @@ class Quarter:
     async def state(self) -> tuple:
         """Everything a late action must not change."""
         async with self.bot.sf() as s:
-            results = sorted((r.id, r.status, r.conclusion, r.entered_by, r.reviewed_by)
-                             for r in (await s.execute(select(ResultRow))).scalars())
-            teams = sorted((m.selection_id, m.cert, m.active) for m in
-                           (await s.execute(select(TeamMemberRow))).scalars())
+            results = sorted(
+                (r.id, r.status, r.conclusion, r.entered_by, r.reviewed_by)
+                for r in (await s.execute(select(ResultRow))).scalars()
+            )
+            teams = sorted(
+                (m.selection_id, m.cert, m.active)
+                for m in (await s.execute(select(TeamMemberRow))).scalars()
+            )
             recusals = await s.scalar(select(func.count(RecusalRow.id)))
         return results, teams, recusals
 
@@ -117,11 +145,12 @@ async def test_busy_quarter(bot):
 
     # ---- the draw, by chat in the group ----
     await q.say(admins[0], f"抽查 {TASK}", GROUP)
-    (anchor, key), = await q.cards("", "dro", GROUP)
+    ((anchor, key),) = await q.cards("", "dro", GROUP)
     await q.press(admins[0], anchor, key, GROUP)
     async with bot.sf() as s:
-        refs = list((await s.execute(select(SelectionRow.id).where(
-            SelectionRow.task_id == TASK))).scalars())
+        refs = list(
+            (await s.execute(select(SelectionRow.id).where(SelectionRow.task_id == TASK))).scalars()
+        )
     assert len(refs) >= 100
     team_of = {}
     async with bot.sf() as s:
@@ -134,19 +163,21 @@ async def test_busy_quarter(bot):
     after_draw = await q.received()
 
     # ---- 我的任务: one compact list; its pages turn in place ----
-    busiest = max(inspectors, key=lambda a: len(
-        [r for r in refs if cert[a] in team_of[r]]))
+    busiest = max(inspectors, key=lambda a: len([r for r in refs if cert[a] in team_of[r]]))
     for a in inspectors:
         before = await q.received()
         await q.say(a, "我的任务")
         assert (await q.received())[a] - before[a] == 1, a
-    list_card = [r for r in (await q.inbox(busiest)).values()
-                 if r.card and r.card["title"].startswith("我的检查任务")][-1]
-    assert len([r for r in refs if cert[busiest] in team_of[r]]) > 10   # two pages
+    list_card = [
+        r
+        for r in (await q.inbox(busiest)).values()
+        if r.card and r.card["title"].startswith("我的检查任务")
+    ][-1]
+    assert len([r for r in refs if cert[busiest] in team_of[r]]) > 10  # two pages
     before = await q.received()
     page2 = next(b["key"] for b in list_card.card["buttons"] if b["text"] == "下一页")
     await q.press(busiest, list_card.id, page2)
-    assert (await q.received())[busiest] == before[busiest]            # same message, page 2
+    assert (await q.received())[busiest] == before[busiest]  # same message, page 2
     assert "第 2/" in (await q.inbox(busiest))[list_card.id].card["title"]
 
     # ---- everyone accepts; a second tap on an old 接收 answers the state, changes nothing
@@ -161,14 +192,14 @@ async def test_busy_quarter(bot):
     anchor, key = next((an, k) for an, k in await q.cards(asker, "rec") if k == f"rec:{ref_r}")
     await q.press(asker, anchor, key)
     await q.say(asker, "其配偶在该企业任职")
-    (anchor, key), = [(an, k) for an, k in await q.cards(admins[1], "rvo")]
+    ((anchor, key),) = [(an, k) for an, k in await q.cards(admins[1], "rvo")]
     await q.press(admins[1], anchor, key)
     async with bot.sf() as s:
         team_of[ref_r] = [c for c, _, acc in (await assignments.load(s, ref_r)).team if acc]
     assert cert[asker] not in team_of[ref_r]
     held = [r for r in (await q.inbox(asker)).values() if r.card and r.card.get("ref") == ref_r]
-    assert held and all(not r.card["buttons"] for r in held)           # the old card is dead
-    for a in {account[c] for c in team_of[ref_r]}:                     # the replacement accepts
+    assert held and all(not r.card["buttons"] for r in held)  # the old card is dead
+    for a in {account[c] for c in team_of[ref_r]}:  # the replacement accepts
         for anchor, key in await q.cards(a, "acc"):
             await q.press(a, anchor, key)
 
@@ -178,9 +209,9 @@ async def test_busy_quarter(bot):
     for ref in refs:
         who = next((account[c] for c in team_of[ref] if account[c] not in admins), None)
         if who is None:
-            continue                        # only 管理员 on this team: they enter it later
+            continue  # only 管理员 on this team: they enter it later
         await q.say(who, f"结果 {ref} 1 现场检查未见异常")
-        (anchor, key), = [(an, k) for an, k in await q.cards(who, "eok") if k == f"eok:{ref}"]
+        ((anchor, key),) = [(an, k) for an, k in await q.cards(who, "eok") if k == f"eok:{ref}"]
         await q.press(who, anchor, key)
         entered_by[ref] = who
     assert len(entered_by) >= 100
@@ -195,20 +226,25 @@ async def test_busy_quarter(bot):
         assert "待审核" in digest and "操作日志锚点" in digest, digest
     # every submitted card now offers 撤回 only, on every copy its holders have
     for ref, who in list(entered_by.items())[:10]:
-        held = [r for r in (await q.inbox(who)).values()
-                if r.card and r.card.get("ref") == ref and r.card["buttons"]]
+        held = [
+            r
+            for r in (await q.inbox(who)).values()
+            if r.card and r.card.get("ref") == ref and r.card["buttons"]
+        ]
         assert held and all([b["text"] for b in r.card["buttons"]] == ["撤回"] for r in held)
 
     # ---- a 管理员 cannot approve a result he entered himself ----
-    own = next(r for r in refs if r not in entered_by and cert[admins[0]] in team_of[r]) \
-        if any(r not in entered_by and cert[admins[0]] in team_of[r] for r in refs) else \
-        next(r for r in refs if cert[admins[0]] in team_of[r])
-    if own in entered_by:               # entered already by a teammate: withdraw, re-enter
+    own = (
+        next(r for r in refs if r not in entered_by and cert[admins[0]] in team_of[r])
+        if any(r not in entered_by and cert[admins[0]] in team_of[r] for r in refs)
+        else next(r for r in refs if cert[admins[0]] in team_of[r])
+    )
+    if own in entered_by:  # entered already by a teammate: withdraw, re-enter
         who = entered_by[own]
-        (anchor, key), = [(an, k) for an, k in await q.cards(who, "wdr") if k == f"wdr:{own}"][:1]
+        ((anchor, key),) = [(an, k) for an, k in await q.cards(who, "wdr") if k == f"wdr:{own}"][:1]
         await q.press(who, anchor, key)
     await q.say(admins[0], f"结果 {own} 1 现场检查未见异常")
-    (anchor, key), = [(an, k) for an, k in await q.cards(admins[0], "eok") if k == f"eok:{own}"]
+    ((anchor, key),) = [(an, k) for an, k in await q.cards(admins[0], "eok") if k == f"eok:{own}"]
     await q.press(admins[0], anchor, key)
     entered_by[own] = admins[0]
     async with bot.sf() as s:
@@ -217,12 +253,11 @@ async def test_busy_quarter(bot):
     await q.press(admins[0], 1, f"rro:{own_row.id}")
     assert "本人录入" in await q.last_text(admins[0])
     assert await q.state() == before
-    for ref in refs:                     # the teams of 管理员 only
+    for ref in refs:  # the teams of 管理员 only
         if ref not in entered_by:
             who = account[team_of[ref][0]]
             await q.say(who, f"结果 {ref} 1 现场检查未见异常")
-            (anchor, key), = [(an, k) for an, k in await q.cards(who, "eok")
-                              if k == f"eok:{ref}"]
+            ((anchor, key),) = [(an, k) for an, k in await q.cards(who, "eok") if k == f"eok:{ref}"]
             await q.press(who, anchor, key)
             entered_by[ref] = who
 
@@ -230,24 +265,28 @@ async def test_busy_quarter(bot):
     before = await q.received()
     await q.say(admins[1], "审核")
     assert (await q.received())[admins[1]] - before[admins[1]] == 1
-    (anchor, key), = await q.cards(admins[1], "rv1")
-    await q.press(admins[1], anchor, key)                      # 逐条审核: one review card
-    (anchor, key), = await q.cards(admins[1], "rrb")
+    ((anchor, key),) = await q.cards(admins[1], "rv1")
+    await q.press(admins[1], anchor, key)  # 逐条审核: one review card
+    ((anchor, key),) = await q.cards(admins[1], "rrb")
     await q.press(admins[1], anchor, key)
     await q.say(admins[1], "检查日期有误，请核对")
     assert (await q.received())[admins[1]] - before[admins[1]] <= 4
     async with bot.sf() as s:
         back = await s.scalar(select(ResultRow).where(ResultRow.status == "已退回"))
     returned_to = entered_by[back.selection_id]
-    card = [r for r in (await q.inbox(returned_to)).values()
-            if r.card and r.card.get("ref") == back.selection_id][-1].card
+    card = [
+        r
+        for r in (await q.inbox(returned_to)).values()
+        if r.card and r.card.get("ref") == back.selection_id
+    ][-1].card
     assert "检查日期有误" in card["body"] and [b["text"] for b in card["buttons"]] == ["重新录入"]
     await q.say(returned_to, f"结果 {back.selection_id} 1 现场检查未见异常")
-    (anchor, key), = [(an, k) for an, k in await q.cards(returned_to, "eok")
-                      if k == f"eok:{back.selection_id}"]
+    ((anchor, key),) = [
+        (an, k) for an, k in await q.cards(returned_to, "eok") if k == f"eok:{back.selection_id}"
+    ]
     await q.press(returned_to, anchor, key)
 
-    for admin in admins + admins:        # 全部通过, each 管理员 what the four eyes allow
+    for admin in admins + admins:  # 全部通过, each 管理员 what the four eyes allow
         await q.say(admin, "审核")
         for anchor, key in await q.cards(admin, "rva"):
             await q.press(admin, anchor, key)
@@ -261,7 +300,7 @@ async def test_busy_quarter(bot):
 
     # ---- publication ends the quarter: later actions change nothing ----
     await q.say(admins[0], f"公示 {TASK}", GROUP)
-    total = await q.received()          # the quarter as people lived it (before the probes)
+    total = await q.received()  # the quarter as people lived it (before the probes)
     frozen = await q.state()
     some = inspectors[1]
     ref_s = next(r for r in refs if cert[some] in team_of[r])
@@ -283,23 +322,28 @@ async def test_busy_quarter(bot):
     for r in (await q.inbox("", GROUP)).values():
         assert not (r.card or {}).get("buttons")
     group = [r for r in await q.rows("", GROUP) if r.sender == "bot" and r.replaces is None]
-    assert len(group) == 2, [r.text or r.card["title"] for r in group]   # draw card, 公示
+    assert len(group) == 2, [r.text or r.card["title"] for r in group]  # draw card, 公示
 
     # ---- what each role received over the quarter ----
     per_inspector = sorted(total[a] for a in inspectors)
     tasks = {a: len([r for r in refs if cert[a] in team_of[r]]) for a in inspectors}
-    print(f"\nbusy quarter: {len(refs)} objects, {len(inspectors)} inspectors, "
-          f"tasks per inspector {min(tasks.values())}-{max(tasks.values())}; "
-          f"messages per inspector {per_inspector[0]}-{per_inspector[-1]} "
-          f"(after the draw {min(after_draw[a] for a in inspectors)}-"
-          f"{max(after_draw[a] for a in inspectors)}); "
-          f"管理员 {[total[a] for a in admins]}")
+    print(
+        f"\nbusy quarter: {len(refs)} objects, {len(inspectors)} inspectors, "
+        f"tasks per inspector {min(tasks.values())}-{max(tasks.values())}; "
+        f"messages per inspector {per_inspector[0]}-{per_inspector[-1]} "
+        f"(after the draw {min(after_draw[a] for a in inspectors)}-"
+        f"{max(after_draw[a] for a in inspectors)}); "
+        f"管理员 {[total[a] for a in admins]}"
+    )
     # the draw brings one card per task; a result entered, its confirmation card; the rest
     # of the quarter a handful more (我的任务, the recusal's question and answer, a return,
     # the publication)
     entered = Counter(entered_by.values())
-    entered[returned_to] += 1           # the returned result, entered again
+    entered[returned_to] += 1  # the returned result, entered again
     for a in inspectors:
-        got = [(r.text or (r.card or {}).get("title", ""))[:30] for r in await q.rows(a)
-               if r.replaces is None][after_draw[a]:]
-        assert total[a] - after_draw[a] <= entered[a] + 6, (a, entered[a], got[entered[a]:])
+        got = [
+            (r.text or (r.card or {}).get("title", ""))[:30]
+            for r in await q.rows(a)
+            if r.replaces is None
+        ][after_draw[a] :]
+        assert total[a] - after_draw[a] <= entered[a] + 6, (a, entered[a], got[entered[a] :])

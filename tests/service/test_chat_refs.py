@@ -1,6 +1,7 @@
 """编号 typed in chat are ASCII digits within an id's range: anything else that looks like
 a number ("²", full-width digits, 40 digits, 2³¹) is answered "没有编号为 … 的检查任务",
 never an internal error, on both databases."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,9 +16,16 @@ async def _inspector(bot) -> str:
     return next(a for a, p in people.items() if p.role != "管理员")
 
 
-@pytest.mark.parametrize("command", ["回避 {ref} 与企业负责人系亲属", "回避 {ref}",
-                                     "对调 {ref} 张三 理由", "结果 {ref} 1 未见异常",
-                                     "任务 {ref}"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "回避 {ref} 与企业负责人系亲属",
+        "回避 {ref}",
+        "对调 {ref} 张三 理由",
+        "结果 {ref} 1 未见异常",
+        "任务 {ref}",
+    ],
+)
 async def test_odd_numbers_are_no_such_assignment(bot, command):
     me = await _inspector(bot)
     for ref in ODD:

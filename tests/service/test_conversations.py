@@ -1,4 +1,5 @@
 """The whole quarter by chat, through the real handlers (harness, both databases)."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -13,8 +14,14 @@ from .harness import button, cards, refreshed, reviewer_for, texts
 async def _roles(bot):
     people = await bot.people()
     admins = [a for a, p in people.items() if p.role == "管理员"]
-    inspectors = [a for a, p in people.items() if p.role != "管理员" and p.kind == "执法人员"
-                  and p.department == "生态环境" and p.duty == "在岗"]
+    inspectors = [
+        a
+        for a, p in people.items()
+        if p.role != "管理员"
+        and p.kind == "执法人员"
+        and p.department == "生态环境"
+        and p.duty == "在岗"
+    ]
     return people, admins, inspectors
 
 
@@ -105,15 +112,16 @@ async def test_recusal_request_approve_and_replacement(bot):
     out = await bot.click(admins[0], key)
     told = texts([r for r in out if r.to == asker])
     assert "已同意" in told
-    new_cards = [r for r in out if r.card and not r.refresh and r.to != asker
-                 and "检查任务" in r.card.title]
+    new_cards = [
+        r for r in out if r.card and not r.refresh and r.to != asker and "检查任务" in r.card.title
+    ]
     assert len(new_cards) == 1 and new_cards[0].card.ref == ref
     replacement = people[new_cards[0].to]
     assert replacement.cert != people[asker].cert
     # the asker no longer has it; a second decision is refused
     assert ref not in await bot.refs(asker)
     assert "您已回避" in refreshed(out, asker)[0].title
-    again = await bot.click(admins[1], key)        # the other 管理员's copy: already decided
+    again = await bot.click(admins[1], key)  # the other 管理员's copy: already decided
     assert "已由" in texts(again) and "同意" in texts(again)
     assert not refreshed(again, admins[1])[0].buttons
 
@@ -124,22 +132,24 @@ async def test_guided_result_entry_survives_restart_and_review(bot):
     a, ref = await _first_assignment(bot, inspectors)
     out = await bot.click(a, f"res:{ref}")
     assert "1. 未发现问题" in texts(out)
-    assert "2027-01" not in texts(await bot.say(a, "2"))   # asks the date next
-    bot = await bot.restart()                              # the process restarts mid-entry
+    assert "2027-01" not in texts(await bot.say(a, "2"))  # asks the date next
+    bot = await bot.restart()  # the process restarts mid-entry
     out = await bot.say(a, "今天")
     assert "检查方式" in texts(out)
     await bot.say(a, "1")
     out = await bot.say(a, "废气收集设施未正常运行")
     assert "整改要求" in texts(out)
     await bot.say(a, "立即修复收集设施并提交整改报告")
-    out = await bot.say(a, "2027-01-01")                   # not after the inspection date
+    out = await bot.say(a, "2027-01-01")  # not after the inspection date
     assert "须晚于检查日期" in texts(out)
     out = await bot.say(a, "2027-02-15")
     confirm = cards(out)[0]
     assert "发现问题已责令整改" in confirm.body and "2027-02-15" in confirm.body
     out = await bot.click(a, button(confirm, "提交"))
     assert "等待管理员审核" in texts(out)
-    assert not [r for r in out if r.to in admins and not r.refresh], [(r.to, r.text, r.card and r.card.title) for r in out]
+    assert not [r for r in out if r.to in admins and not r.refresh], [
+        (r.to, r.text, r.card and r.card.title) for r in out
+    ]
     mine = refreshed(out, a)[0]
     assert "待审核" in mine.body and [b.text for b in mine.buttons] == ["撤回"]
     checker = await _checker(bot, people, ref)
@@ -159,7 +169,7 @@ async def test_quick_result_return_and_cancel_and_timeout(bot):
     await _draw(bot, admins[0])
     a, ref = await _first_assignment(bot, inspectors)
     out = await bot.say(a, f"结果 {ref} 未发现问题 现场检查未见异常")
-    confirm = cards(out)[0]                            # nothing submitted without a look
+    confirm = cards(out)[0]  # nothing submitted without a look
     assert "未发现问题" in confirm.body and "修改" in [b.text for b in confirm.buttons]
     out = await bot.click(a, button(confirm, "提交"))
     assert "等待管理员审核" in texts(out)
@@ -190,6 +200,7 @@ async def test_unknown_user_and_help(bot):
 async def test_recusal_by_swap_in_chat(bot):
     """对调: recusal by exchanging objects with a member of another team of the same draw."""
     from storage.models import ConflictRow, InspectorRow, RecusalRow, SelectionRow
+
     people, admins, inspectors = await _roles(bot)
     await _draw(bot, admins[0])
     mine = {a: await bot.refs(a) for a in inspectors}
@@ -197,8 +208,14 @@ async def test_recusal_by_swap_in_chat(bot):
     for a, refs in mine.items():
         for r in refs:
             teams.setdefault(r, set()).add(a)
-    pairs = [(a, b, ra, rb) for a in inspectors for ra in mine[a] for b in inspectors
-             for rb in mine[b] if ra != rb and b not in teams[ra] and a not in teams[rb]]
+    pairs = [
+        (a, b, ra, rb)
+        for a in inspectors
+        for ra in mine[a]
+        for b in inspectors
+        for rb in mine[b]
+        if ra != rb and b not in teams[ra] and a not in teams[rb]
+    ]
     asker, _, ref_a, _ = pairs[0]
     name_a = people[asker].name
 
@@ -210,22 +227,28 @@ async def test_recusal_by_swap_in_chat(bot):
     assert "用法" in texts(await bot.say(asker, f"对调 {ref_a}"))
     assert "名录中没有" in texts(await bot.say(asker, f"对调 {ref_a} 查无此人 理由"))
     assert "不能与自己对调" in texts(await bot.say(asker, f"对调 {ref_a} {name_a} 理由"))
-    idle = [a for a in people if a not in mine                # on no team of this draw
-            and not await bot.refs(a)]
+    idle = [
+        a
+        for a in people
+        if a not in mine  # on no team of this draw
+        and not await bot.refs(a)
+    ]
     assert idle, "someone in the library (另一部门, 辅助人员, 不在岗) is on no team"
     out = await bot.say(asker, f"对调 {ref_a} {people[idle[0]].cert} 理由")
     assert "无法对调" in texts(out)
     assert "不是您的检查任务" in texts(await bot.say(pairs[0][1], f"对调 {ref_a} {name_a} 理由"))
     # a name two members of other teams share: asked for the 执法证号
     partner0 = pairs[0][1]
-    other = next(b for a, b, ra, _ in pairs if a == asker and ra == ref_a
-                 and people[b].cert != people[partner0].cert)
+    other = next(
+        b
+        for a, b, ra, _ in pairs
+        if a == asker and ra == ref_a and people[b].cert != people[partner0].cert
+    )
     async with bot.sf() as s, s.begin():
         row = await s.scalar(select(InspectorRow).where(InspectorRow.cert == people[other].cert))
         row.name, own_name = people[partner0].name, row.name
     out = texts(await bot.say(asker, f"对调 {ref_a} {people[partner0].name} 理由"))
-    assert "同名人员不止一位" in out and people[partner0].cert in out \
-        and people[other].cert in out
+    assert "同名人员不止一位" in out and people[partner0].cert in out and people[other].cert in out
     async with bot.sf() as s, s.begin():
         row = await s.scalar(select(InspectorRow).where(InspectorRow.cert == people[other].cert))
         row.name = own_name
@@ -254,7 +277,7 @@ async def test_recusal_by_swap_in_chat(bot):
     assert "已对调" in texts([r for r in out if r.to == asker]), texts(out)
     assert {c.ref for c in cards(out, asker)} == {ref_b}
     assert {c.ref for c in cards(out, partner)} == {ref_a}
-    assert {c.ref for c in refreshed(out, asker) if not c.buttons} == {ref_a}   # left it
+    assert {c.ref for c in refreshed(out, asker) if not c.buttons} == {ref_a}  # left it
     moved = texts([r for r in out if r.to == partner and not r.card])
     assert f"不再负责编号 {ref_b}" in moved and name_a in moved
     now_a = await bot.refs(asker)
@@ -269,4 +292,5 @@ async def test_a_task_of_a_far_year_is_refused(bot):
     assert "不在可办理的范围内" in out and "上一年度、本年度或下一年度" in out
     async with bot.sf() as s:
         from storage.models import TaskRow
+
         assert await s.get(TaskRow, "2099Q1") is None

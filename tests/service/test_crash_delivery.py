@@ -11,6 +11,7 @@ commands and during delivery, then started again, trial after trial. At the end:
 Bounded: a fixed number of trials, each a few seconds; only 127.0.0.1 is contacted. The
 numbers of each run are printed (``pytest -s``) and kept in ``crash-report.json``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,11 +41,11 @@ from storage.models_chat import ChatMessage, InboundEvent, OutboxMessage
 
 from .wecom_fake import FakeWeCom
 
-ROOT = Path(__file__).resolve().parents[2]       # this checkout: the service runs its code
+ROOT = Path(__file__).resolve().parents[2]  # this checkout: the service runs its code
 WEB_TRIALS = int(os.environ.get("SSJ_CRASH_TRIALS", "20"))
 WECOM_TRIALS = int(os.environ.get("SSJ_CRASH_WECOM_TRIALS", "12"))
-COMMANDS = 8          # per trial, from several people at once
-ROWS = 24             # outbox rows written straight into the database per trial
+COMMANDS = 8  # per trial, from several people at once
+ROWS = 24  # outbox rows written straight into the database per trial
 CORP, AGENT = "wwssjcrash0000001", 1000002
 TOKEN, AES = "crashToken", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
@@ -70,13 +71,30 @@ class Service:
     async def start(self, http: aiohttp.ClientSession) -> None:
         port = _free_port()
         outer = {k: v for k, v in os.environ.items() if not k.startswith("SSJ_")}
-        env = {**outer, **self.env, "SSJ_HOST": "127.0.0.1", "SSJ_PORT": str(port),
-               "SSJ_SCHEDULER": "0", "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1"}
+        env = {
+            **outer,
+            **self.env,
+            "SSJ_HOST": "127.0.0.1",
+            "SSJ_PORT": str(port),
+            "SSJ_SCHEDULER": "0",
+            "PYTHONPATH": str(ROOT),
+            "NO_PROXY": "127.0.0.1",
+        }
         began = time.monotonic()
         with open(self.log, "ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.cli", "--db", self.url, "serve", cwd=str(ROOT),
-                env=env, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL)
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "--db",
+                self.url,
+                "serve",
+                cwd=str(ROOT),
+                env=env,
+                stdout=out,
+                stderr=out,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
         self.base = f"http://127.0.0.1:{port}"
         self.starts += 1
         deadline = began + 30
@@ -110,9 +128,11 @@ async def _prepare(url: str, tmp_path: Path) -> list[str]:
             async with sf() as s, s.begin():
                 assert (await library.import_file(s, settings, kind, paths[kind], "crash")).ok
         from storage.models import InspectorRow
+
         async with sf() as s:
-            return sorted(a for a in (await s.execute(select(InspectorRow.msg_account))).scalars()
-                          if a)
+            return sorted(
+                a for a in (await s.execute(select(InspectorRow.msg_account))).scalars() if a
+            )
     finally:
         await engine.dispose()
 
@@ -141,10 +161,12 @@ async def _until(predicate, timeout: float, what: str) -> None:
 
 async def _outbox_drained(sf) -> bool:
     async with sf() as s:
-        left = await s.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.status != "sent"))
-        unhandled = await s.scalar(select(func.count()).select_from(InboundEvent).where(
-            InboundEvent.status == "received"))
+        left = await s.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status != "sent")
+        )
+        unhandled = await s.scalar(
+            select(func.count()).select_from(InboundEvent).where(InboundEvent.status == "received")
+        )
     return left == 0 and unhandled == 0
 
 
@@ -158,8 +180,11 @@ async def _delivering(sf, since: int, timeout: float = 5.0) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         async with sf() as s:
-            if await s.scalar(select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.id > since, OutboxMessage.status != "pending")):
+            if await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.id > since, OutboxMessage.status != "pending")
+            ):
                 return
         await asyncio.sleep(0.002)
     raise AssertionError("the relay never started delivering")
@@ -168,8 +193,11 @@ async def _delivering(sf, since: int, timeout: float = 5.0) -> None:
 async def _in_flight(sf) -> list[int]:
     """Rows a killed service left leased (it died while sending them)."""
     async with sf() as s:
-        return list((await s.execute(select(OutboxMessage.id).where(
-            OutboxMessage.status == "sending"))).scalars())
+        return list(
+            (
+                await s.execute(select(OutboxMessage.id).where(OutboxMessage.status == "sending"))
+            ).scalars()
+        )
 
 
 async def _taken_back(sf, ids: list[int], limit: float = 15.0) -> float:
@@ -179,8 +207,12 @@ async def _taken_back(sf, ids: list[int], limit: float = 15.0) -> float:
 
     async def sent() -> bool:
         async with sf() as s:
-            return not await s.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.id.in_(ids), OutboxMessage.status != "sent"))
+            return not await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status != "sent")
+            )
+
     await _until(sent, limit, f"rows {ids} leased by the killed service")
     return time.monotonic() - began
 
@@ -188,9 +220,10 @@ async def _taken_back(sf, ids: list[int], limit: float = 15.0) -> float:
 @dataclass
 class Commands:
     """Web chat commands, each retried with its client_id until acknowledged."""
+
     people: list[str]
     next_ref: int = 1_000_000
-    pending: dict[int, str] = field(default_factory=dict)     # ref -> user
+    pending: dict[int, str] = field(default_factory=dict)  # ref -> user
     acked: dict[int, str] = field(default_factory=dict)
     retries: int = 0
 
@@ -202,13 +235,20 @@ class Commands:
     async def send_all(self, http, base: str) -> None:
         async def one(ref: int, user: str) -> None:
             try:
-                async with http.post(f"{base}/chat/api/send", json={
-                        "user": user, "room": "private", "text": f"回避 {ref} 理由",
-                        "client_id": f"crash-{ref}"}) as r:
+                async with http.post(
+                    f"{base}/chat/api/send",
+                    json={
+                        "user": user,
+                        "room": "private",
+                        "text": f"回避 {ref} 理由",
+                        "client_id": f"crash-{ref}",
+                    },
+                ) as r:
                     if r.status == 200:
                         self.acked[ref] = self.pending.pop(ref)
             except (TimeoutError, aiohttp.ClientError):
-                self.retries += 1     # killed meanwhile: sent again after the restart
+                self.retries += 1  # killed meanwhile: sent again after the restart
+
         await asyncio.gather(*(one(ref, u) for ref, u in list(self.pending.items())))
 
 
@@ -238,9 +278,9 @@ async def test_kill_9_web_chat_nothing_lost_nothing_doubled(db_url, tmp_path):
                 texts += await _enqueue(sf, people, trial, rnd)
                 commands.burst(rnd, COMMANDS)
                 sending = asyncio.create_task(commands.send_all(http, svc.base))
-                if trial % 2:      # during the burst of commands: anywhere in it
+                if trial % 2:  # during the burst of commands: anywhere in it
                     await asyncio.sleep(rnd.uniform(0.0, 0.4))
-                else:              # during delivery: once the relay is at this trial's rows
+                else:  # during delivery: once the relay is at this trial's rows
                     await _delivering(sf, since)
                     await asyncio.sleep(rnd.uniform(0.0, 0.03))
                 await svc.kill()
@@ -250,7 +290,7 @@ async def test_kill_9_web_chat_nothing_lost_nothing_doubled(db_url, tmp_path):
                 await svc.start(http)
                 if leased:
                     taken_back.append(await _taken_back(sf, leased))
-                await commands.send_all(http, svc.base)   # the client retries what failed
+                await commands.send_all(http, svc.base)  # the client retries what failed
             for _ in range(20):
                 if not commands.pending:
                     break
@@ -259,8 +299,11 @@ async def test_kill_9_web_chat_nothing_lost_nothing_doubled(db_url, tmp_path):
             await _until(lambda: _outbox_drained(sf), 60, "the outbox to drain")
             await svc.kill()
         async with sf() as s:
-            bot = (await s.execute(select(ChatMessage).where(ChatMessage.sender == "bot")))\
-                .scalars().all()
+            bot = (
+                (await s.execute(select(ChatMessage).where(ChatMessage.sender == "bot")))
+                .scalars()
+                .all()
+            )
             rows = (await s.execute(select(OutboxMessage))).scalars().all()
     finally:
         await svc.kill()
@@ -277,17 +320,28 @@ async def test_kill_9_web_chat_nothing_lost_nothing_doubled(db_url, tmp_path):
     lost_rows = [x for x in texts if delivered[x] == 0]
     doubled_rows = [x for x in texts if delivered[x] > 1]
     external = Counter(r.external_id for r in rows if r.external_id)
-    _report(tmp_path, {
-        "database": engine.dialect.name, "seed": seed, "trials": WEB_TRIALS, "starts": svc.starts,
-        "kills_with_rows_in_flight": mid_send,
-        "max_seconds_to_take_back": round(max(taken_back, default=0), 2),
-        "commands": len(commands.acked),
-        "client_retries": commands.retries, "outbox_rows": len(rows),
-        "rows_written_directly": len(texts), "bot_messages": len(bot),
-        "lost_commands": len(lost_cmd), "doubled_commands": len(doubled_cmd),
-        "lost_rows": len(lost_rows), "doubled_rows": len(doubled_rows),
-        "seconds": round(time.monotonic() - began, 1),
-        "start_seconds_median": sorted(svc.start_seconds)[len(svc.start_seconds) // 2]})
+    _report(
+        tmp_path,
+        {
+            "database": engine.dialect.name,
+            "seed": seed,
+            "trials": WEB_TRIALS,
+            "starts": svc.starts,
+            "kills_with_rows_in_flight": mid_send,
+            "max_seconds_to_take_back": round(max(taken_back, default=0), 2),
+            "commands": len(commands.acked),
+            "client_retries": commands.retries,
+            "outbox_rows": len(rows),
+            "rows_written_directly": len(texts),
+            "bot_messages": len(bot),
+            "lost_commands": len(lost_cmd),
+            "doubled_commands": len(doubled_cmd),
+            "lost_rows": len(lost_rows),
+            "doubled_rows": len(doubled_rows),
+            "seconds": round(time.monotonic() - began, 1),
+            "start_seconds_median": sorted(svc.start_seconds)[len(svc.start_seconds) // 2],
+        },
+    )
     assert not lost_cmd and not doubled_cmd, (lost_cmd[:5], doubled_cmd[:5])
     assert not lost_rows and not doubled_rows, (lost_rows[:5], doubled_rows[:5])
     assert all(r.status == "sent" for r in rows)
@@ -320,27 +374,37 @@ async def test_kill_9_wecom_one_key_per_outbox_row(db_url, tmp_path):
     fake, fake_runner, fake_url = await _fake_wecom()
     engine = make_engine(db_url)
     sf = session_factory(engine)
-    svc = Service(db_url, tmp_path / "serve.log", {
-        "SSJ_WECOM_CORP_ID": CORP, "SSJ_WECOM_AGENT_ID": str(AGENT),
-        "SSJ_WECOM_SECRET": "secret", "SSJ_WECOM_TOKEN": TOKEN, "SSJ_WECOM_AES_KEY": AES,
-        "SSJ_WECOM_API_BASE": fake_url, "SSJ_WECOM_PACE_SECONDS": "0"})
+    svc = Service(
+        db_url,
+        tmp_path / "serve.log",
+        {
+            "SSJ_WECOM_CORP_ID": CORP,
+            "SSJ_WECOM_AGENT_ID": str(AGENT),
+            "SSJ_WECOM_SECRET": "secret",
+            "SSJ_WECOM_TOKEN": TOKEN,
+            "SSJ_WECOM_AES_KEY": AES,
+            "SSJ_WECOM_API_BASE": fake_url,
+            "SSJ_WECOM_PACE_SECONDS": "0",
+        },
+    )
     mid_send = 0
     taken_back: list[float] = []
     try:
         async with aiohttp.ClientSession(trust_env=False) as http:
             await svc.start(http)
             for trial in range(WECOM_TRIALS):
-                if trial % 2 == 0:    # inside WeCom's handling of the k-th send: delivered,
-                    target = len(fake.calls) + rnd.randint(1, ROWS)   # its answer lost
+                if trial % 2 == 0:  # inside WeCom's handling of the k-th send: delivered,
+                    target = len(fake.calls) + rnd.randint(1, ROWS)  # its answer lost
 
                     def maybe_kill(kind, target=target):
                         if len(fake.calls) >= target and svc.proc.returncode is None:
                             os.kill(svc.proc.pid, signal.SIGKILL)
+
                     fake.on_send = maybe_kill
                 await _enqueue(sf, people, trial, rnd)
                 if trial % 2 == 0:
                     await _until(lambda: _dead(svc), 10, "the kill inside a send")
-                else:                 # anywhere while the relay works through the rows
+                else:  # anywhere while the relay works through the rows
                     await asyncio.sleep(rnd.uniform(0.0, 1.2))
                 fake.on_send = None
                 await svc.kill()
@@ -364,30 +428,51 @@ async def test_kill_9_wecom_one_key_per_outbox_row(db_url, tmp_path):
     not_its_key: list = []
     for r in rows:
         if r.kind == "card":
-            mine = [b["template_card"]["task_id"] for _, b in sends
-                    if b.get("template_card", {}).get("task_id", "").startswith(f"ssj-{r.id}-")]
-            got = [b for b in fake.delivered
-                   if b.get("template_card", {}).get("task_id", "").startswith(f"ssj-{r.id}-")]
+            mine = [
+                b["template_card"]["task_id"]
+                for _, b in sends
+                if b.get("template_card", {}).get("task_id", "").startswith(f"ssj-{r.id}-")
+            ]
+            got = [
+                b
+                for b in fake.delivered
+                if b.get("template_card", {}).get("task_id", "").startswith(f"ssj-{r.id}-")
+            ]
         else:
-            mine = [json.dumps(b, sort_keys=True, ensure_ascii=False) for _, b in sends
-                    if b.get("text", {}).get("content") == r.payload["text"]]
-            got = [b for b in fake.delivered if b.get("text", {}).get("content") == r.payload["text"]]
-        if len(set(mine)) != 1:                      # one key for the row's every attempt
+            mine = [
+                json.dumps(b, sort_keys=True, ensure_ascii=False)
+                for _, b in sends
+                if b.get("text", {}).get("content") == r.payload["text"]
+            ]
+            got = [
+                b for b in fake.delivered if b.get("text", {}).get("content") == r.payload["text"]
+            ]
+        if len(set(mine)) != 1:  # one key for the row's every attempt
             two_keys.append((r.id, sorted(set(mine))))
-        if len(got) != 1:                            # delivered once
+        if len(got) != 1:  # delivered once
             not_once.append((r.id, len(got)))
         if r.kind == "card" and mine and mine[0] != f"ssj-{r.id}-{r.idem_key}":
-            not_its_key.append((r.id, mine[0]))      # the row's own key, nobody else's
+            not_its_key.append((r.id, mine[0]))  # the row's own key, nobody else's
         retried += len(mine) > 1
-    _report(tmp_path, {
-        "database": engine.dialect.name, "seed": seed, "trials": WECOM_TRIALS, "starts": svc.starts,
-        "kills_with_rows_in_flight": mid_send,
-        "max_seconds_to_take_back": round(max(taken_back, default=0), 2),
-        "outbox_rows": len(rows),
-        "send_calls": len(sends), "rows_sent_more_than_once": retried,
-        "refused_as_duplicates": sum(1 for k, _ in sends if k in ("send-42014", "send-dup")),
-        "delivered": len(fake.delivered), "rows_with_two_keys": len(two_keys),
-        "rows_not_delivered_once": len(not_once), "seconds": round(time.monotonic() - began, 1)})
+    _report(
+        tmp_path,
+        {
+            "database": engine.dialect.name,
+            "seed": seed,
+            "trials": WECOM_TRIALS,
+            "starts": svc.starts,
+            "kills_with_rows_in_flight": mid_send,
+            "max_seconds_to_take_back": round(max(taken_back, default=0), 2),
+            "outbox_rows": len(rows),
+            "send_calls": len(sends),
+            "rows_sent_more_than_once": retried,
+            "refused_as_duplicates": sum(1 for k, _ in sends if k in ("send-42014", "send-dup")),
+            "delivered": len(fake.delivered),
+            "rows_with_two_keys": len(two_keys),
+            "rows_not_delivered_once": len(not_once),
+            "seconds": round(time.monotonic() - began, 1),
+        },
+    )
     assert not two_keys, two_keys[:5]
     assert not not_once, not_once[:5]
     assert not not_its_key, not_its_key[:5]

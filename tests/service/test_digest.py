@@ -3,6 +3,7 @@
 As in test_jobs: ``run_due`` gets each instant explicitly, time-machine keeps the process
 clock there; the assertions are on the outbox rows (who gets which text, how many).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,7 @@ from storage.models_jobs import JobClaim
 
 from .harness import Clock, Harness, reviewer_for
 
-ADMINS = ["NiuGang", "ZhouZhen"]   # the demo library's 管理员
+ADMINS = ["NiuGang", "ZhouZhen"]  # the demo library's 管理员
 
 
 def sh(*args) -> datetime:
@@ -48,8 +49,13 @@ async def h(db_url, tmp_path, travel):
     harness.travel = travel
     # a big quarter: half of the general objects (134 objects in all)
     async with harness.sf() as s, s.begin():
-        await draws.run(s, replace(harness.settings, ratio_general=Fraction(1, 2)), "2026Q4",
-                        "test", datetime(2026, 10, 8, 9, 0))
+        await draws.run(
+            s,
+            replace(harness.settings, ratio_general=Fraction(1, 2)),
+            "2026Q4",
+            "test",
+            datetime(2026, 10, 8, 9, 0),
+        )
     yield harness
     await harness.close()
 
@@ -65,9 +71,13 @@ def ran(report: dict, job: str = "digest") -> list[tuple[str, str, bool]]:
 
 async def digests(h, day: str = "") -> list[tuple[str, str]]:
     async with h.sf() as s:
-        rows = (await s.execute(select(OutboxMessage).where(
-            OutboxMessage.dedupe_key.like(f"job:digest:{day}%")).order_by(OutboxMessage.id)
-        )).scalars()
+        rows = (
+            await s.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.dedupe_key.like(f"job:digest:{day}%"))
+                .order_by(OutboxMessage.id)
+            )
+        ).scalars()
         return [(r.recipient, r.payload["text"]) for r in rows]
 
 
@@ -75,22 +85,30 @@ async def objects(h) -> list[tuple[int, str]]:
     """(编号, the first officer) of every drawn object, in draw order."""
     async with h.sf() as s:
         _, row = await draws.valid_draw(s, "2026Q4")
-        return [(ref, sel.teams[0].members[0]) for ref, sel in
-                await draws.current_selections(s, row)]
+        return [
+            (ref, sel.teams[0].members[0]) for ref, sel in await draws.current_selections(s, row)
+        ]
 
 
 async def submit(h, ref: int, cert: str, when: datetime) -> None:
     h.travel.move_to(when)
     async with h.sf() as s, s.begin():
-        await results.submit(s, ref, cert, Draft(Conclusion.NONE_FOUND, when.date()),
-                             when.replace(tzinfo=None), "test")
+        await results.submit(
+            s,
+            ref,
+            cert,
+            Draft(Conclusion.NONE_FOUND, when.date()),
+            when.replace(tzinfo=None),
+            "test",
+        )
 
 
 async def review(h, ref: int, approve: bool, when: datetime, reason: str = "") -> None:
     h.travel.move_to(when)
     async with h.sf() as s, s.begin():
-        await results.review(s, ref, approve, await reviewer_for(s, ref),
-                             when.replace(tzinfo=None), "test", reason)
+        await results.review(
+            s, ref, approve, await reviewer_for(s, ref), when.replace(tzinfo=None), "test", reason
+        )
 
 
 async def claim(h, period: str) -> JobClaim | None:
@@ -116,7 +134,7 @@ async def test_a_busy_day_gives_each_supervisor_one_digest_and_a_quiet_day_none(
     report = await run(h, sh(2026, 12, 1, 17, 0))
     assert ran(report) == [("digest", "2026-12-01", False)]
     sent = await digests(h)
-    assert sorted(to for to, _ in sent) == ADMINS             # one message each, no more
+    assert sorted(to for to, _ in sent) == ADMINS  # one message each, no more
     for to, text in sent:
         assert to in names
         assert "【每日汇总】2026年12月1日 17:00" in text
@@ -127,7 +145,7 @@ async def test_a_busy_day_gives_each_supervisor_one_digest_and_a_quiet_day_none(
         assert f"{by_cert[objs[0][1]]} 12月1日 08:30 提交" in text
         assert "退回" not in text and "逾期" not in text
         assert "发送“审核”" in text
-        assert "有限公司" not in text                            # short names
+        assert "有限公司" not in text  # short names
     # the same evening again, another instance: nothing more
     assert ran(await run(h, sh(2026, 12, 1, 17, 0))) == []
     assert ran(await run(h, sh(2026, 12, 1, 21, 0), "b")) == []
@@ -171,8 +189,7 @@ async def test_no_digest_on_a_non_working_day(h):
         await submit(h, objs[i][0], objs[i][1], day)
         for hour in (17, 23):
             report = await run(h, day.replace(hour=hour))
-            assert ran(report) == [] and not [s for s in report["skipped"]
-                                              if s["job"] == "digest"]
+            assert ran(report) == [] and not [s for s in report["skipped"] if s["job"] == "digest"]
     assert await digests(h) == []
     # a weekend day entered as an adjusted working day (调休) gets one
     async with h.sf() as s, s.begin():
@@ -189,15 +206,24 @@ async def test_overdue_objects_are_in_the_digest_not_in_a_message_of_their_own(h
         await review(h, ref, True, sh(2026, 12, 30, 11, 0))
     await run(h, sh(2026, 12, 30, 17, 0))
     (_, before), _ = await digests(h, "2026-12-30")
-    assert "逾期" not in before                                # the deadline is 31 December
-    await run(h, sh(2026, 12, 31, 17, 0))                      # nothing new that day
+    assert "逾期" not in before  # the deadline is 31 December
+    await run(h, sh(2026, 12, 31, 17, 0))  # nothing new that day
     assert await digests(h, "2026-12-31") == []
     # the 管理员 no longer get the reminders job's overdue notice the morning after
     report = await run(h, sh(2027, 1, 1, 9, 0))
     assert [r for r in report["ran"] if r["period"].endswith(":overdue")] == []
     async with h.sf() as s:
-        overdue_rows = (await s.execute(select(OutboxMessage).where(
-            OutboxMessage.dedupe_key.like("job:reminders:%overdue%")))).scalars().all()
+        overdue_rows = (
+            (
+                await s.execute(
+                    select(OutboxMessage).where(
+                        OutboxMessage.dedupe_key.like("job:reminders:%overdue%")
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert overdue_rows == []
     # 2027's holidays are unknown: Friday 1 January counts as a working day (fallback)
     assert ran(await run(h, sh(2027, 1, 1, 17, 0))) == [("digest", "2027-01-01", False)]
@@ -228,7 +254,8 @@ async def test_the_time_is_configurable_and_can_be_switched_off(h, monkeypatch):
     await submit(h, objs[0][0], objs[0][1], sh(2026, 12, 1, 7, 0))
     assert ran(await run(h, sh(2026, 12, 1, 8, 29), digest_at="08:30")) == []
     assert ran(await run(h, sh(2026, 12, 1, 8, 30), digest_at="08:30")) == [
-        ("digest", "2026-12-01", False)]
+        ("digest", "2026-12-01", False)
+    ]
     assert (await claim(h, "2026-12-01")).due_at == datetime(2026, 12, 1, 8, 30)
     await submit(h, objs[1][0], objs[1][1], sh(2026, 12, 2, 7, 0))
     report = await run(h, sh(2026, 12, 2, 23, 0), digest_at="")
@@ -238,8 +265,14 @@ async def test_the_time_is_configurable_and_can_be_switched_off(h, monkeypatch):
     (_, text), _ = await digests(h, "2026-12-03")
     assert "原定于 2026-12-03 17:00 发送" in text
     # SSJ_DIGEST_AT
-    for raw, value in ((None, "17:00"), ("", ""), ("off", ""), (" OFF ", ""), ("9:05", "09:05"),
-                       ("18:30", "18:30")):
+    for raw, value in (
+        (None, "17:00"),
+        ("", ""),
+        ("off", ""),
+        (" OFF ", ""),
+        ("9:05", "09:05"),
+        ("18:30", "18:30"),
+    ):
         if raw is None:
             monkeypatch.delenv("SSJ_DIGEST_AT", raising=False)
         else:
@@ -276,8 +309,9 @@ async def test_two_instances_at_the_same_instant_send_one_digest(h):
     when = sh(2026, 12, 1, 17, 0)
     h.travel.move_to(when)
     try:
-        a, b = await asyncio.gather(run_due(h.sf, h.settings, when, "a"),
-                                    run_due(other.sf, other.settings, when, "b"))
+        a, b = await asyncio.gather(
+            run_due(h.sf, h.settings, when, "a"), run_due(other.sf, other.settings, when, "b")
+        )
     finally:
         await other.close()
     assert sorted(ran(a) + ran(b)) == [("digest", "2026-12-01", False)]
@@ -293,20 +327,21 @@ async def test_the_digest_can_be_built_and_added_to(h, monkeypatch):
         calls.append(d.upto)
         return "审计日志链头：abc123"
 
-    monkeypatch.setattr(digest_svc, "CONTRIBUTORS", [])   # the registry lives in the service
+    monkeypatch.setattr(digest_svc, "CONTRIBUTORS", [])  # the registry lives in the service
     digest.contributor(anchor)
     async with h.sf() as s:
         cal = await calendar_svc.calendar(s)
         d = await digest.build(s, h.settings, sh(2026, 12, 1, 17, 0), cal, None)
-        quiet = await digest.build(s, h.settings, sh(2026, 12, 1, 17, 0), cal,
-                                   datetime(2026, 12, 1, 12, 0))
+        quiet = await digest.build(
+            s, h.settings, sh(2026, 12, 1, 17, 0), cal, datetime(2026, 12, 1, 12, 0)
+        )
     assert calls == [datetime(2026, 12, 1, 17, 0)] * 2
     assert d.changed and [td.task_id for td in d.tasks] == ["2026Q4"]
     assert d.tasks[0].pending[0].ref == objs[0][0]
     d.add_line("另加一行")
     text = d.render()
     assert "审计日志链头：abc123" in text and "另加一行" in text
-    assert not quiet.changed                     # an added line alone changes nothing
+    assert not quiet.changed  # an added line alone changes nothing
     assert quiet.lines == ["审计日志链头：abc123"]
 
 
@@ -315,4 +350,7 @@ def test_short_names():
     assert digest.short_name("新乡市恒通无损检测有限公司", "获嘉县") == "恒通无损检测"
     assert digest.short_name("获嘉县城区污水处理厂", "获嘉县") == "城区污水处理厂"
     assert digest.short_name("有限公司", "获嘉县") == "有限公司"
-    assert digest.short_name("河南省某某某某某某某某精细化工股份有限公司", "") == "河南省某某某某某某某某…"
+    assert (
+        digest.short_name("河南省某某某某某某某某精细化工股份有限公司", "")
+        == "河南省某某某某某某某某…"
+    )

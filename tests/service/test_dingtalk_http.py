@@ -3,6 +3,7 @@ subscription (signed, encrypted, answered with the encrypted "success") and the 
 outgoing callback (timestamp/sign headers, a one-hour window). Forged, replayed, stale,
 oversized and malformed callbacks are refused and record nothing; a duplicate delivery
 is handled once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,10 +33,18 @@ async def http_mode(bot, aiohttp_client, aiohttp_server):
     fake = FakeDingTalk()
     server = await aiohttp_server(fake.app(), host="127.0.0.1")
     fake.base = str(server.make_url("")).rstrip("/")
-    settings = replace(bot.settings, dingtalk_app_key=APP_KEY, dingtalk_app_secret=SECRET,
-                       dingtalk_robot_code=ROBOT, dingtalk_api_base=fake.base,
-                       dingtalk_mode="http", dingtalk_token=TOKEN, dingtalk_aes_key=AES,
-                       wecom_corp_id="", wecom_bot_token="")
+    settings = replace(
+        bot.settings,
+        dingtalk_app_key=APP_KEY,
+        dingtalk_app_secret=SECRET,
+        dingtalk_robot_code=ROBOT,
+        dingtalk_api_base=fake.base,
+        dingtalk_mode="http",
+        dingtalk_token=TOKEN,
+        dingtalk_aes_key=AES,
+        wecom_corp_id="",
+        wecom_bot_token="",
+    )
     client = await aiohttp_client(create_app(settings))
     yield fake, client
     await client.close()
@@ -54,9 +63,16 @@ async def _recorded(bot) -> int:
 
 
 def robot_doc(user: str, msgid: str, text: str = "帮助") -> dict:
-    return {"msgtype": "text", "text": {"content": text}, "msgId": msgid,
-            "senderStaffId": user, "conversationType": "1", "conversationId": "cidP",
-            "senderNick": user, "isInAtList": False}
+    return {
+        "msgtype": "text",
+        "text": {"content": text},
+        "msgId": msgid,
+        "senderStaffId": user,
+        "conversationType": "1",
+        "conversationId": "cidP",
+        "senderNick": user,
+        "isInAtList": False,
+    }
 
 
 def headers(ts: str | None = None, secret: str = SECRET) -> dict:
@@ -68,7 +84,9 @@ async def test_robot_callback_duplicate_handled_once(bot, http_mode):
     fake, client = http_mode
     user = next(iter(await bot.people()))
     for _ in range(3):
-        r = await client.post("/dingtalk/events", json=robot_doc(user, "msgDUP1"), headers=headers())
+        r = await client.post(
+            "/dingtalk/events", json=robot_doc(user, "msgDUP1"), headers=headers()
+        )
         assert r.status == 200
     await until(lambda: fake.of("send"))
     await asyncio.sleep(0.5)
@@ -82,12 +100,23 @@ async def test_event_subscription_check_url_and_a_message(bot, http_mode):
     ts, nonce = str(int(time.time() * 1000)), "nonce001"
     for doc in ({"EventType": "check_url"}, robot_doc(user, "msgEVT1")):
         enc = peer.encrypt(json.dumps(doc, ensure_ascii=False))
-        r = await client.post("/dingtalk/events", json={"encrypt": enc}, params={
-            "msg_signature": peer.signature(ts, nonce, enc), "timestamp": ts, "nonce": nonce})
+        r = await client.post(
+            "/dingtalk/events",
+            json={"encrypt": enc},
+            params={
+                "msg_signature": peer.signature(ts, nonce, enc),
+                "timestamp": ts,
+                "nonce": nonce,
+            },
+        )
         assert r.status == 200
         reply = await r.json()
-        assert peer.decrypt_message(reply["msg_signature"], reply["timeStamp"], reply["nonce"],
-                                    reply["encrypt"]) == "success"
+        assert (
+            peer.decrypt_message(
+                reply["msg_signature"], reply["timeStamp"], reply["nonce"], reply["encrypt"]
+            )
+            == "success"
+        )
     await until(lambda: fake.of("send"))
     assert await _recorded(bot) == 1
     # card clicks still come by Stream (cards are created for it); nothing else does
@@ -101,17 +130,17 @@ async def test_forged_replayed_stale_oversized_and_malformed_are_refused(bot, ht
     good = robot_doc(user, "msgGOOD")
     now_ms = int(time.time() * 1000)
     robot_cases = [
-        (headers(secret="not-the-secret"), json.dumps(good)),                   # forged sign
-        (dict(headers(), sign="A" * 44), json.dumps(good)),                     # wrong sign
-        (headers(str(now_ms - 3601 * 1000)), json.dumps(good)),                 # stale (> 1 h)
-        (headers(str(now_ms + 3600 * 1000)), json.dumps(good)),                 # from the future
-        ({"timestamp": "abc", "sign": "x"}, json.dumps(good)),                  # malformed headers
-        (headers(), "{not json"),                                               # malformed body
-        (headers(), json.dumps({"msgtype": "text"})),                           # no sender
-        (headers(), "[" * 100 + "]" * 100),                                     # too deep
-        (headers(), json.dumps(dict(good, text={"content": "x" * 70_000}))),    # oversized
-        (headers(), json.dumps(dict(good, senderStaffId="u" * 300))),           # too long an id
-        (headers(), json.dumps(dict(good, text={"content": "a\u0000b"}))),      # NUL
+        (headers(secret="not-the-secret"), json.dumps(good)),  # forged sign
+        (dict(headers(), sign="A" * 44), json.dumps(good)),  # wrong sign
+        (headers(str(now_ms - 3601 * 1000)), json.dumps(good)),  # stale (> 1 h)
+        (headers(str(now_ms + 3600 * 1000)), json.dumps(good)),  # from the future
+        ({"timestamp": "abc", "sign": "x"}, json.dumps(good)),  # malformed headers
+        (headers(), "{not json"),  # malformed body
+        (headers(), json.dumps({"msgtype": "text"})),  # no sender
+        (headers(), "[" * 100 + "]" * 100),  # too deep
+        (headers(), json.dumps(dict(good, text={"content": "x" * 70_000}))),  # oversized
+        (headers(), json.dumps(dict(good, senderStaffId="u" * 300))),  # too long an id
+        (headers(), json.dumps(dict(good, text={"content": "a\u0000b"}))),  # NUL
     ]
     for hdrs, body in robot_cases:
         r = await client.post("/dingtalk/events", data=body.encode(), headers=hdrs)
@@ -134,16 +163,16 @@ async def test_forged_replayed_stale_oversized_and_malformed_are_refused(bot, ht
         return {"msg_signature": peer.signature(t, nonce, x), "timestamp": t, "nonce": nonce}
 
     event_cases = [
-        (dict(q, msg_signature="0" * 40), {"encrypt": enc}),                    # forged
-        (q, {"encrypt": tampered}),                                             # tampered
-        (signed(tampered), {"encrypt": tampered}),                              # re-signed, bad
-        (signed(badpad), {"encrypt": badpad}),                                  # bad padding
-        (signed(other), {"encrypt": other}),                                    # another owner
-        (signed(enc, stale_ts), {"encrypt": enc}),                              # replayed later
-        (q, {"encrypt": enc, "more": {"nested": 1}}),                           # not flat
-        (q, {"nope": "x"}),                                                     # no encrypt
-        ({"timestamp": ts, "nonce": nonce}, {"encrypt": enc}),                  # no signature
-        (q, {"encrypt": "A" * 70_000}),                                         # oversized
+        (dict(q, msg_signature="0" * 40), {"encrypt": enc}),  # forged
+        (q, {"encrypt": tampered}),  # tampered
+        (signed(tampered), {"encrypt": tampered}),  # re-signed, bad
+        (signed(badpad), {"encrypt": badpad}),  # bad padding
+        (signed(other), {"encrypt": other}),  # another owner
+        (signed(enc, stale_ts), {"encrypt": enc}),  # replayed later
+        (q, {"encrypt": enc, "more": {"nested": 1}}),  # not flat
+        (q, {"nope": "x"}),  # no encrypt
+        ({"timestamp": ts, "nonce": nonce}, {"encrypt": enc}),  # no signature
+        (q, {"encrypt": "A" * 70_000}),  # oversized
     ]
     for params, doc in event_cases:
         r = await client.post("/dingtalk/events", json=doc, params=params)

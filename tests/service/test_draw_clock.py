@@ -1,6 +1,7 @@
 """Regression: a draw made in the chat was dated by the server's wall clock even when the
 dispatcher's clock is injected. Its time (``drawn_at``) and the void time of the draw a
 redraw replaces (``voided_at``) are now the dispatcher's."""
+
 from __future__ import annotations
 
 from datetime import timedelta

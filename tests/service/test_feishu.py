@@ -3,6 +3,7 @@ platform (both databases): draw, cards, a click, recusal, the result dialogue, t
 digest, review and publication; the long connection with lark-oapi's own ws client as
 the peer; forged, replayed, stale, oversized and malformed callbacks refused with
 nothing recorded; a duplicate handled once; a token that expires mid-quarter refreshed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,22 +42,41 @@ class FeishuPeer:
         self.crypto = FeishuCrypto(ENCRYPT_KEY)
         self.seq = 0
 
-    def event(self, event_type: str, event: dict, *, token: str = TOKEN,
-              created: float | None = None, event_id: str | None = None) -> dict:
+    def event(
+        self,
+        event_type: str,
+        event: dict,
+        *,
+        token: str = TOKEN,
+        created: float | None = None,
+        event_id: str | None = None,
+    ) -> dict:
         self.seq += 1
         created = time.time() if created is None else created
-        return {"schema": "2.0", "header": {
-            "event_id": event_id or f"ev{self.seq:08d}{uuid.uuid4().hex[:8]}",
-            "event_type": event_type, "create_time": str(int(created * 1000)),
-            "token": token, "app_id": APP_ID, "tenant_key": "tenant1"}, "event": event}
+        return {
+            "schema": "2.0",
+            "header": {
+                "event_id": event_id or f"ev{self.seq:08d}{uuid.uuid4().hex[:8]}",
+                "event_type": event_type,
+                "create_time": str(int(created * 1000)),
+                "token": token,
+                "app_id": APP_ID,
+                "tenant_key": "tenant1",
+            },
+            "event": event,
+        }
 
     def signed(self, doc: dict, ts: str | None = None) -> tuple[bytes, dict]:
-        body = json.dumps({"encrypt": self.crypto.encrypt(json.dumps(doc, ensure_ascii=False))}
-                          ).encode()
+        body = json.dumps(
+            {"encrypt": self.crypto.encrypt(json.dumps(doc, ensure_ascii=False))}
+        ).encode()
         ts, nonce = ts or str(int(time.time())), uuid.uuid4().hex[:12]
-        return body, {"X-Lark-Request-Timestamp": ts, "X-Lark-Request-Nonce": nonce,
-                      "X-Lark-Signature": self.crypto.signature(ts, nonce, body),
-                      "Content-Type": "application/json"}
+        return body, {
+            "X-Lark-Request-Timestamp": ts,
+            "X-Lark-Request-Nonce": nonce,
+            "X-Lark-Signature": self.crypto.signature(ts, nonce, body),
+            "Content-Type": "application/json",
+        }
 
     async def post(self, body: bytes, headers: dict) -> int:
         r = await self.client.post("/feishu/events", data=body, headers=headers)
@@ -71,32 +91,62 @@ class FeishuPeer:
         content, mentions = {"text": text}, []
         if chat:
             content = {"text": f"@_user_1 {text}"}
-            mentions = [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "双随机助手",
-                         "tenant_key": "tenant1"}]
-        return self.event("im.message.receive_v1", {
-            "sender": {"sender_id": {"user_id": user, "open_id": f"ou_{user}"},
-                       "sender_type": "user", "tenant_key": "tenant1"},
-            "message": {"message_id": message_id or f"om_in{self.seq:08d}",
-                        "chat_id": chat or f"oc_p2p_{user}",
-                        "chat_type": "group" if chat else "p2p", "message_type": "text",
-                        "content": json.dumps(content, ensure_ascii=False),
-                        "mentions": mentions}})
+            mentions = [
+                {
+                    "key": "@_user_1",
+                    "id": {"open_id": "ou_bot"},
+                    "name": "双随机助手",
+                    "tenant_key": "tenant1",
+                }
+            ]
+        return self.event(
+            "im.message.receive_v1",
+            {
+                "sender": {
+                    "sender_id": {"user_id": user, "open_id": f"ou_{user}"},
+                    "sender_type": "user",
+                    "tenant_key": "tenant1",
+                },
+                "message": {
+                    "message_id": message_id or f"om_in{self.seq:08d}",
+                    "chat_id": chat or f"oc_p2p_{user}",
+                    "chat_type": "group" if chat else "p2p",
+                    "message_type": "text",
+                    "content": json.dumps(content, ensure_ascii=False),
+                    "mentions": mentions,
+                },
+            },
+        )
 
     async def text(self, user: str, text: str, **kw) -> int:
         return await self.send(self.message(user, text, **kw))
 
     def action(self, user: str, value: dict, message_id: str, chat: str = "") -> dict:
-        return self.event("card.action.trigger", {
-            "operator": {"tenant_key": "tenant1", "user_id": user, "open_id": f"ou_{user}"},
-            "token": f"c-{uuid.uuid4().hex}", "action": {"value": value, "tag": "button"},
-            "host": "im_message",
-            "context": {"open_message_id": message_id, "open_chat_id": chat or f"oc_p2p_{user}"}})
+        return self.event(
+            "card.action.trigger",
+            {
+                "operator": {"tenant_key": "tenant1", "user_id": user, "open_id": f"ou_{user}"},
+                "token": f"c-{uuid.uuid4().hex}",
+                "action": {"value": value, "tag": "button"},
+                "host": "im_message",
+                "context": {
+                    "open_message_id": message_id,
+                    "open_chat_id": chat or f"oc_p2p_{user}",
+                },
+            },
+        )
 
     async def click(self, user: str, sent: dict, label_or_key: str) -> int:
         """Click the button (by its label or key) of a card the fake delivered."""
         value = next(v for text, v in buttons(sent) if label_or_key in (text, v["k"]))
-        return await self.send(self.action(user, value, sent["message_id"],
-                                           GROUP if sent["receive_id_type"] == "chat_id" else ""))
+        return await self.send(
+            self.action(
+                user,
+                value,
+                sent["message_id"],
+                GROUP if sent["receive_id_type"] == "chat_id" else "",
+            )
+        )
 
 
 def content(body: dict) -> dict:
@@ -106,8 +156,12 @@ def content(body: dict) -> dict:
 def buttons(body: dict) -> list[tuple[str, dict]]:
     if body.get("msg_type") != "interactive":
         return []
-    return [(b["text"]["content"], b["value"]) for e in content(body)["elements"]
-            if e["tag"] == "action" for b in e["actions"]]
+    return [
+        (b["text"]["content"], b["value"])
+        for e in content(body)["elements"]
+        if e["tag"] == "action"
+        for b in e["actions"]
+    ]
 
 
 def keys(body: dict) -> list[str]:
@@ -138,10 +192,17 @@ async def until(predicate, timeout=20.0):
 
 
 def feishu_settings(bot, url: str, mode: str = "http"):
-    return replace(bot.settings, feishu_app_id=APP_ID, feishu_app_secret=SECRET,
-                   feishu_encrypt_key=ENCRYPT_KEY, feishu_verification_token=TOKEN,
-                   feishu_mode=mode, feishu_api_base=url, feishu_group_chat_id=GROUP,
-                   scheduler=False)
+    return replace(
+        bot.settings,
+        feishu_app_id=APP_ID,
+        feishu_app_secret=SECRET,
+        feishu_encrypt_key=ENCRYPT_KEY,
+        feishu_verification_token=TOKEN,
+        feishu_mode=mode,
+        feishu_api_base=url,
+        feishu_group_chat_id=GROUP,
+        scheduler=False,
+    )
 
 
 @pytest.fixture
@@ -164,14 +225,20 @@ async def test_whole_quarter_through_feishu(bot, feishu):
     admins = sorted(a for a, p in people.items() if p.role == "管理员")
     # 1. the supervisor draws in the group (@-mentioning the bot); confirms on the card
     assert await peer.text(admins[0], f"抽查 {TASK}", chat=GROUP) == 200
-    confirm = await until(lambda: [b for b in to(fake, GROUP) if "确认抽取" in
-                                   [text for text, _ in buttons(b)]])
+    confirm = await until(
+        lambda: [b for b in to(fake, GROUP) if "确认抽取" in [text for text, _ in buttons(b)]]
+    )
     assert confirm[0]["receive_id_type"] == "chat_id"
     assert await peer.click(admins[0], confirm[0], "确认抽取") == 200
     await until(lambda: any("共抽取检查对象" in words(b) for b in to(fake, GROUP)))
     # 2. assignment cards arrive privately (by user_id); nothing in the group names an object
-    cards = await until(lambda: [b for b in with_ids(fake) if b["receive_id_type"] == "user_id"
-                                 and any(k.startswith("acc:") for k in keys(b))])
+    cards = await until(
+        lambda: [
+            b
+            for b in with_ids(fake)
+            if b["receive_id_type"] == "user_id" and any(k.startswith("acc:") for k in keys(b))
+        ]
+    )
     async with bot.sf() as s:
         names = (await s.execute(select(EnterpriseRow.name))).scalars().all()
     group = json.dumps(to(fake, GROUP), ensure_ascii=False)
@@ -183,14 +250,18 @@ async def test_whole_quarter_through_feishu(bot, feishu):
     assert await peer.click(inspector, card, f"rec:{ref}") == 200
     await until(lambda: any("理由" in words(b) for b in to(fake, inspector)))
     assert await peer.text(inspector, "其配偶在该企业任职") == 200
-    request = await until(lambda: [b for b in to(fake, admins[0])
-                                   if any(k.startswith("rvo:") for k in keys(b))])
+    request = await until(
+        lambda: [b for b in to(fake, admins[0]) if any(k.startswith("rvo:") for k in keys(b))]
+    )
     approve = next(k for k in keys(request[0]) if k.startswith("rvo:"))
     # 4. the supervisor approves from the card: that card is PATCHed, the replacement told
     assert await peer.click(admins[0], request[0], approve) == 200
     await until(lambda: any(p["message_id"] == request[0]["message_id"] for p in fake.of("patch")))
-    new = await until(lambda: [b for b in with_ids(fake) if f"acc:{ref}" in keys(b)
-                               and b["receive_id"] != inspector])
+    new = await until(
+        lambda: [
+            b for b in with_ids(fake) if f"acc:{ref}" in keys(b) and b["receive_id"] != inspector
+        ]
+    )
     await until(lambda: any("已同意" in words(b) for b in to(fake, inspector)))
     # 5. the new member accepts (接收): the card turns to 已接收 in place
     member, assigned = new[0]["receive_id"], new[0]
@@ -214,14 +285,20 @@ async def test_whole_quarter_through_feishu(bot, feishu):
         reviewer = await reviewer_for(s, ref)
     checker = next(a for a, p in people.items() if p.cert == reviewer)
     assert await peer.text(checker, "审核") == 200
-    listing = await until(lambda: [b for b in to(fake, checker)
-                                   if any(k.startswith("rv1:") for k in keys(b))])
+    listing = await until(
+        lambda: [b for b in to(fake, checker) if any(k.startswith("rv1:") for k in keys(b))]
+    )
     assert await peer.click(checker, listing[0], "rv1:0") == 200
-    review = await until(lambda: [b for b in to(fake, checker)
-                                  if any(k.startswith("rro:") for k in keys(b))])
+    review = await until(
+        lambda: [b for b in to(fake, checker) if any(k.startswith("rro:") for k in keys(b))]
+    )
     assert f"编号{ref}" in words(review[0]).replace(" ", "")
-    assert await peer.click(checker, review[0],
-                            next(k for k in keys(review[0]) if k.startswith("rro:"))) == 200
+    assert (
+        await peer.click(
+            checker, review[0], next(k for k in keys(review[0]) if k.startswith("rro:"))
+        )
+        == 200
+    )
     # Feishu updates every held card without a handle: the member's card says 已审核
     await until(lambda: "已审核" in words(fake.messages[assigned["message_id"]]))
     # 9. publication once every object has an approved result: the group hears of it
@@ -231,8 +308,9 @@ async def test_whole_quarter_through_feishu(bot, feishu):
         now = datetime.now()
         for i, (other, sel) in enumerate(await draws.current_selections(s, row)):
             if other != ref:
-                await results_svc.submit(s, other, sel.inspectors[0],
-                                         cycling_draft(i, now.date()), now, "t")
+                await results_svc.submit(
+                    s, other, sel.inspectors[0], cycling_draft(i, now.date()), now, "t"
+                )
                 await results_svc.review(s, other, True, await reviewer_for(s, other), now, "t")
     assert await peer.text(admins[0], f"公示 {TASK}") == 200
     await until(lambda: any(f"/public/tasks/{TASK}" in words(b) for b in to(fake, GROUP)))
@@ -253,8 +331,9 @@ async def test_url_verification_answered_at_once(bot, feishu):
     assert time.monotonic() - start < 1.0
     # a wrong token, or a key that is not ours, gets no challenge back
     bad = dict(doc, token="guess")
-    r = await client.post("/feishu/events",
-                          data=json.dumps({"encrypt": peer.crypto.encrypt(json.dumps(bad))}))
+    r = await client.post(
+        "/feishu/events", data=json.dumps({"encrypt": peer.crypto.encrypt(json.dumps(bad))})
+    )
     assert r.status == 403
     other = FeishuCrypto("another key").encrypt(json.dumps(doc))
     r = await client.post("/feishu/events", data=json.dumps({"encrypt": other}))
@@ -267,29 +346,37 @@ async def test_forged_replayed_stale_oversized_and_malformed_are_refused(bot, fe
     doc = peer.message(user, "帮助")
     body, headers = peer.signed(doc)
     cases: list[tuple[bytes, dict]] = []
-    cases.append((body, dict(headers, **{"X-Lark-Signature": "0" * 64})))        # forged
-    cases.append((body.replace(b'"}', b'A"}'), headers))                          # body changed
+    cases.append((body, dict(headers, **{"X-Lark-Signature": "0" * 64})))  # forged
+    cases.append((body.replace(b'"}', b'A"}'), headers))  # body changed
     cases.append((body, {k: v for k, v in headers.items() if k != "X-Lark-Signature"}))
     old = str(int(time.time()) - 2 * 3600)
-    cases.append(peer.signed(doc, ts=old))                                        # replayed later
+    cases.append(peer.signed(doc, ts=old))  # replayed later
     cases.append(peer.signed(peer.message(user, "帮助") | {}, ts="99999999999"))  # from the future
     stale = peer.event("im.message.receive_v1", doc["event"], created=time.time() - 8 * 3600)
-    cases.append(peer.signed(stale))                                              # a stale event
+    cases.append(peer.signed(stale))  # a stale event
     cases.append(peer.signed(peer.event("im.message.receive_v1", doc["event"], token="x")))
-    cases.append(peer.signed({"schema": "2.0", "header": "nope", "event": {}}))   # malformed
+    cases.append(peer.signed({"schema": "2.0", "header": "nope", "event": {}}))  # malformed
     broken = dict(doc, event={"sender": {"sender_id": {}}, "message": {}})
-    cases.append(peer.signed(broken))                                             # no sender
+    cases.append(peer.signed(broken))  # no sender
     nul = peer.message(user + "\x00", "帮助")
-    cases.append(peer.signed(nul))                                                # NUL
+    cases.append(peer.signed(nul))  # NUL
     for raw in (b"[1,2]", b'{"encrypt": 5}', b'{"nope": "x"}', b"{" * 5000, b"\xff\xfe"):
-        cases.append((raw, headers))                                              # not an envelope
-    cases.append((b'{"encrypt": "' + b"A" * 70000 + b'"}', headers))              # oversized
+        cases.append((raw, headers))  # not an envelope
+    cases.append((b'{"encrypt": "' + b"A" * 70000 + b'"}', headers))  # oversized
     forged = FeishuCrypto("not the key")
     fbody = json.dumps({"encrypt": forged.encrypt(json.dumps(doc))}).encode()
     ts, nonce = str(int(time.time())), "n1"
-    cases.append((fbody, {"X-Lark-Request-Timestamp": ts, "X-Lark-Request-Nonce": nonce,
-                          "X-Lark-Signature": forged.signature(ts, nonce, fbody)}))
-    cases.append((body, dict(headers, **{"X-Lark-Request-Timestamp": "12a"})))   # bad shape
+    cases.append(
+        (
+            fbody,
+            {
+                "X-Lark-Request-Timestamp": ts,
+                "X-Lark-Request-Nonce": nonce,
+                "X-Lark-Signature": forged.signature(ts, nonce, fbody),
+            },
+        )
+    )
+    cases.append((body, dict(headers, **{"X-Lark-Request-Timestamp": "12a"})))  # bad shape
     for raw, hdrs in cases:
         status = await peer.post(raw, hdrs)
         assert status in (400, 403, 413), (status, raw[:60])
@@ -301,7 +388,7 @@ async def test_same_message_delivered_three_times_is_handled_once(bot, feishu):
     fake, peer, client = feishu
     user = next(iter(await bot.people()))
     doc = peer.message(user, "帮助", message_id="om_retried0001")
-    for _ in range(3):     # Feishu's retries carry the same message id (and a new event id)
+    for _ in range(3):  # Feishu's retries carry the same message id (and a new event id)
         again = dict(doc, header=dict(doc["header"], event_id=uuid.uuid4().hex))
         assert await peer.send(again) == 200
     await until(lambda: to(fake, user))
@@ -315,11 +402,11 @@ async def test_token_expiring_mid_quarter_is_refreshed(bot, feishu):
     assert await peer.text(user, "帮助") == 200
     await until(lambda: to(fake, user))
     fetched = len(fake.of("token"))
-    fake.script = [99991663]           # Feishu says the token is no longer valid
+    fake.script = [99991663]  # Feishu says the token is no longer valid
     assert await peer.text(user, "帮助") == 200
     await until(lambda: len(to(fake, user)) == 2)
     assert len(fake.of("token")) == fetched + 1
-    fake.token = "revoked"             # revoked behind our back: refused, refetched
+    fake.token = "revoked"  # revoked behind our back: refused, refetched
     assert await peer.text(user, "帮助") == 200
     await until(lambda: len(to(fake, user)) == 3)
     assert len(fake.of("token")) == fetched + 2
@@ -333,15 +420,18 @@ async def test_throttling_waits_for_the_reset_and_unreachable_user_is_reported(b
     fake.script = [429]
     assert await peer.text(user, "帮助") == 200
     await until(lambda: fake.of("send-429"))
-    for _ in range(200):      # the relay writes the failure just after Feishu's answer
+    for _ in range(200):  # the relay writes the failure just after Feishu's answer
         async with bot.sf() as s:
-            row = (await s.execute(select(OutboxMessage).where(
-                OutboxMessage.recipient == user))).scalars().one()
+            row = (
+                (await s.execute(select(OutboxMessage).where(OutboxMessage.recipient == user)))
+                .scalars()
+                .one()
+            )
         if row.last_error:
             break
         await asyncio.sleep(0.05)
     assert row.status == "pending" and "rate limited" in row.last_error
-    await until(lambda: to(fake, user))                 # sent after x-ogw-ratelimit-reset
+    await until(lambda: to(fake, user))  # sent after x-ogw-ratelimit-reset
     other = next(a for a in people if a not in admins and a != user)
     fake.unreachable.add(other)
     assert await peer.text(other, "帮助") == 200
@@ -364,7 +454,7 @@ async def test_long_connection_with_lark_oapi_as_the_client(bot, aiohttp_server,
     await until(lambda: fake.ws_answers)
     assert fake.ws_answers[0]["payload"]["code"] == 200
     await until(lambda: to(fake, user))
-    await fake.push(event, "frame-2")                  # Feishu redelivers: handled once
+    await fake.push(event, "frame-2")  # Feishu redelivers: handled once
     await until(lambda: len(fake.ws_answers) == 2)
     assert fake.ws_answers[1]["payload"]["code"] == 200
     # a card click over the long connection: recorded, answered (within 3 s) with no card
@@ -375,4 +465,4 @@ async def test_long_connection_with_lark_oapi_as_the_client(bot, aiohttp_server,
     assert fake.ws_answers[2]["payload"]["code"] == 200
     await asyncio.sleep(0.3)
     assert await _recorded(bot) == 2 and len(to(fake, user)) >= 1
-    assert (await client.post("/feishu/events", data=b"{}")).status == 404   # no callback route
+    assert (await client.post("/feishu/events", data=b"{}")).status == 404  # no callback route

@@ -1,6 +1,7 @@
 """Inbound deduplication, bounded in time and scoped right (both databases): WeCom
 callbacks outside the freshness window are refused and recorded nowhere; a web chat
 client_id is one person's own; a second pending recusal of the same object is refused."""
+
 from __future__ import annotations
 
 import asyncio
@@ -38,19 +39,26 @@ async def _recorded(bot) -> int:
 
 
 def _text(user: str, msgid: str, created: int) -> str:
-    return (f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]>"
-            f"</FromUserName><CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]>"
-            f"</MsgType><Content><![CDATA[帮助]]></Content><MsgId>{msgid}</MsgId>"
-            f"<AgentID>{AGENT}</AgentID></xml>")
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]>"
+        f"</FromUserName><CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]>"
+        f"</MsgType><Content><![CDATA[帮助]]></Content><MsgId>{msgid}</MsgId>"
+        f"<AgentID>{AGENT}</AgentID></xml>"
+    )
 
 
 async def _post_at(peer, inner: str, ts: int) -> int:
     enc = peer.app.encrypt(inner)
     nonce = uuid.uuid4().hex[:10]
-    params = {"msg_signature": peer.app.signature(str(ts), nonce, enc), "timestamp": str(ts),
-              "nonce": nonce}
-    body = (f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]>"
-            f"</Encrypt><AgentID><![CDATA[{AGENT}]]></AgentID></xml>")
+    params = {
+        "msg_signature": peer.app.signature(str(ts), nonce, enc),
+        "timestamp": str(ts),
+        "nonce": nonce,
+    }
+    body = (
+        f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]>"
+        f"</Encrypt><AgentID><![CDATA[{AGENT}]]></AgentID></xml>"
+    )
     return await peer.post_app(inner, params=params, body=body)
 
 
@@ -58,16 +66,30 @@ async def test_callbacks_outside_the_freshness_window_are_refused(bot, wecom):  
     fake, peer, client = wecom
     user = next(iter(await bot.people()))
     now = int(time.time())
-    for i, ts in enumerate((978307200,                 # 2001, the attack of the issue
-                            now - 3600 - 30,           # just past the default hour
-                            now + 3600)):              # far in the future
+    for i, ts in enumerate(
+        (
+            978307200,  # 2001, the attack of the issue
+            now - 3600 - 30,  # just past the default hour
+            now + 3600,
+        )
+    ):  # far in the future
         assert await _post_at(peer, _text(user, f"66600000000000{i:02d}", ts), ts) == 403
-    doc = {"msgid": "botold", "aibotid": "AIBOT", "chatid": "wrG", "chattype": "group",
-           "from": {"userid": user}, "msgtype": "text", "text": {"content": "@双随机助手 帮助"}}
+    doc = {
+        "msgid": "botold",
+        "aibotid": "AIBOT",
+        "chatid": "wrG",
+        "chattype": "group",
+        "from": {"userid": user},
+        "msgtype": "text",
+        "text": {"content": "@双随机助手 帮助"},
+    }
     enc = peer.bot.encrypt(json.dumps(doc, ensure_ascii=False))
     old = str(now - 7200)
-    r = await client.post("/wecom/bot", json={"encrypt": enc}, params={
-        "msg_signature": peer.bot.signature(old, "n", enc), "timestamp": old, "nonce": "n"})
+    r = await client.post(
+        "/wecom/bot",
+        json={"encrypt": enc},
+        params={"msg_signature": peer.bot.signature(old, "n", enc), "timestamp": old, "nonce": "n"},
+    )
     assert r.status == 403
     assert await _recorded(bot) == 0
     assert await _post_at(peer, _text(user, "6660000000000099", now - 3500), now - 3500) == 200
@@ -80,10 +102,19 @@ async def test_the_window_is_configurable(bot, aiohttp_client, aiohttp_server):
     fake = FakeWeCom()
     server = await aiohttp_server(fake.app())
     url = str(server.make_url("")).rstrip("/")
-    settings = replace(bot.settings, wecom_corp_id=CORP, wecom_agent_id=AGENT,
-                       wecom_secret="s", wecom_token=TOKEN, wecom_aes_key=AES,
-                       wecom_api_base=url, wecom_bot_token=BOT_TOKEN, wecom_bot_aes_key=BOT_AES,
-                       wecom_pace_seconds=0.05, wecom_max_age_seconds=60)
+    settings = replace(
+        bot.settings,
+        wecom_corp_id=CORP,
+        wecom_agent_id=AGENT,
+        wecom_secret="s",
+        wecom_token=TOKEN,
+        wecom_aes_key=AES,
+        wecom_api_base=url,
+        wecom_bot_token=BOT_TOKEN,
+        wecom_bot_aes_key=BOT_AES,
+        wecom_pace_seconds=0.05,
+        wecom_max_age_seconds=60,
+    )
     client = await aiohttp_client(create_app(settings))
     peer = WeComPeer(client, url)
     user = next(iter(await bot.people()))
@@ -95,9 +126,16 @@ async def test_the_window_is_configurable(bot, aiohttp_client, aiohttp_server):
 
 async def test_a_bad_window_setting_is_refused_in_chinese(bot):
     from bot.messengers.wecom.setup import ConfigError
-    settings = replace(bot.settings, wecom_corp_id=CORP, wecom_agent_id=AGENT,
-                       wecom_secret="s", wecom_token=TOKEN, wecom_aes_key=AES,
-                       wecom_max_age_seconds=0)
+
+    settings = replace(
+        bot.settings,
+        wecom_corp_id=CORP,
+        wecom_agent_id=AGENT,
+        wecom_secret="s",
+        wecom_token=TOKEN,
+        wecom_aes_key=AES,
+        wecom_max_age_seconds=0,
+    )
     with pytest.raises(ConfigError, match="SSJ_WECOM_MAX_AGE_SECONDS"):
         create_app(settings)
 
@@ -115,14 +153,14 @@ class Recorder:
 
 async def test_a_client_id_is_deduplicated_per_person(bot, aiohttp_client):
     sender = Recorder()
-    client = await aiohttp_client(create_app(replace(bot.settings, web_chat=True),
-                                             sender=sender))
+    client = await aiohttp_client(create_app(replace(bot.settings, web_chat=True), sender=sender))
     people = sorted(await bot.people())
     a, b = people[0], people[1]
-    for user in (a, b, a):   # b's message with a's client_id is b's own; a's retry is not
-        r = await client.post("/chat/api/send", json={"user": user, "room": "private",
-                                                      "text": "回避 987654 理由",
-                                                      "client_id": "c-1"})
+    for user in (a, b, a):  # b's message with a's client_id is b's own; a's retry is not
+        r = await client.post(
+            "/chat/api/send",
+            json={"user": user, "room": "private", "text": "回避 987654 理由", "client_id": "c-1"},
+        )
         assert r.status == 200
     await until(lambda: len(sender.sent) >= 2)
     await asyncio.sleep(0.5)
@@ -133,6 +171,7 @@ async def test_a_client_id_is_deduplicated_per_person(bot, aiohttp_client):
 
 async def test_a_second_pending_recusal_for_the_same_object_is_refused(bot):
     from .harness import GROUP, button, cards
+
     people = await bot.people()
     admin = next(a for a, p in people.items() if p.role == "管理员")
     card = cards(await bot.group(admin, "抽查 2027Q1"))[0]

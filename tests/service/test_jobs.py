@@ -4,6 +4,7 @@
 same instant, so draws and results carry consistent dates. Assertions are on outbox
 rows: who gets which text, exactly.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ from storage.models_jobs import JobClaim
 
 from .harness import Clock, Harness, reviewer_for
 
-ADMINS = ["NiuGang", "ZhouZhen"]   # the demo library's 管理员
+ADMINS = ["NiuGang", "ZhouZhen"]  # the demo library's 管理员
 
 
 def sh(*args) -> datetime:
@@ -55,15 +56,21 @@ async def run(h, when: datetime, instance: str = "a", jobs=None, **settings) -> 
 
 
 def ran(report: dict, job: str | None = None) -> list[tuple[str, str, bool]]:
-    return [(r["job"], r["period"], r["late"]) for r in report["ran"]
-            if job is None or r["job"] == job]
+    return [
+        (r["job"], r["period"], r["late"]) for r in report["ran"] if job is None or r["job"] == job
+    ]
 
 
 async def outbox(h, prefix: str = "job:") -> list[tuple[str, str]]:
     """(recipient, text) of outbox rows whose dedupe key starts with ``prefix``."""
     async with h.sf() as s:
-        rows = (await s.execute(select(OutboxMessage).where(
-            OutboxMessage.dedupe_key.like(prefix + "%")).order_by(OutboxMessage.id))).scalars()
+        rows = (
+            await s.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.dedupe_key.like(prefix + "%"))
+                .order_by(OutboxMessage.id)
+            )
+        ).scalars()
         return [(r.recipient, r.payload["text"]) for r in rows]
 
 
@@ -75,8 +82,10 @@ async def claim_row(h, job: str, period: str) -> JobClaim | None:
 async def teams(h, task_id: str) -> dict[int, list[str]]:
     async with h.sf() as s:
         _, row = await draws.valid_draw(s, task_id)
-        return {ref: [c for team in sel.teams for c in team.members]
-                for ref, sel in await draws.current_selections(s, row)}
+        return {
+            ref: [c for team in sel.teams for c in team.members]
+            for ref, sel in await draws.current_selections(s, row)
+        }
 
 
 async def accounts(h) -> dict[str, str]:
@@ -86,15 +95,22 @@ async def accounts(h) -> dict[str, str]:
 async def submit(h, ref: int, cert: str, when: datetime) -> None:
     h.travel.move_to(when)
     async with h.sf() as s, s.begin():
-        await results.submit(s, ref, cert, Draft(Conclusion.NONE_FOUND, when.date()),
-                             when.replace(tzinfo=None), "test")
+        await results.submit(
+            s,
+            ref,
+            cert,
+            Draft(Conclusion.NONE_FOUND, when.date()),
+            when.replace(tzinfo=None),
+            "test",
+        )
 
 
 async def review(h, ref: int, approve: bool, when: datetime, reason: str = "") -> None:
     h.travel.move_to(when)
     async with h.sf() as s, s.begin():
-        await results.review(s, ref, approve, await reviewer_for(s, ref),
-                             when.replace(tzinfo=None), "test", reason)
+        await results.review(
+            s, ref, approve, await reviewer_for(s, ref), when.replace(tzinfo=None), "test", reason
+        )
 
 
 async def auto_draw_2026q4(h) -> dict:
@@ -104,6 +120,7 @@ async def auto_draw_2026q4(h) -> dict:
 
 
 # --- quarter_open ------------------------------------------------------------------------
+
 
 async def test_quarter_opens_at_nine_on_its_first_working_day_once(h):
     # 2026: 1-7 October is the National Day holiday, Thursday 8 October the first working day
@@ -120,8 +137,10 @@ async def test_quarter_opens_at_nine_on_its_first_working_day_once(h):
         assert "延后" not in text and "尚未知晓" not in text
     # the same instant again, and another instance a minute later: nothing runs twice
     again = await run(h, sh(2026, 10, 8, 9, 0))
-    assert again == {"ran": [], "skipped": [{"job": "quarter_open", "period": "2026Q4",
-                                             "why": "done"}]}
+    assert again == {
+        "ran": [],
+        "skipped": [{"job": "quarter_open", "period": "2026Q4", "why": "done"}],
+    }
     assert (await run(h, sh(2026, 10, 8, 9, 1), instance="b"))["ran"] == []
     assert len(await outbox(h)) == 2
     row = await claim_row(h, "quarter_open", "2026Q4")
@@ -136,8 +155,9 @@ async def test_unknown_2027_falls_back_to_the_quarters_first_day(h):
     assert ran(report, "quarter_open") == [("quarter_open", "2027Q1", False)]
     sent = await outbox(h, "job:quarter_open:2027Q1:")
     assert sorted(to for to, _ in sent) == ADMINS
-    assert all("2027 年的法定节假日安排尚未知晓，按季度第一天 2027-01-01 计" in text
-               for _, text in sent)
+    assert all(
+        "2027 年的法定节假日安排尚未知晓，按季度第一天 2027-01-01 计" in text for _, text in sent
+    )
     row = await claim_row(h, "quarter_open", "2027Q1")
     assert row.detail["fallback"] is True
 
@@ -158,8 +178,9 @@ async def test_down_across_the_quarter_start_draws_once_marked_late(h):
     report = await run(h, sh(2026, 10, 12, 10, 0), auto_draw=True)
     assert ran(report, "quarter_open") == [("quarter_open", "2026Q4", True)]
     async with h.sf() as s:
-        drawn = (await s.execute(select(DrawRow).where(DrawRow.task_id == "2026Q4"))
-                 ).scalars().all()
+        drawn = (
+            (await s.execute(select(DrawRow).where(DrawRow.task_id == "2026Q4"))).scalars().all()
+        )
     assert [d.status for d in drawn] == ["valid"]
     draw_id = drawn[0].id
     cards = await outbox(h, f"draw{draw_id}:")
@@ -172,8 +193,11 @@ async def test_down_across_the_quarter_start_draws_once_marked_late(h):
         assert f"已于 2026-10-12 自动完成随机抽取，共抽取检查对象 {len(members)} 家" in text
         assert "原定于 2026-10-08 09:00 发送，因服务当时未运行而延后" in text
     # later rounds, restarts and a second instance find it done
-    for when, who in ((sh(2026, 10, 12, 10, 2), "a"), (sh(2026, 10, 12, 10, 2), "b"),
-                      (sh(2026, 11, 2, 9, 0), "c")):
+    for when, who in (
+        (sh(2026, 10, 12, 10, 2), "a"),
+        (sh(2026, 10, 12, 10, 2), "b"),
+        (sh(2026, 11, 2, 9, 0), "c"),
+    ):
         assert ran(await run(h, when, who, auto_draw=True), "quarter_open") == []
     async with h.sf() as s:
         assert len((await s.execute(select(DrawRow))).scalars().all()) == 1
@@ -187,12 +211,11 @@ async def test_a_refused_auto_draw_writes_nothing_and_tells_the_supervisors(h):
     report = await run(h, sh(2026, 10, 8, 9, 0), auto_draw=True)
     assert ran(report, "quarter_open") == [("quarter_open", "2026Q4", False)]
     async with h.sf() as s:
-        assert await s.get(TaskRow, "2026Q4") is None          # the savepoint rolled back
+        assert await s.get(TaskRow, "2026Q4") is None  # the savepoint rolled back
         assert (await s.execute(select(DrawRow))).scalars().all() == []
     told = await outbox(h, "job:quarter_open:2026Q4:")
     assert sorted(to for to, _ in told) == ADMINS
-    assert all("自动抽取未能完成，数据未更改" in text and "抽查 2026Q4" in text
-               for _, text in told)
+    assert all("自动抽取未能完成，数据未更改" in text and "抽查 2026Q4" in text for _, text in told)
     assert "draw_error" in (await claim_row(h, "quarter_open", "2026Q4")).detail
 
 
@@ -206,6 +229,7 @@ async def test_an_already_drawn_quarter_needs_nothing(h):
 
 
 # --- reminders -----------------------------------------------------------------------------
+
 
 def refs_in(text: str) -> set[int]:
     return {int(n) for n in re.findall(r"编号 (\d+)", text)}
@@ -223,8 +247,7 @@ async def test_reminders_go_to_inspectors_with_unfinished_objects_only(h):
     x = min((c for c in per_cert if c in acc), key=lambda c: (len(per_cert[c]), c))
     for ref in sorted(per_cert[x]):
         await submit(h, ref, x, sh(2026, 12, 10, 10, 0))
-    y = next(c for c in sorted(per_cert) if c in acc and c != x
-             and per_cert[c] - per_cert[x])
+    y = next(c for c in sorted(per_cert) if c in acc and c != x and per_cert[c] - per_cert[x])
     returned = min(per_cert[y] - per_cert[x])
     await submit(h, returned, y, sh(2026, 12, 11, 10, 0))
     await review(h, returned, False, sh(2026, 12, 11, 11, 0), "照片不清晰")
@@ -235,11 +258,12 @@ async def test_reminders_go_to_inspectors_with_unfinished_objects_only(h):
     report = await run(h, sh(2026, 12, 17, 9, 0))
     assert ran(report, "reminders") == [("reminders", "2026Q4:d-14", False)]
     sent = await outbox(h, "job:reminders:2026Q4:d-14:")
-    expected = {acc[c]: refs - finished for c, refs in per_cert.items()
-                if c in acc and refs - finished}
+    expected = {
+        acc[c]: refs - finished for c, refs in per_cert.items() if c in acc and refs - finished
+    }
     assert acc[x] not in expected
     assert {to: refs_in(text) for to, text in sent} == expected
-    assert len(sent) == len(expected)                       # one message per person
+    assert len(sent) == len(expected)  # one message per person
     for to, text in sent:
         assert "完成期限是 2026-12-31，还有 14 天" in text
         assert ("已退回" in text) == (returned in expected[to])
@@ -257,7 +281,8 @@ async def test_reminders_go_to_inspectors_with_unfinished_objects_only(h):
     # of the unfinished objects in their daily digest (2027 is unknown: Friday 1 January
     # counts as a working day)
     assert ran(await run(h, sh(2026, 12, 31, 20, 0)), "reminders") == [
-        ("reminders", "2026Q4:d-1", True)]
+        ("reminders", "2026Q4:d-1", True)
+    ]
     report = await run(h, sh(2027, 1, 1, 9, 0))
     assert ran(report, "reminders") == []
     assert await outbox(h, "job:reminders:2026Q4:overdue") == []
@@ -267,8 +292,7 @@ async def test_reminders_go_to_inspectors_with_unfinished_objects_only(h):
     assert sorted(to for to, _ in overdue) == ADMINS
     unsubmitted = set(members) - finished
     for _, text in overdue:
-        assert (f"已过完成期限、尚未审核通过 {len(unsubmitted) + len(finished)} 家（新逾期）"
-                in text)
+        assert f"已过完成期限、尚未审核通过 {len(unsubmitted) + len(finished)} 家（新逾期）" in text
         assert f"未录入 {len(unsubmitted) - 1} 家，已退回 1 家，待审核 {len(finished)} 家" in text
         listed = re.search(r"编号：(.*)", text).group(1).removesuffix(" 等")
         assert {int(n) for n in listed.split("、")} <= unsubmitted | finished
@@ -286,6 +310,7 @@ async def test_reminders_due_before_a_late_draw_never_apply(h):
 
 # --- publication_reminders -------------------------------------------------------------------
 
+
 async def approve_all(h, task_id: str, submitted: datetime, approved: datetime) -> None:
     members = await teams(h, task_id)
     for ref, certs in members.items():
@@ -300,18 +325,22 @@ async def test_publication_reminders_count_twenty_working_days_from_completion(h
     # completed on Friday 20 November: 20 working days later is Friday 18 December
     assert ran(await run(h, sh(2026, 12, 11, 8, 59)), "publication_reminders") == []
     report = await run(h, sh(2026, 12, 11, 9, 0))
-    assert ran(report, "publication_reminders") == [("publication_reminders", "2026Q4:pub-5",
-                                                     False)]
+    assert ran(report, "publication_reminders") == [
+        ("publication_reminders", "2026Q4:pub-5", False)
+    ]
     sent = await outbox(h, "job:publication_reminders:")
     assert sorted(to for to, _ in sent) == ADMINS
     for _, text in sent:
         assert "已于 2026-11-20 全部审核通过" in text and "2026-12-18 前公示" in text
         assert "还剩 5 个工作日" in text and "公示 2026Q4" in text
     report = await run(h, sh(2026, 12, 16, 9, 0))
-    assert ran(report, "publication_reminders") == [("publication_reminders", "2026Q4:pub-2",
-                                                     False)]
-    assert all("还剩 2 个工作日" in text
-               for _, text in await outbox(h, "job:publication_reminders:2026Q4:pub-2:"))
+    assert ran(report, "publication_reminders") == [
+        ("publication_reminders", "2026Q4:pub-2", False)
+    ]
+    assert all(
+        "还剩 2 个工作日" in text
+        for _, text in await outbox(h, "job:publication_reminders:2026Q4:pub-2:")
+    )
     # published meanwhile: no more reminders
     async with h.sf() as s, s.begin():
         await s.execute(update(TaskRow).where(TaskRow.id == "2026Q4").values(status="published"))
@@ -325,17 +354,21 @@ async def test_a_publication_deadline_in_an_unknown_year_is_reported_not_guessed
     await auto_draw_2026q4(h)
     await approve_all(h, "2026Q4", sh(2026, 12, 9, 10, 0), sh(2026, 12, 10, 15, 0))
     # 20 working days after 10 December 2026 fall in January 2027, which nobody has entered
-    report = await run(h, sh(2026, 12, 10, 17, 0))   # the last approval: 16:41
+    report = await run(h, sh(2026, 12, 10, 17, 0))  # the last approval: 16:41
     assert ran(report, "publication_reminders") == [
-        ("publication_reminders", "2026Q4:pub-calendar", False)]
+        ("publication_reminders", "2026Q4:pub-calendar", False)
+    ]
     sent = await outbox(h, "job:publication_reminders:")
     assert sorted(to for to, _ in sent) == ADMINS
-    assert all("公示期限无法计算" in text and "2027 年的法定节假日和调休安排尚未知晓" in text
-               for _, text in sent)
+    assert all(
+        "公示期限无法计算" in text and "2027 年的法定节假日和调休安排尚未知晓" in text
+        for _, text in sent
+    )
     assert ran(await run(h, sh(2026, 12, 11, 9, 0)), "publication_reminders") == []
 
 
 # --- plan_draft and calendar_warning ----------------------------------------------------------
+
 
 async def test_plan_draft_in_december_goes_to_the_supervisors(h):
     assert ran(await run(h, sh(2026, 11, 30, 23, 59)), "plan_draft") == []
@@ -369,6 +402,7 @@ async def test_calendar_warning_in_november_for_an_unknown_next_year(h):
 
 # --- claims: failures, leases, concurrency ------------------------------------------------------
 
+
 def flaky_job(fail_times: int) -> tuple[Job, list]:
     calls: list[str] = []
 
@@ -391,11 +425,12 @@ async def test_a_failed_run_writes_nothing_and_is_retried(h):
     report = await run(h, t0, jobs=[job])
     assert report["ran"] == [] and report["skipped"][0]["why"] == "failed"
     assert "boom" in report["skipped"][0]["error"]
-    assert await outbox(h, "job:flaky:") == []            # rolled back with the run
+    assert await outbox(h, "job:flaky:") == []  # rolled back with the run
     row = await claim_row(h, "flaky", "P1")
     assert (row.status, row.attempts) == ("failed", 1)
     assert (await run(h, t0 + timedelta(seconds=30), jobs=[job]))["skipped"] == [
-        {"job": "flaky", "period": "P1", "why": "retry_later"}]
+        {"job": "flaky", "period": "P1", "why": "retry_later"}
+    ]
     report = await run(h, t0 + timedelta(minutes=2), "b", jobs=[job])
     assert ran(report) == [("flaky", "P1", False)]
     assert sorted(to for to, _ in await outbox(h, "job:flaky:")) == ADMINS
@@ -411,8 +446,9 @@ async def test_a_job_whose_periods_cannot_be_listed_does_not_stop_the_others(h):
     good, _ = flaky_job(0)
     report = await run(h, sh(2026, 10, 8, 9, 0), jobs=[Job("broken", broken, good.run), good])
     assert ran(report) == [("flaky", "P1", False)]
-    assert report["skipped"] == [{"job": "broken", "period": "", "why": "failed",
-                                  "error": "RuntimeError: no periods"}]
+    assert report["skipped"] == [
+        {"job": "broken", "period": "", "why": "failed", "error": "RuntimeError: no periods"}
+    ]
 
 
 async def test_the_supervisors_hear_of_a_job_that_keeps_failing(h):
@@ -429,7 +465,7 @@ async def test_the_supervisors_hear_of_a_job_that_keeps_failing(h):
 
 async def test_an_expired_lease_of_a_crashed_instance_is_taken_over(h):
     t0 = sh(2026, 10, 8, 9, 0)
-    async with h.sf() as s, s.begin():     # "dead" claimed, then crashed before finishing
+    async with h.sf() as s, s.begin():  # "dead" claimed, then crashed before finishing
         assert await claims.claim(s, "quarter_open", "2026Q4", "dead", t0, timedelta(minutes=10))
     report = await run(h, t0 + timedelta(minutes=5), "b")
     assert {"job": "quarter_open", "period": "2026Q4", "why": "running"} in report["skipped"]
@@ -445,13 +481,14 @@ async def test_an_expired_lease_of_a_crashed_instance_is_taken_over(h):
 
 
 async def test_two_instances_at_the_same_instant_run_each_period_once(h):
-    other = Harness(h.url, h.clock)    # a second engine on the same database
+    other = Harness(h.url, h.clock)  # a second engine on the same database
     when = sh(2026, 10, 12, 10, 0)
     h.travel.move_to(when)
     settings = replace(h.settings, auto_draw=True)
     try:
-        a, b = await asyncio.gather(run_due(h.sf, settings, when, "a"),
-                                    run_due(other.sf, settings, when, "b"))
+        a, b = await asyncio.gather(
+            run_due(h.sf, settings, when, "a"), run_due(other.sf, settings, when, "b")
+        )
     finally:
         await other.close()
     assert sorted(ran(a) + ran(b)) == [("quarter_open", "2026Q4", True)]
@@ -462,6 +499,7 @@ async def test_two_instances_at_the_same_instant_run_each_period_once(h):
 
 # --- the APScheduler wiring ------------------------------------------------------------------
 
+
 async def _until(pred, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
@@ -471,20 +509,23 @@ async def _until(pred, timeout: float = 30.0) -> None:
 
 
 async def test_the_service_catches_up_at_start_up_and_then_runs_every_interval(h):
-    svc = SchedulerService(h.sf, replace(h.settings, auto_draw=True), instance="svc",
-                           interval=timedelta(seconds=0.3))
-    with time_machine.travel(sh(2026, 10, 12, 10, 0), tick=True):   # APScheduler needs a clock
+    svc = SchedulerService(
+        h.sf, replace(h.settings, auto_draw=True), instance="svc", interval=timedelta(seconds=0.3)
+    )
+    with time_machine.travel(sh(2026, 10, 12, 10, 0), tick=True):  # APScheduler needs a clock
         svc.start()
         try:
+
             async def two_rounds():
                 return svc.rounds >= 2
+
             await _until(two_rounds)
         finally:
             await svc.stop()
     assert not svc.scheduler.running
     row = await claim_row(h, "quarter_open", "2026Q4")
     assert (row.status, row.late, row.claimed_by, row.attempts) == ("done", True, "svc", 1)
-    assert svc.last["ran"] == []                          # later rounds find it done
+    assert svc.last["ran"] == []  # later rounds find it done
     async with h.sf() as s:
         assert len((await s.execute(select(DrawRow))).scalars().all()) == 1
 
@@ -501,6 +542,7 @@ async def test_the_app_runs_the_scheduler_unless_settings_turn_it_off(h, aiohttp
 
         async def ran_once():
             return svc.rounds >= 1
+
         await _until(ran_once)
         await client.close()
     assert ran(svc.last) == [("quarter_open", "2026Q4", False)]

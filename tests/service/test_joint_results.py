@@ -2,6 +2,7 @@
 own result, the supervisor approves each department's separately, and the task is
 published once, only after every department's results are approved. The public task
 page and the public yearly statistics then show the joint inspection."""
+
 from __future__ import annotations
 
 import html
@@ -32,9 +33,18 @@ OWN, PARTNER = "生态环境", "市场监管"
 async def _joint_draw(bot, count=2):
     async with bot.sf() as s, s.begin():
         await tasks.create_task(
-            s, bot.settings, task_id=TASK, kind="joint",
-            name="获嘉县2027年第一季度生态环境与市场监管联合抽查", year=2027, quarter=1,
-            departments=PARTNER, count=count, actor="test", today=localtime.today())
+            s,
+            bot.settings,
+            task_id=TASK,
+            kind="joint",
+            name="获嘉县2027年第一季度生态环境与市场监管联合抽查",
+            year=2027,
+            quarter=1,
+            departments=PARTNER,
+            count=count,
+            actor="test",
+            today=localtime.today(),
+        )
         await draws.run(s, bot.settings, TASK, "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
     async with bot.sf() as s:
@@ -48,21 +58,28 @@ def _team(sel, dept):
 
 def _draft(conclusion: rules.Conclusion, on: date) -> rules.Draft:
     if conclusion is rules.Conclusion.RECTIFY:
-        return rules.Draft(conclusion, on, rules.Mode.ONSITE, "未公示食品经营许可信息",
-                           {"rectification": "公示许可信息", "rectify_by": date(2027, 3, 31)})
+        return rules.Draft(
+            conclusion,
+            on,
+            rules.Mode.ONSITE,
+            "未公示食品经营许可信息",
+            {"rectification": "公示许可信息", "rectify_by": date(2027, 3, 31)},
+        )
     return rules.Draft(conclusion, on, rules.Mode.ONSITE, "", {})
 
 
 async def _submit(bot, ref, cert, conclusion):
     async with bot.sf() as s, s.begin():
-        return await results_svc.submit(s, ref, cert, _draft(conclusion, bot.clock.now.date()),
-                                        bot.clock.now, "t")
+        return await results_svc.submit(
+            s, ref, cert, _draft(conclusion, bot.clock.now.date()), bot.clock.now, "t"
+        )
 
 
 async def _approve(bot, ref, admin, department=None):
     async with bot.sf() as s, s.begin():
-        return await results_svc.review(s, ref, True, await reviewer_for(s, ref),
-                                        bot.clock.now, "t", department=department)
+        return await results_svc.review(
+            s, ref, True, await reviewer_for(s, ref), bot.clock.now, "t", department=department
+        )
 
 
 async def _publish(bot):
@@ -73,12 +90,12 @@ async def _publish(bot):
 async def _result_rows(bot):
     async with bot.sf() as s:
         rows = (await s.execute(select(ResultRow).where(ResultRow.task_id == TASK))).scalars()
-        return {(r.selection_id, r.department): (r.status, r.conclusion, r.entered_by)
-                for r in rows}
+        return {
+            (r.selection_id, r.department): (r.status, r.conclusion, r.entered_by) for r in rows
+        }
 
 
-async def test_each_department_records_its_own_and_the_task_is_published_once(
-        bot, aiohttp_client):
+async def test_each_department_records_its_own_and_the_task_is_published_once(bot, aiohttp_client):
     sels, admin = await _joint_draw(bot)
     (r0, s0), (r1, s1) = sels
     assert {t.department for _, s in sels for t in s.teams} == {OWN, PARTNER}
@@ -95,7 +112,7 @@ async def test_each_department_records_its_own_and_the_task_is_published_once(
     assert len(rows) == 4
 
     # the member's correction reaches only their own department's result
-    with pytest.raises(DomainError) as err:        # already pending: not a second entry
+    with pytest.raises(DomainError) as err:  # already pending: not a second entry
         await _submit(bot, r0, partner0, rules.Conclusion.NONE_FOUND)
     assert err.value.code == "result_not_enterable"
     assert (await _result_rows(bot)) == rows
@@ -118,7 +135,8 @@ async def test_each_department_records_its_own_and_the_task_is_published_once(
     assert err.value.code == "publish_incomplete"
     assert err.value.params["missing"] == [
         {"ref": r0, "name": s0.name, "status": "待审核", "department": PARTNER},
-        {"ref": r1, "name": s1.name, "status": "待审核", "department": PARTNER}]
+        {"ref": r1, "name": s1.name, "status": "待审核", "department": PARTNER},
+    ]
     async with bot.sf() as s:
         assert await s.scalar(select(func.count()).select_from(PublicationRow)) == 0
         assert await s.scalar(select(func.count()).select_from(PushMessage)) == 0
@@ -137,8 +155,10 @@ async def test_each_department_records_its_own_and_the_task_is_published_once(
     o0, o1 = by_uscc[s0.uscc], by_uscc[s1.uscc]
     # the most serious conclusion any department reached is the object's
     assert o0["conclusion"] == "发现问题已责令整改" and o1["conclusion"] == "未发现问题"
-    assert [(r["department"], r["conclusion"]) for r in o0["results"]] == \
-        [(OWN, "未发现问题"), (PARTNER, "发现问题已责令整改")]
+    assert [(r["department"], r["conclusion"]) for r in o0["results"]] == [
+        (OWN, "未发现问题"),
+        (PARTNER, "发现问题已责令整改"),
+    ]
     assert o0["findings"] == f"{PARTNER}：未公示食品经营许可信息"
     assert PARTNER in o0["outcome"] and "公示许可信息" in o0["outcome"]
     assert {t["department"] for t in o0["teams"]} == {OWN, PARTNER}
@@ -146,9 +166,17 @@ async def test_each_department_records_its_own_and_the_task_is_published_once(
     assert doc["summary"]["by_conclusion"]["未发现问题"] == 1
     async with bot.sf() as s:
         assert await s.scalar(select(func.count()).select_from(PublicationRow)) == 1
-        kinds = [k for (k,) in (await s.execute(select(PushMessage.kind).where(
-            PushMessage.task_id == TASK).order_by(PushMessage.seq))).all()]
-    assert len(kinds) == 3   # 发布结果, 基础库推送, 任务推送: once
+        kinds = [
+            k
+            for (k,) in (
+                await s.execute(
+                    select(PushMessage.kind)
+                    .where(PushMessage.task_id == TASK)
+                    .order_by(PushMessage.seq)
+                )
+            ).all()
+        ]
+    assert len(kinds) == 3  # 发布结果, 基础库推送, 任务推送: once
 
     # the public task page shows each department's result; the yearly statistics count
     # the joint task (published, initiated by this bureau) against the 35 % goal
@@ -168,13 +196,16 @@ async def test_each_department_records_its_own_and_the_task_is_published_once(
 
 async def test_chat_review_of_a_joint_object_names_each_department(bot):
     sels, admin = await _joint_draw(bot, count=1)
-    (ref, sel), = sels
+    ((ref, sel),) = sels
     own, partner = _team(sel, OWN)[0], _team(sel, PARTNER)[0]
     people = await bot.people()
     account = {p.cert: a for a, p in people.items()}
-    for who in (own, partner):   # quick entry, then the confirmation card's 提交
-        card = next(o.card for o in await bot.say(account[who], f"结果 {ref} 1 现场检查未见异常")
-                    if o.card is not None)
+    for who in (own, partner):  # quick entry, then the confirmation card's 提交
+        card = next(
+            o.card
+            for o in await bot.say(account[who], f"结果 {ref} 1 现场检查未见异常")
+            if o.card is not None
+        )
         await bot.click(account[who], next(b.key for b in card.buttons if b.text == "提交"))
     async with bot.sf() as s:
         admin = await reviewer_for(s, ref)
@@ -192,8 +223,11 @@ async def test_chat_review_of_a_joint_object_names_each_department(bot):
     rows = await _result_rows(bot)
     assert rows[(ref, dept)][0] == "已审核"
     assert rows[(ref, OWN if dept == PARTNER else PARTNER)][0] == "待审核"
-    nxt = next(o.card for o in out if o.card and o.refresh and o.to == account[admin]
-               and o.card.title.startswith("待审核"))
+    nxt = next(
+        o.card
+        for o in out
+        if o.card and o.refresh and o.to == account[admin] and o.card.title.startswith("待审核")
+    )
     seen.append(nxt.body)
     assert any(f"检查组：{OWN}" in b for b in seen) and any(f"检查组：{PARTNER}" in b for b in seen)
     # the same click again changes nothing and says where the result stands
@@ -205,13 +239,23 @@ async def test_chat_review_of_a_joint_object_names_each_department(bot):
 async def test_a_campaigns_auxiliary_staff_appear_on_the_printed_form(bot, aiohttp_client):
     """辅助人员 went on the visit: the published team and the 一表告知 name them apart."""
     async with bot.sf() as s, s.begin():
-        await tasks.create_task(s, bot.settings, task_id="2027ZX01", kind="special",
-                                name="获嘉县2027年第一季度危险废物专项检查", year=2027, quarter=1,
-                                count=1, auxiliary=1, actor="test", today=localtime.today())
+        await tasks.create_task(
+            s,
+            bot.settings,
+            task_id="2027ZX01",
+            kind="special",
+            name="获嘉县2027年第一季度危险废物专项检查",
+            year=2027,
+            quarter=1,
+            count=1,
+            auxiliary=1,
+            actor="test",
+            today=localtime.today(),
+        )
         await draws.run(s, bot.settings, "2027ZX01", "test", bot.clock.now)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
         _, row = await draws.valid_draw(s, "2027ZX01")
-        (ref, sel), = await draws.current_selections(s, row)
+        ((ref, sel),) = await draws.current_selections(s, row)
         helper = sel.teams[0].auxiliary[0]
         names = {p.cert: p.name for p in (await s.execute(select(InspectorRow))).scalars()}
     assert len(sel.teams) == 1 and len(sel.teams[0].members) >= 2
@@ -231,7 +275,7 @@ async def test_records_published_before_per_department_results_still_render(bot,
     """Published documents are served as stored: one written before objects carried
     ``results`` (and teams ``auxiliary``) still renders its pages and forms."""
     sels, admin = await _joint_draw(bot, count=1)
-    (ref, sel), = sels
+    ((ref, sel),) = sels
     for team in sel.teams:
         await _submit(bot, ref, team.members[0], rules.Conclusion.NONE_FOUND)
         await _approve(bot, ref, admin, department=team.department)
@@ -255,7 +299,7 @@ async def test_each_members_card_shows_their_own_departments_state(bot):
     from bot.services import assignments, notify
 
     sels, admin = await _joint_draw(bot, count=1)
-    (ref, sel), = sels
+    ((ref, sel),) = sels
     own, partner = _team(sel, OWN)[0], _team(sel, PARTNER)[0]
     await _submit(bot, ref, partner, rules.Conclusion.NONE_FOUND)
     await _approve(bot, ref, admin, department=PARTNER)
@@ -266,6 +310,6 @@ async def test_each_members_card_shows_their_own_departments_state(bot):
     own_keys = [b.key.split(":")[0] for b in own_card.buttons]
     partner_keys = [b.key.split(":")[0] for b in partner_card.buttons]
     assert own_keys == ["acc", "res", "rec"]
-    assert partner_keys == []                 # approved: nothing left to do on it
+    assert partner_keys == []  # approved: nothing left to do on it
     assert "状态：待接收" in own_card.body and "状态：已审核" in partner_card.body
-    assert a.result_status == "未录入"      # the object as a whole: not done yet
+    assert a.result_status == "未录入"  # the object as a whole: not done yet

@@ -1,4 +1,5 @@
 """The durable outbox and its relay: order, retries with backoff, pacing, parking, leases."""
+
 from __future__ import annotations
 
 import asyncio
@@ -58,13 +59,14 @@ async def _rows(sf):
 async def test_order_retry_backoff_and_other_recipients_unaffected(sf):
     sender, clock = FakeSender(), Clock()
     sender.fail["a1"] = [SendError("timeout")]
-    await _enqueue(sf, Outbound("alice", text="a1"), Outbound("alice", text="a2"),
-                   Outbound("bob", text="b1"))
+    await _enqueue(
+        sf, Outbound("alice", text="a1"), Outbound("alice", text="a2"), Outbound("bob", text="b1")
+    )
     relay = Relay(sf, sender, clock)
     await relay.run_once()
-    assert sender.sent == [("bob", "b1")]          # alice's a2 waits behind a1
+    assert sender.sent == [("bob", "b1")]  # alice's a2 waits behind a1
     await relay.run_once()
-    assert sender.sent == [("bob", "b1")]          # backoff not over yet
+    assert sender.sent == [("bob", "b1")]  # backoff not over yet
     clock.now += timedelta(seconds=5)
     await relay.run_once()
     assert sender.sent == [("bob", "b1"), ("alice", "a1"), ("alice", "a2")]
@@ -75,6 +77,7 @@ async def test_order_retry_backoff_and_other_recipients_unaffected(sf):
 
 async def test_backoff_grows_and_is_jittered():
     import random
+
     rnd = random.Random(1)
     values = [outbox.backoff(n, rnd) for n in range(1, 12)]
     assert values[0] < 1.3 and values[3] > 6 and max(values) <= 360
@@ -111,8 +114,9 @@ async def test_keeps_failing_then_parked_after_max_attempts(sf):
 
 async def test_pacing_per_recipient(sf):
     sender, clock = FakeSender(pace=2.0), Clock()
-    await _enqueue(sf, Outbound("erin", text="1"), Outbound("erin", text="2"),
-                   Outbound("fay", text="3"))
+    await _enqueue(
+        sf, Outbound("erin", text="1"), Outbound("erin", text="2"), Outbound("fay", text="3")
+    )
     relay = Relay(sf, sender, clock)
     await relay.run_once()
     assert sender.sent == [("erin", "1"), ("fay", "3")]
@@ -127,14 +131,14 @@ async def test_crash_mid_send_is_retried_after_the_lease(sf):
 
     class Crash(FakeSender):
         async def send(self, msg, outbox_id):
-            raise asyncio.CancelledError()   # the process dies mid-send
+            raise asyncio.CancelledError()  # the process dies mid-send
 
     with pytest.raises(asyncio.CancelledError):
         await Relay(sf, Crash(), clock).run_once()
     assert (await _rows(sf))[0].status == "sending"
     sender = FakeSender()
     await Relay(sf, sender, clock).run_once()
-    assert sender.sent == []                    # leased to the dead relay for a while
+    assert sender.sent == []  # leased to the dead relay for a while
     clock.now += outbox.LEASE + timedelta(seconds=1)
     await Relay(sf, sender, clock).run_once()
     assert sender.sent == [("gus", "g")]
@@ -148,7 +152,7 @@ async def test_two_relays_never_send_one_message_twice(sf):
         await asyncio.gather(Relay(sf, a, clock).run_once(), Relay(sf, b, clock).run_once())
     texts = [t for _, t in a.sent + b.sent]
     assert sorted(texts, key=int) == [str(i) for i in range(60)]
-    for sender in (a, b):   # per-recipient order holds within each relay
+    for sender in (a, b):  # per-recipient order holds within each relay
         for p in range(7):
             mine = [int(t) for to, t in sender.sent if to == f"p{p}"]
             assert mine == sorted(mine)

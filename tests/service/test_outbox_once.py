@@ -1,6 +1,7 @@
 """Delivery effectively once (both databases): the web chat's delivery commits with the
 mark, every row keeps one idempotency key, and the leases of dead relays come back at once
 while a live relay's lease is never taken."""
+
 from __future__ import annotations
 
 import asyncio
@@ -70,7 +71,7 @@ async def test_web_chat_delivery_commits_with_the_mark_or_not_at_all(sf):
     [row_id] = await _enqueue(sf, Outbound("alice", text="一次"))
     with pytest.raises(Died):
         await DyingRelay(sf, WebChatSender(WebChatStore(sf)), clock).run_once()
-    assert await _chat_texts(sf) == []                   # rolled back with the mark
+    assert await _chat_texts(sf) == []  # rolled back with the mark
     assert (await _row(sf, row_id)).status == "sending"
     clock.now += outbox.LEASE + timedelta(seconds=1)
     stats = await Relay(sf, WebChatSender(WebChatStore(sf)), clock).run_once()
@@ -91,7 +92,7 @@ async def test_a_relay_that_lost_its_lease_delivers_nothing(sf):
     await a.maintain(force=True)
     key = await a._claim(row_id, clock.now)
     assert key and (await _row(sf, row_id)).lease_owner == a.me.id
-    clock.now += outbox.LEASE + timedelta(seconds=1)         # a stalled
+    clock.now += outbox.LEASE + timedelta(seconds=1)  # a stalled
     assert (await b.run_once()).sent == 1
     stats = outbox.RelayStats()
     assert await a._send(await _row(sf, row_id), key, clock.now, stats) is False
@@ -104,8 +105,12 @@ async def test_card_updates_in_the_web_chat_are_delivered_in_the_same_transactio
     await _enqueue(sf, Outbound("carol", card=card, subject="a:1:c"))
     relay = Relay(sf, WebChatSender(WebChatStore(sf)), clock)
     await relay.run_once()
-    await _enqueue(sf, Outbound("carol", text="已更新", card=Card("任务", "已接收"),
-                                subject="a:1:c", refresh=True))
+    await _enqueue(
+        sf,
+        Outbound(
+            "carol", text="已更新", card=Card("任务", "已接收"), subject="a:1:c", refresh=True
+        ),
+    )
     with pytest.raises(Died):
         await DyingRelay(sf, WebChatSender(WebChatStore(sf)), clock).run_once()
     async with sf() as s:
@@ -135,20 +140,21 @@ class KeyRecorder:
 async def test_each_row_keeps_one_key_across_attempts_and_relays(sf):
     clock = Clock()
     ids = await _enqueue(sf, Outbound("dan", text="1"), Outbound("eve", text="2"))
-    async with sf() as s, s.begin():   # a row written before keys existed gets one at claim
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id == ids[1])
-                        .values(idem_key=None))
+    async with sf() as s, s.begin():  # a row written before keys existed gets one at claim
+        await s.execute(
+            update(OutboxMessage).where(OutboxMessage.id == ids[1]).values(idem_key=None)
+        )
     stored = (await _row(sf, ids[0])).idem_key
     assert stored and len(stored) == 32
     sender = KeyRecorder(failures=2)
     for _ in range(4):
-        await Relay(sf, sender, clock).run_once()   # a new relay (process) every round
+        await Relay(sf, sender, clock).run_once()  # a new relay (process) every round
         clock.now += timedelta(minutes=5)
     keys = {i: {k for j, k in sender.keys if j == i} for i in ids}
     assert keys[ids[0]] == {stored} and len(keys[ids[1]]) == 1
     assert keys[ids[0]] != keys[ids[1]]
     assert (await _row(sf, ids[1])).idem_key in keys[ids[1]]
-    assert len([1 for i, _ in sender.keys if i in ids]) == 4    # two failures, two sends
+    assert len([1 for i, _ in sender.keys if i in ids]) == 4  # two failures, two sends
 
 
 def _dead_process() -> tuple[int, str]:
@@ -168,15 +174,26 @@ def _dead_process() -> tuple[int, str]:
 
 async def _leased_by(sf, row_id: int, owner: str, until: datetime) -> None:
     async with sf() as s, s.begin():
-        await s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-            status="sending", lease_owner=owner, next_attempt_at=until))
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(status="sending", lease_owner=owner, next_attempt_at=until)
+        )
 
 
 async def _instance(sf, ident: Identity, beat: datetime) -> None:
     async with sf() as s, s.begin():
-        await s.execute(insert(RelayInstance).values(
-            id=ident.id, host=ident.host, machine=ident.machine, pid=ident.pid,
-            proc_start=ident.proc_start, started_at=beat, heartbeat_at=beat))
+        await s.execute(
+            insert(RelayInstance).values(
+                id=ident.id,
+                host=ident.host,
+                machine=ident.machine,
+                pid=ident.pid,
+                proc_start=ident.proc_start,
+                started_at=beat,
+                heartbeat_at=beat,
+            )
+        )
 
 
 @pytest.mark.skipif(not outbox.machine_id(), reason="needs /proc (Linux)")
@@ -185,17 +202,17 @@ async def test_a_killed_predecessor_on_this_machine_is_taken_back_at_once(sf):
     [row_id] = await _enqueue(sf, Outbound("fay", text="接着发"))
     pid, started = _dead_process()
     dead = Identity("dead-one", "h", outbox.machine_id(), pid, started)
-    await _instance(sf, dead, clock.now)                      # its last heartbeat: just now
+    await _instance(sf, dead, clock.now)  # its last heartbeat: just now
     await _leased_by(sf, row_id, dead.id, clock.now + outbox.LEASE)
     sender = KeyRecorder()
     relay = Relay(sf, sender, clock)
     await relay.start()
     try:
-        assert (await relay.run_once()).sent == 1             # no wait for the lease
+        assert (await relay.run_once()).sent == 1  # no wait for the lease
         assert [i for i, _ in sender.keys] == [row_id]
         async with sf() as s:
             ids = set((await s.execute(select(RelayInstance.id))).scalars())
-        assert ids == {relay.me.id}                           # the dead one is forgotten
+        assert ids == {relay.me.id}  # the dead one is forgotten
     finally:
         await relay.close()
     async with sf() as s:
@@ -233,7 +250,7 @@ async def test_a_live_instance_keeps_its_lease(sf):
         await here.heartbeat()
         await second.maintain(force=True)
         assert (await second.run_once()).sent == 0
-        clock.now += timedelta(seconds=2)                     # past PRESUMED_DEAD, not LEASE
+        clock.now += timedelta(seconds=2)  # past PRESUMED_DEAD, not LEASE
         await here.heartbeat()
         await second.maintain(force=True)
         assert (await second.run_once()).sent == 1
@@ -278,7 +295,7 @@ async def test_an_owner_nobody_knows_is_gone_and_close_gives_leases_back(sf):
     leaving = Relay(sf, KeyRecorder(), clock)
     await leaving.maintain(force=True)
     await _leased_by(sf, ids[1], leaving.me.id, clock.now + outbox.LEASE)
-    await leaving.close()                                     # a clean stop
+    await leaving.close()  # a clean stop
     row = await _row(sf, ids[1])
     assert (row.status, row.lease_owner, row.next_attempt_at) == ("pending", None, clock.now)
     sender = KeyRecorder()
@@ -300,14 +317,28 @@ async def test_a_failure_reported_late_does_not_overwrite_the_new_owner(sf):
 
 async def test_purge_forgets_handled_events_past_the_window_in_bounded_batches(sf):
     engine = sf.kw["bind"]
-    now_fn = func.localtimestamp() if engine.dialect.name == "postgresql" else func.current_timestamp()
+    now_fn = (
+        func.localtimestamp() if engine.dialect.name == "postgresql" else func.current_timestamp()
+    )
     async with engine.begin() as conn:
         db_now = await conn.scalar(select(now_fn))
-        rows = [{"dedupe_key": f"k{i}", "channel": "wecom", "conversation": "c", "payload": {},
-                 "status": status, "error": "", "received_at": db_now - age}
-                for i, (status, age) in enumerate(
-                    [("done", timedelta(hours=3))] * 25 + [("failed", timedelta(hours=3))] * 5
-                    + [("received", timedelta(hours=3))] * 2 + [("done", timedelta(minutes=5))] * 3)]
+        rows = [
+            {
+                "dedupe_key": f"k{i}",
+                "channel": "wecom",
+                "conversation": "c",
+                "payload": {},
+                "status": status,
+                "error": "",
+                "received_at": db_now - age,
+            }
+            for i, (status, age) in enumerate(
+                [("done", timedelta(hours=3))] * 25
+                + [("failed", timedelta(hours=3))] * 5
+                + [("received", timedelta(hours=3))] * 2
+                + [("done", timedelta(minutes=5))] * 3
+            )
+        ]
         await conn.execute(insert(InboundEvent), rows)
     keep = inbound.retention(3600)
     assert timedelta(hours=1) < keep < timedelta(hours=2)
@@ -316,4 +347,4 @@ async def test_purge_forgets_handled_events_past_the_window_in_bounded_batches(s
     assert await inbound.purge(engine, keep, batch=10) == 0
     async with sf() as s:
         left = (await s.execute(select(InboundEvent.status))).scalars().all()
-    assert sorted(left) == ["done"] * 3 + ["received"] * 2   # recent or not handled yet
+    assert sorted(left) == ["done"] * 3 + ["received"] * 2  # recent or not handled yet

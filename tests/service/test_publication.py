@@ -1,6 +1,7 @@
 """Publication (一公开): refused until every result is approved, then published once;
 the public pages (both databases) show published tasks only, and let anyone recompute
 the draw's tickets with an independent implementation (consistent_sampler)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,6 +32,7 @@ from .harness import FINDINGS, cycling_draft, reviewer_for, texts
 
 TASK = "2027Q1"
 
+
 async def _draw(bot):
     async with bot.sf() as s, s.begin():
         await draws.run(s, bot.settings, TASK, "test", bot.clock.now)
@@ -44,16 +46,16 @@ async def _enter(bot, sels, admin, approve=True):
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
         for i, (ref, sel) in enumerate(sels):
-            await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
-                                     now, "t")
+            await results_svc.submit(
+                s, ref, sel.inspectors[0], cycling_draft(i, now.date()), now, "t"
+            )
             if approve:
                 await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
 
 
 async def _publish(bot, withhold=None):
     async with bot.sf() as s, s.begin():
-        return await publication.publish(s, bot.settings, TASK, "管理员甲", bot.clock.now,
-                                         withhold)
+        return await publication.publish(s, bot.settings, TASK, "管理员甲", bot.clock.now, withhold)
 
 
 async def _complete(bot):
@@ -68,20 +70,22 @@ async def test_refused_listing_every_unapproved_object_then_published(bot):
     await _enter(bot, sels[3:], admin)
     await _enter(bot, [sels[1], sels[2]], admin, approve=False)
     async with bot.sf() as s, s.begin():
-        await results_svc.review(s, r2, False, await reviewer_for(s, r2), bot.clock.now, "t", reason="日期有误")
+        await results_svc.review(
+            s, r2, False, await reviewer_for(s, r2), bot.clock.now, "t", reason="日期有误"
+        )
     with pytest.raises(DomainError) as err:
         await _publish(bot)
     assert err.value.code == "publish_incomplete"
-    assert err.value.params["missing"] == [{"ref": r0, "name": s0.name, "status": "未录入",
-                                                "department": ""},
-                                           {"ref": r1, "name": s1.name, "status": "待审核",
-                                                "department": ""},
-                                           {"ref": r2, "name": s2.name, "status": "已退回",
-                                                "department": ""}]
+    assert err.value.params["missing"] == [
+        {"ref": r0, "name": s0.name, "status": "未录入", "department": ""},
+        {"ref": r1, "name": s1.name, "status": "待审核", "department": ""},
+        {"ref": r2, "name": s2.name, "status": "已退回", "department": ""},
+    ]
     from bot.text import domain_message
+
     message = domain_message(err.value)
     assert all(x.name in message for x in (s0, s1, s2)) and "已退回" in message
-    async with bot.sf() as s:   # a refusal writes nothing
+    async with bot.sf() as s:  # a refusal writes nothing
         assert await s.get(PublicationRow, TASK) is None
         assert (await draws.valid_draw(s, TASK))[1].revealed_at is None
     now = bot.clock.now
@@ -99,8 +103,9 @@ async def test_refused_listing_every_unapproved_object_then_published(bot):
         assert (await audit.verify(s)).ok
     assert statuses == {"已公示"}
     assert row.revealed_at == bot.clock.now
-    assert actions[-2:] == ["draw.reveal", "task.publish"] or \
-        actions.index("draw.reveal") < actions.index("task.publish")
+    assert actions[-2:] == ["draw.reveal", "task.publish"] or actions.index(
+        "draw.reveal"
+    ) < actions.index("task.publish")
 
 
 async def test_document_withheld_object_summary_and_push(bot):
@@ -116,7 +121,9 @@ async def test_document_withheld_object_summary_and_push(bot):
             continue
         c = by_no[o["no"]]
         assert o["conclusion"] == c.value and o["inspected_on"] == "2027-01-04"
-        assert bool(o["findings"]) == (c in publication.PROBLEMS) and bool(o["outcome"]) == bool(o["findings"])
+        assert bool(o["findings"]) == (c in publication.PROBLEMS) and bool(o["outcome"]) == bool(
+            o["findings"]
+        )
         assert o["items"] and o["teams"] and all(t["inspectors"] for t in o["teams"])
     rectify = next(o for o in doc["objects"] if o.get("conclusion_no") == 2)
     assert "设置识别标志" in rectify["outcome"] and "2027-02-03" in rectify["outcome"]
@@ -134,22 +141,33 @@ async def test_document_withheld_object_summary_and_push(bot):
         row = await ses.get(PublicationRow, TASK)
         assert row.withheld == {hidden.uscc: "涉及国家秘密"} and row.document == doc
         assert row.digest == publication.digest(doc)
-        entry = (await ses.execute(select(AuditRow).where(AuditRow.action == "task.publish"))).scalar_one()
-        assert "涉及国家秘密" in entry.data          # the reason stays internal, audited
+        entry = (
+            await ses.execute(select(AuditRow).where(AuditRow.action == "task.publish"))
+        ).scalar_one()
+        assert "涉及国家秘密" in entry.data  # the reason stays internal, audited
         try:
             from storage.models_push import PushMessage
         except ModuleNotFoundError:
             return
-        pushed = (await ses.execute(select(PushMessage).where(PushMessage.task_id == TASK)
-                                    .order_by(PushMessage.seq))).scalars().all()
+        pushed = (
+            (
+                await ses.execute(
+                    select(PushMessage).where(PushMessage.task_id == TASK).order_by(PushMessage.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert [p.kind for p in pushed] == ["发布结果", "基础库推送", "任务推送"]
     assert hidden.uscc not in json.dumps([p.payload for p in pushed], ensure_ascii=False)
 
 
 async def test_publishing_twice_and_bad_withholding_are_refused(bot):
     sels, _ = await _complete(bot)
-    for withhold, code in (({"91410724000000000X": "理由"}, "withhold_not_drawn"),
-                           ({sels[0][1].uscc: "  "}, "withhold_needs_reason")):
+    for withhold, code in (
+        ({"91410724000000000X": "理由"}, "withhold_not_drawn"),
+        ({sels[0][1].uscc: "  "}, "withhold_needs_reason"),
+    ):
         with pytest.raises(DomainError) as err:
             await _publish(bot, withhold)
         assert err.value.code == code
@@ -178,7 +196,7 @@ async def test_chat_publish_group_sees_counts_only(bot):
     assert not any(n in said for n in names) and not any(u in said for u in usccs)
     private = texts([r for r in out if r.room != GROUP and r.to == admin])
     assert sels[0][1].name in private and sels[1][1].name in private
-    out = await bot.say(admin, f"公示 {TASK}")                     # privately: the list
+    out = await bot.say(admin, f"公示 {TASK}")  # privately: the list
     assert sels[0][1].name in texts(out)
     await _enter(bot, sels[:2], cert)
     out = await bot.group(admin, f"公示 {TASK}")
@@ -206,10 +224,16 @@ async def test_public_pages_show_published_tasks_only_and_tickets_recompute(bot,
     client = await aiohttp_client(create_app(bot.settings))
     sels, _ = await _complete(bot)
     hidden = sels[1][1]
-    closed = next(s for i, (_, s) in enumerate(sels) if i % 6 == 5)    # conclusion 6
+    closed = next(s for i, (_, s) in enumerate(sels) if i % 6 == 5)  # conclusion 6
     form = f"/public/forms/{TASK}/{sels[0][1].uscc}"
-    for path in (f"/public/tasks/{TASK}", f"/public/tasks/{TASK}.xlsx",
-                 f"/public/tasks/{TASK}.json", form, "/public/tasks/2099Q1", "/public/plans/2027"):
+    for path in (
+        f"/public/tasks/{TASK}",
+        f"/public/tasks/{TASK}.xlsx",
+        f"/public/tasks/{TASK}.json",
+        form,
+        "/public/tasks/2099Q1",
+        "/public/plans/2027",
+    ):
         await _get(client, path, 404)
     index = await (await _get(client, "/public/")).text()
     assert sels[0][1].name not in index and "暂无已公示" in index
@@ -232,7 +256,7 @@ async def test_public_pages_show_published_tasks_only_and_tickets_recompute(bot,
     async with bot.sf() as s:
         pool = {e.uscc for e in await library_repo.enterprises(s)}
     assert {u for u, _ in rows} == pool - {hidden.uscc}
-    for uscc, ticket in rows:     # an independent implementation recomputes every ticket
+    for uscc, ticket in rows:  # an independent implementation recomputes every ticket
         assert consistent_sampler.first_ticket(uscc, seed).ticket_number == ticket
     drawn = {s.uscc: s.ticket for _, s in sels if s.uscc != hidden.uscc}
     assert {u: t for u, t in rows if u in drawn} == drawn
@@ -254,8 +278,8 @@ async def test_public_pages_show_published_tasks_only_and_tickets_recompute(bot,
     facts = {k: val for k, val in wb["复核数据"].iter_rows(values_only=True)}
     assert facts["秘密随机数 S"] == v["secret"] and facts["种子 S:E"] == v["seed"]
 
-    await _get(client, f"/public/forms/{TASK}/{hidden.uscc}", 404)     # withheld
-    await _get(client, f"/public/forms/{TASK}/{closed.uscc}", 404)     # not inspected
+    await _get(client, f"/public/forms/{TASK}/{hidden.uscc}", 404)  # withheld
+    await _get(client, f"/public/forms/{TASK}/{closed.uscc}", 404)  # not inspected
 
 
 async def test_the_audit_anchor_is_on_the_page_in_the_exports_and_the_push(bot, aiohttp_client):
@@ -281,16 +305,26 @@ async def test_the_audit_anchor_is_on_the_page_in_the_exports_and_the_push(bot, 
     note = re.search(r'data-testid="anchor-note">(.*?)</p>', body, re.S).group(1)
     assert "操作日志锚点" in note and "ssj audit verify --anchors" in note
     assert f"{anchor['seq']} {anchor['hash']}" in note
-    assert json.loads(await (await _get(client, f"/public/tasks/{TASK}.json")).text())[
-        "audit_anchor"] == anchor
+    assert (
+        json.loads(await (await _get(client, f"/public/tasks/{TASK}.json")).text())["audit_anchor"]
+        == anchor
+    )
     xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
     wb = openpyxl.load_workbook(io.BytesIO(xlsx))
     facts = {k: val for k, val in wb["复核数据"].iter_rows(values_only=True)}
     assert facts["操作日志锚点（编号 哈希）"] == f"{anchor['seq']} {anchor['hash']}"
     from storage.models_push import PushMessage
+
     async with bot.sf() as s:
-        pushed = (await s.execute(select(PushMessage).where(PushMessage.task_id == TASK)
-                                  .order_by(PushMessage.seq))).scalars().all()
+        pushed = (
+            (
+                await s.execute(
+                    select(PushMessage).where(PushMessage.task_id == TASK).order_by(PushMessage.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(pushed) == 3 and all(p.payload["audit_anchor"] == anchor for p in pushed)
 
 
@@ -305,7 +339,9 @@ async def test_a_document_published_before_anchors_still_renders(bot, aiohttp_cl
     assert doc["task"]["name"] in body and "操作日志锚点" not in body
     xlsx = await (await _get(client, f"/public/tasks/{TASK}.xlsx")).read()
     wb = openpyxl.load_workbook(io.BytesIO(xlsx))
-    assert "操作日志锚点（编号 哈希）" not in {k for k, _ in wb["复核数据"].iter_rows(values_only=True)}
+    assert "操作日志锚点（编号 哈希）" not in {
+        k for k, _ in wb["复核数据"].iter_rows(values_only=True)
+    }
 
 
 async def test_why_each_object_was_drawn_is_on_the_published_record(bot, aiohttp_client):
@@ -323,14 +359,19 @@ async def test_why_each_object_was_drawn_is_on_the_published_record(bot, aiohttp
     for o in doc["objects"]:
         assert (o["risk_class"], o["reason"]) == why[o["uscc"]]
         assert o["risk_class"] == classes[o["uscc"]] and o["risk_class"] in "ABCD"
-        assert o["drawn_for"] == (f"风险分层（{o['risk_class']} 类）" if o["reason"] == "stratum"
-                                  else words[o["reason"]])
+        assert o["drawn_for"] == (
+            f"风险分层（{o['risk_class']} 类）" if o["reason"] == "stratum" else words[o["reason"]]
+        )
     assert {o["reason"] for o in doc["objects"]} >= {"coverage"}
     pool = {p["uscc"]: p for p in doc["verification"]["pool"]}
     assert all(pool[u]["risk_class"] == c for u, c in classes.items())
     assert doc["verification"]["algorithm"].startswith("ssj-draw/3")
-    assert doc["verification"]["rules"]["risk_factors"] == {"A": "1/2", "B": "1", "C": "3/2",
-                                                            "D": "2"}
+    assert doc["verification"]["rules"]["risk_factors"] == {
+        "A": "1/2",
+        "B": "1",
+        "C": "3/2",
+        "D": "2",
+    }
     by_class = doc["summary"]["by_risk_class"]
     assert sum(c["drawn"] for c in by_class.values()) == len(sels)
     body = await (await _get(client, f"/public/tasks/{TASK}")).text()
@@ -356,8 +397,9 @@ async def test_one_form_per_object_lists_every_applicable_item(bot, aiohttp_clie
         body = await (await _get(client, f"/public/forms/{TASK}/{sel.uscc}")).text()
         expected = applicable(items, ents[sel.uscc].pollutants, sel.category)
         table = body.split('data-testid="form-items"')[1].split("</table>")[0]
-        assert re.findall(r'<td class="n">\d+</td><td>([^<]+)</td>', table) == \
-            [name for _, name in expected]
+        assert re.findall(r'<td class="n">\d+</td><td>([^<]+)</td>', table) == [
+            name for _, name in expected
+        ]
         assert sel.name in body and doc["bureau"]["name"] in body and "@page" in body
         assert all(names[c] in body for c in sel.inspectors)
         assert rules.Conclusion(_conclusion(doc, sel.uscc)).value in body
@@ -371,7 +413,7 @@ async def test_plan_page_is_public_once_published(bot, aiohttp_client):
     client = await aiohttp_client(create_app(bot.settings))
     async with bot.sf() as s, s.begin():
         await plan.make(s, bot.settings, 2027, "test", now=bot.clock.now)
-    await _get(client, "/public/plans/2027", 404)                      # a draft is not public
+    await _get(client, "/public/plans/2027", 404)  # a draft is not public
     async with bot.sf() as s, s.begin():
         await plan.publish(s, 2027, "test", bot.clock.now)
         items = [i.name for i in await library_repo.items(s)]

@@ -6,6 +6,7 @@ nothing; the Idempotency-Key is stable across retries; a 409 counts as delivered
 permanent failure is parked and reported; two relays on one database deliver each message
 once per key; tasks do not block each other.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,10 +61,10 @@ class FakeEndpoint:
 
     def __init__(self):
         self.requests: list[Request] = []
-        self.accepted: dict[str, dict] = {}       # key -> body, in acceptance order
-        self.behaviour = None                     # (request, index) -> web.Response | None
-        self.delay = 0.0                          # before answering
-        self.lose_response = 0.0                  # accept, then hang this long
+        self.accepted: dict[str, dict] = {}  # key -> body, in acceptance order
+        self.behaviour = None  # (request, index) -> web.Response | None
+        self.delay = 0.0  # before answering
+        self.lose_response = 0.0  # accept, then hang this long
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -72,8 +73,13 @@ class FakeEndpoint:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
-        req = Request(request.headers.get("Idempotency-Key", ""), body["kind"],
-                      body["task"]["id"], dict(request.headers), body)
+        req = Request(
+            request.headers.get("Idempotency-Key", ""),
+            body["kind"],
+            body["task"]["id"],
+            dict(request.headers),
+            body,
+        )
         index = len(self.requests)
         self.requests.append(req)
         if self.delay:
@@ -125,15 +131,24 @@ def uscc(n: int) -> str:
     return f"91410724MA{n:07d}X"
 
 
-async def publish(sf, task_id: str, clock: Clock, objects=(1, 2), stamp: str = "10:00",
-                  **extra) -> dict:
+async def publish(
+    sf, task_id: str, clock: Clock, objects=(1, 2), stamp: str = "10:00", **extra
+) -> dict:
     settings = Settings(database_url="unused")
-    publication = {**extra,
-        "published_at": f"2027-04-20T{stamp}:00+08:00", "completed_on": "2027-03-31",
-        "objects": [{"uscc": uscc(n), "name": f"获嘉县测试企业{n}", "inspected_on": "2027-02-0{n}",
-                     "items": ["水污染防治监督检查"],
-                     "conclusion": "未发现问题" if n % 2 else "发现问题已责令整改"}
-                    for n in objects],
+    publication = {
+        **extra,
+        "published_at": f"2027-04-20T{stamp}:00+08:00",
+        "completed_on": "2027-03-31",
+        "objects": [
+            {
+                "uscc": uscc(n),
+                "name": f"获嘉县测试企业{n}",
+                "inspected_on": "2027-02-0{n}",
+                "items": ["水污染防治监督检查"],
+                "conclusion": "未发现问题" if n % 2 else "发现问题已责令整改",
+            }
+            for n in objects
+        ],
         "summary": {"drawn": len(objects), "inspected": len(objects)},
         "verification": {"commitment": "c" * 64, "secret": "s" * 64, "entropy": ""},
     }
@@ -141,11 +156,20 @@ async def publish(sf, task_id: str, clock: Clock, objects=(1, 2), stamp: str = "
         await ensure_task(s, settings, task_id, "test", localtime.today())
         for n in objects:
             if not await s.scalar(select(EnterpriseRow.id).where(EnterpriseRow.uscc == uscc(n))):
-                s.add(EnterpriseRow(uscc=uscc(n), name=f"获嘉县测试企业{n}", bureau="410724",
-                                    category="重点监管" if n % 2 else "一般监管",
-                                    industry="化学原料和化学制品制造业", pollutants=["废水", "废气"],
-                                    region="获嘉县", status="在产", contact="张三",
-                                    phone="13800000000"))
+                s.add(
+                    EnterpriseRow(
+                        uscc=uscc(n),
+                        name=f"获嘉县测试企业{n}",
+                        bureau="410724",
+                        category="重点监管" if n % 2 else "一般监管",
+                        industry="化学原料和化学制品制造业",
+                        pollutants=["废水", "废气"],
+                        region="获嘉县",
+                        status="在产",
+                        contact="张三",
+                        phone="13800000000",
+                    )
+                )
         await push.enqueue_publication(s, task_id, publication, now=clock())
     return publication
 
@@ -181,18 +205,28 @@ async def test_three_messages_in_order_with_headers_and_schema(sf, endpoint, htt
     assert [b["seq"] for b in (results, base, task)] == [1, 2, 3]
     assert [b["kind_code"] for b in (results, base, task)] == ["results", "base", "task"]
     assert results["results"] == pub["objects"] and results["verification"]["secret"] == "s" * 64
-    assert [b["audit_anchor"] for b in (results, base, task)] == [None] * 3   # none given
-    assert results["task"] == {"id": "2027Q1", "plan_no": "202701",
-                               "name": "新乡市生态环境局获嘉分局2027年第1季度随机抽查"}
+    assert [b["audit_anchor"] for b in (results, base, task)] == [None] * 3  # none given
+    assert results["task"] == {
+        "id": "2027Q1",
+        "plan_no": "202701",
+        "name": "新乡市生态环境局获嘉分局2027年第1季度随机抽查",
+    }
     e1 = base["enterprises"][0]
     assert (e1["uscc"], e1["category"], e1["region"], e1["pollutants"]) == (
-        uscc(1), "重点监管", "获嘉县", ["废水", "废气"])
+        uscc(1),
+        "重点监管",
+        "获嘉县",
+        ["废水", "废气"],
+    )
     assert "phone" not in e1 and "contact" not in e1
     rec = task["task"]
     assert len(rec["items"]) == 14 and rec["items"][0]["seq"] == 1 and rec["items"][0]["name"]
     assert rec["scope"].startswith("获嘉县行政区域内") and rec["deadline"] == "2027-03-31"
-    assert rec["counts"] == {"objects": 2, "by_category": {"一般监管": 1, "重点监管": 1},
-                             "by_conclusion": {"发现问题已责令整改": 1, "未发现问题": 1}}
+    assert rec["counts"] == {
+        "objects": 2,
+        "by_category": {"一般监管": 1, "重点监管": 1},
+        "by_conclusion": {"发现问题已责令整改": 1, "未发现问题": 1},
+    }
     assert [m.status for m in await rows(sf)] == ["sent"] * 3
 
 
@@ -207,25 +241,25 @@ async def test_endpoint_down_for_a_while_loses_nothing_and_keeps_order(sf, endpo
     assert (m2.status, m3.status, m2.attempts) == ("pending", "pending", 0)
     clock.advance(seconds=5)
     await r.run_once()
-    assert len(endpoint.requests) == 1                     # still backing off
+    assert len(endpoint.requests) == 1  # still backing off
     waits = [(m1.next_attempt_at - T0).total_seconds()]
     for _ in range(down + 5):
         pending = [m for m in await rows(sf) if m.status == "pending"]
         if not pending:
             break
-        clock.now = max(clock.now, pending[0].next_attempt_at)     # the task's head
+        clock.now = max(clock.now, pending[0].next_attempt_at)  # the task's head
         before = clock.now
         await r.run_once()
         head = (await rows(sf))[0]
         if head.status == "pending":
             waits.append((head.next_attempt_at - before).total_seconds())
     assert endpoint.order("2027Q1") == KINDS
-    assert [q.kind for q in endpoint.requests[:down + 1]] == ["发布结果"] * (down + 1)
+    assert [q.kind for q in endpoint.requests[: down + 1]] == ["发布结果"] * (down + 1)
     assert len(endpoint.requests) == down + 3
     assert all(len(keys) == 1 for keys in endpoint.keys_per_message().values())
     ms = await rows(sf)
     assert [m.status for m in ms] == ["sent"] * 3 and ms[0].attempts == down + 1
-    assert len(waits) == down and 8 <= waits[0] <= 12     # 10 s ± 20 % jitter, then doubling
+    assert len(waits) == down and 8 <= waits[0] <= 12  # 10 s ± 20 % jitter, then doubling
     assert all(b > a for a, b in itertools.pairwise(waits))
 
 
@@ -238,11 +272,27 @@ async def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     assert len({round(v, 6) for v in values}) == len(values)
 
 
-@pytest.mark.parametrize("status, outcome", [
-    (200, "sent"), (201, "sent"), (204, "sent"), (409, "duplicate"), (429, "retry"),
-    (408, "retry"), (500, "retry"), (502, "retry"), (503, "retry"), (504, "retry"),
-    (400, "park"), (401, "park"), (403, "park"), (404, "park"), (422, "park"), (301, "park"),
-])
+@pytest.mark.parametrize(
+    "status, outcome",
+    [
+        (200, "sent"),
+        (201, "sent"),
+        (204, "sent"),
+        (409, "duplicate"),
+        (429, "retry"),
+        (408, "retry"),
+        (500, "retry"),
+        (502, "retry"),
+        (503, "retry"),
+        (504, "retry"),
+        (400, "park"),
+        (401, "park"),
+        (403, "park"),
+        (404, "park"),
+        (422, "park"),
+        (301, "park"),
+    ],
+)
 def test_classify(status, outcome):
     assert push.classify(status) == outcome
 
@@ -257,8 +307,9 @@ def test_retry_after_seconds_or_http_date():
 
 async def test_429_honours_retry_after(sf, endpoint, http):
     clock = Clock()
-    endpoint.behaviour = lambda req, i: (web.Response(status=429, headers={"Retry-After": "120"})
-                                         if i == 0 else None)
+    endpoint.behaviour = lambda req, i: (
+        web.Response(status=429, headers={"Retry-After": "120"}) if i == 0 else None
+    )
     await publish(sf, "2027Q1", clock)
     r = relay(sf, endpoint, http, clock)
     await r.run_once()
@@ -274,7 +325,7 @@ async def test_429_honours_retry_after(sf, endpoint, http):
 
 async def test_lost_response_then_409_counts_as_delivered(sf, endpoint, http):
     clock = Clock()
-    endpoint.lose_response = 2.0           # the endpoint takes it, the answer never arrives
+    endpoint.lose_response = 2.0  # the endpoint takes it, the answer never arrives
     await publish(sf, "2027Q1", clock)
     r = relay(sf, endpoint, http, clock, timeout=0.3)
     stats = await r.run_once()
@@ -282,7 +333,9 @@ async def test_lost_response_then_409_counts_as_delivered(sf, endpoint, http):
     endpoint.lose_response = 0.0
     await drain(r, clock, rounds=3)
     assert [(x.kind, x.key == endpoint.requests[0].key) for x in endpoint.requests[:2]] == [
-        ("发布结果", True), ("发布结果", True)]
+        ("发布结果", True),
+        ("发布结果", True),
+    ]
     ms = await rows(sf)
     assert [m.status for m in ms] == ["sent"] * 3 and ms[0].http_status == 409
     assert len(endpoint.accepted) == 3 and endpoint.order("2027Q1") == KINDS
@@ -297,13 +350,13 @@ async def test_a_crash_mid_send_is_taken_over_after_the_lease(sf, endpoint, http
         if endpoint.accepted:
             break
         await asyncio.sleep(0.01)
-    dying.cancel()                          # the instance dies mid-send
+    dying.cancel()  # the instance dies mid-send
     await asyncio.gather(dying, return_exceptions=True)
     endpoint.lose_response = 0.0
     assert (await rows(sf))[0].status == "sending"
     other = relay(sf, endpoint, http, clock)
     await other.run_once()
-    assert len(endpoint.requests) == 1      # the lease still holds
+    assert len(endpoint.requests) == 1  # the lease still holds
     clock.now += push.LEASE + timedelta(seconds=1)
     await other.run_once()
     assert [r.kind for r in endpoint.requests] == ["发布结果", "发布结果", "基础库推送", "任务推送"]
@@ -317,22 +370,25 @@ async def test_permanent_failure_is_parked_reported_and_blocks_its_task_only(sf,
     async def on_parked(row):
         parked.append((row.task_id, row.kind, row.attempts, row.last_error))
 
-    endpoint.behaviour = lambda req, i: (web.json_response({"error": "bad uscc"}, status=422)
-                                         if req.kind == "基础库推送" and req.task == "2027Q1"
-                                         else None)
+    endpoint.behaviour = lambda req, i: (
+        web.json_response({"error": "bad uscc"}, status=422)
+        if req.kind == "基础库推送" and req.task == "2027Q1"
+        else None
+    )
     await publish(sf, "2027Q1", clock)
     await publish(sf, "2027Q2", clock, objects=(3,))
     r = relay(sf, endpoint, http, clock, on_parked=on_parked)
     await drain(r, clock, rounds=4)
     assert parked == [("2027Q1", "基础库推送", 1, 'HTTP 422: {"error": "bad uscc"}')]
     assert endpoint.order("2027Q1") == ["发布结果"]
-    assert endpoint.order("2027Q2") == KINDS                # the other task went on
+    assert endpoint.order("2027Q2") == KINDS  # the other task went on
     assert "任务推送" not in [q.kind for q in endpoint.requests if q.task == "2027Q1"]
     async with sf() as s:
         doc = await push.summary(s)
     assert doc["push"] == {"pending": 1, "sending": 0, "sent": 4, "parked": 1}
     assert [(p["outbox"], p["task"], p["kind"], p["http_status"]) for p in doc["parked"]] == [
-        ("push", "2027Q1", "基础库推送", 422)]
+        ("push", "2027Q1", "基础库推送", 422)
+    ]
     # fixed on the other side; an operator retries it: the rest of the task follows in order
     endpoint.behaviour = None
     async with sf() as s, s.begin():
@@ -359,8 +415,7 @@ async def test_keeps_failing_then_parked_after_max_attempts(sf, endpoint, http):
 async def test_connection_refused_is_retried(sf, endpoint, http, unused_tcp_port):
     clock = Clock()
     await publish(sf, "2027Q1", clock)
-    dead = PushRelay(sf, f"http://127.0.0.1:{unused_tcp_port}/push", HttpPushTransport(http),
-                     clock)
+    dead = PushRelay(sf, f"http://127.0.0.1:{unused_tcp_port}/push", HttpPushTransport(http), clock)
     stats = await dead.run_once()
     m1 = (await rows(sf))[0]
     assert stats.failed == 1 and m1.status == "pending" and m1.http_status is None
@@ -413,7 +468,7 @@ async def test_enqueue_is_idempotent_per_publication_and_republication_follows(s
     await publish(sf, "2027Q1", clock)
     await publish(sf, "2027Q1", clock)
     assert [(m.seq, m.kind) for m in await rows(sf)] == list(zip((1, 2, 3), KINDS, strict=True))
-    await publish(sf, "2027Q1", clock, stamp="15:30")     # a corrected publication
+    await publish(sf, "2027Q1", clock, stamp="15:30")  # a corrected publication
     ms = await rows(sf)
     assert [m.seq for m in ms] == [1, 2, 3, 1, 2, 3] and len({m.idempotency_key for m in ms}) == 6
     await relay(sf, endpoint, http, clock).run_once()
@@ -428,8 +483,10 @@ async def test_every_message_carries_the_publications_audit_anchor(sf, endpoint,
     assert [r.kind for r in endpoint.requests] == KINDS
     assert [r.body["audit_anchor"] for r in endpoint.requests] == [anchor] * 3
 
+
 async def test_unknown_task_is_refused(sf):
     from bot.domain.model import DomainError
+
     async with sf() as s, s.begin():
         with pytest.raises(DomainError) as err:
             await push.enqueue_publication(s, "2031Q1", {"published_at": "x", "objects": []})
@@ -437,7 +494,8 @@ async def test_unknown_task_is_refused(sf):
 
 
 async def test_the_service_pushes_and_tells_the_supervisors_of_a_parked_message(
-        bot, aiohttp_client, endpoint):
+    bot, aiohttp_client, endpoint
+):
     from bot.app import create_app
     from storage.models_chat import OutboxMessage
 
@@ -452,8 +510,9 @@ async def test_the_service_pushes_and_tells_the_supervisors_of_a_parked_message(
             return str(outbox_id)
 
     clock = Clock(datetime.now().replace(microsecond=0) - timedelta(minutes=1))
-    endpoint.behaviour = lambda req, i: (web.Response(status=403, text="forbidden")
-                                         if req.task == "2027Q2" else None)
+    endpoint.behaviour = lambda req, i: (
+        web.Response(status=403, text="forbidden") if req.task == "2027Q2" else None
+    )
     await publish(bot.sf, "2027Q1", clock, objects=(1,))
     await publish(bot.sf, "2027Q2", clock, objects=(2,))
     people = await bot.people()

@@ -2,6 +2,7 @@
 figures recomputed here independently from the raw rows (both databases); chat 统计 is
 for 管理员 only and gives counts only in a group; the public variant counts published
 tasks only."""
+
 from __future__ import annotations
 
 import asyncio
@@ -40,19 +41,41 @@ async def _setup(bot) -> str:
     now = bot.clock.now
     async with bot.sf() as s, s.begin():
         day = date(YEAR, 1, 1)
-        while day <= date(YEAR, 12, 31):      # a Monday-to-Friday calendar, as overrides
+        while day <= date(YEAR, 12, 31):  # a Monday-to-Friday calendar, as overrides
             await calendar.set_day(s, day, day.weekday() < 5, "", "test")
             day += timedelta(days=1)
         admin = await s.scalar(select(InspectorRow.cert).where(InspectorRow.role == "管理员"))
-        for tid, kind, initiator in (("2027LH02", "joint", "其他部门"), ("2027ZX01", "special", "")):
-            s.add(TaskRow(id=tid, bureau=bot.settings.region_code, kind=kind, name=f"{tid}任务",
-                          year=YEAR, quarter=2, spec={"initiator": initiator} if initiator else {},
-                          departments=[""], items=[]))
+        for tid, kind, initiator in (
+            ("2027LH02", "joint", "其他部门"),
+            ("2027ZX01", "special", ""),
+        ):
+            s.add(
+                TaskRow(
+                    id=tid,
+                    bureau=bot.settings.region_code,
+                    kind=kind,
+                    name=f"{tid}任务",
+                    year=YEAR,
+                    quarter=2,
+                    spec={"initiator": initiator} if initiator else {},
+                    departments=[""],
+                    items=[],
+                )
+            )
         # a joint task drawn and completed: each department records its own results
-        await tasks.create_task(s, bot.settings, task_id="2027LH01", kind="joint",
-                                name="获嘉县2027年第二季度生态环境与市场监管联合抽查", year=YEAR,
-                                quarter=2, departments="市场监管", count=4, actor="test",
-                                today=localtime.today())
+        await tasks.create_task(
+            s,
+            bot.settings,
+            task_id="2027LH01",
+            kind="joint",
+            name="获嘉县2027年第二季度生态环境与市场监管联合抽查",
+            year=YEAR,
+            quarter=2,
+            departments="市场监管",
+            count=4,
+            actor="test",
+            today=localtime.today(),
+        )
     for task in ("2027Q1", "2027Q2", "2027Q3", "2027LH01"):
         async with bot.sf() as s, s.begin():
             await draws.run(s, bot.settings, task, "test", now)
@@ -64,8 +87,9 @@ async def _setup(bot) -> str:
             _, row = await draws.valid_draw(s, task)
             sels = await draws.current_selections(s, row)
             for i, (ref, sel) in enumerate(sels[:count]):
-                await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
-                                         now, "t")
+                await results_svc.submit(
+                    s, ref, sel.inspectors[0], cycling_draft(i, now.date()), now, "t"
+                )
                 if i < approve:
                     await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
             return len(sels)
@@ -76,10 +100,18 @@ async def _setup(bot) -> str:
             _, row = await draws.valid_draw(s, task)
             for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
                 for j, team in enumerate(sel.teams):
-                    await results_svc.submit(s, ref, team.members[0],
-                                             cycling_draft(i + 3 * j, now.date()), now, "t")
-                    await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t",
-                                             department=team.department)
+                    await results_svc.submit(
+                        s, ref, team.members[0], cycling_draft(i + 3 * j, now.date()), now, "t"
+                    )
+                    await results_svc.review(
+                        s,
+                        ref,
+                        True,
+                        await reviewer_for(s, ref),
+                        now,
+                        "t",
+                        department=team.department,
+                    )
 
     n1 = await enter("2027Q1", 10_000, 10_000)
     await enter_joint("2027LH01")
@@ -106,8 +138,11 @@ def _workdays_after(start: date, n: int) -> date:
 async def _expected(s, public: bool = False) -> dict:
     """The figures from the raw rows, without bot.services.stats."""
     pubs = {p.task_id: p for p in (await s.execute(select(PublicationRow))).scalars()}
-    tasks = [t for t in (await s.execute(select(TaskRow).where(TaskRow.year == YEAR))).scalars()
-             if not public or t.id in pubs]
+    tasks = [
+        t
+        for t in (await s.execute(select(TaskRow).where(TaskRow.year == YEAR))).scalars()
+        if not public or t.id in pubs
+    ]
     ids = {t.id for t in tasks}
     kinds = {"own_quarterly": 0, "joint_initiated": 0, "joint_joined": 0, "special": 0}
     for t in tasks:
@@ -121,19 +156,42 @@ async def _expected(s, public: bool = False) -> dict:
             kinds["joint_joined"] += 1
     own = kinds["own_quarterly"] + kinds["special"] + kinds["joint_initiated"]
 
-    sels = [r for r in (await s.execute(
-        select(SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category)
-        .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-        .where(DrawRow.status == "valid"))).all() if r.task_id in ids]
+    sels = [
+        r
+        for r in (
+            await s.execute(
+                select(
+                    SelectionRow.id, SelectionRow.task_id, SelectionRow.uscc, SelectionRow.category
+                )
+                .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+                .where(DrawRow.status == "valid")
+            )
+        ).all()
+        if r.task_id in ids
+    ]
     # each object's results, one per department with a team on it (joint tasks: several)
-    teams = set((await s.execute(select(TeamMemberRow.selection_id, TeamMemberRow.department)
-                                 .where(TeamMemberRow.active.is_(True)))).all())
-    found = {(r.selection_id, r.department): r
-             for r in (await s.execute(select(ResultRow))).scalars()}
+    teams = set(
+        (
+            await s.execute(
+                select(TeamMemberRow.selection_id, TeamMemberRow.department).where(
+                    TeamMemberRow.active.is_(True)
+                )
+            )
+        ).all()
+    )
+    found = {
+        (r.selection_id, r.department): r for r in (await s.execute(select(ResultRow))).scalars()
+    }
     units = {sel.id: [found.get((sid, d)) for sid, d in teams if sid == sel.id] for sel in sels}
     # the object's conclusion: the most serious any department reached
-    serious = ["涉嫌犯罪已移送司法机关", "发现违法行为已立案调查", "已移送其他部门处理",
-               "发现问题已责令整改", "未发现问题", NOT_INSPECTED]
+    serious = [
+        "涉嫌犯罪已移送司法机关",
+        "发现违法行为已立案调查",
+        "已移送其他部门处理",
+        "发现问题已责令整改",
+        "未发现问题",
+        NOT_INSPECTED,
+    ]
 
     def done(sid):
         return bool(units[sid]) and all(r is not None and r.status in DONE for r in units[sid])
@@ -147,13 +205,19 @@ async def _expected(s, public: bool = False) -> dict:
     for cat in ("重点监管", "一般监管", "特殊监管"):
         pool = [e.uscc for e in ents if e.category == cat]
         times = {u: sum(1 for r in sels if r.uscc == u) for u in pool}
-        need = {"重点监管": 1, "特殊监管": 2, "一般监管": 1}[cat]   # all draws are of 2027
+        need = {"重点监管": 1, "特殊监管": 2, "一般监管": 1}[cat]  # all draws are of 2027
         coverage[cat] = {
             "objects": len(pool),
             "drawn": len({r.uscc for r in sels if r.category == cat}),
-            "inspected": len({r.uscc for r in sels if r.category == cat
-                              and conclusion(r.id) not in (None, NOT_INSPECTED)}),
-            "by_rule": sum(1 for u in pool if times[u] >= need)}
+            "inspected": len(
+                {
+                    r.uscc
+                    for r in sels
+                    if r.category == cat and conclusion(r.id) not in (None, NOT_INSPECTED)
+                }
+            ),
+            "by_rule": sum(1 for u in pool if times[u] >= need),
+        }
     conclusions = {}
     for r in sels:
         c = conclusion(r.id)
@@ -170,16 +234,26 @@ async def _expected(s, public: bool = False) -> dict:
             late += 1
     per = {}
     if not public:
-        q = (select(TeamMemberRow.cert, SelectionRow.task_id)
-             .join(SelectionRow, SelectionRow.id == TeamMemberRow.selection_id)
-             .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-             .where(DrawRow.status == "valid", TeamMemberRow.active.is_(True)))
+        q = (
+            select(TeamMemberRow.cert, SelectionRow.task_id)
+            .join(SelectionRow, SelectionRow.id == TeamMemberRow.selection_id)
+            .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+            .where(DrawRow.status == "valid", TeamMemberRow.active.is_(True))
+        )
         for cert, task_id in (await s.execute(q)).all():
             if task_id in ids:
                 per[cert] = per.get(cert, 0) + 1
-    return {"kinds": kinds, "own": own, "coverage": coverage, "conclusions": conclusions,
-            "tasks_drawn": len(drawn_tasks), "complete": complete, "on_time": on_time,
-            "late": late, "per": per}
+    return {
+        "kinds": kinds,
+        "own": own,
+        "coverage": coverage,
+        "conclusions": conclusions,
+        "tasks_drawn": len(drawn_tasks),
+        "complete": complete,
+        "on_time": on_time,
+        "late": late,
+        "per": per,
+    }
 
 
 def _compare(doc: dict, exp: dict) -> None:
@@ -212,21 +286,29 @@ async def test_stats_agree_with_raw_rows_and_the_cli(bot, capsys):
     # the scenario exercises what it should: 1 of 5 own tasks joint (20 % < 35 %),
     # three complete tasks of four drawn (the joint one with two results per object),
     # two publications on time and one late
-    assert doc["tasks"] == {"own_quarterly": 3, "joint_initiated": 1, "joint_joined": 1,
-                            "special": 1, "total": 6}
+    assert doc["tasks"] == {
+        "own_quarterly": 3,
+        "joint_initiated": 1,
+        "joint_joined": 1,
+        "special": 1,
+        "total": 6,
+    }
     assert doc["joint"]["ratio"] == 20.0 and not doc["joint"]["joint_goal_met"]
     assert doc["completion"] == {"tasks": 4, "complete": 3, "rate": 75.0}
     assert (doc["publication"]["on_time"], doc["publication"]["late"]) == (2, 1)
     assert exp["coverage"]["重点监管"]["drawn"] > 0
-    async with bot.sf() as s:   # the joint task's objects do have two results each
-        per_object = (await s.execute(select(ResultRow.selection_id).where(
-            ResultRow.task_id == "2027LH01"))).scalars().all()
+    async with bot.sf() as s:  # the joint task's objects do have two results each
+        per_object = (
+            (await s.execute(select(ResultRow.selection_id).where(ResultRow.task_id == "2027LH01")))
+            .scalars()
+            .all()
+        )
     assert len(per_object) == 8 and len(set(per_object)) == 4
 
     # the public variant: published tasks only, no inspectors
     _compare(pub, exp_pub)
     assert pub["tasks"]["total"] == 3 and "inspectors" not in pub
-    assert pub["joint"]["ratio"] == 33.3   # published: Q1, Q3 and the joint task
+    assert pub["joint"]["ratio"] == 33.3  # published: Q1, Q3 and the joint task
     assert pub["results"]["total"] < doc["results"]["total"] or doc["results"]["total"] == 0
 
     # ssj stats --json prints the same figures
@@ -255,30 +337,51 @@ async def test_stats_per_risk_class_agree_with_raw_rows(bot):
     await _setup(bot)
     async with bot.sf() as s:
         doc = await stats_svc.stats(s, bot.settings, YEAR)
-        valid = (select(SelectionRow.id, SelectionRow.uscc, SelectionRow.risk_class,
-                        TaskRow.year)
-                 .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
-                 .join(TaskRow, TaskRow.id == SelectionRow.task_id)
-                 .where(DrawRow.status == "valid"))
+        valid = (
+            select(SelectionRow.id, SelectionRow.uscc, SelectionRow.risk_class, TaskRow.year)
+            .join(DrawRow, DrawRow.id == SelectionRow.draw_id)
+            .join(TaskRow, TaskRow.id == SelectionRow.task_id)
+            .where(DrawRow.status == "valid")
+        )
         sels = (await s.execute(valid)).all()
         results = (await s.execute(select(ResultRow))).scalars().all()
         ents = (await s.execute(select(EnterpriseRow))).scalars().all()
     by_sel: dict[int, list] = {}
     for r in results:
         by_sel.setdefault(r.selection_id, []).append(r)
-    serious = ["涉嫌犯罪已移送司法机关", "发现违法行为已立案调查", "已移送其他部门处理",
-               "发现问题已责令整改", "未发现问题", NOT_INSPECTED]
-    numbers = {c: i for i, c in enumerate(["未发现问题", "发现问题已责令整改",
-                                           "发现违法行为已立案调查", "已移送其他部门处理",
-                                           "涉嫌犯罪已移送司法机关", NOT_INSPECTED], 1)}
+    serious = [
+        "涉嫌犯罪已移送司法机关",
+        "发现违法行为已立案调查",
+        "已移送其他部门处理",
+        "发现问题已责令整改",
+        "未发现问题",
+        NOT_INSPECTED,
+    ]
+    numbers = {
+        c: i
+        for i, c in enumerate(
+            [
+                "未发现问题",
+                "发现问题已责令整改",
+                "发现违法行为已立案调查",
+                "已移送其他部门处理",
+                "涉嫌犯罪已移送司法机关",
+                NOT_INSPECTED,
+            ],
+            1,
+        )
+    }
     records: dict[str, list] = {}
     uscc_of = {sel.id: sel.uscc for sel in sels}
     for r in results:
         if r.status in DONE and r.selection_id in uscc_of:
             records.setdefault(uscc_of[r.selection_id], []).append(
-                ref.Record(r.inspected_on.year, 1, numbers[r.conclusion]))
-    expected = {k: {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(),
-                    "problems": set()} for k in RISK_CLASSES}
+                ref.Record(r.inspected_on.year, 1, numbers[r.conclusion])
+            )
+    expected = {
+        k: {"objects": 0, "visits": 0, "drawn": set(), "inspected": set(), "problems": set()}
+        for k in RISK_CLASSES
+    }
     for e in ents:
         if e.status != "关闭":
             o = draws.enterprise(e)
@@ -297,11 +400,21 @@ async def test_stats_per_risk_class_agree_with_raw_rows(bot):
                 if numbers[c] in (2, 3, 4, 5):
                     cell["problems"].add(sel.uscc)
     got = doc["risk_classes"]
-    assert list(got) == list(RISK_CLASSES)          # every draw here has classes
+    assert list(got) == list(RISK_CLASSES)  # every draw here has classes
     for k, c in expected.items():
-        assert (got[k]["objects"], got[k]["visits"], got[k]["drawn"], got[k]["inspected"],
-                got[k]["problems"]) == (c["objects"], c["visits"], len(c["drawn"]),
-                                        len(c["inspected"]), len(c["problems"])), k
+        assert (
+            got[k]["objects"],
+            got[k]["visits"],
+            got[k]["drawn"],
+            got[k]["inspected"],
+            got[k]["problems"],
+        ) == (
+            c["objects"],
+            c["visits"],
+            len(c["drawn"]),
+            len(c["inspected"]),
+            len(c["problems"]),
+        ), k
     assert sum(c["visits"] for c in got.values()) > 0
     charts = stats_svc.charts(doc)
     assert len(charts["class_frequency"]["rows"]) == 4 == len(charts["class_problems"]["rows"])
@@ -315,8 +428,9 @@ async def test_unknown_calendar_counts_as_unknown(bot):
         await draws.run(s, bot.settings, "2027Q1", "test", now)
         _, row = await draws.valid_draw(s, "2027Q1")
         for i, (ref, sel) in enumerate(await draws.current_selections(s, row)):
-            await results_svc.submit(s, ref, sel.inspectors[0], cycling_draft(i, now.date()),
-                                     now, "t")
+            await results_svc.submit(
+                s, ref, sel.inspectors[0], cycling_draft(i, now.date()), now, "t"
+            )
             await results_svc.review(s, ref, True, await reviewer_for(s, ref), now, "t")
     async with bot.sf() as s, s.begin():
         await publication.publish(s, bot.settings, "2027Q1", "test", now + timedelta(days=5))
@@ -348,8 +462,8 @@ async def test_chat_stats_admins_only_counts_only_in_groups(bot):
     for word in ent_names + ent_codes + [p.name for p in people.values()]:
         assert word not in group
 
-    private = texts(await bot.say(admin, "统计"))      # the current year by default
+    private = texts(await bot.say(admin, "统计"))  # the current year by default
     assert "2027年度" in private
     assert not any(n in private for n in ent_names + ent_codes)
-    assert any(p.name in private for p in people.values())   # per inspector, to the admin
+    assert any(p.name in private for p in people.values())  # per inspector, to the admin
     assert "无法识别年度" in texts(await bot.say(admin, "统计 去年"))

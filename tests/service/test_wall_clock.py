@@ -1,6 +1,7 @@
 """People's timestamps follow the bureau's wall clock (Asia/Shanghai), not the server's
 time zone: with the server on UTC, a chat command's "now" (an inspection's 今天, accepted,
 entered and reviewed times) and a draw's time are Beijing time."""
+
 from __future__ import annotations
 
 import time
@@ -30,7 +31,7 @@ def _close(a: datetime, b: datetime) -> bool:
 
 async def test_chat_and_draw_times_are_beijing_time(bot, server_on_utc):
     beijing = datetime.now(BEIJING).replace(tzinfo=None)
-    assert not _close(datetime.now(), beijing)        # the server really is on UTC here
+    assert not _close(datetime.now(), beijing)  # the server really is on UTC here
     assert _close(localtime.now(), beijing)
     assert localtime.today() == beijing.date()
     assert _close(Dispatcher(bot.sf, bot.settings).clock(), beijing)

@@ -1,4 +1,5 @@
 """The web chat's JSON API end to end through aiohttp's test client (real HTTP)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,34 +52,42 @@ async def _people(client):
     r = await client.get("/chat/api/people")
     people = (await r.json())["people"]
     admins = [p["account"] for p in people if p["role"] == "管理员"]
-    others = [p["account"] for p in people if p["role"] != "管理员" and p["department"] == "生态环境"]
+    others = [
+        p["account"] for p in people if p["role"] != "管理员" and p["department"] == "生态环境"
+    ]
     return admins, others
 
 
 async def test_quarter_over_http(client):
     admins, others = await _people(client)
-    r = await client.post("/chat/api/send", json={"user": admins[0], "room": "group",
-                                                  "text": f"{BOT} 抽查 2027Q1"})
+    r = await client.post(
+        "/chat/api/send", json={"user": admins[0], "room": "group", "text": f"{BOT} 抽查 2027Q1"}
+    )
     assert r.status == 200 and (await r.json())["ok"]
     card_msg = (await _wait_for(client, admins[0], "group", lambda m: m["card"]))[0]
     key = next(b["key"] for b in card_msg["card"]["buttons"] if b["text"] == "确认抽取")
     statuses = []
-    for _ in range(2):   # the same click twice acts once (a retry, then a double tap)
-        r = await client.post("/chat/api/click", json={"user": admins[0], "client_id": "tap1",
-                                                       "message_id": card_msg["id"], "key": key})
+    for _ in range(2):  # the same click twice acts once (a retry, then a double tap)
+        r = await client.post(
+            "/chat/api/click",
+            json={"user": admins[0], "client_id": "tap1", "message_id": card_msg["id"], "key": key},
+        )
         statuses.append(r.status)
-    r = await client.post("/chat/api/click", json={"user": admins[0],
-                                                   "message_id": card_msg["id"], "key": key})
+    r = await client.post(
+        "/chat/api/click", json={"user": admins[0], "message_id": card_msg["id"], "key": key}
+    )
     statuses.append(r.status)
     # accepted, or refused once the card no longer has the button
     assert statuses[0] == 200 and set(statuses) <= {200, 400}
+
     def counted(m):
         return m["card"] and "共抽取检查对象" in m["card"]["body"]
+
     await _wait_for(client, admins[0], "group", counted)
     await asyncio.sleep(0.3)
     group = _shown(await _inbox(client, admins[0], "group"))
     assert sum(1 for m in group.values() if counted(m)) == 1 and counted(group[card_msg["id"]])
-    updated = group[card_msg["id"]]     # the card as shown: its newest version
+    updated = group[card_msg["id"]]  # the card as shown: its newest version
     assert updated["card"]["buttons"] == [] and "已抽取" in updated["card"]["body"]
     draws = sum(1 for m in group.values() if m["card"] and "已抽取" in m["card"]["body"])
     assert draws == 1
@@ -91,27 +100,38 @@ async def test_quarter_over_http(client):
             break
     assert owner is not None
     stranger = next(a for a in others if a != owner)
-    r = await client.post("/chat/api/click", json={"user": stranger, "message_id": card["id"],
-                                                   "key": card["card"]["buttons"][0]["key"]})
+    r = await client.post(
+        "/chat/api/click",
+        json={"user": stranger, "message_id": card["id"], "key": card["card"]["buttons"][0]["key"]},
+    )
     assert r.status == 404 and "不属于您" in (await r.json())["error"]
-    r = await client.post("/chat/api/click", json={"user": owner, "message_id": card["id"],
-                                                   "key": f"acc:{card['card']['ref']}"})
+    r = await client.post(
+        "/chat/api/click",
+        json={"user": owner, "message_id": card["id"], "key": f"acc:{card['card']['ref']}"},
+    )
     assert r.status == 200
     # the card itself now says 已接收 (a new version in the original's place)
-    await _wait_for(client, owner, "private",
-                    lambda m: m.get("replaces") == card["id"] and "已接收" in m["card"]["body"])
+    await _wait_for(
+        client,
+        owner,
+        "private",
+        lambda m: m.get("replaces") == card["id"] and "已接收" in m["card"]["body"],
+    )
 
 
-@pytest.mark.parametrize("path,body", [
-    ("/chat/api/send", b"not json"),
-    ("/chat/api/send", b"[1, 2]"),
-    ("/chat/api/send", b'{"user": 5, "room": "private", "text": "hi"}'),
-    ("/chat/api/send", b'{"user": "x", "room": "kitchen", "text": "hi"}'),
-    ("/chat/api/send", b'{"user": "x", "room": "private", "text": ""}'),
-    ("/chat/api/click", b'{"user": "x", "message_id": "abc", "key": "acc:1"}'),
-    ("/chat/api/click", b'{"user": "x", "message_id": true, "key": "acc:1"}'),
-    ("/chat/api/click", b"\xff\xfe"),
-])
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/chat/api/send", b"not json"),
+        ("/chat/api/send", b"[1, 2]"),
+        ("/chat/api/send", b'{"user": 5, "room": "private", "text": "hi"}'),
+        ("/chat/api/send", b'{"user": "x", "room": "kitchen", "text": "hi"}'),
+        ("/chat/api/send", b'{"user": "x", "room": "private", "text": ""}'),
+        ("/chat/api/click", b'{"user": "x", "message_id": "abc", "key": "acc:1"}'),
+        ("/chat/api/click", b'{"user": "x", "message_id": true, "key": "acc:1"}'),
+        ("/chat/api/click", b"\xff\xfe"),
+    ],
+)
 async def test_malformed_bodies_get_400_not_500(client, path, body):
     r = await client.post(path, data=body, headers={"Content-Type": "application/json"})
     assert r.status == 400
@@ -120,7 +140,9 @@ async def test_malformed_bodies_get_400_not_500(client, path, body):
 
 
 async def test_unknown_user_and_bad_inbox_query(client):
-    r = await client.post("/chat/api/send", json={"user": "ghost", "room": "private", "text": "帮助"})
+    r = await client.post(
+        "/chat/api/send", json={"user": "ghost", "room": "private", "text": "帮助"}
+    )
     assert r.status == 403
     r = await client.get("/chat/api/inbox", params={"user": "x", "room": "private", "after": "-1"})
     assert r.status == 400
@@ -130,20 +152,25 @@ async def test_unknown_user_and_bad_inbox_query(client):
 
 async def test_unknown_command_gets_help_not_silence(client):
     admins, others = await _people(client)
-    await client.post("/chat/api/send", json={"user": others[0], "room": "private",
-                                              "text": "你好啊"})
-    got = await _wait_for(client, others[0], "private",
-                          lambda m: m["from"] == "bot" and "我的任务" in m["text"])
+    await client.post(
+        "/chat/api/send", json={"user": others[0], "room": "private", "text": "你好啊"}
+    )
+    got = await _wait_for(
+        client, others[0], "private", lambda m: m["from"] == "bot" and "我的任务" in m["text"]
+    )
     assert "没有看懂" in got[0]["text"]
 
 
 # ---- who may do what ---------------------------------------------------------------------
 
+
 async def _counts(client) -> tuple[int, int]:
     """(chat messages, inbound events) recorded so far."""
     async with client.app[SESSIONS]() as s:
-        return (await s.scalar(select(func.count()).select_from(ChatMessage)),
-                await s.scalar(select(func.count()).select_from(InboundEvent)))
+        return (
+            await s.scalar(select(func.count()).select_from(ChatMessage)),
+            await s.scalar(select(func.count()).select_from(InboundEvent)),
+        )
 
 
 async def _insert(client, **row) -> int:
@@ -165,33 +192,45 @@ async def test_people_say_who_is_an_admin(client):
 async def test_only_admins_post_or_click_in_the_group(client):
     admins, others = await _people(client)
     before = await _counts(client)
-    r = await client.post("/chat/api/send", json={"user": others[0], "room": "group",
-                                                  "text": f"{BOT} 进度"})
+    r = await client.post(
+        "/chat/api/send", json={"user": others[0], "room": "group", "text": f"{BOT} 进度"}
+    )
     doc = await r.json()
     assert r.status == 403 and doc["ok"] is False and "只有管理员" in doc["error"]
-    assert await _counts(client) == before                      # nothing recorded
+    assert await _counts(client) == before  # nothing recorded
     # a group card's buttons are the 管理员's too
-    card = {"title": "随机抽取 2027Q1", "body": "承诺值 …", "ref": None,
-            "buttons": [{"key": "dro:1", "text": "确认抽取"}]}
+    card = {
+        "title": "随机抽取 2027Q1",
+        "body": "承诺值 …",
+        "ref": None,
+        "buttons": [{"key": "dro:1", "text": "确认抽取"}],
+    }
     mid = await _insert(client, room="group", owner="", card=card)
     before = await _counts(client)
-    r = await client.post("/chat/api/click", json={"user": others[0], "message_id": mid,
-                                                   "key": "dro:1"})
+    r = await client.post(
+        "/chat/api/click", json={"user": others[0], "message_id": mid, "key": "dro:1"}
+    )
     assert r.status == 403 and "只有管理员" in (await r.json())["error"]
     assert await _counts(client) == before
     # the inspector may still read the group; its 管理员 may speak there
     assert [m["id"] for m in await _inbox(client, others[0], "group")] == [mid]
-    r = await client.post("/chat/api/send", json={"user": admins[0], "room": "group",
-                                                  "text": f"{BOT} 进度"})
+    r = await client.post(
+        "/chat/api/send", json={"user": admins[0], "room": "group", "text": f"{BOT} 进度"}
+    )
     assert r.status == 200 and (await r.json())["ok"]
     await _wait_for(client, admins[0], "group", lambda m: m["from"] == "bot" and m["id"] > mid)
 
 
 # ---- card versions (the sender inserts a new row whose ``replaces`` is the original) ------
 
+
 def _card(ref: int, *buttons: tuple[str, str]) -> dict:
-    return {"title": "检查任务", "body": f"编号 {ref}", "ref": ref,
-            "buttons": [{"key": k, "text": x} for k, x in buttons]}
+    return {
+        "title": "检查任务",
+        "body": f"编号 {ref}",
+        "ref": ref,
+        "buttons": [{"key": k, "text": x} for k, x in buttons],
+    }
 
 
 async def _clicks(client) -> list[dict]:
@@ -203,50 +242,71 @@ async def _clicks(client) -> list[dict]:
 async def test_a_click_acts_on_the_newest_version_of_a_card(client):
     _, others = await _people(client)
     me, other = others[0], others[1]
-    original = await _insert(client, room="private", owner=me,
-                             card=_card(9001, ("acc:9001", "接收"), ("rec:9001", "申请回避")))
-    second = await _insert(client, room="private", owner=me, replaces=original,
-                           card=_card(9001, ("res:9001", "录入结果")))
+    original = await _insert(
+        client,
+        room="private",
+        owner=me,
+        card=_card(9001, ("acc:9001", "接收"), ("rec:9001", "申请回避")),
+    )
+    second = await _insert(
+        client,
+        room="private",
+        owner=me,
+        replaces=original,
+        card=_card(9001, ("res:9001", "录入结果")),
+    )
     inbox = await _inbox(client, me)
     assert [(m["id"], m["replaces"]) for m in inbox] == [(original, None), (second, original)]
     assert [b["key"] for b in inbox[1]["card"]["buttons"]] == ["res:9001"]
-    assert await _inbox(client, other) == []                    # versions stay private
+    assert await _inbox(client, other) == []  # versions stay private
 
     # a button of the older version is stale: refused, nothing recorded
     before = await _counts(client)
-    r = await client.post("/chat/api/click", json={"user": me, "message_id": original,
-                                                   "key": "acc:9001"})
+    r = await client.post(
+        "/chat/api/click", json={"user": me, "message_id": original, "key": "acc:9001"}
+    )
     assert r.status == 400 and (await r.json())["error"] == "这张卡片上没有这个按钮。"
     assert await _counts(client) == before
     # someone else's card, even by its newest version's id
-    r = await client.post("/chat/api/click", json={"user": other, "message_id": second,
-                                                   "key": "res:9001"})
+    r = await client.post(
+        "/chat/api/click", json={"user": other, "message_id": second, "key": "res:9001"}
+    )
     assert r.status == 404 and await _counts(client) == before
 
     # the newest version's button acts, and the event names the original message
-    r = await client.post("/chat/api/click", json={"user": me, "message_id": str(original),
-                                                   "key": "res:9001", "client_id": "c1"})
+    r = await client.post(
+        "/chat/api/click",
+        json={"user": me, "message_id": str(original), "key": "res:9001", "client_id": "c1"},
+    )
     assert r.status == 200 and (await r.json())["ok"]
     # the version's own id is understood as the card it is a version of
-    r = await client.post("/chat/api/click", json={"user": me, "message_id": second,
-                                                   "key": "res:9001", "client_id": "c2"})
+    r = await client.post(
+        "/chat/api/click",
+        json={"user": me, "message_id": second, "key": "res:9001", "client_id": "c2"},
+    )
     assert r.status == 200
     clicks = await _clicks(client)
-    assert [(c["key"], c["message_id"], c["user"]) for c in clicks] == \
-        [("res:9001", str(original), me)] * 2
+    assert [(c["key"], c["message_id"], c["user"]) for c in clicks] == [
+        ("res:9001", str(original), me)
+    ] * 2
 
     # a third version: the second's button is stale now, the third's acts
-    await _insert(client, room="private", owner=me, replaces=original,
-                  card=_card(9001, ("eok:9001", "提交")))
-    r = await client.post("/chat/api/click", json={"user": me, "message_id": original,
-                                                   "key": "res:9001"})
+    await _insert(
+        client, room="private", owner=me, replaces=original, card=_card(9001, ("eok:9001", "提交"))
+    )
+    r = await client.post(
+        "/chat/api/click", json={"user": me, "message_id": original, "key": "res:9001"}
+    )
     assert r.status == 400
-    r = await client.post("/chat/api/click", json={"user": me, "message_id": original,
-                                                   "key": "eok:9001", "client_id": "c3"})
+    r = await client.post(
+        "/chat/api/click",
+        json={"user": me, "message_id": original, "key": "eok:9001", "client_id": "c3"},
+    )
     assert r.status == 200
     assert [c["message_id"] for c in await _clicks(client)] == [str(original)] * 3
     # a version that is no card any more (only text): its old buttons are gone
     await _insert(client, room="private", owner=me, replaces=original, card=None)
-    r = await client.post("/chat/api/click", json={"user": me, "message_id": original,
-                                                   "key": "eok:9001"})
+    r = await client.post(
+        "/chat/api/click", json={"user": me, "message_id": original, "key": "eok:9001"}
+    )
     assert r.status == 400 and len(await _clicks(client)) == 3

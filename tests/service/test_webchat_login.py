@@ -5,6 +5,7 @@ invite``), then acts only as themselves through an HttpOnly, SameSite=Strict ses
 without a session the API answers 401. Without login the web chat answers only requests
 addressed to this machine, and takes no input at all when WeCom is configured.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,8 +27,9 @@ PUBLIC = "https://ssj.example.gov.cn/bureau"
 @pytest.fixture
 def login_settings(bot):
     # a bureau's deployment: every interface, login on, links under its public address
-    return replace(bot.settings, web_chat=True, web_chat_login=True, host="0.0.0.0",
-                   public_url=PUBLIC)
+    return replace(
+        bot.settings, web_chat=True, web_chat_login=True, host="0.0.0.0", public_url=PUBLIC
+    )
 
 
 @pytest.fixture
@@ -63,8 +65,10 @@ async def _logged_in(client, settings, account: str) -> str:
 
 async def _recorded(client) -> tuple[int, int]:
     async with client.app[SESSIONS]() as s:
-        return (await s.scalar(select(func.count()).select_from(InboundEvent)),
-                await s.scalar(select(func.count()).select_from(ChatMessage)))
+        return (
+            await s.scalar(select(func.count()).select_from(InboundEvent)),
+            await s.scalar(select(func.count()).select_from(ChatMessage)),
+        )
 
 
 async def test_anonymous_requests_get_401_on_a_public_address(bot, client):
@@ -78,23 +82,26 @@ async def test_anonymous_requests_get_401_on_a_public_address(bot, client):
     assert r.status == 401
     # a forged or unknown cookie is no session either
     for cookie in ("x", "A" * 43, "ssj"):
-        r = await client.get("/chat/api/inbox", params={"user": me},
-                             headers={"Cookie": f"{login.COOKIE}={cookie}"})
+        r = await client.get(
+            "/chat/api/inbox", params={"user": me}, headers={"Cookie": f"{login.COOKIE}={cookie}"}
+        )
         assert r.status == 401
     r = await client.get("/chat")
     assert r.status == 401 and "邀请链接" in await r.text()
     assert await _recorded(client) == (0, 0)
 
 
-async def test_a_link_logs_in_once_and_the_session_is_that_person_only(bot, client,
-                                                                      login_settings):
+async def test_a_link_logs_in_once_and_the_session_is_that_person_only(bot, client, login_settings):
     me, other, admin = await _people(bot)
     token = await _invite(client, login_settings, me)
     # the database keeps the link's hash only; the person gets the link by message
     async with client.app[SESSIONS]() as s:
         stored = (await s.execute(select(WebChatInvite.token_hash))).scalars().all()
-        sent = (await s.execute(select(OutboxMessage).where(OutboxMessage.recipient == me)))\
-            .scalars().all()
+        sent = (
+            (await s.execute(select(OutboxMessage).where(OutboxMessage.recipient == me)))
+            .scalars()
+            .all()
+        )
     assert token not in stored and access.digest(token) in stored
     assert any(f"{PUBLIC}/chat/login/{token}" in m.payload["text"] for m in sent)
     # opening the link shows a page that posts it back; opening does not use it up
@@ -128,20 +135,22 @@ async def test_a_link_logs_in_once_and_the_session_is_that_person_only(bot, clie
     r = await client.get("/chat/api/inbox", params={"user": other}, headers=jar)
     assert r.status == 403 and "本人" in (await r.json())["error"]
     before = await _recorded(client)
-    for body in ({"user": admin, "room": "group", "text": "@双随机助手 抽查 2027Q1"},
-                 {"user": other, "room": "private", "text": "帮助"}):
+    for body in (
+        {"user": admin, "room": "group", "text": "@双随机助手 抽查 2027Q1"},
+        {"user": other, "room": "private", "text": "帮助"},
+    ):
         r = await client.post("/chat/api/send", json=body, headers=jar)
         assert r.status == 403
     assert await _recorded(client) == before
     r = await client.post("/chat/api/send", json={"room": "private", "text": "帮助"}, headers=jar)
     assert r.status == 200
     async with client.app[SESSIONS]() as s:
-        users = [p["user"] for p in (await s.execute(select(InboundEvent.payload)))
-                 .scalars().all()]
+        users = [p["user"] for p in (await s.execute(select(InboundEvent.payload))).scalars().all()]
     assert users == [me]
     # an inspector still may not speak in the supervisors' group
-    r = await client.post("/chat/api/send", json={"room": "group", "text": "@双随机助手 进度"},
-                          headers=jar)
+    r = await client.post(
+        "/chat/api/send", json={"room": "group", "text": "@双随机助手 进度"}, headers=jar
+    )
     assert r.status == 403
 
 
@@ -152,8 +161,9 @@ async def test_links_expire_and_a_new_one_replaces_the_old(bot, client, login_se
     r = await _enter(client, old)
     assert r.status == 410 and "无效" in await r.text()
     async with client.app[SESSIONS]() as s, s.begin():
-        await s.execute(update(WebChatInvite).values(
-            expires_at=access.utcnow() - timedelta(seconds=1)))
+        await s.execute(
+            update(WebChatInvite).values(expires_at=access.utcnow() - timedelta(seconds=1))
+        )
     assert (await client.get(f"/chat/login/{new}")).status == 410
     assert (await _enter(client, new)).status == 410
     for junk in ("", "x" * 43, "%00", "A" * 300):
@@ -184,8 +194,9 @@ async def test_sessions_end_by_logout_revocation_or_time(bot, client, login_sett
     assert (await client.get("/chat/api/inbox", headers=other_jar)).status == 200
     # expired
     async with client.app[SESSIONS]() as s, s.begin():
-        await s.execute(update(WebChatSession).values(
-            expires_at=access.utcnow() - timedelta(seconds=1)))
+        await s.execute(
+            update(WebChatSession).values(expires_at=access.utcnow() - timedelta(seconds=1))
+        )
     assert (await client.get("/chat/api/inbox", headers=other_jar)).status == 401
 
 
@@ -194,15 +205,24 @@ async def test_posts_from_other_pages_are_refused(bot, client, login_settings):
     cookie = await _logged_in(client, login_settings, me)
     jar = {"Cookie": f"{login.COOKIE}={cookie}"}
     before = await _recorded(client)
-    r = await client.post("/chat/api/send", json={"room": "private", "text": "帮助"},
-                          headers={**jar, "Origin": "https://evil.example"})
+    r = await client.post(
+        "/chat/api/send",
+        json={"room": "private", "text": "帮助"},
+        headers={**jar, "Origin": "https://evil.example"},
+    )
     assert r.status == 403
-    r = await client.post("/chat/api/send", data='{"room": "private", "text": "帮助"}',
-                          headers={**jar, "Content-Type": "text/plain"})
+    r = await client.post(
+        "/chat/api/send",
+        data='{"room": "private", "text": "帮助"}',
+        headers={**jar, "Content-Type": "text/plain"},
+    )
     assert r.status == 415
     assert await _recorded(client) == before
-    r = await client.post("/chat/api/send", json={"room": "private", "text": "帮助"},
-                          headers={**jar, "Origin": "https://ssj.example.gov.cn"})
+    r = await client.post(
+        "/chat/api/send",
+        json={"room": "private", "text": "帮助"},
+        headers={**jar, "Origin": "https://ssj.example.gov.cn"},
+    )
     assert r.status == 200
 
 
@@ -213,7 +233,7 @@ def test_serve_refuses_the_web_chat_without_login_beyond_this_machine(bot):
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
         create_app(replace(bot.settings, web_chat=True, host=host))
     create_app(replace(bot.settings, web_chat=True, web_chat_login=True, host="0.0.0.0"))
-    create_app(replace(bot.settings, web_chat=False, host="0.0.0.0"))   # no web chat: fine
+    create_app(replace(bot.settings, web_chat=False, host="0.0.0.0"))  # no web chat: fine
 
 
 async def test_without_login_only_this_machine_and_only_json(bot, aiohttp_client):
@@ -224,15 +244,24 @@ async def test_without_login_only_this_machine_and_only_json(bot, aiohttp_client
     for path in ("/chat", "/chat/api/people", f"/chat/api/inbox?user={me}"):
         r = await client.get(path, headers={"Host": "evil.example:8080"})
         assert r.status == 403
-    r = await client.post("/chat/api/send", json={"user": me, "room": "private", "text": "帮助"},
-                          headers={"Host": "evil.example"})
+    r = await client.post(
+        "/chat/api/send",
+        json={"user": me, "room": "private", "text": "帮助"},
+        headers={"Host": "evil.example"},
+    )
     assert r.status == 403 and "本机" in (await r.json())["error"]
     # a form of another site cannot post JSON, nor claim its origin
-    r = await client.post("/chat/api/send", data=f'{{"user": "{me}", "room": "private", '
-                          '"text": "帮助"}', headers={"Content-Type": "text/plain"})
+    r = await client.post(
+        "/chat/api/send",
+        data=f'{{"user": "{me}", "room": "private", "text": "帮助"}}',
+        headers={"Content-Type": "text/plain"},
+    )
     assert r.status == 415
-    r = await client.post("/chat/api/send", json={"user": me, "room": "private", "text": "帮助"},
-                          headers={"Origin": "http://evil.example"})
+    r = await client.post(
+        "/chat/api/send",
+        json={"user": me, "room": "private", "text": "帮助"},
+        headers={"Origin": "http://evil.example"},
+    )
     assert r.status == 403
     assert await _recorded(client) == (0, 0)
     for host in ("localhost:8080", "[::1]:8080", "127.0.0.1"):
@@ -246,9 +275,16 @@ async def test_without_login_only_this_machine_and_only_json(bot, aiohttp_client
 async def test_with_wecom_and_no_login_the_web_chat_takes_no_input(bot, aiohttp_client):
     await bot.close()
     aes = base64.b64encode(bytes(range(32))).decode().rstrip("=")
-    settings = replace(bot.settings, web_chat=True, wecom_corp_id="wwssj0000000001",
-                       wecom_agent_id=1000002, wecom_secret="s", wecom_token="t",
-                       wecom_aes_key=aes, wecom_api_base="http://127.0.0.1:9")
+    settings = replace(
+        bot.settings,
+        web_chat=True,
+        wecom_corp_id="wwssj0000000001",
+        wecom_agent_id=1000002,
+        wecom_secret="s",
+        wecom_token="t",
+        wecom_aes_key=aes,
+        wecom_api_base="http://127.0.0.1:9",
+    )
     client = await aiohttp_client(create_app(settings))
     me = next(a for a, p in (await bot.people()).items() if p.role != "管理员")
     r = await client.post("/chat/api/send", json={"user": me, "room": "private", "text": "帮助"})

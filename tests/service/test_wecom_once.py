@@ -1,6 +1,7 @@
 """WeCom delivery effectively once, against the fake WeCom API: each outbox row's every
 attempt carries the same key (a card's task_id, a text's duplicate-checked request), so a
 retry after a crash between sending and marking is not delivered twice."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -31,8 +32,9 @@ async def fake_sender(aiohttp_server):
     fake = FakeWeCom()
     server = await aiohttp_server(fake.app())
     async with aiohttp.ClientSession() as http:
-        client = WeComClient(WeComConfig(CORP, AGENT, "secret",
-                                         str(server.make_url("")).rstrip("/")), http)
+        client = WeComClient(
+            WeComConfig(CORP, AGENT, "secret", str(server.make_url("")).rstrip("/")), http
+        )
         sender = WeComSender(client, AGENT)
         sender.pace_seconds = 0.0
         yield fake, sender
@@ -42,7 +44,7 @@ async def test_a_card_sent_again_with_its_key_is_recognised(fake_sender):
     fake, sender = fake_sender
     msg = Outbound("zhang", card=CARD, key="a" * 32)
     first = await sender.send(msg, 7)
-    again = await sender.send(msg, 7)                 # the retry after a lost answer
+    again = await sender.send(msg, 7)  # the retry after a lost answer
     assert isinstance(first, Delivered) and first.handle
     assert again == Delivered(first.external_id) == Delivered("ssj-7-" + "a" * 32)
     assert [k for k, _ in fake.calls if k.startswith("send")] == ["send", "send-42014"]
@@ -80,6 +82,7 @@ class Died(BaseException):
 class DyingRelay(Relay):
     """Killed after the network accepted a message, before its mark committed (once per
     message)."""
+
     killed: ClassVar[set[int]] = set()
 
     async def _mark_sent(self, s, row, *args, **kw):
@@ -99,7 +102,7 @@ async def test_a_relay_killed_after_sending_retries_with_the_same_key(sf, fake_s
     async with sf() as s, s.begin():
         await outbox.enqueue(s, [Outbound("li", card=CARD), Outbound("li", text="请查收。")])
     DyingRelay.killed = set()
-    for _ in range(2):   # a kill after each message went out, each time a new "process"
+    for _ in range(2):  # a kill after each message went out, each time a new "process"
         with pytest.raises(Died):
             await DyingRelay(sf, sender, clock).run_once()
         clock_now[0] += outbox.LEASE + timedelta(seconds=1)
@@ -113,4 +116,4 @@ async def test_a_relay_killed_after_sending_retries_with_the_same_key(sf, fake_s
     texts = [b for _, b in sends if b.get("msgtype") == "text"]
     assert len(texts) == 2 and texts[0] == texts[1]
     assert [k for k, _ in sends] == ["send", "send-42014", "send", "send-dup"]
-    assert len(fake.delivered) == 2                     # each message reached li once
+    assert len(fake.delivered) == 2  # each message reached li once

@@ -7,6 +7,7 @@ request JSON equals one delivered within its ``duplicate_check_interval`` is ans
 with success but not delivered again ("send-dup"; what WeCom answers then is not
 documented: the fake returns the first delivery's msgid). ``delivered`` lists what
 people actually received."""
+
 from __future__ import annotations
 
 import itertools
@@ -21,11 +22,11 @@ class FakeWeCom:
         self.calls: list[tuple[str, dict]] = []
         self.token_seq = itertools.count(1)
         self.token = ""
-        self.script: list[int] = []          # errcodes for the next message/send calls
+        self.script: list[int] = []  # errcodes for the next message/send calls
         self.invalid_users: set[str] = set()
         self.used_response_codes: set[str] = set()
         self.msg_seq = itertools.count(1)
-        self.card_codes: dict[str, str] = {}   # task_id -> the response_code its send returned
+        self.card_codes: dict[str, str] = {}  # task_id -> the response_code its send returned
         self._checked: dict[str, tuple[float, str]] = {}  # request JSON -> (when, msgid)
         self.delivered: list[dict] = []
         # called with each message/send call's kind once it is recorded, before WeCom's
@@ -47,8 +48,9 @@ class FakeWeCom:
     async def gettoken(self, request: web.Request) -> web.Response:
         self.token = f"TOKEN{next(self.token_seq)}"
         self.calls.append(("gettoken", dict(request.query)))
-        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": self.token,
-                                  "expires_in": 7200})
+        return web.json_response(
+            {"errcode": 0, "errmsg": "ok", "access_token": self.token, "expires_in": 7200}
+        )
 
     def _auth(self, request) -> dict | None:
         if request.query.get("access_token") != self.token:
@@ -70,7 +72,7 @@ class FakeWeCom:
         if self.script:
             code = self.script.pop(0)
             if code == 42001:
-                self.token = "EXPIRED"   # the token really is dead now
+                self.token = "EXPIRED"  # the token really is dead now
             self.calls.append((f"send-{code}", body))
             return web.json_response({"errcode": code, "errmsg": f"scripted {code}"})
         task_id = body.get("template_card", {}).get("task_id")
@@ -91,8 +93,15 @@ class FakeWeCom:
             self.card_codes[task_id] = f"rc{n}"
         if body.get("enable_duplicate_check") == 1:
             self._checked[same] = (time.monotonic(), f"m{n}")
-        return web.json_response({"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid),
-                                  "msgid": f"m{n}", "response_code": f"rc{n}"})
+        return web.json_response(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "invaliduser": "|".join(invalid),
+                "msgid": f"m{n}",
+                "response_code": f"rc{n}",
+            }
+        )
 
     async def update(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -100,7 +109,7 @@ class FakeWeCom:
         if bad:
             return web.json_response(bad)
         code = body.get("response_code", "")
-        if code in self.used_response_codes:      # single use, as WeCom documents
+        if code in self.used_response_codes:  # single use, as WeCom documents
             self.calls.append(("update-reused", body))
             return web.json_response({"errcode": 40058, "errmsg": "response_code used"})
         self.used_response_codes.add(code)

@@ -7,6 +7,7 @@ It reads an object's past as plain records — every valid draw and imported ins
 class code, and takes every ticket from ``consistent_sampler`` (the published reference
 implementation of Rivest's consistent sampling, via ``strategies.RefTickets``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -31,22 +32,28 @@ def grade_word(rating: str) -> str:
     if word.endswith("企业"):
         word = word[:-2]
     return word
+
+
 # conclusions by their number 1–6: 2 责令整改, 3 立案调查, 4 移送其他部门, 5 涉嫌犯罪
 RECTIFIED = 2
 SERIOUS = (3, 4, 5)
 FACTORS = {"A": Fraction(1, 2), "B": Fraction(1), "C": Fraction(3, 2), "D": Fraction(2)}
-RATIOS = {Category.KEY: Fraction(25, 100), Category.GENERAL: Fraction(10, 100),
-          Category.SPECIAL: Fraction(50, 100)}
+RATIOS = {
+    Category.KEY: Fraction(25, 100),
+    Category.GENERAL: Fraction(10, 100),
+    Category.SPECIAL: Fraction(50, 100),
+}
 
 
 @dataclass(frozen=True)
 class Record:
     """One past draw of an object (a task of the system, or an imported inspection)."""
+
     year: int
     quarter: int
-    conclusion: int | None = None     # 1–6 once its result is approved; None before
+    conclusion: int | None = None  # 1–6 once its result is approved; None before
     imported: bool = False
-    team: tuple[str, ...] = ()        # who went (the rotation rule; not used here)
+    team: tuple[str, ...] = ()  # who went (the rotation rule; not used here)
 
 
 def ceil(x: Fraction) -> int:
@@ -54,18 +61,20 @@ def ceil(x: Fraction) -> int:
 
 
 def risk_class(obj: Enterprise, records: Sequence[Record], year: int) -> str:
-    """"the library column 信用风险分类 if filled; otherwise derived, first rule that
+    """ "the library column 信用风险分类 if filled; otherwise derived, first rule that
     matches" — with the results of the previous or current calendar year."""
     if obj.risk:
         return obj.risk
-    recent = [r.conclusion for r in records
-              if r.conclusion is not None and r.year in (year - 1, year)]
+    recent = [
+        r.conclusion for r in records if r.conclusion is not None and r.year in (year - 1, year)
+    ]
     if grade_word(obj.credit) in LOW_CREDIT or any(c in SERIOUS for c in recent):
         return "D"
     if RECTIFIED in recent or obj.grade == "D":
         return "C"
-    if (grade_word(obj.credit) == HIGH_CREDIT or obj.grade == "A" or obj.positive) and \
-            not any(c in SERIOUS + (RECTIFIED,) for c in recent):
+    if (grade_word(obj.credit) == HIGH_CREDIT or obj.grade == "A" or obj.positive) and not any(
+        c in SERIOUS + (RECTIFIED,) for c in recent
+    ):
         return "A"
     return "B"
 
@@ -74,9 +83,14 @@ def quarter_number(year: int, quarter: int) -> int:
     return year * 4 + quarter
 
 
-def select(objects: Sequence[Enterprise], past: Mapping[str, Sequence[Record]], year: int,
-           quarter: int, seed: str, since: Mapping[str, tuple[int, int]] | None = None
-           ) -> list[tuple[str, str, str]]:
+def select(
+    objects: Sequence[Enterprise],
+    past: Mapping[str, Sequence[Record]],
+    year: int,
+    quarter: int,
+    seed: str,
+    since: Mapping[str, tuple[int, int]] | None = None,
+) -> list[tuple[str, str, str]]:
     """(USCC, class, why) of every object a quarterly draw of ``year``/``quarter`` takes, in
     category order, each category in the order its three steps take them."""
     tk = RefTickets(seed)
@@ -99,13 +113,21 @@ def select(objects: Sequence[Enterprise], past: Mapping[str, Sequence[Record]], 
             """general: its last draw (never drawn: its entry) would be 3 years old by
             the next quarter unless drawn now"""
             ref = last(o) or since.get(o.uscc)
-            return cat is Category.GENERAL and ref is not None and \
-                now - quarter_number(*ref) >= 3 * 4 - 1
+            return (
+                cat is Category.GENERAL
+                and ref is not None
+                and now - quarter_number(*ref) >= 3 * 4 - 1
+            )
 
         def order_key(o):
             lst = last(o)
-            return (0 if due(o) else 1, this_year(o),
-                    (0, 0) if lst is None else (1, lst), tk(o.uscc), o.uscc)
+            return (
+                0 if due(o) else 1,
+                this_year(o),
+                (0, 0) if lst is None else (1, lst),
+                tk(o.uscc),
+                o.uscc,
+            )
 
         order = sorted(pool, key=order_key)
         if cat is Category.KEY:
@@ -121,11 +143,11 @@ def select(objects: Sequence[Enterprise], past: Mapping[str, Sequence[Record]], 
             target = min(len(members), ceil(r * FACTORS[k] * len(members)))
             have = sum(1 for u, _ in taken if cls[u] == k)
             chosen = {u for u, _ in taken}
-            extra = [o.uscc for o in members if o.uscc not in chosen][:max(0, target - have)]
+            extra = [o.uscc for o in members if o.uscc not in chosen][: max(0, target - have)]
             taken += [(u, "stratum") for u in extra]
         chosen = {u for u, _ in taken}
         floor = ceil(r * len(pool))
         rest = [o.uscc for o in order if o.uscc not in chosen]
-        taken += [(u, "floor") for u in rest[:max(0, floor - len(taken))]]
+        taken += [(u, "floor") for u in rest[: max(0, floor - len(taken))]]
         out += [(u, cls[u], why) for u, why in taken]
     return out

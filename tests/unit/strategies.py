@@ -6,6 +6,7 @@ published reference implementation of Rivest's consistent sampling) for every ti
 none of ``bot.domain``'s ordering, quota or staffing code. Tests compare the real draw
 against them.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,6 +56,7 @@ def examples(n: int) -> int:
 
 # ---------------------------------------------------------------- identities
 
+
 def make_uscc(body17: str) -> str:
     """A valid 统一社会信用代码 from its first 17 characters."""
     return body17 + check_char(body17)
@@ -76,6 +78,7 @@ def object_uscc(prefix: str, category: Category, index: int, salt: str) -> str:
 
 # ---------------------------------------------------------------- libraries
 
+
 @dataclass(frozen=True)
 class Library:
     objects: tuple[Enterprise, ...]
@@ -93,16 +96,23 @@ class Library:
 
     def drawable(self, rules: Rules = RULES) -> list[Inspector]:
         """Independent statement of who may staff the bureau's own teams."""
-        return [p for p in self.inspectors
-                if p.kind == PersonKind.OFFICER and p.duty == Duty.ON
-                and p.department in ("", rules.own_department)]
+        return [
+            p
+            for p in self.inspectors
+            if p.kind == PersonKind.OFFICER
+            and p.duty == Duty.ON
+            and p.department in ("", rules.own_department)
+        ]
 
 
 # one object: (status roll, radiation roll, prefix, salt char, other pollutants)
 _object_rows = st.tuples(
-    st.integers(0, 19), st.integers(0, 11), st.sampled_from(USCC_PREFIXES),
-    st.sampled_from(ALPHABET), st.lists(st.sampled_from(BASE_POLLUTANTS), max_size=3,
-                                        unique=True))
+    st.integers(0, 19),
+    st.integers(0, 11),
+    st.sampled_from(USCC_PREFIXES),
+    st.sampled_from(ALPHABET),
+    st.lists(st.sampled_from(BASE_POLLUTANTS), max_size=3, unique=True),
+)
 
 
 def _status(roll: int) -> Status:
@@ -114,28 +124,46 @@ def _objects(category: Category, rows) -> list[Enterprise]:
     out = []
     for i, (s, r, prefix, salt, polls) in enumerate(rows):
         pollutants = tuple(polls) + ((RAD,) if r == 11 else ())
-        out.append(Enterprise(object_uscc(prefix, category, i, salt),
-                              f"{category.value[:2]}企业{i}号", category, pollutants,
-                              _status(s), REGION))
+        out.append(
+            Enterprise(
+                object_uscc(prefix, category, i, salt),
+                f"{category.value[:2]}企业{i}号",
+                category,
+                pollutants,
+                _status(s),
+                REGION,
+            )
+        )
     return out
 
 
 @st.composite
-def libraries(draw, max_key: int = 60, max_general: int = 200, max_special: int = 30,
-              min_key: int = 0, min_general: int = 0, min_special: int = 0,
-              max_conflicts: int = 40, min_on_duty: int = 4, max_on_duty: int = 19
-              ) -> Library:
+def libraries(
+    draw,
+    max_key: int = 60,
+    max_general: int = 200,
+    max_special: int = 30,
+    min_key: int = 0,
+    min_general: int = 0,
+    min_special: int = 0,
+    max_conflicts: int = 40,
+    min_on_duty: int = 4,
+    max_on_duty: int = 19,
+) -> Library:
     """A bureau's libraries: objects of the three categories (some 关闭/停产, some with
     辐射), 6–25 inspectors of the own department (some 离岗, some 辅助人员, enough 辐射
     experts among the on-duty officers), a few people of another department, and random
     declared conflicts that leave every object staffable."""
+
     def rows(lo: int, hi: int):
         n = draw(st.integers(lo, hi))  # sizes spread over the range, not only small
         return draw(st.lists(_object_rows, min_size=n, max_size=n))
 
-    objects = (_objects(Category.KEY, rows(min_key, max_key))
-               + _objects(Category.GENERAL, rows(min_general, max_general))
-               + _objects(Category.SPECIAL, rows(min_special, max_special)))
+    objects = (
+        _objects(Category.KEY, rows(min_key, max_key))
+        + _objects(Category.GENERAL, rows(min_general, max_general))
+        + _objects(Category.SPECIAL, rows(min_special, max_special))
+    )
 
     n_on = draw(st.integers(min_on_duty, max_on_duty))
     n_off = draw(st.integers(0, 3))
@@ -153,8 +181,9 @@ def libraries(draw, max_key: int = 60, max_general: int = 200, max_special: int 
             skills.insert(draw(st.integers(0, len(skills))), RAD)
         department = dept if dept is not None else draw(st.sampled_from(OWN_DEPTS))
         prefix = "A" if kind is PersonKind.AUXILIARY else "4107"
-        return Inspector(f"{prefix}{idx:05d}", f"检查员{idx}", department, kind, duty,
-                         tuple(skills))
+        return Inspector(
+            f"{prefix}{idx:05d}", f"检查员{idx}", department, kind, duty, tuple(skills)
+        )
 
     for i in range(n_on):
         people.append(person(PersonKind.OFFICER, Duty.ON, i < n_exp))
@@ -169,21 +198,35 @@ def libraries(draw, max_key: int = 60, max_general: int = 200, max_special: int 
     conflicts: set[tuple[str, str]] = set()
     if objects:
         n = draw(st.integers(0, max_conflicts))
-        raw = draw(st.lists(st.tuples(st.integers(0, len(people) - 1),
-                                      st.integers(0, len(objects) - 1)),
-                            min_size=n, max_size=n))
+        raw = draw(
+            st.lists(
+                st.tuples(st.integers(0, len(people) - 1), st.integers(0, len(objects) - 1)),
+                min_size=n,
+                max_size=n,
+            )
+        )
         conflicts = feasible_conflicts(
-            [(people[i].cert, objects[j].uscc) for i, j in raw], objects, people)
+            [(people[i].cert, objects[j].uscc) for i, j in raw], objects, people
+        )
     return Library(tuple(objects), tuple(people), frozenset(conflicts))
 
 
-def feasible_conflicts(pairs: Iterable[tuple[str, str]], objects: Sequence[Enterprise],
-                       people: Sequence[Inspector], rules: Rules = RULES,
-                       spare: int = 2) -> set[tuple[str, str]]:
+def feasible_conflicts(
+    pairs: Iterable[tuple[str, str]],
+    objects: Sequence[Enterprise],
+    people: Sequence[Inspector],
+    rules: Rules = RULES,
+    spare: int = 2,
+) -> set[tuple[str, str]]:
     """Keep declared conflicts while every object keeps at least min_team + ``spare``
     unconflicted drawable officers and, where it has 辐射, one unconflicted expert."""
-    drawable = [p for p in people if p.kind is PersonKind.OFFICER and p.duty is Duty.ON
-                and p.department in ("", rules.own_department)]
+    drawable = [
+        p
+        for p in people
+        if p.kind is PersonKind.OFFICER
+        and p.duty is Duty.ON
+        and p.department in ("", rules.own_department)
+    ]
     experts = {p.cert for p in drawable if RAD in p.expertise}
     certs = {p.cert for p in drawable}
     objs = {o.uscc: o for o in objects}
@@ -203,34 +246,38 @@ def feasible_conflicts(pairs: Iterable[tuple[str, str]], objects: Sequence[Enter
 
 def seeds() -> st.SearchStrategy[str]:
     """A committed secret (32 bytes, hex) and optional public entropy."""
-    return st.builds(lambda s, e: f"{s.hex()}:{e}",
-                     st.binary(min_size=32, max_size=32),
-                     st.one_of(st.just(""), st.text(max_size=12)))
+    return st.builds(
+        lambda s, e: f"{s.hex()}:{e}",
+        st.binary(min_size=32, max_size=32),
+        st.one_of(st.just(""), st.text(max_size=12)),
+    )
 
 
 # ---------------------------------------------------------------- simulation
+
 
 @dataclass(frozen=True)
 class Quarter:
     spec: TaskSpec
     seed: str
-    history: Mapping[str, History]   # as it stood before the draw
+    history: Mapping[str, History]  # as it stood before the draw
     result: DrawResult
 
 
 def quarter_spec(year: int, quarter: int) -> TaskSpec:
-    return TaskSpec(task_id=f"{year}Q{quarter}", year=year, quarter=quarter,
-                    on=date(year, 3 * quarter - 2, 1))
+    return TaskSpec(
+        task_id=f"{year}Q{quarter}", year=year, quarter=quarter, on=date(year, 3 * quarter - 2, 1)
+    )
 
 
-def after_draw(history: Mapping[str, History], result: DrawResult,
-               on: date) -> dict[str, History]:
+def after_draw(history: Mapping[str, History], result: DrawResult, on: date) -> dict[str, History]:
     """The history the shell records after a valid draw."""
     out = dict(history)
     for s in result.selections:
         h = out.get(s.uscc, History())
-        out[s.uscc] = replace(h, draws_this_year=h.draws_this_year + 1, last_drawn=on,
-                              last_team=s.inspectors)
+        out[s.uscc] = replace(
+            h, draws_this_year=h.draws_this_year + 1, last_drawn=on, last_team=s.inspectors
+        )
     return out
 
 
@@ -239,6 +286,7 @@ def new_year(history: Mapping[str, History]) -> dict[str, History]:
 
 
 # ---------------------------------------------------------------- reference tickets
+
 
 class RefTickets:
     """Tickets from consistent_sampler's own ``first_ticket`` (memoised per seed)."""
@@ -251,8 +299,7 @@ class RefTickets:
     def __call__(self, ident: str) -> str:
         t = self._memo.get(ident)
         if t is None:
-            t = self._memo[ident] = cs.first_ticket(ident, self.seed,
-                                                     self.seed_hash).ticket_number
+            t = self._memo[ident] = cs.first_ticket(ident, self.seed, self.seed_hash).ticket_number
         return t
 
     def pairing(self, uscc: str, cert: str) -> str:
@@ -264,8 +311,13 @@ def ceil_fraction(ratio: Fraction, n: int) -> int:
     return (num + den - 1) // den
 
 
-def reference_quota(category: Category, objs: Sequence[Enterprise],
-                    history: Mapping[str, History], rules: Rules, spec: TaskSpec) -> int:
+def reference_quota(
+    category: Category,
+    objs: Sequence[Enterprise],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+) -> int:
     n = len(objs)
     by_ratio = ceil_fraction(rules.ratio(category), n)
     left = 5 - spec.quarter
@@ -273,8 +325,7 @@ def reference_quota(category: Category, objs: Sequence[Enterprise],
     if category is Category.KEY:
         need = -(-sum(max(0, rules.key_per_year - h.draws_this_year) for h in hist) // left)
     elif category is Category.SPECIAL:
-        need = -(-sum(max(0, rules.special_per_year - h.draws_this_year) for h in hist)
-                 // left)
+        need = -(-sum(max(0, rules.special_per_year - h.draws_this_year) for h in hist) // left)
     else:
         need = sum(1 for h in hist if _ref_general_due(h, spec, rules))
     return min(n, max(by_ratio, need))
@@ -289,8 +340,13 @@ def _ref_general_due(h: History, spec: TaskSpec, rules: Rules) -> bool:
     return qi - (ref.year * 4 + (ref.month - 1) // 3) >= rules.general_years * 4 - 1
 
 
-def reference_objects(objects: Sequence[Enterprise], history: Mapping[str, History],
-                      rules: Rules, spec: TaskSpec, tk: RefTickets) -> list[str]:
+def reference_objects(
+    objects: Sequence[Enterprise],
+    history: Mapping[str, History],
+    rules: Rules,
+    spec: TaskSpec,
+    tk: RefTickets,
+) -> list[str]:
     """USCCs a quarterly draw must select, in category then selection order."""
     out: list[str] = []
     for cat in spec.categories:
@@ -309,15 +365,16 @@ def reference_objects(objects: Sequence[Enterprise], history: Mapping[str, Histo
 @dataclass
 class StaffStep:
     uscc: str
-    eligible: list[str]       # in pairing-ticket order, before rotation
+    eligible: list[str]  # in pairing-ticket order, before rotation
     previous: tuple[str, ...]
-    rotation_possible: bool   # the eligible minus the previous team could staff it
+    rotation_possible: bool  # the eligible minus the previous team could staff it
     members: list[str]
-    capped: bool = False      # someone unconflicted was left out by the workload cap
+    capped: bool = False  # someone unconflicted was left out by the workload cap
 
 
-def _can_staff(cands: Sequence[str], need: int, skill: str | None,
-               people: Mapping[str, Inspector]) -> list[str] | None:
+def _can_staff(
+    cands: Sequence[str], need: int, skill: str | None, people: Mapping[str, Inspector]
+) -> list[str] | None:
     if len(cands) < need:
         return None
     if skill is None:
@@ -328,9 +385,14 @@ def _can_staff(cands: Sequence[str], need: int, skill: str | None,
     return [expert] + [c for c in cands if c != expert][: need - 1]
 
 
-def reference_staff(selected: Sequence[str], lib: Library, history: Mapping[str, History],
-                    rules: Rules, tk: RefTickets, conflicts: frozenset | None = None
-                    ) -> tuple[dict[str, list[str]], list[StaffStep], int]:
+def reference_staff(
+    selected: Sequence[str],
+    lib: Library,
+    history: Mapping[str, History],
+    rules: Rules,
+    tk: RefTickets,
+    conflicts: frozenset | None = None,
+) -> tuple[dict[str, list[str]], list[StaffStep], int]:
     """Teams for the selected objects as the spec's "Teams" section describes them."""
     conflicts = lib.conflicts if conflicts is None else conflicts
     objs = lib.by_uscc
@@ -358,28 +420,39 @@ def reference_staff(selected: Sequence[str], lib: Library, history: Mapping[str,
             previous = history.get(u, History()).last_team
             fresh = [c for c in eligible if c not in previous]
             rotated = _can_staff(fresh, rules.min_team, skill, people)
-            members = rotated if rotated is not None else \
-                _can_staff(eligible, rules.min_team, skill, people)
+            members = (
+                rotated
+                if rotated is not None
+                else _can_staff(eligible, rules.min_team, skill, people)
+            )
             if members is None:
                 dead = (u, _can_staff(free, rules.min_team, skill, people) is not None)
                 break
             for c in members:
                 load[c] += 1
             teams[u] = members
-            steps.append(StaffStep(u, eligible, previous, rotated is not None, members,
-                                   len(free) > len(eligible)))
+            steps.append(
+                StaffStep(
+                    u, eligible, previous, rotated is not None, members, len(free) > len(eligible)
+                )
+            )
         if dead is None:
             return teams, steps, cap
-        if not dead[1]:      # even without the cap nobody could staff it
+        if not dead[1]:  # even without the cap nobody could staff it
             raise LookupError(dead[0])
-        cap += 1             # the cap alone dead-ended staffing: raise it, start again
+        cap += 1  # the cap alone dead-ended staffing: raise it, start again
 
 
 # ---------------------------------------------------------------- invariants
 
-def assert_team_invariants(selections: Sequence[Selection], lib: Library,
-                           conflicts: frozenset, cap: int | None,
-                           rules: Rules = RULES) -> None:
+
+def assert_team_invariants(
+    selections: Sequence[Selection],
+    lib: Library,
+    conflicts: frozenset,
+    cap: int | None,
+    rules: Rules = RULES,
+) -> None:
     """What every staffed team of the bureau's own task must satisfy."""
     drawable = {p.cert: p for p in lib.drawable(rules)}
     objs = lib.by_uscc
@@ -392,7 +465,7 @@ def assert_team_invariants(selections: Sequence[Selection], lib: Library,
         assert len(members) >= rules.min_team, s
         assert len(set(members)) == len(members), s
         for m in members:
-            assert m in drawable, (s.uscc, m)           # on-duty officer, own department
+            assert m in drawable, (s.uscc, m)  # on-duty officer, own department
             assert (m, s.uscc) not in conflicts, (s.uscc, m)
             load[m] = load.get(m, 0) + 1
         for pollutant, skill in rules.expert_rules:
@@ -404,8 +477,19 @@ def assert_team_invariants(selections: Sequence[Selection], lib: Library,
 
 # ---------------------------------------------------------------- risk classes and history
 
-CREDIT_TAGS = ("", "", "", "良好", "环保诚信", "警示", "不良", "环保诚信企业", "警示企业",
-               "环保不良企业", "环保良好企业")
+CREDIT_TAGS = (
+    "",
+    "",
+    "",
+    "良好",
+    "环保诚信",
+    "警示",
+    "不良",
+    "环保诚信企业",
+    "警示企业",
+    "环保不良企业",
+    "环保良好企业",
+)
 GRADE_TAGS = ("", "", "", "A", "B", "C", "D")
 COLUMN_CLASSES = ("", "", "", "", "", "A", "B", "C", "D")
 
@@ -422,26 +506,45 @@ def risky_libraries(draw, **kw) -> Library:
         "mostly_a": (("环保诚信", "环保诚信", "", "良好"), ("A", ""), ("", "", "A", "A", "B")),
         "untagged": (("",), ("",), ("",)),
     }[profile]
-    tags = draw(st.lists(st.tuples(st.sampled_from(credit), st.sampled_from(grade),
-                                   st.integers(0, 9), st.sampled_from(column)),
-                         min_size=len(lib.objects), max_size=len(lib.objects)))
-    objects = tuple(replace(o, credit=c, grade=g, positive=p == 9 and profile != "untagged",
-                            risk=k)
-                    for o, (c, g, p, k) in zip(lib.objects, tags, strict=True))
+    tags = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(credit),
+                st.sampled_from(grade),
+                st.integers(0, 9),
+                st.sampled_from(column),
+            ),
+            min_size=len(lib.objects),
+            max_size=len(lib.objects),
+        )
+    )
+    objects = tuple(
+        replace(o, credit=c, grade=g, positive=p == 9 and profile != "untagged", risk=k)
+        for o, (c, g, p, k) in zip(lib.objects, tags, strict=True)
+    )
     return replace(lib, objects=objects)
 
 
 @st.composite
-def imported_history(draw, lib: Library, first: int = 2024, last: int = 2026,
-                     max_rows: int = 150) -> dict[str, list[tuple[int, int, int]]]:
+def imported_history(
+    draw, lib: Library, first: int = 2024, last: int = 2026, max_rows: int = 150
+) -> dict[str, list[tuple[int, int, int]]]:
     """Inspections imported from a bureau's old system: per USCC, (年度, 季度, 检查结论
     number 1–6), at most one per object and quarter."""
     if not lib.objects:
         return {}
-    rows = draw(st.lists(st.tuples(st.integers(0, len(lib.objects) - 1),
-                                   st.integers(first, last), st.integers(1, 4),
-                                   st.sampled_from((1, 1, 1, 1, 2, 2, 3, 4, 5, 6))),
-                         max_size=max_rows, unique_by=lambda r: (r[0], r[1], r[2])))
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(lib.objects) - 1),
+                st.integers(first, last),
+                st.integers(1, 4),
+                st.sampled_from((1, 1, 1, 1, 2, 2, 3, 4, 5, 6)),
+            ),
+            max_size=max_rows,
+            unique_by=lambda r: (r[0], r[1], r[2]),
+        )
+    )
     out: dict[str, list[tuple[int, int, int]]] = {}
     for i, y, q, c in rows:
         out.setdefault(lib.objects[i].uscc, []).append((y, q, c))

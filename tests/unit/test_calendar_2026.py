@@ -7,6 +7,7 @@ Council's notice (国务院办公厅关于2026年部分节假日安排的通知,
   清明节 4月4日至6日；劳动节 5月1日至5日，5月9日（周六）上班；端午节 6月19日至21日；
   中秋节 9月25日至27日；国庆节 10月1日至7日放假，9月20日（周日）、10月10日（周六）上班。
 """
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -26,12 +27,28 @@ def span(a: date, b: date) -> list[date]:
     return [a + timedelta(days=i) for i in range((b - a).days + 1)]
 
 
-OFF_WEEKDAYS_2026 = ([D(2026, 1, 1), D(2026, 1, 2)] + span(D(2026, 2, 16), D(2026, 2, 20))
-                     + [D(2026, 2, 23), D(2026, 4, 6), D(2026, 5, 1), D(2026, 5, 4),
-                        D(2026, 5, 5), D(2026, 6, 19), D(2026, 9, 25)]
-                     + [D(2026, 10, d) for d in (1, 2, 5, 6, 7)])
-WORK_WEEKENDS_2026 = [D(2026, 1, 4), D(2026, 2, 14), D(2026, 2, 28), D(2026, 5, 9),
-                      D(2026, 9, 20), D(2026, 10, 10)]
+OFF_WEEKDAYS_2026 = (
+    [D(2026, 1, 1), D(2026, 1, 2)]
+    + span(D(2026, 2, 16), D(2026, 2, 20))
+    + [
+        D(2026, 2, 23),
+        D(2026, 4, 6),
+        D(2026, 5, 1),
+        D(2026, 5, 4),
+        D(2026, 5, 5),
+        D(2026, 6, 19),
+        D(2026, 9, 25),
+    ]
+    + [D(2026, 10, d) for d in (1, 2, 5, 6, 7)]
+)
+WORK_WEEKENDS_2026 = [
+    D(2026, 1, 4),
+    D(2026, 2, 14),
+    D(2026, 2, 28),
+    D(2026, 5, 9),
+    D(2026, 9, 20),
+    D(2026, 10, 10),
+]
 
 
 def test_2026_is_known():
@@ -48,10 +65,15 @@ def test_national_day_2026():
         assert d.weekday() >= 5 and CAL.is_workday(d) and holiday_name(d) == "国庆节"
     # the holiday is 7 days (not 8 as in 2025): Thursday 8 October is an ordinary workday
     assert CAL.is_workday(D(2026, 10, 8)) and holiday_name(D(2026, 10, 8)) is None
-    assert not CAL.is_workday(D(2026, 10, 11))   # the Sunday after stays a rest day
+    assert not CAL.is_workday(D(2026, 10, 11))  # the Sunday after stays a rest day
     # 中秋节 is separate this year: 25-27 September
     assert [CAL.is_workday(d) for d in span(D(2026, 9, 24), D(2026, 9, 28))] == [
-        True, False, False, False, True]
+        True,
+        False,
+        False,
+        False,
+        True,
+    ]
 
 
 def test_twenty_working_days_across_national_day():
@@ -98,22 +120,22 @@ def test_whole_year_2026_matches_the_notice():
 
 
 def test_quarter_edges_2026():
-    assert CAL.first_workday_of(2026, 1) == D(2026, 1, 4)    # the 调休 Sunday after 元旦
+    assert CAL.first_workday_of(2026, 1) == D(2026, 1, 4)  # the 调休 Sunday after 元旦
     assert CAL.last_workday_of(2026, 3) == D(2026, 9, 30)
-    assert CAL.first_workday_of(2026, 4) == D(2026, 10, 8)   # after the National Day holiday
+    assert CAL.first_workday_of(2026, 4) == D(2026, 10, 8)  # after the National Day holiday
     assert CAL.last_workday_of(2026, 4) == D(2026, 12, 31)
 
 
 def test_a_year_beyond_the_library_fails_closed():
     beyond = max(supported_years()) + 1
-    assert oracle(D(beyond, 3, 2)) is None            # not a weekday guess
-    with pytest.raises(NotImplementedError):          # what the library itself does
+    assert oracle(D(beyond, 3, 2)) is None  # not a weekday guess
+    with pytest.raises(NotImplementedError):  # what the library itself does
         cc.is_workday(D(beyond, 3, 2))
     start = D(beyond - 1, 12, 10)
     with pytest.raises(DomainError) as e:
         CAL.add_workdays(start, 20)
     assert e.value.code == "calendar_unknown_year" and e.value.params["year"] == beyond
-    assert oracle(D(2003, 6, 2)) is None              # before the library's first year
+    assert oracle(D(2003, 6, 2)) is None  # before the library's first year
 
 
 def test_a_year_with_only_stray_dates_is_not_known(monkeypatch):
@@ -122,8 +144,8 @@ def test_a_year_with_only_stray_dates_is_not_known(monkeypatch):
     monkeypatch.setitem(cc.holidays, D(beyond, 1, 1), "New Year's Day")
     supported_years.cache_clear()
     try:
-        assert cc.is_workday(D(beyond, 3, 2))         # the library now guesses
-        assert oracle(D(beyond, 3, 2)) is None        # we do not
+        assert cc.is_workday(D(beyond, 3, 2))  # the library now guesses
+        assert oracle(D(beyond, 3, 2)) is None  # we do not
     finally:
         monkeypatch.undo()
         supported_years.cache_clear()

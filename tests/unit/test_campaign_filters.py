@@ -1,5 +1,6 @@
 """Campaign object filters 环境信用评级 / 绩效分级 / 正面清单: matching, parsing, JSON, and the
 draw of a filtered campaign against an independent reference (consistent_sampler)."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -22,19 +23,36 @@ GRADES = ("A", "B", "C", "D", "B-", "")
 
 
 def obj(credit="", grade="", positive=False, **kw) -> Enterprise:
-    return Enterprise(kw.pop("uscc", make_uscc("91410724MA0000001")), kw.pop("name", "某企业"),
-                      kw.pop("category", K), credit=credit, grade=grade, positive=positive,
-                      **kw)
+    return Enterprise(
+        kw.pop("uscc", make_uscc("91410724MA0000001")),
+        kw.pop("name", "某企业"),
+        kw.pop("category", K),
+        credit=credit,
+        grade=grade,
+        positive=positive,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------- matches
 
-@pytest.mark.parametrize("value, tag, ok", [
-    ("A", "A", True), ("a", "A", True), (" A ", "A", True), ("Ａ", "A", True),
-    ("A", "a", True), ("A", "B", False), ("A", "", False), ("B-", "b-", True),
-    ("良好企业", "良好企业", True), ("良好企业", "环保诚信企业", False),
-    ("良好 企业", "良好企业", True),
-])
+
+@pytest.mark.parametrize(
+    "value, tag, ok",
+    [
+        ("A", "A", True),
+        ("a", "A", True),
+        (" A ", "A", True),
+        ("Ａ", "A", True),
+        ("A", "a", True),
+        ("A", "B", False),
+        ("A", "", False),
+        ("B-", "b-", True),
+        ("良好企业", "良好企业", True),
+        ("良好企业", "环保诚信企业", False),
+        ("良好 企业", "良好企业", True),
+    ],
+)
 def test_credit_and_grade_match_exactly_ignoring_case_and_blanks(value, tag, ok):
     assert matches(obj(credit=tag), [("credit", value)]) is ok
     assert matches(obj(grade=tag), [("grade", value)]) is ok
@@ -50,13 +68,23 @@ def test_positive_list_matches_yes_and_no():
 
 def test_every_filter_must_hold():
     o = obj(credit="良好企业", grade="A", positive=True, pollutants=("废气",), region="410724")
-    assert matches(o, [("credit", "良好企业"), ("grade", "a"), ("positive", "是"),
-                       ("pollutant", "废气"), ("region", "4107"), ("category", "重点监管")])
+    assert matches(
+        o,
+        [
+            ("credit", "良好企业"),
+            ("grade", "a"),
+            ("positive", "是"),
+            ("pollutant", "废气"),
+            ("region", "4107"),
+            ("category", "重点监管"),
+        ],
+    )
     assert not matches(o, [("credit", "良好企业"), ("grade", "B")])
     assert not matches(o, [("grade", "A"), ("positive", "否")])
 
 
 # ---------------------------------------------------------------- parsing (ssj task create)
+
 
 def test_new_columns_parse_and_are_listed():
     assert parse_object_filter("环境信用评级=A") == ("credit", "A")
@@ -78,10 +106,18 @@ def test_positive_list_accepts_only_yes_or_no(value):
 
 # ---------------------------------------------------------------- JSON and snapshots
 
+
 def test_json_carries_tags_only_when_set():
     plain = obj()
-    assert set(plain.to_json()) == {"uscc", "name", "category", "pollutants", "status",
-                                    "region", "industry"}
+    assert set(plain.to_json()) == {
+        "uscc",
+        "name",
+        "category",
+        "pollutants",
+        "status",
+        "region",
+        "industry",
+    }
     tagged = obj(credit="良好企业", grade="A", positive=True)
     d = tagged.to_json()
     assert (d["credit"], d["grade"], d["positive"]) == ("良好企业", "A", True)
@@ -91,24 +127,43 @@ def test_json_carries_tags_only_when_set():
 
 
 def test_a_snapshot_from_before_the_tags_reads_back_identically():
-    old = {"uscc": make_uscc("91410724MA0000001"), "name": "某企业", "category": "重点监管",
-           "pollutants": ["废气"], "status": "在产", "region": "410724", "industry": "化工"}
+    old = {
+        "uscc": make_uscc("91410724MA0000001"),
+        "name": "某企业",
+        "category": "重点监管",
+        "pollutants": ["废气"],
+        "status": "在产",
+        "region": "410724",
+        "industry": "化工",
+    }
     e = Enterprise.from_json(old)
     assert (e.credit, e.grade, e.positive) == ("", "", False)
     assert e.to_json() == old
     spec = TaskSpec("2027Q1")
-    doc = snap.make([e], [Inspector("P1", "甲"), Inspector("P2", "乙")], frozenset(), {},
-                    RULES, spec)
-    again = snap.make(snap.inputs(doc).pool, snap.inputs(doc).inspectors, frozenset(), {},
-                      RULES, snap.inputs(doc).spec)
+    doc = snap.make(
+        [e], [Inspector("P1", "甲"), Inspector("P2", "乙")], frozenset(), {}, RULES, spec
+    )
+    again = snap.make(
+        snap.inputs(doc).pool,
+        snap.inputs(doc).inspectors,
+        frozenset(),
+        {},
+        RULES,
+        snap.inputs(doc).spec,
+    )
     assert snap.digest(again) == snap.digest(doc)
     assert "auxiliary" not in doc["spec"]
 
 
 # ---------------------------------------------------------------- the draw (property)
 
-_tags = st.tuples(st.sampled_from(CREDITS), st.sampled_from(GRADES), st.booleans(),
-                  st.sampled_from([K, G, S]), st.integers(0, 19))
+_tags = st.tuples(
+    st.sampled_from(CREDITS),
+    st.sampled_from(GRADES),
+    st.booleans(),
+    st.sampled_from([K, G, S]),
+    st.integers(0, 19),
+)
 
 
 def _variant(text: str, how: int) -> str:
@@ -125,17 +180,29 @@ def _variant(text: str, how: int) -> str:
 @st.composite
 def campaigns(draw_):
     rows = draw_(st.lists(_tags, min_size=1, max_size=60))
-    objects = [Enterprise(make_uscc(f"9141072410{i:07d}"), f"企业{i}", cat, (),
-                          Status.CLOSED if s == 19 else Status.RUNNING, "410724",
-                          credit=c, grade=g, positive=p)
-               for i, (c, g, p, cat, s) in enumerate(rows)]
+    objects = [
+        Enterprise(
+            make_uscc(f"9141072410{i:07d}"),
+            f"企业{i}",
+            cat,
+            (),
+            Status.CLOSED if s == 19 else Status.RUNNING,
+            "410724",
+            credit=c,
+            grade=g,
+            positive=p,
+        )
+        for i, (c, g, p, cat, s) in enumerate(rows)
+    ]
     filters = []
     if draw_(st.booleans()):
-        filters.append(("credit", _variant(draw_(st.sampled_from(CREDITS[:-1])),
-                                           draw_(st.integers(0, 3)))))
+        filters.append(
+            ("credit", _variant(draw_(st.sampled_from(CREDITS[:-1])), draw_(st.integers(0, 3))))
+        )
     if draw_(st.booleans()):
-        filters.append(("grade", _variant(draw_(st.sampled_from(GRADES[:-1])),
-                                          draw_(st.integers(0, 3)))))
+        filters.append(
+            ("grade", _variant(draw_(st.sampled_from(GRADES[:-1])), draw_(st.integers(0, 3))))
+        )
     if draw_(st.booleans()):
         filters.append(("positive", draw_(st.sampled_from(["是", "否"]))))
     count = draw_(st.integers(1, 20))
@@ -144,6 +211,7 @@ def campaigns(draw_):
 
 def _ref_key(text: str) -> str:
     import unicodedata
+
     return unicodedata.normalize("NFKC", text).replace(" ", "").upper()
 
 
@@ -158,14 +226,18 @@ def _ref_matches(o: Enterprise, filters) -> bool:
     return True
 
 
-@settings(max_examples=examples(150), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(campaigns(), seeds())
 def test_a_filtered_campaign_draws_the_lowest_tickets_among_matching_objects(c, seed):
     objects, filters, count = c
     people = [Inspector(f"P{i:02d}", f"员{i}") for i in range(6)]
-    spec = TaskSpec("2027ZX01", kind="special", on=date(2027, 4, 1), count=count,
-                    object_filter=filters)
+    spec = TaskSpec(
+        "2027ZX01", kind="special", on=date(2027, 4, 1), count=count, object_filter=filters
+    )
     res = draw(objects, people, frozenset(), {}, RULES, spec, seed)
     tk = RefTickets(seed)
     eligible = [o for o in objects if o.status is not Status.CLOSED and _ref_matches(o, filters)]

@@ -14,6 +14,7 @@ each with the macros those macros call in their own file. Not covered: texts tha
 chat by other paths — ``bot/push_runtime.py`` sends ``push.parked_notice`` to the 管理员
 (it names ``ssj outbox retry``), and the web chat page's own texts (``webchat.j2``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,11 +29,24 @@ from bot.text import TEMPLATES, domain_macro, env
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = re.compile(r"--|\bssj\s")
 GROUPS = sorted(p.stem for p in (TEMPLATES / "text").glob("*.j2"))
-CHAT_MODULES = [*sorted((ROOT / "handlers").glob("*.py")),
-                *sorted((ROOT / "scheduler").glob("*.py")), ROOT / "bot" / "dispatch.py",
-                *(ROOT / "bot" / "services" / f"{m}.py"
-                  for m in ("notify", "draw_flow", "publication", "plan", "tasks",
-                            "quarter", "reminders", "digest"))]   # the jobs' services
+CHAT_MODULES = [
+    *sorted((ROOT / "handlers").glob("*.py")),
+    *sorted((ROOT / "scheduler").glob("*.py")),
+    ROOT / "bot" / "dispatch.py",
+    *(
+        ROOT / "bot" / "services" / f"{m}.py"
+        for m in (
+            "notify",
+            "draw_flow",
+            "publication",
+            "plan",
+            "tasks",
+            "quarter",
+            "reminders",
+            "digest",
+        )
+    ),
+]  # the jobs' services
 KEY = re.compile(r'"(' + "|".join(GROUPS) + r')\.([a-z_0-9]+)"')
 CHAT_TEMPLATE = re.compile(r'"(chat/[a-z_0-9]+\.j2)"')
 RAISED = re.compile(r'DomainError\(\s*"([a-z_0-9]+)"')
@@ -58,8 +72,9 @@ def _texts(node: nodes.Node, name: str, label: str, seen: set) -> list[tuple[str
             out += _macro_texts(name, call.node.name, seen)
     for imp in node.find_all(nodes.FromImport):
         for item in imp.names:
-            out += _macro_texts(imp.template.value, item if isinstance(item, str) else item[0],
-                                seen)
+            out += _macro_texts(
+                imp.template.value, item if isinstance(item, str) else item[0], seen
+            )
     for imp in node.find_all(nodes.Import):
         for attr in node.find_all(nodes.Getattr):
             if isinstance(attr.node, nodes.Name) and attr.node.name == imp.target:
@@ -114,34 +129,62 @@ def reachable() -> list[tuple[str, str]]:
 
 def test_the_scan_sees_what_chat_shows():
     keys = chat_keys()
-    assert {("chat", "draw_card_title"), ("admin", "redraw_void_notice"),
-            ("jobs", "calendar_unknown"), ("publication", "published")} <= keys
+    assert {
+        ("chat", "draw_card_title"),
+        ("admin", "redraw_void_notice"),
+        ("jobs", "calendar_unknown"),
+        ("publication", "published"),
+    } <= keys
     assert {"chat/digest.j2", "chat/jobs_plan.j2", "chat/help.j2"} <= chat_templates()
-    assert {"already_drawn", "redraw_needs_reason", "plan_missing", "task_not_created",
-            "calendar_unknown_year", "team_unstaffable", "bad_conclusion"} <= domain_codes()
+    assert {
+        "already_drawn",
+        "redraw_needs_reason",
+        "plan_missing",
+        "task_not_created",
+        "calendar_unknown_year",
+        "team_unstaffable",
+        "bad_conclusion",
+    } <= domain_codes()
     where = {w for w, _ in reachable()}
-    assert {"text/plan.j2:joint_line_chat", "text/plan.j2:joint_share",
-            "text/jobs.j2:fallback_note", "text/admin.j2:already_drawn_chat",
-            "text/calendar.j2:calendar_bad_quarter", "text/admin.j2:when"} <= where
-    assert "text/plan.j2:joint_line" not in where    # the command line's own wording
+    assert {
+        "text/plan.j2:joint_line_chat",
+        "text/plan.j2:joint_share",
+        "text/jobs.j2:fallback_note",
+        "text/admin.j2:already_drawn_chat",
+        "text/calendar.j2:calendar_bad_quarter",
+        "text/admin.j2:when",
+    } <= where
+    assert "text/plan.j2:joint_line" not in where  # the command line's own wording
 
 
 def test_the_scan_would_catch_a_command_line_hint():
     assert FORBIDDEN.search("请使用 --redraw --reason") and FORBIDDEN.search("用“ssj plan publish")
-    assert not FORBIDDEN.search("发送“重抽 2027Q1 理由”——原结果作废") and \
-        not FORBIDDEN.search("SSJ_DIGEST_AT")
-    assert any(FORBIDDEN.search(text) for _, text in
-               _macro_texts("text/plan.j2", "joint_line", set()))
+    assert not FORBIDDEN.search("发送“重抽 2027Q1 理由”——原结果作废") and not FORBIDDEN.search(
+        "SSJ_DIGEST_AT"
+    )
+    assert any(
+        FORBIDDEN.search(text) for _, text in _macro_texts("text/plan.j2", "joint_line", set())
+    )
 
 
 def test_no_chat_text_names_the_command_line():
-    bad = sorted({(where, text.strip()[:80]) for where, text in reachable()
-                  if FORBIDDEN.search(text)})
+    bad = sorted(
+        {(where, text.strip()[:80]) for where, text in reachable() if FORBIDDEN.search(text)}
+    )
     assert bad == []
 
 
-@pytest.mark.parametrize("code", ["already_drawn", "redraw_needs_reason", "redraw_nothing",
-                                  "plan_missing", "task_not_created", "calendar_unknown_year"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "already_drawn",
+        "redraw_needs_reason",
+        "redraw_nothing",
+        "plan_missing",
+        "task_not_created",
+        "calendar_unknown_year",
+    ],
+)
 def test_a_shared_message_keeps_its_command_line_wording_for_the_cli(code):
     assert domain_macro(code, "cli")[1] == code
     assert domain_macro(code, "chat")[1] == f"{code}_chat"

@@ -1,6 +1,7 @@
 """``ssj`` answers at once: building its parser imports no command module (no services,
 no SQLAlchemy, no aiohttp …); a command's module is imported when it runs. Not timed:
 bench/cli.py measures; this keeps the property without a flaky timing."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,9 +18,24 @@ from bot.cli.tree import COMMANDS, resolve
 from storage import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("sqlalchemy", "alembic", "aiohttp", "aiosqlite", "asyncpg", "openpyxl",
-         "apscheduler", "handlers", "scheduler", "storage", "bot.services", "bot.app",
-         "bot.messengers", "bot.web", "bot.sheets", "bot.demo")
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "aiohttp",
+    "aiosqlite",
+    "asyncpg",
+    "openpyxl",
+    "apscheduler",
+    "handlers",
+    "scheduler",
+    "storage",
+    "bot.services",
+    "bot.app",
+    "bot.messengers",
+    "bot.web",
+    "bot.sheets",
+    "bot.demo",
+)
 
 PROBE = """
 import contextlib, io, json, sys
@@ -34,14 +50,31 @@ print(json.dumps(sorted(sys.modules)))
 
 
 def _loaded(*args: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     mods = json.loads(out.stdout)
     return [m for m in mods if any(m == h or m.startswith(h + ".") for h in HEAVY)]
 
 
-@pytest.mark.parametrize("args", [(), ("draw",), ("draw", "show"), ("export", "publication"),
-                                  ("import",), ("init",), ("serve",), ("library",)])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("draw",),
+        ("draw", "show"),
+        ("export", "publication"),
+        ("import",),
+        ("init",),
+        ("serve",),
+        ("library",),
+    ],
+)
 def test_help_imports_nothing_heavy(args):
     assert _loaded(*args) == []
 
@@ -73,11 +106,17 @@ def test_revision_files_head_is_alembics():
     assert migrate.head() == migrate.revisions()[-1]
 
 
-@pytest.mark.parametrize("argv", [
-    ["--db", "sqlite+aiosqlite:///x.db", "draw", "show", "--task", "2027Q1", "--json"],
-    ["export", "publication", "--task", "2027Q1", "out.xlsx"],
-    ["library", "history", "--year", "2026"], ["calendar", "show", "--year", "2027"],
-    ["serve", "--web-chat"], ["init", "--app-role", "ssj_app"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--db", "sqlite+aiosqlite:///x.db", "draw", "show", "--task", "2027Q1", "--json"],
+        ["export", "publication", "--task", "2027Q1", "out.xlsx"],
+        ["library", "history", "--year", "2026"],
+        ["calendar", "show", "--year", "2027"],
+        ["serve", "--web-chat"],
+        ["init", "--app-role", "ssj_app"],
+    ],
+)
 def test_the_short_tree_parses_as_the_whole_one(argv):
     """Without help texts and with only the command asked for, the same arguments."""
     assert build_parser(set(argv), help=False).parse_args(argv) == build_parser().parse_args(argv)

@@ -1,4 +1,5 @@
 """The synthetic 获嘉县 library (bot/demo/__init__.py)."""
+
 from __future__ import annotations
 
 import csv
@@ -14,29 +15,108 @@ from bot.demo import words as W
 from bot.domain.uscc import is_valid_uscc, permit_problem
 
 ENTERPRISE_KEYS = {
-    "name", "uscc", "category", "industry", "pollutants", "permit_no", "permit_class",
-    "region", "authority", "basin", "lng", "lat", "status", "started_on", "products",
-    "credit_rating", "positive_list", "performance_grade", "risk_class", "address", "contact",
+    "name",
+    "uscc",
+    "category",
+    "industry",
+    "pollutants",
+    "permit_no",
+    "permit_class",
+    "region",
+    "authority",
+    "basin",
+    "lng",
+    "lat",
+    "status",
+    "started_on",
+    "products",
+    "credit_rating",
+    "positive_list",
+    "performance_grade",
+    "risk_class",
+    "address",
+    "contact",
     "phone",
 }
 INSPECTOR_KEYS = {
-    "name", "cert", "unit", "department", "position", "level", "region", "years",
-    "expertise", "kind", "duty", "role", "msg_account", "mobile",
+    "name",
+    "cert",
+    "unit",
+    "department",
+    "position",
+    "level",
+    "region",
+    "years",
+    "expertise",
+    "kind",
+    "duty",
+    "role",
+    "msg_account",
+    "mobile",
 }
 ENTERPRISE_HEADER = [
-    "企业名称", "统一社会信用代码", "监管类别", "行业类别", "污染类型", "排污许可证编号",
-    "排污许可管理类别", "行政区划", "所属机关", "所属流域", "经度", "纬度", "生产状态", "投产时间",
-    "产品及生产规模", "环境信用评级", "正面清单", "绩效分级", "信用风险分类", "地址", "联系人",
+    "企业名称",
+    "统一社会信用代码",
+    "监管类别",
+    "行业类别",
+    "污染类型",
+    "排污许可证编号",
+    "排污许可管理类别",
+    "行政区划",
+    "所属机关",
+    "所属流域",
+    "经度",
+    "纬度",
+    "生产状态",
+    "投产时间",
+    "产品及生产规模",
+    "环境信用评级",
+    "正面清单",
+    "绩效分级",
+    "信用风险分类",
+    "地址",
+    "联系人",
     "联系电话",
 ]
 INSPECTOR_HEADER = [
-    "姓名", "执法证号", "单位", "部门", "职务岗位", "执法等级", "所在区域", "工作年限",
-    "业务专长", "人员类型", "状态", "角色", "消息账号", "手机号",
+    "姓名",
+    "执法证号",
+    "单位",
+    "部门",
+    "职务岗位",
+    "执法等级",
+    "所在区域",
+    "工作年限",
+    "业务专长",
+    "人员类型",
+    "状态",
+    "角色",
+    "消息账号",
+    "手机号",
 ]
 CONFLICT_HEADER = ["执法证号", "统一社会信用代码", "关系说明"]
-HISTORY_HEADER = ["年度", "季度", "统一社会信用代码", "检查日期", "检查结论", "任务名称", "检查人员"]
-TOWNS = {"城关镇", "亢村镇", "史庄镇", "照镜镇", "黄堤镇", "中和镇", "徐营镇", "冯庄镇",
-         "大新庄乡", "太山乡", "位庄乡"}
+HISTORY_HEADER = [
+    "年度",
+    "季度",
+    "统一社会信用代码",
+    "检查日期",
+    "检查结论",
+    "任务名称",
+    "检查人员",
+]
+TOWNS = {
+    "城关镇",
+    "亢村镇",
+    "史庄镇",
+    "照镜镇",
+    "黄堤镇",
+    "中和镇",
+    "徐营镇",
+    "冯庄镇",
+    "大新庄乡",
+    "太山乡",
+    "位庄乡",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +125,11 @@ def lib():
 
 
 def own_active(lib):
-    return [p for p in lib["inspectors"] if p["department"] == "生态环境"
-            and p["kind"] == "执法人员" and p["duty"] == "在岗"]
+    return [
+        p
+        for p in lib["inspectors"]
+        if p["department"] == "生态环境" and p["kind"] == "执法人员" and p["duty"] == "在岗"
+    ]
 
 
 def test_deterministic_for_a_seed():
@@ -79,7 +162,13 @@ def test_counts(seed):
     assert sum(p["duty"] == "离岗" for p in own) == 1
     assert 2 <= sum(p["kind"] == "辅助人员" for p in people) <= 4
     partners = [p for p in people if p["department"] not in ("生态环境", "")]
-    assert {p["department"] for p in partners} == {"市场监管", "应急管理", "住建", "水利", "自然资源"}
+    assert {p["department"] for p in partners} == {
+        "市场监管",
+        "应急管理",
+        "住建",
+        "水利",
+        "自然资源",
+    }
     assert all(p["kind"] == "执法人员" and p["cert"] for p in partners)
     assert 3 <= len(lib["conflicts"]) <= 6
 
@@ -130,8 +219,12 @@ def test_radiation_objects_and_experts(lib):
     radiation = [e for e in lib["enterprises"] if "辐射" in e["pollutants"]]
     assert 4 <= len(radiation) <= 6
     assert all(e["status"] != "关闭" for e in radiation)
-    assert any(e["name"] == "获嘉县人民医院" and e["uscc"].startswith("12410724")
-               and "危险废物" in e["pollutants"] for e in radiation)
+    assert any(
+        e["name"] == "获嘉县人民医院"
+        and e["uscc"].startswith("12410724")
+        and "危险废物" in e["pollutants"]
+        for e in radiation
+    )
     experts = [p for p in own_active(lib) if "辐射" in p["expertise"]]
     assert len(experts) >= 3
 
@@ -176,15 +269,20 @@ def test_conflicts_reference_existing_records(lib):
 def test_write_xlsx(tmp_path, lib):
     paths = write_library(tmp_path / "x")
     assert set(paths) == {"enterprises", "inspectors", "conflicts", "history"}
-    expected = {"enterprises": ENTERPRISE_HEADER, "inspectors": INSPECTOR_HEADER,
-                "conflicts": CONFLICT_HEADER, "history": HISTORY_HEADER}
+    expected = {
+        "enterprises": ENTERPRISE_HEADER,
+        "inspectors": INSPECTOR_HEADER,
+        "conflicts": CONFLICT_HEADER,
+        "history": HISTORY_HEADER,
+    }
     for name, path in paths.items():
         assert path.suffix == ".xlsx" and path.exists()
         rows = list(load_workbook(path, read_only=True).active.iter_rows(values_only=True))
         assert list(rows[0]) == expected[name]
         assert len(rows) - 1 == len(lib[name])
-    rows = list(load_workbook(paths["enterprises"], read_only=True).active
-                .iter_rows(values_only=True))
+    rows = list(
+        load_workbook(paths["enterprises"], read_only=True).active.iter_rows(values_only=True)
+    )
     first, e = dict(zip(rows[0], rows[1], strict=True)), lib["enterprises"][0]
     assert first["统一社会信用代码"] == e["uscc"]
     assert first["污染类型"] == "、".join(e["pollutants"])
@@ -195,8 +293,12 @@ def test_write_xlsx(tmp_path, lib):
 
 def test_write_csv(tmp_path, lib):
     paths = write_library(tmp_path, seed=410724, fmt="csv")
-    expected = {"enterprises": ENTERPRISE_HEADER, "inspectors": INSPECTOR_HEADER,
-                "conflicts": CONFLICT_HEADER, "history": HISTORY_HEADER}
+    expected = {
+        "enterprises": ENTERPRISE_HEADER,
+        "inspectors": INSPECTOR_HEADER,
+        "conflicts": CONFLICT_HEADER,
+        "history": HISTORY_HEADER,
+    }
     for name, path in paths.items():
         assert path.suffix == ".csv"
         assert path.read_bytes().startswith(b"\xef\xbb\xbf")
@@ -234,7 +336,9 @@ def test_three_years_of_history_before_the_current_quarter():
         assert first <= r["inspected_on"] < today
         assert (r["inspected_on"].month - 1) // 3 + 1 == r["quarter"]
         assert r["conclusion"] in W.CONCLUSIONS
-        assert r["task_name"] == f"新乡市生态环境局获嘉分局{r['year']}年第{r['quarter']}季度随机抽查"
+        assert (
+            r["task_name"] == f"新乡市生态环境局获嘉分局{r['year']}年第{r['quarter']}季度随机抽查"
+        )
         assert len(r["inspectors"]) == 2 and set(r["inspectors"]) <= officers
         key = (r["year"], r["quarter"], r["uscc"])
         assert key not in seen

@@ -1,6 +1,7 @@
 """The DingTalk API client against a tiny local server: the token cached until
 expireIn − 300 s and fetched once for concurrent callers, refetched on a 401, throttling
 retried with backoff then given up; the sender's duplicate outTrackId and its errors."""
+
 from __future__ import annotations
 
 import asyncio
@@ -26,7 +27,7 @@ class Server:
         return app
 
     async def access_token(self, request):
-        await asyncio.sleep(0.05)        # slow enough for callers to pile up
+        await asyncio.sleep(0.05)  # slow enough for callers to pile up
         self.fetches += 1
         self.token = f"T{self.fetches}"
         return web.json_response({"accessToken": self.token, "expireIn": 7200})
@@ -52,8 +53,12 @@ async def api(aiohttp_server):
         async def sleep(s: float) -> None:
             slept.append(s)
 
-        client = DingTalkClient(DingTalkConfig("k", "s", "r", str(srv.make_url("")).rstrip("/")),
-                                http, clock=lambda: now[0], sleep=sleep)
+        client = DingTalkClient(
+            DingTalkConfig("k", "s", "r", str(srv.make_url("")).rstrip("/")),
+            http,
+            clock=lambda: now[0],
+            sleep=sleep,
+        )
         yield server, client, now, slept
 
 
@@ -63,9 +68,9 @@ async def test_token_single_flight_cached_and_refreshed(api):
     assert set(tokens) == {"T1"} and server.fetches == 1
     now[0] += 7200 - 300 - 1
     assert await client.token() == "T1" and server.fetches == 1
-    now[0] += 2                            # within the last five minutes: a new one
+    now[0] += 2  # within the last five minutes: a new one
     assert await client.token() == "T2" and server.fetches == 2
-    server.token = "revoked"               # dies early, mid-quarter: 401, refetch, retry
+    server.token = "revoked"  # dies early, mid-quarter: 401, refetch, retry
     assert await client.call("POST", "/v1.0/robot/x", {}) == {"processQueryKey": "pq"}
     assert server.fetches == 3
 
@@ -92,7 +97,7 @@ async def test_sender_duplicate_card_is_delivered_and_errors_mapped(api):
     msg = Outbound("user1", card=card, key="abc")
     assert await sender.send(msg, 7) == Delivered("ssj-7-abc")
     server.statuses = [(400, "param.outTrackIdExisted")]
-    assert await sender.send(msg, 7) == Delivered("ssj-7-abc")     # a retry of a delivered card
+    assert await sender.send(msg, 7) == Delivered("ssj-7-abc")  # a retry of a delivered card
     server.statuses = [(429, "Throttling")] * 10
     with pytest.raises(SendError) as exc:
         await sender.send(Outbound("user1", text="你好"), 8)

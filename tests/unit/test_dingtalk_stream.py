@@ -1,6 +1,7 @@
 """The Stream receiver without a network: system frames (ping echoed, disconnect ends
 the connection), every frame acknowledged before any work, and reconnection with
 backoff from 1 s doubling to 60 s."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,13 +34,18 @@ class Receiver:
 
 
 def frame(kind: str, topic: str, data: dict, mid: str = "m1") -> str:
-    return json.dumps({"specVersion": "1.0", "type": kind,
-                       "headers": {"topic": topic, "messageId": mid},
-                       "data": json.dumps(data)})
+    return json.dumps(
+        {
+            "specVersion": "1.0",
+            "type": kind,
+            "headers": {"topic": topic, "messageId": mid},
+            "data": json.dumps(data),
+        }
+    )
 
 
 async def test_ping_is_echoed_and_disconnect_ends_the_connection():
-    r = stream.StreamReceiver(None, Receiver())   # type: ignore[arg-type]
+    r = stream.StreamReceiver(None, Receiver())  # type: ignore[arg-type]
     ws = Socket()
     assert await r.on_frame(ws, frame("SYSTEM", "ping", {"opaque": "abc"}, "p1"))
     assert ws.sent[-1]["headers"]["messageId"] == "p1"
@@ -51,10 +57,16 @@ async def test_ping_is_echoed_and_disconnect_ends_the_connection():
 async def test_callback_acked_before_recorded():
     ws = Socket()
     rec = Receiver(ws)
-    r = stream.StreamReceiver(None, rec)   # type: ignore[arg-type]
+    r = stream.StreamReceiver(None, rec)  # type: ignore[arg-type]
     recorder = asyncio.create_task(r._record())
-    data = {"msgtype": "text", "text": {"content": "帮助"}, "msgId": "x1",
-            "senderStaffId": "u1", "conversationType": "1", "conversationId": "c"}
+    data = {
+        "msgtype": "text",
+        "text": {"content": "帮助"},
+        "msgId": "x1",
+        "senderStaffId": "u1",
+        "conversationType": "1",
+        "conversationId": "c",
+    }
     assert await r.on_frame(ws, frame("CALLBACK", stream.codec.ROBOT_TOPIC, data, "f1"))
     assert ws.sent and ws.sent[0]["headers"]["messageId"] == "f1" and not rec.got
     for _ in range(50):
@@ -77,8 +89,10 @@ class Refusing:
 
     async def open_connection(self, subscriptions):
         self.calls += 1
-        assert {s["topic"] for s in subscriptions} == {stream.codec.ROBOT_TOPIC,
-                                                       stream.codec.CARD_TOPIC}
+        assert {s["topic"] for s in subscriptions} == {
+            stream.codec.ROBOT_TOPIC,
+            stream.codec.CARD_TOPIC,
+        }
         raise DingTalkError(503, "", "unavailable")
 
 
@@ -91,7 +105,7 @@ async def test_reconnect_backoff_doubles_to_a_minute():
             raise asyncio.CancelledError
 
     gateway = Refusing()
-    r = stream.StreamReceiver(gateway, Receiver(), sleep=sleep)   # type: ignore[arg-type]
+    r = stream.StreamReceiver(gateway, Receiver(), sleep=sleep)  # type: ignore[arg-type]
     with pytest.raises(asyncio.CancelledError):
         await r.run()
     nominal = [1, 2, 4, 8, 16, 32, 60, 60, 60]

@@ -1,6 +1,7 @@
 """Property tests of the pure draw: three simulated years of quarterly draws over random
 libraries, checked against the spec's coverage and team rules and against an independent
 re-derivation with ``consistent_sampler``'s tickets (tests/unit/strategies.py)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -75,7 +76,7 @@ def check_quarter(lib: Library, spec: TaskSpec, seed: str, history, rules: Rules
     uss = [s.uscc for s in sels]
     # Objects: exactly the spec's ordering, quota and tickets.
     assert uss == expected_objects
-    assert len(set(uss)) == len(uss)                       # never twice in one task
+    assert len(set(uss)) == len(uss)  # never twice in one task
     objs = lib.by_uscc
     for s in sels:
         o = objs[s.uscc]
@@ -128,8 +129,10 @@ def simulate(lib: Library, seed_list, rules: Rules = RULES) -> list[Quarter]:
 @settings(max_examples=examples(200), deadline=None, suppress_health_check=SLOW)
 @given(libraries(), st.lists(seeds(), min_size=12, max_size=12), st.randoms(use_true_random=False))
 def test_three_years_of_quarterly_draws(lib, seed_list, rnd):
-    note(f"{len(lib.objects)} objects, {len(lib.drawable())} drawable, "
-         f"{len(lib.conflicts)} conflicts")
+    note(
+        f"{len(lib.objects)} objects, {len(lib.drawable())} drawable, "
+        f"{len(lib.conflicts)} conflicts"
+    )
     try:
         quarters = simulate(lib, seed_list)
     except DeadEnd as e:
@@ -140,7 +143,7 @@ def test_three_years_of_quarterly_draws(lib, seed_list, rnd):
 
     # Coverage per calendar year.
     for yi in range(len(YEARS)):
-        year = quarters[4 * yi: 4 * yi + 4]
+        year = quarters[4 * yi : 4 * yi + 4]
         counts = Counter(s.uscc for qr in year for s in qr.result.selections)
         key = [o for o in live if o.category is K]
         assert all(counts[o.uscc] >= 1 for o in key), "a key object not drawn this year"
@@ -155,25 +158,41 @@ def test_three_years_of_quarterly_draws(lib, seed_list, rnd):
 
     # Determinism: the same inputs give the identical result, whatever the input order.
     qr = quarters[rnd.randrange(len(quarters))]
-    again = draw(lib.objects, lib.inspectors, lib.conflicts, qr.history, RULES, qr.spec,
-                 qr.seed)
+    again = draw(lib.objects, lib.inspectors, lib.conflicts, qr.history, RULES, qr.spec, qr.seed)
     assert again == qr.result
     objs, people = list(lib.objects), list(lib.inspectors)
     rnd.shuffle(objs)
     rnd.shuffle(people)
-    shuffled = draw(objs, people, frozenset(lib.conflicts), dict(reversed(qr.history.items())),
-                    RULES, qr.spec, qr.seed)
+    shuffled = draw(
+        objs,
+        people,
+        frozenset(lib.conflicts),
+        dict(reversed(qr.history.items())),
+        RULES,
+        qr.spec,
+        qr.seed,
+    )
     assert shuffled == qr.result
 
 
 # ---------------------------------------------------------------- agreement with the reference
 
+
 @settings(max_examples=examples(60), deadline=None, suppress_health_check=SLOW)
-@given(libraries(max_conflicts=0, min_on_duty=8), seeds(), st.sampled_from([K, G, S]),
-       st.integers(1, 4))
+@given(
+    libraries(max_conflicts=0, min_on_duty=8),
+    seeds(),
+    st.sampled_from([K, G, S]),
+    st.integers(1, 4),
+)
 def test_chosen_objects_are_the_first_ids_of_the_reference_sampler(lib, seed, cat, quarter):
-    spec = TaskSpec(f"2027Q{quarter}", year=2027, quarter=quarter,
-                    on=date(2027, 3 * quarter - 2, 1), categories=(cat,))
+    spec = TaskSpec(
+        f"2027Q{quarter}",
+        year=2027,
+        quarter=quarter,
+        on=date(2027, 3 * quarter - 2, 1),
+        categories=(cat,),
+    )
     try:
         res = draw(lib.objects, lib.inspectors, lib.conflicts, {}, RULES, spec, seed)
     except DomainError as e:
@@ -191,16 +210,30 @@ def test_team_order_is_ascending_pairing_ticket(n_objects, n_people, n_experts, 
     """With the cap not binding and no history, each team is the lowest-ticket expert
     (where 辐射 needs one) then the lowest pairing tickets of first_ticket(USCC/cert)."""
     n_experts = min(n_experts, n_people)
-    objs = [Enterprise(make_uscc(f"9141072400000{i:04d}"), f"企业{i}", S,
-                       (RAD,) if n_experts and i % 3 == 0 else ()) for i in range(n_objects)]
-    people = [Inspector(f"C{i:03d}", f"员{i}", expertise=(RAD,) if i < n_experts else ())
-              for i in range(n_people)]
+    objs = [
+        Enterprise(
+            make_uscc(f"9141072400000{i:04d}"),
+            f"企业{i}",
+            S,
+            (RAD,) if n_experts and i % 3 == 0 else (),
+        )
+        for i in range(n_objects)
+    ]
+    people = [
+        Inspector(f"C{i:03d}", f"员{i}", expertise=(RAD,) if i < n_experts else ())
+        for i in range(n_people)
+    ]
     rules = Rules(ratio_special=Fraction(1), workload_extra=n_objects)  # no cap in play
     res = draw(objs, people, frozenset(), {}, rules, TaskSpec("2027Q1", categories=(S,)), seed)
     seed_hash = cs.sha256_hex(seed)
     for s in res.selections:
-        order = sorted(people, key=lambda p: (cs.first_ticket(f"{s.uscc}/{p.cert}", seed,
-                                                               seed_hash).ticket_number, p.cert))
+        order = sorted(
+            people,
+            key=lambda p: (
+                cs.first_ticket(f"{s.uscc}/{p.cert}", seed, seed_hash).ticket_number,
+                p.cert,
+            ),
+        )
         if RAD in next(o for o in objs if o.uscc == s.uscc).pollutants:
             expert = next(p for p in order if RAD in p.expertise)
             expected = [expert.cert] + [p.cert for p in order if p is not expert][:1]
@@ -212,14 +245,14 @@ def test_team_order_is_ascending_pairing_ticket(n_objects, n_people, n_experts, 
 def test_objects_needing_an_expert_are_staffed_first():
     # 5 objects, 10 officers: cap ⌈10/10⌉+1 = 2, and the only expert is needed by both
     # 辐射 objects, so they must be staffed before any other object can take him.
-    objs = [Enterprise(make_uscc(f"9141072400000{i:04d}"), f"企业{i}", S,
-                       (RAD,) if i < 2 else ()) for i in range(5)]
-    people = [Inspector(f"C{i}", f"员{i}", expertise=(RAD,) if i == 0 else ())
-              for i in range(10)]
+    objs = [
+        Enterprise(make_uscc(f"9141072400000{i:04d}"), f"企业{i}", S, (RAD,) if i < 2 else ())
+        for i in range(5)
+    ]
+    people = [Inspector(f"C{i}", f"员{i}", expertise=(RAD,) if i == 0 else ()) for i in range(10)]
     rules = Rules(ratio_special=Fraction(1))
     for seed in map(str, range(40)):
-        res = draw(objs, people, frozenset(), {}, rules, TaskSpec("2027Q1", categories=(S,)),
-                   seed)
+        res = draw(objs, people, frozenset(), {}, rules, TaskSpec("2027Q1", categories=(S,)), seed)
         assert res.workload_cap == 2
         for s in res.selections:
             assert ("C0" in s.inspectors) == (s.uscc in (objs[0].uscc, objs[1].uscc))
@@ -227,12 +260,16 @@ def test_objects_needing_an_expert_are_staffed_first():
 
 # ---------------------------------------------------------------- determinism
 
+
 def small_library() -> tuple[list[Enterprise], list[Inspector]]:
     objs = [Enterprise(make_uscc(f"9141072410000{i:04d}"), f"重点{i}", K) for i in range(12)]
-    objs += [Enterprise(make_uscc(f"9141072420000{i:04d}"), f"一般{i}", G,
-                        (RAD,) if i == 5 else ()) for i in range(40)]
-    people = [Inspector(f"P{i:02d}", f"员{i}", expertise=(RAD,) if i < 3 else ())
-              for i in range(10)]
+    objs += [
+        Enterprise(make_uscc(f"9141072420000{i:04d}"), f"一般{i}", G, (RAD,) if i == 5 else ())
+        for i in range(40)
+    ]
+    people = [
+        Inspector(f"P{i:02d}", f"员{i}", expertise=(RAD,) if i < 3 else ()) for i in range(10)
+    ]
     return objs, people
 
 
@@ -272,24 +309,28 @@ def test_draw_recomputes_from_a_json_snapshot():
 
 # ---------------------------------------------------------------- unstaffable
 
+
 def one_object(pollutants=()) -> Enterprise:
     return Enterprise(make_uscc("91410724MA0000001"), "获嘉县某化工厂", K, tuple(pollutants))
 
 
-@pytest.mark.parametrize("people", [
-    [Inspector("A1", "甲")],
-    [Inspector("A1", "甲"), Inspector("A2", "乙", duty=Duty.OFF)],
-    [Inspector("A1", "甲"), Inspector("A2", "乙", kind=PersonKind.AUXILIARY)],
-    [Inspector("A1", "甲"), Inspector("A2", "乙", department="市场监管")],
-], ids=["one", "other-off-duty", "other-auxiliary", "other-department"])
+@pytest.mark.parametrize(
+    "people",
+    [
+        [Inspector("A1", "甲")],
+        [Inspector("A1", "甲"), Inspector("A2", "乙", duty=Duty.OFF)],
+        [Inspector("A1", "甲"), Inspector("A2", "乙", kind=PersonKind.AUXILIARY)],
+        [Inspector("A1", "甲"), Inspector("A2", "乙", department="市场监管")],
+    ],
+    ids=["one", "other-off-duty", "other-auxiliary", "other-department"],
+)
 def test_unstaffable_with_one_eligible_inspector(people):
     obj = one_object()
     with pytest.raises(DomainError) as err:
         draw([obj], people, frozenset(), {}, RULES, TaskSpec("2027Q1"), "s:")
     e = err.value
     assert e.code == "team_unstaffable"
-    assert (e.params["uscc"], e.params["name"], e.params["reason"]) == \
-        (obj.uscc, obj.name, "size")
+    assert (e.params["uscc"], e.params["name"], e.params["reason"]) == (obj.uscc, obj.name, "size")
 
 
 def test_unstaffable_when_conflicts_leave_one():
@@ -307,23 +348,29 @@ def test_unstaffable_without_a_radiation_expert():
     obj = one_object(("废水", RAD))
     people = [Inspector(f"A{i}", f"员{i}", expertise=("水",)) for i in range(5)]
     # an expert who is off duty, auxiliary, of another department or conflicted doesn't help
-    people += [Inspector("X1", "离岗专家", duty=Duty.OFF, expertise=(RAD,)),
-               Inspector("X2", "辅助专家", kind=PersonKind.AUXILIARY, expertise=(RAD,)),
-               Inspector("X3", "外部门专家", department="市场监管", expertise=(RAD,)),
-               Inspector("X4", "有利害关系的专家", expertise=(RAD,))]
+    people += [
+        Inspector("X1", "离岗专家", duty=Duty.OFF, expertise=(RAD,)),
+        Inspector("X2", "辅助专家", kind=PersonKind.AUXILIARY, expertise=(RAD,)),
+        Inspector("X3", "外部门专家", department="市场监管", expertise=(RAD,)),
+        Inspector("X4", "有利害关系的专家", expertise=(RAD,)),
+    ]
     with pytest.raises(DomainError) as err:
         draw([obj], people, frozenset({("X4", obj.uscc)}), {}, RULES, TaskSpec("2027Q1"), "s:")
     e = err.value
     assert e.code == "team_unstaffable"
-    assert (e.params["uscc"], e.params["name"], e.params["reason"]) == \
-        (obj.uscc, obj.name, "expert")
+    assert (e.params["uscc"], e.params["name"], e.params["reason"]) == (
+        obj.uscc,
+        obj.name,
+        "expert",
+    )
     assert e.params["expertise"] == RAD
 
 
 def test_expert_rule_met_by_an_eligible_expert():
     obj = one_object(("废水", RAD))
-    people = [Inspector(f"A{i}", f"员{i}") for i in range(5)] + \
-        [Inspector("X9", "专家", department="生态环境", expertise=("水", RAD))]
+    people = [Inspector(f"A{i}", f"员{i}") for i in range(5)] + [
+        Inspector("X9", "专家", department="生态环境", expertise=("水", RAD))
+    ]
     res = draw([obj], people, frozenset(), {}, RULES, TaskSpec("2027Q1"), "s:")
     assert res.selections[0].inspectors[0] == "X9"
 

@@ -24,8 +24,9 @@ def test_the_tree_has_no_import_cycle():
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     for top in layers.ROOTS:
-        shutil.copytree(ROOT / top, tmp_path / top,
-                        ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+        shutil.copytree(
+            ROOT / top, tmp_path / top, ignore=shutil.ignore_patterns("__pycache__", "migrations")
+        )
     return tmp_path
 
 
@@ -39,25 +40,52 @@ def _plant(tree: Path, rel: str, line: str, *, inside_function: bool = False) ->
     path.write_text(text, encoding="utf-8")
 
 
-@pytest.mark.parametrize(("rel", "line", "expected"), [
-    ("handlers/help.py", "from storage.models import Enterprise",
-     "handlers.help imports storage.models (layer handlers may not import storage)"),
-    ("handlers/help.py", "import sqlalchemy",
-     "handlers.help imports sqlalchemy (SQL outside storage/)"),
-    ("bot/services/people.py", "from sqlalchemy import select",
-     "bot.services.people imports sqlalchemy (SQL outside storage/)"),
-    ("bot/domain/draw.py", "import aiohttp",
-     "bot.domain.draw imports aiohttp (layer bot.domain uses the standard library only)"),
-    ("bot/domain/draw.py", "from bot.text import t",
-     "bot.domain.draw imports bot.text (layer bot.domain may not import bot)"),
-    ("bot/messengers/wecom/api.py", "from bot.services import outbox",
-     "bot.messengers.wecom.api imports bot.services.outbox (layer bot.messengers may not "
-     "import bot.services)"),
-    ("bot/messengers/wecom/api.py", "from bot.messengers.webchat import adapter",
-     "one messenger may not import another"),
-    ("storage/repos/draws.py", "from handlers import router",
-     "storage.repos.draws imports handlers.router (layer storage may not import handlers)"),
-])
+@pytest.mark.parametrize(
+    ("rel", "line", "expected"),
+    [
+        (
+            "handlers/help.py",
+            "from storage.models import Enterprise",
+            "handlers.help imports storage.models (layer handlers may not import storage)",
+        ),
+        (
+            "handlers/help.py",
+            "import sqlalchemy",
+            "handlers.help imports sqlalchemy (SQL outside storage/)",
+        ),
+        (
+            "bot/services/people.py",
+            "from sqlalchemy import select",
+            "bot.services.people imports sqlalchemy (SQL outside storage/)",
+        ),
+        (
+            "bot/domain/draw.py",
+            "import aiohttp",
+            "bot.domain.draw imports aiohttp (layer bot.domain uses the standard library only)",
+        ),
+        (
+            "bot/domain/draw.py",
+            "from bot.text import t",
+            "bot.domain.draw imports bot.text (layer bot.domain may not import bot)",
+        ),
+        (
+            "bot/messengers/wecom/api.py",
+            "from bot.services import outbox",
+            "bot.messengers.wecom.api imports bot.services.outbox (layer bot.messengers may not "
+            "import bot.services)",
+        ),
+        (
+            "bot/messengers/wecom/api.py",
+            "from bot.messengers.webchat import adapter",
+            "one messenger may not import another",
+        ),
+        (
+            "storage/repos/draws.py",
+            "from handlers import router",
+            "storage.repos.draws imports handlers.router (layer storage may not import handlers)",
+        ),
+    ],
+)
 def test_a_planted_forbidden_import_is_named(tree, rel, line, expected):
     assert not any(expected in v for v in layers.violations(tree))
     _plant(tree, rel, line, inside_function=True)  # lazy imports count too
@@ -76,8 +104,11 @@ def test_a_planted_cycle_is_named(tree):
 
 def test_imports_under_type_checking_make_no_cycle(tree):
     before = layers.cycles(tree)
-    _plant(tree, "bot/keys.py",
-           "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import handlers.assignments")
+    _plant(
+        tree,
+        "bot/keys.py",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import handlers.assignments",
+    )
     assert layers.cycles(tree) == before
 
 

@@ -5,6 +5,7 @@ ratio; key objects are all covered within the year, special objects twice; the t
 add up. And the plan agrees with the real draw run through the year under perfect
 execution (every drawn object inspected, the library unchanged).
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -24,13 +25,20 @@ from bot.domain.tickets import Tickets
 from .strategies import examples
 
 K, G, S = Category.KEY, Category.GENERAL, Category.SPECIAL
-counts = st.fixed_dictionaries({K: st.integers(0, 400), G: st.integers(0, 1500),
-                                S: st.integers(0, 200)})
+counts = st.fixed_dictionaries(
+    {K: st.integers(0, 400), G: st.integers(0, 1500), S: st.integers(0, 200)}
+)
 ratios = st.sampled_from([Fraction(p, 100) for p in (2, 5, 10, 15, 25, 50, 100)])
-rule_sets = st.builds(lambda k, g, s, kp, sp: Rules(ratio_key=k, ratio_general=g,
-                                                    ratio_special=s, key_per_year=kp,
-                                                    special_per_year=sp),
-                      ratios, ratios, ratios, st.integers(1, 2), st.integers(1, 4))
+rule_sets = st.builds(
+    lambda k, g, s, kp, sp: Rules(
+        ratio_key=k, ratio_general=g, ratio_special=s, key_per_year=kp, special_per_year=sp
+    ),
+    ratios,
+    ratios,
+    ratios,
+    st.integers(1, 2),
+    st.integers(1, 4),
+)
 
 
 @settings(max_examples=examples(150), deadline=None)
@@ -48,10 +56,10 @@ def test_plan_properties(n, rules):
         year = plan.total(cat)
         assert year.visits == sum(c.visits for c in cells)
         assert year.objects == sum(c.objects for c in cells) <= n[cat]
-        if cat is K:        # every key object within the year, key_per_year times
+        if cat is K:  # every key object within the year, key_per_year times
             assert year.objects == n[cat]
             assert n[cat] == 0 or year.least >= rules.key_per_year
-        if cat is S:        # special objects twice a year (special_per_year)
+        if cat is S:  # special objects twice a year (special_per_year)
             assert year.objects == n[cat]
             assert n[cat] == 0 or year.least >= rules.special_per_year
             assert year.visits >= rules.special_per_year * n[cat]
@@ -62,13 +70,16 @@ def test_plan_properties(n, rules):
     assert plan.objects == sum(q.objects for q in plan.quarters)
 
 
-@pytest.mark.parametrize("n, visits, objects", [
-    (60, [15, 15, 15, 15], [15, 15, 15, 15]),
-    (5, [2, 2, 2, 2], [2, 2, 1, 0]),
-    (1, [1, 1, 1, 1], [1, 0, 0, 0]),
-    (0, [0, 0, 0, 0], [0, 0, 0, 0]),
-    (61, [16, 16, 16, 16], [16, 16, 16, 13]),
-])
+@pytest.mark.parametrize(
+    "n, visits, objects",
+    [
+        (60, [15, 15, 15, 15], [15, 15, 15, 15]),
+        (5, [2, 2, 2, 2], [2, 2, 1, 0]),
+        (1, [1, 1, 1, 1], [1, 0, 0, 0]),
+        (0, [0, 0, 0, 0], [0, 0, 0, 0]),
+        (61, [16, 16, 16, 16], [16, 16, 16, 13]),
+    ],
+)
 def test_key_examples(n, visits, objects):
     plan = make_plan(2027, {K: n}, Rules())
     assert [plan.cell(q, K).visits for q in (1, 2, 3, 4)] == visits
@@ -89,7 +100,7 @@ def test_special_twice_and_general_by_ratio():
     assert [plan.cell(q, S).visits for q in (1, 2, 3, 4)] == [9, 9, 9, 9]
     assert [plan.cell(q, S).objects for q in (1, 2, 3, 4)] == [9, 9, 0, 0]
     assert plan.total(S).least == 2
-    assert [plan.cell(q, G).visits for q in (1, 2, 3, 4)] == [17] * 4     # 10 % of 170: 17
+    assert [plan.cell(q, G).visits for q in (1, 2, 3, 4)] == [17] * 4  # 10 % of 170: 17
     assert plan.total(G).objects == 68 and plan.total(G).least == 0
     odd = make_plan(2027, {S: 3}, Rules())
     assert [odd.cell(q, S).visits for q in (1, 2, 3, 4)] == [2, 2, 2, 2]
@@ -98,17 +109,32 @@ def test_special_twice_and_general_by_ratio():
 
 def test_json_and_percent():
     plan = make_plan(2027, {K: 5, G: 7, S: 3}, Rules())
-    assert plan.cell(1, K).to_json() == {"category": "重点监管", "eligible": 5, "by_ratio": 2,
-                                         "visits": 2, "objects": 2,
-                                         "least_visits_per_object": 0}
+    assert plan.cell(1, K).to_json() == {
+        "category": "重点监管",
+        "eligible": 5,
+        "by_ratio": 2,
+        "visits": 2,
+        "objects": 2,
+        "least_visits_per_object": 0,
+    }
     assert [percent(Fraction(p)) for p in ("1/4", "1/10", "1/2", "1/8", "1/3", "1", "0")] == [
-        "25", "10", "50", "12.5", "33.33", "100", "0"]
+        "25",
+        "10",
+        "50",
+        "12.5",
+        "33.33",
+        "100",
+        "0",
+    ]
 
 
 def _draw_year(n: dict, rules: Rules, year: int = 2027):
     """The real object selection, four quarters, every drawn object inspected."""
-    pool = [Enterprise(f"{cat.name[0]}{i:05d}", "", cat) for cat in Category
-            for i in range(n.get(cat, 0))]
+    pool = [
+        Enterprise(f"{cat.name[0]}{i:05d}", "", cat)
+        for cat in Category
+        for i in range(n.get(cat, 0))
+    ]
     draws: dict[str, int] = {}
     last: dict[str, date] = {}
     out = []
@@ -129,9 +155,10 @@ def _draw_year(n: dict, rules: Rules, year: int = 2027):
 
 
 @settings(max_examples=examples(40), deadline=None)
-@given(st.fixed_dictionaries({K: st.integers(0, 70), G: st.integers(0, 90),
-                              S: st.integers(0, 30)}),
-       st.one_of(st.just(Rules()), rule_sets))
+@given(
+    st.fixed_dictionaries({K: st.integers(0, 70), G: st.integers(0, 90), S: st.integers(0, 30)}),
+    st.one_of(st.just(Rules()), rule_sets),
+)
 def test_the_plan_is_what_the_draw_does_under_perfect_execution(n, rules):
     plan = make_plan(2027, n, rules)
     drawn, draws = _draw_year(n, rules)
@@ -147,9 +174,12 @@ def test_the_plan_is_what_the_draw_does_under_perfect_execution(n, rules):
 
 # ---------------------------------------------------------------- risk classes
 
-class_counts = st.fixed_dictionaries({
-    c: st.fixed_dictionaries({k: st.integers(0, hi) for k in "ABCD"})
-    for c, hi in ((K, 60), (G, 200), (S, 20))})
+class_counts = st.fixed_dictionaries(
+    {
+        c: st.fixed_dictionaries({k: st.integers(0, hi) for k in "ABCD"})
+        for c, hi in ((K, 60), (G, 200), (S, 20))
+    }
+)
 
 
 @settings(max_examples=examples(60), deadline=None)
@@ -165,7 +195,7 @@ def test_plan_by_risk_class(classes, rules):
             assert sum(k.visits for k in cell.classes) == cell.visits
             assert sum(k.objects for k in cell.classes) == cell.objects
             assert cell.visits >= min(n[cat], ceil_ratio(r, n[cat]))
-            for k in cell.classes:     # each stratum at least ⌈r·m_k·N_k⌉ every quarter
+            for k in cell.classes:  # each stratum at least ⌈r·m_k·N_k⌉ every quarter
                 assert k.eligible == classes[cat][k.risk_class]
                 target = min(k.eligible, ceil_ratio(r * rules.factor(k.risk_class), k.eligible))
                 assert target <= k.visits <= k.eligible
@@ -181,7 +211,7 @@ def test_plan_by_risk_class(classes, rules):
     plain = make_plan(2027, n, rules)
     all_b = make_plan(2027, n, rules, {c: {"B": n[c]} for c in Category})
     for a, b in zip(plain.quarters, all_b.quarters, strict=True):
-        assert [(c.visits, c.objects) for c in a.cells] == [(c.visits, c.objects)
-                                                            for c in b.cells]
-    assert [(c.visits, c.objects, c.least) for c in plain.totals] == \
-        [(c.visits, c.objects, c.least) for c in all_b.totals]
+        assert [(c.visits, c.objects) for c in a.cells] == [(c.visits, c.objects) for c in b.cells]
+    assert [(c.visits, c.objects, c.least) for c in plain.totals] == [
+        (c.visits, c.objects, c.least) for c in all_b.totals
+    ]

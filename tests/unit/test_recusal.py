@@ -1,5 +1,6 @@
 """回避 (第十二条): withdraw takes the next eligible inspector in the object's pairing-ticket
 order; swap exchanges objects between two members of the same draw. Both replay exactly."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -42,8 +43,16 @@ SEED = "5eed" * 16 + ":42"
 SPEC = TaskSpec("2027Q1")
 
 
-def expected_replacement(sels, uscc: str, cert: str, lib: Library, conflicts: frozenset,
-                         history, seed: str, rules: Rules = RULES) -> str | None:
+def expected_replacement(
+    sels,
+    uscc: str,
+    cert: str,
+    lib: Library,
+    conflicts: frozenset,
+    history,
+    seed: str,
+    rules: Rules = RULES,
+) -> str | None:
     """The spec's replacement, computed independently: the next drawable officer in the
     object's pairing-ticket order who is not on the team, not conflicted, under the
     workload cap, preferring people not on the object's previous team, and an expert if
@@ -54,12 +63,14 @@ def expected_replacement(sels, uscc: str, cert: str, lib: Library, conflicts: fr
     pool = [p.cert for p in lib.drawable(rules)]
     cap = -(-len(sels) * rules.min_team // len(pool)) + rules.workload_extra
     load = Counter(m for s in sels for m in s.inspectors)
-    need_expert = RAD in lib.by_uscc[uscc].pollutants and \
-        not any(RAD in people[m].expertise for m in remaining)
+    need_expert = RAD in lib.by_uscc[uscc].pollutants and not any(
+        RAD in people[m].expertise for m in remaining
+    )
     tk = RefTickets(seed)
     order = sorted(pool, key=lambda c: (tk.pairing(uscc, c), c))
-    cands = [c for c in order if c not in sel.inspectors and (c, uscc) not in conflicts
-             and load[c] < cap]
+    cands = [
+        c for c in order if c not in sel.inspectors and (c, uscc) not in conflicts and load[c] < cap
+    ]
     previous = history.get(uscc, History()).last_team
     for group in ([c for c in cands if c not in previous], cands):
         for c in group:
@@ -69,40 +80,53 @@ def expected_replacement(sels, uscc: str, cert: str, lib: Library, conflicts: fr
 
 
 def officers(n: int, experts=()) -> list[Inspector]:
-    return [Inspector(f"P{i:02d}", f"员{i}", expertise=(RAD,) if i in experts else ())
-            for i in range(n)]
+    return [
+        Inspector(f"P{i:02d}", f"员{i}", expertise=(RAD,) if i in experts else ()) for i in range(n)
+    ]
 
 
 def enterprises(n: int, radiating=()) -> list[Enterprise]:
-    return [Enterprise(make_uscc(f"9141072410000{i:04d}"), f"企业{i}", K,
-                       (RAD,) if i in radiating else ()) for i in range(n)]
+    return [
+        Enterprise(
+            make_uscc(f"9141072410000{i:04d}"), f"企业{i}", K, (RAD,) if i in radiating else ()
+        )
+        for i in range(n)
+    ]
 
 
 def library(n_obj=6, n_people=10, experts=(0, 1), radiating=(), conflicts=()) -> Library:
-    return Library(tuple(enterprises(n_obj, radiating)), tuple(officers(n_people, experts)),
-                   frozenset(conflicts))
+    return Library(
+        tuple(enterprises(n_obj, radiating)),
+        tuple(officers(n_people, experts)),
+        frozenset(conflicts),
+    )
 
 
 ALL_KEY = Rules(ratio_key=Fraction(1))
 
 
 def drawn(lib: Library, history=None, rules: Rules = ALL_KEY):
-    return draw(lib.objects, lib.inspectors, lib.conflicts, history or {}, rules, SPEC,
-                SEED).selections
+    return draw(
+        lib.objects, lib.inspectors, lib.conflicts, history or {}, rules, SPEC, SEED
+    ).selections
 
 
 def recuse(sels, req: Recusal, lib: Library, conflicts=None, history=None):
     conflicts = (lib.conflicts if conflicts is None else conflicts) | {(req.cert, req.uscc)}
-    return apply(sels, req, lib.by_uscc, lib.inspectors, conflicts, history or {}, RULES,
-                 SPEC, SEED), conflicts
+    return apply(
+        sels, req, lib.by_uscc, lib.inspectors, conflicts, history or {}, RULES, SPEC, SEED
+    ), conflicts
 
 
 def hand_made(members: list[tuple[str, ...]], lib: Library) -> tuple[Selection, ...]:
-    return tuple(Selection(o.uscc, o.name, o.category, "0.5", (Team(DEPT, m),))
-                 for o, m in zip(lib.objects, members, strict=False))  # the first objects
+    return tuple(
+        Selection(o.uscc, o.name, o.category, "0.5", (Team(DEPT, m),))
+        for o, m in zip(lib.objects, members, strict=False)
+    )  # the first objects
 
 
 # ---------------------------------------------------------------- withdraw
+
 
 def test_withdraw_takes_the_next_in_pairing_ticket_order():
     lib = library()
@@ -115,8 +139,9 @@ def test_withdraw_takes_the_next_in_pairing_ticket_order():
             assert rep is not None
             assert new.inspectors == tuple(m for m in sel.inspectors if m != cert) + (rep,)
             # nothing else changed
-            assert [s for s in after if s.uscc != sel.uscc] == \
-                [s for s in sels if s.uscc != sel.uscc]
+            assert [s for s in after if s.uscc != sel.uscc] == [
+                s for s in sels if s.uscc != sel.uscc
+            ]
 
 
 def test_withdraw_skips_conflicted_and_team_members():
@@ -136,7 +161,7 @@ def test_withdraw_skips_conflicted_and_team_members():
 
 
 def test_withdraw_skips_people_at_the_workload_cap():
-    lib = library(n_obj=4, n_people=4, experts=())   # cap ⌈8/4⌉+1 = 3
+    lib = library(n_obj=4, n_people=4, experts=())  # cap ⌈8/4⌉+1 = 3
     uscc = lib.objects[0].uscc
     tk = RefTickets(SEED)
     a, b, c, d = sorted((p.cert for p in lib.inspectors), key=lambda x: (tk.pairing(uscc, x), x))
@@ -210,6 +235,7 @@ def test_recusal_of_unknown_object_or_person():
 
 # ---------------------------------------------------------------- swap
 
+
 def swap_setup():
     lib = library(n_obj=3, n_people=8, experts=(0,), radiating=(2,))
     o = [x.uscc for x in lib.objects]
@@ -226,8 +252,9 @@ def test_swap_exchanges_members():
     assert after[2] == sels[2]
     assert resolved(sels, after, req) == Recusal(o[0], "P01", "P03", o[1])
     # loads unchanged by a swap
-    assert Counter(m for s in after for m in s.inspectors) == \
-        Counter(m for s in sels for m in s.inspectors)
+    assert Counter(m for s in after for m in s.inspectors) == Counter(
+        m for s in sels for m in s.inspectors
+    )
 
 
 def test_swap_refuses_conflicts():
@@ -270,8 +297,8 @@ def test_swap_takes_the_first_workable_object_or_the_named_one():
     conflicts = frozenset({("P01", o[1])})
     req = Recusal(o[0], "P01", swap_with="P03")
     after, cf = recuse(sels, req, lib, conflicts)
-    assert after[1] == sels[1]                     # o[1] conflicts: skipped
-    assert after[2].inspectors == ("P05", "P01")   # the first that works
+    assert after[1] == sels[1]  # o[1] conflicts: skipped
+    assert after[2].inspectors == ("P05", "P01")  # the first that works
     assert resolved(sels, after, req).swap_uscc == o[2]
     named = Recusal(o[0], "P01", swap_with="P03", swap_uscc=o[3])
     after, _ = recuse(sels, named, lib, conflicts)
@@ -292,21 +319,34 @@ def test_resolved_leaves_withdrawals_alone():
 
 # ---------------------------------------------------------------- replay and invariants
 
+
 @st.composite
 def recusal_scenarios(draw_):
-    lib = draw_(libraries(max_key=25, max_general=40, max_special=10, min_key=2,
-                          max_conflicts=15, min_on_duty=6))
+    lib = draw_(
+        libraries(
+            max_key=25, max_general=40, max_special=10, min_key=2, max_conflicts=15, min_on_duty=6
+        )
+    )
     seed = draw_(seeds())
     n = draw_(st.integers(1, 12))
     # (which selection, which member, withdraw or swap, which partner)
-    steps = draw_(st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 10),
-                                     st.booleans(), st.integers(0, 10 ** 6)),
-                           min_size=n, max_size=n))
+    steps = draw_(
+        st.lists(
+            st.tuples(
+                st.integers(0, 10**6), st.integers(0, 10), st.booleans(), st.integers(0, 10**6)
+            ),
+            min_size=n,
+            max_size=n,
+        )
+    )
     return lib, seed, steps
 
 
-@settings(max_examples=examples(150), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(recusal_scenarios())
 def test_any_sequence_of_recusals_keeps_teams_valid_and_replays(scenario):
     lib, seed, steps = scenario
@@ -334,8 +374,13 @@ def test_any_sequence_of_recusals_keeps_teams_valid_and_replays(scenario):
         try:
             after = apply(sels, req, lib.by_uscc, lib.inspectors, cf, {}, RULES, spec, seed)
         except DomainError as e:
-            assert e.code in ("no_replacement", "swap_conflict", "swap_expertise",
-                              "swap_same_team", "swap_partner_absent"), e
+            assert e.code in (
+                "no_replacement",
+                "swap_conflict",
+                "swap_expertise",
+                "swap_same_team",
+                "swap_partner_absent",
+            ), e
             event(f"refused: {e.code}")
             continue
         if not swap:
@@ -349,8 +394,7 @@ def test_any_sequence_of_recusals_keeps_teams_valid_and_replays(scenario):
         assert cert not in next(s for s in after if s.uscc == sel.uscc).inspectors
         sels = after
         assert_team_invariants(sels, lib, conflicts, res.workload_cap)
-    replayed = replay(res.selections, recorded, lib.by_uscc, lib.inspectors, {}, RULES, spec,
-                      seed)
+    replayed = replay(res.selections, recorded, lib.by_uscc, lib.inspectors, {}, RULES, spec, seed)
     assert replayed == sels
 
 
@@ -359,11 +403,12 @@ def test_replay_reproduces_a_recorded_sequence():
     sels0 = drawn(lib)
     sels, conflicts, recorded = sels0, lib.conflicts, []
     first = sels0[0]
-    partner = next(m for s in sels0[1:] for m in s.inspectors
-                   if m not in first.inspectors)
-    for req in (Recusal(first.uscc, first.inspectors[0]),
-                Recusal(sels0[1].uscc, sels0[1].inspectors[1]),
-                Recusal(first.uscc, first.inspectors[1], swap_with=partner)):
+    partner = next(m for s in sels0[1:] for m in s.inspectors if m not in first.inspectors)
+    for req in (
+        Recusal(first.uscc, first.inspectors[0]),
+        Recusal(sels0[1].uscc, sels0[1].inspectors[1]),
+        Recusal(first.uscc, first.inspectors[1], swap_with=partner),
+    ):
         try:
             after, cf = recuse(sels, req, lib, conflicts)
         except DomainError:

@@ -3,6 +3,7 @@ random libraries with credit tags and 信用风险分类, years of imported hist
 simulated years of quarterly draws — in order, or out of order — each compared with the
 independent reference of tests/unit/risk_reference.py, and checked against the coverage
 rules, the statutory floor and every stratum's ⌈r·m_k·N_k⌉."""
+
 from __future__ import annotations
 
 import random
@@ -49,12 +50,13 @@ def history_from(past: dict[str, list[ref.Record]], year: int) -> dict[str, Hist
             continue
         last = max(recs, key=lambda r: (r.year, r.quarter))
         out[uscc] = History(
-            draws_this_year=sum(1 for r in recs if r.year == year), last_team=last.team,
+            draws_this_year=sum(1 for r in recs if r.year == year),
+            last_team=last.team,
             last_period=(last.year, last.quarter),
-            problems=tuple(sorted((r.year, r.conclusion) for r in recs
-                                  if r.conclusion in PROBLEM)),
+            problems=tuple(sorted((r.year, r.conclusion) for r in recs if r.conclusion in PROBLEM)),
             imported=sum(1 for r in recs if r.year == year and r.imported),
-            last_imported=last.imported)
+            last_imported=last.imported,
+        )
     return out
 
 
@@ -82,23 +84,27 @@ def one_quarter(lib: Library, past, year: int, quarter: int, seed: str, on: date
         drawn = [s for s in res.selections if s.category is cat]
         assert len(drawn) >= ref.ceil(ref.RATIOS[cat] * len(pool))
         q = next(q for q in res.quotas if q.category is cat)
-        assert (q.eligible, q.quota, q.by_ratio) == \
-            (len(pool), len(drawn), ref.ceil(ref.RATIOS[cat] * len(pool)))
+        assert (q.eligible, q.quota, q.by_ratio) == (
+            len(pool),
+            len(drawn),
+            ref.ceil(ref.RATIOS[cat] * len(pool)),
+        )
         for k in "ABCD":
             n_k = sum(1 for o in pool if classes[o.uscc] == k)
             got_k = sum(1 for s in drawn if s.risk_class == k)
             assert got_k >= min(n_k, ref.ceil(ref.RATIOS[cat] * ref.FACTORS[k] * n_k)), (cat, k)
             stratum = next(x for x in q.strata if x.risk_class == k)
-            assert (stratum.eligible, stratum.target) == \
-                (n_k, min(n_k, ref.ceil(ref.RATIOS[cat] * ref.FACTORS[k] * n_k)))
+            assert (stratum.eligible, stratum.target) == (
+                n_k,
+                min(n_k, ref.ceil(ref.RATIOS[cat] * ref.FACTORS[k] * n_k)),
+            )
         if any(s.reason == "floor" for s in drawn):
             event("floor topped up")
         if any(s.reason == "stratum" and s.risk_class in "CD" for s in drawn):
             event("a C/D stratum added objects")
     # teams as the spec's staffing procedure gives them
     tk = RefTickets(seed)
-    teams, _steps, cap = reference_staff([s.uscc for s in res.selections], lib, history,
-                                         RULES, tk)
+    teams, _steps, cap = reference_staff([s.uscc for s in res.selections], lib, history, RULES, tk)
     assert {s.uscc: list(s.inspectors) for s in res.selections} == teams
     assert_team_invariants(res.selections, lib, lib.conflicts, cap, RULES)
     return res
@@ -106,23 +112,22 @@ def one_quarter(lib: Library, past, year: int, quarter: int, seed: str, on: date
 
 def simulate(lib: Library, imported, seed_list, years, in_order: bool, rnd: random.Random):
     past: dict[str, list[ref.Record]] = {
-        u: [ref.Record(y, q, c, imported=True) for y, q, c in rows]
-        for u, rows in imported.items()}
+        u: [ref.Record(y, q, c, imported=True) for y, q, c in rows] for u, rows in imported.items()
+    }
     seeds_iter = iter(seed_list)
     drawn = []
     for y in years:
         quarters = [1, 2, 3, 4]
         if not in_order:
             rnd.shuffle(quarters)
-        day = date(y, rnd.randint(1, 12), 1)       # out of order: all on one day, any day
+        day = date(y, rnd.randint(1, 12), 1)  # out of order: all on one day, any day
         for q in quarters:
             on = date(y, 3 * q - 2, 1) if in_order else day
             res = one_quarter(lib, past, y, q, next(seeds_iter), on)
             drawn.append((y, q, res))
             for s in res.selections:
                 conclusion = rnd.choice((1, 1, 1, 1, 1, 2, 2, 3, 4, 5, 6))
-                past.setdefault(s.uscc, []).append(
-                    ref.Record(y, q, conclusion, team=s.inspectors))
+                past.setdefault(s.uscc, []).append(ref.Record(y, q, conclusion, team=s.inspectors))
     return past, drawn
 
 
@@ -152,8 +157,10 @@ def check_coverage(lib: Library, imported, drawn, years) -> None:
 
 
 def run_years(lib, imported, seed_list, years, in_order, rnd):
-    note(f"{len(lib.objects)} objects, {sum(map(len, imported.values()))} imported rows, "
-         f"in order: {in_order}")
+    note(
+        f"{len(lib.objects)} objects, {sum(map(len, imported.values()))} imported rows, "
+        f"in order: {in_order}"
+    )
     try:
         past, drawn = simulate(lib, imported, seed_list, years, in_order, rnd)
     except DeadEnd as e:
@@ -162,15 +169,22 @@ def run_years(lib, imported, seed_list, years, in_order, rnd):
         return
     if in_order:
         check_coverage(lib, imported, drawn, years)
-    event(f"classes drawn: {''.join(sorted({s.risk_class for _, _, r in drawn for s in r.selections}))}")
+    event(
+        f"classes drawn: {''.join(sorted({s.risk_class for _, _, r in drawn for s in r.selections}))}"
+    )
 
 
 LIB = dict(max_key=30, max_general=90, max_special=15, min_on_duty=6)
 
 
 @settings(max_examples=examples(120), deadline=None, suppress_health_check=SLOW)
-@given(st.data(), risky_libraries(**LIB), st.lists(seeds(), min_size=8, max_size=8),
-       st.booleans(), st.randoms(use_true_random=False))
+@given(
+    st.data(),
+    risky_libraries(**LIB),
+    st.lists(seeds(), min_size=8, max_size=8),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
 def test_two_years_of_risk_based_draws_match_the_reference(data, lib, seed_list, in_order, rnd):
     imported = data.draw(imported_history(lib, max_rows=80))
     run_years(lib, imported, seed_list, (2027, 2028), in_order, rnd)
@@ -178,10 +192,13 @@ def test_two_years_of_risk_based_draws_match_the_reference(data, lib, seed_list,
 
 @pytest.mark.slow
 @settings(max_examples=examples(150), deadline=None, suppress_health_check=SLOW)
-@given(st.data(), risky_libraries(max_key=60, max_general=200, max_special=30),
-       st.lists(seeds(), min_size=12, max_size=12), st.booleans(),
-       st.randoms(use_true_random=False))
-def test_three_years_of_risk_based_draws_match_the_reference(data, lib, seed_list, in_order,
-                                                               rnd):
+@given(
+    st.data(),
+    risky_libraries(max_key=60, max_general=200, max_special=30),
+    st.lists(seeds(), min_size=12, max_size=12),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_three_years_of_risk_based_draws_match_the_reference(data, lib, seed_list, in_order, rnd):
     imported = data.draw(imported_history(lib, max_rows=300))
     run_years(lib, imported, seed_list, (2027, 2028, 2029), in_order, rnd)

@@ -2,6 +2,7 @@
 of ≥ min_team officers, never conflicted, the lowest pairing tickets under their own
 workload cap (checked against an independent reference with consistent_sampler's
 tickets); officers unchanged by them; recusal and JSON round trips."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -37,13 +38,18 @@ OWN = RULES.own_department
 
 
 def objects(n: int, radiating=()) -> list[Enterprise]:
-    return [Enterprise(make_uscc(f"9141072430000{i:04d}"), f"企业{i}", S,
-                       (RAD,) if i in radiating else ()) for i in range(n)]
+    return [
+        Enterprise(
+            make_uscc(f"9141072430000{i:04d}"), f"企业{i}", S, (RAD,) if i in radiating else ()
+        )
+        for i in range(n)
+    ]
 
 
 def officers(n: int) -> list[Inspector]:
-    return [Inspector(f"4107{i:04d}", f"执法{i}", expertise=(RAD,) if i < 2 else ())
-            for i in range(n)]
+    return [
+        Inspector(f"4107{i:04d}", f"执法{i}", expertise=(RAD,) if i < 2 else ()) for i in range(n)
+    ]
 
 
 def helpers(n: int, **kw) -> list[Inspector]:
@@ -51,14 +57,29 @@ def helpers(n: int, **kw) -> list[Inspector]:
 
 
 def spec(count: int, auxiliary: int, **kw) -> TaskSpec:
-    return TaskSpec("2027ZX01", kind="special", quarter=2, on=date(2027, 4, 1),
-                    count=count, auxiliary=auxiliary, **kw)
+    return TaskSpec(
+        "2027ZX01",
+        kind="special",
+        quarter=2,
+        on=date(2027, 4, 1),
+        count=count,
+        auxiliary=auxiliary,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------- reference
 
-def reference_auxiliary(drawn: list[str], pool: list[Inspector], need: int,
-                        conflicts: frozenset, history, rules: Rules, tk: RefTickets):
+
+def reference_auxiliary(
+    drawn: list[str],
+    pool: list[Inspector],
+    need: int,
+    conflicts: frozenset,
+    history,
+    rules: Rules,
+    tk: RefTickets,
+):
     """The 辅助人员 per object as the rule reads: objects in ascending ticket order; for
     each, the pool in ascending pairing-ticket order, without conflicts, under the cap
     ⌈objects·need / pool⌉ + workload_extra, leaving out the previous team where enough
@@ -95,28 +116,45 @@ def campaigns(draw_):
     n_aux = draw_(st.integers(1, 6))
     skills = st.lists(st.sampled_from(["水", "大气", RAD, "自动监控"]), max_size=2, unique=True)
     for i in range(n_aux):
-        people.append(Inspector(f"FZ-{i:04d}", f"辅助{i}", draw_(st.sampled_from(["", OWN])),
-                                AUX, Duty.ON, tuple(draw_(skills))))
+        people.append(
+            Inspector(
+                f"FZ-{i:04d}",
+                f"辅助{i}",
+                draw_(st.sampled_from(["", OWN])),
+                AUX,
+                Duty.ON,
+                tuple(draw_(skills)),
+            )
+        )
     # people who must never be picked as 辅助人员
     people.append(Inspector("FZ-OFF", "离岗辅助", kind=AUX, duty=Duty.OFF))
     people.append(Inspector("FZ-EXT", "外部门辅助", "市场监管", AUX))
     people = draw_(st.permutations(people))
     aux_certs = [p.cert for p in people if p.kind is AUX]
-    pairs = draw_(st.lists(st.tuples(st.sampled_from(aux_certs),
-                                     st.sampled_from([o.uscc for o in objs])), max_size=8))
+    pairs = draw_(
+        st.lists(
+            st.tuples(st.sampled_from(aux_certs), st.sampled_from([o.uscc for o in objs])),
+            max_size=8,
+        )
+    )
     history = {}
     for o in objs:
         if draw_(st.integers(0, 3)) == 0:
-            history[o.uscc] = History(1, date(2027, 1, 1),
-                                      tuple(draw_(st.lists(st.sampled_from(aux_certs),
-                                                           max_size=2, unique=True))))
+            history[o.uscc] = History(
+                1,
+                date(2027, 1, 1),
+                tuple(draw_(st.lists(st.sampled_from(aux_certs), max_size=2, unique=True))),
+            )
     expertise = ("水",) if draw_(st.integers(0, 4)) == 0 else ()
     need = draw_(st.integers(1, 3))
     return objs, people, frozenset(pairs), history, need, expertise
 
 
-@settings(max_examples=examples(200), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(200),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(campaigns(), seeds())
 def test_auxiliary_members_follow_the_rule(c, seed):
     objs, people, conflicts, history, need, expertise = c
@@ -124,11 +162,19 @@ def test_auxiliary_members_follow_the_rule(c, seed):
     task = spec(len(objs), need, inspector_expertise=expertise)
     # officers are filtered by 业务专长 too; keep them staffable by giving all of them 水
     if expertise:
-        people = [p if p.kind is AUX else Inspector(p.cert, p.name, expertise=p.expertise + ("水",))
-                  for p in people]
+        people = [
+            p if p.kind is AUX else Inspector(p.cert, p.name, expertise=p.expertise + ("水",))
+            for p in people
+        ]
         by_cert = {p.cert: p for p in people}
-    pool = [p for p in people if p.kind is AUX and p.duty is Duty.ON
-            and p.department in ("", OWN) and (not expertise or set(expertise) & set(p.expertise))]
+    pool = [
+        p
+        for p in people
+        if p.kind is AUX
+        and p.duty is Duty.ON
+        and p.department in ("", OWN)
+        and (not expertise or set(expertise) & set(p.expertise))
+    ]
     tk = RefTickets(seed)
     try:
         res = draw(objs, people, conflicts, history, RULES, task, seed)
@@ -140,16 +186,23 @@ def test_auxiliary_members_follow_the_rule(c, seed):
             return
         assert e.code == "auxiliary_unstaffable", e
         with pytest.raises(LookupError) as ref:
-            reference_auxiliary([o.uscc for o in objs], pool, need, conflicts, history,
-                                RULES, tk)
+            reference_auxiliary([o.uscc for o in objs], pool, need, conflicts, history, RULES, tk)
         assert ref.value.args[0] == e.params["uscc"]
         event("conflicts leave an object without enough 辅助人员")
         return
     assert len(pool) >= need
-    expected, cap = reference_auxiliary([s.uscc for s in res.selections], pool, need,
-                                        conflicts, history, RULES, tk)
-    plain = draw(objs, people, conflicts, history, RULES,
-                 spec(len(objs), 0, inspector_expertise=expertise), seed)
+    expected, cap = reference_auxiliary(
+        [s.uscc for s in res.selections], pool, need, conflicts, history, RULES, tk
+    )
+    plain = draw(
+        objs,
+        people,
+        conflicts,
+        history,
+        RULES,
+        spec(len(objs), 0, inspector_expertise=expertise),
+        seed,
+    )
     load: dict[str, int] = {}
     for s, s0 in zip(res.selections, plain.selections, strict=True):
         (team,) = s.teams
@@ -178,6 +231,7 @@ def test_auxiliary_members_follow_the_rule(c, seed):
 
 
 # ---------------------------------------------------------------- examples
+
 
 def test_without_auxiliary_nothing_changes_in_json():
     objs, people = objects(4), officers(6) + helpers(3)
@@ -210,19 +264,27 @@ def test_declared_conflicts_and_off_duty_helpers_are_skipped():
     aux = helpers(3)
     tk = RefTickets(SEED)
     order = sorted(aux, key=lambda p: (tk.pairing(objs[0].uscc, p.cert), p.cert))
-    people = officers(4) + [order[0]] + [Inspector(order[1].cert, order[1].name, kind=AUX,
-                                                   duty=Duty.OFF), order[2]]
-    res = draw(objs, people, frozenset({(order[0].cert, objs[0].uscc)}), {}, RULES,
-               spec(1, 1), SEED)
+    people = (
+        officers(4)
+        + [order[0]]
+        + [Inspector(order[1].cert, order[1].name, kind=AUX, duty=Duty.OFF), order[2]]
+    )
+    res = draw(
+        objs, people, frozenset({(order[0].cert, objs[0].uscc)}), {}, RULES, spec(1, 1), SEED
+    )
     assert res.selections[0].auxiliary == (order[2].cert,)
 
 
 def test_expertise_filter_applies_to_auxiliary_but_region_does_not():
     objs = objects(2)
-    people = [Inspector(f"4107{i:04d}", f"执法{i}", expertise=("大气",), region="获嘉县城关镇")
-              for i in range(4)]
-    people += [Inspector("FZ-1", "监测中心甲", kind=AUX, expertise=("水",), region="新乡市"),
-               Inspector("FZ-2", "监测中心乙", kind=AUX, expertise=("大气",), region="新乡市")]
+    people = [
+        Inspector(f"4107{i:04d}", f"执法{i}", expertise=("大气",), region="获嘉县城关镇")
+        for i in range(4)
+    ]
+    people += [
+        Inspector("FZ-1", "监测中心甲", kind=AUX, expertise=("水",), region="新乡市"),
+        Inspector("FZ-2", "监测中心乙", kind=AUX, expertise=("大气",), region="新乡市"),
+    ]
     task = spec(2, 1, inspector_expertise=("大气",), inspector_region="获嘉县城关镇")
     res = draw(objs, people, frozenset(), {}, RULES, task, SEED)
     assert all(s.auxiliary == ("FZ-2",) for s in res.selections)
@@ -256,6 +318,7 @@ def test_auxiliary_never_count_towards_the_officers():
 
 # ---------------------------------------------------------------- recusal of a 辅助人员
 
+
 def test_withdraw_replaces_an_auxiliary_with_the_next_auxiliary():
     objs, aux = objects(2), helpers(4)
     people = officers(6) + aux
@@ -264,14 +327,34 @@ def test_withdraw_replaces_an_auxiliary_with_the_next_auxiliary():
     sel = sels[0]
     gone = sel.auxiliary[0]
     conflicts = frozenset({(gone, sel.uscc)})
-    after = apply(sels, Recusal(sel.uscc, gone), {o.uscc: o for o in objs}, people,
-                  conflicts, {}, RULES, task, SEED)
+    after = apply(
+        sels,
+        Recusal(sel.uscc, gone),
+        {o.uscc: o for o in objs},
+        people,
+        conflicts,
+        {},
+        RULES,
+        task,
+        SEED,
+    )
     tk = RefTickets(SEED)
     order = [p.cert for p in sorted(aux, key=lambda p: (tk.pairing(sel.uscc, p.cert), p.cert))]
     assert after[0].auxiliary == (next(c for c in order if c != gone),)
     assert after[0].inspectors == sel.inspectors and after[1:] == sels[1:]
-    assert replay(sels, [(Recusal(sel.uscc, gone), conflicts)], {o.uscc: o for o in objs},
-                  people, {}, RULES, task, SEED) == after
+    assert (
+        replay(
+            sels,
+            [(Recusal(sel.uscc, gone), conflicts)],
+            {o.uscc: o for o in objs},
+            people,
+            {},
+            RULES,
+            task,
+            SEED,
+        )
+        == after
+    )
 
 
 def test_swap_between_two_auxiliary_members():
@@ -279,18 +362,46 @@ def test_swap_between_two_auxiliary_members():
     people = officers(6) + helpers(2)
     task = spec(2, 1)
     # two helpers, each on one object (cap ⌈2/2⌉+1 = 2 may put one on both: force apart)
-    sels = (Selection(objs[0].uscc, objs[0].name, S, "0.1",
-                      (Team(OWN, ("41070000", "41070001"), ("FZ-0000",)),)),
-            Selection(objs[1].uscc, objs[1].name, S, "0.2",
-                      (Team(OWN, ("41070002", "41070003"), ("FZ-0001",)),)))
-    after = apply(sels, Recusal(objs[0].uscc, "FZ-0000", swap_with="FZ-0001"),
-                  {o.uscc: o for o in objs}, people, frozenset({("FZ-0000", objs[0].uscc)}),
-                  {}, RULES, task, SEED)
+    sels = (
+        Selection(
+            objs[0].uscc,
+            objs[0].name,
+            S,
+            "0.1",
+            (Team(OWN, ("41070000", "41070001"), ("FZ-0000",)),),
+        ),
+        Selection(
+            objs[1].uscc,
+            objs[1].name,
+            S,
+            "0.2",
+            (Team(OWN, ("41070002", "41070003"), ("FZ-0001",)),),
+        ),
+    )
+    after = apply(
+        sels,
+        Recusal(objs[0].uscc, "FZ-0000", swap_with="FZ-0001"),
+        {o.uscc: o for o in objs},
+        people,
+        frozenset({("FZ-0000", objs[0].uscc)}),
+        {},
+        RULES,
+        task,
+        SEED,
+    )
     assert [s.auxiliary for s in after] == [("FZ-0001",), ("FZ-0000",)]
     assert [s.inspectors for s in after] == [s.inspectors for s in sels]
     # an officer is no swap partner for a 辅助人员
     with pytest.raises(DomainError) as err:
-        apply(sels, Recusal(objs[0].uscc, "FZ-0000", swap_with="41070002"),
-              {o.uscc: o for o in objs}, people, frozenset({("FZ-0000", objs[0].uscc)}),
-              {}, RULES, task, SEED)
+        apply(
+            sels,
+            Recusal(objs[0].uscc, "FZ-0000", swap_with="41070002"),
+            {o.uscc: o for o in objs},
+            people,
+            frozenset({("FZ-0000", objs[0].uscc)}),
+            {},
+            RULES,
+            task,
+            SEED,
+        )
     assert err.value.code == "swap_partner_absent"

@@ -1,4 +1,5 @@
 """bot.text compiles one macro at a time: each is the same as in its whole file."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,12 +25,16 @@ def test_each_macro_compiled_alone_is_the_one_in_its_file(group):
     tops = [n for n in env().parse(whole_source).body if isinstance(n, nodes.Assign)]
     for name in whole:
         alone = _macros(macro_source(group, name))
-        assert alone[name] == whole[name], name      # the same tree, node by node
-        calls = {c.node.name for c in whole[name].find_all(nodes.Call)
-                 if isinstance(c.node, nodes.Name) and c.node.name in whole}
-        assert calls <= set(alone), name             # and every macro it calls is there
-        assert [n for n in env().parse(macro_source(group, name)).body
-                if isinstance(n, nodes.Assign)] == tops   # with the file's {% set %} values
+        assert alone[name] == whole[name], name  # the same tree, node by node
+        calls = {
+            c.node.name
+            for c in whole[name].find_all(nodes.Call)
+            if isinstance(c.node, nodes.Name) and c.node.name in whole
+        }
+        assert calls <= set(alone), name  # and every macro it calls is there
+        assert [
+            n for n in env().parse(macro_source(group, name)).body if isinstance(n, nodes.Assign)
+        ] == tops  # with the file's {% set %} values
 
 
 def test_a_message_renders_as_from_the_whole_file():

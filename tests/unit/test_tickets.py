@@ -1,5 +1,6 @@
 """Tickets must be exactly those of the published reference implementation
 (``consistent_sampler``), so that anyone can re-check a draw independently."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,27 +24,32 @@ from .strategies import examples, usccs
 
 # ids and seeds: any text, including CJK, emoji, combining marks and control characters
 texts = st.text(max_size=40)
-cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
-              min_size=1, max_size=8)
+cjk = st.text(
+    alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=8
+)
 ids = st.one_of(texts, usccs, st.builds(lambda u, c: f"{u}/{c}", usccs, texts), cjk)
-seed_texts = st.one_of(texts, cjk, st.builds(make_seed, st.binary(min_size=32, max_size=32)
-                                            .map(bytes.hex), st.one_of(st.none(), texts)))
+seed_texts = st.one_of(
+    texts,
+    cjk,
+    st.builds(
+        make_seed, st.binary(min_size=32, max_size=32).map(bytes.hex), st.one_of(st.none(), texts)
+    ),
+)
 
 
 def test_doc_example_first_ticket():
     # The example in consistent_sampler's own documentation.
-    expected = ("0.26299714122838008416507544297546663599715395525154425586041245287750"
-                "224561854")
+    expected = "0.26299714122838008416507544297546663599715395525154425586041245287750224561854"
     assert cs.first_ticket("AB-130", "01382438112797316654").ticket_number == expected
     assert Tickets("01382438112797316654")("AB-130") == expected
     assert sha256_uniform(sha256_hex("01382438112797316654") + "AB-130") == expected
 
 
 def test_doc_example_sha256():
-    assert sha256_hex("abc") == \
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert sha256_uniform("abc") == ("0.569980718617928589264773415610596388401066362241"
-                                     "82943832566300809078486324348")
+    assert sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert sha256_uniform("abc") == (
+        "0.56998071861792858926477341561059638840106636224182943832566300809078486324348"
+    )
 
 
 @settings(max_examples=examples(300), deadline=None)
@@ -67,8 +73,9 @@ def test_ticket_matches_first_ticket(ident, seed):
 @settings(max_examples=examples(100), deadline=None)
 @given(usccs, texts, seed_texts)
 def test_pairing_ticket_is_ticket_of_uscc_slash_cert(uscc, cert, seed):
-    assert Tickets(seed).pairing(uscc, cert) == \
-        cs.first_ticket(f"{uscc}/{cert}", seed).ticket_number
+    assert (
+        Tickets(seed).pairing(uscc, cert) == cs.first_ticket(f"{uscc}/{cert}", seed).ticket_number
+    )
 
 
 @settings(max_examples=examples(100), deadline=None)
@@ -107,13 +114,13 @@ def test_different_seeds_give_different_tickets():
 def test_prefix_is_sha256_of_seed_hex():
     # ticket = SHA256(hex(SHA256(seed)) + id): hashing the seed's hex, not its bytes.
     seed, ident = "秘密:骰子", "91410724MA00000000"
-    digest = hashlib.sha256((hashlib.sha256(seed.encode()).hexdigest() + ident)
-                            .encode()).digest()
+    digest = hashlib.sha256((hashlib.sha256(seed.encode()).hexdigest() + ident).encode()).digest()
     expected = "0." + str(int.from_bytes(digest, "big")).zfill(64)[::-1]
     assert Tickets(seed)(ident) == expected
 
 
 # ---------------------------------------------------------------- commit / reveal
+
 
 @settings(max_examples=examples(100), deadline=None)
 @given(st.binary(min_size=32, max_size=32).map(bytes.hex), st.one_of(st.none(), texts))

@@ -1,5 +1,6 @@
 """The pure working-day rules (bot/domain/workdays.py) against a fake oracle: overrides
 win, unknown years fail closed, deadlines count working days after the start date."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -14,13 +15,14 @@ from bot.text import domain_message
 
 from .strategies import examples
 
-KNOWN = range(2030, 2033)   # the fake oracle's years
+KNOWN = range(2030, 2033)  # the fake oracle's years
 ONE = timedelta(days=1)
 
 
 def fake_oracle(off=frozenset(), on=frozenset(), known=KNOWN):
     """Monday-Friday, minus ``off`` (holidays), plus ``on`` (adjusted working weekends);
     None outside ``known``."""
+
     def oracle(d: date):
         if d.year not in known:
             return None
@@ -29,6 +31,7 @@ def fake_oracle(off=frozenset(), on=frozenset(), known=KNOWN):
         if d in off:
             return False
         return d.weekday() < 5
+
     return oracle
 
 
@@ -47,17 +50,19 @@ day_sets = st.frozensets(st.dates(date(2030, 1, 1), date(2032, 12, 31)), max_siz
 
 @st.composite
 def calendars(draw):
-    overrides = draw(st.dictionaries(st.dates(date(2030, 1, 1), date(2032, 12, 31)),
-                                     st.booleans(), max_size=20))
+    overrides = draw(
+        st.dictionaries(st.dates(date(2030, 1, 1), date(2032, 12, 31)), st.booleans(), max_size=20)
+    )
     return Calendar(fake_oracle(draw(day_sets), draw(day_sets)), overrides)
 
 
 # --- examples ------------------------------------------------------------------------
 
+
 def test_start_day_is_not_counted_and_weekends_are_skipped():
     fri = date(2030, 1, 4)
     assert fri.weekday() == 4
-    assert CAL.add_workdays(fri, 1) == date(2030, 1, 7)            # the Monday
+    assert CAL.add_workdays(fri, 1) == date(2030, 1, 7)  # the Monday
     assert CAL.add_workdays(date(2030, 1, 5), 1) == date(2030, 1, 7)  # from a Saturday
     assert CAL.add_workdays(fri, 20) == date(2030, 2, 1)
     assert CAL.workdays_between(fri, date(2030, 2, 1)) == 20
@@ -65,8 +70,8 @@ def test_start_day_is_not_counted_and_weekends_are_skipped():
 
 def test_holidays_and_adjusted_working_days_of_the_oracle():
     cal = Calendar(fake_oracle(off={date(2030, 1, 7)}, on={date(2030, 1, 5)}))
-    assert cal.add_workdays(date(2030, 1, 4), 1) == date(2030, 1, 5)   # the 班 Saturday
-    assert cal.add_workdays(date(2030, 1, 4), 2) == date(2030, 1, 8)   # Monday is off
+    assert cal.add_workdays(date(2030, 1, 4), 1) == date(2030, 1, 5)  # the 班 Saturday
+    assert cal.add_workdays(date(2030, 1, 4), 2) == date(2030, 1, 8)  # Monday is off
 
 
 def test_overrides_win_over_the_oracle():
@@ -99,8 +104,10 @@ def test_overrides_decide_only_their_own_dates_of_an_unknown_year():
     assert cal.is_workday(date(2099, 1, 5)) and not cal.is_workday(date(2099, 1, 6))
     assert cal.add_workdays(date(2099, 1, 4), 1) == date(2099, 1, 5)
     # the 7th was not entered: no Monday-to-Friday guess, the deadline fails
-    assert refused("calendar_unknown_year", cal.add_workdays, date(2099, 1, 4), 2)[
-        "day"] == "2099-01-07"
+    assert (
+        refused("calendar_unknown_year", cal.add_workdays, date(2099, 1, 4), 2)["day"]
+        == "2099-01-07"
+    )
 
 
 @pytest.mark.parametrize("n", [0, -1, True, 2.0, "3"])
@@ -116,7 +123,7 @@ def test_quarters():
     cal = Calendar(fake_oracle(off={date(2030, 1, 1), date(2030, 12, 31)}))
     assert cal.first_workday_of(2030, 1) == date(2030, 1, 2)
     assert cal.last_workday_of(2030, 4) == date(2030, 12, 30)
-    assert cal.last_workday_of(2030, 1) == date(2030, 3, 29)        # the 30th/31st: weekend
+    assert cal.last_workday_of(2030, 1) == date(2030, 3, 29)  # the 30th/31st: weekend
     assert cal.first_workday_of(2030, 2) == date(2030, 4, 1)
 
 
@@ -124,7 +131,9 @@ def test_a_calendar_without_working_days_is_an_error_not_a_hang():
     never = Calendar(lambda d: False)
     refused("calendar_no_workday", never.add_workdays, date(2030, 1, 1), 1)
     assert refused("calendar_no_workday", never.first_workday_of, 2030, 3) == {
-        "start": "2030-07-01", "days": 92}
+        "start": "2030-07-01",
+        "days": 92,
+    }
 
 
 def test_year_days():
@@ -133,6 +142,7 @@ def test_year_days():
 
 # --- properties ----------------------------------------------------------------------
 
+
 @settings(max_examples=examples(300), deadline=None)
 @given(calendars(), days, st.integers(1, 60))
 def test_deadline_is_the_nth_working_day_after_start(cal, start, n):
@@ -140,7 +150,7 @@ def test_deadline_is_the_nth_working_day_after_start(cal, start, n):
     assert due > start
     assert cal.is_workday(due)
     assert cal.workdays_between(start, due) == n
-    assert cal.workdays_between(start, due - ONE) == n - 1   # and not a day later than needed
+    assert cal.workdays_between(start, due - ONE) == n - 1  # and not a day later than needed
 
 
 @settings(max_examples=examples(200), deadline=None)

@@ -16,6 +16,7 @@ Both are refused when older than ``max_age`` (1 h) or dated ahead of the clock, 
 malformed, or holding text no column takes: a refusal is a 4xx with a short Chinese text
 and records nothing. The injected ``Receiver`` is the durable inbound record.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,7 @@ from .crypto import CryptoError, EventCrypto, robot_sign_ok
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
-CLOCK_SKEW = 300          # seconds a callback may be dated ahead of our clock
+CLOCK_SKEW = 300  # seconds a callback may be dated ahead of our clock
 _SHAPES = {
     "signature": re.compile(r"[0-9A-Fa-f]{40}"),
     "timestamp": re.compile(r"[0-9]{10,13}"),
@@ -43,6 +44,7 @@ _SHAPES = {
     "sign": re.compile(r"[A-Za-z0-9+/=]{20,100}"),
 }
 _ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
+
 
 class Receiver(Protocol):
     """The durable inbound record (``bot.messengers.Receiver``, the dispatcher): returns
@@ -52,9 +54,15 @@ class Receiver(Protocol):
 
 
 class DingTalkHttpAdapter:
-    def __init__(self, receiver: Receiver, crypto: EventCrypto | None, app_secret: str,
-                 max_age: float = 3600, skew: float = CLOCK_SKEW,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        receiver: Receiver,
+        crypto: EventCrypto | None,
+        app_secret: str,
+        max_age: float = 3600,
+        skew: float = CLOCK_SKEW,
+        clock: Callable[[], float] = time.time,
+    ):
         """A callback signed more than ``max_age`` seconds ago, or more than ``skew``
         ahead, is refused: its deduplication row may be gone, so a replay could pass."""
         self.receiver, self.crypto, self.app_secret = receiver, crypto, app_secret
@@ -103,7 +111,7 @@ class DingTalkHttpAdapter:
             inbound = codec.robot_message(doc)
         except httpin.Refused as exc:
             return self._refuse(exc.status, f"json: {exc.key}")
-        except ValueError as exc:     # CodecError is one
+        except ValueError as exc:  # CodecError is one
             return self._refuse(400, f"robot message: {exc}")
         refused = await self._record(inbound)
         return refused or web.json_response({})
@@ -113,8 +121,11 @@ class DingTalkHttpAdapter:
             return self._refuse(404, "event subscription not configured")
         signature = request.query.get("msg_signature") or request.query.get("signature", "")
         ts, nonce = request.query.get("timestamp", ""), request.query.get("nonce", "")
-        if not (_SHAPES["signature"].fullmatch(signature) and _SHAPES["nonce"].fullmatch(nonce)
-                and _SHAPES["timestamp"].fullmatch(ts)):
+        if not (
+            _SHAPES["signature"].fullmatch(signature)
+            and _SHAPES["nonce"].fullmatch(nonce)
+            and _SHAPES["timestamp"].fullmatch(ts)
+        ):
             return self._refuse(400, "parameters")
         try:
             body = await httpin.read_body(request, MAX_BODY)
@@ -155,8 +166,9 @@ def _event_inbound(doc: dict) -> Inbound | None:
 def _encrypted(body: bytes) -> str | None:
     """The ``encrypt`` field of a flat JSON envelope, found without parsing the body."""
     stripped = body.strip()
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) \
-            or not httpin.nesting_ok(stripped, 1):
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) or not httpin.nesting_ok(
+        stripped, 1
+    ):
         return None
     found = _ENCRYPT.findall(stripped)
     if len(found) != 1:

@@ -7,6 +7,7 @@ is retried after a short backoff, a bounded number of times, then raised as
 ``DingTalkError(throttled=True)`` for the relay to retry later. The API base is
 configurable (专有钉钉 and government deployments run their own hosts).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,13 @@ class DingTalkError(Exception):
 
 
 def is_throttled(status: int, code: str) -> bool:
-    return status == 429 or code in THROTTLE_CODES or "QpsLimit" in code \
-        or "Throttling" in code or "RateLimit" in code
+    return (
+        status == 429
+        or code in THROTTLE_CODES
+        or "QpsLimit" in code
+        or "Throttling" in code
+        or "RateLimit" in code
+    )
 
 
 @dataclass
@@ -43,10 +49,16 @@ class DingTalkConfig:
 
 
 class DingTalkClient:
-    def __init__(self, cfg: DingTalkConfig, session: aiohttp.ClientSession,
-                 clock: Callable[[], float] = time.monotonic, timeout: float = 10.0,
-                 retries: int = 3, backoff: float = 0.5,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        cfg: DingTalkConfig,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retries, self.backoff, self.sleep = retries, backoff, sleep
@@ -65,9 +77,11 @@ class DingTalkClient:
             # another caller may have refreshed while this one waited (single flight)
             if self._token and self.clock() < self._expires and (not force or self._token != stale):
                 return self._token
-            async with self.http.post(self.url("/v1.0/oauth2/accessToken"), timeout=self.timeout,
-                                      json={"appKey": self.cfg.app_key,
-                                            "appSecret": self.cfg.app_secret}) as r:
+            async with self.http.post(
+                self.url("/v1.0/oauth2/accessToken"),
+                timeout=self.timeout,
+                json={"appKey": self.cfg.app_key, "appSecret": self.cfg.app_secret},
+            ) as r:
                 doc = await r.json(content_type=None)
                 status = r.status
             self.token_fetches += 1
@@ -83,8 +97,13 @@ class DingTalkClient:
         token = await self.token()
         refreshed, throttled = False, 0
         while True:
-            async with self.http.request(method, self.url(path), json=body, timeout=self.timeout,
-                                         headers={TOKEN_HEADER: token}) as r:
+            async with self.http.request(
+                method,
+                self.url(path),
+                json=body,
+                timeout=self.timeout,
+                headers={TOKEN_HEADER: token},
+            ) as r:
                 status = r.status
                 doc = await r.json(content_type=None) if r.content_length != 0 else {}
             doc = doc if isinstance(doc, dict) else {}
@@ -106,14 +125,22 @@ class DingTalkClient:
 
     async def open_connection(self, subscriptions: list[dict]) -> dict:
         """Stream mode: a WebSocket endpoint and its ticket (AppKey/AppSecret, no token)."""
-        async with self.http.post(self.url("/v1.0/gateway/connections/open"),
-                                  timeout=self.timeout,
-                                  json={"clientId": self.cfg.app_key,
-                                        "clientSecret": self.cfg.app_secret,
-                                        "subscriptions": subscriptions,
-                                        "ua": "shuangsuiji", "localIp": ""}) as r:
+        async with self.http.post(
+            self.url("/v1.0/gateway/connections/open"),
+            timeout=self.timeout,
+            json={
+                "clientId": self.cfg.app_key,
+                "clientSecret": self.cfg.app_secret,
+                "subscriptions": subscriptions,
+                "ua": "shuangsuiji",
+                "localIp": "",
+            },
+        ) as r:
             doc = await r.json(content_type=None)
-            if r.status != 200 or not isinstance(doc, dict) \
-                    or not (doc.get("endpoint") and doc.get("ticket")):
+            if (
+                r.status != 200
+                or not isinstance(doc, dict)
+                or not (doc.get("endpoint") and doc.get("ticket"))
+            ):
                 raise DingTalkError(r.status, "", "connection not opened")
             return doc

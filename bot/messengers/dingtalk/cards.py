@@ -9,6 +9,7 @@ on the card callback topic with the button's ``id`` (our key) in
 idempotency key: the same on every attempt, unique per row, and the card's reference for
 updates (``PUT /v1.0/card/instances``).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,16 @@ from bot.text import t
 
 # the general card template of DingTalk's own Stream SDK (title, markdown, buttons)
 DEFAULT_CARD_TEMPLATE = "382e4302-551d-4880-bf29-a30acfab2e71.schema"
-TEXT_LIMIT = 4000            # characters per sampleText message (cut at line ends)
+TEXT_LIMIT = 4000  # characters per sampleText message (cut at line ends)
 MAX_BUTTONS = 6
 TITLE_MAX_CHARS = 60
 BUTTON_TEXT_MAX_CHARS = 12
 _TRACK_ID = re.compile(r"[0-9A-Za-z_\-]{1,128}")
-FINISHED = "3"               # the template's flowStatus: content shown, not streaming
+FINISHED = "3"  # the template's flowStatus: content shown, not streaming
 
 
 def clip(text: str, max_chars: int) -> str:
-    return text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
@@ -65,29 +66,40 @@ def make_track_id(outbox_id: int, key: str) -> str:
 
 
 def _robot_message(robot_code: str, key: str, param: dict) -> dict:
-    return {"robotCode": robot_code, "msgKey": key,
-            "msgParam": json.dumps(param, ensure_ascii=False)}
+    return {
+        "robotCode": robot_code,
+        "msgKey": key,
+        "msgParam": json.dumps(param, ensure_ascii=False),
+    }
 
 
 def private_texts(robot_code: str, to: str, text: str) -> list[dict]:
     if not text.strip():
         raise ValueError("cannot send an empty text")
-    return [dict(_robot_message(robot_code, "sampleText", {"content": chunk}), userIds=[to])
-            for chunk in split_text(text)]
+    return [
+        dict(_robot_message(robot_code, "sampleText", {"content": chunk}), userIds=[to])
+        for chunk in split_text(text)
+    ]
 
 
 def group_texts(robot_code: str, conversation: str, text: str) -> list[dict]:
     if not text.strip():
         raise ValueError("cannot send an empty text")
-    return [dict(_robot_message(robot_code, "sampleText", {"content": chunk}),
-                 openConversationId=conversation) for chunk in split_text(text)]
+    return [
+        dict(
+            _robot_message(robot_code, "sampleText", {"content": chunk}),
+            openConversationId=conversation,
+        )
+        for chunk in split_text(text)
+    ]
 
 
 def markdown(robot_code: str, card: Card, text: str = "") -> dict:
     """A card without buttons (and the text before it) as one markdown message."""
     body = "\n\n".join(x for x in (text, f"**{card.title}**", card.body) if x)
-    return _robot_message(robot_code, "sampleMarkdown",
-                          {"title": clip(card.title, TITLE_MAX_CHARS), "text": body})
+    return _robot_message(
+        robot_code, "sampleMarkdown", {"title": clip(card.title, TITLE_MAX_CHARS), "text": body}
+    )
 
 
 def _buttons(card: Card) -> list[dict]:
@@ -96,8 +108,15 @@ def _buttons(card: Card) -> list[dict]:
     keys = [b.key for b in card.buttons]
     if len(set(keys)) != len(keys):
         raise ValueError("button keys must be unique within a card")
-    return [{"text": clip(b.text, BUTTON_TEXT_MAX_CHARS), "color": "blue" if i == 0 else "gray",
-             "id": b.key, "request": True} for i, b in enumerate(card.buttons)]
+    return [
+        {
+            "text": clip(b.text, BUTTON_TEXT_MAX_CHARS),
+            "color": "blue" if i == 0 else "gray",
+            "id": b.key,
+            "request": True,
+        }
+        for i, b in enumerate(card.buttons)
+    ]
 
 
 def card_data(card: Card | None, status: str = "") -> dict:
@@ -105,26 +124,48 @@ def card_data(card: Card | None, status: str = "") -> dict:
     update after a click) the card shows ``status`` under its content."""
     title = card.title if card else ""
     content = "\n\n".join(x for x in ((card.body if card else ""), status) if x)
-    full: dict = {"order": ["msgTitle", "staticMsgContent", "msgButtons"],
-                  "msgButtons": _buttons(card) if card else []}
-    return {"cardParamMap": {"msgTitle": clip(title, TITLE_MAX_CHARS),
-                             "staticMsgContent": content, "flowStatus": FINISHED,
-                             "sys_full_json_obj": json.dumps(full, ensure_ascii=False)}}
+    full: dict = {
+        "order": ["msgTitle", "staticMsgContent", "msgButtons"],
+        "msgButtons": _buttons(card) if card else [],
+    }
+    return {
+        "cardParamMap": {
+            "msgTitle": clip(title, TITLE_MAX_CHARS),
+            "staticMsgContent": content,
+            "flowStatus": FINISHED,
+            "sys_full_json_obj": json.dumps(full, ensure_ascii=False),
+        }
+    }
 
 
-def create_card(robot_code: str, template: str, track_id: str, card: Card, *,
-                user: str = "", conversation: str = "") -> dict:
+def create_card(
+    robot_code: str,
+    template: str,
+    track_id: str,
+    card: Card,
+    *,
+    user: str = "",
+    conversation: str = "",
+) -> dict:
     """A ``createAndDeliver`` body: to one person's robot chat, or to a group."""
-    body: dict = {"cardTemplateId": template, "outTrackId": track_id,
-                  "cardData": card_data(card), "callbackType": "STREAM"}
+    body: dict = {
+        "cardTemplateId": template,
+        "outTrackId": track_id,
+        "cardData": card_data(card),
+        "callbackType": "STREAM",
+    }
     if conversation:
-        body.update(openSpaceId=f"dtv1.card//IM_GROUP.{conversation}",
-                    imGroupOpenSpaceModel={"supportForward": False},
-                    imGroupOpenDeliverModel={"robotCode": robot_code})
+        body.update(
+            openSpaceId=f"dtv1.card//IM_GROUP.{conversation}",
+            imGroupOpenSpaceModel={"supportForward": False},
+            imGroupOpenDeliverModel={"robotCode": robot_code},
+        )
     else:
-        body.update(openSpaceId=f"dtv1.card//IM_ROBOT.{user}",
-                    imRobotOpenSpaceModel={"supportForward": False},
-                    imRobotOpenDeliverModel={"spaceType": "IM_ROBOT", "robotCode": robot_code})
+        body.update(
+            openSpaceId=f"dtv1.card//IM_ROBOT.{user}",
+            imRobotOpenSpaceModel={"supportForward": False},
+            imRobotOpenDeliverModel={"spaceType": "IM_ROBOT", "robotCode": robot_code},
+        )
     return body
 
 
@@ -135,9 +176,15 @@ def update_card(track_id: str, card: Card | None, text: str = "") -> dict:
         data = card_data(card)
     else:
         data = card_data(card, text or t("chat.card_done"))
-        if card is None:   # keep the title and content the card had: update those keys only
-            data["cardParamMap"] = {k: v for k, v in data["cardParamMap"].items()
-                                    if k in ("sys_full_json_obj", "flowStatus")}
+        if card is None:  # keep the title and content the card had: update those keys only
+            data["cardParamMap"] = {
+                k: v
+                for k, v in data["cardParamMap"].items()
+                if k in ("sys_full_json_obj", "flowStatus")
+            }
             data["cardParamMap"]["staticMsgContent"] = text or t("chat.card_done")
-    return {"outTrackId": track_id, "cardData": data,
-            "cardUpdateOptions": {"updateCardDataByKey": True}}
+    return {
+        "outTrackId": track_id,
+        "cardData": data,
+        "cardUpdateOptions": {"updateCardDataByKey": True},
+    }

@@ -7,6 +7,7 @@ callback) are parsed with the official SDK's ``ChatbotMessage``; card clicks (to
 bot does not handle (pictures, rich text, system events) is None; a payload of the wrong
 shape raises :class:`CodecError`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,9 +22,18 @@ CHANNEL = "dingtalk"
 ROBOT_TOPIC = ChatbotMessage.TOPIC
 CARD_TOPIC = "/v1.0/card/instances/callback"
 # what an inbound event's fields may hold (see the inbound_events columns)
-LIMITS = {"user": httpin.MAX_ACCOUNT, "group": 100, "event_id": 150, "key": httpin.MAX_KEY,
-          "message_id": 200, "handle": 200, "reply_url": 2000, "file_ref": 500,
-          "file_name": 500, "text": 20_000}
+LIMITS = {
+    "user": httpin.MAX_ACCOUNT,
+    "group": 100,
+    "event_id": 150,
+    "key": httpin.MAX_KEY,
+    "message_id": 200,
+    "handle": 200,
+    "reply_url": 2000,
+    "file_ref": 500,
+    "file_name": 500,
+    "text": 20_000,
+}
 
 
 class CodecError(ValueError):
@@ -51,10 +61,17 @@ def robot_message(doc: object) -> Inbound | None:
     group = _str(msg.conversation_id) if in_group else ""
     if in_group and not group:
         raise CodecError("group message lacks conversationId")
-    return Inbound(kind="text", user=user, room=GROUP if in_group else PRIVATE, group=group,
-                   text=content.strip(), mentioned=in_group and msg.is_in_at_list is not False,
-                   event_id=f"msg:{msgid}", channel=CHANNEL,
-                   reply_url=_str(msg.session_webhook))
+    return Inbound(
+        kind="text",
+        user=user,
+        room=GROUP if in_group else PRIVATE,
+        group=group,
+        text=content.strip(),
+        mentioned=in_group and msg.is_in_at_list is not False,
+        event_id=f"msg:{msgid}",
+        channel=CHANNEL,
+        reply_url=_str(msg.session_webhook),
+    )
 
 
 def card_callback(doc: object, frame_id: str = "") -> Inbound | None:
@@ -69,20 +86,35 @@ def card_callback(doc: object, frame_id: str = "") -> Inbound | None:
     user, track = _str(msg.user_id), _str(msg.card_instance_id)
     private = msg.content.get("cardPrivateData") if isinstance(msg.content, dict) else None
     actions = private.get("actionIds") if isinstance(private, dict) else None
-    if not (user and track and isinstance(actions, list) and actions
-            and isinstance(actions[0], str) and actions[0]):
+    if not (
+        user
+        and track
+        and isinstance(actions, list)
+        and actions
+        and isinstance(actions[0], str)
+        and actions[0]
+    ):
         raise CodecError("card callback lacks userId, outTrackId or actionIds")
     in_group = _str(doc.get("spaceType")).upper() == "IM_GROUP"
     group = _str(doc.get("spaceId")) if in_group else ""
     if not frame_id:
         raw = "\x1f".join((user, track, actions[0], json.dumps(msg.content, sort_keys=True)))
         frame_id = hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()
-    return Inbound(kind="click", user=user, room=GROUP if in_group else PRIVATE, group=group,
-                   key=actions[0], message_id=track, event_id=f"card:{frame_id}",
-                   channel=CHANNEL)
+    return Inbound(
+        kind="click",
+        user=user,
+        room=GROUP if in_group else PRIVATE,
+        group=group,
+        key=actions[0],
+        message_id=track,
+        event_id=f"card:{frame_id}",
+        channel=CHANNEL,
+    )
 
 
 def fits(inbound: Inbound) -> bool:
     """Fields within their columns, no NUL, no lone surrogate: checked before recording."""
-    return all(len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
-               for name, limit in LIMITS.items())
+    return all(
+        len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
+        for name, limit in LIMITS.items()
+    )

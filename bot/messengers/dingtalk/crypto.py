@@ -14,6 +14,7 @@ base64(HMAC-SHA256(appSecret, timestamp + "\\n" + appSecret)).
 Every failure raises :class:`CryptoError` with a short ``reason``; decryption never
 returns unchecked bytes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -89,8 +90,7 @@ class EventCrypto:
         decryptor = self._cipher().decryptor()
         padded = decryptor.update(raw) + decryptor.finalize()
         pad = padded[-1]
-        if not 1 <= pad <= PAD_BLOCK or pad > len(padded) \
-                or padded[-pad:] != bytes([pad]) * pad:
+        if not 1 <= pad <= PAD_BLOCK or pad > len(padded) or padded[-pad:] != bytes([pad]) * pad:
             raise CryptoError("padding")
         plain = padded[:-pad]
         if len(plain) < _HEADER_LEN:
@@ -117,22 +117,26 @@ class EventCrypto:
         encryptor = self._cipher().encryptor()
         return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode("ascii")
 
-    def decrypt_message(self, signature: str, timestamp: str, nonce: str,
-                        encrypted: str) -> str:
+    def decrypt_message(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> str:
         self.verify(signature, timestamp, nonce, encrypted)
         return self.decrypt(encrypted)
 
     def reply(self, message: str, timestamp: str, nonce: str) -> dict:
         """The answer to a callback: ``message`` ("success") encrypted and signed."""
         encrypted = self.encrypt(message)
-        return {"msg_signature": self.signature(timestamp, nonce, encrypted),
-                "encrypt": encrypted, "timeStamp": timestamp, "nonce": nonce}
+        return {
+            "msg_signature": self.signature(timestamp, nonce, encrypted),
+            "encrypt": encrypted,
+            "timeStamp": timestamp,
+            "nonce": nonce,
+        }
 
 
 def robot_sign(app_secret: str, timestamp: str) -> str:
     """The ``sign`` header of a robot outgoing callback dated ``timestamp`` (ms)."""
-    mac = hmac.new(app_secret.encode("utf-8"), f"{timestamp}\n{app_secret}".encode(),
-                   hashlib.sha256)
+    mac = hmac.new(
+        app_secret.encode("utf-8"), f"{timestamp}\n{app_secret}".encode(), hashlib.sha256
+    )
     return base64.b64encode(mac.digest()).decode("ascii")
 
 

@@ -5,6 +5,7 @@ receive by Stream (a background task) or by HTTP callbacks at ``/dingtalk/events
 What the messenger needs from the rest of the system is passed in (``Wiring``): the app
 keys of the receiver, which records an inbound event durably (deduplicated) and returns
 once it is committed, and of the sender."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,8 +32,10 @@ MODES = ("stream", "http")
 
 ConfigError = messengers.ConfigError  # a missing or malformed DingTalk setting
 
+
 class DingTalkSettings(Protocol):
     """What this package reads of the settings (bot.config.Settings has it)."""
+
     @property
     def dingtalk_app_key(self) -> str: ...
     @property
@@ -53,9 +56,14 @@ class DingTalkSettings(Protocol):
 
 def checked(s: DingTalkSettings) -> EventCrypto | None:
     """Refuse incomplete or malformed settings; the event crypto in http mode."""
-    missing = [name for name, value in (("SSJ_DINGTALK_APP_SECRET", s.dingtalk_app_secret),
-                                        ("SSJ_DINGTALK_ROBOT_CODE", s.dingtalk_robot_code))
-               if not value]
+    missing = [
+        name
+        for name, value in (
+            ("SSJ_DINGTALK_APP_SECRET", s.dingtalk_app_secret),
+            ("SSJ_DINGTALK_ROBOT_CODE", s.dingtalk_robot_code),
+        )
+        if not value
+    ]
     if missing:
         raise ConfigError(t("dingtalk.incomplete", missing="、".join(missing)))
     if s.dingtalk_mode not in MODES:
@@ -77,6 +85,7 @@ class WiringLike(Protocol):
     """What ``bot/app.py`` hands ``install`` (``bot.messengers.Wiring``): the app keys of
     the receiver (the durable inbound record, there once the app has started) and of the
     sender (set here unless one is set already), and the clock skew allowed."""
+
     @property
     def receiver(self) -> web.AppKey[Any]: ...
     @property
@@ -88,13 +97,15 @@ class WiringLike(Protocol):
 @dataclass(frozen=True)
 class Wiring:
     """A ``WiringLike`` for as long as ``bot.messengers`` has no ``Wiring`` of its own."""
+
     receiver: web.AppKey[Any]
     sender: web.AppKey[Any]
     clock_skew: float
 
 
-def install(app: web.Application, s: DingTalkSettings, wiring: WiringLike,
-            max_age: float = 3600) -> None:
+def install(
+    app: web.Application, s: DingTalkSettings, wiring: WiringLike, max_age: float = 3600
+) -> None:
     """Check the settings (ConfigError), then, once the app starts: the sender (unless
     one is set) and the receiving side, Stream or HTTP; ``max_age``: HTTP callbacks signed
     longer ago are refused (the receiver keeps deduplication rows a little longer)."""
@@ -103,19 +114,25 @@ def install(app: web.Application, s: DingTalkSettings, wiring: WiringLike,
 
     async def _dingtalk(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as http:
-            client = DingTalkClient(DingTalkConfig(s.dingtalk_app_key, s.dingtalk_app_secret,
-                                                   s.dingtalk_robot_code, s.dingtalk_api_base),
-                                    http)
+            client = DingTalkClient(
+                DingTalkConfig(
+                    s.dingtalk_app_key,
+                    s.dingtalk_app_secret,
+                    s.dingtalk_robot_code,
+                    s.dingtalk_api_base,
+                ),
+                http,
+            )
             if wiring.sender not in app:
-                app[wiring.sender] = DingTalkSender(client, s.dingtalk_robot_code,
-                                                    s.dingtalk_group)
+                app[wiring.sender] = DingTalkSender(client, s.dingtalk_robot_code, s.dingtalk_group)
             receiver = app[wiring.receiver]
             # card clicks come by Stream in both modes (cards are created with callbackType
             # STREAM); in http mode messages and events come to /dingtalk/events
             topics = (CARD_TOPIC,) if s.dingtalk_mode == "http" else (ROBOT_TOPIC, CARD_TOPIC)
             task = asyncio.create_task(StreamReceiver(client, receiver, topics=topics).run())
-            holder["http"] = DingTalkHttpAdapter(receiver, crypto, s.dingtalk_app_secret,
-                                                 max_age, wiring.clock_skew)
+            holder["http"] = DingTalkHttpAdapter(
+                receiver, crypto, s.dingtalk_app_secret, max_age, wiring.clock_skew
+            )
             yield
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

@@ -12,6 +12,7 @@ The SDK's own client loop is not used: it opens the connection with a blocking H
 on a fixed host, waits a fixed 10 s between attempts and acknowledges only after the
 handler has run. Its frame, acknowledgement and message classes are used as they are.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 MAX_FRAME = 256 * 1024
 
 
-
 def ack(message_id: str, data: Any = None, code: int = AckMessage.STATUS_OK) -> str:
     """The acknowledgement of one frame, as the SDK builds it."""
     out = AckMessage()
@@ -60,14 +60,25 @@ def translate(frame: CallbackMessage) -> Inbound | None:
 
 
 class StreamReceiver:
-    def __init__(self, client: DingTalkClient, receiver: Receiver, *, min_backoff: float = 1.0,
-                 max_backoff: float = 60.0, stable_after: float = 30.0,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 topics: tuple[str, ...] = (codec.ROBOT_TOPIC, codec.CARD_TOPIC)):
+    def __init__(
+        self,
+        client: DingTalkClient,
+        receiver: Receiver,
+        *,
+        min_backoff: float = 1.0,
+        max_backoff: float = 60.0,
+        stable_after: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        topics: tuple[str, ...] = (codec.ROBOT_TOPIC, codec.CARD_TOPIC),
+    ):
         """``topics``: what to subscribe to (HTTP mode: card callbacks only)."""
         self.client, self.receiver = client, receiver
         self.subscriptions = [{"type": "CALLBACK", "topic": topic} for topic in topics]
-        self.min_backoff, self.max_backoff, self.stable_after = min_backoff, max_backoff, stable_after
+        self.min_backoff, self.max_backoff, self.stable_after = (
+            min_backoff,
+            max_backoff,
+            stable_after,
+        )
         self.sleep = sleep
         self.connections = 0
         self.acked = 0
@@ -127,7 +138,7 @@ class StreamReceiver:
             return system.headers.topic != SystemMessage.TOPIC_DISCONNECT
         headers = doc.get("headers")
         headers = headers if isinstance(headers, dict) else {}
-        await ws.send(ack(str(headers.get("messageId", ""))))   # at once, before any work
+        await ws.send(ack(str(headers.get("messageId", ""))))  # at once, before any work
         self.acked += 1
         if kind != CallbackMessage.TYPE:
             return True

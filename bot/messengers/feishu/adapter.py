@@ -12,6 +12,7 @@ its deduplication row is kept longer, see ``RETENTION``). A message or a card cl
 recorded durably (deduplicated on its message or event id) and answered ``{}`` at once;
 the handlers run in the background and update the card through the outbox.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -33,15 +34,17 @@ from .crypto import CryptoError, FeishuCrypto
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
-REQUEST_MAX_AGE = 3600            # a signed request's timestamp, seconds
-EVENT_MAX_AGE = 7 * 3600          # an event's create_time: Feishu's last retry is at ~6 h
+REQUEST_MAX_AGE = 3600  # a signed request's timestamp, seconds
+EVENT_MAX_AGE = 7 * 3600  # an event's create_time: Feishu's last retry is at ~6 h
 # how long a handled event's deduplication row must stay (≥ 8 h: an event is accepted
 # while at most EVENT_MAX_AGE old, plus clock skew both ways, plus an hour's margin)
 RETENTION = timedelta(seconds=EVENT_MAX_AGE + 2 * 300 + 3600)
 _ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
-_HEADERS = {"X-Lark-Request-Timestamp": re.compile(r"[0-9]{1,12}"),
-            "X-Lark-Request-Nonce": re.compile(r"[!-~]{1,128}"),
-            "X-Lark-Signature": re.compile(r"[0-9a-fA-F]{64}")}
+_HEADERS = {
+    "X-Lark-Request-Timestamp": re.compile(r"[0-9]{1,12}"),
+    "X-Lark-Request-Nonce": re.compile(r"[!-~]{1,128}"),
+    "X-Lark-Signature": re.compile(r"[0-9a-fA-F]{64}"),
+}
 
 
 class Refusal(Exception):
@@ -51,9 +54,15 @@ class Refusal(Exception):
 
 
 class FeishuEvents:
-    def __init__(self, recorder: Receiver, crypto: FeishuCrypto, verification_token: str,
-                 request_fresh: Freshness, event_fresh: Freshness,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        recorder: Receiver,
+        crypto: FeishuCrypto,
+        verification_token: str,
+        request_fresh: Freshness,
+        event_fresh: Freshness,
+        clock: Callable[[], float] = time.time,
+    ):
         """``request_fresh``: the window of a signed request's timestamp (a replay is
         refused past it); ``event_fresh``: that of an event's ``create_time``."""
         self.recorder, self.crypto, self.clock = recorder, crypto, clock
@@ -77,7 +86,9 @@ class FeishuEvents:
         try:
             doc, signed = self._open(request, body)
             if doc.get("type") == "url_verification":
-                if not self._token_ok(doc.get("token")) or not isinstance(doc.get("challenge"), str):
+                if not self._token_ok(doc.get("token")) or not isinstance(
+                    doc.get("challenge"), str
+                ):
                     raise Refusal(403, "url_verification token")
                 return web.json_response({"challenge": doc["challenge"]})
             if not signed:
@@ -85,8 +96,9 @@ class FeishuEvents:
             env = codec.envelope(doc)
             if not self._token_ok(env.token):
                 raise Refusal(403, "verification token")
-            if env.create_time_ms and not self.event_fresh.holds(env.create_time_ms / 1000,
-                                                                  self.clock()):
+            if env.create_time_ms and not self.event_fresh.holds(
+                env.create_time_ms / 1000, self.clock()
+            ):
                 raise Refusal(403, "event too old")
             inbound = codec.to_inbound(env)
         except Refusal as exc:
@@ -95,7 +107,7 @@ class FeishuEvents:
             return self._refuse(403, exc.reason)
         except httpin.Refused as exc:
             return self._refuse(exc.status, f"json: {exc.key}")
-        except (ValueError, KeyError, TypeError) as exc:   # CodecError is a ValueError
+        except (ValueError, KeyError, TypeError) as exc:  # CodecError is a ValueError
             return self._refuse(400, f"event: {exc}")
         if inbound is not None:
             if not fits(inbound):
@@ -126,8 +138,9 @@ class FeishuEvents:
 def _encrypted(body: bytes) -> str | None:
     """The ``encrypt`` field of a flat JSON object holding exactly one."""
     stripped = body.strip()
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) \
-            or not httpin.nesting_ok(stripped, 1):
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) or not httpin.nesting_ok(
+        stripped, 1
+    ):
         return None
     found = _ENCRYPT.findall(stripped)
     if len(found) != 1:
@@ -135,11 +148,21 @@ def _encrypted(body: bytes) -> str | None:
     return found[0].replace(b"\\/", b"/").decode("ascii")
 
 
-_LIMITS = {"user": httpin.MAX_ACCOUNT, "group": 100, "event_id": 150, "key": httpin.MAX_KEY,
-           "message_id": 200, "file_ref": 500, "file_name": 500, "text": 20_000}
+_LIMITS = {
+    "user": httpin.MAX_ACCOUNT,
+    "group": 100,
+    "event_id": 150,
+    "key": httpin.MAX_KEY,
+    "message_id": 200,
+    "file_ref": 500,
+    "file_name": 500,
+    "text": 20_000,
+}
 
 
 def fits(inbound: Inbound) -> bool:
     """Fields within their columns, no NUL, no lone surrogate; checked before recording."""
-    return all(len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
-               for name, limit in _LIMITS.items())
+    return all(
+        len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
+        for name, limit in _LIMITS.items()
+    )

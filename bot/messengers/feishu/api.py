@@ -6,6 +6,7 @@ refreshed before it has less than half an hour left (Feishu issues a new one the
 call retried. Throttling (HTTP 429 or code 99991400) raises :class:`RateLimited` with the
 seconds of ``x-ogw-ratelimit-reset``. The API base is configurable (Feishu or Lark).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,7 @@ FEISHU = "https://open.feishu.cn"
 LARK = "https://open.larksuite.com"
 TOKEN_INVALID = {99991663, 99991661, 99991668}
 RATE_LIMITED = 99991400
-REFRESH_MARGIN = 1800      # seconds before expiry a token is replaced
+REFRESH_MARGIN = 1800  # seconds before expiry a token is replaced
 
 
 class FeishuError(Exception):
@@ -51,8 +52,13 @@ def _reset_seconds(headers: Any) -> float:
 
 
 class FeishuClient:
-    def __init__(self, cfg: FeishuConfig, session: aiohttp.ClientSession,
-                 clock: Callable[[], float] = time.monotonic, timeout: float = 10.0):
+    def __init__(
+        self,
+        cfg: FeishuConfig,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 10.0,
+    ):
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._token: str | None = None
@@ -72,18 +78,22 @@ class FeishuClient:
             if self._token and self._token != stale and self.clock() < self._expires:
                 return self._token
             self._token = None
-            async with self.http.post(self._url("auth/v3/tenant_access_token/internal"),
-                                      json={"app_id": self.cfg.app_id,
-                                            "app_secret": self.cfg.app_secret},
-                                      timeout=self.timeout) as r:
+            async with self.http.post(
+                self._url("auth/v3/tenant_access_token/internal"),
+                json={"app_id": self.cfg.app_id, "app_secret": self.cfg.app_secret},
+                timeout=self.timeout,
+            ) as r:
                 if r.status == 429:
                     raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
                 if r.status >= 500:
                     raise FeishuError(-r.status, f"HTTP {r.status}")
                 doc = await r.json(content_type=None)
             self.token_fetches += 1
-            if not isinstance(doc, dict) or doc.get("code", -1) != 0 \
-                    or not isinstance(doc.get("tenant_access_token"), str):
+            if (
+                not isinstance(doc, dict)
+                or doc.get("code", -1) != 0
+                or not isinstance(doc.get("tenant_access_token"), str)
+            ):
                 code = doc.get("code", -1) if isinstance(doc, dict) else -1
                 raise FeishuError(code, str(doc.get("msg", "")) if isinstance(doc, dict) else "")
             expire = int(doc.get("expire", 7200))
@@ -91,13 +101,19 @@ class FeishuClient:
             self._expires = self.clock() + max(60, expire - REFRESH_MARGIN)
             return self._token
 
-    async def call(self, method: str, path: str, body: dict,
-                   params: dict[str, str] | None = None) -> dict:
+    async def call(
+        self, method: str, path: str, body: dict, params: dict[str, str] | None = None
+    ) -> dict:
         token = await self.token()
         for attempt in (1, 2):
-            async with self.http.request(method, self._url(path), params=params, json=body,
-                                         headers={"Authorization": f"Bearer {token}"},
-                                         timeout=self.timeout) as r:
+            async with self.http.request(
+                method,
+                self._url(path),
+                params=params,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            ) as r:
                 if r.status == 429:
                     raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
                 if r.status >= 500:
@@ -116,13 +132,17 @@ class FeishuClient:
             return doc
         raise AssertionError("unreachable")
 
-    async def send(self, receive_id_type: str, receive_id: str, msg_type: str,
-                   content: str, uuid: str) -> str:
+    async def send(
+        self, receive_id_type: str, receive_id: str, msg_type: str, content: str, uuid: str
+    ) -> str:
         """``im/v1/messages``; the new message's id. ``uuid``: Feishu drops a second
         request with the same one within an hour (the first message's id is returned)."""
-        doc = await self.call("POST", "im/v1/messages", {
-            "receive_id": receive_id, "msg_type": msg_type, "content": content, "uuid": uuid},
-            params={"receive_id_type": receive_id_type})
+        doc = await self.call(
+            "POST",
+            "im/v1/messages",
+            {"receive_id": receive_id, "msg_type": msg_type, "content": content, "uuid": uuid},
+            params={"receive_id_type": receive_id_type},
+        )
         data = doc.get("data")
         return str(data.get("message_id", "")) if isinstance(data, dict) else ""
 

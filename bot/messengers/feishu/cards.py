@@ -6,6 +6,7 @@ in one action row, each carrying its key in ``value`` (``{"k": key}``; ``"r": "g
 for a card sent to a group). ``update_multi`` keeps every copy updatable by PATCH. A
 card stays within 30 KB, a text within Feishu's 150 KB request by a wide margin.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ MAX_BUTTONS = 10
 
 
 def clip(text: str, max_chars: int) -> str:
-    return text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
@@ -38,7 +39,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
         while len(line.encode("utf-8")) > limit:
             head = line.encode("utf-8")[:limit].decode("utf-8", "ignore")
             chunks.append(head)
-            line = line[len(head):]
+            line = line[len(head) :]
         current = line
     if current:
         chunks.append(current)
@@ -55,19 +56,39 @@ def card(card: Card, room: str = "private") -> dict:
         raise ValueError(f"a card carries at most {MAX_BUTTONS} buttons with unique keys")
     elements: list[dict] = []
     if card.body:
-        elements.append({"tag": "div", "text": {"tag": "plain_text",
-                                                "content": clip(card.body, BODY_MAX_CHARS)}})
+        elements.append(
+            {
+                "tag": "div",
+                "text": {"tag": "plain_text", "content": clip(card.body, BODY_MAX_CHARS)},
+            }
+        )
     if card.buttons:
         extra = {"r": GROUP} if room == GROUP else {}
-        elements.append({"tag": "action", "actions": [
-            {"tag": "button", "type": "primary" if i == 0 else "default",
-             "text": {"tag": "plain_text", "content": clip(b.text, BUTTON_TEXT_MAX_CHARS)},
-             "value": {"k": b.key, **extra}}
-            for i, b in enumerate(card.buttons)]})
-    return {"config": {"wide_screen_mode": True, "update_multi": True},
-            "header": {"template": "blue",
-                       "title": {"tag": "plain_text", "content": clip(card.title, TITLE_MAX_CHARS)}},
-            "elements": elements}
+        elements.append(
+            {
+                "tag": "action",
+                "actions": [
+                    {
+                        "tag": "button",
+                        "type": "primary" if i == 0 else "default",
+                        "text": {
+                            "tag": "plain_text",
+                            "content": clip(b.text, BUTTON_TEXT_MAX_CHARS),
+                        },
+                        "value": {"k": b.key, **extra},
+                    }
+                    for i, b in enumerate(card.buttons)
+                ],
+            }
+        )
+    return {
+        "config": {"wide_screen_mode": True, "update_multi": True},
+        "header": {
+            "template": "blue",
+            "title": {"tag": "plain_text", "content": clip(card.title, TITLE_MAX_CHARS)},
+        },
+        "elements": elements,
+    }
 
 
 def card_content(c: Card, room: str = "private") -> str:

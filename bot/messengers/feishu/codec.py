@@ -7,6 +7,7 @@ is named by its message id (``context.open_message_id``), the reference the send
 returned for it. Deduplication keys: ``message_id`` for messages (Feishu retries a
 message with the same id), the event id for clicks.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,7 @@ class Envelope:
     event_id: str
     event_type: str
     token: str
-    create_time_ms: int       # 0 when absent
+    create_time_ms: int  # 0 when absent
     event: dict
 
 
@@ -56,8 +57,13 @@ def envelope(doc: object) -> Envelope:
     created = _str(header, "create_time")
     if created and not (created.isascii() and created.isdigit() and len(created) <= 16):
         raise CodecError("create_time")
-    return Envelope(_str(header, "event_id"), _str(header, "event_type"),
-                    _str(header, "token"), int(created or 0), _obj(doc, "event"))
+    return Envelope(
+        _str(header, "event_id"),
+        _str(header, "event_type"),
+        _str(header, "token"),
+        int(created or 0),
+        _obj(doc, "event"),
+    )
 
 
 def _text(content: str, mentions: object) -> tuple[str, bool]:
@@ -96,27 +102,41 @@ def _message(event: dict) -> Inbound | None:
     if not (user and message_id):
         raise CodecError("message without sender_id.user_id or message_id")
     if _str(sender, "sender_type") not in ("", "user"):
-        return None      # another bot, or the app itself
+        return None  # another bot, or the app itself
     in_group = _str(message, "chat_type") == "group"
     room, group = (GROUP, _str(message, "chat_id")) if in_group else (PRIVATE, "")
     kind = _str(message, "message_type")
     if kind == "text":
         text, mentioned = _text(_str(message, "content"), message.get("mentions"))
-        return Inbound(kind="text", user=user, room=room, group=group, text=text,
-                       mentioned=in_group and mentioned, event_id="msg:" + message_id,
-                       channel=CHANNEL)
+        return Inbound(
+            kind="text",
+            user=user,
+            room=room,
+            group=group,
+            text=text,
+            mentioned=in_group and mentioned,
+            event_id="msg:" + message_id,
+            channel=CHANNEL,
+        )
     if kind in ("file", "image") and not in_group:
         try:
             content = json.loads(_str(message, "content"))
         except ValueError:
             raise CodecError("message content is not JSON") from None
-        ref = content.get("file_key") or content.get("image_key") if isinstance(content, dict) else ""
+        ref = (
+            content.get("file_key") or content.get("image_key") if isinstance(content, dict) else ""
+        )
         if not isinstance(ref, str) or not ref:
             return None
         name = content.get("file_name", "")
-        return Inbound(kind="file", user=user, file_ref=f"{message_id}/{ref}",
-                       file_name=name if isinstance(name, str) else "",
-                       event_id="msg:" + message_id, channel=CHANNEL)
+        return Inbound(
+            kind="file",
+            user=user,
+            file_ref=f"{message_id}/{ref}",
+            file_name=name if isinstance(name, str) else "",
+            event_id="msg:" + message_id,
+            channel=CHANNEL,
+        )
     return None
 
 
@@ -132,6 +152,13 @@ def _click(env: Envelope) -> Inbound | None:
         raise CodecError("card action without operator.user_id, event_id or a button key")
     chat = context.get("open_chat_id", "") if isinstance(context, dict) else ""
     in_group = isinstance(value, dict) and value.get("r") == GROUP
-    return Inbound(kind="click", user=user, room=GROUP if in_group else PRIVATE,
-                   group=chat if in_group and isinstance(chat, str) else "", key=key,
-                   message_id=card, event_id="evt:" + env.event_id, channel=CHANNEL)
+    return Inbound(
+        kind="click",
+        user=user,
+        room=GROUP if in_group else PRIVATE,
+        group=chat if in_group and isinstance(chat, str) else "",
+        key=key,
+        message_id=card,
+        event_id="evt:" + env.event_id,
+        channel=CHANNEL,
+    )

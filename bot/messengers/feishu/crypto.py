@@ -10,6 +10,7 @@ Protocol (飞书开放平台, 事件订阅 → 加密策略):
 Every failure raises :class:`CryptoError` with a short ``reason``; decryption never
 returns unchecked bytes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,7 +22,7 @@ import os
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 BLOCK = 16
-MAX_ENCRYPTED = 96 * 1024     # base64 characters of one callback's ``encrypt`` field
+MAX_ENCRYPTED = 96 * 1024  # base64 characters of one callback's ``encrypt`` field
 
 
 class CryptoError(Exception):
@@ -42,8 +43,9 @@ class FeishuCrypto:
         self._key = hashlib.sha256(self._secret).digest()
 
     def signature(self, timestamp: str, nonce: str, body: bytes) -> str:
-        return hashlib.sha256(timestamp.encode("utf-8") + nonce.encode("utf-8")
-                              + self._secret + body).hexdigest()
+        return hashlib.sha256(
+            timestamp.encode("utf-8") + nonce.encode("utf-8") + self._secret + body
+        ).hexdigest()
 
     def verify(self, timestamp: str, nonce: str, body: bytes, signature: str) -> None:
         expected = self.signature(timestamp, nonce, body).encode("ascii")

@@ -6,6 +6,7 @@ loop. Each event (a message, a card click) is translated and recorded on the ser
 loop; the SDK acknowledges the frame only after the durable record, so an event lost in
 between is delivered again by Feishu. The SDK reconnects by itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,12 +21,18 @@ from . import codec
 from .adapter import fits
 
 log = logging.getLogger(__name__)
-RECORD_TIMEOUT = 2.5     # Feishu wants an answer within 3 s
+RECORD_TIMEOUT = 2.5  # Feishu wants an answer within 3 s
 
 
 class LongConnection:
-    def __init__(self, app_id: str, app_secret: str, domain: str, recorder: Receiver,
-                 loop: asyncio.AbstractEventLoop):
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        domain: str,
+        recorder: Receiver,
+        loop: asyncio.AbstractEventLoop,
+    ):
         self.app_id, self.app_secret, self.domain = app_id, app_secret, domain
         self.recorder, self.loop = recorder, loop
         self._thread: threading.Thread | None = None
@@ -40,19 +47,27 @@ class LongConnection:
     def _run(self) -> None:
         import lark_oapi as lark
         from lark_oapi.ws import client as ws_client
+
         ws_loop = self._ws_loop = asyncio.new_event_loop()
         asyncio.set_event_loop(ws_loop)
-        ws_client.loop = ws_loop    # the SDK runs its connection on this module-level loop
-        handler = (lark.EventDispatcherHandler.builder("", "")
-                   .register_p2_customized_event(codec.MESSAGE, self._on_message)
-                   .register_p2_card_action_trigger(self._on_card)
-                   .build())
-        self._client = ws_client.Client(self.app_id, self.app_secret, event_handler=handler,
-                                        domain=self.domain, log_level=lark.LogLevel.WARNING)
+        ws_client.loop = ws_loop  # the SDK runs its connection on this module-level loop
+        handler = (
+            lark.EventDispatcherHandler.builder("", "")
+            .register_p2_customized_event(codec.MESSAGE, self._on_message)
+            .register_p2_card_action_trigger(self._on_card)
+            .build()
+        )
+        self._client = ws_client.Client(
+            self.app_id,
+            self.app_secret,
+            event_handler=handler,
+            domain=self.domain,
+            log_level=lark.LogLevel.WARNING,
+        )
         try:
             self._client.start()
         except RuntimeError:
-            pass       # the loop was stopped by close()
+            pass  # the loop was stopped by close()
         except Exception:  # noqa: BLE001 - refused credentials and the like: say so
             log.exception("feishu long connection stopped")
         # the SDK's own tasks (ping, receive, cache sweep) end with the connection; the
@@ -65,6 +80,7 @@ class LongConnection:
     def _deliver(self, data: Any) -> None:
         """Runs on the SDK's thread; raises (the SDK then answers 500) if not recorded."""
         import lark_oapi as lark
+
         doc = json.loads(lark.JSON.marshal(data))
         inbound = codec.to_inbound(codec.envelope(doc))
         if inbound is None:
@@ -72,8 +88,9 @@ class LongConnection:
         if not fits(inbound):
             log.warning("feishu event refused: fields")
             return
-        asyncio.run_coroutine_threadsafe(self.recorder.receive(inbound), self.loop
-                                         ).result(RECORD_TIMEOUT)
+        asyncio.run_coroutine_threadsafe(self.recorder.receive(inbound), self.loop).result(
+            RECORD_TIMEOUT
+        )
         self.received += 1
 
     def _on_message(self, data: Any) -> None:
@@ -83,8 +100,9 @@ class LongConnection:
         from lark_oapi.event.callback.model.p2_card_action_trigger import (
             P2CardActionTriggerResponse,
         )
+
         self._deliver(data)
-        return P2CardActionTriggerResponse({})   # the card is updated through the outbox
+        return P2CardActionTriggerResponse({})  # the card is updated through the outbox
 
     def close(self, timeout: float = 3.0) -> None:
         ws_loop, client = self._ws_loop, self._client

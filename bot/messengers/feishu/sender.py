@@ -12,6 +12,7 @@ top of the relay's per-recipient pace; throttling answers (429, 99991400) become
 after ``x-ogw-ratelimit-reset``. Nothing is dropped silently: every other failure is
 raised to the relay, which retries or parks and reports.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,8 +37,7 @@ _MESSAGE_ID = re.compile(r"om_[0-9A-Za-z_-]{1,120}")
 class Window:
     """At most ``limit`` events per ``span`` seconds for each key (sliding window)."""
 
-    def __init__(self, limit: int, span: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int, span: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.limit, self.span, self.clock = limit, span, clock
         self._seen: dict[str, deque[float]] = {}
 
@@ -54,7 +54,7 @@ class Window:
 
 
 class FeishuSender:
-    pace_seconds = 0.2     # 5 messages a second per user and per group
+    pace_seconds = 0.2  # 5 messages a second per user and per group
 
     def __init__(self, client: FeishuClient, group_chat: str = ""):
         self.client, self.group_chat = client, group_chat
@@ -65,8 +65,11 @@ class FeishuSender:
         if msg.room == GROUP:
             id_type, to = "chat_id", msg.to or self.group_chat
             if not to:
-                raise SendError("no group to send to: the message names none and "
-                                "SSJ_FEISHU_GROUP_CHAT_ID is not set", permanent=True)
+                raise SendError(
+                    "no group to send to: the message names none and "
+                    "SSJ_FEISHU_GROUP_CHAT_ID is not set",
+                    permanent=True,
+                )
         else:
             id_type, to = "user_id", msg.to
         base = (msg.key or f"ssj{outbox_id}")[:44]
@@ -94,8 +97,10 @@ class FeishuSender:
     async def _texts(self, id_type: str, to: str, text: str, base: str) -> str:
         if not text.strip():
             return ""
-        ids = [await self._send(id_type, to, "text", cards.text_content(chunk), f"{base}-{i}")
-               for i, chunk in enumerate(cards.split_text(text))]
+        ids = [
+            await self._send(id_type, to, "text", cards.text_content(chunk), f"{base}-{i}")
+            for i, chunk in enumerate(cards.split_text(text))
+        ]
         return ",".join(i for i in ids if i)
 
     async def _update(self, msg: Outbound, id_type: str, to: str, base: str) -> str:
@@ -114,7 +119,7 @@ class FeishuSender:
             except RateLimited:
                 raise
             except FeishuError:
-                continue     # too old to PATCH (230031), withdrawn …: fall back below
+                continue  # too old to PATCH (230031), withdrawn …: fall back below
             updated.append(target.ref)
         if updated:
             return ",".join(updated)

@@ -19,6 +19,7 @@ Who may use it:
 Every body and query passes bot/httpin.py first (size, nesting, ids, characters): bad
 input is a 4xx with a Chinese ``error`` and changes nothing.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -63,12 +64,21 @@ class WebChatSender:
             refs = [int(t.ref) for t in msg.targets if t.ref.isdigit()]
             originals = await self.store.lines(tx, refs) if refs else []
             for orig in originals:
-                await self.store.add(tx, orig.room, orig.owner, "bot",
-                                     msg.text if msg.update_of else "", card,
-                                     replaces=orig.id)
+                await self.store.add(
+                    tx,
+                    orig.room,
+                    orig.owner,
+                    "bot",
+                    msg.text if msg.update_of else "",
+                    card,
+                    replaces=orig.id,
+                )
             return ",".join(str(o.id) for o in originals)
-        return str(await self.store.add(tx, msg.room, msg.to if msg.room == PRIVATE else "",
-                                        "bot", msg.text, card))
+        return str(
+            await self.store.add(
+                tx, msg.room, msg.to if msg.room == PRIVATE else "", "bot", msg.text, card
+            )
+        )
 
 
 class WebChat(LoginPages):
@@ -80,8 +90,14 @@ class WebChat(LoginPages):
     id and acts on the newest version, whose buttons alone count.
     """
 
-    def __init__(self, receiver: Receiver, store: ChatStore, people: People, logins: Logins,
-                 settings: Settings | None = None):
+    def __init__(
+        self,
+        receiver: Receiver,
+        store: ChatStore,
+        people: People,
+        logins: Logins,
+        settings: Settings | None = None,
+    ):
         self.receiver, self.store, self.directory, self.logins = receiver, store, people, logins
         self.settings = settings
         self.login = bool(settings and settings.web_chat_login)
@@ -100,22 +116,24 @@ class WebChat(LoginPages):
         person = await self._person(me) if me else None
         if person is None:
             return http.notice("login_required", 401)
-        return http.page("webchat.html", me={k: person[k] for k in
-                                             ("account", "name", "role", "department",
-                                              "admin")},
-                         closed=False)
+        return http.page(
+            "webchat.html",
+            me={k: person[k] for k in ("account", "name", "role", "department", "admin")},
+            closed=False,
+        )
 
     # ---- the API -------------------------------------------------------------------------
 
     async def _people(self) -> list[dict]:
-        return [{**p, "admin": p.get("role") == Role.ADMIN.value}
-                for p in await self.directory.people()]
+        return [
+            {**p, "admin": p.get("role") == Role.ADMIN.value} for p in await self.directory.people()
+        ]
 
     @http.api
     async def people(self, request: web.Request) -> web.StreamResponse:
         me = await self._gate(request)
         people = await self._people()
-        if self.login:   # a logged-in person is themselves; nobody picks another
+        if self.login:  # a logged-in person is themselves; nobody picks another
             people = [p for p in people if p["account"] == me]
         return web.json_response({"people": people})
 
@@ -140,8 +158,9 @@ class WebChat(LoginPages):
         if room == GROUP and not person["admin"]:
             return http.bad("group_admins_only", 403)
         msg_id = await self.store.post(room, user if room == PRIVATE else "", user, text)
-        await self.receiver.receive(Inbound("text", user, room, "", text,
-                                            event_id=event or f"msg{msg_id}"))
+        await self.receiver.receive(
+            Inbound("text", user, room, "", text, event_id=event or f"msg{msg_id}")
+        )
         return web.json_response({"ok": True, "id": msg_id})
 
     @http.api
@@ -158,8 +177,9 @@ class WebChat(LoginPages):
         if found is None:
             return http.bad("no_such_card", 404)
         original, newest = found
-        if (not (original.card or newest.card)
-                or (original.room == PRIVATE and original.owner != user)):
+        if not (original.card or newest.card) or (
+            original.room == PRIVATE and original.owner != user
+        ):
             return http.bad("no_such_card", 404)
         person = await self._person(user)
         if person is None:
@@ -168,10 +188,18 @@ class WebChat(LoginPages):
             return http.bad("group_admins_only", 403)
         buttons = (newest.card or {}).get("buttons", [])
         if key not in [b.get("key") for b in buttons]:
-            return http.bad("no_such_button", 400)   # e.g. a button of an older version
-        await self.receiver.receive(Inbound("click", user, original.room, "", key=key,
-                                            message_id=str(original.id),
-                                            event_id=event or uuid.uuid4().hex))
+            return http.bad("no_such_button", 400)  # e.g. a button of an older version
+        await self.receiver.receive(
+            Inbound(
+                "click",
+                user,
+                original.room,
+                "",
+                key=key,
+                message_id=str(original.id),
+                event_id=event or uuid.uuid4().hex,
+            )
+        )
         return web.json_response({"ok": True})
 
     @http.api
@@ -184,12 +212,23 @@ class WebChat(LoginPages):
         after = httpin.row_id(request.query.get("after", "0"))
         if not user or room not in ROOMS or after is None:
             return http.bad("bad_fields")
-        rows = await self.store.since(room, after, user if room == PRIVATE else None,
-                                      INBOX_LIMIT)
-        return web.json_response({"messages": [
-            {"id": r.id, "room": r.room, "from": r.sender, "text": r.text, "card": r.card,
-             "replaces": r.replaces}
-            for r in rows]}, headers={"Cache-Control": "no-store"})
+        rows = await self.store.since(room, after, user if room == PRIVATE else None, INBOX_LIMIT)
+        return web.json_response(
+            {
+                "messages": [
+                    {
+                        "id": r.id,
+                        "room": r.room,
+                        "from": r.sender,
+                        "text": r.text,
+                        "card": r.card,
+                        "replaces": r.replaces,
+                    }
+                    for r in rows
+                ]
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 __all__ = ["WebChat", "WebChatSender"]

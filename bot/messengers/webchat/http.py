@@ -1,5 +1,6 @@
 """The web chat's HTTP helpers: answers (JSON refusals, pages, notices) and who asks
 (Host, Origin, content type)."""
+
 from __future__ import annotations
 
 import functools
@@ -26,13 +27,21 @@ H = TypeVar("H")
 
 def bad(reason_key: str, status: int = 400, **params: Any) -> web.Response:
     """A refusal of the JSON API: ``{"ok": false, "error": <Chinese>}``."""
-    return web.json_response({"ok": False, "error": t(f"webchat.{reason_key}", **params)},
-                             status=status, headers={"Cache-Control": "no-store"})
+    return web.json_response(
+        {"ok": False, "error": t(f"webchat.{reason_key}", **params)},
+        status=status,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def page(template: str, status: int = 200, **context: Any) -> web.Response:
-    return web.Response(text=render(template, **context), status=status,
-                        content_type="text/html", charset="utf-8", headers=PAGE_HEADERS)
+    return web.Response(
+        text=render(template, **context),
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers=PAGE_HEADERS,
+    )
 
 
 def notice(key: str, status: int, **params: Any) -> web.Response:
@@ -40,16 +49,19 @@ def notice(key: str, status: int, **params: Any) -> web.Response:
     return page("webchat_notice.html", status, message=t(f"webchat.{key}", **params))
 
 
-def api(method: Callable[[H, web.Request], Awaitable[web.StreamResponse]]
-        ) -> Callable[[H, web.Request], Awaitable[web.StreamResponse]]:
+def api(
+    method: Callable[[H, web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[H, web.Request], Awaitable[web.StreamResponse]]:
     """An API handler: a refusal of bot/httpin.py (or of who may ask) becomes a 4xx with
     a Chinese ``error``."""
+
     @functools.wraps(method)
     async def wrapper(self: H, request: web.Request) -> web.StreamResponse:
         try:
             return await method(self, request)
         except Refused as exc:
             return bad(exc.key, exc.status, **exc.params)
+
     return wrapper
 
 
@@ -57,7 +69,7 @@ def host_name(host: str) -> str:
     """The name of a Host header without its port ("[::1]:8080" → "::1")."""
     h = (host or "").strip()
     if h.startswith("["):
-        return h[1:h.find("]")] if "]" in h else ""
+        return h[1 : h.find("]")] if "]" in h else ""
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 

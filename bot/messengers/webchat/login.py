@@ -7,6 +7,7 @@ its token back from the page its GET shows (link previews and scanners fetch lin
 that gives a session cookie. The links and sessions themselves are the injected
 ``Logins`` (bot/messengers/webchat/ports.py).
 """
+
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
@@ -27,8 +28,8 @@ MAX_FORM = 1024
 class LoginPages:
     """Mixed into ``WebChat``: who asks, and the login pages."""
 
-    login: bool            # SSJ_WEB_CHAT_LOGIN=1
-    input_closed: bool     # without login, while another messenger is the way in
+    login: bool  # SSJ_WEB_CHAT_LOGIN=1
+    input_closed: bool  # without login, while another messenger is the way in
     secure_cookie: bool
     logins: Logins
     settings: Settings | None
@@ -37,8 +38,9 @@ class LoginPages:
 
     def _origin_ok(self, request: web.Request) -> bool:
         """A post from a page of this service, or from no page at all (no Origin)."""
-        return http.origin_ok(request,
-                              self.settings.public_base if self.settings is not None else None)
+        return http.origin_ok(
+            request, self.settings.public_base if self.settings is not None else None
+        )
 
     async def _session(self, request: web.Request) -> str | None:
         return await self.logins.account(request.cookies.get(COOKIE))
@@ -92,8 +94,14 @@ class LoginPages:
             return http.notice("foreign_origin", 403)
         try:
             raw = await httpin.read_body(request, MAX_FORM)
-            fields = dict(parse_qsl(raw.decode("ascii"), keep_blank_values=True,
-                                    max_num_fields=4, strict_parsing=False))
+            fields = dict(
+                parse_qsl(
+                    raw.decode("ascii"),
+                    keep_blank_values=True,
+                    max_num_fields=4,
+                    strict_parsing=False,
+                )
+            )
         except Refused as exc:
             return http.notice(exc.key, exc.status, **exc.params)
         except (UnicodeDecodeError, ValueError):
@@ -102,9 +110,15 @@ class LoginPages:
         if cookie is None:
             return http.notice("link_invalid", 410)
         resp = web.HTTPSeeOther("../chat", headers=http.PAGE_HEADERS)
-        resp.set_cookie(COOKIE, cookie, path="/", httponly=True, samesite="Strict",
-                        secure=self.secure_cookie,
-                        max_age=self.settings.web_chat_session_days * 86400)
+        resp.set_cookie(
+            COOKIE,
+            cookie,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=self.secure_cookie,
+            max_age=self.settings.web_chat_session_days * 86400,
+        )
         raise resp
 
     @http.api

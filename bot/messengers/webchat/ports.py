@@ -5,6 +5,7 @@ Implemented outside the messenger (``bot/services/webchat_access.py`` over
 ``storage/repos/chat.py`` and ``storage/repos/webchat_login.py``) and handed in by
 ``bot/app.py``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,8 +46,16 @@ class ChatStore(Protocol):
         """A transaction of its own: committed when the block ends."""
         ...
 
-    async def add(self, tx: Transaction, room: str, owner: str, sender: str, text: str,
-                  card: dict | None = None, replaces: int | None = None) -> int:
+    async def add(
+        self,
+        tx: Transaction,
+        room: str,
+        owner: str,
+        sender: str,
+        text: str,
+        card: dict | None = None,
+        replaces: int | None = None,
+    ) -> int:
         """Store a message within ``tx``: its id."""
         ...
 
@@ -63,8 +72,9 @@ class ChatStore(Protocol):
         original, its newest version); None when there is no such message."""
         ...
 
-    async def since(self, room: str, after: int, owner: str | None,
-                    limit: int) -> Sequence[ChatLine]:
+    async def since(
+        self, room: str, after: int, owner: str | None, limit: int
+    ) -> Sequence[ChatLine]:
         """The messages of a room after id ``after`` (of one ``owner`` when given), card
         versions included, in id order."""
         ...

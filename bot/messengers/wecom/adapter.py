@@ -14,6 +14,7 @@ hashing; the 智能机器人's JSON body is not parsed before its signature is c
 passes the same nesting and character checks as the web chat's (bot/httpin.py). A
 refusal is a 4xx with a short Chinese text.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,6 +48,7 @@ _BOT_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' %
 
 class _Callback(NamedTuple):
     """A callback POST past its first checks (configured, parameters, size, freshness)."""
+
     crypto: WeComCrypto
     signature: str
     timestamp: str
@@ -55,9 +57,14 @@ class _Callback(NamedTuple):
 
 
 class WeComAdapter:
-    def __init__(self, receiver: Receiver, app_crypto: WeComCrypto | None,
-                 bot_crypto: WeComCrypto | None, freshness: Freshness,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        receiver: Receiver,
+        app_crypto: WeComCrypto | None,
+        bot_crypto: WeComCrypto | None,
+        freshness: Freshness,
+        clock: Callable[[], float] = time.time,
+    ):
         """``freshness``: a callback whose signed timestamp is older, or further ahead,
         than it allows is refused, so a recorded callback cannot be replayed once its
         deduplication row is gone."""
@@ -74,7 +81,7 @@ class WeComAdapter:
     async def _body(self, request: web.Request) -> bytes | httpin.Refused:
         try:
             return await httpin.read_body(request, MAX_BODY)
-        except httpin.Refused as exc:     # too large, or a broken encoding
+        except httpin.Refused as exc:  # too large, or a broken encoding
             return exc
 
     def _refuse(self, status: int, why: str) -> web.Response:
@@ -99,8 +106,9 @@ class WeComAdapter:
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
 
-    async def _prelude(self, request: web.Request,
-                       crypto: WeComCrypto | None) -> _Callback | web.Response:
+    async def _prelude(
+        self, request: web.Request, crypto: WeComCrypto | None
+    ) -> _Callback | web.Response:
         """The crypto, signature params and body of a callback POST, or the refusal."""
         if crypto is None:
             return self._refuse(404, "not configured")
@@ -126,8 +134,9 @@ class WeComAdapter:
         try:
             env = xmlcodec.parse_envelope(got.body)
             got.crypto.verify(got.signature, got.timestamp, got.nonce, env["encrypt"])
-            inbound = xmlcodec.to_inbound(xmlcodec.parse_message(
-                got.crypto.decrypt(env["encrypt"])))
+            inbound = xmlcodec.to_inbound(
+                xmlcodec.parse_message(got.crypto.decrypt(env["encrypt"]))
+            )
         except CryptoError as exc:
             return self._refuse(403, exc.reason)
         except xmlcodec.CodecError as exc:
@@ -156,7 +165,7 @@ class WeComAdapter:
             return self._refuse(403, exc.reason)
         except httpin.Refused as exc:
             return self._refuse(exc.status, f"json: {exc.key}")
-        except (ValueError, KeyError, TypeError) as exc:   # CodecError is a ValueError
+        except (ValueError, KeyError, TypeError) as exc:  # CodecError is a ValueError
             return self._refuse(400, f"json: {exc}")
         if inbound is not None:
             if not _fits(inbound):
@@ -169,8 +178,9 @@ def _bot_encrypted(body: bytes) -> str | None:
     """The ``encrypt`` field of the 智能机器人's envelope, found without parsing the body:
     a flat JSON object (no nesting) holding exactly one ``"encrypt": "<base64>"``."""
     stripped = body.strip()
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) \
-            or not httpin.nesting_ok(stripped, 1):
+    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) or not httpin.nesting_ok(
+        stripped, 1
+    ):
         return None
     found = _BOT_ENCRYPT.findall(stripped)
     if len(found) != 1:
@@ -180,13 +190,24 @@ def _bot_encrypted(body: bytes) -> str | None:
 
 # what an inbound event's fields may hold (inbound_events: dedupe_key and conversation are
 # VARCHAR(200); a 消息账号 is at most 100 characters)
-_LIMITS = {"user": httpin.MAX_ACCOUNT, "group": 100, "event_id": 150, "key": httpin.MAX_KEY,
-           "message_id": 200, "handle": 200, "reply_url": 2000, "file_ref": 500,
-           "file_name": 500, "text": 20_000}
+_LIMITS = {
+    "user": httpin.MAX_ACCOUNT,
+    "group": 100,
+    "event_id": 150,
+    "key": httpin.MAX_KEY,
+    "message_id": 200,
+    "handle": 200,
+    "reply_url": 2000,
+    "file_ref": 500,
+    "file_name": 500,
+    "text": 20_000,
+}
 
 
 def _fits(inbound: Inbound) -> bool:
     """An event, even one WeCom signed, whose fields fit where they are stored: lengths
     within their columns, no NUL, no lone surrogate. Checked before it is recorded."""
-    return all(len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
-               for name, limit in _LIMITS.items())
+    return all(
+        len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
+        for name, limit in _LIMITS.items()
+    )

@@ -4,6 +4,7 @@ One token per app, fetched single-flight (concurrent callers wait for one reques
 refreshed before expiry, and on 40014/42001 (invalid or expired early) refreshed once
 and the call retried. The API base is configurable for 政务微信 (a private deployment).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,13 @@ class WeComConfig:
 
 
 class WeComClient:
-    def __init__(self, cfg: WeComConfig, session: aiohttp.ClientSession,
-                 clock: Callable[[], float] = time.monotonic, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        cfg: WeComConfig,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 10.0,
+    ) -> None:
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._token: str | None = None
@@ -51,8 +57,11 @@ class WeComClient:
             # another caller may have refreshed while we waited (single flight)
             if self._token and self.clock() < self._expires and (not force or self._token != stale):
                 return self._token
-            async with self.http.get(self._url("gettoken"), timeout=self.timeout, params={
-                    "corpid": self.cfg.corp_id, "corpsecret": self.cfg.secret}) as r:
+            async with self.http.get(
+                self._url("gettoken"),
+                timeout=self.timeout,
+                params={"corpid": self.cfg.corp_id, "corpsecret": self.cfg.secret},
+            ) as r:
                 doc = await r.json(content_type=None)
             self.token_fetches += 1
             if doc.get("errcode", 0) != 0:
@@ -65,8 +74,9 @@ class WeComClient:
     async def call(self, path: str, body: dict) -> dict:
         token = await self.token()
         for attempt in (1, 2):
-            async with self.http.post(self._url(path), params={"access_token": token},
-                                      json=body, timeout=self.timeout) as r:
+            async with self.http.post(
+                self._url(path), params={"access_token": token}, json=body, timeout=self.timeout
+            ) as r:
                 if r.status >= 500:
                     raise WeComError(-r.status, f"HTTP {r.status}")
                 doc = await r.json(content_type=None)

@@ -5,6 +5,7 @@ Limits (WeCom 发送应用消息 / 更新模版卡片消息): text content ≤ 2
 ≤ 1024 bytes and unique, button style 1–4; ``task_id`` ≤ 128 bytes of ``[0-9a-zA-Z_-@]``,
 unique per app. Display lengths are recommendations (建议不超过 N 个字): we cut safely with "…".
 """
+
 from __future__ import annotations
 
 import re
@@ -17,23 +18,23 @@ TEXT_LIMIT_BYTES = 2048
 MAX_BUTTONS = 6
 BUTTON_KEY_MAX_BYTES = 1024
 TASK_ID_MAX_BYTES = 128
-TITLE_MAX_CHARS = 36          # main_title.title
-TITLE_DESC_MAX_CHARS = 44     # main_title.desc
-SUB_TITLE_MAX_CHARS = 160     # sub_title_text
-SOURCE_DESC_MAX_CHARS = 20    # source.desc
-BUTTON_TEXT_MAX_CHARS = 10    # button_list.text
+TITLE_MAX_CHARS = 36  # main_title.title
+TITLE_DESC_MAX_CHARS = 44  # main_title.desc
+SUB_TITLE_MAX_CHARS = 160  # sub_title_text
+SOURCE_DESC_MAX_CHARS = 20  # source.desc
+BUTTON_TEXT_MAX_CHARS = 10  # button_list.text
 _TASK_ID = re.compile(r"[0-9A-Za-z_\-@]{1,128}")
 
 
 def clip(text: str, max_chars: int) -> str:
     """At most ``max_chars`` characters; a cut text ends with "…"."""
-    return text if len(text) <= max_chars else text[:max_chars - 1] + "…"
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def _cut_bytes(text: str, limit: int) -> tuple[str, str]:
     """Split off the longest prefix of ≤ limit UTF-8 bytes, never inside a character."""
     head = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
-    return head, text[len(head):]
+    return head, text[len(head) :]
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
@@ -47,7 +48,7 @@ def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
         if current:
             chunks.append(current)
             current = ""
-        while len(line.encode("utf-8")) > limit:     # a single over-long line
+        while len(line.encode("utf-8")) > limit:  # a single over-long line
             head, line = _cut_bytes(line, limit)
             chunks.append(head)
         current = line
@@ -61,9 +62,16 @@ def text_body(to: str, agent_id: int, text: str, outbox_id: int | None = None) -
     WeCom's duplicate check on (see ``duplicate_check``)."""
     if not text:
         raise ValueError("cannot send an empty text")
-    return [{"touser": to, "msgtype": "text", "agentid": agent_id, "text": {"content": chunk},
-             **duplicate_check(outbox_id)}
-            for chunk in split_text(text)]
+    return [
+        {
+            "touser": to,
+            "msgtype": "text",
+            "agentid": agent_id,
+            "text": {"content": chunk},
+            **duplicate_check(outbox_id),
+        }
+        for chunk in split_text(text)
+    ]
 
 
 def card_text(card: Card) -> str:
@@ -102,24 +110,32 @@ def duplicate_check(outbox_id: int | None) -> dict:
     rows with the same text sent close together are not taken for one."""
     if outbox_id is None:
         return {}
-    return {"enable_duplicate_check": 1,
-            "duplicate_check_interval": DUPLICATE_CHECK_MIN + outbox_id % DUPLICATE_CHECK_SPREAD}
+    return {
+        "enable_duplicate_check": 1,
+        "duplicate_check_interval": DUPLICATE_CHECK_MIN + outbox_id % DUPLICATE_CHECK_SPREAD,
+    }
 
 
 def _buttons(card: Card) -> list[dict]:
     if not card.buttons:
-        raise ValueError("a WeCom button_interaction card needs at least one button; "
-                         "send a card without buttons as text (card_text)")
+        raise ValueError(
+            "a WeCom button_interaction card needs at least one button; "
+            "send a card without buttons as text (card_text)"
+        )
     if len(card.buttons) > MAX_BUTTONS:
-        raise ValueError(f"WeCom cards carry at most {MAX_BUTTONS} buttons, got {len(card.buttons)}")
+        raise ValueError(
+            f"WeCom cards carry at most {MAX_BUTTONS} buttons, got {len(card.buttons)}"
+        )
     keys = [b.key for b in card.buttons]
     if len(set(keys)) != len(keys):
         raise ValueError("button keys must be unique within a card")
     for key in keys:
         if not key or len(key.encode("utf-8")) > BUTTON_KEY_MAX_BYTES:
             raise ValueError(f"button key must be 1-{BUTTON_KEY_MAX_BYTES} bytes")
-    return [{"text": clip(b.text, BUTTON_TEXT_MAX_CHARS), "style": 1 if i == 0 else 2,
-             "key": b.key} for i, b in enumerate(card.buttons)]
+    return [
+        {"text": clip(b.text, BUTTON_TEXT_MAX_CHARS), "style": 1 if i == 0 else 2, "key": b.key}
+        for i, b in enumerate(card.buttons)
+    ]
 
 
 def _template_card(card: Card, task_id: str, source_desc: str, title_desc: str) -> dict:
@@ -137,19 +153,30 @@ def _template_card(card: Card, task_id: str, source_desc: str, title_desc: str) 
     return tc
 
 
-def card_body(to: str, agent_id: int, card: Card, task_id: str, *,
-              source_desc: str = "", title_desc: str = "") -> dict:
+def card_body(
+    to: str, agent_id: int, card: Card, task_id: str, *, source_desc: str = "", title_desc: str = ""
+) -> dict:
     """A ``template_card`` / ``button_interaction`` message for ``message/send``."""
     if not is_valid_task_id(task_id):
         raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@] (see make_task_id)")
-    return {"touser": to, "msgtype": "template_card", "agentid": agent_id,
-            "template_card": _template_card(card, task_id, source_desc, title_desc)}
+    return {
+        "touser": to,
+        "msgtype": "template_card",
+        "agentid": agent_id,
+        "template_card": _template_card(card, task_id, source_desc, title_desc),
+    }
 
 
-def update_card_body(agent_id: int, response_code: str, card: Card | None,
-                     replace_text: str = "", *,
-                     userids: Sequence[str] = (), atall: bool = False,
-                     task_id: str = "") -> dict:
+def update_card_body(
+    agent_id: int,
+    response_code: str,
+    card: Card | None,
+    replace_text: str = "",
+    *,
+    userids: Sequence[str] = (),
+    atall: bool = False,
+    task_id: str = "",
+) -> dict:
     """A ``message/update_template_card`` body (response_code: single use, 72 h).
 
     A new card with buttons replaces the whole card. Without a card, or with a card that has
@@ -168,6 +195,7 @@ def update_card_body(agent_id: int, response_code: str, card: Card | None,
             raise ValueError("task_id must be 1-128 bytes of [0-9a-zA-Z_-@]")
         body["template_card"] = _template_card(card, task_id, "", "")
     else:
-        body["button"] = {"replace_name": clip(replace_text or t("chat.card_done"),
-                                               BUTTON_TEXT_MAX_CHARS)}
+        body["button"] = {
+            "replace_name": clip(replace_text or t("chat.card_done"), BUTTON_TEXT_MAX_CHARS)
+        }
     return body

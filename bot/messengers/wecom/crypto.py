@@ -11,6 +11,7 @@ The receive id is the CorpID for a self-built app and "" for the 智能机器人
 Every failure raises :class:`CryptoError` with a short ``reason`` code; decryption never
 returns unchecked bytes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,7 @@ import struct
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-PAD_BLOCK = 32          # WeCom pads to 32 bytes, not to the AES block size
+PAD_BLOCK = 32  # WeCom pads to 32 bytes, not to the AES block size
 _RANDOM_LEN = 16
 _HEADER_LEN = _RANDOM_LEN + 4
 
@@ -41,8 +42,10 @@ class CryptoError(Exception):
 def decode_aes_key(encoding_aes_key: str) -> bytes:
     """EncodingAESKey (43 base64 characters) → the 32-byte AES key; ValueError if malformed."""
     if not isinstance(encoding_aes_key, str) or len(encoding_aes_key) != 43:
-        raise ValueError("EncodingAESKey must be exactly 43 characters "
-                         "(copy it from the WeCom admin console, 接收消息 → API 接收)")
+        raise ValueError(
+            "EncodingAESKey must be exactly 43 characters "
+            "(copy it from the WeCom admin console, 接收消息 → API 接收)"
+        )
     try:
         key = base64.b64decode(encoding_aes_key + "=", validate=True)
     except (binascii.Error, ValueError):
@@ -59,7 +62,7 @@ class WeComCrypto:
         if not isinstance(token, str) or not token:
             raise ValueError("WeCom callback Token must be a non-empty string")
         if not isinstance(receive_id, str):
-            raise ValueError("receive_id must be a string (the CorpID, or \"\" for the AI bot)")
+            raise ValueError('receive_id must be a string (the CorpID, or "" for the AI bot)')
         self.token = token
         self.receive_id = receive_id
         self._receive_id_bytes = receive_id.encode("utf-8")
@@ -97,8 +100,7 @@ class WeComCrypto:
         decryptor = self._cipher().decryptor()
         padded = decryptor.update(raw) + decryptor.finalize()
         pad = padded[-1]
-        if not 1 <= pad <= PAD_BLOCK or pad > len(padded) \
-                or padded[-pad:] != bytes([pad]) * pad:
+        if not 1 <= pad <= PAD_BLOCK or pad > len(padded) or padded[-pad:] != bytes([pad]) * pad:
             raise CryptoError("padding")
         plain = padded[:-pad]
         if len(plain) < _HEADER_LEN:
@@ -106,7 +108,9 @@ class WeComCrypto:
         (msg_len,) = struct.unpack(">I", plain[_RANDOM_LEN:_HEADER_LEN])
         end = _HEADER_LEN + msg_len
         if end > len(plain):
-            raise CryptoError("length", f"declared {msg_len} bytes, {len(plain) - _HEADER_LEN} present")
+            raise CryptoError(
+                "length", f"declared {msg_len} bytes, {len(plain) - _HEADER_LEN} present"
+            )
         if not hmac.compare_digest(plain[end:], self._receive_id_bytes):
             raise CryptoError("receive_id")
         try:
@@ -127,8 +131,9 @@ class WeComCrypto:
         return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode("ascii")
 
     # -- protocol steps ------------------------------------------------------------
-    def decrypt_message(self, msg_signature: str, timestamp: str, nonce: str,
-                        encrypted: str) -> str:
+    def decrypt_message(
+        self, msg_signature: str, timestamp: str, nonce: str, encrypted: str
+    ) -> str:
         """POST callback: check the signature over the Encrypt field, then decrypt it."""
         self.verify(msg_signature, timestamp, nonce, encrypted)
         return self.decrypt(encrypted)
@@ -137,8 +142,9 @@ class WeComCrypto:
         """GET URL verification: the decrypted echostr, to be answered raw."""
         return self.decrypt_message(msg_signature, timestamp, nonce, echostr)
 
-    def encrypt_reply(self, message: str, timestamp: str, nonce: str,
-                      random16: bytes | None = None) -> tuple[str, str]:
+    def encrypt_reply(
+        self, message: str, timestamp: str, nonce: str, random16: bytes | None = None
+    ) -> tuple[str, str]:
         """Passive reply: (Encrypt, MsgSignature) for the reply envelope."""
         encrypted = self.encrypt(message, random16)
         return encrypted, self.signature(timestamp, nonce, encrypted)

@@ -6,6 +6,7 @@ messages answer the 智能机器人 callback they reply to (its one-time ``respo
 else the configured group webhook. Rate limits back off; an invalid user and every other
 failure is raised to the relay, which retries or parks and reports — never a silent drop.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -22,7 +23,7 @@ TASK_ID_EXISTS = 42014
 
 
 class WeComSender:
-    pace_seconds = 2.0   # WeCom drops, silently, more than 30 messages a minute per member
+    pace_seconds = 2.0  # WeCom drops, silently, more than 30 messages a minute per member
     # a response_code is valid for 72 h and once; an hour's margin for queues and clocks
     handle_ttl = timedelta(hours=71)
 
@@ -50,12 +51,14 @@ class WeComSender:
                 # the card's reference is its task_id (clicks carry it); the response_code
                 # the send returned updates it once, within 72 h
                 return Delivered(task_id, str(doc.get("response_code") or ""))
-            if msg.card:   # a card without buttons is a text on WeCom
+            if msg.card:  # a card without buttons is a text on WeCom
                 text = "\n".join(x for x in (msg.text, cards.card_text(msg.card)) if x)
             if not text.strip():
                 return ""
-            ids = [self._checked(await self.client.send(b), msg.to)
-                   for b in cards.text_body(msg.to, self.agent_id, text, outbox_id)]
+            ids = [
+                self._checked(await self.client.send(b), msg.to)
+                for b in cards.text_body(msg.to, self.agent_id, text, outbox_id)
+            ]
             return ",".join(i for i in ids if i)
         except WeComError as exc:
             if exc.errcode == TASK_ID_EXISTS and task_id:
@@ -88,15 +91,17 @@ class WeComSender:
             except WeComError as exc:
                 if exc.errcode in RATE_LIMITED:
                     raise
-                continue   # an expired or spent code: fall back below
+                continue  # an expired or spent code: fall back below
             updated.append(target.ref)
         if updated:
             return ",".join(updated)
         status = msg.text if msg.refresh else ""
         if not status.strip():
-            return ""      # nothing to update and nothing worth a message
-        ids = [self._checked(await self.client.send(b), msg.to)
-               for b in cards.text_body(msg.to, self.agent_id, status, outbox_id)]
+            return ""  # nothing to update and nothing worth a message
+        ids = [
+            self._checked(await self.client.send(b), msg.to)
+            for b in cards.text_body(msg.to, self.agent_id, status, outbox_id)
+        ]
         return ",".join(i for i in ids if i)
 
     async def _group(self, msg: Outbound, outbox_id: int) -> str:
@@ -112,8 +117,11 @@ class WeComSender:
                 if not self.group_webhook:
                     raise
         if not self.group_webhook:
-            raise SendError("no way to reach the group: no response_url left and "
-                            "SSJ_WECOM_GROUP_WEBHOOK is not set", permanent=True)
+            raise SendError(
+                "no way to reach the group: no response_url left and "
+                "SSJ_WECOM_GROUP_WEBHOOK is not set",
+                permanent=True,
+            )
         await self.client.post_url(self.group_webhook, body)
         return "webhook"
 
@@ -124,6 +132,7 @@ def group_body(card: Card | None, text: str, task_id: str) -> dict:
     if card is not None and card.buttons:
         tc = cards.card_body("", 0, card, task_id)["template_card"]
         return {"msgtype": "template_card", "template_card": tc}
-    content = text if card is None else "\n".join(
-        x for x in (text, f"**{card.title}**", card.body) if x)
+    content = (
+        text if card is None else "\n".join(x for x in (text, f"**{card.title}**", card.body) if x)
+    )
     return {"msgtype": "markdown", "markdown": {"content": cards.clip(content, 4000)}}

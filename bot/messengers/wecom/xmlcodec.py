@@ -5,6 +5,7 @@ parsing, and the expat parser that feeds ElementTree's TreeBuilder refuses DOCTY
 entity declarations itself as a second line. Every parse problem becomes
 :class:`CodecError`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,28 @@ from bot.messages import GROUP, PRIVATE, Inbound
 MAX_XML_BYTES = 64 * 1024
 CHANNEL = "wecom"
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_FIELDS = ("MsgType", "FromUserName", "ToUserName", "CreateTime", "MsgId", "Content",
-           "Event", "EventKey", "TaskId", "CardType", "ResponseCode", "AgentID", "MediaId",
-           "PicUrl", "Location_X", "Location_Y", "Scale", "Label", "FileName", "Title")
+_FIELDS = (
+    "MsgType",
+    "FromUserName",
+    "ToUserName",
+    "CreateTime",
+    "MsgId",
+    "Content",
+    "Event",
+    "EventKey",
+    "TaskId",
+    "CardType",
+    "ResponseCode",
+    "AgentID",
+    "MediaId",
+    "PicUrl",
+    "Location_X",
+    "Location_Y",
+    "Scale",
+    "Label",
+    "FileName",
+    "Title",
+)
 
 
 class CodecError(ValueError):
@@ -63,8 +83,11 @@ def parse_envelope(xml_bytes: bytes | str, max_bytes: int = MAX_XML_BYTES) -> di
     encrypt = (root.findtext("Encrypt") or "").strip()
     if not encrypt:
         raise CodecError("callback envelope has no Encrypt field")
-    return {"to": (root.findtext("ToUserName") or "").strip(), "encrypt": encrypt,
-            "agent_id": (root.findtext("AgentID") or "").strip()}
+    return {
+        "to": (root.findtext("ToUserName") or "").strip(),
+        "encrypt": encrypt,
+        "agent_id": (root.findtext("AgentID") or "").strip(),
+    }
 
 
 def parse_message(xml_text: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict:
@@ -74,9 +97,12 @@ def parse_message(xml_text: bytes | str, max_bytes: int = MAX_XML_BYTES) -> dict
     for child in root:
         if child.tag == "SelectedItems":
             msg["SelectedItems"] = [
-                {"QuestionKey": (item.findtext("QuestionKey") or "").strip(),
-                 "OptionIds": [(o.text or "").strip() for o in item.iter("OptionId")]}
-                for item in child.findall("SelectedItem")]
+                {
+                    "QuestionKey": (item.findtext("QuestionKey") or "").strip(),
+                    "OptionIds": [(o.text or "").strip() for o in item.iter("OptionId")],
+                }
+                for item in child.findall("SelectedItem")
+            ]
         elif len(child) == 0:
             text = child.text or ""
             msg[child.tag] = text if child.tag == "Content" else text.strip()
@@ -103,16 +129,35 @@ def to_inbound(msg: dict) -> Inbound | None:
         return None
     kind = msg.get("MsgType", "")
     if kind == "text":
-        return Inbound(kind="text", user=user, room=PRIVATE, text=msg.get("Content", ""),
-                       event_id=_msg_event_id(msg), channel=CHANNEL)
+        return Inbound(
+            kind="text",
+            user=user,
+            room=PRIVATE,
+            text=msg.get("Content", ""),
+            event_id=_msg_event_id(msg),
+            channel=CHANNEL,
+        )
     if kind in ("image", "file") and msg.get("MediaId"):
-        return Inbound(kind="file", user=user, room=PRIVATE, file_ref=msg["MediaId"],
-                       file_name=msg.get("FileName") or msg.get("Title") or "",
-                       event_id=_msg_event_id(msg), channel=CHANNEL)
+        return Inbound(
+            kind="file",
+            user=user,
+            room=PRIVATE,
+            file_ref=msg["MediaId"],
+            file_name=msg.get("FileName") or msg.get("Title") or "",
+            event_id=_msg_event_id(msg),
+            channel=CHANNEL,
+        )
     if kind == "event" and msg.get("Event") == "template_card_event":
-        return Inbound(kind="click", user=user, room=PRIVATE, key=msg.get("EventKey", ""),
-                       message_id=msg.get("TaskId", ""), handle=msg.get("ResponseCode", ""),
-                       event_id=_event_id(msg), channel=CHANNEL)
+        return Inbound(
+            kind="click",
+            user=user,
+            room=PRIVATE,
+            key=msg.get("EventKey", ""),
+            message_id=msg.get("TaskId", ""),
+            handle=msg.get("ResponseCode", ""),
+            event_id=_event_id(msg),
+            channel=CHANNEL,
+        )
     return None
 
 
@@ -136,14 +181,27 @@ def bot_callback_to_inbound(doc: dict) -> Inbound | None:
     text = doc.get("text")
     content = text.get("content") if isinstance(text, dict) else None
     msgid = doc.get("msgid")
-    if not (isinstance(user, str) and user and isinstance(content, str)
-            and isinstance(msgid, str) and msgid):
+    if not (
+        isinstance(user, str)
+        and user
+        and isinstance(content, str)
+        and isinstance(msgid, str)
+        and msgid
+    ):
         raise CodecError("AI bot text callback lacks msgid, from.userid or text.content")
     in_group = doc.get("chattype") == "group"
     chatid = _str(doc, "chatid")
-    return Inbound(kind="text", user=user, room=GROUP if in_group else PRIVATE,
-                   group=chatid if in_group else "", text=content, mentioned=in_group,
-                   event_id="bot:" + msgid, channel=CHANNEL, reply_url=reply_url)
+    return Inbound(
+        kind="text",
+        user=user,
+        room=GROUP if in_group else PRIVATE,
+        group=chatid if in_group else "",
+        text=content,
+        mentioned=in_group,
+        event_id="bot:" + msgid,
+        channel=CHANNEL,
+        reply_url=reply_url,
+    )
 
 
 def _bot_event(doc: dict, reply_url: str) -> Inbound | None:
@@ -157,15 +215,27 @@ def _bot_event(doc: dict, reply_url: str) -> Inbound | None:
     sender = doc.get("from")
     user = sender.get("userid") if isinstance(sender, dict) else None
     msgid = doc.get("msgid")
-    if not (isinstance(card, dict) and isinstance(user, str) and user
-            and isinstance(msgid, str) and msgid):
+    if not (
+        isinstance(card, dict)
+        and isinstance(user, str)
+        and user
+        and isinstance(msgid, str)
+        and msgid
+    ):
         raise CodecError("AI bot card event lacks msgid, from.userid or template_card_event")
     in_group = doc.get("chattype") == "group"
     chatid = _str(doc, "chatid")
-    return Inbound(kind="click", user=user, room=GROUP if in_group else PRIVATE,
-                   group=chatid if in_group else "", key=str(card.get("event_key", "")),
-                   message_id=str(card.get("task_id", "")), event_id="bot:" + msgid,
-                   channel=CHANNEL, reply_url=reply_url)
+    return Inbound(
+        kind="click",
+        user=user,
+        room=GROUP if in_group else PRIVATE,
+        group=chatid if in_group else "",
+        key=str(card.get("event_key", "")),
+        message_id=str(card.get("task_id", "")),
+        event_id="bot:" + msgid,
+        channel=CHANNEL,
+        reply_url=reply_url,
+    )
 
 
 def _cdata(value: str) -> str:
@@ -178,6 +248,8 @@ def reply_xml(encrypted: str, signature: str, timestamp: str, nonce: str) -> str
     """The encrypted passive-reply envelope (we normally answer an empty body instead)."""
     if not re.fullmatch(r"[0-9]{1,20}", str(timestamp)):
         raise ValueError("timestamp must be decimal digits")
-    return (f"<xml><Encrypt>{_cdata(encrypted)}</Encrypt>"
-            f"<MsgSignature>{_cdata(signature)}</MsgSignature>"
-            f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{_cdata(nonce)}</Nonce></xml>")
+    return (
+        f"<xml><Encrypt>{_cdata(encrypted)}</Encrypt>"
+        f"<MsgSignature>{_cdata(signature)}</MsgSignature>"
+        f"<TimeStamp>{timestamp}</TimeStamp><Nonce>{_cdata(nonce)}</Nonce></xml>"
+    )

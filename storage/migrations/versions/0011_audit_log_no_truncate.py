@@ -11,10 +11,11 @@ SQLite has no TRUNCATE: nothing to do there.
 Revision ID: 0011
 Revises: 0010
 """
+
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -22,10 +23,14 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("CREATE FUNCTION audit_log_no_truncate() RETURNS trigger LANGUAGE plpgsql AS "
-               "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only: TRUNCATE refused'; END $$")
-    op.execute("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-               "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_no_truncate()")
+    op.execute(
+        "CREATE FUNCTION audit_log_no_truncate() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only: TRUNCATE refused'; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_no_truncate()"
+    )
     op.execute("ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_no_truncate")
     op.execute("ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_append_only")
 
