@@ -96,6 +96,7 @@ def test_the_sdk_accepts_our_signed_encrypted_event() -> None:
         (base64.b64encode(os.urandom(33)).decode(), "length"),
         ("A" * 200_000, "length"),
     ],
+    ids=["not-base64", "short", "not-a-block-multiple", "oversized"],
 )
 def test_malformed_ciphertexts(bad: str, reason: str) -> None:
     with pytest.raises(CryptoError) as err:
