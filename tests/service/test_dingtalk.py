@@ -136,6 +136,7 @@ async def _recorded(bot) -> int:
         return await s.scalar(select(func.count()).select_from(InboundEvent))
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_whole_quarter_through_dingtalk(bot, dingtalk):
     fake, peer, client = dingtalk
     people = await bot.people()

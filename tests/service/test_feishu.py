@@ -219,6 +219,7 @@ async def _recorded(bot) -> int:
         return await s.scalar(select(func.count()).select_from(InboundEvent))
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_whole_quarter_through_feishu(bot, feishu):
     fake, peer, client = feishu
     people = await bot.people()
@@ -438,6 +439,7 @@ async def test_throttling_waits_for_the_reset_and_unreachable_user_is_reported(b
     await until(lambda: [a for a in admins if any("未能送达" in words(b) for b in to(fake, a))])
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_long_connection_with_lark_oapi_as_the_client(bot, aiohttp_server, aiohttp_client):
     """ws mode: lark-oapi's own ws client connects to the fake, which pushes event frames
     as Feishu does; each is recorded before the frame is answered, a redelivery once."""

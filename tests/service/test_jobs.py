@@ -319,6 +319,7 @@ async def approve_all(h, task_id: str, submitted: datetime, approved: datetime) 
         await review(h, ref, True, approved + timedelta(minutes=i))
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_publication_reminders_count_twenty_working_days_from_completion(h):
     await auto_draw_2026q4(h)
     await approve_all(h, "2026Q4", sh(2026, 11, 19, 10, 0), sh(2026, 11, 20, 9, 0))
@@ -350,6 +351,7 @@ async def test_publication_reminders_count_twenty_working_days_from_completion(h
     assert await outbox(h, "job:reminders:") == []
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_a_publication_deadline_in_an_unknown_year_is_reported_not_guessed(h):
     await auto_draw_2026q4(h)
     await approve_all(h, "2026Q4", sh(2026, 12, 9, 10, 0), sh(2026, 12, 10, 15, 0))

@@ -9,6 +9,7 @@ import asyncio
 import json
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot import cli, localtime
@@ -274,6 +275,7 @@ def _compare(doc: dict, exp: dict) -> None:
     assert doc["publication"]["unknown"] == 0
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_stats_agree_with_raw_rows_and_the_cli(bot, capsys):
     await _setup(bot)
     async with bot.sf() as s:
@@ -327,6 +329,7 @@ async def test_stats_agree_with_raw_rows_and_the_cli(bot, capsys):
     assert doc2030["tasks"]["total"] == 0 and doc2030["joint"]["ratio"] is None
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_stats_per_risk_class_agree_with_raw_rows(bot):
     """Per 信用风险分类: the library's objects under the class the independent reference
     (tests/unit/risk_reference.py) gives them for the year, each visit under the class
@@ -445,6 +448,7 @@ async def test_unknown_calendar_counts_as_unknown(bot):
         assert (p["on_time"], p["late"], p["unknown"], p["rate"]) == (0, 0, 1, None)
 
 
+@pytest.mark.slow  # make test only: make test-fast stays short
 async def test_chat_stats_admins_only_counts_only_in_groups(bot):
     await _setup(bot)
     people = await bot.people()
