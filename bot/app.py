@@ -197,7 +197,7 @@ def _messengers(app: web.Application, settings: Settings) -> None:
 
     configured = messengers_configured(settings)
     if len(configured) > 1:
-        raise ConfigError(t("webchat.messengers_more_than_one", names="、".join(configured)))
+        raise ConfigError(t("webchat.messengers_more_than_one", names=configured))
     wiring = Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
     if settings.web_chat:
         from bot.messengers.webchat.adapter import WebChat, WebChatSender

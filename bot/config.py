@@ -317,8 +317,8 @@ def messengers_configured(settings: Settings) -> tuple[str, ...]:
     """The workplace messengers whose settings are present (at most one may be): while one
     is, the web chat is not the sender and takes no input unless people log in."""
     found = (
-        ("企业微信", wecom_enabled(settings)),
-        ("钉钉", dingtalk_enabled(settings)),
-        ("飞书", feishu_enabled(settings)),
+        ("wecom", wecom_enabled(settings)),
+        ("dingtalk", dingtalk_enabled(settings)),
+        ("feishu", feishu_enabled(settings)),
     )
     return tuple(name for name, on in found if on)
