@@ -108,17 +108,37 @@ async def _relay(app: web.Application):
         sf, sender, on_parked=on_parked, keep_inbound=_inbound_retention(app[SETTINGS])
     )
     await relay.start()  # takes back at once what a killed predecessor had leased
-    task = asyncio.create_task(_relay_loop(relay, app[WAKE], app[DISPATCHER]))
+    stop = asyncio.Event()
+    task = asyncio.create_task(_relay_loop(relay, app[WAKE], app[DISPATCHER], stop))
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    # Let the round in hand finish (a message sent is then marked sent, not sent again by
+    # the next start); cancel only one that outlasts the grace. A round cancelled halfway
+    # could leave SQLite's write lock with a dying connection for its busy timeout.
+    stop.set()
+    app[WAKE].set()
+    await settle(task, SHUTDOWN_GRACE)
     await relay.close()
 
 
+SHUTDOWN_GRACE = 5.0  # seconds a background round may take to finish at shutdown
+
+
+async def settle(task: asyncio.Task[None], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``task`` to end by itself, then cancel it."""
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 async def _relay_loop(
-    relay: outbox.Relay, wake: asyncio.Event, dispatcher: Dispatcher, idle: float = 1.0
+    relay: outbox.Relay,
+    wake: asyncio.Event,
+    dispatcher: Dispatcher,
+    stop: asyncio.Event,
+    idle: float = 1.0,
 ) -> None:
-    while True:
+    while not stop.is_set():
         await dispatcher.yield_to_acks()
         try:
             stats = await relay.run_once()
@@ -130,7 +150,8 @@ async def _relay_loop(
                 await asyncio.wait_for(wake.wait(), idle)
             except TimeoutError:
                 pass
-            wake.clear()
+            if not stop.is_set():
+                wake.clear()
 
 
 def _guard_expect_header() -> None:

@@ -68,6 +68,7 @@ class Dispatcher:
         self.on_outbox = on_outbox or (lambda: None)
         self._queues: dict[str, asyncio.Queue[int]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
         self._pending: list[tuple[Inbound, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         # arrival times of the last two events received (monotonic): the pressure signal
@@ -148,10 +149,16 @@ class Dispatcher:
         ):
             await asyncio.sleep(0.01)
 
-    async def close(self) -> None:
-        for w in self._workers.values():
-            w.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop: the event in hand is finished (up to ``grace`` seconds), the queued ones
+        stay recorded for the next start's ``recover``."""
+        self._closing = True
+        workers = set(self._workers.values())
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=grace)
+            for w in late:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
     def _queue(self, conv: str) -> asyncio.Queue[int]:
         return self._queues.setdefault(conv, asyncio.Queue())
@@ -187,7 +194,7 @@ class Dispatcher:
 
     async def _work(self, conv: str) -> None:
         q = self._queues[conv]
-        while not q.empty():
+        while not q.empty() and not self._closing:
             event_id = q.get_nowait()
             await self.yield_to_acks()
             try:

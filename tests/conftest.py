@@ -13,30 +13,17 @@ import uuid
 
 import pytest
 
-PG_ADMIN = os.environ.get("SSJ_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+from .pgadmin import PG_ADMIN, pg_admin, url_of
+
 # Apps built by tests run no scheduled jobs (they would message people at the real
 # time); tests of the scheduler turn it on with replace(settings, scheduler=True).
 os.environ.setdefault("SSJ_SCHEDULER", "0")
 
 
-def _pg_base() -> str:
-    return PG_ADMIN.rsplit("/", 1)[0]
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def _pg_fresh_database() -> str:
     name = "ssj_t_" + uuid.uuid4().hex[:12]
     try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("SSJ_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required but unreachable at {PG_ADMIN}: {exc}")
@@ -51,13 +38,22 @@ def db_url(request, tmp_path):
         yield f"sqlite+aiosqlite:///{tmp_path}/ssj.db"
         return
     name = _pg_fresh_database()
-    yield f"postgresql+asyncpg://{_pg_base().split('://', 1)[1]}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield url_of(name)
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def pg_url():
     """A fresh PostgreSQL database, for tests that are about PostgreSQL only."""
     name = _pg_fresh_database()
-    yield f"postgresql+asyncpg://{_pg_base().split('://', 1)[1]}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield url_of(name)
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drop the service harness's template databases, if any were built."""
+    import sys
+
+    harness = sys.modules.get("tests.service.harness")
+    if harness is not None:
+        harness.drop_templates()

@@ -3,11 +3,18 @@ dispatcher, handlers, services and database (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
+import time
+import uuid
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
+from bot import localtime
 from bot.config import Settings
 from bot.demo import write_library
 from bot.dispatch import Dispatcher
@@ -17,8 +24,88 @@ from bot.services import library, publication
 from storage import migrate
 from storage.db import make_engine, session_factory
 from storage.models import InspectorRow
+from tests.pgadmin import pg_admin, url_of
 
 BOT = "@双随机助手"
+
+
+# The migrated demo library, built once per run and copied into each test's database:
+# importing it costs about a second a test (more on PostgreSQL), a copy a few ms. A
+# template belongs to one database kind, one bureau and one moment: the import's audit
+# entries are dated by the clock, so a test whose clock is frozen (time_machine with
+# tick=False) gets a template built at exactly that moment; a test on the running clock
+# gets one built earlier in the run (still before anything the test does).
+_TEMPLATES: dict[tuple[str, str, datetime | None], str] = {}
+_SQLITE_DIR: list[Path] = []
+
+
+def _frozen_now() -> datetime | None:
+    """The frozen moment when the clock is stopped, else None."""
+    first = time.time()
+    time.sleep(0.001)  # time.sleep is not travelled
+    return localtime.now() if time.time() == first else None
+
+
+async def _import_demo(url: str, settings: Settings, folder: Path) -> None:
+    engine = make_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        paths = write_library(folder)
+        sf = session_factory(engine)
+        for kind in ("enterprises", "inspectors", "conflicts"):
+            async with sf() as s, s.begin():
+                out = await library.import_file(s, settings, kind, paths[kind], "test")
+                assert out.ok, out.errors
+    finally:
+        await engine.dispose()
+
+
+async def _template(url: str, settings: Settings) -> str:
+    dialect = make_url(url).get_backend_name()
+    key = (dialect, settings.region_code, _frozen_now())
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    if not _SQLITE_DIR:
+        _SQLITE_DIR.append(Path(tempfile.mkdtemp(prefix="ssj-templates-")))
+    folder = _SQLITE_DIR[0] / uuid.uuid4().hex[:12]
+    if dialect == "sqlite":
+        name = str(folder / "template.db")
+        folder.mkdir()
+        await _import_demo(f"sqlite+aiosqlite:///{name}", settings, folder / "lib")
+    else:
+        name = "ssj_tpl_" + uuid.uuid4().hex[:12]
+        await pg_admin(f'CREATE DATABASE "{name}"')
+        await _import_demo(url_of(name), settings, folder / "lib")
+    _TEMPLATES[key] = name
+    return name
+
+
+async def _copy(template: str, url: str) -> None:
+    target = make_url(url)
+    if target.get_backend_name() == "sqlite":
+        src, dst = sqlite3.connect(template), sqlite3.connect(str(target.database))
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        return
+    await pg_admin(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    await pg_admin(f'CREATE DATABASE "{target.database}" TEMPLATE "{template}"')
+
+
+def drop_templates() -> None:
+    """At the end of the run: the PostgreSQL templates and the SQLite folder."""
+    import asyncio
+    import shutil
+
+    for (dialect, _, _), name in _TEMPLATES.items():
+        if dialect != "sqlite":
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _TEMPLATES.clear()
+    for folder in _SQLITE_DIR:
+        shutil.rmtree(folder, ignore_errors=True)
+    _SQLITE_DIR.clear()
 
 
 class Clock:
@@ -41,12 +128,10 @@ class Harness:
         self.dispatcher = Dispatcher(self.sf, self.settings, clock=clock)
 
     async def setup_library(self, tmp_path) -> None:
-        await migrate.upgrade(self.engine)
-        paths = write_library(tmp_path / "lib")
-        for kind in ("enterprises", "inspectors", "conflicts"):
-            async with self.sf() as s, s.begin():
-                out = await library.import_file(s, self.settings, kind, paths[kind], "test")
-                assert out.ok, out.errors
+        """The migrated database with the demo library imported (a template's copy)."""
+        template = await _template(self.url, self.settings)
+        await self.engine.dispose()
+        await _copy(template, self.url)
 
     async def restart(self) -> Harness:
         """A new process: new engine, new dispatcher; only the database is kept."""
