@@ -12,6 +12,7 @@ Every ``import`` counts, wherever it is (module level, inside a function, under
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,10 +124,17 @@ def _is_package(path: Path) -> bool:
     return path.name == "__init__.py"
 
 
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    package = name if _is_package(path) else name.rpartition(".")[0]
-    found: list[Import] = []
+# One import statement as written: (line, runtime, module or None for ``import x``,
+# relative level, imported names).
+_Stmt = tuple[int, bool, str | None, int, tuple[str, ...]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _statements(source: str) -> tuple[_Stmt, ...]:
+    """The import statements of a text, found once per distinct text: the check walks
+    the tree twice per call (layers, cycles), and its own tests walk copies of the tree
+    that differ in one file."""
+    found: list[_Stmt] = []
 
     def visit(node: ast.AST, runtime: bool) -> None:
         for child in ast.iter_child_nodes(node):
@@ -140,21 +148,32 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]:
 
     def visit_stmt(node: ast.AST, runtime: bool) -> None:
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                found.append(Import(name, alias.name, node.lineno, runtime))
+            found.append((node.lineno, runtime, None, 0, tuple(a.name for a in node.names)))
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            for alias in node.names:
-                full = f"{base}.{alias.name}"
-                found.append(Import(name, full if full in modules else base, node.lineno, runtime))
+            names = tuple(a.name for a in node.names)
+            found.append((node.lineno, runtime, node.module or "", node.level, names))
         else:
             visit(node, runtime)
 
-    visit(tree, True)
+    visit(ast.parse(source), True)
+    return tuple(found)
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[Import]:
+    package = name if _is_package(path) else name.rpartition(".")[0]
+    found: list[Import] = []
+    for line, runtime, module, level, names in _statements(path.read_text(encoding="utf-8")):
+        if module is None:
+            found.extend(Import(name, alias, line, runtime) for alias in names)
+            continue
+        base = module
+        if level:
+            anchor = package.split(".")
+            anchor = anchor[: len(anchor) - (level - 1)]
+            base = ".".join([*anchor, base] if base else anchor)
+        for alias in names:
+            full = f"{base}.{alias}"
+            found.append(Import(name, full if full in modules else base, line, runtime))
     return found
 
 

@@ -35,7 +35,7 @@ BOT = "@双随机助手"
 # entries are dated by the clock, so a test whose clock is frozen (time_machine with
 # tick=False) gets a template built at exactly that moment; a test on the running clock
 # gets one built earlier in the run (still before anything the test does).
-_TEMPLATES: dict[tuple[str, str, datetime | None], str] = {}
+_TEMPLATES: dict[tuple[str, str, str, datetime | None], str] = {}
 _SQLITE_DIR: list[Path] = []
 
 
@@ -46,7 +46,7 @@ def _frozen_now() -> datetime | None:
     return localtime.now() if time.time() == first else None
 
 
-async def _import_demo(url: str, settings: Settings, folder: Path) -> None:
+async def _import_demo(url: str, settings: Settings, actor: str, folder: Path) -> None:
     engine = make_engine(url)
     try:
         await migrate.upgrade(engine)
@@ -54,15 +54,15 @@ async def _import_demo(url: str, settings: Settings, folder: Path) -> None:
         sf = session_factory(engine)
         for kind in ("enterprises", "inspectors", "conflicts"):
             async with sf() as s, s.begin():
-                out = await library.import_file(s, settings, kind, paths[kind], "test")
+                out = await library.import_file(s, settings, kind, paths[kind], actor)
                 assert out.ok, out.errors
     finally:
         await engine.dispose()
 
 
-async def _template(url: str, settings: Settings) -> str:
+async def _template(url: str, settings: Settings, actor: str) -> str:
     dialect = make_url(url).get_backend_name()
-    key = (dialect, settings.region_code, _frozen_now())
+    key = (dialect, settings.region_code, actor, _frozen_now())
     if key in _TEMPLATES:
         return _TEMPLATES[key]
     if not _SQLITE_DIR:
@@ -71,13 +71,19 @@ async def _template(url: str, settings: Settings) -> str:
     if dialect == "sqlite":
         name = str(folder / "template.db")
         folder.mkdir()
-        await _import_demo(f"sqlite+aiosqlite:///{name}", settings, folder / "lib")
+        await _import_demo(f"sqlite+aiosqlite:///{name}", settings, actor, folder / "lib")
     else:
         name = "ssj_tpl_" + uuid.uuid4().hex[:12]
         await pg_admin(f'CREATE DATABASE "{name}"')
-        await _import_demo(url_of(name), settings, folder / "lib")
+        await _import_demo(url_of(name), settings, actor, folder / "lib")
     _TEMPLATES[key] = name
     return name
+
+
+async def demo_database(url: str, settings: Settings, actor: str = "test") -> None:
+    """Make the (empty, unconnected) database at ``url`` the migrated demo library,
+    imported by ``actor``: what ``ssj init`` and three ``ssj import`` would leave."""
+    await _copy(await _template(url, settings, actor), url)
 
 
 async def _copy(template: str, url: str) -> None:
@@ -99,7 +105,7 @@ def drop_templates() -> None:
     import asyncio
     import shutil
 
-    for (dialect, _, _), name in _TEMPLATES.items():
+    for (dialect, *_), name in _TEMPLATES.items():
         if dialect != "sqlite":
             asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     _TEMPLATES.clear()
@@ -129,9 +135,8 @@ class Harness:
 
     async def setup_library(self, tmp_path) -> None:
         """The migrated database with the demo library imported (a template's copy)."""
-        template = await _template(self.url, self.settings)
         await self.engine.dispose()
-        await _copy(template, self.url)
+        await demo_database(self.url, self.settings)
 
     async def restart(self) -> Harness:
         """A new process: new engine, new dispatcher; only the database is kept."""
