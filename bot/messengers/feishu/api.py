@@ -53,6 +53,15 @@ def _reset_seconds(headers: Any) -> float:
         return 1.0
 
 
+def _refuse_status(r: aiohttp.ClientResponse) -> None:
+    """Throttling (HTTP 429, with Feishu's reset seconds) and server errors, before the
+    body is read."""
+    if r.status == 429:
+        raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
+    if r.status >= 500:
+        raise FeishuError(-r.status, f"HTTP {r.status}")
+
+
 class FeishuClient:
     def __init__(
         self,
@@ -79,10 +88,7 @@ class FeishuClient:
             json={"app_id": self.cfg.app_id, "app_secret": self.cfg.app_secret},
             timeout=self.timeout,
         ) as r:
-            if r.status == 429:
-                raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
-            if r.status >= 500:
-                raise FeishuError(-r.status, f"HTTP {r.status}")
+            _refuse_status(r)
             doc = await r.json(content_type=None)
         if (
             not isinstance(doc, dict)
@@ -106,10 +112,7 @@ class FeishuClient:
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self.timeout,
             ) as r:
-                if r.status == 429:
-                    raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
-                if r.status >= 500:
-                    raise FeishuError(-r.status, f"HTTP {r.status}")
+                _refuse_status(r)
                 doc = await r.json(content_type=None)
                 if not isinstance(doc, dict):
                     raise FeishuError(-1, "not a JSON object")
