@@ -199,8 +199,23 @@ def _stdlib(module: str) -> bool:
     return module.split(".")[0] in sys.stdlib_module_names or module == "__future__"
 
 
+def messenger_packages(modules: dict[str, Path]) -> set[str]:
+    """The messengers: the packages directly in ``bot/messengers/``. A plain module there
+    (``bot/messengers/bizcrypt.py``) is shared by them, like the package itself."""
+    return {
+        name
+        for name, path in modules.items()
+        if _is_package(path) and name.count(".") == 2 and _under(name, "bot.messengers")
+    }
+
+
+def _messenger_of(module: str, messengers: set[str]) -> str | None:
+    return next((m for m in messengers if _under(module, m)), None)
+
+
 def violations(root: Path) -> list[str]:
     modules = project_modules(root)
+    messengers = messenger_packages(modules)
     out: list[str] = []
     for name, path in modules.items():
         rule = rule_for(name)
@@ -226,18 +241,20 @@ def violations(root: Path) -> list[str]:
                 bad = next((f for f in rule.forbidden_libs if _under(target, f)), None)
                 if bad:
                     out.append(f"{where} (layer {rule.layer} may not import {bad})")
-        if _under(name, "bot.messengers") and name.count(".") >= 2:
-            own = ".".join(name.split(".")[:3])
+        if _under(name, "bot.messengers"):
+            own = _messenger_of(name, messengers)
             for imp in imports_of(name, path, modules):
-                if (
-                    _under(imp.target, "bot.messengers")
-                    and imp.target != "bot.messengers"
-                    and not _under(imp.target, own)
-                ):
-                    out.append(
-                        f"{path.relative_to(root)}:{imp.line}: {name} imports "
-                        f"{imp.target} (one messenger may not import another)"
-                    )
+                theirs = _messenger_of(imp.target, messengers)
+                if theirs is None or theirs == own:
+                    continue
+                why = (
+                    "one messenger may not import another"
+                    if own
+                    else "a module shared by the messengers may not import one of them"
+                )
+                out.append(
+                    f"{path.relative_to(root)}:{imp.line}: {name} imports {imp.target} ({why})"
+                )
     return list(dict.fromkeys(out))  # one line per import statement and target
 
 

@@ -2,9 +2,12 @@
 
 One package per messenger (``webchat``, ``wecom``, ``dingtalk``, ``feishu``). A messenger
 imports ``bot.messages``, ``bot.config``, ``bot.text``, ``bot.httpin``, ``bot.domain``, this
-package and its own modules; never ``storage``, ``handlers``, ``bot.services``,
-``bot.sheets``, ``bot.app``/``bot.dispatch``/``bot.cli``/``bot.web`` nor another messenger
-(``python -m tests.layers`` checks it). What it needs from the rest of the system is a
+package and its plain modules, and its own modules; never ``storage``, ``handlers``,
+``bot.services``, ``bot.sheets``, ``bot.app``/``bot.dispatch``/``bot.cli``/``bot.web`` nor
+another messenger (``python -m tests.layers`` checks it). The plain modules hold what
+messengers share, once: ``bizcrypt`` (the callback crypto of WeCom and DingTalk),
+``access_token`` (the API token cache), ``callback`` (the ``{"encrypt": …}`` envelope and
+the inbound fields' limits); they import no messenger. What it needs from the rest of the system is a
 Protocol below (or of its own package), implemented elsewhere and handed in by
 ``bot/app.py``.
 

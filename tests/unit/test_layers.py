@@ -80,6 +80,12 @@ def _plant(tree: Path, rel: str, line: str, *, inside_function: bool = False) ->
             "one messenger may not import another",
         ),
         (
+            "bot/messengers/bizcrypt.py",
+            "from bot.messengers.wecom import crypto",
+            "bot.messengers.bizcrypt imports bot.messengers.wecom.crypto (a module shared by "
+            "the messengers may not import one of them)",
+        ),
+        (
             "storage/repos/draws.py",
             "from handlers import router",
             "storage.repos.draws imports handlers.router (layer storage may not import handlers)",
@@ -91,6 +97,18 @@ def test_a_planted_forbidden_import_is_named(tree, rel, line, expected):
     _plant(tree, rel, line, inside_function=True)  # lazy imports count too
     found = layers.violations(tree)
     assert any(expected in v and rel in v for v in found), found
+
+
+def test_a_messenger_may_import_what_the_messengers_share(tree):
+    # bot/messengers/bizcrypt.py is a plain module of the package, not a messenger
+    _plant(tree, "bot/messengers/feishu/api.py", "from bot.messengers import bizcrypt")
+    _plant(tree, "bot/messengers/webchat/http.py", "import bot.messengers.bizcrypt")
+    assert layers.violations(tree) == []
+    _plant(tree, "bot/messengers/feishu/api.py", "from bot.messengers.wecom import crypto")
+    assert any(
+        "bot.messengers.feishu.api imports bot.messengers.wecom.crypto (one messenger" in v
+        for v in layers.violations(tree)
+    )
 
 
 def test_a_planted_cycle_is_named(tree):

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from bot import httpin
 from bot.messages import Inbound
+from bot.messengers import callback
 from bot.text import t
 
 from . import codec
@@ -43,7 +44,6 @@ _SHAPES = {
     "nonce": re.compile(r"[!-~]{1,128}"),
     "sign": re.compile(r"[A-Za-z0-9+/=]{20,100}"),
 }
-_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 
 
 class Receiver(Protocol):
@@ -91,7 +91,7 @@ class DingTalkHttpAdapter:
     async def _record(self, inbound: Inbound | None) -> web.Response | None:
         if inbound is None:
             return None
-        if not codec.fits(inbound):
+        if not callback.fits(inbound):
             return self._refuse(400, "fields")
         await self.receiver.receive(inbound)
         return None
@@ -131,7 +131,7 @@ class DingTalkHttpAdapter:
             body = await httpin.read_body(request, MAX_BODY)
         except httpin.Refused as exc:
             return self._refuse(exc.status, exc.key)
-        encrypted = _encrypted(body)
+        encrypted = callback.encrypted_field(body, MAX_BODY)
         if encrypted is None:
             return self._refuse(400, "envelope")
         try:
@@ -161,16 +161,3 @@ def _event_inbound(doc: dict) -> Inbound | None:
     if "outTrackId" in doc and "content" in doc:
         return codec.card_callback(doc)
     return None
-
-
-def _encrypted(body: bytes) -> str | None:
-    """The ``encrypt`` field of a flat JSON envelope, found without parsing the body."""
-    stripped = body.strip()
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) or not httpin.nesting_ok(
-        stripped, 1
-    ):
-        return None
-    found = _ENCRYPT.findall(stripped)
-    if len(found) != 1:
-        return None
-    return found[0].replace(b"\\/", b"/").decode("ascii")

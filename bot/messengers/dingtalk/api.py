@@ -1,9 +1,10 @@
 """DingTalk server API client: the app's access token and the calls the sender needs.
 
 The token (``POST /v1.0/oauth2/accessToken``) is cached until ``expireIn`` − 300 s and
-fetched single-flight; a call answered 401 (a token revoked or expired early) fetches a
-new one once and is retried. Throttling (HTTP 429, QPS-limit codes, 90002/90018/90019)
-is retried after a short backoff, a bounded number of times, then raised as
+fetched single-flight (:class:`~bot.messengers.access_token.TokenCache`); a call answered
+401 (a token revoked or expired early) evicts it, fetches a new one once and is retried.
+Throttling (HTTP 429, QPS-limit codes, 90002/90018/90019) is retried after a short
+backoff, a bounded number of times, then raised as
 ``DingTalkError(throttled=True)`` for the relay to retry later. The API base is
 configurable (专有钉钉 and government deployments run their own hosts).
 """
@@ -17,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
+
+from bot.messengers.access_token import TokenCache
 
 DEFAULT_API_BASE = "https://api.dingtalk.com"
 THROTTLE_CODES = {"90002", "90018", "90019", "130101"}
@@ -62,35 +65,27 @@ class DingTalkClient:
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retries, self.backoff, self.sleep = retries, backoff, sleep
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-        self.token_fetches = 0
+        self.tokens = TokenCache(self._fetch_token, margin=300, clock=clock)
 
     def url(self, path: str) -> str:
         return f"{self.cfg.api_base.rstrip('/')}{path}"
 
-    async def token(self, force: bool = False, stale: str | None = None) -> str:
-        if not force and self._token and self.clock() < self._expires:
-            return self._token
-        async with self._lock:
-            # another caller may have refreshed while this one waited (single flight)
-            if self._token and self.clock() < self._expires and (not force or self._token != stale):
-                return self._token
-            async with self.http.post(
-                self.url("/v1.0/oauth2/accessToken"),
-                timeout=self.timeout,
-                json={"appKey": self.cfg.app_key, "appSecret": self.cfg.app_secret},
-            ) as r:
-                doc = await r.json(content_type=None)
-                status = r.status
-            self.token_fetches += 1
-            if status != 200 or not isinstance(doc, dict) or not doc.get("accessToken"):
-                doc = doc if isinstance(doc, dict) else {}
-                raise DingTalkError(status, str(doc.get("code", "")), str(doc.get("message", "")))
-            self._token = str(doc["accessToken"])
-            self._expires = self.clock() + max(60, int(doc.get("expireIn", 7200)) - 300)
-            return self._token
+    async def token(self, stale: str | None = None) -> str:
+        """The app's access token; ``stale``: the one just refused (see TokenCache)."""
+        return await self.tokens.get(stale)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        async with self.http.post(
+            self.url("/v1.0/oauth2/accessToken"),
+            timeout=self.timeout,
+            json={"appKey": self.cfg.app_key, "appSecret": self.cfg.app_secret},
+        ) as r:
+            doc = await r.json(content_type=None)
+            status = r.status
+        if status != 200 or not isinstance(doc, dict) or not doc.get("accessToken"):
+            doc = doc if isinstance(doc, dict) else {}
+            raise DingTalkError(status, str(doc.get("code", "")), str(doc.get("message", "")))
+        return str(doc["accessToken"]), int(doc.get("expireIn", 7200))
 
     async def call(self, method: str, path: str, body: dict) -> dict:
         """One API call; token refreshed once on 401, throttling retried with backoff."""
@@ -112,7 +107,7 @@ class DingTalkClient:
             code = str(doc.get("code", ""))
             if status == 401 and not refreshed:
                 refreshed = True
-                token = await self.token(force=True, stale=token)
+                token = await self.token(stale=token)
                 continue
             if is_throttled(status, code):
                 if throttled < self.retries:

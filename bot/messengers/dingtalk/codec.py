@@ -15,25 +15,11 @@ import json
 
 from dingtalk_stream import CardCallbackMessage, ChatbotMessage
 
-from bot import httpin
 from bot.messages import GROUP, PRIVATE, Inbound
 
 CHANNEL = "dingtalk"
 ROBOT_TOPIC = ChatbotMessage.TOPIC
 CARD_TOPIC = "/v1.0/card/instances/callback"
-# what an inbound event's fields may hold (see the inbound_events columns)
-LIMITS = {
-    "user": httpin.MAX_ACCOUNT,
-    "group": 100,
-    "event_id": 150,
-    "key": httpin.MAX_KEY,
-    "message_id": 200,
-    "handle": 200,
-    "reply_url": 2000,
-    "file_ref": 500,
-    "file_name": 500,
-    "text": 20_000,
-}
 
 
 class CodecError(ValueError):
@@ -109,12 +95,4 @@ def card_callback(doc: object, frame_id: str = "") -> Inbound | None:
         message_id=track,
         event_id=f"card:{frame_id}",
         channel=CHANNEL,
-    )
-
-
-def fits(inbound: Inbound) -> bool:
-    """Fields within their columns, no NUL, no lone surrogate: checked before recording."""
-    return all(
-        len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
-        for name, limit in LIMITS.items()
     )

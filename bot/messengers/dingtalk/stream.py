@@ -30,6 +30,7 @@ from dingtalk_stream.frames import Headers
 
 from bot import httpin
 from bot.messages import Inbound
+from bot.messengers import callback
 
 from . import codec
 from .adapter import Receiver
@@ -152,7 +153,7 @@ class StreamReceiver:
             log.warning("dingtalk stream frame refused: %s", exc)
             return True
         if inbound is not None:
-            if codec.fits(inbound):
+            if callback.fits(inbound):
                 self._queue.put_nowait(inbound)
             else:
                 self.refused += 1

@@ -25,8 +25,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot import httpin
-from bot.messages import Inbound
-from bot.messengers import Freshness, Receiver
+from bot.messengers import Freshness, Receiver, callback
 from bot.text import t
 
 from . import codec
@@ -39,7 +38,6 @@ EVENT_MAX_AGE = 7 * 3600  # an event's create_time: Feishu's last retry is at ~6
 # how long a handled event's deduplication row must stay (≥ 8 h: an event is accepted
 # while at most EVENT_MAX_AGE old, plus clock skew both ways, plus an hour's margin)
 RETENTION = timedelta(seconds=EVENT_MAX_AGE + 2 * 300 + 3600)
-_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 _HEADERS = {
     "X-Lark-Request-Timestamp": re.compile(r"[0-9]{1,12}"),
     "X-Lark-Request-Nonce": re.compile(r"[!-~]{1,128}"),
@@ -110,14 +108,14 @@ class FeishuEvents:
         except (ValueError, KeyError, TypeError) as exc:  # CodecError is a ValueError
             return self._refuse(400, f"event: {exc}")
         if inbound is not None:
-            if not fits(inbound):
+            if not callback.fits(inbound):
                 return self._refuse(400, "fields")
             await self.recorder.receive(inbound)
         return web.json_response({})
 
     def _open(self, request: web.Request, body: bytes) -> tuple[dict, bool]:
         """The decrypted event and whether its request was signed (and the signature held)."""
-        encrypted = _encrypted(body)
+        encrypted = callback.encrypted_field(body, MAX_BODY)
         if encrypted is None:
             raise Refusal(400, "envelope")
         names = list(_HEADERS)
@@ -133,36 +131,3 @@ class FeishuEvents:
         if not isinstance(doc, dict) or not httpin.all_clean(doc):
             raise Refusal(400, "json")
         return doc, signed
-
-
-def _encrypted(body: bytes) -> str | None:
-    """The ``encrypt`` field of a flat JSON object holding exactly one."""
-    stripped = body.strip()
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) or not httpin.nesting_ok(
-        stripped, 1
-    ):
-        return None
-    found = _ENCRYPT.findall(stripped)
-    if len(found) != 1:
-        return None
-    return found[0].replace(b"\\/", b"/").decode("ascii")
-
-
-_LIMITS = {
-    "user": httpin.MAX_ACCOUNT,
-    "group": 100,
-    "event_id": 150,
-    "key": httpin.MAX_KEY,
-    "message_id": 200,
-    "file_ref": 500,
-    "file_name": 500,
-    "text": 20_000,
-}
-
-
-def fits(inbound: Inbound) -> bool:
-    """Fields within their columns, no NUL, no lone surrogate; checked before recording."""
-    return all(
-        len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
-        for name, limit in _LIMITS.items()
-    )

@@ -1,21 +1,23 @@
 """Feishu open platform client: tenant_access_token cache and the calls the sender needs.
 
-One token per app, fetched single-flight (concurrent callers wait for one request) and
-refreshed before it has less than half an hour left (Feishu issues a new one then); on
-99991663/99991661 (invalid or expired token) it is evicted, fetched again once, and the
-call retried. Throttling (HTTP 429 or code 99991400) raises :class:`RateLimited` with the
-seconds of ``x-ogw-ratelimit-reset``. The API base is configurable (Feishu or Lark).
+One token per app (:class:`~bot.messengers.access_token.TokenCache`), fetched
+single-flight (concurrent callers wait for one request) and refreshed before it has less
+than half an hour left (Feishu issues a new one then); on 99991663/99991661 (invalid or
+expired token) it is evicted, fetched again once, and the call retried. Throttling (HTTP
+429 or code 99991400) raises :class:`RateLimited` with the seconds of
+``x-ogw-ratelimit-reset``. The API base is configurable (Feishu or Lark).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from bot.messengers.access_token import TokenCache
 
 FEISHU = "https://open.feishu.cn"
 LARK = "https://open.larksuite.com"
@@ -51,6 +53,15 @@ def _reset_seconds(headers: Any) -> float:
         return 1.0
 
 
+def _refuse_status(r: aiohttp.ClientResponse) -> None:
+    """Throttling (HTTP 429, with Feishu's reset seconds) and server errors, before the
+    body is read."""
+    if r.status == 429:
+        raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
+    if r.status >= 500:
+        raise FeishuError(-r.status, f"HTTP {r.status}")
+
+
 class FeishuClient:
     def __init__(
         self,
@@ -61,45 +72,32 @@ class FeishuClient:
     ):
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-        self.token_fetches = 0
+        self.tokens = TokenCache(self._fetch_token, margin=REFRESH_MARGIN, clock=clock)
 
     def _url(self, path: str) -> str:
         return f"{self.cfg.api_base.rstrip('/')}/open-apis/{path}"
 
     async def token(self, stale: str | None = None) -> str:
         """The current token; ``stale``: the one Feishu just refused, evicted unless
-        another caller already replaced it (single flight)."""
-        if self._token and self._token != stale and self.clock() < self._expires:
-            return self._token
-        async with self._lock:
-            if self._token and self._token != stale and self.clock() < self._expires:
-                return self._token
-            self._token = None
-            async with self.http.post(
-                self._url("auth/v3/tenant_access_token/internal"),
-                json={"app_id": self.cfg.app_id, "app_secret": self.cfg.app_secret},
-                timeout=self.timeout,
-            ) as r:
-                if r.status == 429:
-                    raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
-                if r.status >= 500:
-                    raise FeishuError(-r.status, f"HTTP {r.status}")
-                doc = await r.json(content_type=None)
-            self.token_fetches += 1
-            if (
-                not isinstance(doc, dict)
-                or doc.get("code", -1) != 0
-                or not isinstance(doc.get("tenant_access_token"), str)
-            ):
-                code = doc.get("code", -1) if isinstance(doc, dict) else -1
-                raise FeishuError(code, str(doc.get("msg", "")) if isinstance(doc, dict) else "")
-            expire = int(doc.get("expire", 7200))
-            self._token = doc["tenant_access_token"]
-            self._expires = self.clock() + max(60, expire - REFRESH_MARGIN)
-            return self._token
+        another caller already replaced it (single flight, see TokenCache)."""
+        return await self.tokens.get(stale)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        async with self.http.post(
+            self._url("auth/v3/tenant_access_token/internal"),
+            json={"app_id": self.cfg.app_id, "app_secret": self.cfg.app_secret},
+            timeout=self.timeout,
+        ) as r:
+            _refuse_status(r)
+            doc = await r.json(content_type=None)
+        if (
+            not isinstance(doc, dict)
+            or doc.get("code", -1) != 0
+            or not isinstance(doc.get("tenant_access_token"), str)
+        ):
+            code = doc.get("code", -1) if isinstance(doc, dict) else -1
+            raise FeishuError(code, str(doc.get("msg", "")) if isinstance(doc, dict) else "")
+        return doc["tenant_access_token"], int(doc.get("expire", 7200))
 
     async def call(
         self, method: str, path: str, body: dict, params: dict[str, str] | None = None
@@ -114,10 +112,7 @@ class FeishuClient:
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=self.timeout,
             ) as r:
-                if r.status == 429:
-                    raise RateLimited(429, "HTTP 429", _reset_seconds(r.headers))
-                if r.status >= 500:
-                    raise FeishuError(-r.status, f"HTTP {r.status}")
+                _refuse_status(r)
                 doc = await r.json(content_type=None)
                 if not isinstance(doc, dict):
                     raise FeishuError(-1, "not a JSON object")

@@ -15,10 +15,9 @@ import logging
 import threading
 from typing import Any
 
-from bot.messengers import Receiver
+from bot.messengers import Receiver, callback
 
 from . import codec
-from .adapter import fits
 
 log = logging.getLogger(__name__)
 RECORD_TIMEOUT = 2.5  # Feishu wants an answer within 3 s
@@ -85,7 +84,7 @@ class LongConnection:
         inbound = codec.to_inbound(codec.envelope(doc))
         if inbound is None:
             return
-        if not fits(inbound):
+        if not callback.fits(inbound):
             log.warning("feishu event refused: fields")
             return
         asyncio.run_coroutine_threadsafe(self.recorder.receive(inbound), self.loop).result(

@@ -26,8 +26,7 @@ from typing import NamedTuple
 from aiohttp import web
 
 from bot import httpin
-from bot.messages import Inbound
-from bot.messengers import Freshness, Receiver
+from bot.messengers import Freshness, Receiver, callback
 from bot.text import t
 
 from . import xmlcodec
@@ -42,8 +41,6 @@ _PARAM_SHAPES = {
     "nonce": re.compile(r"[!-~]{1,128}"),
     "echostr": re.compile(rf"[A-Za-z0-9+/=]{{1,{MAX_BODY}}}"),
 }
-# the 智能机器人's envelope {"encrypt": "<base64>"}: flat, one such field ("\/" is "/")
-_BOT_ENCRYPT = re.compile(rb'"encrypt"\s*:\s*"((?:[A-Za-z0-9+/=]|\\/){1,%d})"' % MAX_BODY)
 
 
 class _Callback(NamedTuple):
@@ -142,7 +139,7 @@ class WeComAdapter:
         except xmlcodec.CodecError as exc:
             return self._refuse(400, f"xml: {exc}")
         if inbound is not None:
-            if not _fits(inbound):
+            if not callback.fits(inbound):
                 return self._refuse(400, "fields")
             await self.receiver.receive(inbound)
         return web.Response(text="")
@@ -151,7 +148,8 @@ class WeComAdapter:
         got = await self._prelude(request, self.bot_crypto)
         if isinstance(got, web.Response):
             return got
-        encrypted = _bot_encrypted(got.body)
+        # the 智能机器人's envelope {"encrypt": "<base64>"}: flat, one such field
+        encrypted = callback.encrypted_field(got.body, MAX_BODY)
         if encrypted is None:
             return self._refuse(400, "envelope")
         try:
@@ -168,46 +166,7 @@ class WeComAdapter:
         except (ValueError, KeyError, TypeError) as exc:  # CodecError is a ValueError
             return self._refuse(400, f"json: {exc}")
         if inbound is not None:
-            if not _fits(inbound):
+            if not callback.fits(inbound):
                 return self._refuse(400, "fields")
             await self.receiver.receive(inbound)
         return web.Response(text="")
-
-
-def _bot_encrypted(body: bytes) -> str | None:
-    """The ``encrypt`` field of the 智能机器人's envelope, found without parsing the body:
-    a flat JSON object (no nesting) holding exactly one ``"encrypt": "<base64>"``."""
-    stripped = body.strip()
-    if not (stripped.startswith(b"{") and stripped.endswith(b"}")) or not httpin.nesting_ok(
-        stripped, 1
-    ):
-        return None
-    found = _BOT_ENCRYPT.findall(stripped)
-    if len(found) != 1:
-        return None
-    return found[0].replace(b"\\/", b"/").decode("ascii")
-
-
-# what an inbound event's fields may hold (inbound_events: dedupe_key and conversation are
-# VARCHAR(200); a 消息账号 is at most 100 characters)
-_LIMITS = {
-    "user": httpin.MAX_ACCOUNT,
-    "group": 100,
-    "event_id": 150,
-    "key": httpin.MAX_KEY,
-    "message_id": 200,
-    "handle": 200,
-    "reply_url": 2000,
-    "file_ref": 500,
-    "file_name": 500,
-    "text": 20_000,
-}
-
-
-def _fits(inbound: Inbound) -> bool:
-    """An event, even one WeCom signed, whose fields fit where they are stored: lengths
-    within their columns, no NUL, no lone surrogate. Checked before it is recorded."""
-    return all(
-        len(getattr(inbound, name)) <= limit and httpin.clean(getattr(inbound, name))
-        for name, limit in _LIMITS.items()
-    )

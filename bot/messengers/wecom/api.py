@@ -1,18 +1,20 @@
 """WeCom server API client: access_token cache and the calls the sender needs.
 
-One token per app, fetched single-flight (concurrent callers wait for one request),
-refreshed before expiry, and on 40014/42001 (invalid or expired early) refreshed once
-and the call retried. The API base is configurable for 政务微信 (a private deployment).
+One token per app (:class:`~bot.messengers.access_token.TokenCache`): fetched
+single-flight (concurrent callers wait for one request), refreshed five minutes before
+expiry, and on 40014/42001 (invalid or expired early) evicted, fetched again once and the
+call retried. The API base is configurable for 政务微信 (a private deployment).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
+
+from bot.messengers.access_token import TokenCache
 
 TOKEN_INVALID = {40014, 42001, 42007, 42009}
 RATE_LIMITED = {45009, 45033, 45047}
@@ -42,34 +44,25 @@ class WeComClient:
     ) -> None:
         self.cfg, self.http, self.clock = cfg, session, clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lock = asyncio.Lock()
-        self.token_fetches = 0
+        self.tokens = TokenCache(self._fetch_token, margin=300, clock=clock)
 
     def _url(self, path: str) -> str:
         return f"{self.cfg.api_base.rstrip('/')}/cgi-bin/{path}"
 
-    async def token(self, force: bool = False, stale: str | None = None) -> str:
-        if not force and self._token and self.clock() < self._expires:
-            return self._token
-        async with self._lock:
-            # another caller may have refreshed while we waited (single flight)
-            if self._token and self.clock() < self._expires and (not force or self._token != stale):
-                return self._token
-            async with self.http.get(
-                self._url("gettoken"),
-                timeout=self.timeout,
-                params={"corpid": self.cfg.corp_id, "corpsecret": self.cfg.secret},
-            ) as r:
-                doc = await r.json(content_type=None)
-            self.token_fetches += 1
-            if doc.get("errcode", 0) != 0:
-                raise WeComError(doc.get("errcode", -1), doc.get("errmsg", ""), doc)
-            self._token = doc["access_token"]
-            # refresh five minutes early
-            self._expires = self.clock() + max(60, int(doc.get("expires_in", 7200)) - 300)
-            return self._token
+    async def token(self, stale: str | None = None) -> str:
+        """The app's access_token; ``stale``: the one WeCom just refused (see TokenCache)."""
+        return await self.tokens.get(stale)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        async with self.http.get(
+            self._url("gettoken"),
+            timeout=self.timeout,
+            params={"corpid": self.cfg.corp_id, "corpsecret": self.cfg.secret},
+        ) as r:
+            doc = await r.json(content_type=None)
+        if doc.get("errcode", 0) != 0:
+            raise WeComError(doc.get("errcode", -1), doc.get("errmsg", ""), doc)
+        return doc["access_token"], int(doc.get("expires_in", 7200))
 
     async def call(self, path: str, body: dict) -> dict:
         token = await self.token()
@@ -82,7 +75,7 @@ class WeComClient:
                 doc = await r.json(content_type=None)
             code = doc.get("errcode", 0)
             if code in TOKEN_INVALID and attempt == 1:
-                token = await self.token(force=True, stale=token)
+                token = await self.token(stale=token)
                 continue
             if code != 0:
                 raise WeComError(code, doc.get("errmsg", ""), doc)
