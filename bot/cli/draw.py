@@ -109,7 +109,7 @@ async def draw_show(args: argparse.Namespace) -> int:
 async def draw_reveal(args: argparse.Namespace) -> int:
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
-            doc = await draws.reveal(s, args.task, settings.actor)
+            doc = await draws.reveal(s, args.task, settings.actor, localtime.now())
     if args.json:
         print_json(doc)
     else:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot import localtime
 from bot.cli.base import CliError, database, today
 from bot.cli.terminal import Progress, print_json, table
 from bot.text import t
@@ -21,7 +22,7 @@ async def import_(args: argparse.Namespace) -> int:
     async with database(args) as (settings, sf, _):
         async with sf() as s, s.begin():
             out = await library_svc.import_file(
-                s, settings, args.kind, args.path, settings.actor, progress
+                s, settings, args.kind, args.path, settings.actor, progress, localtime.now()
             )
             progress.close()
             if not out.ok:

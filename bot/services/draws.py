@@ -440,10 +440,12 @@ def as_json(
     }
 
 
-async def reveal(session: Session, task_id: str, actor: str) -> dict[str, str | None]:
+async def reveal(
+    session: Session, task_id: str, actor: str, now: datetime
+) -> dict[str, str | None]:
     task, row = await valid_draw(session, task_id)
     if row.revealed_at is None:
-        row.revealed_at = localtime.now()
+        row.revealed_at = now
         await audit.append(session, actor, "draw.reveal", task.id, {"draw_id": row.id})
     return {
         "commitment": row.commitment,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,13 @@ async def import_file(
     path: str | Path,
     actor: str,
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> ImportOutcome:
+    """``now`` dates changed rows and history (the caller's clock; the wall clock when
+    not given)."""
+    now = now or localtime.now()
     if kind == "history":  # inspections from the bureau's old system
-        return await history.import_file(
-            session, settings, path, actor, progress, now=localtime.now()
-        )
+        return await history.import_file(session, settings, path, actor, progress, now=now)
     parsed = library_io.parse(kind, path)
     out = ImportOutcome(kind, errors=list(parsed.errors), warnings=list(parsed.warnings))
     if out.errors:
@@ -63,7 +66,7 @@ async def import_file(
     if kind == "conflicts":
         await _upsert_conflicts(session, rows, out, changes)
     else:
-        await _upsert(session, settings, kind, rows, out, changes, progress)
+        await _upsert(session, settings, kind, rows, out, changes, progress, now)
     await audit.append(session, actor, f"import.{kind}", Path(path).name, changes)
     return out
 
@@ -80,10 +83,10 @@ async def _upsert(
     out: ImportOutcome,
     changes: Changes,
     progress: Progress | None,
+    now: datetime,
 ) -> None:
     model, lookup, key = _MODEL[kind]
     existing = await lookup(session, [r[key] for r in rows])
-    now = localtime.now()
     for i, raw in enumerate(rows):
         row = _clean(raw)
         if kind == "inspectors":
