@@ -16,6 +16,7 @@ import json
 import re
 
 from bot.messages import Card
+from bot.messengers import chunks
 from bot.text import t
 
 # the general card template of DingTalk's own Stream SDK (title, markdown, buttons)
@@ -33,22 +34,8 @@ def clip(text: str, max_chars: int) -> str:
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Chunks of ≤ limit characters, cut at line ends where possible."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        if len(current) + len(line) <= limit:
-            current += line
-            continue
-        if current:
-            chunks.append(current)
-        while len(line) > limit:
-            chunks.append(line[:limit])
-            line = line[limit:]
-        current = line
-    if current:
-        chunks.append(current)
-    return chunks
+    """Chunks of ≤ limit characters, cut at line ends where possible; joined: text."""
+    return chunks.split_chars(text, limit)
 
 
 def card_text(card: Card) -> str:

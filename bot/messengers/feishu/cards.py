@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from bot.messages import GROUP, Card
+from bot.messengers import chunks
 
 TEXT_LIMIT_BYTES = 16 * 1024
 CARD_LIMIT_BYTES = 28 * 1024
@@ -27,23 +28,7 @@ def clip(text: str, max_chars: int) -> str:
 
 def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
     """Chunks of ≤ limit UTF-8 bytes, cut at line ends where possible; joined: text."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        if len((current + line).encode("utf-8")) <= limit:
-            current += line
-            continue
-        if current:
-            chunks.append(current)
-            current = ""
-        while len(line.encode("utf-8")) > limit:
-            head = line.encode("utf-8")[:limit].decode("utf-8", "ignore")
-            chunks.append(head)
-            line = line[len(head) :]
-        current = line
-    if current:
-        chunks.append(current)
-    return chunks
+    return chunks.split_utf8(text, limit)
 
 
 def text_content(text: str) -> str:

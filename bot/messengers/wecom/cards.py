@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from bot.messages import Card
+from bot.messengers import chunks
 from bot.text import t
 
 TEXT_LIMIT_BYTES = 2048
@@ -31,30 +32,9 @@ def clip(text: str, max_chars: int) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
-def _cut_bytes(text: str, limit: int) -> tuple[str, str]:
-    """Split off the longest prefix of ≤ limit UTF-8 bytes, never inside a character."""
-    head = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
-    return head, text[len(head) :]
-
-
 def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
-    """Chunks of ≤ limit UTF-8 bytes, cut at line ends where possible; joined they give text."""
-    chunks: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        if len((current + line).encode("utf-8")) <= limit:
-            current += line
-            continue
-        if current:
-            chunks.append(current)
-            current = ""
-        while len(line.encode("utf-8")) > limit:  # a single over-long line
-            head, line = _cut_bytes(line, limit)
-            chunks.append(head)
-        current = line
-    if current:
-        chunks.append(current)
-    return chunks
+    """Chunks of ≤ limit UTF-8 bytes, cut at line ends where possible; joined: text."""
+    return chunks.split_utf8(text, limit)
 
 
 def text_body(to: str, agent_id: int, text: str, outbox_id: int | None = None) -> list[dict]:
