@@ -186,6 +186,11 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
     """
     if web_chat_exposed(settings):
         raise WebChatExposed(t("webchat.exposed", host=settings.host))
+    configured = messengers_configured(settings)
+    if len(configured) > 1:  # one sender at a time; checked before any is installed
+        from bot.messengers import ConfigError
+
+        raise ConfigError(t("webchat.messengers_more_than_one", names=configured))
     _guard_expect_header()
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
@@ -214,11 +219,8 @@ def create_app(settings: Settings, sender=None, *, settle_heap: bool = False) ->
 
 def _messengers(app: web.Application, settings: Settings) -> None:
     """Each configured messenger, wired (see ``bot.messengers``: what a messenger gets)."""
-    from bot.messengers import ConfigError, Wiring
+    from bot.messengers import Wiring
 
-    configured = messengers_configured(settings)
-    if len(configured) > 1:
-        raise ConfigError(t("webchat.messengers_more_than_one", names=configured))
     wiring = Wiring(receiver=DISPATCHER, sender=SENDER, clock_skew=inbound.CLOCK_SKEW)
     if settings.web_chat:
         from bot.messengers.webchat.adapter import WebChat, WebChatSender

@@ -314,8 +314,7 @@ def test_settings_refused_in_chinese() -> None:
         ({"feishu_app_id": "wx123"}, "cli_"),
         ({"feishu_mode": "webhook"}, "SSJ_FEISHU_MODE"),
         ({"feishu_api_base": "open.feishu.cn/x"}, "SSJ_FEISHU_API_BASE"),
-        ({"wecom_corp_id": "ww1"}, "只能使用一个"),
-    ):
+    ):  # Feishu beside another messenger: tests/unit/test_one_messenger.py
         with pytest.raises(ConfigError) as err:
             check(_settings(**bad))
         assert words in str(err.value)

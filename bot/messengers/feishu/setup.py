@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from bot.config import Settings, wecom_enabled
+from bot.config import Settings
 from bot.messengers import ConfigError, Freshness, Receiver, Wiring
 from bot.text import t
 
@@ -27,8 +27,6 @@ _API_BASE = re.compile(r"https?://[0-9A-Za-z.\-]+(:[0-9]{1,5})?/?")
 
 
 def check(settings: Settings) -> None:
-    if wecom_enabled(settings):
-        raise ConfigError(t("feishu.two_messengers"))
     if not _APP_ID.fullmatch(settings.feishu_app_id):
         if not settings.feishu_app_id:
             raise ConfigError(t("feishu.incomplete", missing="SSJ_FEISHU_APP_ID"))
