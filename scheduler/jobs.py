@@ -147,7 +147,6 @@ async def plan_draft(ctx: JobCtx) -> dict[str, Any]:
         joint=doc.get("joint"),
         visits=doc["totals"]["visits"],
         objects=doc["totals"]["objects"],
-        estimate=None,
     )
     told = await ctx.to_admins(body)
     return {"told": told, "visits": doc["totals"]["visits"]}
