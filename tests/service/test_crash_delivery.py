@@ -175,8 +175,9 @@ async def _last_id(sf) -> int:
         return await s.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0)))
 
 
-async def _delivering(sf, since: int, timeout: float = 5.0) -> None:
-    """Return as soon as the relay claimed or sent a row written after ``since``."""
+async def _delivering(sf, since: int, timeout: float = 20.0) -> None:
+    """Return as soon as the relay claimed or sent a row written after ``since`` (the
+    bound is for a loaded machine: it returns at the first claim)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         async with sf() as s:
