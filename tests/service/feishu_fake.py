@@ -29,6 +29,7 @@ class FakeFeishu:
         self.msg_seq = itertools.count(1)
         self.uuids: dict[str, str] = {}  # uuid -> message_id of its first delivery
         self.messages: dict[str, dict] = {}  # message_id -> the send body (content kept fresh)
+        self.first_content: dict[str, str] = {}  # message_id -> its content as sent
         self.delivered: list[dict] = []
         self.ws_answers: list[dict] = []
         self._ws: web.WebSocketResponse | None = None
@@ -92,6 +93,7 @@ class FakeFeishu:
         message_id = f"om_{next(self.msg_seq):06d}"
         self.uuids[body.get("uuid") or message_id] = message_id
         self.messages[message_id] = body
+        self.first_content[message_id] = body["content"]
         self.calls.append(("send", body))
         self.delivered.append(body)
         return web.json_response(

@@ -1,8 +1,8 @@
-"""The whole quarter through Feishu event callbacks against a fake of Feishu's open
-platform (both databases): draw, cards, a click, recusal, the result dialogue, the
-digest, review and publication; the long connection with lark-oapi's own ws client as
-the peer; forged, replayed, stale, oversized and malformed callbacks refused with
-nothing recorded; a duplicate handled once; a token that expires mid-quarter refreshed."""
+"""Feishu event callbacks against a fake of Feishu's open platform (both databases):
+the long connection with lark-oapi's own ws client as the peer; forged, replayed,
+stale, oversized and malformed callbacks refused with nothing recorded; a duplicate
+handled once; a token that expires mid-quarter refreshed; throttling. The whole quarter
+through Feishu is tests/service/test_quartet.py."""
 
 from __future__ import annotations
 
@@ -10,162 +10,18 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import replace
-from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.messengers.feishu.crypto import FeishuCrypto
-from bot.services import draws
-from bot.services import results as results_svc
-from scheduler.jobs import TZ
-from scheduler.runner import run_due
-from storage.models import EnterpriseRow
-from storage.models_chat import InboundEvent, OutboxMessage, ResultRow
+from storage.models_chat import InboundEvent, OutboxMessage
 
+from .channels import APP_ID, FeishuPeer, content, feishu_settings
+from .channels import FS_SECRET as SECRET
+from .channels import FS_TOKEN as TOKEN
 from .feishu_fake import FakeFeishu
-from .harness import cycling_draft, reviewer_for
-
-APP_ID, SECRET = "cli_ssjtest00000001", "feishu-app-secret"
-ENCRYPT_KEY, TOKEN = "ssj-encrypt-key-2027", "ssjVerificationToken"
-GROUP = "oc_supervisors0001"
-TASK = "2027Q1"
-
-
-class FeishuPeer:
-    """Plays Feishu's side: v2 events, encrypted and signed as Feishu sends them."""
-
-    def __init__(self, client):
-        self.client = client
-        self.crypto = FeishuCrypto(ENCRYPT_KEY)
-        self.seq = 0
-
-    def event(
-        self,
-        event_type: str,
-        event: dict,
-        *,
-        token: str = TOKEN,
-        created: float | None = None,
-        event_id: str | None = None,
-    ) -> dict:
-        self.seq += 1
-        created = time.time() if created is None else created
-        return {
-            "schema": "2.0",
-            "header": {
-                "event_id": event_id or f"ev{self.seq:08d}{uuid.uuid4().hex[:8]}",
-                "event_type": event_type,
-                "create_time": str(int(created * 1000)),
-                "token": token,
-                "app_id": APP_ID,
-                "tenant_key": "tenant1",
-            },
-            "event": event,
-        }
-
-    def signed(self, doc: dict, ts: str | None = None) -> tuple[bytes, dict]:
-        body = json.dumps(
-            {"encrypt": self.crypto.encrypt(json.dumps(doc, ensure_ascii=False))}
-        ).encode()
-        ts, nonce = ts or str(int(time.time())), uuid.uuid4().hex[:12]
-        return body, {
-            "X-Lark-Request-Timestamp": ts,
-            "X-Lark-Request-Nonce": nonce,
-            "X-Lark-Signature": self.crypto.signature(ts, nonce, body),
-            "Content-Type": "application/json",
-        }
-
-    async def post(self, body: bytes, headers: dict) -> int:
-        r = await self.client.post("/feishu/events", data=body, headers=headers)
-        assert r.status != 500
-        return r.status
-
-    async def send(self, doc: dict) -> int:
-        return await self.post(*self.signed(doc))
-
-    def message(self, user: str, text: str, *, chat: str = "", message_id: str = "") -> dict:
-        self.seq += 1
-        content, mentions = {"text": text}, []
-        if chat:
-            content = {"text": f"@_user_1 {text}"}
-            mentions = [
-                {
-                    "key": "@_user_1",
-                    "id": {"open_id": "ou_bot"},
-                    "name": "双随机助手",
-                    "tenant_key": "tenant1",
-                }
-            ]
-        return self.event(
-            "im.message.receive_v1",
-            {
-                "sender": {
-                    "sender_id": {"user_id": user, "open_id": f"ou_{user}"},
-                    "sender_type": "user",
-                    "tenant_key": "tenant1",
-                },
-                "message": {
-                    "message_id": message_id or f"om_in{self.seq:08d}",
-                    "chat_id": chat or f"oc_p2p_{user}",
-                    "chat_type": "group" if chat else "p2p",
-                    "message_type": "text",
-                    "content": json.dumps(content, ensure_ascii=False),
-                    "mentions": mentions,
-                },
-            },
-        )
-
-    async def text(self, user: str, text: str, **kw) -> int:
-        return await self.send(self.message(user, text, **kw))
-
-    def action(self, user: str, value: dict, message_id: str, chat: str = "") -> dict:
-        return self.event(
-            "card.action.trigger",
-            {
-                "operator": {"tenant_key": "tenant1", "user_id": user, "open_id": f"ou_{user}"},
-                "token": f"c-{uuid.uuid4().hex}",
-                "action": {"value": value, "tag": "button"},
-                "host": "im_message",
-                "context": {
-                    "open_message_id": message_id,
-                    "open_chat_id": chat or f"oc_p2p_{user}",
-                },
-            },
-        )
-
-    async def click(self, user: str, sent: dict, label_or_key: str) -> int:
-        """Click the button (by its label or key) of a card the fake delivered."""
-        value = next(v for text, v in buttons(sent) if label_or_key in (text, v["k"]))
-        return await self.send(
-            self.action(
-                user,
-                value,
-                sent["message_id"],
-                GROUP if sent["receive_id_type"] == "chat_id" else "",
-            )
-        )
-
-
-def content(body: dict) -> dict:
-    return json.loads(body["content"])
-
-
-def buttons(body: dict) -> list[tuple[str, dict]]:
-    if body.get("msg_type") != "interactive":
-        return []
-    return [
-        (b["text"]["content"], b["value"])
-        for e in content(body)["elements"]
-        if e["tag"] == "action"
-        for b in e["actions"]
-    ]
-
-
-def keys(body: dict) -> list[str]:
-    return [v["k"] for _, v in buttons(body)]
 
 
 def words(body: dict) -> str:
@@ -191,135 +47,18 @@ async def until(predicate, timeout=20.0):
         await asyncio.sleep(0.05)
 
 
-def feishu_settings(bot, url: str, mode: str = "http"):
-    return replace(
-        bot.settings,
-        feishu_app_id=APP_ID,
-        feishu_app_secret=SECRET,
-        feishu_encrypt_key=ENCRYPT_KEY,
-        feishu_verification_token=TOKEN,
-        feishu_mode=mode,
-        feishu_api_base=url,
-        feishu_group_chat_id=GROUP,
-        scheduler=False,
-    )
-
-
 @pytest.fixture
 async def feishu(bot, aiohttp_client, aiohttp_server):
     fake = FakeFeishu(APP_ID, SECRET)
     server = await aiohttp_server(fake.app())
     url = str(server.make_url("")).rstrip("/")
-    client = await aiohttp_client(create_app(feishu_settings(bot, url)))
+    client = await aiohttp_client(create_app(feishu_settings(bot.settings, url)))
     return fake, FeishuPeer(client), client
 
 
 async def _recorded(bot) -> int:
     async with bot.sf() as s:
         return await s.scalar(select(func.count()).select_from(InboundEvent))
-
-
-@pytest.mark.slow  # make test only: make test-fast stays short
-async def test_whole_quarter_through_feishu(bot, feishu):
-    fake, peer, client = feishu
-    people = await bot.people()
-    admins = sorted(a for a, p in people.items() if p.role == "管理员")
-    # 1. the supervisor draws in the group (@-mentioning the bot); confirms on the card
-    assert await peer.text(admins[0], f"抽查 {TASK}", chat=GROUP) == 200
-    confirm = await until(
-        lambda: [b for b in to(fake, GROUP) if "确认抽取" in [text for text, _ in buttons(b)]]
-    )
-    assert confirm[0]["receive_id_type"] == "chat_id"
-    assert await peer.click(admins[0], confirm[0], "确认抽取") == 200
-    await until(lambda: any("共抽取检查对象" in words(b) for b in to(fake, GROUP)))
-    # 2. assignment cards arrive privately (by user_id); nothing in the group names an object
-    cards = await until(
-        lambda: [
-            b
-            for b in with_ids(fake)
-            if b["receive_id_type"] == "user_id" and any(k.startswith("acc:") for k in keys(b))
-        ]
-    )
-    async with bot.sf() as s:
-        names = (await s.execute(select(EnterpriseRow.name))).scalars().all()
-    group = json.dumps(to(fake, GROUP), ensure_ascii=False)
-    assert not any(n in group for n in names)
-    card = cards[0]
-    inspector = card["receive_id"]
-    ref = int(keys(card)[0].split(":")[1])
-    # 3. the inspector asks for recusal from the card and types the reason
-    assert await peer.click(inspector, card, f"rec:{ref}") == 200
-    await until(lambda: any("理由" in words(b) for b in to(fake, inspector)))
-    assert await peer.text(inspector, "其配偶在该企业任职") == 200
-    request = await until(
-        lambda: [b for b in to(fake, admins[0]) if any(k.startswith("rvo:") for k in keys(b))]
-    )
-    approve = next(k for k in keys(request[0]) if k.startswith("rvo:"))
-    # 4. the supervisor approves from the card: that card is PATCHed, the replacement told
-    assert await peer.click(admins[0], request[0], approve) == 200
-    await until(lambda: any(p["message_id"] == request[0]["message_id"] for p in fake.of("patch")))
-    new = await until(
-        lambda: [
-            b for b in with_ids(fake) if f"acc:{ref}" in keys(b) and b["receive_id"] != inspector
-        ]
-    )
-    await until(lambda: any("已同意" in words(b) for b in to(fake, inspector)))
-    # 5. the new member accepts (接收): the card turns to 已接收 in place
-    member, assigned = new[0]["receive_id"], new[0]
-    assert await peer.click(member, assigned, f"acc:{ref}") == 200
-    await until(lambda: "已接收" in words(fake.messages[assigned["message_id"]]))
-    # 6. a result by text: nothing is submitted before the confirmation card's 提交
-    assert await peer.text(member, f"结果 {ref} 1 现场检查未见异常") == 200
-    check = await until(lambda: [b for b in to(fake, member) if f"eok:{ref}" in keys(b)])
-    async with bot.sf() as s:
-        assert (await s.execute(select(ResultRow))).scalars().all() == []
-    assert await peer.click(member, check[0], f"eok:{ref}") == 200
-    # the state change updates the member's cards in place: now 撤回 is offered
-    await until(lambda: f"wdr:{ref}" in keys(fake.messages[assigned["message_id"]]))
-    # 7. the 管理员's daily digest goes out through Feishu
-    report = await run_due(bot.sf, bot.settings, datetime(2027, 3, 3, 17, 0, tzinfo=TZ), "t")
-    assert [r["job"] for r in report["ran"] if r["job"] == "digest"] == ["digest"]
-    for admin in admins:
-        await until(lambda a=admin: any("每日汇总" in words(b) for b in to(fake, a)))
-    # 8. the review: one list card, then one review card (a 管理员 not on the team)
-    async with bot.sf() as s:
-        reviewer = await reviewer_for(s, ref)
-    checker = next(a for a, p in people.items() if p.cert == reviewer)
-    assert await peer.text(checker, "审核") == 200
-    listing = await until(
-        lambda: [b for b in to(fake, checker) if any(k.startswith("rv1:") for k in keys(b))]
-    )
-    assert await peer.click(checker, listing[0], "rv1:0") == 200
-    review = await until(
-        lambda: [b for b in to(fake, checker) if any(k.startswith("rro:") for k in keys(b))]
-    )
-    assert f"编号{ref}" in words(review[0]).replace(" ", "")
-    assert (
-        await peer.click(
-            checker, review[0], next(k for k in keys(review[0]) if k.startswith("rro:"))
-        )
-        == 200
-    )
-    # Feishu updates every held card without a handle: the member's card says 已审核
-    await until(lambda: "已审核" in words(fake.messages[assigned["message_id"]]))
-    # 9. publication once every object has an approved result: the group hears of it
-    # and every assignment card of the task turns to 已公示
-    async with bot.sf() as s, s.begin():
-        _, row = await draws.valid_draw(s, TASK)
-        now = datetime.now()
-        for i, (other, sel) in enumerate(await draws.current_selections(s, row)):
-            if other != ref:
-                await results_svc.submit(
-                    s, other, sel.inspectors[0], cycling_draft(i, now.date()), now, "t"
-                )
-                await results_svc.review(s, other, True, await reviewer_for(s, other), now, "t")
-    assert await peer.text(admins[0], f"公示 {TASK}") == 200
-    await until(lambda: any(f"/public/tasks/{TASK}" in words(b) for b in to(fake, GROUP)))
-    await until(lambda: "已公示" in words(fake.messages[assigned["message_id"]]))
-    # every message carried its own uuid; no PATCH missed its card
-    uuids = [b["uuid"] for b in fake.of("send")]
-    assert len(uuids) == len(set(uuids)) and all(0 < len(u) <= 50 for u in uuids)
-    assert not fake.of("patch-missing") and not fake.of("send-dup")
 
 
 async def test_url_verification_answered_at_once(bot, feishu):
@@ -446,7 +185,7 @@ async def test_long_connection_with_lark_oapi_as_the_client(bot, aiohttp_server,
     fake = FakeFeishu(APP_ID, SECRET)
     server = await aiohttp_server(fake.app())
     url = str(server.make_url("")).rstrip("/")
-    client = await aiohttp_client(create_app(feishu_settings(bot, url, mode="ws")))
+    client = await aiohttp_client(create_app(feishu_settings(bot.settings, url, mode="ws")))
     await asyncio.wait_for(fake.ws_connected.wait(), 30)
     assert fake.of("ws-endpoint") == [{"AppID": APP_ID, "AppSecret": SECRET}]
     peer = FeishuPeer(client)

@@ -18,18 +18,8 @@ from bot.messages import Outbound
 from storage.models import RecusalRow
 from storage.models_chat import InboundEvent
 
-from .test_wecom import (  # noqa: F401
-    AES,
-    AGENT,
-    BOT_AES,
-    BOT_TOKEN,
-    CORP,
-    TOKEN,
-    WeComPeer,
-    sent_to,
-    until,
-    wecom,
-)
+from .channels import AES, AGENT, BOT_AES, BOT_TOKEN, CORP, TOKEN, WeComPeer
+from .test_wecom import sent_to, until, wecom  # noqa: F401
 from .wecom_fake import FakeWeCom
 
 

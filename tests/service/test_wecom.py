@@ -1,124 +1,24 @@
-"""The whole quarter through WeCom callbacks against a fake WeCom API (both databases),
-with wechatpy as an independent peer, and every forged or malformed callback refused."""
+"""WeCom callbacks against a fake WeCom API (both databases): wechatpy as an independent
+peer, every forged or malformed callback refused, tokens, rate limits and duplicates.
+The whole quarter through WeCom is tests/service/test_quartet.py."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import re
 import time
-import uuid
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.messengers.wecom.crypto import WeComCrypto
-from storage.models import EnterpriseRow
-from storage.models_chat import InboundEvent, ResultRow
+from storage.models_chat import InboundEvent
 
-from .harness import reviewer_for
+from .channels import AES, AGENT, CORP, TOKEN, WeComPeer, wecom_settings
 from .wecom_fake import FakeWeCom
-
-CORP, AGENT, SECRET = "wwssjtest00000001", 1000002, "app-secret"
-TOKEN, BOT_TOKEN = "ssjToken2027", "ssjBotToken"
-AES = base64.b64encode(bytes(range(32))).decode().rstrip("=")
-BOT_AES = base64.b64encode(bytes(range(100, 132))).decode().rstrip("=")
-CHAT = "wrGroupChat001"
-
-
-class WeComPeer:
-    """Plays WeCom's side: builds signed, encrypted callbacks."""
-
-    def __init__(self, client, fake_url: str):
-        self.client, self.fake_url = client, fake_url
-        self.app = WeComCrypto(TOKEN, AES, CORP)
-        self.bot = WeComCrypto(BOT_TOKEN, BOT_AES, "")
-        self.seq = 0
-
-    def _q(self, crypto, enc):
-        ts, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
-        return {"msg_signature": crypto.signature(ts, nonce, enc), "timestamp": ts, "nonce": nonce}
-
-    async def post_app(self, inner: str, *, params=None, body=None) -> int:
-        enc = self.app.encrypt(inner)
-        body = (
-            body
-            if body is not None
-            else (
-                f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{enc}]]>"
-                f"</Encrypt><AgentID><![CDATA[{AGENT}]]></AgentID></xml>"
-            )
-        )
-        r = await self.client.post(
-            "/wecom/callback",
-            params=params or self._q(self.app, enc),
-            data=body.encode() if isinstance(body, str) else body,
-        )
-        assert r.status != 500
-        return r.status
-
-    async def text(self, user: str, content: str, msgid: str | None = None) -> int:
-        self.seq += 1
-        msgid = msgid or f"7{self.seq:015d}"
-        return await self.post_app(
-            f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]>"
-            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]>"
-            f"</MsgType><Content><![CDATA[{content}]]></Content><MsgId>{msgid}</MsgId>"
-            f"<AgentID>{AGENT}</AgentID></xml>"
-        )
-
-    async def click(self, user: str, key: str, task_id: str, response_code: str) -> int:
-        self.seq += 1
-        return await self.post_app(
-            f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><FromUserName><![CDATA[{user}]]>"
-            f"</FromUserName><CreateTime>{int(time.time()) + self.seq}</CreateTime>"
-            f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event>"
-            f"<EventKey><![CDATA[{key}]]></EventKey><TaskId><![CDATA[{task_id}]]></TaskId>"
-            f"<CardType><![CDATA[button_interaction]]></CardType><ResponseCode><![CDATA["
-            f"{response_code}]]></ResponseCode><AgentID>{AGENT}</AgentID></xml>"
-        )
-
-    async def post_bot(self, doc: dict) -> int:
-        enc = self.bot.encrypt(json.dumps(doc, ensure_ascii=False))
-        r = await self.client.post(
-            "/wecom/bot", params=self._q(self.bot, enc), json={"encrypt": enc}
-        )
-        return r.status
-
-    def _bot_doc(self, user: str, code: str) -> dict:
-        self.seq += 1
-        return {
-            "msgid": f"bot{self.seq}",
-            "aibotid": "AIBOT",
-            "chatid": CHAT,
-            "chattype": "group",
-            "from": {"userid": user},
-            "response_url": f"{self.fake_url}/cgi-bin/aibot/response?response_code={code}",
-        }
-
-    async def group_text(self, user: str, text: str, code: str) -> int:
-        doc = self._bot_doc(user, code)
-        doc.update(msgtype="text", text={"content": f"@双随机助手 {text}"})
-        return await self.post_bot(doc)
-
-    async def group_click(self, user: str, key: str, task_id: str, code: str) -> int:
-        doc = self._bot_doc(user, code)
-        doc.update(
-            msgtype="event",
-            event={
-                "eventtype": "template_card_event",
-                "template_card_event": {
-                    "card_type": "button_interaction",
-                    "event_key": key,
-                    "task_id": task_id,
-                },
-            },
-        )
-        return await self.post_bot(doc)
 
 
 @pytest.fixture
@@ -126,18 +26,7 @@ async def wecom(bot, aiohttp_client, aiohttp_server):
     fake = FakeWeCom()
     server = await aiohttp_server(fake.app())
     url = str(server.make_url("")).rstrip("/")
-    settings = replace(
-        bot.settings,
-        wecom_corp_id=CORP,
-        wecom_agent_id=AGENT,
-        wecom_secret=SECRET,
-        wecom_token=TOKEN,
-        wecom_aes_key=AES,
-        wecom_api_base=url,
-        wecom_bot_token=BOT_TOKEN,
-        wecom_bot_aes_key=BOT_AES,
-        wecom_pace_seconds=0.05,
-    )
+    settings = wecom_settings(bot.settings, url)
     client = await aiohttp_client(create_app(settings))
     return fake, WeComPeer(client, url), client
 
@@ -158,134 +47,6 @@ def sent_to(fake: FakeWeCom, user: str) -> list[dict]:
 
 def card_keys(body: dict) -> list[str]:
     return [b["key"] for b in body.get("template_card", {}).get("button_list", [])]
-
-
-async def test_whole_quarter_through_wecom(bot, wecom):
-    fake, peer, client = wecom
-    people = await bot.people()
-    admins = sorted(a for a, p in people.items() if p.role == "管理员")
-    # 1. the supervisor draws in the group through the 智能机器人
-    assert await peer.group_text(admins[0], "抽查 2027Q1", "r1") == 200
-    confirm = (await until(lambda: [b for b in fake.of("bot-response") if b["_code"] == "r1"]))[0]
-    tc = confirm["template_card"]
-    key = next(b["key"] for b in tc["button_list"] if b["text"] == "确认抽取")
-    assert await peer.group_click(admins[0], key, tc["task_id"], "r2") == 200
-    counts = (await until(lambda: [b for b in fake.of("bot-response") if b["_code"] == "r2"]))[0]
-    assert "共抽取检查对象" in json.dumps(counts, ensure_ascii=False)
-    # 2. assignment cards arrive privately; nothing in the group names an object
-    cards = await until(lambda: [b for b in fake.of("send") if b.get("msgtype") == "template_card"])
-    async with bot.sf() as s:
-        names = (await s.execute(select(EnterpriseRow.name))).scalars().all()
-    group = json.dumps(fake.of("bot-response"), ensure_ascii=False)
-    assert not any(n in group for n in names)
-    body = cards[0]
-    inspector = body["touser"]
-    ref = int(card_keys(body)[0].split(":")[1])
-    # 3. the inspector asks for recusal from the card; types the reason
-    send_id = next(i for i, (p, b) in enumerate(fake.calls) if b is body)
-    assert (
-        await peer.click(inspector, f"rec:{ref}", body["template_card"]["task_id"], f"rc-{send_id}")
-        == 200
-    )
-    await until(
-        lambda: any(
-            "理由" in b.get("text", {}).get("content", "") for b in sent_to(fake, inspector)
-        )
-    )
-    assert await peer.text(inspector, "其配偶在该企业任职") == 200
-    request_card = await until(
-        lambda: [
-            b
-            for b in fake.of("send")
-            if admins[0] in b["touser"] and any(k.startswith("rvo:") for k in card_keys(b))
-        ]
-    )
-    approve = next(k for k in card_keys(request_card[0]) if k.startswith("rvo:"))
-    # 4. the supervisor approves from the card: the card is updated, the replacement told
-    before = len(fake.of("send"))
-    assert (
-        await peer.click(
-            admins[0], approve, request_card[0]["template_card"]["task_id"], "RESP-APPROVE"
-        )
-        == 200
-    )
-    await until(lambda: any(u.get("response_code") == "RESP-APPROVE" for u in fake.of("update")))
-    new_cards = await until(
-        lambda: [b for b in fake.of("send")[before:] if f"acc:{ref}" in card_keys(b)]
-    )
-    assert new_cards[0]["touser"] != inspector
-    await until(
-        lambda: any(
-            "已同意" in b.get("text", {}).get("content", "") for b in sent_to(fake, inspector)
-        )
-    )
-    # 5. a result by text: nothing is submitted before the confirmation card's 提交
-    member = new_cards[0]["touser"]
-    assert await peer.text(member, f"结果 {ref} 1 现场检查未见异常") == 200
-    confirm = await until(
-        lambda: [b for b in sent_to(fake, member) if f"eok:{ref}" in card_keys(b)]
-    )
-    async with bot.sf() as s:
-        assert (await s.execute(select(ResultRow))).scalars().all() == []
-    assert (
-        await peer.click(
-            member, f"eok:{ref}", confirm[0]["template_card"]["task_id"], "RESP-SUBMIT"
-        )
-        == 200
-    )
-    # the state change updates the member's cards in place: the confirmation card with
-    # the click's code, the assignment card with the code its send returned
-    assigned_code = fake.card_codes[new_cards[0]["template_card"]["task_id"]]
-    updates = await until(
-        lambda: [
-            u
-            for u in fake.of("update")
-            if u["userids"] == [member] and u["response_code"] in ("RESP-SUBMIT", assigned_code)
-        ]
-    )
-    await until(
-        lambda: {u["response_code"] for u in fake.of("update")} >= {"RESP-SUBMIT", assigned_code}
-    )
-    assert all("wdr:" in json.dumps(u, ensure_ascii=False) for u in updates)  # 撤回 now
-    # 6. the review: one list card, then one review card (a 管理员 not on the team)
-    async with bot.sf() as s:
-        reviewer = await reviewer_for(s, ref)
-    checker = next(a for a, p in people.items() if p.cert == reviewer)
-    assert await peer.text(checker, "审核") == 200
-    listing = await until(
-        lambda: [
-            b for b in sent_to(fake, checker) if any(k.startswith("rv1:") for k in card_keys(b))
-        ]
-    )
-    assert (
-        await peer.click(checker, "rv1:0", listing[0]["template_card"]["task_id"], "RESP-LIST")
-        == 200
-    )
-    review = await until(
-        lambda: [
-            b for b in sent_to(fake, checker) if any(k.startswith("rro:") for k in card_keys(b))
-        ]
-    )
-    assert f"编号{ref}" in json.dumps(review[0], ensure_ascii=False).replace(" ", "")
-    approve_key = next(k for k in card_keys(review[0]) if k.startswith("rro:"))
-    assert (
-        await peer.click(checker, approve_key, review[0]["template_card"]["task_id"], "RESP-REVIEW")
-        == 200
-    )
-    # the review card is updated with the click's code; the member's cards have no code
-    # left (each was spent), so the member gets the short status message instead
-    await until(lambda: any(u.get("response_code") == "RESP-REVIEW" for u in fake.of("update")))
-    await until(
-        lambda: any(
-            "审核通过" in b.get("text", {}).get("content", "") for b in sent_to(fake, member)
-        )
-    )
-    assert not fake.of("update-reused")
-    # every card sent had a valid, unique task_id
-    ids = [b["template_card"]["task_id"] for b in fake.of("send") if b.get("template_card")]
-    assert len(ids) == len(set(ids)) and all(
-        re.fullmatch(r"[0-9A-Za-z_\-@]{1,128}", i) for i in ids
-    )
 
 
 async def test_token_expiry_refreshes_once_and_retries(bot, wecom):
