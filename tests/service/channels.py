@@ -22,7 +22,7 @@ from typing import Any
 
 from dingtalk_stream import CardCallbackMessage
 
-from bot.app import SENDER, create_app
+from bot.app import SENDER, WAKE, create_app
 from bot.messengers.feishu.crypto import FeishuCrypto
 from bot.messengers.wecom.crypto import WeComCrypto
 
@@ -423,6 +423,11 @@ class Channel:
 
     async def close(self) -> None:
         pass
+
+    def wake(self) -> None:
+        """Wake the outbox relay, as the service's scheduler does after a job queued
+        messages (a job run by the test is outside the service)."""
+        self.client.app[WAKE].set()
 
     async def text(self, user: str, words: str, group: bool = False) -> None:
         raise NotImplementedError
