@@ -412,6 +412,7 @@ class Channel:
     """A messenger driven as people use it. Subclasses speak one network."""
 
     name = ""
+    client: Any  # aiohttp's test client of the service
     # a card's update handle is spent by one use (WeCom's response_code): a card changed
     # once after a click cannot be changed again; the holder gets the status as a text
     single_use_handles = False
@@ -781,7 +782,7 @@ class DingTalkChannel(Channel):
 
     async def texts_to(self, user: str) -> str:
         texts = [json.loads(b["msgParam"]) for b in self.fake.of("send") if user in b["userIds"]]
-        return dump(texts) + "\n".join(c.words for c in await self.cards_to(user))
+        return "\n".join([dump(texts), *(c.words for c in await self.cards_to(user))])
 
     async def check(self) -> None:
         fake = self.fake
