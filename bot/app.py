@@ -146,8 +146,12 @@ async def _relay_loop(
             log.exception("outbox relay round failed")
             stats = None
         if stats is None or not stats.sent:
+            # a row held back by pacing is due in a fraction of a second: wait for that,
+            # not the whole idle period (a person with several messages gets them at the
+            # messenger's pace)
+            wait = idle if stats is None or stats.due_in is None else min(idle, stats.due_in)
             try:
-                await asyncio.wait_for(wake.wait(), idle)
+                await asyncio.wait_for(wake.wait(), max(wait, 0.01))
             except TimeoutError:
                 pass
             if not stop.is_set():

@@ -179,6 +179,13 @@ class RelayStats:
     sent: int = 0
     failed: int = 0
     parked: int = 0
+    # seconds until the soonest row held back (by its pace or its retry time) is due;
+    # None when nothing is held back: the loop then waits for news
+    due_in: float | None = None
+
+    def hold(self, seconds: float) -> None:
+        seconds = max(seconds, 0.0)
+        self.due_in = seconds if self.due_in is None else min(self.due_in, seconds)
 
 
 class Relay:
@@ -307,6 +314,10 @@ class Relay:
                 or self.sender.pace_seconds <= 0
                 or (now - last).total_seconds() >= self.sender.pace_seconds
             )
+            if not due:
+                stats.hold((row.next_attempt_at - now).total_seconds())
+            elif not paced and last is not None:
+                stats.hold(self.sender.pace_seconds - (now - last).total_seconds())
             key = await self._claim(row.id, now) if due and paced else None
             if key is None:
                 blocked.add(row.recipient)  # keep per-recipient order

@@ -95,3 +95,36 @@ async def test_concurrent_receives_group_commit_once_per_key(bot):
     assert sorted(keys) == sorted({f"webchat:{user}:text:k{i}" for i in range(40)})
     await d.drain()
     await d.close()
+
+
+class Paced(Recorder):
+    pace_seconds = 0.2
+
+    async def send(self, msg, outbox_id):
+        self.sent.append((asyncio.get_running_loop().time(), msg))
+        return str(outbox_id)
+
+
+async def test_a_persons_queued_messages_go_at_the_pace_not_once_a_second(bot, aiohttp_client):
+    """The relay waits for the soonest row its pace holds back, not its whole idle
+    second: five messages to one person take about four paces."""
+    from bot.app import WAKE
+    from bot.messages import Outbound
+    from bot.services import outbox
+
+    user = next(iter(await bot.people()))
+    sender = Paced(set())
+    client = await aiohttp_client(create_app(bot.settings, sender=sender))
+    async with bot.sf() as s, s.begin():
+        await outbox.enqueue(s, [Outbound(user, text=f"第{i}条") for i in range(5)])
+    client.app[WAKE].set()
+
+    async def all_sent():
+        return len(sender.sent) == 5
+
+    await _until(all_sent)
+    times = [at for at, _ in sender.sent]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert [m.text for _, m in sender.sent] == [f"第{i}条" for i in range(5)]  # in order
+    assert min(gaps) >= 0.18  # never faster than the pace
+    assert times[-1] - times[0] < 2.5  # once a second would take 4 s
