@@ -24,9 +24,10 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # The loop while working: pure rules and the service tests on SQLite, without the tests
-# marked slow and with an eighth of the property examples (no PostgreSQL, no browser).
+# marked slow and with an eighth of the property examples (no PostgreSQL, no browser),
+# on two processes (pytest-xdist; each builds its own template database).
 test-fast: $(STAMP)
-	SSJ_HYPOTHESIS_FAST=1 $(BIN)/python -m pytest -q -m "not postgres and not slow" tests/unit tests/service
+	SSJ_HYPOTHESIS_FAST=1 $(BIN)/python -m pytest -q -n 2 -m "not postgres and not slow" tests/unit tests/service
 
 # The gate: ruff (lint and format), mypy, the import layers (docs/architecture.md).
 lint: $(STAMP)
